@@ -1,0 +1,37 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { DataSource } from 'typeorm';
+import { BusModule } from './bus/bus.module.js';
+import { ProtocolExceptionFilter } from './common/protocol-exception.filter.js';
+import type { BrokerConfig } from './config/broker.config.js';
+import { DbModule } from './db/db.module.js';
+import { GatewayModule } from './gateway/gateway.module.js';
+import { HealthModule } from './health/health.module.js';
+import { IdentityModule } from './identity/identity.module.js';
+import { InvitesModule } from './invites/invites.module.js';
+import { MeshesModule } from './meshes/meshes.module.js';
+import { MessagingModule } from './messaging/messaging.module.js';
+import { PresenceModule } from './presence/presence.module.js';
+import { ConfigModule } from './config/config.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: BrokerConfig, dataSource: DataSource): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DbModule.forRoot(dataSource),
+        BusModule,
+        MeshesModule,
+        InvitesModule,
+        IdentityModule,
+        PresenceModule,
+        MessagingModule,
+        GatewayModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProtocolExceptionFilter }],
+    };
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * The broker's internal message bus: how a committed message or receipt reaches the node holding
+ * the recipient's connection. One node uses the in-process implementation; several nodes share a
+ * NATS implementation of the same interface.
+ */
+export type BusEvent =
+  | { kind: 'push'; messageId: string; frame: string }
+  | { kind: 'receipt'; frame: string }
+  | { kind: 'revoked'; memberId: string };
+
+export interface Bus {
+  publish(topic: string, event: BusEvent): void;
+  /** Returns an unsubscribe function. */
+  subscribe(topic: string, handler: (event: BusEvent) => void): () => void;
+}
+
+export const BUS = Symbol('BUS');
+
+export const memberTopic = (memberId: string): string => `member.${memberId}`;

@@ -1,0 +1,42 @@
+import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
+import { ERROR_CODES, ProtocolError, type ErrorCode } from '@claudemesh/core';
+import type { FastifyReply } from 'fastify';
+
+/** The one place where domain errors become HTTP responses: `{ error: { code, message } }`. */
+@Catch()
+export class ProtocolExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const { code, message } = this.toWire(exception);
+    void reply.status(ERROR_CODES[code].http).send({ error: { code, message } });
+  }
+
+  private toWire(exception: unknown): { code: ErrorCode; message: string } {
+    if (exception instanceof ProtocolError) return { code: exception.code, message: exception.message };
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status === 404) return { code: 'E_NOT_FOUND', message: 'no such route' };
+      if (status === 413) return { code: 'E_TOO_LARGE', message: 'request body too large' };
+      if (status === 429) return { code: 'E_RATE_LIMITED', message: exception.message };
+      if (status >= 400 && status < 500) return { code: 'E_SCHEMA', message: exception.message };
+    }
+    const fastifyCode = (exception as { code?: unknown; statusCode?: unknown }).code;
+    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') return { code: 'E_TOO_LARGE', message: 'request body too large' };
+    if (typeof fastifyCode === 'string' && fastifyCode.startsWith('FST_ERR_CTP')) return { code: 'E_SCHEMA', message: 'request body is not valid JSON' };
+    if ((exception as { statusCode?: unknown }).statusCode === 400) return { code: 'E_SCHEMA', message: (exception as Error).message };
+    if (isDatabaseUnavailable(exception)) return { code: 'E_UNAVAILABLE', message: 'database unavailable; retry' };
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    return { code: 'E_INTERNAL', message: 'internal error' };
+  }
+}
+
+/** Connection-level database failures are retryable (E_UNAVAILABLE), unlike constraint errors. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'].includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(message);
+}

@@ -1,0 +1,62 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** The broker's whole configuration: one zod schema over the environment. */
+export const BrokerEnv = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(7900),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  CLAUDEMESH_HOME: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+  PUBLIC_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  ADMIN_TOKEN: z.string().min(16).optional(),
+  /** Name of the mesh created on first start; `off` disables the bootstrap. */
+  BOOTSTRAP_MESH: z.string().min(1).default('default'),
+  NATS_URL: z.string().optional(),
+});
+
+export interface BrokerConfig {
+  port: number;
+  host: string;
+  home: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  publicUrl: string | undefined;
+  logLevel: z.output<typeof BrokerEnv>['LOG_LEVEL'];
+  adminToken: string | undefined;
+  bootstrapMesh: string | null;
+  migrationsDir: string;
+}
+
+export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
+
+export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string): BrokerConfig {
+  const parsed = BrokerEnv.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid broker configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const home = resolve(e.CLAUDEMESH_HOME ?? join(homedir(), '.claudemesh'));
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    home,
+    dataDir: resolve(e.DATA_DIR ?? join(home, 'broker')),
+    databaseUrl: e.DATABASE_URL,
+    publicUrl: e.PUBLIC_URL,
+    logLevel: e.LOG_LEVEL,
+    adminToken: e.ADMIN_TOKEN,
+    bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
+    migrationsDir,
+  };
+}
+
+/** The URL peers use: PUBLIC_URL when set, else the bound address. */
+export function publicUrlOf(config: BrokerConfig, boundPort: number): string {
+  if (config.publicUrl) return config.publicUrl.replace(/\/$/, '');
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+}

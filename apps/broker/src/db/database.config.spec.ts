@@ -1,0 +1,108 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, pgAvailable } from '../../../../test/helpers/db.js';
+import { openDatabase, resolveDatabaseTarget, type OpenDatabase } from './database.config.js';
+import { MigrationError } from './migration.runner.js';
+
+@Entity({ name: 'notes' })
+class Note {
+  @PrimaryColumn({ type: 'int' })
+  id!: number;
+
+  @Column({ type: 'text' })
+  body!: string;
+}
+
+const temps: string[] = [];
+const opened: OpenDatabase[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cmh-config-'));
+  temps.push(dir);
+  return dir;
+}
+
+function migrations(files: Record<string, string>): string {
+  const dir = join(tempDir(), 'migrations');
+  mkdirSync(dir);
+  for (const [name, sql] of Object.entries(files)) writeFileSync(join(dir, name), sql);
+  return dir;
+}
+
+const NOTES = { '0001_notes.sql': 'CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);' };
+
+afterEach(async () => {
+  for (const db of opened.splice(0)) await db.close().catch(() => undefined);
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('resolveDatabaseTarget', () => {
+  it('uses Postgres when DATABASE_URL is set', () => {
+    expect(resolveDatabaseTarget({ DATABASE_URL: 'postgres://u@db:5432/cm', DATA_DIR: '/var/lib/cm' })).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/cm' });
+  });
+
+  it('uses the embedded database under DATA_DIR when DATABASE_URL is unset or blank', () => {
+    const expected = { kind: 'embedded', dataDir: '/var/lib/cm/pgdata', socketDir: '/var/lib/cm/run' };
+    expect(resolveDatabaseTarget({ DATA_DIR: '/var/lib/cm' })).toEqual(expected);
+    expect(resolveDatabaseTarget({ DATABASE_URL: '  ', DATA_DIR: '/var/lib/cm' })).toEqual(expected);
+  });
+
+  it('makes a relative DATA_DIR absolute, because pg only treats an absolute host as a socket directory', () => {
+    expect(resolveDatabaseTarget({ DATA_DIR: 'data' })).toEqual({ kind: 'embedded', dataDir: resolve('data', 'pgdata'), socketDir: resolve('data', 'run') });
+  });
+});
+
+describe('openDatabase', () => {
+  it('migrates an embedded database under DATA_DIR and keeps its data across close and reopen', async () => {
+    const target = resolveDatabaseTarget({ DATA_DIR: join(tempDir(), 'data') });
+    const dir = migrations(NOTES);
+
+    const first = await openDatabase(target, dir, [Note]);
+    opened.push(first);
+    expect(first.kind).toBe('embedded');
+    await first.dataSource.getRepository(Note).save({ id: 1, body: 'survives a restart' });
+    await first.close();
+    expect(existsSync(join(target.kind === 'embedded' ? target.socketDir : '', '.s.PGSQL.5432'))).toBe(false);
+
+    const lines: string[] = [];
+    const second = await openDatabase(target, dir, [Note], { log: (line) => lines.push(line) });
+    opened.push(second);
+
+    expect(await second.dataSource.getRepository(Note).find()).toEqual([{ id: 1, body: 'survives a restart' }]);
+    expect(second.embedded?.startup.source).toBe('existing');
+    expect(lines).toContain('migrations: 0 applied, 1 already up to date');
+  });
+
+  it('throws when a migration fails and leaves the embedded database stopped', async () => {
+    const target = resolveDatabaseTarget({ DATA_DIR: join(tempDir(), 'data') });
+    const broken = migrations({ ...NOTES, '0002_broken.sql': 'ALTER TABLE missing ADD COLUMN x int;' });
+
+    await expect(openDatabase(target, broken, [Note])).rejects.toMatchObject({ code: 'E_MIGRATION_FAILED', file: '0002_broken.sql' });
+    await expect(openDatabase(target, broken, [Note])).rejects.toBeInstanceOf(MigrationError);
+
+    // The failed attempts released the data directory: a fixed set of migrations opens it.
+    const fixed = await openDatabase(target, migrations(NOTES), [Note]);
+    opened.push(fixed);
+    expect(await fixed.dataSource.getRepository(Note).count()).toBe(0);
+  });
+
+  it.skipIf(!pgAvailable())('migrates a Postgres database given by DATABASE_URL and uses a pool of 10', async () => {
+    const pgdb = await createTestDatabase();
+    try {
+      const db = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: pgdb.url, DATA_DIR: tempDir() }), migrations(NOTES), [Note]);
+      opened.push(db);
+      await db.dataSource.getRepository(Note).save({ id: 7, body: 'in postgres' });
+
+      expect(db.kind).toBe('postgres');
+      expect(db.embedded).toBeUndefined();
+      expect((db.dataSource.options as { poolSize?: number }).poolSize).toBe(10);
+      expect(await db.dataSource.getRepository(Note).findOneBy({ id: 7 })).toEqual({ id: 7, body: 'in postgres' });
+      await db.close();
+    } finally {
+      await pgdb.drop();
+    }
+  });
+});

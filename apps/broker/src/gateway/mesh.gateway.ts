@@ -1,0 +1,170 @@
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
+import { LIMITS, ProtocolError, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
+import { randomId } from '@claudemesh/crypto';
+import { randomUUID } from 'node:crypto';
+import type WebSocket from 'ws';
+import type { BusEvent } from '../bus/bus.js';
+import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
+import { HelloVerifier } from '../identity/hello.verifier.js';
+import { MeshesService } from '../meshes/meshes.service.js';
+import { MessagingService } from '../messaging/messaging.service.js';
+import { LiveSession } from '../presence/live-session.js';
+import { PresenceService } from '../presence/presence.service.js';
+
+/** Frames above the soft limit get E_TOO_LARGE and the connection lives; above this hard cap ws closes it (1009). */
+export const HARD_MAX_PAYLOAD = 4 * LIMITS.maxFrameBytes;
+const HELLO_TIMEOUT_MS = 10_000;
+
+interface Connection {
+  ws: WebSocket;
+  challenge: string | null;
+  session: LiveSession | null;
+  helloPending: boolean;
+  helloTimer: NodeJS.Timeout;
+}
+
+/** The WebSocket edge: decode, authenticate, dispatch to services, encode. No business logic here. */
+@WebSocketGateway({ path: '/ws', maxPayload: HARD_MAX_PAYLOAD })
+export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
+  private readonly logger = new Logger('Gateway');
+  private readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly hello: HelloVerifier,
+    private readonly meshes: MeshesService,
+    private readonly messaging: MessagingService,
+    private readonly presence: PresenceService,
+  ) {}
+
+  handleConnection(ws: WebSocket): void {
+    const conn: Connection = {
+      ws,
+      challenge: randomId(),
+      session: null,
+      helloPending: false,
+      helloTimer: setTimeout(() => this.fail(conn, 'E_NOT_AUTHENTICATED', 'no hello within 10 s'), HELLO_TIMEOUT_MS),
+    };
+    this.connections.add(conn);
+    ws.on('message', (data: Buffer, isBinary: boolean) => void this.onMessage(conn, data, isBinary));
+    ws.on('close', () => this.onClose(conn));
+    ws.on('error', () => undefined);
+    ws.send(serverFrame('challenge', { v: 1, nonce: conn.challenge!, server_time: Date.now() }));
+  }
+
+  onModuleDestroy(): void {
+    for (const conn of this.connections) conn.ws.terminate();
+  }
+
+  private async onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
+    const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
+    if (!decoded.ok) {
+      this.error(conn, decoded.code, decoded.message, decoded.ref);
+      return;
+    }
+    const frame = decoded.frame;
+    const ref = 'req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined;
+    try {
+      if (frame.type === 'hello') await this.onHello(conn, frame);
+      else if (!conn.session) this.error(conn, 'E_NOT_AUTHENTICATED', `${frame.type} needs a completed hello`, ref);
+      else await this.dispatch(conn.session, frame);
+    } catch (error) {
+      // A hello that fails for any reason ends the connection: its challenge is spent.
+      const failedHello = frame.type === 'hello' && !conn.session;
+      if (error instanceof ProtocolError) {
+        if (error.fatal || (failedHello && error.code !== 'E_ALREADY_AUTHENTICATED')) this.fail(conn, error.code, error.message);
+        else this.error(conn, error.code, error.message, ref);
+        return;
+      }
+      const code: ErrorCode = isDatabaseUnavailable(error) ? 'E_UNAVAILABLE' : 'E_INTERNAL';
+      if (code === 'E_INTERNAL') this.logger.error((error as Error).stack ?? String(error));
+      if (failedHello) this.fail(conn, code, 'hello could not complete; reconnect');
+      else this.error(conn, code, code === 'E_UNAVAILABLE' ? 'database unavailable; retry' : 'internal error', ref);
+    }
+  }
+
+  private async onHello(conn: Connection, frame: ClientFrameMap['hello']): Promise<void> {
+    if (conn.session || conn.helloPending) throw new ProtocolError('E_ALREADY_AUTHENTICATED', 'this connection already sent hello');
+    conn.helloPending = true;
+    const challenge = conn.challenge;
+    conn.challenge = null; // single use, whatever the outcome
+    const { state, member } = await this.hello.verify(frame, challenge);
+    clearTimeout(conn.helloTimer);
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    const session = new LiveSession(randomUUID(), conn.ws, state, member, frame.session_pubkey, frame.peer_type);
+    conn.session = session;
+    this.presence.register(session, (event) => this.onBusEvent(session, event));
+    const queued = await this.messaging.queuedCount(member.id);
+    session.send(
+      serverFrame('hello_ack', {
+        v: 1,
+        session_id: session.id,
+        mesh_id: state.mesh.id,
+        member: { member_pubkey: member.pubkey, display_name: member.displayName, role: member.role, peer_type: member.peerType },
+        queued,
+        server_time: Date.now(),
+        max_frame_bytes: LIMITS.maxFrameBytes,
+      }),
+    );
+    await this.messaging.drain(session);
+  }
+
+  private async dispatch(session: LiveSession, frame: Exclude<ClientFrame, ClientFrameMap['hello']>): Promise<void> {
+    switch (frame.type) {
+      case 'send': {
+        const ack = await this.messaging.send(session, frame);
+        session.send(serverFrame('ack', ack));
+        return;
+      }
+      case 'delivered':
+      case 'read':
+        await this.messaging.confirm(session, frame.message_ids, frame.type);
+        return;
+      case 'list_peers':
+        session.send(serverFrame('peers', { req_id: frame.req_id, peers: this.presence.peers(session.state) }));
+        return;
+      case 'set_summary':
+        session.summary = frame.summary;
+        break;
+      case 'set_status':
+        session.status = frame.status;
+        break;
+      case 'join_group':
+        await this.meshes.joinGroup(session.state, session.member.id, frame.group);
+        break;
+      case 'leave_group':
+        await this.meshes.leaveGroup(session.state, session.member.id, frame.group);
+        break;
+      case 'message_status': {
+        const messages = await this.messaging.status(session, {
+          ...(frame.message_ids ? { messageIds: frame.message_ids } : {}),
+          ...(frame.client_ids ? { clientIds: frame.client_ids } : {}),
+        });
+        session.send(serverFrame('message_status_result', { req_id: frame.req_id, messages }));
+        return;
+      }
+    }
+    if (frame.req_id !== undefined) session.send(serverFrame('ok', { req_id: frame.req_id }));
+  }
+
+  private onBusEvent(session: LiveSession, event: BusEvent): void {
+    if (event.kind === 'push') session.pushLive(event.messageId, event.frame);
+    else if (event.kind === 'receipt') session.send(event.frame);
+    else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
+  }
+
+  private onClose(conn: Connection): void {
+    clearTimeout(conn.helloTimer);
+    this.connections.delete(conn);
+    if (conn.session) this.presence.unregister(conn.session);
+  }
+
+  private error(conn: Connection, code: ErrorCode, message: string, ref?: string): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
+  }
+
+  private fail(conn: Connection, code: ErrorCode, message: string): void {
+    this.error(conn, code, message);
+    conn.ws.close(4001, code);
+  }
+}

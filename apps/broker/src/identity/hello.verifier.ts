@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { LIMITS, ProtocolError, type HelloFrame } from '@claudemesh/core';
+import { helloString, sessionAttestationString, verify } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import { MeshesService } from '../meshes/meshes.service.js';
+import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+
+/**
+ * Authenticates a hello. Signature checks come before any lookup, so an unauthenticated caller
+ * learns nothing about who is a member. The nonce must be the challenge this very connection
+ * received, which makes a captured hello useless anywhere else.
+ */
+@Injectable()
+export class HelloVerifier {
+  constructor(
+    private readonly meshes: MeshesService,
+    private readonly ds: DataSource,
+  ) {}
+
+  async verify(hello: HelloFrame, challenge: string | null, now = Date.now()): Promise<{ state: MeshState; member: MemberRecord }> {
+    if (challenge === null || hello.nonce !== challenge) throw new ProtocolError('E_REPLAY', 'nonce is not the challenge issued to this connection');
+    if (Math.abs(now - hello.ts) > LIMITS.helloSkewMs) throw new ProtocolError('E_STALE_TIMESTAMP', `hello timestamp is more than ${LIMITS.helloSkewMs / 1000}s from broker time`);
+    if (hello.session_expires_at <= now) throw new ProtocolError('E_SESSION_EXPIRED', 'session attestation has expired');
+    const attestation = sessionAttestationString({ meshId: hello.mesh_id, memberPubkey: hello.member_pubkey, sessionPubkey: hello.session_pubkey, expiresAt: hello.session_expires_at });
+    if (!verify(attestation, hello.session_sig, hello.member_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'session attestation does not verify');
+    const signed = helloString({ meshId: hello.mesh_id, memberPubkey: hello.member_pubkey, sessionPubkey: hello.session_pubkey, nonce: hello.nonce, ts: hello.ts });
+    if (!verify(signed, hello.sig, hello.session_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'hello signature does not verify');
+    const { state, member } = await this.meshes.requireMember(hello.mesh_id, hello.member_pubkey);
+    await this.ds.query(
+      `INSERT INTO sessions (session_pubkey, member_id, mesh_id, peer_type, expires_at) VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0))
+       ON CONFLICT (session_pubkey) DO UPDATE SET last_seen_at = now() WHERE sessions.member_id = EXCLUDED.member_id`,
+      [hello.session_pubkey, member.id, state.mesh.id, hello.peer_type, hello.session_expires_at],
+    );
+    return { state, member };
+  }
+}

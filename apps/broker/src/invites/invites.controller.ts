@@ -1,0 +1,41 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { JoinBody, SignedInviteBody, Uuid } from '@claudemesh/core';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { parseBody } from '../common/parse.js';
+import { verifySignedRequest } from '../common/signed-request.js';
+import { InvitesService } from './invites.service.js';
+
+const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+
+@Controller('api/v1')
+export class InvitesController {
+  constructor(private readonly invites: InvitesService) {}
+
+  @Post('meshes/:meshId/invites')
+  register(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+    const id = parseBody(Uuid, meshId);
+    const caller = verifySignedRequest(req, id);
+    return this.invites.register(id, caller, parseBody(SignedInviteBody, body));
+  }
+
+  @Get('meshes/:meshId/invites')
+  list(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.invites.list(id, verifySignedRequest(req, id));
+  }
+
+  @Post('meshes/:meshId/invites/:inviteId/revoke')
+  @HttpCode(200)
+  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.invites.revoke(id, verifySignedRequest(req, id), parseBody(InviteId, inviteId));
+  }
+
+  /** Enrollment: the invite plus a signature proving possession of the new member key. */
+  @Post('join')
+  @HttpCode(200)
+  join(@Body() body: unknown) {
+    return this.invites.join(parseBody(JoinBody, body));
+  }
+}

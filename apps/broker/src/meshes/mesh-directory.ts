@@ -1,0 +1,134 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { rows } from '../db/sql.js';
+
+export interface MemberRecord {
+  id: string;
+  meshId: string;
+  pubkey: string;
+  displayName: string;
+  role: 'owner' | 'admin' | 'member';
+  peerType: 'ai' | 'human' | 'connector';
+  revoked: boolean;
+  joinedAt: number;
+  groups: Set<string>;
+}
+
+export interface MeshRecord {
+  id: string;
+  name: string;
+  ownerPubkey: string;
+  createdAt: number;
+}
+
+/** One mesh's membership, kept in memory so routing a send needs no query. */
+export class MeshState {
+  readonly byId = new Map<string, MemberRecord>();
+  readonly byPubkey = new Map<string, MemberRecord>();
+  readonly byName = new Map<string, MemberRecord>();
+  readonly groups = new Map<string, Set<string>>();
+
+  constructor(readonly mesh: MeshRecord) {}
+
+  /** Adds a member, or updates the existing record in place (sessions hold references to it). */
+  put(member: MemberRecord): void {
+    const existing = this.byId.get(member.id);
+    if (existing) {
+      const { groups: _groups, ...fields } = member;
+      Object.assign(existing, fields);
+      return;
+    }
+    this.byId.set(member.id, member);
+    this.byPubkey.set(member.pubkey, member);
+    this.byName.set(member.displayName, member);
+  }
+
+  addToGroup(memberId: string, group: string): void {
+    const member = this.byId.get(memberId);
+    if (!member) return;
+    member.groups.add(group);
+    let set = this.groups.get(group);
+    if (!set) this.groups.set(group, (set = new Set()));
+    set.add(memberId);
+  }
+
+  removeFromGroup(memberId: string, group: string): void {
+    this.byId.get(memberId)?.groups.delete(group);
+    const set = this.groups.get(group);
+    set?.delete(memberId);
+    if (set?.size === 0) this.groups.delete(group);
+  }
+
+  activeMembers(): MemberRecord[] {
+    return [...this.byId.values()].filter((m) => !m.revoked);
+  }
+}
+
+/**
+ * Read-through cache of meshes and their members. Every membership change goes through the
+ * services that also update this cache (single node; a bus event will invalidate it across nodes).
+ */
+@Injectable()
+export class MeshDirectory {
+  private readonly meshes = new Map<string, Promise<MeshState | null>>();
+
+  constructor(private readonly ds: DataSource) {}
+
+  get(meshId: string): Promise<MeshState | null> {
+    let state = this.meshes.get(meshId);
+    if (!state) {
+      state = this.load(meshId);
+      this.meshes.set(meshId, state);
+      // A failed load (database down) must not be cached.
+      state.then((s) => (s ? undefined : this.meshes.delete(meshId)), () => this.meshes.delete(meshId));
+    }
+    return state;
+  }
+
+  /**
+   * Re-reads a cached mesh's members into the same MeshState object: live sessions keep their
+   * references, so they route with the fresh membership at once.
+   */
+  async refresh(meshId: string): Promise<void> {
+    const cached = this.meshes.get(meshId);
+    const state = cached ? await cached.catch(() => null) : null;
+    if (!state) {
+      this.meshes.delete(meshId);
+      return;
+    }
+    for (const m of await this.loadMembers(meshId)) state.put(m);
+  }
+
+  private async load(meshId: string): Promise<MeshState | null> {
+    const [mesh] = await rows<{ id: string; name: string; owner_pubkey: string; created_at: Date }>(
+      this.ds,
+      'SELECT id, name, owner_pubkey, created_at FROM meshes WHERE id = $1',
+      [meshId],
+    );
+    if (!mesh) return null;
+    const state = new MeshState({ id: mesh.id, name: mesh.name, ownerPubkey: mesh.owner_pubkey, createdAt: mesh.created_at.getTime() });
+    for (const m of await this.loadMembers(meshId)) state.put(m);
+    const groups = await rows<{ member_id: string; group_name: string }>(this.ds, 'SELECT member_id, group_name FROM group_members WHERE mesh_id = $1', [meshId]);
+    for (const g of groups) state.addToGroup(String(g.member_id), g.group_name);
+    return state;
+  }
+
+  private async loadMembers(meshId: string): Promise<MemberRecord[]> {
+    const members = await rows<{ id: string; pubkey: string; display_name: string; role: MemberRecord['role']; peer_type: MemberRecord['peerType']; revoked_at: Date | null; joined_at: Date }>(
+      this.ds,
+      'SELECT id, pubkey, display_name, role, peer_type, revoked_at, joined_at FROM members WHERE mesh_id = $1 ORDER BY id',
+      [meshId],
+    );
+    return members.map((m) => ({
+      id: String(m.id),
+      meshId,
+      pubkey: m.pubkey,
+      displayName: m.display_name,
+      role: m.role,
+      peerType: m.peer_type,
+      revoked: m.revoked_at !== null,
+      joinedAt: m.joined_at.getTime(),
+      groups: new Set<string>(),
+    }));
+  }
+}

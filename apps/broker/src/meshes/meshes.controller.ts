@@ -1,0 +1,49 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { CreateMeshBody, ProtocolError, PubkeyHex, Uuid } from '@claudemesh/core';
+import type { FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { parseBody } from '../common/parse.js';
+import { verifySignedRequest } from '../common/signed-request.js';
+import { MeshesService } from './meshes.service.js';
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+@Controller('api/v1/meshes')
+export class MeshesController {
+  constructor(
+    private readonly meshes: MeshesService,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  /** Creating a mesh on this broker needs the operator's admin token. */
+  @Post()
+  create(@Req() req: FastifyRequest, @Body() body: unknown) {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!this.config.adminToken || !sameSecret(token, this.config.adminToken)) {
+      throw new ProtocolError('E_UNAUTHORIZED', 'mesh creation needs the broker admin token (Authorization: Bearer …)');
+    }
+    return this.meshes.create(parseBody(CreateMeshBody, body));
+  }
+
+  @Get(':meshId/members')
+  async members(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    const caller = verifySignedRequest(req, id);
+    await this.meshes.requireMember(id, caller);
+    return this.meshes.members(id);
+  }
+
+  @Post(':meshId/members/:pubkey/revoke')
+  @HttpCode(200)
+  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('pubkey') pubkey: string) {
+    const id = parseBody(Uuid, meshId);
+    const caller = verifySignedRequest(req, id);
+    return this.meshes.revokeMember(id, caller, parseBody(PubkeyHex, pubkey));
+  }
+}

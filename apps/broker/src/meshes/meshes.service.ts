@@ -1,0 +1,103 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { LIMITS, ProtocolError, type CreateMeshBody, type MembersResponse, type MeshResponse } from '@claudemesh/core';
+import { meshCreateString, verify } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import { BUS, memberTopic, type Bus } from '../bus/bus.js';
+import { rows, transaction } from '../db/sql.js';
+import { MeshDirectory, type MemberRecord, type MeshState } from './mesh-directory.js';
+
+export const memberInfo = (m: MemberRecord) => ({ member_pubkey: m.pubkey, display_name: m.displayName, role: m.role, peer_type: m.peerType });
+
+@Injectable()
+export class MeshesService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly directory: MeshDirectory,
+    @Inject(BUS) private readonly bus: Bus,
+  ) {}
+
+  async require(meshId: string): Promise<MeshState> {
+    const state = await this.directory.get(meshId);
+    if (!state) throw new ProtocolError('E_UNKNOWN_MESH', `no mesh ${meshId}`);
+    return state;
+  }
+
+  /** The caller of a member route: an active member of the mesh. */
+  async requireMember(meshId: string, pubkey: string, roles?: Array<MemberRecord['role']>): Promise<{ state: MeshState; member: MemberRecord }> {
+    const state = await this.require(meshId);
+    const member = state.byPubkey.get(pubkey);
+    if (!member) throw new ProtocolError('E_NOT_MEMBER', 'the signing key is not a member of this mesh');
+    if (member.revoked) throw new ProtocolError('E_REVOKED', 'the signing member has been revoked');
+    if (roles && !roles.includes(member.role)) throw new ProtocolError('E_FORBIDDEN', `requires role ${roles.join(' or ')}`);
+    return { state, member };
+  }
+
+  /** Creates a mesh whose owner becomes its first member. Idempotent for the same signed request. */
+  async create(body: CreateMeshBody, now = Date.now()): Promise<MeshResponse> {
+    const signed = meshCreateString({ meshId: body.mesh_id, name: body.name, ownerPubkey: body.owner_pubkey, displayName: body.display_name, ts: body.ts });
+    if (!verify(signed, body.sig, body.owner_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'mesh-create signature does not verify');
+    const existing = await this.directory.get(body.mesh_id);
+    if (existing) {
+      if (existing.mesh.ownerPubkey !== body.owner_pubkey || existing.mesh.name !== body.name) throw new ProtocolError('E_CONFLICT', 'a different mesh with this id exists');
+      const owner = existing.byPubkey.get(body.owner_pubkey)!;
+      return { mesh_id: existing.mesh.id, name: existing.mesh.name, owner: memberInfo(owner), created_at: existing.mesh.createdAt };
+    }
+    if (Math.abs(now - body.ts) > LIMITS.requestSkewMs) throw new ProtocolError('E_STALE_TIMESTAMP', 'mesh-create timestamp outside the allowed skew');
+    const createdAt = await transaction(this.ds, async (qr) => {
+      const [mesh] = await rows<{ created_at: Date }>(
+        qr,
+        'INSERT INTO meshes (id, name, owner_pubkey, create_sig) VALUES ($1, $2, $3, $4) RETURNING created_at',
+        [body.mesh_id, body.name, body.owner_pubkey, body.sig],
+      );
+      await qr.query(`INSERT INTO members (mesh_id, pubkey, display_name, role, peer_type) VALUES ($1, $2, $3, 'owner', $4)`, [
+        body.mesh_id,
+        body.owner_pubkey,
+        body.display_name,
+        body.peer_type,
+      ]);
+      return mesh!.created_at.getTime();
+    });
+    await this.directory.refresh(body.mesh_id);
+    return {
+      mesh_id: body.mesh_id,
+      name: body.name,
+      owner: { member_pubkey: body.owner_pubkey, display_name: body.display_name, role: 'owner', peer_type: body.peer_type },
+      created_at: createdAt,
+    };
+  }
+
+  async listMeshIds(): Promise<string[]> {
+    const found = await rows<{ id: string }>(this.ds, 'SELECT id FROM meshes ORDER BY created_at');
+    return found.map((r) => r.id);
+  }
+
+  async members(meshId: string): Promise<MembersResponse> {
+    const state = await this.require(meshId);
+    return {
+      members: [...state.byId.values()].map((m) => ({ ...memberInfo(m), revoked: m.revoked, joined_at: m.joinedAt })),
+    };
+  }
+
+  /** Revokes a member: its sessions are closed and its hellos refused from now on. The owner cannot be revoked. */
+  async revokeMember(meshId: string, actorPubkey: string, targetPubkey: string): Promise<{ revoked: boolean }> {
+    const { state } = await this.requireMember(meshId, actorPubkey, ['owner', 'admin']);
+    const target = state.byPubkey.get(targetPubkey);
+    if (!target) throw new ProtocolError('E_NOT_FOUND', 'no such member');
+    if (target.role === 'owner') throw new ProtocolError('E_FORBIDDEN', 'the owner cannot be revoked');
+    if (target.revoked) return { revoked: true };
+    await this.ds.query('UPDATE members SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [target.id]);
+    target.revoked = true;
+    this.bus.publish(memberTopic(target.id), { kind: 'revoked', memberId: target.id });
+    return { revoked: true };
+  }
+
+  async joinGroup(state: MeshState, memberId: string, group: string): Promise<void> {
+    await this.ds.query('INSERT INTO group_members (member_id, group_name, mesh_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [memberId, group, state.mesh.id]);
+    state.addToGroup(memberId, group);
+  }
+
+  async leaveGroup(state: MeshState, memberId: string, group: string): Promise<void> {
+    await this.ds.query('DELETE FROM group_members WHERE member_id = $1 AND group_name = $2', [memberId, group]);
+    state.removeFromGroup(memberId, group);
+  }
+}

@@ -1,0 +1,196 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { rows, transaction } from '../db/sql.js';
+
+export interface NewMessage {
+  meshId: string;
+  senderMemberId: string;
+  senderSessionPubkey: string;
+  clientId: string;
+  kind: 'dm' | 'group' | 'broadcast';
+  target: string;
+  nonce: Buffer;
+  ciphertext: Buffer;
+  recipients: string[];
+}
+
+export interface StoredMessage {
+  messageId: string;
+  acceptedAt: number;
+  recipients: number;
+  duplicate: boolean;
+}
+
+export interface QueuedRow {
+  id: string;
+  client_id: string;
+  kind: 'dm' | 'group' | 'broadcast';
+  target: string;
+  nonce: Buffer;
+  ciphertext: Buffer;
+  created_at: Date;
+  sender_session_pubkey: string;
+  sender_pubkey: string;
+  sender_name: string;
+}
+
+export interface StateChange {
+  recipientMemberId: string;
+  recipientPubkey: string;
+  messageId: string;
+  state: 'delivered' | 'read';
+}
+
+export interface ChangedDelivery {
+  message_id: string;
+  recipient_member_id: string;
+  sender_member_id: string;
+  client_id: string;
+  state: 'delivered' | 'read';
+  at: Date;
+}
+
+const INSERT_MESSAGES = `
+INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext)
+SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+     WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, ord)
+ORDER BY ord
+ON CONFLICT (sender_member_id, client_id) DO NOTHING
+RETURNING id, sender_member_id, client_id, created_at`;
+
+const INSERT_DELIVERIES = `
+INSERT INTO deliveries (recipient_member_id, message_id)
+SELECT * FROM unnest($1::bigint[], $2::bigint[])`;
+
+const FIND_EXISTING = `
+SELECT m.id, m.sender_member_id, m.client_id, m.created_at, (SELECT count(*) FROM deliveries d WHERE d.message_id = m.id)::int AS recipients
+FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS u(sender, client_id)
+  ON m.sender_member_id = u.sender AND m.client_id = u.client_id`;
+
+const SELECT_QUEUED = `
+SELECT m.id, m.client_id, m.kind, m.target, m.nonce, m.ciphertext, m.created_at, m.sender_session_pubkey,
+       s.pubkey AS sender_pubkey, s.display_name AS sender_name
+FROM deliveries d
+JOIN messages m ON m.id = d.message_id
+JOIN members s ON s.id = m.sender_member_id
+WHERE d.recipient_member_id = $1 AND d.state = 'queued' AND d.message_id > $2
+ORDER BY d.message_id
+LIMIT $3`;
+
+const MARK_DELIVERED = `
+UPDATE deliveries d SET state = 'delivered', delivered_at = now()
+FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
+WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state = 'queued' AND m.id = d.message_id
+RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at`;
+
+const MARK_READ = `
+UPDATE deliveries d SET state = 'read', read_at = now(), delivered_at = coalesce(d.delivered_at, now())
+FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
+WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state <> 'read' AND m.id = d.message_id
+RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at`;
+
+const key = (sender: string, clientId: string): string => `${sender}:${clientId}`;
+
+/** All SQL of the send path: batched statements (unnest), one transaction per batch. */
+@Injectable()
+export class MessageStore {
+  constructor(private readonly ds: DataSource) {}
+
+  async insertBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
+    return transaction(this.ds, async (qr) => {
+      const inserted = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date }>(qr, INSERT_MESSAGES, [
+        batch.map((m) => m.meshId),
+        batch.map((m) => m.senderMemberId),
+        batch.map((m) => m.senderSessionPubkey),
+        batch.map((m) => m.clientId),
+        batch.map((m) => m.kind),
+        batch.map((m) => m.target),
+        batch.map((m) => m.nonce),
+        batch.map((m) => m.ciphertext),
+      ]);
+      const results = new Map<string, StoredMessage>();
+      const recipientIds: string[] = [];
+      const messageIds: string[] = [];
+      const byKey = new Map(batch.map((m) => [key(m.senderMemberId, m.clientId), m]));
+      for (const row of inserted) {
+        const k = key(String(row.sender_member_id), row.client_id);
+        const message = byKey.get(k)!;
+        results.set(k, { messageId: String(row.id), acceptedAt: row.created_at.getTime(), recipients: message.recipients.length, duplicate: false });
+        for (const r of message.recipients) {
+          recipientIds.push(r);
+          messageIds.push(String(row.id));
+        }
+      }
+      if (recipientIds.length > 0) await qr.query(INSERT_DELIVERIES, [recipientIds, messageIds]);
+      const missing = batch.filter((m) => !results.has(key(m.senderMemberId, m.clientId)));
+      if (missing.length > 0) {
+        const existing = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date; recipients: number }>(qr, FIND_EXISTING, [
+          missing.map((m) => m.senderMemberId),
+          missing.map((m) => m.clientId),
+        ]);
+        for (const row of existing) {
+          results.set(key(String(row.sender_member_id), row.client_id), {
+            messageId: String(row.id),
+            acceptedAt: row.created_at.getTime(),
+            recipients: row.recipients,
+            duplicate: true,
+          });
+        }
+      }
+      return batch.map((m) => {
+        const r = results.get(key(m.senderMemberId, m.clientId));
+        if (!r) throw new Error(`message ${m.clientId} neither inserted nor found`);
+        return r;
+      });
+    });
+  }
+
+  queued(recipientMemberId: string, afterId: bigint, limit: number): Promise<QueuedRow[]> {
+    return rows<QueuedRow>(this.ds, SELECT_QUEUED, [recipientMemberId, afterId.toString(), limit]);
+  }
+
+  async queuedCount(recipientMemberId: string): Promise<number> {
+    const [row] = await rows<{ n: number }>(this.ds, `SELECT count(*)::int AS n FROM deliveries WHERE recipient_member_id = $1 AND state = 'queued'`, [recipientMemberId]);
+    return row?.n ?? 0;
+  }
+
+  /** Applies a batch of delivered/read confirmations; returns the rows whose state actually advanced. */
+  async applyStateChanges(changes: StateChange[]): Promise<ChangedDelivery[]> {
+    const delivered = changes.filter((c) => c.state === 'delivered');
+    const read = changes.filter((c) => c.state === 'read');
+    return transaction(this.ds, async (qr) => {
+      const out: ChangedDelivery[] = [];
+      if (delivered.length > 0) {
+        out.push(...(await rows<ChangedDelivery>(qr, MARK_DELIVERED, [delivered.map((c) => c.recipientMemberId), delivered.map((c) => c.messageId)])));
+      }
+      if (read.length > 0) {
+        out.push(...(await rows<ChangedDelivery>(qr, MARK_READ, [read.map((c) => c.recipientMemberId), read.map((c) => c.messageId)])));
+      }
+      return out;
+    });
+  }
+
+  /** Delivery states of a sender's own messages. */
+  status(senderMemberId: string, by: { messageIds?: string[]; clientIds?: string[] }) {
+    const filter = by.messageIds ? 'm.id = ANY($2::bigint[])' : 'm.client_id = ANY($2::text[])';
+    return rows<{
+      id: string;
+      client_id: string;
+      kind: 'dm' | 'group' | 'broadcast';
+      target: string;
+      created_at: Date;
+      recipient_member_id: string | null;
+      state: 'queued' | 'delivered' | 'read' | null;
+      delivered_at: Date | null;
+      read_at: Date | null;
+    }>(
+      this.ds,
+      `SELECT m.id, m.client_id, m.kind, m.target, m.created_at, d.recipient_member_id, d.state, d.delivered_at, d.read_at
+       FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id
+       WHERE m.sender_member_id = $1 AND ${filter}
+       ORDER BY m.id, d.recipient_member_id`,
+      [senderMemberId, by.messageIds ?? by.clientIds],
+    );
+  }
+}

@@ -1,0 +1,156 @@
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { ProtocolError, serverFrame, type SendFrame, type ServerFrameMap } from '@claudemesh/core';
+import { BUS, memberTopic, type Bus } from '../bus/bus.js';
+import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
+import type { LiveSession } from '../presence/live-session.js';
+import { GroupCommitWriter } from './group-commit.writer.js';
+import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, type StateChange, type StoredMessage } from './message.store.js';
+import { TargetResolver } from './target.resolver.js';
+
+const DRAIN_PAGE = 500;
+/** The drain waits for the socket to flush below this before writing the next page. */
+const DRAIN_LOW_WATER_BYTES = 1024 * 1024;
+
+type Ack = Omit<ServerFrameMap['ack'], 'type'>;
+
+@Injectable()
+export class MessagingService implements OnModuleDestroy {
+  private readonly sends: GroupCommitWriter<NewMessage & { push: (id: string, at: number) => string }, StoredMessage>;
+  private readonly receipts: GroupCommitWriter<StateChange, undefined>;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly resolver: TargetResolver,
+    @Inject(BUS) private readonly bus: Bus,
+  ) {
+    this.sends = new GroupCommitWriter(async (batch) => {
+      const results = await this.store.insertBatch(batch);
+      // Published only after the commit: nobody sees a message that could still be rolled back.
+      batch.forEach((m, i) => {
+        const r = results[i]!;
+        if (r.duplicate) return;
+        const frame = m.push(r.messageId, r.acceptedAt);
+        for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
+      });
+      return results;
+    });
+    this.receipts = new GroupCommitWriter(async (changes) => {
+      const changed = await this.store.applyStateChanges(changes);
+      this.publishReceipts(changed, changes);
+      return changes.map(() => undefined);
+    }, 5_000);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all([this.sends.idle(), this.receipts.idle()]);
+  }
+
+  /** Accepts a send: resolves it, commits it (batched), and answers only after the commit. */
+  async send(session: LiveSession, frame: SendFrame): Promise<Ack> {
+    const route = await this.resolver.resolve(session.state, session.member, frame.to);
+    const nonce = Buffer.from(frame.nonce, 'base64url');
+    const ciphertext = Buffer.from(frame.ciphertext, 'base64url');
+    if (nonce.length !== 24 || ciphertext.length < 16) throw new ProtocolError('E_SCHEMA', 'nonce must be 24 bytes and ciphertext at least 16');
+    const from = { member_pubkey: session.member.pubkey, session_pubkey: session.sessionPubkey, display_name: session.member.displayName };
+    let stored: StoredMessage;
+    try {
+      stored = await this.sends.submit({
+        meshId: session.meshId,
+        senderMemberId: session.member.id,
+        senderSessionPubkey: session.sessionPubkey,
+        clientId: frame.id,
+        kind: route.kind,
+        target: route.label,
+        nonce,
+        ciphertext,
+        recipients: route.recipients,
+        push: (messageId, at) =>
+          serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: frame.nonce, ciphertext: frame.ciphertext, sent_at: at }),
+      });
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new ProtocolError('E_UNAVAILABLE', 'message not stored: database unavailable; retry with the same id');
+      throw error;
+    }
+    return { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: stored.duplicate, accepted_at: stored.acceptedAt };
+  }
+
+  /**
+   * Drains a session's offline queue in pages, pausing while the socket's buffer is full, then
+   * releases the live pushes held meanwhile.
+   */
+  async drain(session: LiveSession): Promise<void> {
+    for (;;) {
+      let cursor = session.drainCursor;
+      for (;;) {
+        const page = await this.store.queued(session.member.id, cursor, DRAIN_PAGE);
+        for (const row of page) {
+          session.pushQueued(String(row.id), queuedFrame(row));
+          cursor = BigInt(row.id);
+        }
+        if (page.length < DRAIN_PAGE || !session.open) break;
+        while (session.open && session.backlogBytes > DRAIN_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 5));
+      }
+      if (!session.heldOverflow) break;
+      session.restartDrain();
+    }
+    session.finishDrain();
+  }
+
+  queuedCount(memberId: string): Promise<number> {
+    return this.store.queuedCount(memberId);
+  }
+
+  /** Delivered/read confirmations from a recipient; batched like sends. */
+  async confirm(session: LiveSession, messageIds: string[], state: 'delivered' | 'read'): Promise<void> {
+    await Promise.all(messageIds.map((messageId) => this.receipts.submit({ recipientMemberId: session.member.id, recipientPubkey: session.member.pubkey, messageId, state })));
+  }
+
+  async status(session: LiveSession, by: { messageIds?: string[]; clientIds?: string[] }): Promise<ServerFrameMap['message_status_result']['messages']> {
+    const found = await this.store.status(session.member.id, by);
+    const out = new Map<string, ServerFrameMap['message_status_result']['messages'][number]>();
+    for (const row of found) {
+      const id = String(row.id);
+      let entry = out.get(id);
+      if (!entry) {
+        entry = { message_id: id, client_id: row.client_id, kind: row.kind, to: row.target, sent_at: row.created_at.getTime(), recipients: [] };
+        out.set(id, entry);
+      }
+      if (row.recipient_member_id === null || row.state === null) continue;
+      const member = session.state.byId.get(String(row.recipient_member_id));
+      if (!member) continue;
+      entry.recipients.push({
+        member_pubkey: member.pubkey,
+        display_name: member.displayName,
+        state: row.state,
+        delivered_at: row.delivered_at?.getTime() ?? null,
+        read_at: row.read_at?.getTime() ?? null,
+      });
+    }
+    return [...out.values()];
+  }
+
+  private publishReceipts(changed: ChangedDelivery[], changes: StateChange[]): void {
+    const byKey = new Map(changes.map((c) => [`${c.recipientMemberId}:${c.messageId}:${c.state}`, c]));
+    for (const row of changed) {
+      const change = byKey.get(`${row.recipient_member_id}:${row.message_id}:${row.state}`);
+      if (!change) continue;
+      this.bus.publish(memberTopic(String(row.sender_member_id)), {
+        kind: 'receipt',
+        frame: serverFrame('receipt', { message_id: String(row.message_id), client_id: row.client_id, recipient: change.recipientPubkey, state: change.state, at: row.at.getTime() }),
+      });
+    }
+  }
+}
+
+function queuedFrame(row: QueuedRow): string {
+  return serverFrame('push', {
+    message_id: String(row.id),
+    client_id: row.client_id,
+    kind: row.kind,
+    from: { member_pubkey: row.sender_pubkey, session_pubkey: row.sender_session_pubkey, display_name: row.sender_name },
+    to: row.target,
+    nonce: row.nonce.toString('base64url'),
+    ciphertext: row.ciphertext.toString('base64url'),
+    sent_at: row.created_at.getTime(),
+  });
+}

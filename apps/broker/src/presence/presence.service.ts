@@ -1,0 +1,58 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { PeerInfo } from '@claudemesh/core';
+import { BUS, memberTopic, type Bus, type BusEvent } from '../bus/bus.js';
+import type { MeshState } from '../meshes/mesh-directory.js';
+import type { LiveSession } from './live-session.js';
+
+/** Who is connected to this node, with each session's status and summary. */
+@Injectable()
+export class PresenceService {
+  private readonly byMember = new Map<string, Set<LiveSession>>();
+
+  constructor(@Inject(BUS) private readonly bus: Bus) {}
+
+  register(session: LiveSession, onEvent: (event: BusEvent) => void): void {
+    let set = this.byMember.get(session.member.id);
+    if (!set) this.byMember.set(session.member.id, (set = new Set()));
+    set.add(session);
+    session.unsubscribe = this.bus.subscribe(memberTopic(session.member.id), onEvent);
+  }
+
+  unregister(session: LiveSession): void {
+    session.unsubscribe();
+    const set = this.byMember.get(session.member.id);
+    set?.delete(session);
+    if (set?.size === 0) this.byMember.delete(session.member.id);
+  }
+
+  sessionsOf(memberId: string): ReadonlySet<LiveSession> {
+    return this.byMember.get(memberId) ?? new Set();
+  }
+
+  get connectionCount(): number {
+    let n = 0;
+    for (const set of this.byMember.values()) n += set.size;
+    return n;
+  }
+
+  peers(state: MeshState): PeerInfo[] {
+    return state.activeMembers().map((m) => {
+      const sessions = [...this.sessionsOf(m.id)].map((s) => ({
+        session_pubkey: s.sessionPubkey,
+        peer_type: s.peerType,
+        status: s.status,
+        summary: s.summary,
+        connected_at: s.connectedAt,
+      }));
+      return {
+        member_pubkey: m.pubkey,
+        display_name: m.displayName,
+        role: m.role,
+        peer_type: m.peerType,
+        online: sessions.length > 0,
+        groups: [...m.groups].sort(),
+        sessions,
+      };
+    });
+  }
+}

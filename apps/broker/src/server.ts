@@ -1,0 +1,69 @@
+import 'reflect-metadata';
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { cryptoReady } from '@claudemesh/crypto';
+import { fileURLToPath } from 'node:url';
+import { AppModule } from './app.module.js';
+import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
+import { openDatabase, resolveDatabaseTarget } from './db/database.config.js';
+import { ENTITIES } from './db/entities.js';
+import { HARD_MAX_PAYLOAD } from './gateway/mesh.gateway.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export interface RunningBroker {
+  app: NestFastifyApplication;
+  config: BrokerConfig;
+  port: number;
+  /** http://host:port as peers should use it. */
+  url: string;
+  wsUrl: string;
+  databaseKind: 'embedded' | 'postgres';
+  close(): Promise<void>;
+}
+
+/**
+ * Opens (and migrates) the database, then builds and binds the Nest app. A migration failure
+ * throws before anything listens.
+ */
+export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
+  await cryptoReady();
+  const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES);
+  let app: NestFastifyApplication;
+  try {
+    app = await NestFactory.create<NestFastifyApplication>(
+      AppModule.forRoot(config, database.dataSource),
+      new FastifyAdapter({ bodyLimit: HARD_MAX_PAYLOAD }),
+      { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
+    );
+    // Frames are decoded by the gateway itself (libs/core codec), not by Nest's event router.
+    app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
+    await app.listen(config.port, config.host);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = publicUrlOf(config, port);
+  let closed = false;
+  return {
+    app,
+    config,
+    port,
+    url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/ws`,
+    databaseKind: database.kind,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await database.close();
+      Logger.flush();
+    },
+  };
+}

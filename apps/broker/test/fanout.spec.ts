@@ -1,0 +1,77 @@
+import type { InboundMessage, MeshClient } from '@claudemesh/core';
+import type { Identity } from '@claudemesh/crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { dbKinds } from '../../../test/helpers/db.js';
+
+describe.each(dbKinds())('group and broadcast fan-out on %s', (kind) => {
+  let tb: TestBroker;
+  let mesh: TestMesh;
+  let alice: Identity;
+  const clients: MeshClient[] = [];
+  const inbox = new Map<MeshClient, InboundMessage[]>();
+
+  async function connect(identity: Identity): Promise<MeshClient> {
+    const c = await connectClient(tb, mesh, identity);
+    const box: InboundMessage[] = [];
+    c.on('message', (m) => box.push(m));
+    inbox.set(c, box);
+    clients.push(c);
+    return c;
+  }
+
+  beforeAll(async () => {
+    tb = await startTestBroker(kind);
+    mesh = await createTestMesh(tb);
+    alice = await addMember(tb, mesh, 'alice');
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await tb?.close();
+  });
+
+  it('fans @group out to its members only, and * to every other member, never to the sender’s sibling sessions', async () => {
+    const bob = await addMember(tb, mesh, 'bob');
+    const carol = await addMember(tb, mesh, 'carol');
+    const a1 = await connect(alice);
+    const a2 = await connect(alice); // a sibling session of the sender
+    const b = await connect(bob);
+    const c = await connect(carol);
+    await b.joinGroup('reviewers');
+    await a1.joinGroup('reviewers');
+
+    const group = await a1.send('@reviewers', 'please review');
+    expect(group.recipients).toBe(1);
+    const all = await a1.send('*', 'hello everyone');
+    expect(all.recipients).toBe(3); // bob, carol and the (offline) owner
+
+    await waitFor(() => inbox.get(b)!.length === 2 && inbox.get(c)!.length === 1, 'fan-out');
+    expect(inbox.get(b)!.map((m) => [m.kind, m.to, m.text])).toEqual([
+      ['group', '@reviewers', 'please review'],
+      ['broadcast', '*', 'hello everyone'],
+    ]);
+    expect(inbox.get(c)!.map((m) => m.text)).toEqual(['hello everyone']);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(inbox.get(a1)).toEqual([]);
+    expect(inbox.get(a2)).toEqual([]);
+  });
+
+  it('delivers a DM to every live session of the recipient member', async () => {
+    const dave = await addMember(tb, mesh, 'dave');
+    const d1 = await connect(dave);
+    const d2 = await connect(dave);
+    const a = clients[0]!;
+    const ack = await a.send('dave', 'to both of your sessions');
+    await waitFor(() => inbox.get(d1)!.length === 1 && inbox.get(d2)!.length === 1, 'both sessions');
+    expect(inbox.get(d2)![0]!.messageId).toBe(ack.message_id);
+  });
+
+  it('stops delivering @group messages after leave_group and rejects an unknown group', async () => {
+    const erin = await addMember(tb, mesh, 'erin');
+    const e = await connect(erin);
+    await e.joinGroup('ops');
+    await e.leaveGroup('ops');
+    const a = clients[0]!;
+    await expect(a.send('@ops', 'anyone?')).rejects.toMatchObject({ code: 'E_UNKNOWN_TARGET' });
+  });
+});

@@ -1,0 +1,85 @@
+import type { InboundMessage } from '@claudemesh/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
+import { dbKinds } from '../../../test/helpers/db.js';
+
+describe.each(dbKinds())('offline queue on %s', (kind) => {
+  let tb: TestBroker;
+
+  beforeAll(async () => {
+    tb = await startTestBroker(kind);
+  });
+  afterAll(async () => tb?.close());
+
+  it('delivers messages sent while the recipient was offline, in send order, on connect', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    const acks = [];
+    for (let i = 0; i < 50; i++) acks.push(await a.send('bob', `queued #${i}`));
+    const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => a.send('bob', `burst #${i}`)));
+
+    const inbox: InboundMessage[] = [];
+    const b = await connectClient(tb, mesh, bob, {}, inbox);
+    expect(b.lastHelloAck?.queued).toBe(100);
+    await waitFor(() => inbox.length === 100, 'all 100 queued messages');
+    expect(inbox.slice(0, 50).map((m) => m.text)).toEqual(acks.map((_, i) => `queued #${i}`));
+    expect(inbox.slice(50).map((m) => m.text)).toEqual(burst.map((_, i) => `burst #${i}`));
+    const ids = inbox.map((m) => BigInt(m.messageId));
+    expect(ids).toEqual([...ids].sort((x, y) => (x < y ? -1 : 1)));
+    await a.close();
+    await b.close();
+  });
+
+  it('keeps unconfirmed messages queued across reconnects and stops once delivered', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    await a.send('bob', 'one');
+    await a.send('bob', 'two');
+
+    // First connection reads but never confirms: the messages must stay queued.
+    const seen: InboundMessage[] = [];
+    const silent = await connectClient(tb, mesh, bob, { autoDelivered: false }, seen);
+    await waitFor(() => seen.length === 2, 'first reading');
+    await silent.close();
+
+    const again: InboundMessage[] = [];
+    const b = await connectClient(tb, mesh, bob, {}, again);
+    expect(b.lastHelloAck?.queued).toBe(2);
+    await waitFor(() => again.length === 2, 'redelivery');
+    expect(again.map((m) => m.text)).toEqual(['one', 'two']);
+    await new Promise((r) => setTimeout(r, 200));
+    await b.close();
+
+    const c = await connectClient(tb, mesh, bob);
+    expect(c.lastHelloAck?.queued).toBe(0);
+    await c.close();
+    await a.close();
+  });
+
+  it('interleaves live messages after the drained backlog without loss or duplication', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    for (let i = 0; i < 300; i++) void a.send('bob', `m${i}`);
+    await waitFor(() => a.unacked === 0, 'backlog acked');
+    const inbox: InboundMessage[] = [];
+    const connecting = connectClient(tb, mesh, bob, {}, inbox);
+    const live = Array.from({ length: 200 }, (_, i) => a.send('bob', `m${300 + i}`));
+    const b = await connecting;
+    await Promise.all(live);
+    await waitFor(() => inbox.length >= 500, '500 messages');
+    await new Promise((r) => setTimeout(r, 100));
+    const texts = inbox.map((m) => m.text);
+    expect(new Set(texts).size).toBe(500);
+    expect(texts.length).toBe(500);
+    const ids = inbox.map((m) => BigInt(m.messageId));
+    expect(ids).toEqual([...ids].sort((x, y) => (x < y ? -1 : 1)));
+    await a.close();
+    await b.close();
+  });
+});

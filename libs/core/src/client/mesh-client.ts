@@ -1,0 +1,503 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import {
+  BoxKeyCache,
+  boxDecrypt,
+  boxEncrypt,
+  generateIdentity,
+  helloString,
+  secretboxDecrypt,
+  secretboxEncrypt,
+  sessionAttestationString,
+  sign,
+  type Identity,
+} from '@claudemesh/crypto';
+import { decodeServerFrame } from '../protocol/v1/codec.js';
+import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
+import { kindOfTarget, type MessageKind, type PeerStatus, type PeerType } from '../protocol/v1/primitives.js';
+import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
+import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
+import { Backoff } from './backoff.js';
+import { newClientId } from './client-id.js';
+import { SeenSet } from './seen-set.js';
+
+export interface MeshClientOptions {
+  /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
+  url: string;
+  meshId: string;
+  /** The member identity (its key opens DMs). */
+  identity: Identity;
+  /** The mesh key (opens @group and * messages). */
+  meshKey?: Uint8Array;
+  peerType?: PeerType;
+  /** Lifetime of the per-connection session attestation. */
+  sessionTtlMs?: number;
+  /** Reconnect automatically after an unexpected close (default true). */
+  reconnect?: boolean;
+  backoff?: { initialMs: number; maxMs: number };
+  /** Resend an unacked send after this long while connected (same client id). */
+  resendAfterMs?: number;
+  /** Confirm receipt of pushes automatically (default true). */
+  autoDelivered?: boolean;
+  clientName?: string;
+}
+
+export interface InboundMessage {
+  messageId: string;
+  clientId: string;
+  kind: MessageKind;
+  from: { memberPubkey: string; sessionPubkey: string; displayName: string };
+  to: string;
+  body: Uint8Array;
+  text: string;
+  sentAt: number;
+}
+
+export type Ack = ServerFrameMap['ack'];
+export type Receipt = ServerFrameMap['receipt'];
+export type HelloAck = ServerFrameMap['hello_ack'];
+export type MessageStatus = ServerFrameMap['message_status_result']['messages'][number];
+
+interface MeshClientEvents {
+  message: [InboundMessage];
+  receipt: [Receipt];
+  connected: [HelloAck];
+  disconnected: [{ code: number; reason: string }];
+  decrypt_error: [{ messageId: string; from: string; error: Error }];
+  error: [Error];
+}
+
+interface PendingSend {
+  id: string;
+  frame: string;
+  sentAt: number;
+  /** Every caller waiting on this client id (an explicit retry joins the original send). */
+  waiters: Array<{ resolve: (ack: Ack) => void; reject: (err: Error) => void }>;
+}
+
+interface PendingRequest {
+  resolve: (frame: ServerFrame) => void;
+  reject: (err: Error) => void;
+}
+
+/** Errors after which resending the same frame cannot succeed. */
+const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
+/** Errors that end the session for good: reconnecting would be refused again. */
+const TERMINAL_AUTH_ERRORS = new Set<ErrorCode>(['E_NOT_MEMBER', 'E_REVOKED', 'E_UNKNOWN_MESH', 'E_BAD_SIGNATURE']);
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * The claudemesh SDK: one authenticated WebSocket to one mesh. Sends are retried under the same
+ * client id until the broker acks them after its durable commit; pushes are decrypted, deduped by
+ * message id and confirmed with `delivered`.
+ */
+export class MeshClient extends EventEmitter<MeshClientEvents> {
+  readonly session: Identity = generateIdentity();
+  private ws: WebSocket | null = null;
+  private authenticated = false;
+  private closedByUser = false;
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private resendTimer: NodeJS.Timeout | null = null;
+  private readonly pendingSends = new Map<string, PendingSend>();
+  private readonly pendingRequests = new Map<string, PendingRequest>();
+  private readonly seen = new SeenSet();
+  private readonly boxCache: BoxKeyCache;
+  private deliveredBatch: string[] = [];
+  private deliveredScheduled = false;
+  private reqCounter = 0;
+  private peersByKey = new Map<string, PeerInfo>();
+  private sendChain: Promise<unknown> = Promise.resolve();
+  private firstConnect: { resolve: (ack: HelloAck) => void; reject: (err: Error) => void } | null = null;
+  lastHelloAck: HelloAck | null = null;
+
+  constructor(private readonly opts: MeshClientOptions) {
+    super();
+    this.backoff = new Backoff(opts.backoff?.initialMs ?? 100, opts.backoff?.maxMs ?? 5_000);
+    this.boxCache = new BoxKeyCache(opts.identity);
+  }
+
+  get connected(): boolean {
+    return this.authenticated;
+  }
+
+  get memberPubkey(): string {
+    return this.opts.identity.publicKey;
+  }
+
+  /** Number of sends still waiting for their ack. */
+  get unacked(): number {
+    return this.pendingSends.size;
+  }
+
+  /** Opens the connection and completes the hello handshake. */
+  connect(): Promise<HelloAck> {
+    this.closedByUser = false;
+    return new Promise<HelloAck>((resolve, reject) => {
+      this.firstConnect = { resolve, reject };
+      this.open();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.resendTimer) clearInterval(this.resendTimer);
+    this.flushDelivered();
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'client closing');
+    });
+  }
+
+  /**
+   * Encrypts and sends. Resolves with the broker's ack, which comes only after the message is
+   * durably stored; survives disconnects by resending under the same client id.
+   */
+  send(to: string, plaintext: string | Uint8Array, options: { id?: string } = {}): Promise<Ack> {
+    const id = options.id ?? newClientId();
+    const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext));
+    this.sendChain = prepared.catch(() => undefined);
+    return prepared.then((frame) => this.enqueue(id, frame));
+  }
+
+  /** Sends a pre-built frame under an explicit client id (tests and tools use it to retry). */
+  sendFrame(frame: ClientFrameInput['send']): Promise<Ack> {
+    return this.enqueue(frame.id, JSON.stringify(frame));
+  }
+
+  private enqueue(id: string, frame: string): Promise<Ack> {
+    return new Promise<Ack>((resolve, reject) => {
+      const existing = this.pendingSends.get(id);
+      if (existing) {
+        existing.waiters.push({ resolve, reject });
+        this.transmit(existing);
+        return;
+      }
+      const pending: PendingSend = { id, frame, sentAt: 0, waiters: [{ resolve, reject }] };
+      this.pendingSends.set(id, pending);
+      this.transmit(pending);
+    });
+  }
+
+  async listPeers(): Promise<PeerInfo[]> {
+    const frame = await this.request<'peers'>({ type: 'list_peers' });
+    this.peersByKey = new Map();
+    for (const peer of frame.peers) {
+      this.peersByKey.set(peer.member_pubkey, peer);
+      this.peersByKey.set(peer.display_name, peer);
+      for (const s of peer.sessions) this.peersByKey.set(s.session_pubkey, peer);
+    }
+    return frame.peers;
+  }
+
+  async setSummary(summary: string): Promise<void> {
+    await this.request<'ok'>({ type: 'set_summary', summary });
+  }
+
+  async setStatus(status: PeerStatus): Promise<void> {
+    await this.request<'ok'>({ type: 'set_status', status });
+  }
+
+  async joinGroup(group: string): Promise<void> {
+    await this.request<'ok'>({ type: 'join_group', group });
+  }
+
+  async leaveGroup(group: string): Promise<void> {
+    await this.request<'ok'>({ type: 'leave_group', group });
+  }
+
+  async messageStatus(query: { messageIds: string[] } | { clientIds: string[] }): Promise<MessageStatus[]> {
+    const frame = await this.request<'message_status_result'>(
+      'messageIds' in query
+        ? { type: 'message_status', message_ids: query.messageIds }
+        : { type: 'message_status', client_ids: query.clientIds },
+    );
+    return frame.messages;
+  }
+
+  /** Marks messages as read: the agent or human actually consumed them. */
+  markRead(messageIds: string[]): void {
+    if (messageIds.length > 0) this.write(JSON.stringify({ type: 'read', message_ids: messageIds }));
+  }
+
+  /** Sends a raw frame (tests use it for hostile input). */
+  sendRaw(data: string | Buffer): void {
+    this.ws?.send(data);
+  }
+
+  private open(): void {
+    const ws = new WebSocket(this.opts.url, { maxPayload: 1024 * 1024 });
+    this.ws = ws;
+    this.authenticated = false;
+    ws.on('message', (data: WebSocket.RawData) => this.onRaw(ws, data as Buffer));
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+    ws.on('error', (err) => {
+      // 'close' follows; a first connect that cannot open fails fast instead of retrying forever.
+      if (this.firstConnect && !this.opts.reconnect) {
+        this.firstConnect.reject(err);
+        this.firstConnect = null;
+      }
+    });
+  }
+
+  private onRaw(ws: WebSocket, data: Buffer): void {
+    const decoded = decodeServerFrame(data);
+    if (!decoded.ok) {
+      this.emit('error', new ProtocolError(decoded.code, `bad frame from broker: ${decoded.message}`));
+      return;
+    }
+    const frame = decoded.frame;
+    switch (frame.type) {
+      case 'challenge':
+        this.sendHello(ws, frame.nonce);
+        break;
+      case 'hello_ack':
+        this.onHelloAck(frame);
+        break;
+      case 'ack':
+        this.onAck(frame);
+        break;
+      case 'push':
+        this.onPush(frame);
+        break;
+      case 'receipt':
+        this.emit('receipt', frame);
+        break;
+      case 'error':
+        this.onError(ws, frame);
+        break;
+      case 'peers':
+      case 'ok':
+      case 'message_status_result': {
+        const pending = this.pendingRequests.get(frame.req_id);
+        if (pending) {
+          this.pendingRequests.delete(frame.req_id);
+          pending.resolve(frame);
+        }
+        break;
+      }
+    }
+  }
+
+  private sendHello(ws: WebSocket, nonce: string): void {
+    const id = this.opts.identity;
+    const meshId = this.opts.meshId;
+    const expiresAt = Date.now() + (this.opts.sessionTtlMs ?? 24 * 3600_000);
+    const ts = Date.now();
+    const sessionSig = sign(
+      sessionAttestationString({ meshId, memberPubkey: id.publicKey, sessionPubkey: this.session.publicKey, expiresAt }),
+      id.secretKey,
+    );
+    const sig = sign(
+      helloString({ meshId, memberPubkey: id.publicKey, sessionPubkey: this.session.publicKey, nonce, ts }),
+      this.session.secretKey,
+    );
+    const hello: ClientFrameInput['hello'] = {
+      type: 'hello',
+      v: 1,
+      mesh_id: meshId,
+      member_pubkey: id.publicKey,
+      session_pubkey: this.session.publicKey,
+      session_expires_at: expiresAt,
+      session_sig: sessionSig,
+      nonce,
+      ts,
+      sig,
+      peer_type: this.opts.peerType ?? 'ai',
+      ...(this.opts.clientName ? { client: this.opts.clientName } : {}),
+    };
+    ws.send(JSON.stringify(hello));
+  }
+
+  private onHelloAck(frame: HelloAck): void {
+    this.authenticated = true;
+    this.lastHelloAck = frame;
+    this.backoff.reset();
+    // Resend everything still unacked, in the order it was first sent.
+    for (const pending of this.pendingSends.values()) this.transmit(pending);
+    this.resendTimer ??= setInterval(() => this.resendStale(), Math.max(250, (this.opts.resendAfterMs ?? 10_000) / 2));
+    this.resendTimer.unref();
+    this.emit('connected', frame);
+    if (this.firstConnect) {
+      this.firstConnect.resolve(frame);
+      this.firstConnect = null;
+    }
+  }
+
+  private onAck(frame: Ack): void {
+    const pending = this.pendingSends.get(frame.id);
+    if (!pending) return;
+    this.pendingSends.delete(frame.id);
+    for (const w of pending.waiters) w.resolve(frame);
+  }
+
+  private onPush(frame: ServerFrameMap['push']): void {
+    this.queueDelivered(frame.message_id);
+    if (!this.seen.add(frame.message_id)) return;
+    let body: Uint8Array;
+    try {
+      const sealed = { nonce: frame.nonce, ciphertext: frame.ciphertext };
+      if (frame.kind === 'dm') {
+        body = boxDecrypt(sealed, frame.from.member_pubkey, this.opts.identity, this.boxCache);
+      } else {
+        if (!this.opts.meshKey) throw new Error('no mesh key to open a group message');
+        body = secretboxDecrypt(sealed, this.opts.meshKey);
+      }
+    } catch (error) {
+      this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error });
+      return;
+    }
+    this.emit('message', {
+      messageId: frame.message_id,
+      clientId: frame.client_id,
+      kind: frame.kind,
+      from: { memberPubkey: frame.from.member_pubkey, sessionPubkey: frame.from.session_pubkey, displayName: frame.from.display_name },
+      to: frame.to,
+      body,
+      text: textDecoder.decode(body),
+      sentAt: frame.sent_at,
+    });
+  }
+
+  private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {
+    const code = frame.code as ErrorCode;
+    const err = new ProtocolError(code, frame.message);
+    if (!this.authenticated && this.firstConnect) {
+      this.firstConnect.reject(err);
+      this.firstConnect = null;
+      this.closedByUser = true;
+      ws.close();
+      return;
+    }
+    if (TERMINAL_AUTH_ERRORS.has(code)) this.closedByUser = true;
+    const ref = frame.ref;
+    if (ref !== undefined) {
+      const send = this.pendingSends.get(ref);
+      if (send && PERMANENT_SEND_ERRORS.has(code)) {
+        this.pendingSends.delete(ref);
+        for (const w of send.waiters) w.reject(err);
+        return;
+      }
+      const request = this.pendingRequests.get(ref);
+      if (request) {
+        this.pendingRequests.delete(ref);
+        request.reject(err);
+        return;
+      }
+      if (send) return; // transient (E_UNAVAILABLE, E_RATE_LIMITED): the resend timer retries
+    }
+    this.emit('error', err);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    const wasAuthenticated = this.authenticated;
+    this.authenticated = false;
+    this.ws = null;
+    for (const [id, req] of this.pendingRequests) {
+      req.reject(new Error(`connection closed before the answer to ${id}`));
+    }
+    this.pendingRequests.clear();
+    if (wasAuthenticated) this.emit('disconnected', { code, reason });
+    const shouldReconnect = !this.closedByUser && (this.opts.reconnect ?? true);
+    if (!shouldReconnect) {
+      if (this.firstConnect) {
+        this.firstConnect.reject(new Error(`connection closed (${code} ${reason})`));
+        this.firstConnect = null;
+      }
+      this.failPendingSends(new Error('client closed before the broker acknowledged'));
+      return;
+    }
+    this.reconnectTimer = setTimeout(() => this.open(), this.backoff.next());
+  }
+
+  private failPendingSends(err: Error): void {
+    if (!this.closedByUser) return;
+    for (const pending of this.pendingSends.values()) for (const w of pending.waiters) w.reject(err);
+    this.pendingSends.clear();
+  }
+
+  private async prepareSend(id: string, to: string, plaintext: string | Uint8Array): Promise<string> {
+    const kind = kindOfTarget(to);
+    let sealed;
+    if (kind === 'dm') {
+      const recipient = await this.resolveMemberPubkey(to);
+      sealed = boxEncrypt(plaintext, recipient, this.opts.identity, this.boxCache);
+    } else {
+      if (!this.opts.meshKey) throw new ProtocolError('E_FORBIDDEN', 'this client has no mesh key for group messages');
+      sealed = secretboxEncrypt(plaintext, this.opts.meshKey);
+    }
+    return JSON.stringify({ type: 'send', id, to, nonce: sealed.nonce, ciphertext: sealed.ciphertext });
+  }
+
+  /** Names and session keys resolve to the member key the DM is encrypted for. */
+  private async resolveMemberPubkey(target: string): Promise<string> {
+    const cached = this.peersByKey.get(target);
+    if (cached) return cached.member_pubkey;
+    await this.waitConnected();
+    await this.listPeers();
+    const peer = this.peersByKey.get(target);
+    if (peer) return peer.member_pubkey;
+    if (/^[0-9a-f]{64}$/.test(target)) return target;
+    throw new ProtocolError('E_UNKNOWN_TARGET', `no peer named ${target} in this mesh`);
+  }
+
+  private waitConnected(): Promise<void> {
+    if (this.authenticated) return Promise.resolve();
+    return new Promise((resolve) => this.once('connected', () => resolve()));
+  }
+
+  private transmit(pending: PendingSend): void {
+    if (!this.authenticated) return; // sent on the next hello_ack
+    pending.sentAt = Date.now();
+    this.write(pending.frame);
+  }
+
+  private resendStale(): void {
+    if (!this.authenticated) return;
+    const limit = Date.now() - (this.opts.resendAfterMs ?? 10_000);
+    for (const pending of this.pendingSends.values()) if (pending.sentAt < limit) this.transmit(pending);
+  }
+
+  private async request<K extends 'peers' | 'ok' | 'message_status_result'>(
+    frame: Record<string, unknown>,
+  ): Promise<ServerFrameMap[K]> {
+    await this.waitConnected();
+    const reqId = `r${++this.reqCounter}`;
+    return new Promise<ServerFrameMap[K]>((resolve, reject) => {
+      this.pendingRequests.set(reqId, { resolve: resolve as (f: ServerFrame) => void, reject });
+      this.write(JSON.stringify({ ...frame, req_id: reqId }));
+    });
+  }
+
+  private queueDelivered(messageId: string): void {
+    if (this.opts.autoDelivered === false) return;
+    this.deliveredBatch.push(messageId);
+    if (this.deliveredBatch.length >= 500) this.flushDelivered();
+    else if (!this.deliveredScheduled) {
+      this.deliveredScheduled = true;
+      setImmediate(() => this.flushDelivered());
+    }
+  }
+
+  /** Confirms receipt explicitly (when autoDelivered is false). */
+  confirmDelivered(messageIds: string[]): void {
+    for (const id of messageIds) this.deliveredBatch.push(id);
+    this.flushDelivered();
+  }
+
+  private flushDelivered(): void {
+    this.deliveredScheduled = false;
+    while (this.deliveredBatch.length > 0) {
+      const batch = this.deliveredBatch.splice(0, 500);
+      this.write(JSON.stringify({ type: 'delivered', message_ids: batch }));
+    }
+  }
+
+  private write(data: string): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
+  }
+}

@@ -1,0 +1,21 @@
+/** A bounded set of recently seen ids: recipients dedupe at-least-once redeliveries with it. */
+export class SeenSet {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly capacity = 50_000) {}
+
+  /** Returns true when the id was not seen before (and records it). */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) {
+      const oldest = this.ids.values().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+    return true;
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+}

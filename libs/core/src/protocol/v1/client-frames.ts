@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import {
+  BoxNonce,
+  ClientId,
+  EpochMs,
+  GroupName,
+  LIMITS,
+  MessageId,
+  NonEmptyB64u,
+  PeerStatus,
+  PeerType,
+  PubkeyHex,
+  ReqId,
+  Signature,
+  Target,
+  Uuid,
+} from './primitives.js';
+
+/** Frames a peer sends to the broker. Strict: unknown keys are a schema violation. */
+export const HelloFrame = z.strictObject({
+  type: z.literal('hello'),
+  v: z.literal(1),
+  mesh_id: Uuid,
+  member_pubkey: PubkeyHex,
+  session_pubkey: PubkeyHex,
+  /** Member key's attestation of the session key (see session string in docs/protocol.md). */
+  session_expires_at: EpochMs,
+  session_sig: Signature,
+  /** The challenge nonce this connection received. */
+  nonce: NonEmptyB64u.max(128),
+  ts: EpochMs,
+  /** Session key's signature over the hello string. */
+  sig: Signature,
+  peer_type: PeerType.default('ai'),
+  client: z.string().max(128).optional(),
+});
+
+export const SendFrame = z.strictObject({
+  type: z.literal('send'),
+  id: ClientId,
+  to: Target,
+  nonce: BoxNonce,
+  ciphertext: NonEmptyB64u.max(Math.ceil((LIMITS.maxCiphertextBytes * 4) / 3)),
+});
+
+const MessageIds = z.array(MessageId).min(1).max(LIMITS.maxIdsPerFrame);
+
+export const DeliveredFrame = z.strictObject({ type: z.literal('delivered'), message_ids: MessageIds });
+export const ReadFrame = z.strictObject({ type: z.literal('read'), message_ids: MessageIds });
+export const ListPeersFrame = z.strictObject({ type: z.literal('list_peers'), req_id: ReqId });
+export const SetSummaryFrame = z.strictObject({
+  type: z.literal('set_summary'),
+  req_id: ReqId.optional(),
+  summary: z.string().max(LIMITS.maxSummaryChars),
+});
+export const SetStatusFrame = z.strictObject({
+  type: z.literal('set_status'),
+  req_id: ReqId.optional(),
+  status: PeerStatus,
+});
+export const JoinGroupFrame = z.strictObject({ type: z.literal('join_group'), req_id: ReqId.optional(), group: GroupName });
+export const LeaveGroupFrame = z.strictObject({ type: z.literal('leave_group'), req_id: ReqId.optional(), group: GroupName });
+export const MessageStatusFrame = z
+  .strictObject({
+    type: z.literal('message_status'),
+    req_id: ReqId,
+    message_ids: MessageIds.optional(),
+    client_ids: z.array(ClientId).min(1).max(LIMITS.maxIdsPerFrame).optional(),
+  })
+  .refine((f) => (f.message_ids === undefined) !== (f.client_ids === undefined), 'give exactly one of message_ids, client_ids');
+
+export const CLIENT_FRAME_SCHEMAS = {
+  hello: HelloFrame,
+  send: SendFrame,
+  delivered: DeliveredFrame,
+  read: ReadFrame,
+  list_peers: ListPeersFrame,
+  set_summary: SetSummaryFrame,
+  set_status: SetStatusFrame,
+  join_group: JoinGroupFrame,
+  leave_group: LeaveGroupFrame,
+  message_status: MessageStatusFrame,
+} as const;
+
+export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
+export type ClientFrameMap = { [K in ClientFrameType]: z.output<(typeof CLIENT_FRAME_SCHEMAS)[K]> };
+export type ClientFrameInput = { [K in ClientFrameType]: z.input<(typeof CLIENT_FRAME_SCHEMAS)[K]> };
+export type ClientFrame = ClientFrameMap[ClientFrameType];
+export type HelloFrame = ClientFrameMap['hello'];
+export type SendFrame = ClientFrameMap['send'];

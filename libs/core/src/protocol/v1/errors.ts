@@ -1,0 +1,60 @@
+/**
+ * The frozen wire error-code table (protocol v1). Codes are stable strings: clients switch on them,
+ * so a code is never renamed or re-purposed; new codes are only appended.
+ * `http` is the status used at REST edges; `fatal` means the WebSocket is closed after the error frame.
+ */
+export const ERROR_CODES = Object.freeze({
+  E_BAD_FRAME: { http: 400, fatal: false, description: 'The frame is not a JSON object.' },
+  E_UNKNOWN_TYPE: { http: 400, fatal: false, description: 'The frame type is not part of protocol v1.' },
+  E_SCHEMA: { http: 400, fatal: false, description: 'The frame or body does not match its schema.' },
+  E_TOO_LARGE: { http: 413, fatal: false, description: 'The frame or body exceeds the size limit.' },
+  E_NOT_AUTHENTICATED: { http: 401, fatal: false, description: 'This frame needs a completed hello first.' },
+  E_ALREADY_AUTHENTICATED: { http: 409, fatal: false, description: 'The connection already completed hello.' },
+  E_UNAUTHORIZED: { http: 401, fatal: false, description: 'Missing or malformed request signature.' },
+  E_BAD_SIGNATURE: { http: 401, fatal: true, description: 'A signature does not verify.' },
+  E_STALE_TIMESTAMP: { http: 401, fatal: true, description: 'The signed timestamp is outside the allowed skew.' },
+  E_REPLAY: { http: 401, fatal: true, description: 'The nonce is not the challenge issued to this connection.' },
+  E_SESSION_EXPIRED: { http: 401, fatal: true, description: 'The session attestation has expired.' },
+  E_UNKNOWN_MESH: { http: 404, fatal: true, description: 'No mesh with this id on this broker.' },
+  E_NOT_MEMBER: { http: 403, fatal: true, description: 'The key is not a member of the mesh.' },
+  E_REVOKED: { http: 403, fatal: true, description: 'The member has been revoked.' },
+  E_FORBIDDEN: { http: 403, fatal: false, description: 'The member may not do this.' },
+  E_UNKNOWN_TARGET: { http: 404, fatal: false, description: 'No member, session or group matches the target.' },
+  E_NOT_FOUND: { http: 404, fatal: false, description: 'The referenced object does not exist.' },
+  E_INVITE_INVALID: { http: 400, fatal: false, description: 'The invite is malformed or its signature does not verify.' },
+  E_INVITE_EXPIRED: { http: 410, fatal: false, description: 'The invite has expired.' },
+  E_INVITE_EXHAUSTED: { http: 410, fatal: false, description: 'The invite has no uses left.' },
+  E_INVITE_REVOKED: { http: 410, fatal: false, description: 'The invite has been revoked.' },
+  E_NAME_TAKEN: { http: 409, fatal: false, description: 'Another member of the mesh uses this display name.' },
+  E_CONFLICT: { http: 409, fatal: false, description: 'The object already exists with different content.' },
+  E_RATE_LIMITED: { http: 429, fatal: false, description: 'Too many requests; retry later.' },
+  E_SLOW_CONSUMER: { http: 503, fatal: true, description: 'The connection did not read fast enough; queued messages wait in the broker.' },
+  E_UNAVAILABLE: { http: 503, fatal: false, description: 'The broker cannot reach its database; retry with the same id.' },
+  E_INTERNAL: { http: 500, fatal: false, description: 'Unexpected broker error.' },
+} as const);
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export const ERROR_CODE_LIST = Object.freeze(Object.keys(ERROR_CODES) as ErrorCode[]);
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** A wire error raised inside the broker or SDK; edges turn it into an `error` frame or HTTP body. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERROR_CODES[code].description,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+
+  get fatal(): boolean {
+    return ERROR_CODES[this.code].fatal;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Wire limits. A frame above MAX_FRAME_BYTES is refused with E_TOO_LARGE; the connection survives. */
+export const LIMITS = Object.freeze({
+  maxFrameBytes: 256 * 1024,
+  maxCiphertextBytes: 192 * 1024,
+  maxSummaryChars: 1024,
+  maxIdsPerFrame: 500,
+  helloSkewMs: 60_000,
+  requestSkewMs: 300_000,
+});
+
+/** ed25519 public keys travel as 64 lowercase hex chars; they double as stable peer ids. */
+export const PubkeyHex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-char lowercase hex public key');
+/** Everything else binary is base64url without padding. */
+export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding');
+export const NonEmptyB64u = B64u.min(1);
+export const Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'expected a base64url ed25519 signature');
+export const BoxNonce = z.string().regex(/^[A-Za-z0-9_-]{32}$/, 'expected a base64url 24-byte nonce');
+export const Uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'expected a lowercase uuid');
+export const EpochMs = z.number().int().nonnegative().max(8_640_000_000_000_000);
+/** Client message ids: ULIDs, UUIDs or any url-safe token; unique per sender member. */
+export const ClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8–64 url-safe chars');
+/** Broker message ids are decimal strings (a bigint sequence). */
+export const MessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal message id');
+export const ReqId = z.string().min(1).max(64);
+/** Display names are addressable: they must not be confusable with a pubkey, a group or broadcast. */
+export const DisplayName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1–64 chars: letters, digits, . _ - (not first)')
+  .refine((s) => !/^[0-9a-f]{64}$/.test(s), 'a display name may not look like a public key');
+export const GroupName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'expected 1–64 chars: a-z 0-9 _ -');
+export const PeerType = z.enum(['ai', 'human', 'connector']);
+export const PeerStatus = z.enum(['idle', 'working', 'dnd']);
+export const MemberRole = z.enum(['owner', 'admin', 'member']);
+export const DeliveryState = z.enum(['queued', 'delivered', 'read']);
+export const MessageKind = z.enum(['dm', 'group', 'broadcast']);
+/** A send target: a display name, a member or session pubkey, `@group`, or `*` for the whole mesh. */
+export const Target = z.union([
+  z.literal('*'),
+  z.string().regex(/^@[a-z0-9][a-z0-9_-]{0,63}$/, 'expected @group'),
+  PubkeyHex,
+  DisplayName,
+]);
+
+export type PeerType = z.infer<typeof PeerType>;
+export type PeerStatus = z.infer<typeof PeerStatus>;
+export type MemberRole = z.infer<typeof MemberRole>;
+export type DeliveryState = z.infer<typeof DeliveryState>;
+export type MessageKind = z.infer<typeof MessageKind>;
+
+/** The kind of a send follows from its target alone. */
+export function kindOfTarget(target: string): MessageKind {
+  if (target === '*') return 'broadcast';
+  if (target.startsWith('@')) return 'group';
+  return 'dm';
+}

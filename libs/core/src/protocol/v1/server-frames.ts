@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import {
+  BoxNonce,
+  ClientId,
+  DeliveryState,
+  DisplayName,
+  EpochMs,
+  GroupName,
+  MemberRole,
+  MessageId,
+  MessageKind,
+  NonEmptyB64u,
+  PeerStatus,
+  PeerType,
+  PubkeyHex,
+  ReqId,
+  Uuid,
+} from './primitives.js';
+import { ERROR_CODE_LIST } from './errors.js';
+
+/** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
+export const ChallengeFrame = z.object({
+  type: z.literal('challenge'),
+  v: z.literal(1),
+  nonce: NonEmptyB64u,
+  server_time: EpochMs,
+});
+
+export const MemberInfo = z.object({
+  member_pubkey: PubkeyHex,
+  display_name: DisplayName,
+  role: MemberRole,
+  peer_type: PeerType,
+});
+
+export const HelloAckFrame = z.object({
+  type: z.literal('hello_ack'),
+  v: z.literal(1),
+  session_id: z.string().min(1),
+  mesh_id: Uuid,
+  member: MemberInfo,
+  queued: z.number().int().nonnegative(),
+  server_time: EpochMs,
+  max_frame_bytes: z.number().int().positive(),
+});
+
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  code: z.enum(ERROR_CODE_LIST as [string, ...string[]]),
+  message: z.string(),
+  /** The client id or req_id the error answers, when there is one. */
+  ref: z.string().optional(),
+});
+
+export const AckFrame = z.object({
+  type: z.literal('ack'),
+  id: ClientId,
+  message_id: MessageId,
+  recipients: z.number().int().nonnegative(),
+  duplicate: z.boolean(),
+  accepted_at: EpochMs,
+});
+
+export const PushFrame = z.object({
+  type: z.literal('push'),
+  message_id: MessageId,
+  client_id: ClientId,
+  kind: MessageKind,
+  from: z.object({ member_pubkey: PubkeyHex, session_pubkey: PubkeyHex, display_name: DisplayName }),
+  /** The recipient member pubkey for a DM, `@group`, or `*`. */
+  to: z.string(),
+  nonce: BoxNonce,
+  ciphertext: NonEmptyB64u,
+  sent_at: EpochMs,
+});
+
+export const ReceiptFrame = z.object({
+  type: z.literal('receipt'),
+  message_id: MessageId,
+  client_id: ClientId,
+  recipient: PubkeyHex,
+  state: z.enum(['delivered', 'read']),
+  at: EpochMs,
+});
+
+export const SessionInfo = z.object({
+  session_pubkey: PubkeyHex,
+  peer_type: PeerType,
+  status: PeerStatus,
+  summary: z.string(),
+  connected_at: EpochMs,
+});
+
+export const PeerInfo = MemberInfo.extend({
+  online: z.boolean(),
+  groups: z.array(GroupName),
+  sessions: z.array(SessionInfo),
+});
+
+export const PeersFrame = z.object({ type: z.literal('peers'), req_id: ReqId, peers: z.array(PeerInfo) });
+export const OkFrame = z.object({ type: z.literal('ok'), req_id: ReqId });
+
+export const RecipientStatus = z.object({
+  member_pubkey: PubkeyHex,
+  display_name: DisplayName,
+  state: DeliveryState,
+  delivered_at: EpochMs.nullable(),
+  read_at: EpochMs.nullable(),
+});
+
+export const MessageStatusResultFrame = z.object({
+  type: z.literal('message_status_result'),
+  req_id: ReqId,
+  messages: z.array(
+    z.object({
+      message_id: MessageId,
+      client_id: ClientId,
+      kind: MessageKind,
+      to: z.string(),
+      sent_at: EpochMs,
+      recipients: z.array(RecipientStatus),
+    }),
+  ),
+});
+
+export const SERVER_FRAME_SCHEMAS = {
+  challenge: ChallengeFrame,
+  hello_ack: HelloAckFrame,
+  error: ErrorFrame,
+  ack: AckFrame,
+  push: PushFrame,
+  receipt: ReceiptFrame,
+  peers: PeersFrame,
+  ok: OkFrame,
+  message_status_result: MessageStatusResultFrame,
+} as const;
+
+export type ServerFrameType = keyof typeof SERVER_FRAME_SCHEMAS;
+export type ServerFrameMap = { [K in ServerFrameType]: z.output<(typeof SERVER_FRAME_SCHEMAS)[K]> };
+export type ServerFrame = ServerFrameMap[ServerFrameType];
+export type PeerInfo = z.output<typeof PeerInfo>;
+export type PushFrame = ServerFrameMap['push'];

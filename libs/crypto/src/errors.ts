@@ -1,0 +1,25 @@
+/** Stable codes: callers branch on `code`, never on the message text. */
+export type CryptoErrorCode =
+  | 'E_NOT_READY'
+  | 'E_ENCODING'
+  | 'E_KEY_INVALID'
+  | 'E_DECRYPT'
+  | 'E_IDENTITY_INVALID'
+  | 'E_FIELD_INVALID'
+  | 'E_INVITE_INVALID'
+  | 'E_INVITE_EXPIRED';
+
+export class CryptoError extends Error {
+  override readonly name = 'CryptoError';
+
+  constructor(
+    readonly code: CryptoErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+export function isCryptoError(err: unknown, code?: CryptoErrorCode): err is CryptoError {
+  return err instanceof CryptoError && (code === undefined || err.code === code);
+}

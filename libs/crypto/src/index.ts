@@ -1,0 +1,29 @@
+export { CryptoError, isCryptoError, type CryptoErrorCode } from './errors.js';
+export { cryptoReady } from './sodium.js';
+export {
+  toHex, fromHex, toB64u, fromB64u, utf8Encode, utf8Decode, isPublicKeyHex, isWellFormedString,
+} from './encoding.js';
+export { sha256, sha256Hex, sha512 } from './hash.js';
+export { randomBytes, randomId } from './random.js';
+export { hkdfSha256 } from './hkdf.js';
+export {
+  generateIdentity, identityFromSeed, deriveIdentity, serializeIdentity, parseIdentity, edPublicToBoxPublic,
+  SEED_BYTES, IDENTITY_INFO_PREFIX, type Identity, type SerializedIdentity,
+} from './identity.js';
+export { sign, verify } from './signing.js';
+export { canonicalJson } from './canonical-json.js';
+export {
+  DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, inviteRevokeString, requestString,
+  inviteSignedString, type Domain, type HelloFields, type SessionAttestationFields, type JoinFields,
+  type MeshCreateFields, type InviteRevokeFields, type RequestFields,
+} from './signed-strings.js';
+export type { Sealed } from './sealed.js';
+export { BoxKeyCache, boxEncrypt, boxDecrypt, boxDecryptText } from './box.js';
+export { generateMeshKey, secretboxEncrypt, secretboxDecrypt, secretboxDecryptText } from './secretbox.js';
+export { sealTo, sealOpen } from './seal.js';
+export {
+  createInvite, verifyInviteSignature, checkInvite, encodeInviteLink, encodeInviteHttpsLink, parseInviteLink,
+  validateInvitePayload, INVITE_LINK_PREFIX, DEFAULT_INVITE_TTL_MS,
+  type InvitePayload, type InviteRole, type SignedInvite, type CreateInviteOptions, type InviteCheck,
+} from './invite.js';
+export { safetyNumber } from './safety-number.js';

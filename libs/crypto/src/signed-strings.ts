@@ -1,0 +1,96 @@
+import { canonicalJson } from './canonical-json.js';
+import { CryptoError } from './errors.js';
+import { isWellFormedString } from './encoding.js';
+import type { InvitePayload } from './invite-types.js';
+
+/** Domain tags: the first line of every signed string, so a signature for one purpose never verifies for another. */
+export const DOMAIN = {
+  hello: 'claudemesh/v1/hello',
+  session: 'claudemesh/v1/session',
+  invite: 'claudemesh/v1/invite',
+  inviteRevoke: 'claudemesh/v1/invite-revoke',
+  join: 'claudemesh/v1/join',
+  meshCreate: 'claudemesh/v1/mesh-create',
+  request: 'claudemesh/v1/request',
+  safety: 'claudemesh/v1/safety-number',
+} as const;
+
+export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];
+
+export interface HelloFields { meshId: string; memberPubkey: string; sessionPubkey: string; nonce: string; ts: number }
+export interface SessionAttestationFields { meshId: string; memberPubkey: string; sessionPubkey: string; expiresAt: number }
+export interface JoinFields { meshId: string; inviteId: string; memberPubkey: string; displayName: string; ts: number }
+export interface MeshCreateFields { meshId: string; name: string; ownerPubkey: string; displayName: string; ts: number }
+export interface InviteRevokeFields { meshId: string; inviteId: string; issuerPubkey: string; ts: number }
+export interface RequestFields { method: string; path: string; meshId: string; ts: number; bodySha256Hex: string }
+
+type Field = { name: string; value: unknown; kind: 'text' | 'int' };
+
+const text = (name: string, value: unknown): Field => ({ name, value, kind: 'text' });
+const int = (name: string, value: unknown): Field => ({ name, value, kind: 'int' });
+
+/** Line i of the result is field i; a field holding a line break could forge the next field, so refuse it. */
+function render(tag: Domain, fields: Field[]): string {
+  const lines: string[] = [tag];
+  for (const { name, value, kind } of fields) {
+    if (kind === 'int') {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+        throw new CryptoError('E_FIELD_INVALID', `${name} must be a non-negative safe integer`);
+      }
+      lines.push(String(value));
+    } else {
+      if (typeof value !== 'string') throw new CryptoError('E_FIELD_INVALID', `${name} must be a string`);
+      if (/[\r\n]/.test(value)) throw new CryptoError('E_FIELD_INVALID', `${name} must not contain a line break`);
+      if (!isWellFormedString(value)) throw new CryptoError('E_FIELD_INVALID', `${name} contains a lone surrogate`);
+      lines.push(value);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function helloString(f: HelloFields): string {
+  return render(DOMAIN.hello, [
+    text('meshId', f.meshId), text('memberPubkey', f.memberPubkey), text('sessionPubkey', f.sessionPubkey),
+    text('nonce', f.nonce), int('ts', f.ts),
+  ]);
+}
+
+export function sessionAttestationString(f: SessionAttestationFields): string {
+  return render(DOMAIN.session, [
+    text('meshId', f.meshId), text('memberPubkey', f.memberPubkey), text('sessionPubkey', f.sessionPubkey),
+    int('expiresAt', f.expiresAt),
+  ]);
+}
+
+export function joinString(f: JoinFields): string {
+  return render(DOMAIN.join, [
+    text('meshId', f.meshId), text('inviteId', f.inviteId), text('memberPubkey', f.memberPubkey),
+    text('displayName', f.displayName), int('ts', f.ts),
+  ]);
+}
+
+export function meshCreateString(f: MeshCreateFields): string {
+  return render(DOMAIN.meshCreate, [
+    text('meshId', f.meshId), text('name', f.name), text('ownerPubkey', f.ownerPubkey),
+    text('displayName', f.displayName), int('ts', f.ts),
+  ]);
+}
+
+export function inviteRevokeString(f: InviteRevokeFields): string {
+  return render(DOMAIN.inviteRevoke, [
+    text('meshId', f.meshId), text('inviteId', f.inviteId), text('issuerPubkey', f.issuerPubkey), int('ts', f.ts),
+  ]);
+}
+
+/** method is uppercased by the caller; path includes the query string exactly as sent. */
+export function requestString(f: RequestFields): string {
+  return render(DOMAIN.request, [
+    text('method', f.method), text('path', f.path), text('meshId', f.meshId), int('ts', f.ts),
+    text('bodySha256Hex', f.bodySha256Hex),
+  ]);
+}
+
+/** The invite is signed as its tag, a newline, then the canonical JSON of the payload. */
+export function inviteSignedString(payload: InvitePayload): string {
+  return `${DOMAIN.invite}\n${canonicalJson(payload)}`;
+}
