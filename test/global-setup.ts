@@ -66,10 +66,12 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
     return;
   }
   const url = process.env.CLAUDEMESH_TEST_PG_ADMIN_URL ?? DEFAULT_ADMIN_URL;
+  const started = Date.now();
   try {
     await probe(url);
   } catch (error) {
-    const reason = `${redact(url)}: ${(error as Error).message || String(error)}`;
+    const timedOut = Date.now() - started >= PROBE_TIMEOUT_MS ? ` (no answer within ${PROBE_TIMEOUT_MS / 1000} s)` : '';
+    const reason = `${redact(url)}: ${(error as Error).message || String(error)}${timedOut}`;
     if (mode === 'required') throw new Error(`CLAUDEMESH_TEST_PG=required but Postgres is not usable at ${reason}`);
     process.stderr.write(`Postgres suite skipped: ${reason}\n`);
     return;

@@ -1,4 +1,4 @@
-import type { InboundMessage } from '@claudemesh/core';
+import { revokeMember, type InboundMessage } from '@claudemesh/core';
 import { boxEncrypt } from '@claudemesh/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
@@ -39,5 +39,27 @@ describe.each(dbKinds())('idempotent sends on %s', (kind) => {
     expect(status?.recipients).toHaveLength(1);
     await a.close();
     await b.close();
+  });
+});
+
+describe.each(dbKinds())('retries after the target is gone on %s', (kind) => {
+  let tb: TestBroker;
+  beforeAll(async () => {
+    tb = await startTestBroker(kind);
+  });
+  afterAll(async () => tb?.close());
+
+  it('acks a retry of a stored DM as a duplicate even after its recipient was revoked', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    const frame = { type: 'send' as const, id: 'retry-after-revoke', to: 'bob', ...boxEncrypt('before revocation', bob.publicKey, alice) };
+    const first = await a.sendFrame(frame);
+    await revokeMember(tb.url, mesh.owner, mesh.meshId, bob.publicKey);
+    const retry = await a.sendFrame(frame);
+    expect(retry).toMatchObject({ message_id: first.message_id, duplicate: true });
+    await expect(a.sendFrame({ ...frame, id: 'new-after-revoke' })).rejects.toMatchObject({ code: 'E_UNKNOWN_TARGET' });
+    await a.close();
   });
 });

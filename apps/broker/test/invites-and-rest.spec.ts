@@ -111,9 +111,18 @@ describe.each(dbKinds())('invites, enrollment and REST edges on %s', (kind) => {
     await expect(signedRequest(tb.url, member, mesh.meshId, 'POST', `/api/v1/meshes/${mesh.meshId}/members/${victim.publicKey}/revoke`, {})).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
     const admin = await addMember(tb, mesh, 'an-admin', 'admin');
     await expect(signedRequest(tb.url, admin, mesh.meshId, 'POST', `/api/v1/meshes/${mesh.meshId}/members/${mesh.owner.publicKey}/revoke`, {})).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
+    const otherAdmin = await addMember(tb, mesh, 'other-admin', 'admin');
+    await expect(signedRequest(tb.url, admin, mesh.meshId, 'POST', `/api/v1/meshes/${mesh.meshId}/members/${otherAdmin.publicKey}/revoke`, {})).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
     await signedRequest(tb.url, admin, mesh.meshId, 'POST', `/api/v1/meshes/${mesh.meshId}/members/${victim.publicKey}/revoke`, {});
     const { members } = await listMembers(tb.url, mesh.owner, mesh.meshId);
     expect(members.find((m) => m.display_name === 'victim')?.revoked).toBe(true);
+  });
+
+  it('serves the https invite landing page without needing the fragment', async () => {
+    const page = await fetch(`${tb.url}/join`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toContain('claudemesh join');
   });
 
   it('serves /healthz and /readyz', async () => {

@@ -10,7 +10,7 @@ export const BrokerEnv = z.object({
   DATA_DIR: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
   PUBLIC_URL: z.string().url().optional(),
-  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('warn'),
   ADMIN_TOKEN: z.string().min(16).optional(),
   /** Name of the mesh created on first start; `off` disables the bootstrap. */
   BOOTSTRAP_MESH: z.string().min(1).default('default'),

@@ -6,13 +6,15 @@
 import pg from 'pg';
 import { DataSource, type EntitySchema } from 'typeorm';
 
+/** Entity classes (or EntitySchemas), as TypeORM takes them. */
+export type EntityList = Array<Function | EntitySchema>;
+
 export interface CreateDataSourceOptions {
   /** A connection string or a pg.ClientConfig (for the embedded database: `embedded.connection`). */
   connection: pg.ClientConfig | string;
   /** Pool size. The embedded database needs 1: it is a single session shared by all connections. */
   poolMax: number;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM's own entity type
-  entities: Array<Function | EntitySchema<any>>;
+  entities: EntityList;
   logging?: boolean;
   /**
    * How long a query may wait for a pooled connection (and a new connection may take to open)

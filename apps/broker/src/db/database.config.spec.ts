@@ -34,6 +34,15 @@ function migrations(files: Record<string, string>): string {
 
 const NOTES = { '0001_notes.sql': 'CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);' };
 
+/** The size of the pg pool the DataSource really uses. */
+const poolMax = (db: OpenDatabase): number => (db.dataSource.driver as unknown as { master: { options: { max: number } } }).master.options.max;
+
+function embeddedTarget(): { kind: 'embedded'; dataDir: string; socketDir: string } {
+  const target = resolveDatabaseTarget({ DATA_DIR: join(tempDir(), 'data') });
+  if (target.kind !== 'embedded') throw new Error('expected an embedded target');
+  return target;
+}
+
 afterEach(async () => {
   for (const db of opened.splice(0)) await db.close().catch(() => undefined);
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -57,15 +66,16 @@ describe('resolveDatabaseTarget', () => {
 
 describe('openDatabase', () => {
   it('migrates an embedded database under DATA_DIR and keeps its data across close and reopen', async () => {
-    const target = resolveDatabaseTarget({ DATA_DIR: join(tempDir(), 'data') });
+    const target = embeddedTarget();
     const dir = migrations(NOTES);
 
     const first = await openDatabase(target, dir, [Note]);
     opened.push(first);
     expect(first.kind).toBe('embedded');
+    expect(poolMax(first)).toBe(1);
     await first.dataSource.getRepository(Note).save({ id: 1, body: 'survives a restart' });
     await first.close();
-    expect(existsSync(join(target.kind === 'embedded' ? target.socketDir : '', '.s.PGSQL.5432'))).toBe(false);
+    expect(existsSync(join(target.socketDir, '.s.PGSQL.5432'))).toBe(false);
 
     const lines: string[] = [];
     const second = await openDatabase(target, dir, [Note], { log: (line) => lines.push(line) });
@@ -77,13 +87,15 @@ describe('openDatabase', () => {
   });
 
   it('throws when a migration fails and leaves the embedded database stopped', async () => {
-    const target = resolveDatabaseTarget({ DATA_DIR: join(tempDir(), 'data') });
+    const target = embeddedTarget();
     const broken = migrations({ ...NOTES, '0002_broken.sql': 'ALTER TABLE missing ADD COLUMN x int;' });
 
-    await expect(openDatabase(target, broken, [Note])).rejects.toMatchObject({ code: 'E_MIGRATION_FAILED', file: '0002_broken.sql' });
-    await expect(openDatabase(target, broken, [Note])).rejects.toBeInstanceOf(MigrationError);
+    const error: unknown = await openDatabase(target, broken, [Note]).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect(error).toMatchObject({ code: 'E_MIGRATION_FAILED', file: '0002_broken.sql' });
+    expect(existsSync(join(target.socketDir, '.s.PGSQL.5432'))).toBe(false);
 
-    // The failed attempts released the data directory: a fixed set of migrations opens it.
+    // The failed attempt released the data directory: a fixed set of migrations opens it.
     const fixed = await openDatabase(target, migrations(NOTES), [Note]);
     opened.push(fixed);
     expect(await fixed.dataSource.getRepository(Note).count()).toBe(0);
@@ -98,7 +110,7 @@ describe('openDatabase', () => {
 
       expect(db.kind).toBe('postgres');
       expect(db.embedded).toBeUndefined();
-      expect((db.dataSource.options as { poolSize?: number }).poolSize).toBe(10);
+      expect(poolMax(db)).toBe(10);
       expect(await db.dataSource.getRepository(Note).findOneBy({ id: 7 })).toEqual({ id: 7, body: 'in postgres' });
       await db.close();
     } finally {

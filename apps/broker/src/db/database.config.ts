@@ -4,8 +4,8 @@
  * initialise the TypeORM DataSource.
  */
 import { join, resolve } from 'node:path';
-import type { DataSource, EntitySchema } from 'typeorm';
-import { createDataSource } from './data-source.factory.js';
+import type { DataSource } from 'typeorm';
+import { createDataSource, type EntityList } from './data-source.factory.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 import { runMigrations } from './migration.runner.js';
 
@@ -48,8 +48,7 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(
   target: DatabaseTarget,
   migrationsDir: string,
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM's own entity type
-  entities: Array<Function | EntitySchema<any>>,
+  entities: EntityList,
   options: OpenDatabaseOptions = {},
 ): Promise<OpenDatabase> {
   const log = options.log ?? ((): void => undefined);

@@ -138,10 +138,10 @@ interface Waiting {
 class Gate {
   #db: PGlite | null = null;
   #queue: SessionQueue | null = null;
-  #active: Socket | null = null;
+  /** The attached connection, and a promise that settles once its session has been reset. */
+  #active: { socket: Socket; released: Promise<void> } | null = null;
   #waiting: Waiting[] = [];
   #closing = false;
-  #releasing: Promise<void> = Promise.resolve();
 
   constructor(private readonly slotWaitMs: number) {}
 
@@ -178,6 +178,7 @@ class Gate {
   }
 
   #refuse(socket: Socket, sqlState: string, message: string): void {
+    socket.on('error', () => undefined); // a client that already left must not crash the worker
     // Destroy once the error is flushed: a client that ignores it must not hold server.close() up.
     if (!socket.destroyed && socket.writable) socket.write(fatalResponse(sqlState, message), () => socket.destroy());
     else socket.destroy();
@@ -195,14 +196,17 @@ class Gate {
       this.#next();
       return;
     }
-    this.#active = socket;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      let started = false;
+      release = (): void => {
+        if (started) return;
+        started = true;
+        void this.#release(socket).then(resolve);
+      };
+    });
+    this.#active = { socket, released };
     const handler = new PGLiteSocketHandler({ queryQueue: this.#queue as unknown as HandlerQueue, closeOnDetach: true });
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.#releasing = this.#release(socket);
-    };
     handler.addEventListener('close', release);
     handler.addEventListener('error', release);
     handler
@@ -232,10 +236,11 @@ class Gate {
       clearTimeout(timer);
       this.#refuse(socket, '57P01', 'the embedded database is shutting down');
     }
-    this.#active?.destroy();
-    // The handler's close event fires on a later tick; give it the chance to start the reset.
-    await new Promise((resolve) => setImmediate(resolve));
-    await this.#releasing;
+    const active = this.#active;
+    if (active) {
+      active.socket.destroy(); // the handler sees the close and releases the slot
+      await active.released;
+    }
     await this.#queue?.run(async () => undefined);
   }
 }

@@ -95,7 +95,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     conn.session = session;
     this.presence.register(session, (event) => this.onBusEvent(session, event));
     const queued = await this.messaging.queuedCount(member.id);
-    session.send(
+    session.acknowledge(
       serverFrame('hello_ack', {
         v: 1,
         session_id: session.id,
@@ -106,6 +106,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
         max_frame_bytes: LIMITS.maxFrameBytes,
       }),
     );
+    // The attestation bounds the session's life: at expiry the client reconnects with a fresh one.
+    session.expiryTimer = setTimeout(() => session.fail('E_SESSION_EXPIRED', 'session attestation expired; reconnect'), Math.min(2 ** 31 - 1, frame.session_expires_at - Date.now()));
     await this.messaging.drain(session);
   }
 
@@ -149,14 +151,17 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
 
   private onBusEvent(session: LiveSession, event: BusEvent): void {
     if (event.kind === 'push') session.pushLive(event.messageId, event.frame);
-    else if (event.kind === 'receipt') session.send(event.frame);
+    else if (event.kind === 'receipt') session.pushControl(event.frame);
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }
 
   private onClose(conn: Connection): void {
     clearTimeout(conn.helloTimer);
     this.connections.delete(conn);
-    if (conn.session) this.presence.unregister(conn.session);
+    if (conn.session) {
+      if (conn.session.expiryTimer) clearTimeout(conn.session.expiryTimer);
+      this.presence.unregister(conn.session);
+    }
   }
 
   private error(conn: Connection, code: ErrorCode, message: string, ref?: string): void {

@@ -1,4 +1,5 @@
-import { Controller, Get, HttpException } from '@nestjs/common';
+import { Controller, Get, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { PresenceService } from '../presence/presence.service.js';
 
@@ -19,7 +20,7 @@ export class HealthController {
 
   /** Readiness: the database answers within two seconds. */
   @Get('readyz')
-  async readyz() {
+  async readyz(@Res({ passthrough: true }) reply: FastifyReply) {
     const probe = this.ds.query('SELECT 1');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS)));
@@ -28,7 +29,8 @@ export class HealthController {
       return { ready: true };
     } catch (error) {
       probe.catch(() => undefined);
-      throw new HttpException({ ready: false, reason: (error as Error).message }, 503);
+      void reply.status(503);
+      return { ready: false, reason: (error as Error).message };
     } finally {
       clearTimeout(timer);
     }

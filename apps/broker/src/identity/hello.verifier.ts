@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { LIMITS, ProtocolError, type HelloFrame } from '@claudemesh/core';
 import { helloString, sessionAttestationString, verify } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
+import { rows } from '../db/sql.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 
@@ -26,11 +27,15 @@ export class HelloVerifier {
     const signed = helloString({ meshId: hello.mesh_id, memberPubkey: hello.member_pubkey, sessionPubkey: hello.session_pubkey, nonce: hello.nonce, ts: hello.ts });
     if (!verify(signed, hello.sig, hello.session_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'hello signature does not verify');
     const { state, member } = await this.meshes.requireMember(hello.mesh_id, hello.member_pubkey);
-    await this.ds.query(
+    const recorded = await rows<{ member_id: string }>(
+      this.ds,
       `INSERT INTO sessions (session_pubkey, member_id, mesh_id, peer_type, expires_at) VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0))
-       ON CONFLICT (session_pubkey) DO UPDATE SET last_seen_at = now() WHERE sessions.member_id = EXCLUDED.member_id`,
+       ON CONFLICT (session_pubkey) DO UPDATE SET last_seen_at = now() WHERE sessions.member_id = EXCLUDED.member_id
+       RETURNING member_id`,
       [hello.session_pubkey, member.id, state.mesh.id, hello.peer_type, hello.session_expires_at],
     );
+    // A session key already bound to another member stays theirs: DMs to it must not change hands.
+    if (recorded.length === 0) throw new ProtocolError('E_CONFLICT', 'this session key belongs to another member; use a fresh session key');
     return { state, member };
   }
 }

@@ -43,7 +43,25 @@ export class MeshesService {
       return { mesh_id: existing.mesh.id, name: existing.mesh.name, owner: memberInfo(owner), created_at: existing.mesh.createdAt };
     }
     if (Math.abs(now - body.ts) > LIMITS.requestSkewMs) throw new ProtocolError('E_STALE_TIMESTAMP', 'mesh-create timestamp outside the allowed skew');
-    const createdAt = await transaction(this.ds, async (qr) => {
+    let createdAt: number;
+    try {
+      createdAt = await this.insertMesh(body);
+    } catch (error) {
+      // A concurrent create of the same id: answer like a repeated create.
+      if ((error as { code?: string }).code === '23505') return this.create(body, now);
+      throw error;
+    }
+    await this.directory.refresh(body.mesh_id);
+    return {
+      mesh_id: body.mesh_id,
+      name: body.name,
+      owner: { member_pubkey: body.owner_pubkey, display_name: body.display_name, role: 'owner', peer_type: body.peer_type },
+      created_at: createdAt,
+    };
+  }
+
+  private insertMesh(body: CreateMeshBody): Promise<number> {
+    return transaction(this.ds, async (qr) => {
       const [mesh] = await rows<{ created_at: Date }>(
         qr,
         'INSERT INTO meshes (id, name, owner_pubkey, create_sig) VALUES ($1, $2, $3, $4) RETURNING created_at',
@@ -57,13 +75,6 @@ export class MeshesService {
       ]);
       return mesh!.created_at.getTime();
     });
-    await this.directory.refresh(body.mesh_id);
-    return {
-      mesh_id: body.mesh_id,
-      name: body.name,
-      owner: { member_pubkey: body.owner_pubkey, display_name: body.display_name, role: 'owner', peer_type: body.peer_type },
-      created_at: createdAt,
-    };
   }
 
   async listMeshIds(): Promise<string[]> {
@@ -80,10 +91,11 @@ export class MeshesService {
 
   /** Revokes a member: its sessions are closed and its hellos refused from now on. The owner cannot be revoked. */
   async revokeMember(meshId: string, actorPubkey: string, targetPubkey: string): Promise<{ revoked: boolean }> {
-    const { state } = await this.requireMember(meshId, actorPubkey, ['owner', 'admin']);
+    const { state, member: actor } = await this.requireMember(meshId, actorPubkey, ['owner', 'admin']);
     const target = state.byPubkey.get(targetPubkey);
     if (!target) throw new ProtocolError('E_NOT_FOUND', 'no such member');
     if (target.role === 'owner') throw new ProtocolError('E_FORBIDDEN', 'the owner cannot be revoked');
+    if (target.role === 'admin' && actor.role !== 'owner') throw new ProtocolError('E_FORBIDDEN', 'only the owner revokes an admin');
     if (target.revoked) return { revoked: true };
     await this.ds.query('UPDATE members SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [target.id]);
     target.revoked = true;

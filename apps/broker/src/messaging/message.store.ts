@@ -112,7 +112,8 @@ export class MessageStore {
       const results = new Map<string, StoredMessage>();
       const recipientIds: string[] = [];
       const messageIds: string[] = [];
-      const byKey = new Map(batch.map((m) => [key(m.senderMemberId, m.clientId), m]));
+      const byKey = new Map<string, NewMessage>();
+      for (const m of batch) if (!byKey.has(key(m.senderMemberId, m.clientId))) byKey.set(key(m.senderMemberId, m.clientId), m);
       for (const row of inserted) {
         const k = key(String(row.sender_member_id), row.client_id);
         const message = byKey.get(k)!;
@@ -138,12 +139,23 @@ export class MessageStore {
           });
         }
       }
+      // A client id repeated inside one batch: the first copy is the message, the others retries.
+      const answered = new Set<string>();
       return batch.map((m) => {
-        const r = results.get(key(m.senderMemberId, m.clientId));
+        const k = key(m.senderMemberId, m.clientId);
+        const r = results.get(k);
         if (!r) throw new Error(`message ${m.clientId} neither inserted nor found`);
-        return r;
+        const first = !answered.has(k);
+        answered.add(k);
+        return first ? r : { ...r, duplicate: true };
       });
     });
+  }
+
+  /** The stored message for a sender's client id, if any (answers a retry whose target is gone). */
+  async findByClientId(senderMemberId: string, clientId: string): Promise<StoredMessage | null> {
+    const [row] = await rows<{ id: string; created_at: Date; recipients: number }>(this.ds, FIND_EXISTING, [[senderMemberId], [clientId]]);
+    return row ? { messageId: String(row.id), acceptedAt: row.created_at.getTime(), recipients: row.recipients, duplicate: true } : null;
   }
 
   queued(recipientMemberId: string, afterId: bigint, limit: number): Promise<QueuedRow[]> {

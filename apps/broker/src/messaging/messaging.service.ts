@@ -47,10 +47,21 @@ export class MessagingService implements OnModuleDestroy {
 
   /** Accepts a send: resolves it, commits it (batched), and answers only after the commit. */
   async send(session: LiveSession, frame: SendFrame): Promise<Ack> {
-    const route = await this.resolver.resolve(session.state, session.member, frame.to);
+    let route;
+    try {
+      route = await this.resolver.resolve(session.state, session.member, frame.to);
+    } catch (error) {
+      // A retry of a stored message whose recipient has since gone is still that message.
+      const stored = error instanceof ProtocolError && error.code === 'E_UNKNOWN_TARGET' ? await this.store.findByClientId(session.member.id, frame.id) : null;
+      if (!stored) throw error;
+      return { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: true, accepted_at: stored.acceptedAt };
+    }
     const nonce = Buffer.from(frame.nonce, 'base64url');
     const ciphertext = Buffer.from(frame.ciphertext, 'base64url');
     if (nonce.length !== 24 || ciphertext.length < 16) throw new ProtocolError('E_SCHEMA', 'nonce must be 24 bytes and ciphertext at least 16');
+    // Pushes carry the canonical encoding of the stored bytes, live or drained alike.
+    const nonceB64 = nonce.toString('base64url');
+    const ciphertextB64 = ciphertext.toString('base64url');
     const from = { member_pubkey: session.member.pubkey, session_pubkey: session.sessionPubkey, display_name: session.member.displayName };
     let stored: StoredMessage;
     try {
@@ -65,7 +76,7 @@ export class MessagingService implements OnModuleDestroy {
         ciphertext,
         recipients: route.recipients,
         push: (messageId, at) =>
-          serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: frame.nonce, ciphertext: frame.ciphertext, sent_at: at }),
+          serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at }),
       });
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw new ProtocolError('E_UNAVAILABLE', 'message not stored: database unavailable; retry with the same id');

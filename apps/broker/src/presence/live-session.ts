@@ -22,7 +22,10 @@ export class LiveSession {
   private draining = true;
   private held: Array<{ id: bigint; frame: string }> = [];
   heldOverflow = false;
+  /** Receipts that arrive before hello_ack is written wait here, so hello_ack is always first. */
+  private beforeAck: string[] | null = [];
   unsubscribe: () => void = () => undefined;
+  expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly id: string,
@@ -73,6 +76,20 @@ export class LiveSession {
   restartDrain(): void {
     this.draining = true;
     this.heldOverflow = false;
+  }
+
+  /** Writes hello_ack, then anything that was waiting for it. */
+  acknowledge(helloAck: string): void {
+    this.send(helloAck);
+    const waiting = this.beforeAck ?? [];
+    this.beforeAck = null;
+    for (const frame of waiting) this.send(frame);
+  }
+
+  /** A control frame (receipt) from the bus. */
+  pushControl(frame: string): void {
+    if (this.beforeAck) this.beforeAck.push(frame);
+    else this.send(frame);
   }
 
   get backlogBytes(): number {

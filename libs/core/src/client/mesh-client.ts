@@ -246,7 +246,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private onRaw(ws: WebSocket, data: Buffer): void {
     const decoded = decodeServerFrame(data);
     if (!decoded.ok) {
-      this.emit('error', new ProtocolError(decoded.code, `bad frame from broker: ${decoded.message}`));
+      this.report(new ProtocolError(decoded.code, `bad frame from broker: ${decoded.message}`));
       return;
     }
     const frame = decoded.frame;
@@ -389,7 +389,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       }
       if (send) return; // transient (E_UNAVAILABLE, E_RATE_LIMITED): the resend timer retries
     }
-    this.emit('error', err);
+    this.report(err);
+  }
+
+  /** Surfaces an error to listeners; without one, an EventEmitter 'error' would throw. */
+  private report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {

@@ -5,7 +5,8 @@ export const PROTOCOL_VERSION = 1 as const;
 /** Wire limits. A frame above MAX_FRAME_BYTES is refused with E_TOO_LARGE; the connection survives. */
 export const LIMITS = Object.freeze({
   maxFrameBytes: 256 * 1024,
-  maxCiphertextBytes: 192 * 1024,
+  /** Decoded ciphertext; its base64url form plus the frame's other fields stays under maxFrameBytes. */
+  maxCiphertextBytes: 180 * 1024,
   maxSummaryChars: 1024,
   maxIdsPerFrame: 500,
   helloSkewMs: 60_000,
