@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cryptoReady } from '@claudemesh/crypto';
 import { BrokerChild } from './broker-child.js';
 import { runSeedLoad } from './seed-load.js';
 
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.scenario !== 'seed-load') throw new Error(`unknown scenario ${values.scenario} (available: seed-load)`);
+  await cryptoReady();
   const home = mkdtempSync(join(tmpdir(), 'cmh-bench-'));
   const adminToken = 'bench-admin-token-0123456789';
   const broker = new BrokerChild({ CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });

@@ -236,8 +236,9 @@ describe('embedded postgres', () => {
     clearInterval(ticker);
     await client.end();
 
+    // Had PGlite run on this thread, the longest gap between ticks would be the whole query.
     expect(elapsed).toBeGreaterThan(300);
-    expect(worstGap).toBeLessThan(100);
+    expect(worstGap).toBeLessThan(elapsed / 3);
   });
 
   it('keeps every committed row after the process holding the database is SIGKILLed mid-write', async () => {
