@@ -46,6 +46,7 @@ function str(record: Record<string, unknown>, key: string): string {
     throw invalid(`${key} must be a non-empty string of at most ${MAX_STRING} chars`);
   }
   // Control characters (newlines, terminal escapes) have no business in names shown to a joiner.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(value) || !isWellFormedString(value)) {
     throw invalid(`${key} must be well-formed text without control characters`);
   }
