@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { WsAdapter } from '@nestjs/platform-ws';
 import { cryptoReady } from '@claudemesh/crypto';
 import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
@@ -10,6 +9,7 @@ import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
 import { openDatabase, resolveDatabaseTarget } from './db/database.config.js';
 import { ENTITIES } from './db/entities.js';
 import { HARD_MAX_PAYLOAD } from './gateway/mesh.gateway.js';
+import { BrokerWsAdapter } from './gateway/ws.adapter.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
@@ -40,8 +40,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       new FastifyAdapter({ bodyLimit: HARD_MAX_PAYLOAD }),
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
-    // Frames are decoded by the gateway itself (libs/core codec), not by Nest's event router.
-    app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
+    app.useWebSocketAdapter(new BrokerWsAdapter(app));
     await app.listen(config.port, config.host);
   } catch (error) {
     await database.close();
