@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, waitFor } from '../../../test/helpers/broker.js';
-import { BrokerProcess, freePort } from '../../../test/helpers/broker-process.js';
+import { BrokerProcess, freePort } from '../../../tools/bench/src/broker-process.js';
 import { createTestDatabase, dbKinds } from '../../../test/helpers/db.js';
 
 describe.each(dbKinds())('broker killed with SIGKILL mid-traffic on %s', (kind) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN } from '../../../test/helpers/broker.js';
-import { BrokerProcess, freePort } from '../../../test/helpers/broker-process.js';
+import { BrokerProcess, freePort } from '../../../tools/bench/src/broker-process.js';
 import { createTestDatabase, pgAvailable } from '../../../test/helpers/db.js';
 
 function portAnswers(port: number): Promise<boolean> {

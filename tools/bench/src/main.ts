@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cryptoReady } from '@claudemesh/crypto';
-import { BrokerChild } from './broker-child.js';
+import { BrokerProcess, freePort } from './broker-process.js';
 import { runSeedLoad } from './seed-load.js';
 
 /**
@@ -26,14 +26,16 @@ async function main(): Promise<void> {
   await cryptoReady();
   const home = mkdtempSync(join(tmpdir(), 'cmh-bench-'));
   const adminToken = 'bench-admin-token-0123456789';
-  const broker = new BrokerChild({ CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });
+  const port = await freePort();
+  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });
   await broker.start();
+  const url = `http://127.0.0.1:${port}`;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, broker.rssMb() ?? 0)), 200);
   try {
     const result = await runSeedLoad({
-      url: broker.url,
+      url,
       adminToken,
       peers: Number(values.peers),
       messages: Number(values.messages),
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     else log(JSON.stringify(row, null, 2));
   } finally {
     clearInterval(sampler);
-    await broker.stop();
+    await broker.kill('SIGTERM');
     rmSync(home, { recursive: true, force: true });
   }
 }

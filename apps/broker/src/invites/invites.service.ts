@@ -53,6 +53,7 @@ export class InvitesService {
   /** Registers a signed invite so its uses are counted and it can be revoked. Idempotent. */
   async register(meshId: string, callerPubkey: string, invite: SignedInviteBody, now = Date.now()): Promise<InviteResponse> {
     if (invite.payload.mesh_id !== meshId) throw new ProtocolError('E_SCHEMA', 'invite is for another mesh');
+    await this.meshes.requireMember(meshId, callerPubkey, ['owner', 'admin']);
     if (invite.payload.issuer !== callerPubkey) throw new ProtocolError('E_FORBIDDEN', 'an invite is registered by its issuer');
     await this.validate(invite, now);
     await this.upsert(this.ds, invite);

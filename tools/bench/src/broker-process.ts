@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const BROKER_MAIN = fileURLToPath(new URL('../../apps/broker/dist/main.js', import.meta.url));
+/** The built broker; benchmarks and crash tests run it as a separate process. */
+export const BROKER_MAIN = fileURLToPath(new URL('../../../apps/broker/dist/main.js', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -15,26 +17,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The built broker (apps/broker/dist) as a child process, for crash tests. */
+/** The built broker (apps/broker/dist) as a child process: its own event loop, killable for crash tests. */
 export class BrokerProcess {
   private child: ChildProcess | null = null;
   output = '';
 
   constructor(private readonly env: Record<string, string>) {}
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async start(timeoutMs = 30_000): Promise<void> {
     const child = spawn(process.execPath, [BROKER_MAIN], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`broker did not start: ${this.output}`)), timeoutMs);
-      const onData = (chunk: Buffer) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
         this.output += chunk.toString();
         if (this.output.includes('claudemesh broker listening on')) {
           clearTimeout(timer);
           resolve();
         }
-      };
-      child.stdout!.on('data', onData);
+      });
       child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
       child.once('exit', (code) => {
         clearTimeout(timer);
@@ -43,7 +48,17 @@ export class BrokerProcess {
     });
   }
 
-  /** Kills without any chance to flush or close: the crash case. */
+  /** Resident set size in MB (Linux /proc), or null when the process is gone. */
+  rssMb(): number | null {
+    try {
+      const status = readFileSync(`/proc/${this.child!.pid}/status`, 'utf8');
+      return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024);
+    } catch {
+      return null;
+    }
+  }
+
+  /** SIGKILL by default: no chance to flush or close, the crash case. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -1,0 +1,137 @@
+import { CLIENT_FRAME_SCHEMAS, formatSignedRequestAuth, revokeMember, signedRequest } from '@claudemesh/core';
+import { createInvite, generateIdentity, requestString, sha256Hex, sign, type Identity } from '@claudemesh/crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { RawPeer } from '../../../test/helpers/raw-ws.js';
+
+type Caller = 'anonymous' | 'bad-signature' | 'non-member' | 'revoked' | 'member' | 'admin' | 'owner';
+const CALLERS: Caller[] = ['anonymous', 'bad-signature', 'non-member', 'revoked', 'member', 'admin', 'owner'];
+const OK = 'ok';
+
+/**
+ * Every REST route × every kind of caller, and every frame type before authentication. Runs on the
+ * embedded database only: authorization is decided in the services, the same code for both databases.
+ */
+describe('authorization matrix', () => {
+  let tb: TestBroker;
+  let mesh: TestMesh;
+  const ids = {} as Record<Exclude<Caller, 'anonymous' | 'bad-signature'>, Identity>;
+
+  beforeAll(async () => {
+    tb = await startTestBroker('embedded');
+    mesh = await createTestMesh(tb, 'authz');
+    ids.owner = mesh.owner;
+    ids['non-member'] = generateIdentity();
+    ids.member = await addMember(tb, mesh, 'member');
+    ids.admin = await addMember(tb, mesh, 'admin', 'admin');
+    ids.revoked = await addMember(tb, mesh, 'revoked');
+    await revokeMember(tb.url, mesh.owner, mesh.meshId, ids.revoked.publicKey);
+  });
+  afterAll(async () => tb?.close());
+
+  /** Calls a member route as `caller`; resolves to 'ok' or the error code. */
+  async function call(caller: Caller, method: string, path: string, body?: unknown): Promise<string> {
+    if (caller === 'anonymous' || caller === 'bad-signature') {
+      const raw = body === undefined ? '' : JSON.stringify(body);
+      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+      if (caller === 'bad-signature') {
+        const ts = Date.now();
+        const sig = sign(requestString({ method, path: `${path}?tampered`, meshId: mesh.meshId, ts, bodySha256Hex: sha256Hex(raw) }), ids.member.secretKey);
+        headers['authorization'] = formatSignedRequestAuth({ pubkey: ids.member.publicKey, ts, sig });
+      }
+      const res = await fetch(`${tb.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: raw }) });
+      return res.ok ? OK : ((await res.json()) as { error: { code: string } }).error.code;
+    }
+    try {
+      await signedRequest(tb.url, ids[caller], mesh.meshId, method, path, body);
+      return OK;
+    } catch (error) {
+      return (error as { code: string }).code;
+    }
+  }
+
+  const base = () => `/api/v1/meshes/${mesh.meshId}`;
+  const invitedBy = (caller: Caller) => createInvite({ meshId: mesh.meshId, meshName: 'authz', brokerUrl: tb.url, issuer: caller === 'anonymous' || caller === 'bad-signature' ? ids.member : ids[caller] });
+
+  const denied = { anonymous: 'E_UNAUTHORIZED', 'bad-signature': 'E_BAD_SIGNATURE', 'non-member': 'E_NOT_MEMBER', revoked: 'E_REVOKED' } as const;
+  const matrix: Array<{ route: string; expect: Record<Caller, string>; run: (caller: Caller) => Promise<string> }> = [
+    {
+      route: 'GET /meshes/:id/members',
+      expect: { ...denied, member: OK, admin: OK, owner: OK },
+      run: (c) => call(c, 'GET', `${base()}/members`),
+    },
+    {
+      route: 'POST /meshes/:id/invites',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'POST', `${base()}/invites`, invitedBy(c)),
+    },
+    {
+      route: 'GET /meshes/:id/invites',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'GET', `${base()}/invites`),
+    },
+    {
+      route: 'POST /meshes/:id/invites/:invite/revoke (an invite the owner issued)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
+      run: async (c) => {
+        const inv = createInvite({ meshId: mesh.meshId, meshName: 'authz', brokerUrl: tb.url, issuer: mesh.owner });
+        await signedRequest(tb.url, mesh.owner, mesh.meshId, 'POST', `${base()}/invites`, inv);
+        return call(c, 'POST', `${base()}/invites/${inv.payload.invite_id}/revoke`, {});
+      },
+    },
+    {
+      route: 'POST /meshes/:id/members/:pubkey/revoke (a plain member)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: async (c) => call(c, 'POST', `${base()}/members/${(await addMember(tb, mesh, `target-${Math.random().toString(36).slice(2, 8)}`)).publicKey}/revoke`, {}),
+    },
+    {
+      route: 'POST /meshes/:id/members/:pubkey/revoke (an admin)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
+      run: async (c) => call(c, 'POST', `${base()}/members/${(await addMember(tb, mesh, `adm-${Math.random().toString(36).slice(2, 8)}`, 'admin')).publicKey}/revoke`, {}),
+    },
+  ];
+
+  for (const row of matrix) {
+    it(`${row.route}: ${CALLERS.map((c) => `${c}→${row.expect[c]}`).join(', ')}`, async () => {
+      const got: Record<string, string> = {};
+      for (const caller of CALLERS) got[caller] = await row.run(caller);
+      expect(got).toEqual(row.expect);
+    });
+  }
+
+  it('POST /meshes: only the operator admin token creates a mesh', async () => {
+    const body = (token?: string) =>
+      fetch(`${tb.url}/api/v1/meshes`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: '{}' });
+    expect(((await (await body()).json()) as { error: { code: string } }).error.code).toBe('E_UNAUTHORIZED');
+    expect(((await (await body('x'.repeat(27))).json()) as { error: { code: string } }).error.code).toBe('E_UNAUTHORIZED');
+    // With the token the request reaches validation (and fails there on the empty body).
+    expect(((await (await body(tb.adminToken)).json()) as { error: { code: string } }).error.code).toBe('E_SCHEMA');
+  });
+
+  it('public routes need no credentials: /healthz, /readyz, /join', async () => {
+    for (const path of ['/healthz', '/readyz', '/join']) expect((await fetch(`${tb.url}${path}`)).status, path).toBe(200);
+  });
+
+  it('answers every frame type but hello with E_NOT_AUTHENTICATED before hello', async () => {
+    const peer = await RawPeer.connect(tb.wsUrl);
+    const samples: Record<string, unknown> = {
+      send: { type: 'send', id: 'authz-send-1', to: 'member', nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(40) },
+      delivered: { type: 'delivered', message_ids: ['1'] },
+      read: { type: 'read', message_ids: ['1'] },
+      list_peers: { type: 'list_peers', req_id: 'a' },
+      set_summary: { type: 'set_summary', summary: 'x' },
+      set_status: { type: 'set_status', status: 'idle' },
+      join_group: { type: 'join_group', group: 'g' },
+      leave_group: { type: 'leave_group', group: 'g' },
+      message_status: { type: 'message_status', req_id: 'b', message_ids: ['1'] },
+    };
+    const types = Object.keys(CLIENT_FRAME_SCHEMAS).filter((t) => t !== 'hello');
+    expect(Object.keys(samples).sort()).toEqual(types.sort());
+    for (const type of types) {
+      peer.send(samples[type]);
+      expect((await peer.next('error'))['code'], type).toBe('E_NOT_AUTHENTICATED');
+    }
+    expect(peer.closed).toBeNull();
+    peer.close();
+  });
+});
