@@ -13,9 +13,9 @@ export {
 export { sign, verify } from './signing.js';
 export { canonicalJson } from './canonical-json.js';
 export {
-  DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, inviteRevokeString, requestString,
+  DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, requestString,
   inviteSignedString, type Domain, type HelloFields, type SessionAttestationFields, type JoinFields,
-  type MeshCreateFields, type InviteRevokeFields, type RequestFields,
+  type MeshCreateFields, type RequestFields,
 } from './signed-strings.js';
 export type { Sealed } from './sealed.js';
 export { BoxKeyCache, boxEncrypt, boxDecrypt, boxDecryptText } from './box.js';

@@ -10,7 +10,7 @@ import { DOMAIN } from './signed-strings.js';
 import { sign, verify } from './signing.js';
 import { cryptoReady } from './sodium.js';
 
-type Builder = 'helloString' | 'sessionAttestationString' | 'joinString' | 'meshCreateString' | 'inviteRevokeString' | 'requestString';
+type Builder = 'helloString' | 'sessionAttestationString' | 'joinString' | 'meshCreateString' | 'requestString';
 interface SignedStringVectors {
   signer: { seed_hex: string; public_key: string };
   cases: { builder: Builder; fields: Record<string, unknown>; string: string; string_utf8_hex: string; signature: string }[];
@@ -62,7 +62,7 @@ describe('signed strings', () => {
   });
 
   it('render integers in plain decimal and refuse negative, fractional, unsafe or non-number values', () => {
-    const at = (ts: unknown): string => strings.inviteRevokeString({ meshId: 'm', inviteId: 'i', issuerPubkey: PK, ts: ts as number });
+    const at = (ts: unknown): string => strings.meshCreateString({ meshId: 'm', name: 'n', ownerPubkey: PK, displayName: 'd', ts: ts as number });
     expect(at(1e15).endsWith('\n1000000000000000')).toBe(true);
     for (const bad of [-1, 0.5, 2 ** 53, Number.NaN, Infinity, '5', null]) expect(codeOf(() => at(bad))).toBe('E_FIELD_INVALID');
   });

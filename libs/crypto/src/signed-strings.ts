@@ -8,7 +8,6 @@ export const DOMAIN = {
   hello: 'claudemesh/v1/hello',
   session: 'claudemesh/v1/session',
   invite: 'claudemesh/v1/invite',
-  inviteRevoke: 'claudemesh/v1/invite-revoke',
   join: 'claudemesh/v1/join',
   meshCreate: 'claudemesh/v1/mesh-create',
   request: 'claudemesh/v1/request',
@@ -21,7 +20,6 @@ export interface HelloFields { meshId: string; memberPubkey: string; sessionPubk
 export interface SessionAttestationFields { meshId: string; memberPubkey: string; sessionPubkey: string; expiresAt: number }
 export interface JoinFields { meshId: string; inviteId: string; memberPubkey: string; displayName: string; ts: number }
 export interface MeshCreateFields { meshId: string; name: string; ownerPubkey: string; displayName: string; ts: number }
-export interface InviteRevokeFields { meshId: string; inviteId: string; issuerPubkey: string; ts: number }
 export interface RequestFields { method: string; path: string; meshId: string; ts: number; bodySha256Hex: string }
 
 type Field = { name: string; value: unknown; kind: 'text' | 'int' };
@@ -73,12 +71,6 @@ export function meshCreateString(f: MeshCreateFields): string {
   return render(DOMAIN.meshCreate, [
     text('meshId', f.meshId), text('name', f.name), text('ownerPubkey', f.ownerPubkey),
     text('displayName', f.displayName), int('ts', f.ts),
-  ]);
-}
-
-export function inviteRevokeString(f: InviteRevokeFields): string {
-  return render(DOMAIN.inviteRevoke, [
-    text('meshId', f.meshId), text('inviteId', f.inviteId), text('issuerPubkey', f.issuerPubkey), int('ts', f.ts),
   ]);
 }
 
