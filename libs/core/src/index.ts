@@ -1,2 +1,3 @@
 export * from './protocol/v1/index.js';
 export * from './client/index.js';
+export * from './transport/corked-send.js';

@@ -2,6 +2,7 @@ import { CryptoError } from './errors.js';
 import { isPublicKeyHex, toB64u, toBytes, utf8Decode } from './encoding.js';
 import { edPublicToBoxPublic, type Identity } from './identity.js';
 import { decodeSealed, type Sealed } from './sealed.js';
+import { randomBytes } from './random.js';
 import { na } from './sodium.js';
 
 /**
@@ -97,7 +98,7 @@ export function boxEncrypt(
   cache?: BoxKeyCache,
 ): Sealed {
   const sodium = na();
-  return boxEncryptWithNonce(plaintext, recipientPublicKeyHex, sender, sodium.randombytes_buf(sodium.crypto_box_NONCEBYTES), cache);
+  return boxEncryptWithNonce(plaintext, recipientPublicKeyHex, sender, randomBytes(sodium.crypto_box_NONCEBYTES), cache);
 }
 
 /** Opens a box from the given sender; every failure (bad encoding, wrong key, tampering) is CryptoError('E_DECRYPT'). */

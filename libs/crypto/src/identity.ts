@@ -1,6 +1,7 @@
 import { CryptoError } from './errors.js';
 import { fromB64u, fromHex, isPublicKeyHex, toB64u, toHex } from './encoding.js';
 import { hkdfSha256 } from './hkdf.js';
+import { randomBytes } from './random.js';
 import { na } from './sodium.js';
 
 export interface Identity {
@@ -26,7 +27,7 @@ export const IDENTITY_INFO_PREFIX = 'claudemesh/v1/identity:';
 const ZERO_SALT = new Uint8Array(32);
 
 export function generateIdentity(): Identity {
-  return identityFromSeed(na().randombytes_buf(SEED_BYTES));
+  return identityFromSeed(randomBytes(SEED_BYTES));
 }
 
 /** Deterministic: the same seed always gives the same keys (crypto_sign_seed_keypair). */

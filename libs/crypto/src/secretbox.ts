@@ -1,6 +1,7 @@
 import { CryptoError } from './errors.js';
 import { toB64u, toBytes, utf8Decode } from './encoding.js';
 import { decodeSealed, type Sealed } from './sealed.js';
+import { randomBytes } from './random.js';
 import { na } from './sodium.js';
 
 const KEY_BYTES = 32;
@@ -30,7 +31,7 @@ export function secretboxEncryptWithNonce(plaintext: string | Uint8Array, key: U
 /** XSalsa20-Poly1305 under a shared key with a random 24-byte nonce (safe to pick at random at this size). */
 export function secretboxEncrypt(plaintext: string | Uint8Array, key: Uint8Array): Sealed {
   const sodium = na();
-  return secretboxEncryptWithNonce(plaintext, key, sodium.randombytes_buf(sodium.crypto_secretbox_NONCEBYTES));
+  return secretboxEncryptWithNonce(plaintext, key, randomBytes(sodium.crypto_secretbox_NONCEBYTES));
 }
 
 /** Every failure (bad encoding, wrong key, tampering) is CryptoError('E_DECRYPT'). */

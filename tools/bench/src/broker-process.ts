@@ -22,14 +22,18 @@ export class BrokerProcess {
   private child: ChildProcess | null = null;
   output = '';
 
-  constructor(private readonly env: Record<string, string>) {}
+  /** `nodeArgs` go before the script, e.g. ['--cpu-prof'] to profile the broker under load. */
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly nodeArgs: string[] = [],
+  ) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
   async start(timeoutMs = 30_000): Promise<void> {
-    const child = spawn(process.execPath, [BROKER_MAIN], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...this.nodeArgs, BROKER_MAIN], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`broker did not start: ${this.output}`)), timeoutMs);

@@ -20,6 +20,7 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '5600' },
       timeout: { type: 'string', default: '120' },
       json: { type: 'boolean', default: false },
+      'broker-node-args': { type: 'string', default: '' },
     },
   });
   if (values.scenario !== 'seed-load') throw new Error(`unknown scenario ${values.scenario} (available: seed-load)`);
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'cmh-bench-'));
   const adminToken = 'bench-admin-token-0123456789';
   const port = await freePort();
-  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });
+  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' }, values['broker-node-args'].split(' ').filter(Boolean));
   await broker.start();
   const url = `http://127.0.0.1:${port}`;
   const log = (line: string) => process.stderr.write(`${line}\n`);

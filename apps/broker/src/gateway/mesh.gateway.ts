@@ -1,6 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import { LIMITS, ProtocolError, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
+import { LIMITS, ProtocolError, corkedSend, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
 import { randomId } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
@@ -165,7 +165,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private error(conn: Connection, code: ErrorCode, message: string, ref?: string): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
+    if (conn.ws.readyState === conn.ws.OPEN) corkedSend(conn.ws, serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
   }
 
   private fail(conn: Connection, code: ErrorCode, message: string): void {

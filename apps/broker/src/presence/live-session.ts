@@ -1,5 +1,5 @@
 import type { PeerStatus, PeerType } from '@claudemesh/core';
-import { serverFrame, type ErrorCode } from '@claudemesh/core';
+import { corkedSend, serverFrame, type ErrorCode } from '@claudemesh/core';
 import WebSocket from 'ws';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 
@@ -97,7 +97,7 @@ export class LiveSession {
   }
 
   send(frame: string): void {
-    if (this.open) this.ws.send(frame);
+    if (this.open) corkedSend(this.ws, frame);
   }
 
   fail(code: ErrorCode, message: string, closeCode = 4000): void {
@@ -108,7 +108,7 @@ export class LiveSession {
   private write(id: bigint, frame: string): void {
     if (id <= this.cursor || !this.open) return;
     this.cursor = id;
-    this.ws.send(frame);
+    corkedSend(this.ws, frame);
     if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) {
       // The messages stay queued in the database; the client reconnects and drains at its pace.
       this.fail('E_SLOW_CONSUMER', 'connection is not reading; reconnect to resume', 4008);

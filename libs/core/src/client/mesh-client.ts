@@ -17,6 +17,7 @@ import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
 import { kindOfTarget, type MessageKind, type PeerStatus, type PeerType } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
+import { corkedSend } from '../transport/corked-send.js';
 import { Backoff } from './backoff.js';
 import { newClientId } from './client-id.js';
 import { SeenSet } from './seen-set.js';
@@ -503,6 +504,6 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private write(data: string): void {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) corkedSend(this.ws, data);
   }
 }
