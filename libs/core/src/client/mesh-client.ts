@@ -183,6 +183,14 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     });
   }
 
+  /**
+   * Derives the box shared keys for these member keys now (about 0.13 ms each), so the first DM
+   * to or from each of them does not pay for it.
+   */
+  prepareKeys(memberPubkeys: Iterable<string>): void {
+    for (const key of memberPubkeys) if (key !== this.opts.identity.publicKey) this.boxCache.sharedKey(key);
+  }
+
   async listPeers(): Promise<PeerInfo[]> {
     const frame = await this.request<'peers'>({ type: 'list_peers' });
     this.peersByKey = new Map();
