@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -52,15 +51,6 @@ export class BrokerProcess {
     });
   }
 
-  /** Resident set size in MB (Linux /proc), or null when the process is gone. */
-  rssMb(): number | null {
-    try {
-      const status = readFileSync(`/proc/${this.child!.pid}/status`, 'utf8');
-      return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024);
-    } catch {
-      return null;
-    }
-  }
 
   /** SIGKILL by default: no chance to flush or close, the crash case. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -1,60 +1,170 @@
-import { parseArgs } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { cryptoReady } from '@claudemesh/crypto';
-import { BrokerProcess, freePort } from './broker-process.js';
-import { runSeedLoad } from './seed-load.js';
+import { parseArgs } from 'node:util';
+import { PeakSampler } from './process-stats.js';
+import { connections } from './scenarios/connections.js';
+import { fanout } from './scenarios/fanout.js';
+import { saturation } from './scenarios/saturation.js';
+import { seedLoad } from './scenarios/seed-load.js';
+import { round } from './stats.js';
+import { BaselineSystem } from './transports/baseline.js';
+import { MeshSystem } from './transports/mesh.js';
+import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-/**
- * npm run bench -- --scenario seed-load --peers 10 --messages 1000 [--rate 5600] [--json]
- * Starts the built broker (embedded PGlite, or Postgres with DATABASE_URL) as a child process and drives
- * it through the real SDK with real crypto. Progress on stderr; --json prints one object per scenario.
- */
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'connections'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|connections|all] [--json]
+  seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
+  saturation:  --peers 20 --window 16 --seconds 10
+  fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
+  connections: --connections 10000 --sessions-per-member 100
+Runs the built broker on the embedded database, or on Postgres with DATABASE_URL, and the bare
+baseline relay, each in its own process, in the same run. Progress on stderr; with --json one
+object per scenario on stdout.`;
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+interface Args {
+  scenario: string;
+  peers?: string;
+  messages?: string;
+  rate: string;
+  size: string;
+  window?: string;
+  seconds: string;
+  connections: string;
+  'sessions-per-member': string;
+  timeout: string;
+  json: boolean;
+  'skip-baseline': boolean;
+  'broker-node-args': string;
+  help: boolean;
+}
+
+async function runOn<T>(system: BenchSystem & { start(): Promise<void> }, work: (sys: BenchSystem) => Promise<T>): Promise<T & { broker_rss_peak_mb: number; broker_fds_peak: number }> {
+  await system.start();
+  const sampler = new PeakSampler(system.serverPid);
+  try {
+    const result = await work(system);
+    return { ...result, ...sampler.stop() };
+  } finally {
+    sampler.stop();
+    await system.stop();
+  }
+}
+
+async function withPeers<T>(sys: BenchSystem, count: number, work: (peers: BenchPeer[]) => Promise<T>): Promise<T> {
+  const peers = await sys.connect(count);
+  try {
+    return await work(peers);
+  } finally {
+    await Promise.all(peers.map((p) => p.close()));
+  }
+}
+
+async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown>> {
+  const databaseUrl = process.env['DATABASE_URL'] || undefined;
+  const mesh = () => new MeshSystem(databaseUrl, a['broker-node-args'].split(' ').filter(Boolean));
+  const size = Number(a.size);
+  const timeoutMs = Number(a.timeout) * 1000;
+  let run: (sys: BenchSystem) => Promise<Record<string, unknown>>;
+  switch (name) {
+    case 'seed-load': {
+      const peers = Number(a.peers ?? 100);
+      const opts = { messages: Number(a.messages ?? 1000), rate: Number(a.rate), size, timeoutMs, log };
+      run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await seedLoad(p, opts)) }));
+      break;
+    }
+    case 'saturation': {
+      const peers = Number(a.peers ?? 20);
+      const opts = { window: Number(a.window ?? 16), seconds: Number(a.seconds), size, log };
+      run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await saturation(p, opts)) }));
+      break;
+    }
+    case 'fanout': {
+      const peers = Number(a.peers ?? 101);
+      const opts = { messages: Number(a.messages ?? 500), window: Number(a.window ?? 8), size, timeoutMs, log };
+      run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await fanout(p, opts)) }));
+      break;
+    }
+    case 'connections': {
+      const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
+      run = (sys) => connections(sys, opts);
+      break;
+    }
+  }
+  let baseline: Record<string, unknown> | null = null;
+  if (!a['skip-baseline']) {
+    log(`${name}: baseline relay`);
+    baseline = await runOn(new BaselineSystem(), run);
+  }
+  const system = mesh();
+  log(`${name}: claudemesh broker (${system.db})`);
+  const result = await runOn(system, run);
+  const throughput = typeof result['throughput_msgs_s'] === 'number' ? result['throughput_msgs_s'] : null;
+  const baseThroughput = typeof baseline?.['throughput_msgs_s'] === 'number' ? baseline['throughput_msgs_s'] : null;
+  const perConn = typeof result['rss_per_conn_kb'] === 'number' ? result['rss_per_conn_kb'] : null;
+  const basePerConn = typeof baseline?.['rss_per_conn_kb'] === 'number' ? baseline['rss_per_conn_kb'] : null;
+  return {
+    scenario: name,
+    db: system.db,
+    peers: null,
+    messages: null,
+    delivered: null,
+    delivered_ratio: null,
+    e2e_p50_ms: null,
+    e2e_p99_ms: null,
+    ack_p99_ms: null,
+    throughput_msgs_s: null,
+    rss_per_conn_kb: null,
+    ...result,
+    baseline_throughput_msgs_s: baseThroughput,
+    // For connections the ratio compares memory per connection (lower is better for both).
+    ratio_to_baseline:
+      name === 'connections'
+        ? perConn !== null && basePerConn ? round(perConn / basePerConn, 2) : null
+        : throughput !== null && baseThroughput ? round(throughput / baseThroughput, 3) : null,
+    baseline: baseline,
+    node: process.version,
+    at: new Date().toISOString(),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'seed-load' },
-      peers: { type: 'string', default: '10' },
-      messages: { type: 'string', default: '1000' },
+      peers: { type: 'string' },
+      messages: { type: 'string' },
       rate: { type: 'string', default: '5600' },
+      size: { type: 'string', default: '256' },
+      window: { type: 'string' },
+      seconds: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '10000' },
+      'sessions-per-member': { type: 'string', default: '100' },
       timeout: { type: 'string', default: '120' },
       json: { type: 'boolean', default: false },
+      'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },
+      help: { type: 'boolean', default: false },
     },
   });
-  if (values.scenario !== 'seed-load') throw new Error(`unknown scenario ${values.scenario} (available: seed-load)`);
+  const a = values as Args;
+  if (a.help) {
+    log(USAGE);
+    return;
+  }
+  const names: Scenario[] = a.scenario === 'all' ? [...SCENARIOS] : [a.scenario as Scenario];
+  for (const n of names) if (!SCENARIOS.includes(n)) throw new Error(`unknown scenario ${n}\n${USAGE}`);
   await cryptoReady();
-  const home = mkdtempSync(join(tmpdir(), 'cmh-bench-'));
-  const adminToken = 'bench-admin-token-0123456789';
-  const port = await freePort();
-  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' }, values['broker-node-args'].split(' ').filter(Boolean));
-  await broker.start();
-  const url = `http://127.0.0.1:${port}`;
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, broker.rssMb() ?? 0)), 200);
-  try {
-    const result = await runSeedLoad({
-      url,
-      adminToken,
-      peers: Number(values.peers),
-      messages: Number(values.messages),
-      rate: Number(values.rate),
-      timeoutMs: Number(values.timeout) * 1000,
-      log,
-    });
-    const row = { scenario: 'seed-load', db: process.env['DATABASE_URL'] ? 'postgres' : 'embedded', ...result, broker_rss_peak_mb: peakRss };
-    if (values.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+  for (const n of names) {
+    const row = await scenario(n, a);
+    if (a.json) process.stdout.write(`${JSON.stringify(row)}\n`);
     else log(JSON.stringify(row, null, 2));
-  } finally {
-    clearInterval(sampler);
-    await broker.kill('SIGTERM');
-    rmSync(home, { recursive: true, force: true });
   }
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(1);
 });

@@ -1,0 +1,30 @@
+import type { BenchPeer } from '../transports/transport.js';
+import { Tracker, payload } from './measure.js';
+
+export interface FanoutOptions {
+  messages: number;
+  window: number;
+  size: number;
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
+/** One publisher to an @group of every other peer; deliveries per second and their latency. */
+export async function fanout(peers: BenchPeer[], o: FanoutOptions) {
+  const [publisher, ...subscribers] = peers;
+  for (const s of subscribers) await s.joinGroup('fanout');
+  const tracker = new Tracker();
+  tracker.attach(subscribers);
+  const start = performance.now();
+  let seq = 0;
+  await Promise.all(
+    Array.from({ length: o.window }, async () => {
+      while (seq < o.messages) await tracker.send(publisher!, '@fanout', payload(`f${seq++}`, o.size));
+    }),
+  );
+  const expected = o.messages * subscribers.length;
+  await tracker.waitDelivered(expected, o.timeoutMs);
+  const seconds = (performance.now() - start) / 1000;
+  o.log(`  ${tracker.delivered}/${expected} deliveries`);
+  return { ...tracker.summary(expected, seconds), messages: o.messages, subscribers: subscribers.length };
+}
