@@ -72,7 +72,7 @@ describe.each(dbKinds())('invites, enrollment and REST edges on %s', (kind) => {
     await expect(join(invite({ issuer: generateIdentity() }), 'via-stranger')).rejects.toMatchObject({ code: 'E_INVITE_INVALID' });
     await expect(
       issueInvite(tb.url, { meshId: mesh.meshId, meshName: mesh.name, brokerUrl: tb.url, issuer: member }),
-    ).rejects.toMatchObject({ code: 'E_INVITE_INVALID' });
+    ).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
   });
 
   it('refuses a join whose signature does not prove the member key with E_BAD_SIGNATURE', async () => {

@@ -34,8 +34,11 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
 
 /** Connection-level database failures are retryable (E_UNAVAILABLE), unlike constraint errors. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown };
+  const e = error as { code?: unknown; message?: unknown; severity?: unknown };
   const code = typeof e?.code === 'string' ? e.code : '';
+  // FATAL means the server ended (or refused) the session: e.g. 55000 "database is not currently
+  // accepting connections", 53300 too many connections. Never a statement-level problem.
+  if (e?.severity === 'FATAL') return true;
   if (['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'].includes(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(message);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { rows, transaction } from '../db/sql.js';
+import { rows } from '../db/sql.js';
 
 export interface NewMessage {
   meshId: string;
@@ -50,18 +50,27 @@ export interface ChangedDelivery {
   at: Date;
 }
 
-const INSERT_MESSAGES = `
-INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext)
-SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
-     WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, ord)
-ORDER BY ord
-ON CONFLICT (sender_member_id, client_id) DO NOTHING
-RETURNING id, sender_member_id, client_id, created_at`;
-
-const INSERT_DELIVERIES = `
-INSERT INTO deliveries (recipient_member_id, message_id)
-SELECT * FROM unnest($1::bigint[], $2::bigint[])`;
+/**
+ * One statement, so one round trip and one implicit transaction per batch: the messages, then
+ * their deliveries joined on (sender, client id). Retried client ids hit ON CONFLICT, are not
+ * returned, and get no deliveries.
+ */
+const INSERT_BATCH = `
+WITH ins AS (
+  INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext)
+  SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext
+  FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+       WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, ord)
+  ORDER BY ord
+  ON CONFLICT (sender_member_id, client_id) DO NOTHING
+  RETURNING id, sender_member_id, client_id, created_at
+), del AS (
+  INSERT INTO deliveries (recipient_member_id, message_id)
+  SELECT d.recipient, ins.id
+  FROM ins JOIN unnest($9::bigint[], $10::text[], $11::bigint[]) AS d(sender, client_id, recipient)
+    ON d.sender = ins.sender_member_id AND d.client_id = ins.client_id
+)
+SELECT id, sender_member_id, client_id, created_at FROM ins`;
 
 const FIND_EXISTING = `
 SELECT m.id, m.sender_member_id, m.client_id, m.created_at, (SELECT count(*) FROM deliveries d WHERE d.message_id = m.id)::int AS recipients
@@ -78,77 +87,84 @@ WHERE d.recipient_member_id = $1 AND d.state = 'queued' AND d.message_id > $2
 ORDER BY d.message_id
 LIMIT $3`;
 
-const MARK_DELIVERED = `
-UPDATE deliveries d SET state = 'delivered', delivered_at = now()
-FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
-WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state = 'queued' AND m.id = d.message_id
-RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at`;
-
-const MARK_READ = `
-UPDATE deliveries d SET state = 'read', read_at = now(), delivered_at = coalesce(d.delivered_at, now())
-FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
-WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state <> 'read' AND m.id = d.message_id
-RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at`;
+/** Delivered and read confirmations in one statement; a pair is never in both sets (read implies delivered). */
+const MARK_STATES = `
+WITH delivered AS (
+  UPDATE deliveries d SET state = 'delivered', delivered_at = now()
+  FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
+  WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state = 'queued' AND m.id = d.message_id
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at
+), read AS (
+  UPDATE deliveries d SET state = 'read', read_at = now(), delivered_at = coalesce(d.delivered_at, now())
+  FROM unnest($3::bigint[], $4::bigint[]) AS u(recipient, message_id), messages m
+  WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state <> 'read' AND m.id = d.message_id
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at
+)
+SELECT * FROM delivered UNION ALL SELECT * FROM read`;
 
 const key = (sender: string, clientId: string): string => `${sender}:${clientId}`;
 
-/** All SQL of the send path: batched statements (unnest), one transaction per batch. */
+/** All SQL of the send path: batched statements (unnest), one statement per batch. */
 @Injectable()
 export class MessageStore {
   constructor(private readonly ds: DataSource) {}
 
   async insertBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
-    return transaction(this.ds, async (qr) => {
-      const inserted = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date }>(qr, INSERT_MESSAGES, [
-        batch.map((m) => m.meshId),
-        batch.map((m) => m.senderMemberId),
-        batch.map((m) => m.senderSessionPubkey),
-        batch.map((m) => m.clientId),
-        batch.map((m) => m.kind),
-        batch.map((m) => m.target),
-        batch.map((m) => m.nonce),
-        batch.map((m) => m.ciphertext),
+    const byKey = new Map<string, NewMessage>();
+    for (const m of batch) if (!byKey.has(key(m.senderMemberId, m.clientId))) byKey.set(key(m.senderMemberId, m.clientId), m);
+    const unique = [...byKey.values()];
+    const dSender: string[] = [];
+    const dClient: string[] = [];
+    const dRecipient: string[] = [];
+    for (const m of unique) {
+      for (const r of m.recipients) {
+        dSender.push(m.senderMemberId);
+        dClient.push(m.clientId);
+        dRecipient.push(r);
+      }
+    }
+    const inserted = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date }>(this.ds, INSERT_BATCH, [
+      unique.map((m) => m.meshId),
+      unique.map((m) => m.senderMemberId),
+      unique.map((m) => m.senderSessionPubkey),
+      unique.map((m) => m.clientId),
+      unique.map((m) => m.kind),
+      unique.map((m) => m.target),
+      unique.map((m) => m.nonce),
+      unique.map((m) => m.ciphertext),
+      dSender,
+      dClient,
+      dRecipient,
+    ]);
+    const results = new Map<string, StoredMessage>();
+    for (const row of inserted) {
+      const k = key(String(row.sender_member_id), row.client_id);
+      results.set(k, { messageId: String(row.id), acceptedAt: row.created_at.getTime(), recipients: byKey.get(k)!.recipients.length, duplicate: false });
+    }
+    const missing = unique.filter((m) => !results.has(key(m.senderMemberId, m.clientId)));
+    if (missing.length > 0) {
+      const existing = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date; recipients: number }>(this.ds, FIND_EXISTING, [
+        missing.map((m) => m.senderMemberId),
+        missing.map((m) => m.clientId),
       ]);
-      const results = new Map<string, StoredMessage>();
-      const recipientIds: string[] = [];
-      const messageIds: string[] = [];
-      const byKey = new Map<string, NewMessage>();
-      for (const m of batch) if (!byKey.has(key(m.senderMemberId, m.clientId))) byKey.set(key(m.senderMemberId, m.clientId), m);
-      for (const row of inserted) {
-        const k = key(String(row.sender_member_id), row.client_id);
-        const message = byKey.get(k)!;
-        results.set(k, { messageId: String(row.id), acceptedAt: row.created_at.getTime(), recipients: message.recipients.length, duplicate: false });
-        for (const r of message.recipients) {
-          recipientIds.push(r);
-          messageIds.push(String(row.id));
-        }
+      for (const row of existing) {
+        results.set(key(String(row.sender_member_id), row.client_id), {
+          messageId: String(row.id),
+          acceptedAt: row.created_at.getTime(),
+          recipients: row.recipients,
+          duplicate: true,
+        });
       }
-      if (recipientIds.length > 0) await qr.query(INSERT_DELIVERIES, [recipientIds, messageIds]);
-      const missing = batch.filter((m) => !results.has(key(m.senderMemberId, m.clientId)));
-      if (missing.length > 0) {
-        const existing = await rows<{ id: string; sender_member_id: string; client_id: string; created_at: Date; recipients: number }>(qr, FIND_EXISTING, [
-          missing.map((m) => m.senderMemberId),
-          missing.map((m) => m.clientId),
-        ]);
-        for (const row of existing) {
-          results.set(key(String(row.sender_member_id), row.client_id), {
-            messageId: String(row.id),
-            acceptedAt: row.created_at.getTime(),
-            recipients: row.recipients,
-            duplicate: true,
-          });
-        }
-      }
-      // A client id repeated inside one batch: the first copy is the message, the others retries.
-      const answered = new Set<string>();
-      return batch.map((m) => {
-        const k = key(m.senderMemberId, m.clientId);
-        const r = results.get(k);
-        if (!r) throw new Error(`message ${m.clientId} neither inserted nor found`);
-        const first = !answered.has(k);
-        answered.add(k);
-        return first ? r : { ...r, duplicate: true };
-      });
+    }
+    // A client id repeated inside one batch: the first copy is the message, the others retries.
+    const answered = new Set<string>();
+    return batch.map((m) => {
+      const k = key(m.senderMemberId, m.clientId);
+      const r = results.get(k);
+      if (!r) throw new Error(`message ${m.clientId} neither inserted nor found`);
+      const first = !answered.has(k);
+      answered.add(k);
+      return first ? r : { ...r, duplicate: true };
     });
   }
 
@@ -168,19 +184,16 @@ export class MessageStore {
   }
 
   /** Applies a batch of delivered/read confirmations; returns the rows whose state actually advanced. */
-  async applyStateChanges(changes: StateChange[]): Promise<ChangedDelivery[]> {
-    const delivered = changes.filter((c) => c.state === 'delivered');
+  applyStateChanges(changes: StateChange[]): Promise<ChangedDelivery[]> {
     const read = changes.filter((c) => c.state === 'read');
-    return transaction(this.ds, async (qr) => {
-      const out: ChangedDelivery[] = [];
-      if (delivered.length > 0) {
-        out.push(...(await rows<ChangedDelivery>(qr, MARK_DELIVERED, [delivered.map((c) => c.recipientMemberId), delivered.map((c) => c.messageId)])));
-      }
-      if (read.length > 0) {
-        out.push(...(await rows<ChangedDelivery>(qr, MARK_READ, [read.map((c) => c.recipientMemberId), read.map((c) => c.messageId)])));
-      }
-      return out;
-    });
+    const readKeys = new Set(read.map((c) => `${c.recipientMemberId}:${c.messageId}`));
+    const delivered = changes.filter((c) => c.state === 'delivered' && !readKeys.has(`${c.recipientMemberId}:${c.messageId}`));
+    return rows<ChangedDelivery>(this.ds, MARK_STATES, [
+      delivered.map((c) => c.recipientMemberId),
+      delivered.map((c) => c.messageId),
+      read.map((c) => c.recipientMemberId),
+      read.map((c) => c.messageId),
+    ]);
   }
 
   /** Delivery states of a sender's own messages. */

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { ProtocolError, serverFrame, type SendFrame, type ServerFrameMap } from '@claudemesh/core';
+import { ProtocolError, serverFrame, type ReceiptEntry, type SendFrame, type ServerFrameMap } from '@claudemesh/core';
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import type { LiveSession } from '../presence/live-session.js';
@@ -140,16 +140,19 @@ export class MessagingService implements OnModuleDestroy {
     return [...out.values()];
   }
 
+  /** One receipt frame per sender member per commit, however many advances it carries. */
   private publishReceipts(changed: ChangedDelivery[], changes: StateChange[]): void {
     const byKey = new Map(changes.map((c) => [`${c.recipientMemberId}:${c.messageId}:${c.state}`, c]));
+    const bySender = new Map<string, ReceiptEntry[]>();
     for (const row of changed) {
       const change = byKey.get(`${row.recipient_member_id}:${row.message_id}:${row.state}`);
       if (!change) continue;
-      this.bus.publish(memberTopic(String(row.sender_member_id)), {
-        kind: 'receipt',
-        frame: serverFrame('receipt', { message_id: String(row.message_id), client_id: row.client_id, recipient: change.recipientPubkey, state: change.state, at: row.at.getTime() }),
-      });
+      const sender = String(row.sender_member_id);
+      let list = bySender.get(sender);
+      if (!list) bySender.set(sender, (list = []));
+      list.push({ message_id: String(row.message_id), client_id: row.client_id, recipient: change.recipientPubkey, state: change.state, at: row.at.getTime() });
     }
+    for (const [sender, receipts] of bySender) this.bus.publish(memberTopic(sender), { kind: 'receipt', frame: serverFrame('receipt', { receipts }) });
   }
 }
 

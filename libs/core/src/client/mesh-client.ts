@@ -55,7 +55,8 @@ export interface InboundMessage {
 }
 
 export type Ack = ServerFrameMap['ack'];
-export type Receipt = ServerFrameMap['receipt'];
+/** One state advance of a message this client sent. */
+export type Receipt = ServerFrameMap['receipt']['receipts'][number];
 export type HelloAck = ServerFrameMap['hello_ack'];
 export type MessageStatus = ServerFrameMap['message_status_result']['messages'][number];
 
@@ -273,7 +274,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         this.onPush(frame);
         break;
       case 'receipt':
-        this.emit('receipt', frame);
+        for (const r of frame.receipts) this.emit('receipt', r);
         break;
       case 'error':
         this.onError(ws, frame);

@@ -74,13 +74,18 @@ export const PushFrame = z.object({
   sent_at: EpochMs,
 });
 
-export const ReceiptFrame = z.object({
-  type: z.literal('receipt'),
+export const ReceiptEntry = z.object({
   message_id: MessageId,
   client_id: ClientId,
   recipient: PubkeyHex,
   state: z.enum(['delivered', 'read']),
   at: EpochMs,
+});
+
+/** The state advances of one commit for one sender, in one frame. */
+export const ReceiptFrame = z.object({
+  type: z.literal('receipt'),
+  receipts: z.array(ReceiptEntry).min(1).max(5_000),
 });
 
 export const SessionInfo = z.object({
@@ -140,3 +145,4 @@ export type ServerFrameMap = { [K in ServerFrameType]: z.output<(typeof SERVER_F
 export type ServerFrame = ServerFrameMap[ServerFrameType];
 export type PeerInfo = z.output<typeof PeerInfo>;
 export type PushFrame = ServerFrameMap['push'];
+export type ReceiptEntry = z.output<typeof ReceiptEntry>;
