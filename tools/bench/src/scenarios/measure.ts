@@ -16,13 +16,14 @@ export class Tracker {
   attach(peers: BenchPeer[]): void {
     for (const p of peers) {
       p.onMessage((text) => {
-        const key = `${p.index}:${text}`;
+        const token = tokenOf(text);
+        const key = `${p.index}:${token}`;
         if (this.seen.has(key)) {
           this.duplicates += 1;
           return;
         }
         this.seen.add(key);
-        const t0 = this.sentAt.get(text);
+        const t0 = this.sentAt.get(token);
         if (t0 === undefined) return;
         this.delivered += 1;
         this.e2e.push(performance.now() - t0);
@@ -33,7 +34,7 @@ export class Tracker {
   /** Sends and records; the returned promise settles on the ack. */
   send(from: BenchPeer, to: number | `@${string}`, text: string): Promise<void> {
     const t0 = performance.now();
-    this.sentAt.set(text, t0);
+    this.sentAt.set(tokenOf(text), t0);
     this.sent += 1;
     return from.send(to, text).then(() => {
       this.acked += 1;
@@ -63,6 +64,12 @@ export class Tracker {
       duration_s: round(seconds, 2),
     };
   }
+}
+
+/** The unique token a payload starts with (up to the first space). */
+function tokenOf(text: string): string {
+  const space = text.indexOf(' ');
+  return space < 0 ? text : text.slice(0, space);
 }
 
 /** A payload of about `bytes` bytes that starts with a unique token. */
