@@ -5,6 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { cryptoReady } from '@claudemesh/crypto';
 import { fileURLToPath } from 'node:url';
 import { AppModule } from './app.module.js';
+import { clientErrorReply, frameworkErrorReply } from './common/protocol-exception.filter.js';
 import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
 import { openDatabase, resolveDatabaseTarget } from './db/database.config.js';
 import { ENTITIES } from './db/entities.js';
@@ -37,7 +38,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   try {
     app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, database.dataSource),
-      new FastifyAdapter({ bodyLimit: HARD_MAX_PAYLOAD }),
+      new FastifyAdapter({ bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply }),
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
     app.useWebSocketAdapter(new BrokerWsAdapter(app));

@@ -5,8 +5,9 @@
  * window; then connections are allowed again. Nothing is restarted: the broker must recover by
  * itself. Real Postgres, real broker, real WebSockets, real SDK and crypto.
  */
-import { ProtocolError, type Ack, type InboundMessage, type MeshClient } from '@claudemesh/core';
+import { ProtocolError, type Ack, type InboundMessage, type MeshClient, type Receipt } from '@claudemesh/core';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
@@ -102,9 +103,10 @@ describe.skipIf(!pgAvailable())('Postgres unavailable for a few seconds', () => 
   }
 
   it('answers /readyz with 503 during the outage and 200 again afterwards, without a restart', { timeout: 20_000 }, async () => {
-    expect(await readyz(tb)).toEqual({ status: 200, body: { ready: true } });
+    // A burst of probes leaves idle connections in the pool: the outage kills them.
+    const before = await Promise.all(Array.from({ length: 30 }, () => readyz(tb)));
+    expect(before.map((r) => r.body)).toEqual(before.map(() => ({ ready: true })));
     const o = await begin();
-    // The probe above left a pooled connection behind: the outage really cut the broker off.
     expect(o.firstSweep).toBeGreaterThan(0);
 
     const during: Array<{ status: number; body: Record<string, unknown> }> = [];
@@ -120,8 +122,8 @@ describe.skipIf(!pgAvailable())('Postgres unavailable for a few seconds', () => 
       expect(r.status).toBe(503);
       expect(r.body['ready']).toBe(false);
     }
-    // Ready again by itself, and every pooled connection is a working one: a burst wider than
-    // the pool (10) would hit any broken client the pool had kept.
+    // Ready again by itself, and the pool kept none of its killed connections: another burst
+    // wider than the pool would hit any of them.
     const recovered = Date.now();
     let last = await readyz(tb);
     while (last.status !== 200 && Date.now() - recovered < 5_000) {
@@ -226,8 +228,91 @@ describe.skipIf(!pgAvailable())('Postgres unavailable for a few seconds', () => 
       expect(m?.messageId, `message ${id}`).toBe(ack.message_id);
       expect(m?.text).toBe(`message ${Number(id.slice(7))}`);
     }
+    // The database agrees: every message is delivered to bob, confirmations made around the
+    // outage included.
+    const ids = [...sentAt.keys()];
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const chunks = await Promise.all(Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => a.messageStatus({ clientIds: ids.slice(i * 500, (i + 1) * 500) })));
+      const states = chunks.flat().map((m) => m.recipients.map((r) => r.state).join());
+      if (states.length === ids.length && states.every((s) => s === 'delivered')) break;
+      if (Date.now() > deadline) throw new Error(`not all delivered: ${states.filter((s) => s !== 'delivered').length} of ${ids.length}`);
+      await sleep(200);
+    }
     // The outage did not cost either peer its WebSocket.
     expect(disconnects).toBe(0);
+  });
+
+  it('applies a delivered confirmation sent during the outage once the database is back, with no reconnect', { timeout: 20_000 }, async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const inbox: InboundMessage[] = [];
+    const b = await connectClient(tb, mesh, bob, { autoDelivered: false }, inbox);
+    const a = await connectClient(tb, mesh, alice);
+    clients.push(a, b);
+    let disconnects = 0;
+    b.on('disconnected', () => disconnects++);
+    const receipts: Receipt[] = [];
+    a.on('receipt', (r) => receipts.push(r));
+    const acks = await Promise.all(Array.from({ length: 5 }, (_, i) => a.send('bob', `confirm me ${i}`)));
+    await waitFor(() => inbox.length === 5, 'the five messages at bob');
+
+    const o = await begin();
+    // bob confirms while the database is out; the connection is all he has to say it with.
+    b.confirmDelivered(inbox.map((m) => m.messageId));
+    await sleep(1_000);
+    await o.end();
+
+    const ids = acks.map((ack) => ack.message_id);
+    await waitFor(() => ids.every((id) => receipts.some((r) => r.message_id === id && r.state === 'delivered')), 'delivered receipts at alice');
+    const status = await a.messageStatus({ messageIds: ids });
+    expect(status.map((m) => m.recipients.map((r) => r.state))).toEqual(ids.map(() => ['delivered']));
+    expect(disconnects).toBe(0);
+  });
+
+  it('closes a connection whose offline-queue drain the outage cut short, and the reconnect gets the whole queue in order', { timeout: 30_000 }, async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice, { resendAfterMs: 500 });
+    clients.push(a);
+    // 700 queued DMs of 16 KiB (about 15 MB): more than one drain page (500), and more than the
+    // socket buffers hold, so the drain has to wait for the reader mid-way.
+    const total = 700;
+    const acks: Ack[] = [];
+    for (let i = 0; i < total; i += 50) {
+      acks.push(...(await Promise.all(Array.from({ length: 50 }, (_, j) => a.send('bob', `queued ${i + j} `.padEnd(16 * 1024, '.'))))));
+    }
+
+    // bob's connection stops reading the moment it has sent hello: the drain stalls on it.
+    const peer = await RawPeer.connect(tb.wsUrl);
+    raws.push(peer);
+    const socket = (peer.ws as unknown as { _socket: Socket })._socket;
+    peer.send(buildHello(mesh.meshId, bob, peer.challenge));
+    socket.pause();
+    await sleep(300);
+
+    const o = await begin();
+    socket.resume();
+    // The drain reaches its next page while the database is out: bob must not be left connected
+    // with a half-finished drain (and every later push held back); he is told and disconnected.
+    expect(await peer.next('error')).toMatchObject({ code: 'E_UNAVAILABLE' });
+    expect((await peer.waitClosed()).code).toBe(4001);
+    const drained = peer.frames.filter((f) => f['type'] === 'push').map((f) => f['message_id'] as string);
+    expect(drained.length).toBeGreaterThan(0);
+    expect(drained.length).toBeLessThan(total);
+    expect(drained).toEqual(acks.slice(0, drained.length).map((ack) => ack.message_id));
+    await o.end();
+
+    // Reconnecting after the outage, bob gets the whole queue, in order, then live traffic.
+    const inbox: InboundMessage[] = [];
+    const b = await connectClient(tb, mesh, bob, { resendAfterMs: 500 }, inbox);
+    clients.push(b);
+    const live = await a.send('bob', 'live after the outage');
+    await waitFor(() => inbox.length >= total + 1, `the ${total} queued messages and the live one`);
+    await sleep(100);
+    expect(inbox.map((m) => m.messageId)).toEqual([...acks, live].map((ack) => ack.message_id));
   });
 
   it('refuses a hello during the outage with E_UNAVAILABLE and serves new clients after it', { timeout: 20_000 }, async () => {

@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import { ERROR_CODES, ProtocolError, type ErrorCode } from '@claudemesh/core';
 import type { FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /** The one place where domain errors become HTTP responses: `{ error: { code, message } }`. */
 @Catch()
@@ -42,4 +44,27 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'].includes(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(message);
+}
+
+/**
+ * Fastify answers some requests before any route or filter runs: a path whose percent-encoding does
+ * not decode (FST_ERR_BAD_URL) or a path parameter over its length limit (FST_ERR_MAX_PARAM_LENGTH).
+ * Both are a bad path parameter (§10: E_SCHEMA), in the same `{ error: { code, message } }` body.
+ */
+export function frameworkErrorReply(error: { code?: string }, _req: unknown, reply: FastifyReply): void {
+  const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the request path is not valid percent-encoded UTF-8';
+  void reply.status(ERROR_CODES.E_SCHEMA.http).send({ error: { code: 'E_SCHEMA', message } });
+}
+
+/** A request the HTTP parser refuses (bad method, bytes, framing; headers too large) gets the same JSON body. */
+export function clientErrorReply(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'E_TOO_LARGE' : 'E_SCHEMA';
+  const message = code === 'E_TOO_LARGE' ? 'request headers too large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request incomplete' : 'malformed HTTP request';
+  const body = JSON.stringify({ error: { code, message } });
+  const status = ERROR_CODES[code].http;
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }

@@ -69,10 +69,12 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       else if (!conn.session) this.error(conn, 'E_NOT_AUTHENTICATED', `${frame.type} needs a completed hello`, ref);
       else await this.dispatch(conn.session, frame);
     } catch (error) {
-      // A hello that fails for any reason ends the connection: its challenge is spent.
-      const failedHello = frame.type === 'hello' && !conn.session;
+      // A hello that fails for any reason ends the connection: its challenge is spent. That
+      // includes a failure after verification (queued count, drain): the session would otherwise
+      // stay registered without hello_ack, or with its drain stopped and live pushes held forever.
+      const failedHello = frame.type === 'hello' && !(error instanceof ProtocolError && error.code === 'E_ALREADY_AUTHENTICATED');
       if (error instanceof ProtocolError) {
-        if (error.fatal || (failedHello && error.code !== 'E_ALREADY_AUTHENTICATED')) this.fail(conn, error.code, error.message);
+        if (error.fatal || failedHello) this.fail(conn, error.code, error.message);
         else this.error(conn, error.code, error.message, ref);
         return;
       }

@@ -104,6 +104,14 @@ SELECT * FROM delivered UNION ALL SELECT * FROM read`;
 
 const key = (sender: string, clientId: string): string => `${sender}:${clientId}`;
 
+/**
+ * The wire pattern for message ids allows 19 digits, beyond a bigint sequence: no message has such an
+ * id, so it is dropped here (an unknown id) rather than failing the statement, and with it the whole
+ * batch of other members' confirmations.
+ */
+const MAX_MESSAGE_ID = 9_223_372_036_854_775_807n;
+const canExist = (messageId: string): boolean => BigInt(messageId) <= MAX_MESSAGE_ID;
+
 /** All SQL of the send path: batched statements (unnest), one statement per batch. */
 @Injectable()
 export class MessageStore {
@@ -184,7 +192,8 @@ export class MessageStore {
   }
 
   /** Applies a batch of delivered/read confirmations; returns the rows whose state actually advanced. */
-  applyStateChanges(changes: StateChange[]): Promise<ChangedDelivery[]> {
+  applyStateChanges(all: StateChange[]): Promise<ChangedDelivery[]> {
+    const changes = all.filter((c) => canExist(c.messageId));
     const read = changes.filter((c) => c.state === 'read');
     const readKeys = new Set(read.map((c) => `${c.recipientMemberId}:${c.messageId}`));
     const delivered = changes.filter((c) => c.state === 'delivered' && !readKeys.has(`${c.recipientMemberId}:${c.messageId}`));
@@ -198,6 +207,7 @@ export class MessageStore {
 
   /** Delivery states of a sender's own messages. */
   status(senderMemberId: string, by: { messageIds?: string[]; clientIds?: string[] }) {
+    if (by.messageIds) by = { messageIds: by.messageIds.filter(canExist) };
     const filter = by.messageIds ? 'm.id = ANY($2::bigint[])' : 'm.client_id = ANY($2::text[])';
     return rows<{
       id: string;

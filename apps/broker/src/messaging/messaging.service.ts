@@ -8,8 +8,12 @@ import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, ty
 import { TargetResolver } from './target.resolver.js';
 
 const DRAIN_PAGE = 500;
-/** The drain waits for the socket to flush below this before writing the next page. */
+/** The drain waits for the socket to flush below this before writing the next push. */
 const DRAIN_LOW_WATER_BYTES = 1024 * 1024;
+
+/** Confirmations that hit an unreachable database are retried after 250, 500, … 8 000 ms. */
+const CONFIRM_RETRY_FIRST_MS = 250;
+const CONFIRM_RETRY_LAST_MS = 8_000;
 
 type Ack = Omit<ServerFrameMap['ack'], 'type'>;
 
@@ -95,11 +99,14 @@ export class MessagingService implements OnModuleDestroy {
       for (;;) {
         const page = await this.store.queued(session.member.id, cursor, DRAIN_PAGE);
         for (const row of page) {
+          if (!session.open) break;
           session.pushQueued(String(row.id), queuedFrame(row));
           cursor = BigInt(row.id);
+          // Per push, not per page: a page of 500 large messages written at once would pass the
+          // slow-consumer limit even for a client that reads as fast as it can.
+          while (session.open && session.backlogBytes > DRAIN_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 5));
         }
         if (page.length < DRAIN_PAGE || !session.open) break;
-        while (session.open && session.backlogBytes > DRAIN_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 5));
       }
       if (!session.heldOverflow) break;
       session.restartDrain();
@@ -111,9 +118,21 @@ export class MessagingService implements OnModuleDestroy {
     return this.store.queuedCount(memberId);
   }
 
-  /** Delivered/read confirmations from a recipient; batched like sends. */
+  /**
+   * Delivered/read confirmations from a recipient; batched like sends. They are idempotent and the
+   * client cannot tell which frame an E_UNAVAILABLE was for, so while the database is unreachable
+   * they are retried (backing off, for ~15 s, while the session lasts) rather than dropped.
+   */
   async confirm(session: LiveSession, messageIds: string[], state: 'delivered' | 'read'): Promise<void> {
-    await Promise.all(messageIds.map((messageId) => this.receipts.submit({ recipientMemberId: session.member.id, recipientPubkey: session.member.pubkey, messageId, state })));
+    for (let delay = CONFIRM_RETRY_FIRST_MS; ; delay *= 2) {
+      try {
+        await Promise.all(messageIds.map((messageId) => this.receipts.submit({ recipientMemberId: session.member.id, recipientPubkey: session.member.pubkey, messageId, state })));
+        return;
+      } catch (error) {
+        if (!isDatabaseUnavailable(error) || delay > CONFIRM_RETRY_LAST_MS || !session.open) throw error;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   async status(session: LiveSession, by: { messageIds?: string[]; clientIds?: string[] }): Promise<ServerFrameMap['message_status_result']['messages']> {

@@ -7,6 +7,13 @@ import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 export const SEND_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 /** Live pushes held while the offline queue drains; beyond this the drain simply runs another round. */
 const MAX_HELD_PUSHES = 10_000;
+/** The same, in bytes: a drain that waits on a slow reader must not pile up large pushes in memory. */
+const MAX_HELD_BYTES = SEND_HIGH_WATER_BYTES;
+/**
+ * A slow consumer's close frame waits behind megabytes it does not read; past this grace the socket
+ * is destroyed, releasing its buffer (ws would otherwise wait 30 s for the closing handshake).
+ */
+const SLOW_CONSUMER_CLOSE_GRACE_MS = 1_000;
 
 /**
  * One authenticated connection. Pushes are written in message-id order exactly once per session:
@@ -21,6 +28,7 @@ export class LiveSession {
   private cursor = 0n;
   private draining = true;
   private held: Array<{ id: bigint; frame: string }> = [];
+  private heldBytes = 0;
   heldOverflow = false;
   /** Receipts that arrive before hello_ack is written wait here, so hello_ack is always first. */
   private beforeAck: string[] | null = [];
@@ -52,8 +60,10 @@ export class LiveSession {
   pushLive(messageId: string, frame: string): void {
     const id = BigInt(messageId);
     if (this.draining) {
-      if (this.held.length < MAX_HELD_PUSHES) this.held.push({ id, frame });
-      else this.heldOverflow = true;
+      if (this.held.length < MAX_HELD_PUSHES && this.heldBytes < MAX_HELD_BYTES) {
+        this.held.push({ id, frame });
+        this.heldBytes += frame.length;
+      } else this.heldOverflow = true;
       return;
     }
     this.write(id, frame);
@@ -68,6 +78,7 @@ export class LiveSession {
   finishDrain(): void {
     const held = this.held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.held = [];
+    this.heldBytes = 0;
     this.draining = false;
     for (const { id, frame } of held) this.write(id, frame);
   }
@@ -76,6 +87,9 @@ export class LiveSession {
   restartDrain(): void {
     this.draining = true;
     this.heldOverflow = false;
+    // Every held push is committed and still queued: the next round reads them from the database.
+    this.held = [];
+    this.heldBytes = 0;
   }
 
   /** Writes hello_ack, then anything that was waiting for it. */
@@ -112,6 +126,7 @@ export class LiveSession {
     if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) {
       // The messages stay queued in the database; the client reconnects and drains at its pace.
       this.fail('E_SLOW_CONSUMER', 'connection is not reading; reconnect to resume', 4008);
+      setTimeout(() => this.ws.terminate(), SLOW_CONSUMER_CLOSE_GRACE_MS).unref();
     }
   }
 }

@@ -5,9 +5,18 @@ import { MemberInfo } from './server-frames.js';
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
 export const MeshName = z.string().min(1).max(100).regex(/^[^\r\n]+$/, 'a mesh name is one line');
 
+/**
+ * The name in a mesh creation is signed (§4.4: text without lone surrogates) and stored (no NUL in a
+ * Postgres text): either would otherwise fail after the schema step, as an internal error.
+ */
+const NewMeshName = MeshName.refine((s) => !s.includes('\u0000'), 'a mesh name has no NUL character').refine(
+  (s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s),
+  'a mesh name is well-formed text (no lone surrogate)',
+);
+
 export const CreateMeshBody = z.strictObject({
   mesh_id: Uuid,
-  name: MeshName,
+  name: NewMeshName,
   owner_pubkey: PubkeyHex,
   display_name: DisplayName,
   peer_type: PeerType.default('ai'),
@@ -59,7 +68,8 @@ export const ErrorBody = z.object({ error: z.object({ code: z.string(), message:
 
 /** `Authorization: Claudemesh-Sig pubkey=<hex>,ts=<ms>,sig=<b64u>` over the request string. */
 export const SIGNED_REQUEST_SCHEME = 'Claudemesh-Sig';
-export const SignedRequestAuth = z.object({ pubkey: PubkeyHex, ts: z.coerce.number().pipe(EpochMs), sig: Signature });
+/** `ts` is plain decimal milliseconds (§4.5): an empty, hex or exponent form is a malformed header, not a time. */
+export const SignedRequestAuth = z.object({ pubkey: PubkeyHex, ts: z.string().regex(/^(0|[1-9][0-9]{0,15})$/).transform(Number).pipe(EpochMs), sig: Signature });
 
 export function formatSignedRequestAuth(auth: { pubkey: string; ts: number; sig: string }): string {
   return `${SIGNED_REQUEST_SCHEME} pubkey=${auth.pubkey},ts=${auth.ts},sig=${auth.sig}`;

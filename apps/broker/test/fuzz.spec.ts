@@ -1,0 +1,137 @@
+/**
+ * Property-based fuzzing of the wire protocol (docs/protocol.md), a small slice of `npm run fuzz`:
+ * the same generators (tools/fuzz/src/frames.ts, rest.ts) and oracle (oracle.ts) against an
+ * in-process broker. Set FUZZ_SEED to replay a failing run; the seed is in every failure message.
+ */
+import fc from 'fast-check';
+import { ERROR_CODES, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh } from '@claudemesh/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { Findings } from '../../../tools/fuzz/src/findings.js';
+import { frameCase, mutatedFrame, validCase, type FrameContext } from '../../../tools/fuzz/src/frames.js';
+import { runFuzz, summaryLine } from '../../../tools/fuzz/src/harness.js';
+import { fuzzIdentity, signedHello } from '../../../tools/fuzz/src/keys.js';
+import { classifiedAs, classifyFrame } from '../../../tools/fuzz/src/oracle.js';
+import { FrameLane, MeshModel, RawConn } from '../../../tools/fuzz/src/ws-lane.js';
+
+const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
+const replay = `seed ${SEED} (replay: FUZZ_SEED=${SEED} npx vitest run apps/broker/test/fuzz.spec.ts)`;
+
+/** A context without a live mesh, for the pure properties. */
+const OFFLINE: FrameContext = { meshId: '3f2a1c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b', knownTargets: ['alice', 'a'.repeat(64)], knownGroups: ['@reviewers'] };
+
+describe('fuzz: the frame decoder (§3.3)', () => {
+  it('never throws and answers every string or byte sequence with a code from the frozen table', () => {
+    const anyInput = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.uint8Array({ maxLength: 300 }),
+      frameCase(OFFLINE).map((c) => c.data),
+    );
+    fc.assert(
+      fc.property(anyInput, (data) => {
+        const decoded = decodeClientFrame(data);
+        if (!decoded.ok) {
+          expect(isErrorCode(decoded.code)).toBe(true);
+          expect(ERROR_CODES[decoded.code].fatal).toBe(false);
+          expect(typeof decoded.message).toBe('string');
+        }
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('agrees with the reference reading of §3.3 and with the code each mutation determines', () => {
+    fc.assert(
+      fc.property(frameCase(OFFLINE), (c) => {
+        const decoded = decodeClientFrame(c.data);
+        const reference = classifyFrame(c.data);
+        expect(decoded.ok ? 'valid' : decoded.code, c.label).toBe(classifiedAs(reference));
+        if (c.expect !== undefined) expect(classifiedAs(reference), c.label).toBe(c.expect);
+        if (!decoded.ok && !reference.ok) expect(reference.refs, c.label).toContain(decoded.ref);
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('accepts every generated valid frame', () => {
+    fc.assert(
+      fc.property(validCase(OFFLINE), (c) => {
+        expect(decodeClientFrame(c.data).ok, c.label).toBe(true);
+      }),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+});
+
+describe('fuzz: a live broker', () => {
+  let tb: TestBroker;
+
+  beforeAll(async () => {
+    tb = await startTestBroker('embedded');
+  });
+  afterAll(async () => tb?.close());
+
+  it('answers every mutation of a valid send frame with a stable code, and stays usable', async () => {
+    const owner = fuzzIdentity(SEED, 'spec-owner');
+    const member = fuzzIdentity(SEED, 'spec-member');
+    const mesh = await createMesh(tb.url, { name: 'fuzz-send', owner, displayName: 'owner', adminToken: tb.adminToken });
+    const { invite } = await issueInvite(tb.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: tb.url, issuer: owner });
+    await joinMesh(tb.url, { invite, identity: member, displayName: 'fz-member' });
+    const ctx: FrameContext = { meshId: mesh.mesh_id, knownTargets: ['owner', owner.publicKey, 'fz-member', member.publicKey], knownGroups: [] };
+    const findings = new Findings();
+    const session = fuzzIdentity(SEED, 'spec-session');
+    const lane = new FrameLane({
+      name: 'send-mutations',
+      findings,
+      connect: async () => {
+        const conn = await RawConn.open(tb.wsUrl);
+        let acked = false;
+        conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
+        conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
+        await conn.until(() => acked, 5_000);
+        return conn;
+      },
+      authenticated: true,
+      model: new MeshModel(new Set(ctx.knownTargets), new Set()),
+      replyTimeoutMs: 10_000,
+      confirmPushes: true,
+    });
+    await fc.assert(
+      fc.asyncProperty(mutatedFrame(ctx, 'send'), async (c) => {
+        await lane.runWindow([c]);
+        expect(findings.violations, `${c.label}; ${replay}`).toEqual([]);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+    await lane.finish(200);
+    expect(findings.violations, replay).toEqual([]);
+  }, 120_000);
+
+  it('keeps to the protocol under a mixed stream of frames, handshakes and REST requests', async () => {
+    const lines: string[] = [];
+    const result = await runFuzz(
+      { httpUrl: tb.url, wsUrl: tb.wsUrl, adminToken: tb.adminToken },
+      {
+        seed: SEED,
+        frames: 2_000,
+        restRequests: 200,
+        helloCases: 40,
+        authLanes: 2,
+        unauthLanes: 1,
+        window: 100,
+        restConcurrency: 2,
+        replyTimeoutMs: 10_000,
+        log: (line) => lines.push(line),
+        printPerKind: 3,
+      },
+    );
+    const f = result.findings;
+    expect(
+      f.violations.map((v) => `[${v.kind}] ${v.detail}${v.context ? ` — ${v.context}` : ''}`),
+      `${summaryLine(result)}; ${replay}`,
+    ).toEqual([]);
+    expect(f.frames).toBeGreaterThanOrEqual(2_000);
+    expect(f.restRequests).toBeGreaterThanOrEqual(200);
+    expect(f.crashes).toBe(0);
+  }, 180_000);
+});
