@@ -50,6 +50,8 @@ describe.each(dbKinds())('broker killed with SIGKILL mid-traffic on %s', (kind) 
         sends.push(a.send('bob', `crash-msg-${i}`, { id: `crash-${String(i).padStart(6, '0')}` }).then((ack) => void acks.set(ack.id, ack)));
         if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
         if (i === 250) {
+          // Kill only once acks have started, so acked and unacked sends are both in flight.
+          await waitFor(() => acks.size > 0, 'first acks before the kill', 20_000);
           ackedBeforeKill = acks.size;
           await broker.kill('SIGKILL');
           broker = new BrokerProcess(env);
