@@ -1,4 +1,5 @@
 export * from './mesh-client.js';
+export * from './hello-frame.js';
 export * from './rest-client.js';
 export * from './client-id.js';
 export * from './backoff.js';

@@ -1,73 +1,20 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import {
-  BoxKeyCache,
-  boxDecrypt,
-  boxEncrypt,
-  generateIdentity,
-  helloString,
-  secretboxDecrypt,
-  secretboxEncrypt,
-  sessionAttestationString,
-  sign,
-  type Identity,
-} from '@claudemesh/crypto';
+import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
 import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
-import { kindOfTarget, type MessageKind, type PeerStatus, type PeerType } from '../protocol/v1/primitives.js';
+import { kindOfTarget, type PeerStatus } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { corkedSend } from '../transport/corked-send.js';
 import { Backoff } from './backoff.js';
 import { newClientId } from './client-id.js';
+import { buildHelloFrame } from './hello-frame.js';
+import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
+import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus } from './types.js';
 
-export interface MeshClientOptions {
-  /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
-  url: string;
-  meshId: string;
-  /** The member identity (its key opens DMs). */
-  identity: Identity;
-  /** The mesh key (opens @group and * messages). */
-  meshKey?: Uint8Array;
-  peerType?: PeerType;
-  /** Lifetime of the per-connection session attestation. */
-  sessionTtlMs?: number;
-  /** Reconnect automatically after an unexpected close (default true). */
-  reconnect?: boolean;
-  backoff?: { initialMs: number; maxMs: number };
-  /** Resend an unacked send after this long while connected (same client id). */
-  resendAfterMs?: number;
-  /** Confirm receipt of pushes automatically (default true). */
-  autoDelivered?: boolean;
-  clientName?: string;
-}
-
-export interface InboundMessage {
-  messageId: string;
-  clientId: string;
-  kind: MessageKind;
-  from: { memberPubkey: string; sessionPubkey: string; displayName: string };
-  to: string;
-  body: Uint8Array;
-  text: string;
-  sentAt: number;
-}
-
-export type Ack = ServerFrameMap['ack'];
-/** One state advance of a message this client sent. */
-export type Receipt = ServerFrameMap['receipt']['receipts'][number];
-export type HelloAck = ServerFrameMap['hello_ack'];
-export type MessageStatus = ServerFrameMap['message_status_result']['messages'][number];
-
-interface MeshClientEvents {
-  message: [InboundMessage];
-  receipt: [Receipt];
-  connected: [HelloAck];
-  disconnected: [{ code: number; reason: string }];
-  decrypt_error: [{ messageId: string; from: string; error: Error }];
-  error: [Error];
-}
+export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt } from './types.js';
 
 interface PendingSend {
   id: string;
@@ -86,7 +33,6 @@ interface PendingRequest {
 const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
 /** Errors that end the session for good: reconnecting would be refused again. */
 const TERMINAL_AUTH_ERRORS = new Set<ErrorCode>(['E_NOT_MEMBER', 'E_REVOKED', 'E_UNKNOWN_MESH', 'E_BAD_SIGNATURE']);
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
 /**
  * The claudemesh SDK: one authenticated WebSocket to one mesh. Sends are retried under the same
@@ -293,32 +239,15 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private sendHello(ws: WebSocket, nonce: string): void {
-    const id = this.opts.identity;
-    const meshId = this.opts.meshId;
-    const expiresAt = Date.now() + (this.opts.sessionTtlMs ?? 24 * 3600_000);
-    const ts = Date.now();
-    const sessionSig = sign(
-      sessionAttestationString({ meshId, memberPubkey: id.publicKey, sessionPubkey: this.session.publicKey, expiresAt }),
-      id.secretKey,
-    );
-    const sig = sign(
-      helloString({ meshId, memberPubkey: id.publicKey, sessionPubkey: this.session.publicKey, nonce, ts }),
-      this.session.secretKey,
-    );
-    const hello: ClientFrameInput['hello'] = {
-      type: 'hello',
-      v: 1,
-      mesh_id: meshId,
-      member_pubkey: id.publicKey,
-      session_pubkey: this.session.publicKey,
-      session_expires_at: expiresAt,
-      session_sig: sessionSig,
+    const hello = buildHelloFrame({
+      meshId: this.opts.meshId,
+      member: this.opts.identity,
+      session: this.session,
       nonce,
-      ts,
-      sig,
-      peer_type: this.opts.peerType ?? 'ai',
+      expiresAt: Date.now() + (this.opts.sessionTtlMs ?? 24 * 3600_000),
+      peerType: this.opts.peerType ?? 'ai',
       ...(this.opts.clientName ? { client: this.opts.clientName } : {}),
-    };
+    });
     ws.send(JSON.stringify(hello));
   }
 
@@ -347,29 +276,14 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private onPush(frame: ServerFrameMap['push']): void {
     this.queueDelivered(frame.message_id);
     if (!this.seen.add(frame.message_id)) return;
-    let body: Uint8Array;
+    let message: InboundMessage;
     try {
-      const sealed = { nonce: frame.nonce, ciphertext: frame.ciphertext };
-      if (frame.kind === 'dm') {
-        body = boxDecrypt(sealed, frame.from.member_pubkey, this.opts.identity, this.boxCache);
-      } else {
-        if (!this.opts.meshKey) throw new Error('no mesh key to open a group message');
-        body = secretboxDecrypt(sealed, this.opts.meshKey);
-      }
+      message = openPush(frame, this.opts.identity, this.opts.meshKey, this.boxCache);
     } catch (error) {
       this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error });
       return;
     }
-    this.emit('message', {
-      messageId: frame.message_id,
-      clientId: frame.client_id,
-      kind: frame.kind,
-      from: { memberPubkey: frame.from.member_pubkey, sessionPubkey: frame.from.session_pubkey, displayName: frame.from.display_name },
-      to: frame.to,
-      body,
-      text: textDecoder.decode(body),
-      sentAt: frame.sent_at,
-    });
+    this.emit('message', message);
   }
 
   private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {

@@ -1,0 +1,50 @@
+import type { Identity } from '@claudemesh/crypto';
+import type { MessageKind, PeerType } from '../protocol/v1/primitives.js';
+import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
+
+export interface MeshClientOptions {
+  /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
+  url: string;
+  meshId: string;
+  /** The member identity (its key opens DMs). */
+  identity: Identity;
+  /** The mesh key (opens @group and * messages). */
+  meshKey?: Uint8Array;
+  peerType?: PeerType;
+  /** Lifetime of the per-connection session attestation. */
+  sessionTtlMs?: number;
+  /** Reconnect automatically after an unexpected close (default true). */
+  reconnect?: boolean;
+  backoff?: { initialMs: number; maxMs: number };
+  /** Resend an unacked send after this long while connected (same client id). */
+  resendAfterMs?: number;
+  /** Confirm receipt of pushes automatically (default true). */
+  autoDelivered?: boolean;
+  clientName?: string;
+}
+
+export interface InboundMessage {
+  messageId: string;
+  clientId: string;
+  kind: MessageKind;
+  from: { memberPubkey: string; sessionPubkey: string; displayName: string };
+  to: string;
+  body: Uint8Array;
+  text: string;
+  sentAt: number;
+}
+
+export type Ack = ServerFrameMap['ack'];
+/** One state advance of a message this client sent. */
+export type Receipt = ServerFrameMap['receipt']['receipts'][number];
+export type HelloAck = ServerFrameMap['hello_ack'];
+export type MessageStatus = ServerFrameMap['message_status_result']['messages'][number];
+
+export interface MeshClientEvents {
+  message: [InboundMessage];
+  receipt: [Receipt];
+  connected: [HelloAck];
+  disconnected: [{ code: number; reason: string }];
+  decrypt_error: [{ messageId: string; from: string; error: Error }];
+  error: [Error];
+}
