@@ -1,4 +1,4 @@
-import type { InboundMessage, MeshClient } from '@claudemesh/core';
+import type { InboundMessage, MeshClient, Receipt } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
@@ -64,6 +64,30 @@ describe.each(dbKinds())('group and broadcast fan-out on %s', (kind) => {
     const ack = await a.send('dave', 'to both of your sessions');
     await waitFor(() => inbox.get(d1)!.length === 1 && inbox.get(d2)!.length === 1, 'both sessions');
     expect(inbox.get(d2)![0]!.messageId).toBe(ack.message_id);
+  });
+
+  it('pushes no receipts for a group message by default, only read ones with receipts=read, all with receipts=all; message_status has every state', async () => {
+    const sender = await connect(await addMember(tb, mesh, 'rsender'));
+    const r1 = await connect(await addMember(tb, mesh, 'rone'));
+    const r2 = await connect(await addMember(tb, mesh, 'rtwo'));
+    await r1.joinGroup('receipts');
+    await r2.joinGroup('receipts');
+    const receipts: Receipt[] = [];
+    sender.on('receipt', (r) => receipts.push(r));
+    const quiet = await sender.send('@receipts', 'no receipts wanted');
+    const readOnly = await sender.send('@receipts', 'tell me who read it', { receipts: 'read' });
+    const all = await sender.send('@receipts', 'tell me everything', { receipts: 'all' });
+    const dm = await sender.send('rone', 'a DM: receipts by default');
+    await waitFor(() => inbox.get(r1)!.length === 4 && inbox.get(r2)!.length === 3, 'group deliveries');
+    await waitFor(() => receipts.filter((r) => r.message_id === all.message_id).length === 2 && receipts.some((r) => r.message_id === dm.message_id), 'delivered receipts');
+    r1.markRead([quiet.message_id, readOnly.message_id]);
+    await waitFor(() => receipts.some((r) => r.message_id === readOnly.message_id), 'read receipt');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(receipts.filter((r) => r.message_id === quiet.message_id)).toEqual([]);
+    expect(receipts.filter((r) => r.message_id === readOnly.message_id).map((r) => r.state)).toEqual(['read']);
+    expect(receipts.filter((r) => r.message_id === all.message_id).map((r) => r.state)).toEqual(['delivered', 'delivered']);
+    const [status] = await sender.messageStatus({ messageIds: [quiet.message_id] });
+    expect(status!.recipients.map((r) => r.state).sort()).toEqual(['delivered', 'read']);
   });
 
   it('stops delivering @group messages after leave_group and rejects an unknown group', async () => {

@@ -18,6 +18,9 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|connecti
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
   connections: --connections 10000 --sessions-per-member 100
+  --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
+  sends a fifth of --messages first); 0 measures from a cold start. Warm-up figures are reported
+  apart and never counted.
 Runs the built broker on the embedded database, or on Postgres with DATABASE_URL, and the bare
 baseline relay, each in its own process, in the same run. Progress on stderr; with --json one
 object per scenario on stdout.`;
@@ -35,6 +38,7 @@ interface Args {
   connections: string;
   'sessions-per-member': string;
   timeout: string;
+  warmup: string;
   json: boolean;
   'skip-baseline': boolean;
   'broker-node-args': string;
@@ -71,19 +75,20 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
   switch (name) {
     case 'seed-load': {
       const peers = Number(a.peers ?? 100);
-      const opts = { messages: Number(a.messages ?? 1000), rate: Number(a.rate), size, timeoutMs, log };
+      const opts = { messages: Number(a.messages ?? 1000), rate: Number(a.rate), size, timeoutMs, warmupSeconds: Number(a.warmup), log };
       run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await seedLoad(p, opts)) }));
       break;
     }
     case 'saturation': {
       const peers = Number(a.peers ?? 20);
-      const opts = { window: Number(a.window ?? 16), seconds: Number(a.seconds), size, log };
+      const opts = { window: Number(a.window ?? 16), seconds: Number(a.seconds), size, warmupSeconds: Number(a.warmup), log };
       run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await saturation(p, opts)) }));
       break;
     }
     case 'fanout': {
       const peers = Number(a.peers ?? 101);
-      const opts = { messages: Number(a.messages ?? 500), window: Number(a.window ?? 8), size, timeoutMs, log };
+      const messages = Number(a.messages ?? 500);
+      const opts = { messages, window: Number(a.window ?? 8), size, timeoutMs, warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, log };
       run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await fanout(p, opts)) }));
       break;
     }
@@ -143,6 +148,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '10000' },
       'sessions-per-member': { type: 'string', default: '100' },
       timeout: { type: 'string', default: '120' },
+      warmup: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },

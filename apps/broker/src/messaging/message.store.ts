@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ReceiptPolicy } from '@claudemesh/core';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 
@@ -11,6 +12,8 @@ export interface NewMessage {
   target: string;
   nonce: Buffer;
   ciphertext: Buffer;
+  /** Which state advances are pushed to the sender (protocol §7.3). */
+  receipts: ReceiptPolicy;
   recipients: string[];
 }
 
@@ -48,6 +51,7 @@ export interface ChangedDelivery {
   client_id: string;
   state: 'delivered' | 'read';
   at: Date;
+  receipts: ReceiptPolicy;
 }
 
 /**
@@ -57,10 +61,10 @@ export interface ChangedDelivery {
  */
 const INSERT_BATCH = `
 WITH ins AS (
-  INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext)
-  SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext
-  FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
-       WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, ord)
+  INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext, receipts)
+  SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts
+  FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $12::text[])
+       WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts, ord)
   ORDER BY ord
   ON CONFLICT (sender_member_id, client_id) DO NOTHING
   RETURNING id, sender_member_id, client_id, created_at
@@ -93,12 +97,12 @@ WITH delivered AS (
   UPDATE deliveries d SET state = 'delivered', delivered_at = now()
   FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
   WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state = 'queued' AND m.id = d.message_id
-  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at, m.receipts
 ), read AS (
   UPDATE deliveries d SET state = 'read', read_at = now(), delivered_at = coalesce(d.delivered_at, now())
   FROM unnest($3::bigint[], $4::bigint[]) AS u(recipient, message_id), messages m
   WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state <> 'read' AND m.id = d.message_id
-  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at, m.receipts
 )
 SELECT * FROM delivered UNION ALL SELECT * FROM read`;
 
@@ -143,6 +147,7 @@ export class MessageStore {
       dSender,
       dClient,
       dRecipient,
+      unique.map((m) => m.receipts),
     ]);
     const results = new Map<string, StoredMessage>();
     for (const row of inserted) {

@@ -78,6 +78,7 @@ export class MessagingService implements OnModuleDestroy {
         target: route.label,
         nonce,
         ciphertext,
+        receipts: frame.receipts ?? (route.kind === 'dm' ? 'all' : 'none'),
         recipients: route.recipients,
         push: (messageId, at) =>
           serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at }),
@@ -165,7 +166,7 @@ export class MessagingService implements OnModuleDestroy {
     const bySender = new Map<string, ReceiptEntry[]>();
     for (const row of changed) {
       const change = byKey.get(`${row.recipient_member_id}:${row.message_id}:${row.state}`);
-      if (!change) continue;
+      if (!change || !wantsReceipt(row.receipts, row.state)) continue;
       const sender = String(row.sender_member_id);
       let list = bySender.get(sender);
       if (!list) bySender.set(sender, (list = []));
@@ -173,6 +174,11 @@ export class MessagingService implements OnModuleDestroy {
     }
     for (const [sender, receipts] of bySender) this.bus.publish(memberTopic(sender), { kind: 'receipt', frame: serverFrame('receipt', { receipts }) });
   }
+}
+
+/** Whether a sender who chose `policy` is told of an advance to `state`. */
+function wantsReceipt(policy: ChangedDelivery['receipts'], state: ChangedDelivery['state']): boolean {
+  return policy === 'all' || (policy === 'read' && state === 'read');
 }
 
 function queuedFrame(row: QueuedRow): string {

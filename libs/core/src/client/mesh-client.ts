@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
 import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
-import { kindOfTarget, type PeerStatus } from '../protocol/v1/primitives.js';
+import { kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { corkedSend } from '../transport/corked-send.js';
@@ -104,9 +104,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * Encrypts and sends. Resolves with the broker's ack, which comes only after the message is
    * durably stored; survives disconnects by resending under the same client id.
    */
-  send(to: string, plaintext: string | Uint8Array, options: { id?: string } = {}): Promise<Ack> {
+  send(to: string, plaintext: string | Uint8Array, options: { id?: string; receipts?: ReceiptPolicy } = {}): Promise<Ack> {
     const id = options.id ?? newClientId();
-    const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext));
+    const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext, options.receipts));
     this.sendChain = prepared.catch(() => undefined);
     return prepared.then((frame) => this.enqueue(id, frame));
   }
@@ -349,7 +349,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.pendingSends.clear();
   }
 
-  private async prepareSend(id: string, to: string, plaintext: string | Uint8Array): Promise<string> {
+  private async prepareSend(id: string, to: string, plaintext: string | Uint8Array, receipts: ReceiptPolicy | undefined): Promise<string> {
     const kind = kindOfTarget(to);
     let sealed;
     if (kind === 'dm') {
@@ -359,7 +359,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       if (!this.opts.meshKey) throw new ProtocolError('E_FORBIDDEN', 'this client has no mesh key for group messages');
       sealed = secretboxEncrypt(plaintext, this.opts.meshKey);
     }
-    return JSON.stringify({ type: 'send', id, to, nonce: sealed.nonce, ciphertext: sealed.ciphertext });
+    return JSON.stringify({ type: 'send', id, to, nonce: sealed.nonce, ciphertext: sealed.ciphertext, ...(receipts ? { receipts } : {}) });
   }
 
   /** Names and session keys resolve to the member key the DM is encrypted for. */

@@ -11,11 +11,20 @@ export class Tracker {
   delivered = 0;
   duplicates = 0;
   private readonly seen = new Set<string>();
+  private active = true;
+
+  /** Stops counting (the peers' handlers stay attached but ignore further messages). */
+  detach(): void {
+    this.active = false;
+    this.seen.clear();
+    this.sentAt.clear();
+  }
 
   /** Attaches to every peer; `fanout` > 1 means each message is expected that many times. */
   attach(peers: BenchPeer[]): void {
     for (const p of peers) {
       p.onMessage((text) => {
+        if (!this.active) return;
         const token = tokenOf(text);
         const key = `${p.index}:${token}`;
         if (this.seen.has(key)) {

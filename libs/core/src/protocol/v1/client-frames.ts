@@ -10,6 +10,7 @@ import {
   PeerStatus,
   PeerType,
   PubkeyHex,
+  ReceiptPolicy,
   ReqId,
   Signature,
   Target,
@@ -41,6 +42,8 @@ export const SendFrame = z.strictObject({
   to: Target,
   nonce: BoxNonce,
   ciphertext: NonEmptyB64u.max(Math.ceil((LIMITS.maxCiphertextBytes * 4) / 3)),
+  /** Which state advances the sender wants pushed; default `all` for a DM, `none` for `@group` and `*`. */
+  receipts: ReceiptPolicy.optional(),
 });
 
 const MessageIds = z.array(MessageId).min(1).max(LIMITS.maxIdsPerFrame);

@@ -37,6 +37,9 @@ export const PeerType = z.enum(['ai', 'human', 'connector']);
 export const PeerStatus = z.enum(['idle', 'working', 'dnd']);
 export const MemberRole = z.enum(['owner', 'admin', 'member']);
 export const DeliveryState = z.enum(['queued', 'delivered', 'read']);
+/** Which delivery-state advances a sender has pushed to it as `receipt` frames. */
+export const ReceiptPolicy = z.enum(['all', 'read', 'none']);
+export type ReceiptPolicy = z.infer<typeof ReceiptPolicy>;
 export const MessageKind = z.enum(['dm', 'group', 'broadcast']);
 /** A send target: a display name, a member or session pubkey, `@group`, or `*` for the whole mesh. */
 export const Target = z.union([
