@@ -4,3 +4,4 @@ export * from './client-frames.js';
 export * from './server-frames.js';
 export * from './rest.js';
 export * from './codec.js';
+export * from './body.js';

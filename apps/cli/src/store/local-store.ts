@@ -1,0 +1,133 @@
+import type { InboundMessage, MessagePriority } from '@claudemesh/core';
+import { decodeBody } from '@claudemesh/core';
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A received message as kept on this machine until it is read (and for a while after). */
+export interface LocalMessage {
+  mesh_id: string;
+  message_id: string;
+  client_id: string;
+  kind: 'dm' | 'group' | 'broadcast';
+  from_name: string;
+  from_member: string;
+  from_session: string;
+  to: string;
+  text: string;
+  priority: MessagePriority;
+  reply_to: string | null;
+  sent_at: number;
+  received_at: number;
+  read_at: number | null;
+}
+
+/** A send waiting for the broker's ack; retried under the same client id until acked. */
+export interface OutboxEntry {
+  mesh_id: string;
+  client_id: string;
+  to: string;
+  plaintext: string;
+  created_at: number;
+  attempts: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS inbox (
+  mesh_id TEXT NOT NULL, message_id TEXT NOT NULL, client_id TEXT NOT NULL, kind TEXT NOT NULL,
+  from_name TEXT NOT NULL, from_member TEXT NOT NULL, from_session TEXT NOT NULL, "to" TEXT NOT NULL,
+  text TEXT NOT NULL, priority TEXT NOT NULL, reply_to TEXT, sent_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL, read_at INTEGER,
+  PRIMARY KEY (mesh_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_unread ON inbox (mesh_id, read_at, CAST(message_id AS INTEGER));
+CREATE TABLE IF NOT EXISTS outbox (
+  mesh_id TEXT NOT NULL, client_id TEXT NOT NULL, "to" TEXT NOT NULL, plaintext TEXT NOT NULL,
+  created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (mesh_id, client_id)
+);
+`;
+
+/**
+ * The peer's durable local state: the inbox (what arrived, read or not) and the outbox (what was
+ * sent but not yet acked). One SQLite file, $CLAUDEMESH_HOME/local.db (0600, WAL), shared by the
+ * CLI, the daemon and the push-pipe; every write is a single statement, so concurrent processes
+ * never see half a message.
+ */
+export class LocalStore {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(home: string): LocalStore {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const file = join(home, 'local.db');
+    const fresh = !existsSync(file);
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('synchronous = NORMAL');
+    db.exec(SCHEMA);
+    if (fresh) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    return new LocalStore(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Keeps a received message; false if it was already here (a redelivery). */
+  addInbound(meshId: string, m: InboundMessage, receivedAt = Date.now()): boolean {
+    const body = decodeBody(m.text);
+    const info = this.db
+      .prepare(
+        `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(meshId, m.messageId, m.clientId, m.kind, m.from.displayName, m.from.memberPubkey, m.from.sessionPubkey, m.to, body.text, body.priority, body.replyTo, m.sentAt, receivedAt);
+    return info.changes === 1;
+  }
+
+  /** Messages of a mesh in arrival order (by broker message id); unread only unless `all`. */
+  inbox(meshId: string, options: { all?: boolean; limit?: number } = {}): LocalMessage[] {
+    const where = options.all ? '' : 'AND read_at IS NULL';
+    return this.db
+      .prepare(`SELECT * FROM inbox WHERE mesh_id = ? ${where} ORDER BY CAST(message_id AS INTEGER) LIMIT ?`)
+      .all(meshId, options.limit ?? 1000) as LocalMessage[];
+  }
+
+  get(meshId: string, messageId: string): LocalMessage | undefined {
+    return this.db.prepare('SELECT * FROM inbox WHERE mesh_id = ? AND message_id = ?').get(meshId, messageId) as LocalMessage | undefined;
+  }
+
+  unreadCount(meshId: string): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM inbox WHERE mesh_id = ? AND read_at IS NULL').get(meshId) as { n: number }).n;
+  }
+
+  /** Marks messages read; returns the ids that were unread until now. */
+  markRead(meshId: string, messageIds: string[], at = Date.now()): string[] {
+    const stmt = this.db.prepare('UPDATE inbox SET read_at = ? WHERE mesh_id = ? AND message_id = ? AND read_at IS NULL');
+    const changed: string[] = [];
+    this.db.transaction(() => {
+      for (const id of messageIds) if (stmt.run(at, meshId, id).changes === 1) changed.push(id);
+    })();
+    return changed;
+  }
+
+  enqueueOutbound(entry: Omit<OutboxEntry, 'attempts'>): void {
+    this.db
+      .prepare('INSERT INTO outbox (mesh_id, client_id, "to", plaintext, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(entry.mesh_id, entry.client_id, entry.to, entry.plaintext, entry.created_at);
+  }
+
+  pendingOutbound(meshId: string): OutboxEntry[] {
+    return this.db.prepare('SELECT * FROM outbox WHERE mesh_id = ? ORDER BY created_at, client_id').all(meshId) as OutboxEntry[];
+  }
+
+  noteAttempt(meshId: string, clientId: string): void {
+    this.db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE mesh_id = ? AND client_id = ?').run(meshId, clientId);
+  }
+
+  /** The broker acked it: it is stored there, so it leaves the outbox. */
+  acked(meshId: string, clientId: string): void {
+    this.db.prepare('DELETE FROM outbox WHERE mesh_id = ? AND client_id = ?').run(meshId, clientId);
+  }
+}
