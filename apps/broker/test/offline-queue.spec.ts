@@ -32,6 +32,33 @@ describe.each(dbKinds())('offline queue on %s', (kind) => {
     await b.close();
   });
 
+  it('leaves a message unconfirmed when the application listener throws, so it comes back after a reconnect', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    const sent = await a.send('bob', 'store me or lose me');
+    const b = await connectClient(tb, mesh, bob, { reconnect: false });
+    const errors: Error[] = [];
+    b.on('error', (e) => errors.push(e));
+    let attempts = 0;
+    b.on('message', () => {
+      attempts += 1;
+      throw new Error('disk full');
+    });
+    await waitFor(() => attempts === 1 && errors.length === 1, 'the failing listener');
+    await new Promise((r) => setTimeout(r, 100));
+    const [status] = await a.messageStatus({ messageIds: [sent.message_id] });
+    expect(status!.recipients.map((r) => r.state)).toEqual(['queued']);
+    await b.close();
+    const again: InboundMessage[] = [];
+    const b2 = await connectClient(tb, mesh, bob, {}, again);
+    await waitFor(() => again.length === 1, 'redelivery');
+    expect(again[0]!.messageId).toBe(sent.message_id);
+    await a.close();
+    await b2.close();
+  });
+
   it('keeps unconfirmed messages queued across reconnects and stops once delivered', async () => {
     const mesh = await createTestMesh(tb);
     const alice = await addMember(tb, mesh, 'alice');

@@ -1,13 +1,50 @@
 import { Module } from '@nestjs/common';
-import { InboxCommand } from './commands/inbox.command.js';
+import { GroupCommand, GroupJoinCommand, GroupLeaveCommand } from './commands/group.command.js';
 import { InstallCommand } from './commands/install.command.js';
+import { JoinCommand } from './commands/join.command.js';
 import { LaunchCommand } from './commands/launch.command.js';
 import { McpCommand } from './commands/mcp.command.js';
+import { LeaveAliasCommand, ListAliasCommand, MeshCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshListCommand } from './commands/mesh.command.js';
+import { InboxAliasCommand, MessageCommand, MessageInboxCommand, MessageSendCommand, MessageStatusCommand, SendAliasCommand } from './commands/message.command.js';
+import { PeerCommand, PeerListCommand, PeersAliasCommand } from './commands/peer.command.js';
+import { StatusCommand, StatusSetCommand, SummaryCommand, SummarySetCommand } from './commands/presence.command.js';
 import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
-import { JoinCommand } from './commands/join.command.js';
-import { PeersCommand } from './commands/peers.command.js';
-import { SendCommand } from './commands/send.command.js';
+import { WhoamiCommand } from './commands/whoami.command.js';
 
-@Module({ providers: [JoinCommand, PeersCommand, SendCommand, InboxCommand, McpCommand, InstallCommand, UninstallCommand, LaunchCommand, StatusLineCommand] })
+/** The command tree: resource-noun-verb, plus the flat aliases (peers, send, inbox, list, leave). */
+@Module({
+  providers: [
+    MeshCommand,
+    MeshListCommand,
+    MeshCreateCommand,
+    MeshInviteCommand,
+    MeshLeaveCommand,
+    ListAliasCommand,
+    LeaveAliasCommand,
+    JoinCommand,
+    PeerCommand,
+    PeerListCommand,
+    PeersAliasCommand,
+    MessageCommand,
+    MessageSendCommand,
+    MessageInboxCommand,
+    MessageStatusCommand,
+    SendAliasCommand,
+    InboxAliasCommand,
+    StatusCommand,
+    StatusSetCommand,
+    SummaryCommand,
+    SummarySetCommand,
+    GroupCommand,
+    GroupJoinCommand,
+    GroupLeaveCommand,
+    WhoamiCommand,
+    McpCommand,
+    InstallCommand,
+    UninstallCommand,
+    LaunchCommand,
+    StatusLineCommand,
+  ],
+})
 export class CliModule {}

@@ -1,8 +1,13 @@
 import { claudemeshHome, findMesh, loadMeshes, MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { CommandRunner, Option } from 'nest-commander';
+import { LocalStore } from './store/local-store.js';
 
-/** Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 nothing joined / mesh not found. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, noMesh: 3 } as const;
+/**
+ * Exit codes (docs/cli.md): 0 ok, 1 runtime failure (broker refused, network), 2 usage error,
+ * 3 nothing joined / mesh not found, 4 not found (message, peer), 5 the broker is unreachable.
+ */
+export const EXIT = { ok: 0, failure: 1, usage: 2, noMesh: 3, notFound: 4, unreachable: 5 } as const;
 
 export class CliError extends Error {
   constructor(
@@ -10,6 +15,26 @@ export class CliError extends Error {
     readonly exitCode: number = EXIT.failure,
   ) {
     super(message);
+  }
+}
+
+export interface CommonOptions {
+  mesh?: string;
+  json?: boolean;
+}
+
+/** Every verb that talks about a mesh takes --mesh and --json. */
+export abstract class MeshVerb<O extends CommonOptions = CommonOptions> extends CommandRunner {
+  abstract override run(args: string[], options: O): Promise<void>;
+
+  @Option({ flags: '-m, --mesh <mesh>', description: 'mesh name or id (needed when several are joined)' })
+  parseMesh(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--json', description: 'machine-readable output' })
+  parseJson(): boolean {
+    return true;
   }
 }
 
@@ -25,7 +50,36 @@ export function selectMesh(selector: string | undefined): StoredMesh {
   );
 }
 
-export async function connectTo(mesh: StoredMesh): Promise<MeshClient> {
+/**
+ * Opens a connection to a mesh. Every push this connection receives is written to the local inbox
+ * before the SDK confirms it `delivered` (a listener that throws leaves it unconfirmed), so a verb
+ * that connects for another reason — a send, a peer list — never swallows a message.
+ */
+export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean; clientName?: string } = {}): Promise<MeshClient> {
+  const client = await openClient(mesh, options);
+  const store = LocalStore.open(claudemeshHome());
+  client.on('message', (m) => void store.addInbound(mesh.mesh_id, m));
+  const close = client.close.bind(client);
+  client.close = async () => {
+    try {
+      await close();
+    } finally {
+      store.close();
+    }
+  };
+  try {
+    await client.connect();
+  } catch (error) {
+    store.close();
+    if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connection closed/.test(error.message)) {
+      throw new CliError(`cannot reach the broker at ${mesh.broker_url} (${error.message}); check it runs, then retry (claudemesh doctor)`, EXIT.unreachable);
+    }
+    throw error;
+  }
+  return client;
+}
+
+async function openClient(mesh: StoredMesh, options: { reconnect?: boolean; clientName?: string }): Promise<MeshClient> {
   await cryptoReady();
   const client = new MeshClient({
     url: wsUrlOf(mesh.broker_url),
@@ -33,11 +87,21 @@ export async function connectTo(mesh: StoredMesh): Promise<MeshClient> {
     identity: parseIdentity(mesh.identity),
     ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
     peerType: mesh.peer_type,
-    reconnect: false,
-    clientName: 'claudemesh-cli',
+    reconnect: options.reconnect ?? false,
+    clientName: options.clientName ?? 'claudemesh-cli',
   });
-  await client.connect();
   return client;
+}
+
+/** Runs `work` on a fresh connection to the selected mesh and always closes it. */
+export async function withMesh<T>(selector: string | undefined, work: (client: MeshClient, mesh: StoredMesh) => Promise<T>): Promise<T> {
+  const mesh = selectMesh(selector);
+  const client = await connectTo(mesh);
+  try {
+    return await work(client, mesh);
+  } finally {
+    await client.close();
+  }
 }
 
 export function print(json: boolean, value: unknown, text: string): void {

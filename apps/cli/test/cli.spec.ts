@@ -1,4 +1,4 @@
-import { MeshClient, issueInvite, type InboundMessage } from '@claudemesh/core';
+import { MeshClient, decodeBody, issueInvite, type InboundMessage } from '@claudemesh/core';
 import { encodeInviteHttpsLink, encodeInviteLink, fromB64u, parseIdentity } from '@claudemesh/crypto';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -68,7 +68,8 @@ describe('claudemesh CLI against a live broker', () => {
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/sent to owner/);
     await waitFor(() => inbox.length === 1, 'the DM at the owner');
-    expect(inbox[0]).toMatchObject({ text: 'hello from the cli', kind: 'dm', from: { displayName: 'bob', memberPubkey: parseIdentity(stored.identity).publicKey } });
+    expect(decodeBody(inbox[0]!.text).text).toBe('hello from the cli');
+    expect(inbox[0]).toMatchObject({ kind: 'dm', from: { displayName: 'bob', memberPubkey: parseIdentity(stored.identity).publicKey } });
 
     await owner.send('bob', 'reply for the inbox');
     await owner.send('*', 'broadcast for the inbox');
@@ -76,7 +77,11 @@ describe('claudemesh CLI against a live broker', () => {
     expect(received.code).toBe(0);
     expect(received.stdout).toContain('owner: reply for the inbox');
     expect(received.stdout).toContain('owner → *: broadcast for the inbox');
+    // Peeking marks nothing read: the same messages again, then --read, then nothing unread.
+    expect((await cli(bobHome, ['inbox'])).stdout).toContain('owner: reply for the inbox');
+    expect((await cli(bobHome, ['message', 'inbox', '--read'])).stdout).toContain('owner: reply for the inbox');
     expect((await cli(bobHome, ['inbox'])).stdout).toContain('(no messages)');
+    expect((await cli(bobHome, ['inbox', '--all'])).stdout).toContain('owner: reply for the inbox');
     await owner.close();
   });
 

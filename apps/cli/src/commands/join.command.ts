@@ -1,4 +1,4 @@
-import { claudemeshHome, joinMesh, saveMesh, type PeerType } from '@claudemesh/core';
+import { claudemeshHome, joinMesh, loadMeshes, saveMesh, type PeerType } from '@claudemesh/core';
 import { cryptoReady, generateIdentity, parseInviteLink, serializeIdentity, toB64u } from '@claudemesh/crypto';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT, print } from '../context.js';
@@ -21,6 +21,8 @@ export class JoinCommand extends CommandRunner {
     }
     const { invite, meshKey } = parsed;
     const name = options.name ?? process.env['USER'] ?? 'peer';
+    const already = loadMeshes(claudemeshHome()).find((m) => m.mesh_id === invite.payload.mesh_id);
+    if (already) throw new CliError(`already joined "${already.mesh_name}" as ${already.display_name}; to join again, first run: claudemesh mesh leave ${already.mesh_name} -y`, EXIT.usage);
     const identity = generateIdentity();
     const joined = await joinMesh(invite.payload.broker_url, { invite, identity, displayName: name, peerType: options.peerType ?? 'ai' });
     const file = saveMesh(claudemeshHome(), {
@@ -38,7 +40,7 @@ export class JoinCommand extends CommandRunner {
     print(
       options.json ?? false,
       { mesh_id: joined.mesh_id, mesh_name: joined.mesh_name, member: joined.member, file },
-      `joined "${joined.mesh_name}" as ${joined.member.display_name} (${joined.member.role}); keys saved to ${file}\nnext: claudemesh peers`,
+      `joined "${joined.mesh_name}" as ${joined.member.display_name} (${joined.member.role}); keys saved to ${file}\nnext: claudemesh peer list · claudemesh send <name> <text> · claudemesh inbox`,
     );
   }
 

@@ -273,17 +273,34 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     for (const w of pending.waiters) w.resolve(frame);
   }
 
+  /**
+   * `delivered` is confirmed only after the 'message' listeners have returned, so a listener that
+   * stores the message synchronously (the CLI's local inbox does) has it on disk before the broker
+   * hears it arrived. A listener that throws leaves the message unconfirmed and unseen, so the
+   * broker pushes it again after a reconnect. Duplicates and undecryptable pushes are confirmed
+   * (they would otherwise come back forever).
+   */
   private onPush(frame: ServerFrameMap['push']): void {
-    this.queueDelivered(frame.message_id);
-    if (!this.seen.add(frame.message_id)) return;
+    if (!this.seen.add(frame.message_id)) {
+      this.queueDelivered(frame.message_id);
+      return;
+    }
     let message: InboundMessage;
     try {
       message = openPush(frame, this.opts.identity, this.opts.meshKey, this.boxCache);
     } catch (error) {
       this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error });
+      this.queueDelivered(frame.message_id);
       return;
     }
-    this.emit('message', message);
+    try {
+      this.emit('message', message);
+    } catch (error) {
+      this.seen.delete(frame.message_id);
+      this.report(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.queueDelivered(frame.message_id);
   }
 
   private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {

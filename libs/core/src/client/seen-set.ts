@@ -15,6 +15,11 @@ export class SeenSet {
     return true;
   }
 
+  /** Forgets an id (its processing failed, so a redelivery must be processed again). */
+  delete(id: string): void {
+    this.ids.delete(id);
+  }
+
   has(id: string): boolean {
     return this.ids.has(id);
   }

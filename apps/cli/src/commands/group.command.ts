@@ -1,0 +1,34 @@
+import { GroupName } from '@claudemesh/core';
+import { Command, CommandRunner, SubCommand } from 'nest-commander';
+import { CliError, EXIT, MeshVerb, print, withMesh, type CommonOptions } from '../context.js';
+
+function groupOf(raw: string | undefined): string {
+  const name = (raw ?? '').replace(/^@/, '');
+  if (!GroupName.safeParse(name).success) throw new CliError(`"${raw}" is not a group name (1–64 of a-z 0-9 _ -, e.g. reviewers)`, EXIT.usage);
+  return name;
+}
+
+@SubCommand({ name: 'join', arguments: '<group>', description: 'Join @group: receive what is sent to it' })
+export class GroupJoinCommand extends MeshVerb {
+  async run([raw]: string[], options: CommonOptions): Promise<void> {
+    const group = groupOf(raw);
+    await withMesh(options.mesh, (client) => client.joinGroup(group));
+    print(options.json ?? false, { group, joined: true }, `joined @${group}; messages to @${group} now reach you`);
+  }
+}
+
+@SubCommand({ name: 'leave', arguments: '<group>', description: 'Leave @group' })
+export class GroupLeaveCommand extends MeshVerb {
+  async run([raw]: string[], options: CommonOptions): Promise<void> {
+    const group = groupOf(raw);
+    await withMesh(options.mesh, (client) => client.leaveGroup(group));
+    print(options.json ?? false, { group, joined: false }, `left @${group}`);
+  }
+}
+
+@Command({ name: 'group', description: 'Groups (@name) you belong to', subCommands: [GroupJoinCommand, GroupLeaveCommand] })
+export class GroupCommand extends CommandRunner {
+  async run(): Promise<void> {
+    this.command.help();
+  }
+}

@@ -1,0 +1,159 @@
+import { claudemeshHome, createMesh, issueInvite, loadMeshes, saveMesh } from '@claudemesh/core';
+import { cryptoReady, encodeInviteHttpsLink, encodeInviteLink, fromB64u, generateIdentity, generateMeshKey, parseIdentity, serializeIdentity, toB64u } from '@claudemesh/crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
+import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+
+/** `mesh list`: the meshes joined on this machine (no network). */
+@SubCommand({ name: 'list', aliases: ['ls'], description: 'Meshes joined on this machine' })
+export class MeshListCommand extends MeshVerb {
+  async run(_args: string[], options: CommonOptions): Promise<void> {
+    const meshes = loadMeshes(claudemeshHome());
+    const rows = meshes.map((m) => ({ mesh_id: m.mesh_id, mesh_name: m.mesh_name, display_name: m.display_name, role: m.role, broker_url: m.broker_url, member_pubkey: m.identity.public_key, default: meshes.length === 1 }));
+    print(
+      options.json ?? false,
+      rows,
+      rows.length === 0
+        ? "(no mesh joined) — run: claudemesh join '<invite link>' --name <you>, or claudemesh mesh create <name> --broker <url>"
+        : rows.map((r) => `${r.mesh_name.padEnd(20)} as ${r.display_name.padEnd(16)} ${r.role.padEnd(6)} ${r.broker_url}  ${r.mesh_id}`).join('\n'),
+    );
+  }
+}
+
+interface CreateOptions extends CommonOptions {
+  broker?: string;
+  adminToken?: string;
+  name?: string;
+}
+
+/** `mesh create <name>`: a new mesh on a broker, owned by a fresh identity kept on this machine. */
+@SubCommand({ name: 'create', arguments: '<mesh-name>', description: 'Create a mesh on a broker (needs the broker admin token)' })
+export class MeshCreateCommand extends MeshVerb<CreateOptions> {
+  async run([meshName]: string[], options: CreateOptions): Promise<void> {
+    const broker = options.broker ?? process.env['CLAUDEMESH_BROKER'];
+    if (!broker) throw new CliError('which broker? pass --broker http://host:7900 (or set CLAUDEMESH_BROKER)', EXIT.usage);
+    const adminToken = options.adminToken ?? process.env['CLAUDEMESH_ADMIN_TOKEN'];
+    if (!adminToken) throw new CliError('mesh creation needs the broker admin token: --admin-token <token> or CLAUDEMESH_ADMIN_TOKEN (the broker prints where it keeps it)', EXIT.usage);
+    await cryptoReady();
+    const owner = generateIdentity();
+    const meshKey = generateMeshKey();
+    const displayName = options.name ?? process.env['USER'] ?? 'owner';
+    const created = await createMesh(broker, { name: meshName!, owner, displayName, adminToken });
+    const file = saveMesh(claudemeshHome(), {
+      v: 1,
+      mesh_id: created.mesh_id,
+      mesh_name: created.name,
+      broker_url: broker,
+      display_name: displayName,
+      role: 'owner',
+      peer_type: 'ai',
+      identity: serializeIdentity(owner),
+      mesh_key: toB64u(meshKey),
+      joined_at: Date.now(),
+    });
+    print(options.json ?? false, { mesh_id: created.mesh_id, mesh_name: created.name, file }, `created "${created.name}" (${created.mesh_id}); keys in ${file}\nnext: claudemesh mesh invite --mesh ${created.name}`);
+  }
+
+  @Option({ flags: '-b, --broker <url>', description: 'broker URL, e.g. http://127.0.0.1:7900' })
+  parseBroker(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--admin-token <token>', description: 'the broker admin token (or CLAUDEMESH_ADMIN_TOKEN)' })
+  parseAdminToken(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '-n, --name <name>', description: 'your display name in the new mesh' })
+  parseName(value: string): string {
+    return value;
+  }
+}
+
+interface InviteOptions extends CommonOptions {
+  uses?: number;
+  ttl?: number;
+  role?: 'member' | 'admin';
+}
+
+/** `mesh invite`: a signed, counted invite; the link carries the mesh key, the broker never sees it. */
+@SubCommand({ name: 'invite', description: 'Issue an invite link (owner or admin)' })
+export class MeshInviteCommand extends MeshVerb<InviteOptions> {
+  async run(_args: string[], options: InviteOptions): Promise<void> {
+    const mesh = selectMesh(options.mesh);
+    if (mesh.role === 'member') throw new CliError(`you are a member of "${mesh.mesh_name}"; ask its owner or an admin for an invite`, EXIT.failure);
+    await cryptoReady();
+    const issuer = parseIdentity(mesh.identity);
+    const meshKey = mesh.mesh_key ? fromB64u(mesh.mesh_key) : undefined;
+    const { invite, registered } = await issueInvite(mesh.broker_url, {
+      meshId: mesh.mesh_id,
+      meshName: mesh.mesh_name,
+      brokerUrl: mesh.broker_url,
+      issuer,
+      role: options.role ?? 'member',
+      ttlMs: (options.ttl ?? 24) * 3_600_000,
+      maxUses: options.uses ?? 1,
+    });
+    const link = encodeInviteLink(invite, meshKey);
+    const https = encodeInviteHttpsLink(invite, meshKey);
+    print(
+      options.json ?? false,
+      { invite_id: registered.invite_id, link, https_link: https, expires_at: invite.payload.expires_at, max_uses: invite.payload.max_uses },
+      `invite for "${mesh.mesh_name}" (${invite.payload.max_uses} use${invite.payload.max_uses === 1 ? '' : 's'}, expires ${new Date(invite.payload.expires_at).toISOString()}):\n  ${link}\nthe peer runs:\n  claudemesh join '${link}' --name <their-name>`,
+    );
+  }
+
+  @Option({ flags: '--uses <n>', description: 'how many joins it allows (default 1)' })
+  parseUses(value: string): number {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new CliError('--uses wants a whole number from 1 to 1000', EXIT.usage);
+    return n;
+  }
+
+  @Option({ flags: '--ttl <hours>', description: 'hours until it expires (default 24)' })
+  parseTtl(value: string): number {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > 24 * 30) throw new CliError('--ttl wants hours, more than 0 and at most 720', EXIT.usage);
+    return n;
+  }
+
+  @Option({ flags: '--role <role>', description: 'member | admin (default member)' })
+  parseRole(value: string): 'member' | 'admin' {
+    if (value !== 'member' && value !== 'admin') throw new CliError('--role must be member or admin', EXIT.usage);
+    return value;
+  }
+}
+
+interface LeaveOptions extends CommonOptions {
+  yes?: boolean;
+}
+
+/** `mesh leave`: forgets the mesh on this machine (its keys are deleted). */
+@SubCommand({ name: 'leave', arguments: '[mesh]', description: 'Forget a mesh on this machine (deletes its keys here)' })
+export class MeshLeaveCommand extends MeshVerb<LeaveOptions> {
+  async run([selector]: string[], options: LeaveOptions): Promise<void> {
+    const mesh = selectMesh(selector ?? options.mesh);
+    if (!options.yes) throw new CliError(`this deletes your keys for "${mesh.mesh_name}" on this machine; re-run with -y to confirm (claudemesh identity export first to keep them)`, EXIT.usage);
+    rmSync(join(claudemeshHome(), 'meshes', `${mesh.mesh_id}.json`), { force: true });
+    print(options.json ?? false, { mesh_id: mesh.mesh_id, left: true }, `left "${mesh.mesh_name}" on this machine`);
+  }
+
+  @Option({ flags: '-y, --yes', description: 'do not ask' })
+  parseYes(): boolean {
+    return true;
+  }
+}
+
+@Command({ name: 'mesh', description: 'Meshes: create, list, invite, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand] })
+export class MeshCommand extends CommandRunner {
+  async run(): Promise<void> {
+    this.command.help();
+  }
+}
+
+@Command({ name: 'list', description: 'Alias of: mesh list' })
+export class ListAliasCommand extends MeshListCommand {}
+
+@Command({ name: 'leave', arguments: '[mesh]', description: 'Alias of: mesh leave' })
+export class LeaveAliasCommand extends MeshLeaveCommand {}

@@ -1,0 +1,157 @@
+import { MessageId, MessagePriority, claudemeshHome, encodeBody, type MeshClient } from '@claudemesh/core';
+import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
+import { CliError, EXIT, MeshVerb, connectTo, print, selectMesh, withMesh, type CommonOptions } from '../context.js';
+import { LocalStore, type LocalMessage } from '../store/local-store.js';
+
+interface SendOptions extends CommonOptions {
+  priority?: MessagePriority;
+  replyTo?: string;
+}
+
+/** `message send <to> <text…>`: encrypts on this machine; the broker acks after storing the ciphertext. */
+@SubCommand({ name: 'send', arguments: '<to> <text...>', description: 'Send an end-to-end encrypted message to a name, pubkey, @group or *' })
+export class MessageSendCommand extends MeshVerb<SendOptions> {
+  async run([to, ...words]: string[], options: SendOptions): Promise<void> {
+    const text = words.join(' ');
+    if (!text) throw new CliError('nothing to send; usage: claudemesh message send <to> <text>', EXIT.usage);
+    const ack = await withMesh(options.mesh, (client) =>
+      client.send(to!, encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) })),
+    );
+    print(
+      options.json ?? false,
+      { ...ack, to },
+      `sent to ${to} (message ${ack.message_id}, ${ack.recipients} recipient${ack.recipients === 1 ? '' : 's'}, stored by the broker)\nstatus: claudemesh message status ${ack.message_id}`,
+    );
+  }
+
+  @Option({ flags: '-p, --priority <priority>', description: 'now | next | low (default next)' })
+  parsePriority(value: string): MessagePriority {
+    const parsed = MessagePriority.safeParse(value);
+    if (!parsed.success) throw new CliError('--priority must be now, next or low', EXIT.usage);
+    return parsed.data;
+  }
+
+  @Option({ flags: '-r, --reply-to <message-id>', description: 'the message id this answers' })
+  parseReplyTo(value: string): string {
+    if (!MessageId.safeParse(value).success) throw new CliError(`--reply-to wants a message id (digits), got "${value}"`, EXIT.usage);
+    return value;
+  }
+}
+
+interface InboxOptions extends CommonOptions {
+  read?: boolean;
+  all?: boolean;
+  wait?: number;
+}
+
+/**
+ * `message inbox`: fetches what the broker holds for this member into the local inbox, then shows
+ * the unread messages. Peeking marks nothing read; `--read` does, here and at the broker.
+ */
+@SubCommand({ name: 'inbox', description: 'Show messages waiting for you (peek; --read marks them read)' })
+export class MessageInboxCommand extends MeshVerb<InboxOptions> {
+  async run(_args: string[], options: InboxOptions): Promise<void> {
+    const mesh = selectMesh(options.mesh);
+    const store = LocalStore.open(claudemeshHome());
+    try {
+      // connectTo stores every push in the local inbox; this waits for the queue to arrive.
+      const client = await connectTo(mesh);
+      try {
+        await awaitQueued(client, options.wait ?? 0);
+        const messages = store.inbox(mesh.mesh_id, { all: options.all ?? false });
+        if (options.read) {
+          const unread = messages.filter((m) => m.read_at === null).map((m) => m.message_id);
+          if (unread.length > 0) {
+            store.markRead(mesh.mesh_id, unread);
+            client.markRead(unread);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+        render(options, messages);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      store.close();
+    }
+  }
+
+  @Option({ flags: '--read', description: 'mark the shown messages read (here and for the sender)' })
+  parseRead(): boolean {
+    return true;
+  }
+
+  @Option({ flags: '-a, --all', description: 'include messages already read' })
+  parseAll(): boolean {
+    return true;
+  }
+
+  @Option({ flags: '-w, --wait <seconds>', description: 'keep listening for new messages this long' })
+  parseWait(value: string): number {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new CliError('--wait wants a number of seconds', EXIT.usage);
+    return n;
+  }
+}
+
+/** Waits for the queued messages (hello_ack says how many) and, with `waitS`, new ones meanwhile. */
+async function awaitQueued(client: MeshClient, waitS: number): Promise<void> {
+  let received = 0;
+  const onMessage = (): void => void (received += 1);
+  client.on('message', onMessage);
+  const queued = client.lastHelloAck?.queued ?? 0;
+  const deadline = Date.now() + waitS * 1000;
+  const giveUp = Date.now() + 10_000;
+  while ((received < queued && Date.now() < giveUp) || Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  client.off('message', onMessage);
+}
+
+function render(options: InboxOptions, messages: LocalMessage[]): void {
+  if (options.json) {
+    for (const m of messages) process.stdout.write(`${JSON.stringify(m)}\n`);
+    return;
+  }
+  if (messages.length === 0) {
+    process.stdout.write('(no messages)\n');
+    return;
+  }
+  for (const m of messages) {
+    const where = m.kind === 'dm' ? '' : ` → ${m.to}`;
+    const flags = [m.priority !== 'next' ? m.priority : '', m.reply_to ? `re #${m.reply_to}` : ''].filter(Boolean).join(', ');
+    process.stdout.write(`#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${m.from_name}${where}${flags ? ` (${flags})` : ''}: ${m.text}\n`);
+  }
+  if (!options.read && messages.some((m) => m.read_at === null)) process.stdout.write('mark them read: claudemesh inbox --read · reply: claudemesh send <name> <text> --reply-to <id>\n');
+}
+
+/** `message status <id…>`: queued / delivered / read per recipient of messages you sent. */
+@SubCommand({ name: 'status', arguments: '<message-id...>', description: 'Delivery state per recipient of messages you sent' })
+export class MessageStatusCommand extends MeshVerb {
+  async run(ids: string[], options: CommonOptions): Promise<void> {
+    const bad = ids.find((id) => !MessageId.safeParse(id).success);
+    if (bad) throw new CliError(`"${bad}" is not a message id (digits, as printed by claudemesh send)`, EXIT.usage);
+    const statuses = await withMesh(options.mesh, (client) => client.messageStatus({ messageIds: ids }));
+    const missing = ids.filter((id) => !statuses.some((s) => s.message_id === id));
+    if (options.json) print(true, statuses, '');
+    else {
+      const lines = statuses.flatMap((s) => [
+        `#${s.message_id} to ${s.to} (${s.kind}, sent ${new Date(s.sent_at).toISOString()})`,
+        ...s.recipients.map((r) => `  ${r.display_name.padEnd(20)} ${r.state}${r.read_at ? ` ${new Date(r.read_at).toISOString()}` : r.delivered_at ? ` ${new Date(r.delivered_at).toISOString()}` : ''}`),
+      ]);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    if (missing.length > 0) throw new CliError(`no message you sent has id ${missing.join(', ')}`, EXIT.notFound);
+  }
+}
+
+@Command({ name: 'message', description: 'Send, read and track messages', subCommands: [MessageSendCommand, MessageInboxCommand, MessageStatusCommand] })
+export class MessageCommand extends CommandRunner {
+  async run(): Promise<void> {
+    this.command.help();
+  }
+}
+
+@Command({ name: 'send', arguments: '<to> <text...>', description: 'Alias of: message send' })
+export class SendAliasCommand extends MessageSendCommand {}
+
+@Command({ name: 'inbox', description: 'Alias of: message inbox' })
+export class InboxAliasCommand extends MessageInboxCommand {}
