@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DoctorCommand } from './commands/doctor.command.js';
 import { GroupCommand, GroupJoinCommand, GroupLeaveCommand } from './commands/group.command.js';
 import { InstallCommand } from './commands/install.command.js';
 import { JoinCommand } from './commands/join.command.js';
@@ -40,6 +41,7 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     GroupJoinCommand,
     GroupLeaveCommand,
     WhoamiCommand,
+    DoctorCommand,
     McpCommand,
     InstallCommand,
     UninstallCommand,

@@ -141,6 +141,17 @@ describe('claudemesh noun-verb commands against a live broker', () => {
     expect((await cli(bobHome, ['peers'])).stdout).toMatch(/olive\s+ai\s+owner\s+online/);
   });
 
+  it('doctor checks home, keys, store, broker and session, and names the fix for what fails', async () => {
+    const ok = await cli(bobHome, ['doctor', '--json']);
+    expect(ok.code).toBe(0);
+    const checks = json<Array<{ check: string; ok: boolean }>>(ok);
+    expect(checks.filter((c) => c.check !== 'claude code').every((c) => c.ok)).toBe(true);
+    expect(checks.map((c) => c.check)).toEqual(expect.arrayContaining(['home', 'meshes', 'keys team', 'local store', 'broker team', 'session team']));
+    const empty = await cli(home(), ['doctor']);
+    expect(empty.code).toBe(1);
+    expect(empty.stdout).toMatch(/✗ meshes\s+no mesh joined\n\s+fix: claudemesh join/);
+  });
+
   it('leaves a mesh only when confirmed, then has nothing joined', async () => {
     const unconfirmed = await cli(bobHome, ['mesh', 'leave']);
     expect(unconfirmed.code).toBe(2);
