@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DoctorCommand } from './commands/doctor.command.js';
+import { IdentityCommand } from './commands/identity.command.js';
+import { InitCommand } from './commands/init.command.js';
 import { GroupCommand, GroupJoinCommand, GroupLeaveCommand } from './commands/group.command.js';
 import { InstallCommand } from './commands/install.command.js';
 import { JoinCommand } from './commands/join.command.js';
@@ -42,6 +44,8 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     GroupLeaveCommand,
     WhoamiCommand,
     DoctorCommand,
+    InitCommand,
+    IdentityCommand,
     McpCommand,
     InstallCommand,
     UninstallCommand,
