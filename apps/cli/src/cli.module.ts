@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DaemonCommand, DaemonInstallCommand, DaemonRunCommand, DaemonStartCommand, DaemonStatusCommand, DaemonStopCommand, DaemonUninstallCommand } from './commands/daemon.command.js';
 import { DoctorCommand } from './commands/doctor.command.js';
 import { IdentityCommand } from './commands/identity.command.js';
 import { InitCommand } from './commands/init.command.js';
@@ -44,6 +45,13 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     GroupLeaveCommand,
     WhoamiCommand,
     DoctorCommand,
+    DaemonCommand,
+    DaemonStartCommand,
+    DaemonStopCommand,
+    DaemonStatusCommand,
+    DaemonRunCommand,
+    DaemonInstallCommand,
+    DaemonUninstallCommand,
     InitCommand,
     IdentityCommand,
     McpCommand,

@@ -1,13 +1,10 @@
 import { claudemeshHome, findMesh, loadMeshes, MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
 import { CommandRunner, Option } from 'nest-commander';
+import { EXIT } from './exit-codes.js';
 import { LocalStore } from './store/local-store.js';
 
-/**
- * Exit codes (docs/cli.md): 0 ok, 1 runtime failure (broker refused, network), 2 usage error,
- * 3 nothing joined / mesh not found, 4 not found (message, peer), 5 the broker is unreachable.
- */
-export const EXIT = { ok: 0, failure: 1, usage: 2, noMesh: 3, notFound: 4, unreachable: 5 } as const;
+export { EXIT };
 
 export class CliError extends Error {
   constructor(
@@ -91,17 +88,6 @@ async function openClient(mesh: StoredMesh, options: { reconnect?: boolean; clie
     clientName: options.clientName ?? 'claudemesh-cli',
   });
   return client;
-}
-
-/** Runs `work` on a fresh connection to the selected mesh and always closes it. */
-export async function withMesh<T>(selector: string | undefined, work: (client: MeshClient, mesh: StoredMesh) => Promise<T>): Promise<T> {
-  const mesh = selectMesh(selector);
-  const client = await connectTo(mesh);
-  try {
-    return await work(client, mesh);
-  } finally {
-    await client.close();
-  }
 }
 
 export function print(json: boolean, value: unknown, text: string): void {

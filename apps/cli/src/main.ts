@@ -26,6 +26,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${version()}\n`);
     return;
   }
+  // The daemon is started by verbs on demand: it should not pay for the command tree either.
+  if (args[0] === 'daemon' && args[1] === 'run' && args.length === 2) {
+    const { runDaemon } = await import('./daemon/daemon.js');
+    await runDaemon();
+    return;
+  }
   await import('reflect-metadata');
   const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }] = await Promise.all([
     import('nest-commander'),

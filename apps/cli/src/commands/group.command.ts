@@ -1,6 +1,7 @@
 import { GroupName } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
-import { CliError, EXIT, MeshVerb, print, withMesh, type CommonOptions } from '../context.js';
+import { withBackend } from '../backend.js';
+import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 
 function groupOf(raw: string | undefined): string {
   const name = (raw ?? '').replace(/^@/, '');
@@ -12,7 +13,8 @@ function groupOf(raw: string | undefined): string {
 export class GroupJoinCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {
     const group = groupOf(raw);
-    await withMesh(options.mesh, (client) => client.joinGroup(group));
+    const mesh = selectMesh(options.mesh);
+    await withBackend((b) => b.group(mesh, group, true));
     print(options.json ?? false, { group, joined: true }, `joined @${group}; messages to @${group} now reach you`);
   }
 }
@@ -21,7 +23,8 @@ export class GroupJoinCommand extends MeshVerb {
 export class GroupLeaveCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {
     const group = groupOf(raw);
-    await withMesh(options.mesh, (client) => client.leaveGroup(group));
+    const mesh = selectMesh(options.mesh);
+    await withBackend((b) => b.group(mesh, group, false));
     print(options.json ?? false, { group, joined: false }, `left @${group}`);
   }
 }

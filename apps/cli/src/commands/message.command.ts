@@ -1,6 +1,7 @@
-import { MessageId, MessagePriority, claudemeshHome, encodeBody, type MeshClient } from '@claudemesh/core';
+import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
-import { CliError, EXIT, MeshVerb, connectTo, print, selectMesh, withMesh, type CommonOptions } from '../context.js';
+import { withBackend } from '../backend.js';
+import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 
 interface SendOptions extends CommonOptions {
@@ -14,12 +15,17 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
   async run([to, ...words]: string[], options: SendOptions): Promise<void> {
     const text = words.join(' ');
     if (!text) throw new CliError('nothing to send; usage: claudemesh message send <to> <text>', EXIT.usage);
-    const ack = await withMesh(options.mesh, (client) =>
-      client.send(to!, encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) })),
-    );
+    const mesh = selectMesh(options.mesh);
+    const plaintext = encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
+    const outcome = await withBackend((b) => b.send(mesh, to!, plaintext));
+    if (!outcome.ack) {
+      print(options.json ?? false, { to, queued: true, client_id: outcome.client_id }, `queued for ${to}: the broker has not acknowledged yet; the daemon keeps it in its outbox and delivers it (client id ${outcome.client_id})`);
+      return;
+    }
+    const ack = outcome.ack;
     print(
       options.json ?? false,
-      { ...ack, to },
+      { ...ack, to, queued: false },
       `sent to ${to} (message ${ack.message_id}, ${ack.recipients} recipient${ack.recipients === 1 ? '' : 's'}, stored by the broker)\nstatus: claudemesh message status ${ack.message_id}`,
     );
   }
@@ -45,35 +51,37 @@ interface InboxOptions extends CommonOptions {
 }
 
 /**
- * `message inbox`: fetches what the broker holds for this member into the local inbox, then shows
- * the unread messages. Peeking marks nothing read; `--read` does, here and at the broker.
+ * `message inbox`: brings what the broker holds for this member into the local inbox (the daemon
+ * already has it), then shows the unread messages. Peeking marks nothing read; `--read` does, here
+ * and at the broker.
  */
 @SubCommand({ name: 'inbox', description: 'Show messages waiting for you (peek; --read marks them read)' })
 export class MessageInboxCommand extends MeshVerb<InboxOptions> {
   async run(_args: string[], options: InboxOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
-    const store = LocalStore.open(claudemeshHome());
-    try {
-      // connectTo stores every push in the local inbox; this waits for the queue to arrive.
-      const client = await connectTo(mesh);
+    await withBackend(async (backend) => {
+      await backend.syncInbox(mesh, options.wait ?? 0);
+      const store = LocalStore.open(claudemeshHome());
+      let messages: LocalMessage[];
       try {
-        await awaitQueued(client, options.wait ?? 0);
-        const messages = store.inbox(mesh.mesh_id, { all: options.all ?? false });
-        if (options.read) {
-          const unread = messages.filter((m) => m.read_at === null).map((m) => m.message_id);
-          if (unread.length > 0) {
-            store.markRead(mesh.mesh_id, unread);
-            client.markRead(unread);
-            await new Promise((r) => setTimeout(r, 50));
+        messages = store.inbox(mesh.mesh_id, { all: options.all ?? false });
+      } finally {
+        store.close();
+      }
+      if (options.read) {
+        const unread = messages.filter((m) => m.read_at === null).map((m) => m.message_id);
+        if (unread.length > 0) {
+          await backend.markRead(mesh, unread);
+          // The daemon marks its local copy; a direct connection leaves that to us.
+          if (backend.kind === 'direct') {
+            const s = LocalStore.open(claudemeshHome());
+            s.markRead(mesh.mesh_id, unread);
+            s.close();
           }
         }
-        render(options, messages);
-      } finally {
-        await client.close();
       }
-    } finally {
-      store.close();
-    }
+      render(options, messages);
+    });
   }
 
   @Option({ flags: '--read', description: 'mark the shown messages read (here and for the sender)' })
@@ -92,18 +100,6 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
     if (!Number.isFinite(n) || n < 0) throw new CliError('--wait wants a number of seconds', EXIT.usage);
     return n;
   }
-}
-
-/** Waits for the queued messages (hello_ack says how many) and, with `waitS`, new ones meanwhile. */
-async function awaitQueued(client: MeshClient, waitS: number): Promise<void> {
-  let received = 0;
-  const onMessage = (): void => void (received += 1);
-  client.on('message', onMessage);
-  const queued = client.lastHelloAck?.queued ?? 0;
-  const deadline = Date.now() + waitS * 1000;
-  const giveUp = Date.now() + 10_000;
-  while ((received < queued && Date.now() < giveUp) || Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  client.off('message', onMessage);
 }
 
 function render(options: InboxOptions, messages: LocalMessage[]): void {
@@ -129,7 +125,8 @@ export class MessageStatusCommand extends MeshVerb {
   async run(ids: string[], options: CommonOptions): Promise<void> {
     const bad = ids.find((id) => !MessageId.safeParse(id).success);
     if (bad) throw new CliError(`"${bad}" is not a message id (digits, as printed by claudemesh send)`, EXIT.usage);
-    const statuses = await withMesh(options.mesh, (client) => client.messageStatus({ messageIds: ids }));
+    const mesh = selectMesh(options.mesh);
+    const statuses = await withBackend((b) => b.messageStatus(mesh, ids));
     const missing = ids.filter((id) => !statuses.some((s) => s.message_id === id));
     if (options.json) print(true, statuses, '');
     else {

@@ -1,12 +1,14 @@
 import type { PeerInfo } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
-import { MeshVerb, print, withMesh, type CommonOptions } from '../context.js';
+import { withBackend } from '../backend.js';
+import { MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 
 /** `peer list`: every member with presence; humans, agents and connectors side by side. */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'List the members of a mesh with their presence' })
 export class PeerListCommand extends MeshVerb {
   async run(_args: string[], options: CommonOptions): Promise<void> {
-    const peers = await withMesh(options.mesh, (client) => client.listPeers());
+    const mesh = selectMesh(options.mesh);
+    const peers = await withBackend((b) => b.peers(mesh));
     print(options.json ?? false, peers, peers.map(peerLine).join('\n') || '(no members)');
   }
 }

@@ -1,17 +1,20 @@
 import { LIMITS, PeerStatus } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
-import { CliError, EXIT, MeshVerb, print, withMesh, type CommonOptions } from '../context.js';
+import { withBackend } from '../backend.js';
+import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 
 /**
- * Status and summary belong to a live session. These verbs set them on a session of their own;
- * the daemon (and the push-pipe) carry them on their warm connection.
+ * Status and summary belong to live sessions. Through the daemon they stick to its warm session
+ * (and are re-applied after every reconnect); without it they last as long as the verb's own
+ * connection.
  */
 @SubCommand({ name: 'set', arguments: '<status>', description: 'idle | working | dnd' })
 export class StatusSetCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {
     const parsed = PeerStatus.safeParse(raw);
     if (!parsed.success) throw new CliError(`status must be idle, working or dnd (got "${raw}")`, EXIT.usage);
-    await withMesh(options.mesh, (client) => client.setStatus(parsed.data));
+    const mesh = selectMesh(options.mesh);
+    await withBackend((b) => b.setStatus(mesh, parsed.data));
     print(options.json ?? false, { status: parsed.data }, `status: ${parsed.data}`);
   }
 }
@@ -28,7 +31,8 @@ export class SummarySetCommand extends MeshVerb {
   async run(words: string[], options: CommonOptions): Promise<void> {
     const summary = words.join(' ');
     if (summary.length > LIMITS.maxSummaryChars) throw new CliError(`a summary is at most ${LIMITS.maxSummaryChars} characters`, EXIT.usage);
-    await withMesh(options.mesh, (client) => client.setSummary(summary));
+    const mesh = selectMesh(options.mesh);
+    await withBackend((b) => b.setSummary(mesh, summary));
     print(options.json ?? false, { summary }, `summary: ${summary}`);
   }
 }

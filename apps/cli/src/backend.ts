@@ -1,0 +1,170 @@
+import { claudemeshHome, type Ack, type MessageStatus, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { EXIT } from './exit-codes.js';
+import { DaemonCallError, ensureDaemon, type DaemonClient } from './daemon/client.js';
+
+export interface SendOutcome {
+  /** True when the broker did not ack in time: the message waits in the daemon's durable outbox. */
+  queued: boolean;
+  client_id: string;
+  ack: Ack | null;
+}
+
+/**
+ * What the verbs need from the mesh, served by the daemon's warm connection when it runs (started
+ * on demand) and by a direct connection per verb otherwise (CLAUDEMESH_DAEMON=off, or a daemon
+ * that cannot start).
+ */
+export interface Backend {
+  readonly kind: 'daemon' | 'direct';
+  send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome>;
+  peers(mesh: StoredMesh): Promise<PeerInfo[]>;
+  messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]>;
+  /** Brings what waits at the broker into the local inbox (and waits `waitS` for more). */
+  syncInbox(mesh: StoredMesh, waitS: number): Promise<void>;
+  markRead(mesh: StoredMesh, ids: string[]): Promise<void>;
+  setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void>;
+  setSummary(mesh: StoredMesh, summary: string): Promise<void>;
+  group(mesh: StoredMesh, group: string, join: boolean): Promise<void>;
+  close(): void;
+}
+
+class DaemonBackend implements Backend {
+  readonly kind = 'daemon' as const;
+
+  constructor(private readonly d: DaemonClient) {}
+
+  async send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome> {
+    const wait = Number(process.env['CLAUDEMESH_SEND_WAIT_MS']);
+    const params = { mesh_id: mesh.mesh_id, to, plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) };
+    return (await this.call(() => this.d.call('send', params))) as SendOutcome;
+  }
+
+  async peers(mesh: StoredMesh): Promise<PeerInfo[]> {
+    return (await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id }))) as PeerInfo[];
+  }
+
+  async messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
+    return (await this.call(() => this.d.call('message_status', { mesh_id: mesh.mesh_id, message_ids: ids }))) as MessageStatus[];
+  }
+
+  async syncInbox(_mesh: StoredMesh, waitS: number): Promise<void> {
+    // The daemon stores every push as it arrives; there is nothing to fetch, only time to give.
+    if (waitS > 0) await new Promise((r) => setTimeout(r, waitS * 1000));
+  }
+
+  async markRead(mesh: StoredMesh, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.call(() => this.d.call('mark_read', { mesh_id: mesh.mesh_id, message_ids: ids.slice(i, i + 500) }));
+  }
+
+  async setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
+    await this.call(() => this.d.call('set_status', { mesh_id: mesh.mesh_id, status }));
+  }
+
+  async setSummary(mesh: StoredMesh, summary: string): Promise<void> {
+    await this.call(() => this.d.call('set_summary', { mesh_id: mesh.mesh_id, summary }));
+  }
+
+  async group(mesh: StoredMesh, group: string, join: boolean): Promise<void> {
+    await this.call(() => this.d.call('group', { mesh_id: mesh.mesh_id, group, join }));
+  }
+
+  close(): void {
+    this.d.close();
+  }
+
+  /** Daemon errors come back as the CLI errors they stand for. */
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof DaemonCallError) throw await asCliError(error);
+      throw error;
+    }
+  }
+}
+
+async function asCliError(error: DaemonCallError): Promise<Error> {
+  const [{ CliError }, { ProtocolError, isErrorCode }] = await Promise.all([import('./context.js'), import('@claudemesh/core')]);
+  if (error.body.code && isErrorCode(error.body.code)) return new ProtocolError(error.body.code, error.body.message);
+  return new CliError(error.body.message, error.body.exit_code ?? EXIT.failure);
+}
+
+class DirectBackend implements Backend {
+  readonly kind = 'direct' as const;
+
+  private async with<T>(mesh: StoredMesh, work: (client: import('@claudemesh/core').MeshClient) => Promise<T>): Promise<T> {
+    const { connectTo } = await import('./context.js');
+    const client = await connectTo(mesh);
+    try {
+      return await work(client);
+    } finally {
+      await client.close();
+    }
+  }
+
+  async send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome> {
+    return this.with(mesh, async (c) => {
+      const ack = await c.send(to, plaintext);
+      return { queued: false, client_id: ack.id, ack };
+    });
+  }
+
+  peers(mesh: StoredMesh): Promise<PeerInfo[]> {
+    return this.with(mesh, (c) => c.listPeers());
+  }
+
+  messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
+    return this.with(mesh, (c) => c.messageStatus({ messageIds: ids }));
+  }
+
+  /** connectTo stores every push; this waits for the queue hello_ack announced (and `waitS` more). */
+  syncInbox(mesh: StoredMesh, waitS: number): Promise<void> {
+    return this.with(mesh, async (client) => {
+      let received = 0;
+      const onMessage = (): void => void (received += 1);
+      client.on('message', onMessage);
+      const queued = client.lastHelloAck?.queued ?? 0;
+      const deadline = Date.now() + waitS * 1000;
+      const giveUp = Date.now() + 10_000;
+      while ((received < queued && Date.now() < giveUp) || Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      client.off('message', onMessage);
+    });
+  }
+
+  markRead(mesh: StoredMesh, ids: string[]): Promise<void> {
+    return this.with(mesh, async (c) => {
+      c.markRead(ids);
+      await new Promise((r) => setTimeout(r, 50));
+    });
+  }
+
+  setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
+    return this.with(mesh, (c) => c.setStatus(status));
+  }
+
+  setSummary(mesh: StoredMesh, summary: string): Promise<void> {
+    return this.with(mesh, (c) => c.setSummary(summary));
+  }
+
+  group(mesh: StoredMesh, group: string, join: boolean): Promise<void> {
+    return this.with(mesh, (c) => (join ? c.joinGroup(group) : c.leaveGroup(group)));
+  }
+
+  close(): void {}
+}
+
+/** The daemon when it runs or can be started, else direct connections. */
+export async function openBackend(home = claudemeshHome()): Promise<Backend> {
+  const daemon = await ensureDaemon(home);
+  return daemon ? new DaemonBackend(daemon) : new DirectBackend();
+}
+
+/** Runs `work` with a backend and always releases it. */
+export async function withBackend<T>(work: (b: Backend) => Promise<T>): Promise<T> {
+  const backend = await openBackend();
+  try {
+    return await work(backend);
+  } finally {
+    backend.close();
+  }
+}

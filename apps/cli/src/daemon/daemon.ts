@@ -1,0 +1,317 @@
+import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, wsUrlOf, type Ack, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { EXIT } from '../exit-codes.js';
+import { LocalStore, type LocalMessage } from '../store/local-store.js';
+import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
+import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
+
+/** Errors after which resending the same message cannot succeed: it leaves the outbox. */
+const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
+const DEFAULT_SEND_WAIT_MS = 8_000;
+const WATCHDOG_MS = 2_000;
+
+class DaemonError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One joined mesh: a warm, reconnecting connection plus what this member wants its sessions to show. */
+class MeshLink {
+  readonly client: MeshClient;
+  status: PeerStatus | null = null;
+  summary: string | null = null;
+  /** Outbox entries handed to the SDK in this process (it resends them itself until acked). */
+  private readonly inFlight = new Map<string, Promise<Ack>>();
+
+  constructor(
+    readonly mesh: StoredMesh,
+    private readonly store: LocalStore,
+    private readonly onMessage: (meshId: string, m: LocalMessage) => void,
+    private readonly log: (line: string) => void,
+  ) {
+    this.client = new MeshClient({
+      url: wsUrlOf(mesh.broker_url),
+      meshId: mesh.mesh_id,
+      identity: parseIdentity(mesh.identity),
+      ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
+      peerType: mesh.peer_type,
+      reconnect: true,
+      clientName: 'claudemesh-daemon',
+    });
+    // Stored before the SDK confirms `delivered` (it confirms after listeners return).
+    this.client.on('message', (m) => {
+      if (this.store.addInbound(mesh.mesh_id, m)) {
+        const stored = this.store.get(mesh.mesh_id, m.messageId);
+        if (stored) this.onMessage(mesh.mesh_id, stored);
+      }
+    });
+    this.client.on('connected', () => {
+      this.log(`${mesh.mesh_name}: connected`);
+      if (this.status) void this.client.setStatus(this.status).catch(() => undefined);
+      if (this.summary !== null) void this.client.setSummary(this.summary).catch(() => undefined);
+    });
+    this.client.on('disconnected', ({ code, reason }) => this.log(`${mesh.mesh_name}: disconnected (${code} ${reason})`));
+    this.client.on('error', (e) => this.log(`${mesh.mesh_name}: ${e.message}`));
+  }
+
+  start(): void {
+    this.client.connect().catch((e: Error) => this.log(`${this.mesh.mesh_name}: ${e.message}`));
+    // What an earlier daemon accepted but never saw acked goes out again under its client id.
+    for (const entry of this.store.pendingOutbound(this.mesh.mesh_id)) void this.deliver(entry.client_id, entry.to, entry.plaintext).catch(() => undefined);
+  }
+
+  /** Sends an outbox entry through the SDK once per process; the broker dedupes on the client id. */
+  deliver(clientId: string, to: string, plaintext: string, receipts?: 'all' | 'read' | 'none'): Promise<Ack> {
+    let sending = this.inFlight.get(clientId);
+    if (!sending) {
+      this.store.noteAttempt(this.mesh.mesh_id, clientId);
+      sending = this.client.send(to, plaintext, { id: clientId, ...(receipts ? { receipts } : {}) }).then(
+        (ack) => {
+          this.store.acked(this.mesh.mesh_id, clientId);
+          this.inFlight.delete(clientId);
+          return ack;
+        },
+        (error: unknown) => {
+          this.inFlight.delete(clientId);
+          if (error instanceof ProtocolError && PERMANENT.has(error.code)) this.store.acked(this.mesh.mesh_id, clientId);
+          throw error;
+        },
+      );
+      this.inFlight.set(clientId, sending);
+    }
+    return sending;
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+/**
+ * The per-user daemon: one warm connection per joined mesh, the durable outbox and inbox in
+ * local.db, and a unix socket the CLI verbs and the push-pipe talk to.
+ */
+export class Daemon {
+  private readonly store: LocalStore;
+  private readonly links = new Map<string, MeshLink>();
+  private readonly subscribers = new Set<{ socket: Socket; meshId?: string }>();
+  private server: Server | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  readonly paths: ReturnType<typeof daemonPaths>;
+
+  constructor(
+    readonly home: string = claudemeshHome(),
+    private readonly log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+  ) {
+    this.paths = daemonPaths(home);
+    this.store = LocalStore.open(home);
+  }
+
+  async start(): Promise<void> {
+    if (this.paths.socket.length > MAX_SOCKET_PATH) throw new Error(`socket path too long for this OS: ${this.paths.socket}; use a shorter CLAUDEMESH_HOME`);
+    mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.paths.dir, 0o700);
+    if (await answers(this.paths.socket)) throw new DaemonError('a daemon already runs for this home', EXIT.failure);
+    rmSync(this.paths.socket, { force: true });
+    await cryptoReady();
+    this.reload();
+    this.server = createServer((socket) => this.serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.paths.socket, () => resolve());
+    });
+    chmodSync(this.paths.socket, 0o600);
+    writeFileSync(this.paths.pid, `${process.pid}\n`, { mode: 0o600 });
+    // A daemon whose home or socket was removed (a deleted test home, a manual cleanup) has no one left to serve.
+    // Meshes joined or left meanwhile are picked up too.
+    this.watchdog = setInterval(() => {
+      if (!existsSync(this.paths.socket) || !existsSync(this.home)) void this.stop('its socket or home is gone');
+      else if (this.meshSignature() !== this.seenSignature) this.reload();
+    }, WATCHDOG_MS);
+    this.watchdog.unref();
+    this.log(`daemon ${process.pid} listening on ${this.paths.socket} for ${this.links.size} mesh${this.links.size === 1 ? '' : 'es'}`);
+  }
+
+  /** Connects meshes joined since the last look and drops the ones left. */
+  reload(): { meshes: number } {
+    this.seenSignature = this.meshSignature();
+    const joined = new Map(loadMeshes(this.home).map((m) => [m.mesh_id, m]));
+    for (const [id, link] of this.links) {
+      if (!joined.has(id)) {
+        void link.close();
+        this.links.delete(id);
+      }
+    }
+    for (const [id, mesh] of joined) {
+      if (this.links.has(id)) continue;
+      const link = new MeshLink(mesh, this.store, (meshId, m) => this.publish(meshId, m), this.log);
+      this.links.set(id, link);
+      link.start();
+    }
+    return { meshes: this.links.size };
+  }
+
+  stop(why = 'asked to stop'): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log(`daemon stopping: ${why}`);
+      if (this.watchdog) clearInterval(this.watchdog);
+      for (const s of this.subscribers) s.socket.end();
+      await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+      await Promise.all([...this.links.values()].map((l) => l.close()));
+      rmSync(this.paths.socket, { force: true });
+      rmSync(this.paths.pid, { force: true });
+      this.store.close();
+    })();
+    return this.stopping;
+  }
+
+  private seenSignature = '';
+
+  private meshSignature(): string {
+    try {
+      return readdirSync(join(this.home, 'meshes')).sort().join(',');
+    } catch {
+      return '';
+    }
+  }
+
+  private serve(socket: Socket): void {
+    const reader = new LineReader((line) => void this.handle(socket, line));
+    socket.on('data', (chunk) => {
+      try {
+        reader.push(chunk);
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      for (const s of this.subscribers) if (s.socket === socket) this.subscribers.delete(s);
+    });
+  }
+
+  private async handle(socket: Socket, line: string): Promise<void> {
+    let id = 0;
+    let answer: DaemonAnswer;
+    try {
+      const raw = JSON.parse(line) as { id?: unknown };
+      if (typeof raw.id === 'number') id = raw.id;
+      const parsed = DaemonRequest.safeParse(raw);
+      if (!parsed.success) throw new DaemonError(`bad daemon request: ${parsed.error.issues[0]?.message ?? 'invalid'}`, EXIT.usage);
+      answer = { id, ok: true, result: await this.dispatch(socket, parsed.data) };
+    } catch (error) {
+      answer = { id, ok: false, error: errorBody(error) };
+    }
+    if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+  }
+
+  private link(meshId: string): MeshLink {
+    const link = this.links.get(meshId) ?? (this.reload(), this.links.get(meshId));
+    if (!link) throw new DaemonError(`the daemon has no mesh ${meshId}; run: claudemesh mesh list`, EXIT.noMesh);
+    return link;
+  }
+
+  private async dispatch(socket: Socket, req: DaemonRequest): Promise<unknown> {
+    switch (req.method) {
+      case 'ping':
+        return { pong: true, pid: process.pid };
+      case 'info':
+        return {
+          pid: process.pid,
+          socket: this.paths.socket,
+          meshes: [...this.links.values()].map((l) => ({ mesh_id: l.mesh.mesh_id, mesh_name: l.mesh.mesh_name, connected: l.client.connected, outbox: this.store.pendingOutbound(l.mesh.mesh_id).length, unread: this.store.unreadCount(l.mesh.mesh_id) })),
+        };
+      case 'reload':
+        return this.reload();
+      case 'stop':
+        setImmediate(() => void this.stop().then(() => process.exit(0)));
+        return { stopping: true };
+      case 'send': {
+        const p = req.params;
+        const link = this.link(p.mesh_id);
+        const clientId = p.client_id ?? randomUUID();
+        // Durable first: from here on the message survives a daemon or machine restart.
+        this.store.enqueueOutbound({ mesh_id: p.mesh_id, client_id: clientId, to: p.to, plaintext: p.plaintext, created_at: Date.now() });
+        const sending = link.deliver(clientId, p.to, p.plaintext, p.receipts);
+        const waited = await Promise.race([sending.then((ack) => ({ ack })), sleep(p.wait_ms ?? DEFAULT_SEND_WAIT_MS).then(() => null)]);
+        sending.catch(() => undefined);
+        return waited ? { queued: false, client_id: clientId, ack: waited.ack } : { queued: true, client_id: clientId, ack: null };
+      }
+      case 'peers':
+        return this.link(req.params.mesh_id).client.listPeers();
+      case 'message_status':
+        return this.link(req.params.mesh_id).client.messageStatus({ messageIds: req.params.message_ids });
+      case 'mark_read': {
+        const link = this.link(req.params.mesh_id);
+        const changed = this.store.markRead(req.params.mesh_id, req.params.message_ids);
+        link.client.markRead(req.params.message_ids);
+        return { marked: changed.length };
+      }
+      case 'set_status': {
+        const link = this.link(req.params.mesh_id);
+        link.status = req.params.status;
+        if (link.client.connected) await link.client.setStatus(req.params.status);
+        return { status: req.params.status };
+      }
+      case 'set_summary': {
+        const link = this.link(req.params.mesh_id);
+        link.summary = req.params.summary;
+        if (link.client.connected) await link.client.setSummary(req.params.summary);
+        return { summary: req.params.summary };
+      }
+      case 'group': {
+        const link = this.link(req.params.mesh_id);
+        await (req.params.join ? link.client.joinGroup(req.params.group) : link.client.leaveGroup(req.params.group));
+        return { group: req.params.group, joined: req.params.join };
+      }
+      case 'subscribe':
+        this.subscribers.add({ socket, ...(req.params.mesh_id ? { meshId: req.params.mesh_id } : {}) });
+        return { subscribed: true };
+    }
+  }
+
+  private publish(meshId: string, message: LocalMessage): void {
+    const line = `${JSON.stringify({ event: 'message', mesh_id: meshId, message })}\n`;
+    for (const s of this.subscribers) if (!s.meshId || s.meshId === meshId) s.socket.write(line);
+  }
+}
+
+function errorBody(error: unknown): DaemonErrorBody {
+  if (error instanceof DaemonError) return { message: error.message, exit_code: error.exitCode, ...(error.code ? { code: error.code } : {}) };
+  if (error instanceof ProtocolError) return { message: error.message, code: error.code, exit_code: EXIT.failure };
+  return { message: error instanceof Error ? error.message : String(error), exit_code: EXIT.failure };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Whether something accepts connections on this socket path. */
+export function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!existsSync(path)) return resolve(false);
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** `claudemesh daemon run`: serves until SIGTERM / SIGINT or a `stop` request. */
+export async function runDaemon(home = claudemeshHome()): Promise<void> {
+  const daemon = new Daemon(home);
+  await daemon.start();
+  const shutdown = (signal: string) => void daemon.stop(signal).then(() => process.exit(0));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,72 @@
+import { decodeBody, type DecodedBody, type InboundMessage, type StoredMesh } from '@claudemesh/core';
+
+/** The notification Claude Code turns into a channel message in the session. */
+export const CHANNEL_METHOD = 'notifications/claude/channel';
+
+/** The capability key that makes Claude Code listen for {@link CHANNEL_METHOD}. */
+export const CHANNEL_CAPABILITY = 'claude/channel';
+
+/**
+ * Claude Code drops a whole channel notification, silently, when a meta key is not an identifier
+ * or a meta value is not a string; so meta is typed string→string and built from strings only.
+ */
+export type ChannelMeta = Record<string, string>;
+
+export interface ChannelNotification {
+  method: typeof CHANNEL_METHOD;
+  params: { content: string; meta: ChannelMeta };
+}
+
+/** The mesh a message came through, as far as the notification needs to name it. */
+export type MeshRef = Pick<StoredMesh, 'mesh_id' | 'mesh_name'>;
+
+const META_KEY = /^[a-z_]+$/;
+
+/** True when Claude Code would accept this meta object (identifier keys, string values only). */
+export function isChannelMeta(meta: unknown): meta is ChannelMeta {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return false;
+  return Object.entries(meta).every(([key, value]) => META_KEY.test(key) && typeof value === 'string');
+}
+
+/** "direct message", "to @team" or "to everyone (*)": where the message was addressed. */
+function describeTarget(m: InboundMessage): string {
+  if (m.kind === 'dm') return 'direct message';
+  if (m.kind === 'broadcast') return 'to everyone (*)';
+  return `to ${m.to}`;
+}
+
+/**
+ * What the model reads: who sent it and how, the priority when it is not the default `next`, the
+ * message it answers, then the text itself on its own lines.
+ */
+export function channelContent(m: InboundMessage, body: DecodedBody): string {
+  const details = [describeTarget(m)];
+  if (body.priority !== 'next') details.push(`priority ${body.priority}`);
+  if (body.replyTo) details.push(`in reply to message ${body.replyTo}`);
+  return `claudemesh message ${m.messageId} from ${m.from.displayName} (${details.join(', ')}):\n${body.text}`;
+}
+
+/** The machine-readable side of the notification; every value is a string (see {@link ChannelMeta}). */
+export function channelMeta(m: InboundMessage, body: DecodedBody, mesh: MeshRef): ChannelMeta {
+  const meta: ChannelMeta = {
+    from_name: m.from.displayName,
+    from_member: m.from.memberPubkey,
+    from_session: m.from.sessionPubkey,
+    message_id: m.messageId,
+    client_id: m.clientId,
+    mesh: mesh.mesh_name,
+    mesh_id: mesh.mesh_id,
+    kind: m.kind,
+    to: m.to,
+    priority: body.priority,
+    sent_at: new Date(m.sentAt).toISOString(),
+  };
+  if (body.replyTo) meta['reply_to'] = body.replyTo;
+  return meta;
+}
+
+/** Builds the `notifications/claude/channel` frame for one decrypted message. */
+export function channelNotification(m: InboundMessage, mesh: MeshRef): ChannelNotification {
+  const body = decodeBody(m.text);
+  return { method: CHANNEL_METHOD, params: { content: channelContent(m, body), meta: channelMeta(m, body, mesh) } };
+}

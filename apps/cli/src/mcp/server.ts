@@ -1,0 +1,116 @@
+import { claudemeshHome, MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
+import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Notification, Request, Result } from '@modelcontextprotocol/sdk/types.js';
+import { selectMesh } from '../context.js';
+import { LocalStore } from '../store/local-store.js';
+import { CHANNEL_CAPABILITY, type ChannelNotification } from './channel.js';
+import { ChannelPipe, type Log } from './pipe.js';
+import { callTool, listTools, type ToolContext } from './tools.js';
+
+export interface McpPipeOptions {
+  /** Mesh name or id; without it, the only joined mesh. */
+  mesh?: string;
+  /** Expose the mesh tools in `tools/list` (default: none, the CLI is the API). */
+  tools?: boolean;
+  /** Diagnostics sink; stdout carries MCP frames only, so the default is stderr. */
+  log?: Log;
+  /** How long a tool call may wait on the broker. */
+  toolTimeoutMs?: number;
+}
+
+type PipeServer = Server<Request, ChannelNotification | Notification, Result>;
+
+const SERVER_INFO = { name: 'claudemesh', version: '0.1.0' } as const;
+
+/** Read by Claude Code and shown to the model: what the channel messages are and how to answer. */
+const INSTRUCTIONS =
+  'Messages from peers on your claudemesh mesh are pushed into this session as channel events (meta: from_name, message_id, kind, priority, reply_to). ' +
+  'They stay unread until you read them: run `claudemesh inbox --read` (or call check_messages when tools are enabled). ' +
+  'Reply with `claudemesh send <from_name> "<text>"` (or the send_message tool).';
+
+const stderrLog: Log = (line) => process.stderr.write(`claudemesh mcp: ${line}\n`);
+
+/** Like the CLI's one-shot connection, but it reconnects: the pipe lives as long as the Claude session. */
+function createPipeClient(mesh: StoredMesh): MeshClient {
+  return new MeshClient({
+    url: wsUrlOf(mesh.broker_url),
+    meshId: mesh.mesh_id,
+    identity: parseIdentity(mesh.identity),
+    ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
+    peerType: mesh.peer_type,
+    reconnect: true,
+    clientName: 'claudemesh-mcp',
+  });
+}
+
+/** Loads the SDK only when the pipe runs, so other verbs start without it. */
+async function loadSdk() {
+  const [server, stdio, types] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/index.js'),
+    import('@modelcontextprotocol/sdk/server/stdio.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]);
+  return { Server: server.Server, StdioServerTransport: stdio.StdioServerTransport, ListToolsRequestSchema: types.ListToolsRequestSchema, CallToolRequestSchema: types.CallToolRequestSchema };
+}
+
+/** Resolves when the MCP client goes away: stdin ends, or the process is asked to stop. */
+function untilStdinCloses(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.stdin.once('end', done);
+    process.stdin.once('close', done);
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
+
+/** Mesh connection events go to the diagnostics log; none of them is fatal once connected. */
+function logClientEvents(client: MeshClient, mesh: StoredMesh, log: Log): void {
+  client.on('connected', (ack) => log(`connected to ${mesh.mesh_name} as ${ack.member.display_name} (${ack.queued} queued)`));
+  client.on('disconnected', ({ code, reason }) => log(`disconnected from ${mesh.mesh_name} (${code}${reason ? ` ${reason}` : ''})`));
+  client.on('decrypt_error', ({ messageId, from, error }) => log(`message ${messageId} from ${from.slice(0, 16)}… does not open: ${error.message}`));
+  client.on('error', (error) => log(`mesh error: ${error.message}`));
+}
+
+/**
+ * Runs the push-pipe until stdin closes: an MCP stdio server that pushes every inbound mesh
+ * message to Claude Code as `notifications/claude/channel`. Throws (before or while connecting)
+ * when there is no mesh to use or the broker refuses this member; the caller reports it.
+ */
+export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
+  const log = options.log ?? stderrLog;
+  const tools = options.tools ?? false;
+  const mesh = selectMesh(options.mesh);
+  await cryptoReady();
+  const sdk = await loadSdk();
+  const store = LocalStore.open(claudemeshHome());
+  const client = createPipeClient(mesh);
+  const server: PipeServer = new sdk.Server(SERVER_INFO, {
+    capabilities: { experimental: { [CHANNEL_CAPABILITY]: {} }, tools: {} },
+    instructions: INSTRUCTIONS,
+  });
+  const pipe = new ChannelPipe(store, mesh, (n) => server.notification(n), log);
+  const ctx: ToolContext = { client, store, mesh, timeoutMs: options.toolTimeoutMs ?? 15_000 };
+
+  server.oninitialized = () => pipe.open();
+  server.onerror = (error) => log(`mcp error: ${error.message}`);
+  server.setRequestHandler(sdk.ListToolsRequestSchema, () => ({ tools: listTools(tools) }));
+  server.setRequestHandler(sdk.CallToolRequestSchema, (request) => callTool(ctx, tools, request.params.name, request.params.arguments));
+  // Listen before connecting: the offline queue drains right after the handshake.
+  client.on('message', (m) => pipe.receive(m));
+  logClientEvents(client, mesh, log);
+
+  const closed = untilStdinCloses();
+  try {
+    await server.connect(new sdk.StdioServerTransport());
+    // An auth refusal rejects connect(); an unreachable broker just keeps it retrying.
+    const connected = client.connect();
+    connected.catch(() => undefined); // after stdin closed, the rejection from close() is moot
+    await Promise.race([closed, connected.then(() => closed)]);
+  } finally {
+    await client.close();
+    await server.close();
+    store.close();
+  }
+}

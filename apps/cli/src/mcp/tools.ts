@@ -1,0 +1,175 @@
+import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, ProtocolError, Target, type MeshClient } from '@claudemesh/core';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { LocalMessage, LocalStore } from '../store/local-store.js';
+import type { MeshRef } from './channel.js';
+
+/** What a tool call may touch: the live mesh connection and the shared local inbox. */
+export interface ToolContext {
+  client: MeshClient;
+  store: LocalStore;
+  mesh: MeshRef;
+  /**
+   * How long a call may wait on the broker. Requests wait for the connection, which may be
+   * reconnecting; a tool call must answer rather than hang the model's turn.
+   */
+  timeoutMs: number;
+}
+
+/** One tool as listed and called: the zod schema is both the validator and the advertised JSON schema. */
+interface McpTool {
+  readonly definition: Tool;
+  call(ctx: ToolContext, rawArgs: unknown): Promise<CallToolResult>;
+}
+
+function textResult(text: string): CallToolResult {
+  return { content: [{ type: 'text', text }] };
+}
+
+function errorResult(text: string): CallToolResult {
+  return { content: [{ type: 'text', text }], isError: true };
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof ProtocolError ? `${message} [${error.code}]` : message;
+}
+
+/** Rejects after `ms` so a call made while the broker is unreachable still gets an answer. */
+async function withTimeout<T>(work: Promise<T>, ms: number, note: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the broker within ${ms / 1000} s (not connected?)${note}`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Input schemas as JSON Schema, without the `$schema` line MCP clients do not need. */
+function inputSchemaOf(schema: z.ZodType): Tool['inputSchema'] {
+  const { $schema: _ignored, ...json } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  return { ...json, type: 'object' } as Tool['inputSchema'];
+}
+
+/**
+ * Wraps a handler so bad arguments and any failure become an `isError` result, never a crash.
+ * `timeoutNote` tells the model what a timeout means for this tool (a send keeps retrying).
+ */
+function defineTool<S extends z.ZodType>(
+  name: string,
+  description: string,
+  args: S,
+  run: (ctx: ToolContext, args: z.output<S>) => Promise<string>,
+  timeoutNote = '',
+): McpTool {
+  return {
+    definition: { name, description, inputSchema: inputSchemaOf(args) },
+    async call(ctx, rawArgs) {
+      const parsed = args.safeParse(rawArgs ?? {});
+      if (!parsed.success) return errorResult(`invalid arguments for ${name}: ${describeIssues(parsed.error)}`);
+      try {
+        return textResult(await withTimeout(run(ctx, parsed.data), ctx.timeoutMs, timeoutNote));
+      } catch (error) {
+        return errorResult(`${name} failed: ${describeError(error)}`);
+      }
+    },
+  };
+}
+
+/** A stored message as check_messages returns it: the fields a reader needs, times in ISO form. */
+function presentMessage(m: LocalMessage): Record<string, string | null> {
+  return {
+    message_id: m.message_id,
+    from_name: m.from_name,
+    from_member: m.from_member,
+    kind: m.kind,
+    to: m.to,
+    priority: m.priority,
+    reply_to: m.reply_to,
+    sent_at: new Date(m.sent_at).toISOString(),
+    text: m.text,
+  };
+}
+
+/** Marks messages read at the broker in frames of at most the protocol's id limit. */
+function markReadAtBroker(client: MeshClient, ids: string[]): void {
+  for (let i = 0; i < ids.length; i += LIMITS.maxIdsPerFrame) client.markRead(ids.slice(i, i + LIMITS.maxIdsPerFrame));
+}
+
+const listPeers = defineTool('list_peers', 'List the members of the mesh with their presence, sessions, status and summary.', z.strictObject({}), async (ctx) =>
+  JSON.stringify(await ctx.client.listPeers(), null, 2),
+);
+
+const sendMessage = defineTool(
+  'send_message',
+  'Send an end-to-end encrypted message to a peer (display name or member pubkey), a @group, or * (everyone). Returns the broker ack once it is stored.',
+  z.strictObject({
+    to: Target.describe('display name, member or session pubkey, @group, or * for everyone'),
+    text: z.string().min(1).describe('the message text'),
+    priority: MessagePriority.optional().describe('now (interrupt), next (default) or low'),
+    reply_to: MessageId.optional().describe('message_id of the message this answers'),
+  }),
+  async (ctx, { to, text, priority, reply_to }) => {
+    const ack = await ctx.client.send(to, encodeBody(text, { ...(priority ? { priority } : {}), ...(reply_to ? { replyTo: reply_to } : {}) }));
+    return JSON.stringify(ack);
+  },
+  ' (it keeps retrying in the background under the same id; do not resend)',
+);
+
+const checkMessages = defineTool(
+  'check_messages',
+  'Return the unread messages of this mesh from the local inbox (oldest first) and mark them read.',
+  z.strictObject({}),
+  async (ctx) => {
+    const unread = ctx.store.inbox(ctx.mesh.mesh_id);
+    const ids = unread.map((m) => m.message_id);
+    ctx.store.markRead(ctx.mesh.mesh_id, ids);
+    markReadAtBroker(ctx.client, ids);
+    return JSON.stringify(unread.map(presentMessage), null, 2);
+  },
+);
+
+const setSummary = defineTool(
+  'set_summary',
+  'Set the one-line summary other peers see for this session (what you are working on).',
+  z.strictObject({ summary: z.string().max(LIMITS.maxSummaryChars).describe('a short description of what you are doing') }),
+  async (ctx, { summary }) => {
+    await ctx.client.setSummary(summary);
+    return `summary set: ${summary}`;
+  },
+);
+
+const setStatus = defineTool(
+  'set_status',
+  'Set the presence status other peers see for this session.',
+  z.strictObject({ status: PeerStatus.describe('idle, working or dnd (do not disturb)') }),
+  async (ctx, { status }) => {
+    await ctx.client.setStatus(status);
+    return `status set: ${status}`;
+  },
+);
+
+/** The `--tools` set, for MCP clients that cannot run the CLI themselves. */
+export const MESH_TOOLS: readonly McpTool[] = [listPeers, sendMessage, checkMessages, setSummary, setStatus];
+
+/** What `tools/list` answers: nothing by default (the CLI is the API), the mesh tools with `--tools`. */
+export function listTools(enabled: boolean): Tool[] {
+  return enabled ? MESH_TOOLS.map((t) => t.definition) : [];
+}
+
+/** Runs one `tools/call`; unknown or disabled tools are an `isError` result naming what exists. */
+export async function callTool(ctx: ToolContext, enabled: boolean, name: string, rawArgs: unknown): Promise<CallToolResult> {
+  const tool = enabled ? MESH_TOOLS.find((t) => t.definition.name === name) : undefined;
+  if (!tool) {
+    const available = listTools(enabled).map((t) => t.name);
+    return errorResult(`unknown tool ${name}; ${available.length > 0 ? `available: ${available.join(', ')}` : 'this pipe exposes no tools (start it with claudemesh mcp --tools), use the claudemesh CLI instead'}`);
+  }
+  return tool.call(ctx, rawArgs);
+}
