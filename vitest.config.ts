@@ -10,10 +10,11 @@ export default defineConfig({
     swc.vite({ jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2023' } }),
   ],
   resolve: {
-    alias: {
-      '@claudemesh/crypto': src('./libs/crypto/src/index.ts'),
-      '@claudemesh/core': src('./libs/core/src/index.ts'),
-    },
+    alias: [
+      { find: '@claudemesh/crypto', replacement: src('./libs/crypto/src/index.ts') },
+      { find: '@claudemesh/core/body', replacement: src('./libs/core/src/protocol/v1/body-codec.ts') },
+      { find: /^@claudemesh\/core$/, replacement: src('./libs/core/src/index.ts') },
+    ],
   },
   test: {
     include: ['libs/*/src/**/*.spec.ts', 'libs/*/test/**/*.spec.ts', 'apps/*/src/**/*.spec.ts', 'apps/*/test/**/*.spec.ts'],

@@ -1,20 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 
-/** Next steps for the broker's error codes, so every failure says what to run. */
-const HINTS: Record<string, string> = {
-  E_UNKNOWN_TARGET: 'see who is there: claudemesh peer list',
-  E_NOT_MEMBER: 'your membership was revoked or never existed; ask for a new invite and run claudemesh join',
-  E_FORBIDDEN: 'you lack the right for this in the mesh; ask its owner',
-  E_UNAVAILABLE: 'the broker cannot store messages right now; retry in a moment',
-  E_RATE_LIMITED: 'slow down and retry',
-  E_TOO_LARGE: 'send less (split the message)',
-  E_INVITE_INVALID: 'the link is damaged or forged; ask the mesh owner for a fresh one',
-  E_INVITE_EXPIRED: 'ask for a fresh invite',
-  E_INVITE_REVOKED: 'ask for a fresh invite',
-  E_INVITE_EXHAUSTED: 'ask for a fresh invite',
-};
-
 function version(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
@@ -26,6 +12,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${version()}\n`);
     return;
   }
+  // Hot verbs through a running daemon: no Nest, no zod, no libsodium.
+  const { tryFastPath } = await import('./fast/fast-path.js');
+  if (await tryFastPath(args)) return;
+  if (process.env['CLAUDEMESH_FAST'] === 'only') {
+    // A diagnostic (and the tests' proof that a verb takes the fast path).
+    process.stderr.write('claudemesh: not answered by the fast path (is the daemon running? is every flag one it knows?)\n');
+    process.exit(99);
+  }
   // The daemon is started by verbs on demand: it should not pay for the command tree either.
   if (args[0] === 'daemon' && args[1] === 'run' && args.length === 2) {
     const { runDaemon } = await import('./daemon/daemon.js');
@@ -33,20 +27,19 @@ async function main(): Promise<void> {
     return;
   }
   await import('reflect-metadata');
-  const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }] = await Promise.all([
+  const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }, { errorLine }] = await Promise.all([
     import('nest-commander'),
     import('./cli.module.js'),
     import('./context.js'),
     import('@claudemesh/core'),
+    import('./format.js'),
   ]);
 
   /** Every failure ends here: one line on stderr (plus what to run next), a documented exit code. */
   const fail = (error: unknown): never => {
     const exitCode = error instanceof CliError ? error.exitCode : EXIT.failure;
     const message = error instanceof Error ? error.message : String(error);
-    const code = error instanceof ProtocolError ? ` [${error.code}]` : '';
-    const hint = error instanceof ProtocolError && HINTS[error.code] ? `\n  next: ${HINTS[error.code]}` : '';
-    process.stderr.write(`claudemesh: ${message}${code}${hint}\n`);
+    process.stderr.write(errorLine(message, error instanceof ProtocolError ? error.code : undefined));
     process.exit(exitCode);
   };
 

@@ -20,3 +20,25 @@ describe('message body envelope (protocol §6.3)', () => {
     expect(() => encodeBody('x', { priority: 'urgent' as never })).toThrow();
   });
 });
+
+describe('body codec and schema agree', () => {
+  it('accepts and rejects the same envelopes', async () => {
+    const { MessageBody, envelopeOf } = await import('../src/index.js');
+    const samples: unknown[] = [
+      { cm: 1, text: 'a' },
+      { cm: 1, text: 'a', priority: 'now' },
+      { cm: 1, text: 'a', priority: 'low', reply_to: '9' },
+      { cm: 1, text: 'a', priority: 'urgent' },
+      { cm: 1, text: 'a', reply_to: '0' },
+      { cm: 1, text: 'a', reply_to: 12 },
+      { cm: 1, text: 7 },
+      { cm: 2, text: 'a' },
+      { cm: 1, text: 'a', extra: true },
+      { text: 'a' },
+      [1],
+      null,
+      'x',
+    ];
+    for (const s of samples) expect(envelopeOf(s) !== null).toBe(MessageBody.safeParse(s).success);
+  });
+});

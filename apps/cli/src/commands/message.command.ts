@@ -1,7 +1,8 @@
 import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
-import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
+import { inboxText, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 
 interface SendOptions extends CommonOptions {
@@ -18,16 +19,7 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
     const mesh = selectMesh(options.mesh);
     const plaintext = encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
     const outcome = await withBackend((b) => b.send(mesh, to!, plaintext));
-    if (!outcome.ack) {
-      print(options.json ?? false, { to, queued: true, client_id: outcome.client_id }, `queued for ${to}: the broker has not acknowledged yet; the daemon keeps it in its outbox and delivers it (client id ${outcome.client_id})`);
-      return;
-    }
-    const ack = outcome.ack;
-    print(
-      options.json ?? false,
-      { ...ack, to, queued: false },
-      `sent to ${to} (message ${ack.message_id}, ${ack.recipients} recipient${ack.recipients === 1 ? '' : 's'}, stored by the broker)\nstatus: claudemesh message status ${ack.message_id}`,
-    );
+    process.stdout.write(sentText(to!, outcome, options.json ?? false));
   }
 
   @Option({ flags: '-p, --priority <priority>', description: 'now | next | low (default next)' })
@@ -80,7 +72,7 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
           }
         }
       }
-      render(options, messages);
+      process.stdout.write(inboxText(messages, options));
     });
   }
 
@@ -102,23 +94,6 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
   }
 }
 
-function render(options: InboxOptions, messages: LocalMessage[]): void {
-  if (options.json) {
-    for (const m of messages) process.stdout.write(`${JSON.stringify(m)}\n`);
-    return;
-  }
-  if (messages.length === 0) {
-    process.stdout.write('(no messages)\n');
-    return;
-  }
-  for (const m of messages) {
-    const where = m.kind === 'dm' ? '' : ` → ${m.to}`;
-    const flags = [m.priority !== 'next' ? m.priority : '', m.reply_to ? `re #${m.reply_to}` : ''].filter(Boolean).join(', ');
-    process.stdout.write(`#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${m.from_name}${where}${flags ? ` (${flags})` : ''}: ${m.text}\n`);
-  }
-  if (!options.read && messages.some((m) => m.read_at === null)) process.stdout.write('mark them read: claudemesh inbox --read · reply: claudemesh send <name> <text> --reply-to <id>\n');
-}
-
 /** `message status <id…>`: queued / delivered / read per recipient of messages you sent. */
 @SubCommand({ name: 'status', arguments: '<message-id...>', description: 'Delivery state per recipient of messages you sent' })
 export class MessageStatusCommand extends MeshVerb {
@@ -128,14 +103,7 @@ export class MessageStatusCommand extends MeshVerb {
     const mesh = selectMesh(options.mesh);
     const statuses = await withBackend((b) => b.messageStatus(mesh, ids));
     const missing = ids.filter((id) => !statuses.some((s) => s.message_id === id));
-    if (options.json) print(true, statuses, '');
-    else {
-      const lines = statuses.flatMap((s) => [
-        `#${s.message_id} to ${s.to} (${s.kind}, sent ${new Date(s.sent_at).toISOString()})`,
-        ...s.recipients.map((r) => `  ${r.display_name.padEnd(20)} ${r.state}${r.read_at ? ` ${new Date(r.read_at).toISOString()}` : r.delivered_at ? ` ${new Date(r.delivered_at).toISOString()}` : ''}`),
-      ]);
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
+    process.stdout.write(statusText(statuses, options.json ?? false));
     if (missing.length > 0) throw new CliError(`no message you sent has id ${missing.join(', ')}`, EXIT.notFound);
   }
 }

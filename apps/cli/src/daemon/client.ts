@@ -3,7 +3,8 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { daemonPaths } from './paths.js';
-import { LineReader, type DaemonAnswer, type DaemonErrorBody, type DaemonEvent, type DaemonRequest } from './protocol.js';
+import { LineReader } from './lines.js';
+import type { DaemonAnswer, DaemonErrorBody, DaemonEvent, DaemonRequest } from './protocol.js';
 
 type Params<M extends DaemonRequest['method']> = Extract<DaemonRequest, { method: M }> extends { params: infer P } ? P : undefined;
 

@@ -1,5 +1,6 @@
-import type { InboundMessage, MessagePriority } from '@claudemesh/core';
-import { decodeBody } from '@claudemesh/core';
+import type { InboundMessage } from '@claudemesh/core';
+import type { MessagePriority } from '@claudemesh/core/body';
+import { decodeBody } from '@claudemesh/core/body';
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
