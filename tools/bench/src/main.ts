@@ -1,6 +1,7 @@
 import { cryptoReady } from '@claudemesh/crypto';
 import { parseArgs } from 'node:util';
 import { PeakSampler } from './process-stats.js';
+import { cliScenario } from './scenarios/cli.js';
 import { connections } from './scenarios/connections.js';
 import { fanout } from './scenarios/fanout.js';
 import { saturation } from './scenarios/saturation.js';
@@ -10,14 +11,15 @@ import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'connections'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|connections|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
   connections: --connections 10000 --sessions-per-member 100
+  cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
   sends a fifth of --messages first); 0 measures from a cold start. Warm-up figures are reported
   apart and never counted.
@@ -39,6 +41,7 @@ interface Args {
   'sessions-per-member': string;
   timeout: string;
   warmup: string;
+  runs: string;
   json: boolean;
   'skip-baseline': boolean;
   'broker-node-args': string;
@@ -91,6 +94,13 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       const opts = { messages, window: Number(a.window ?? 8), size, timeoutMs, warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, log };
       run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await fanout(p, opts)) }));
       break;
+    }
+    case 'cli': {
+      const opts = { runs: Number(a.runs), log };
+      const system = mesh();
+      log(`${name}: claudemesh CLI against the broker (${system.db})`);
+      const result = await runOn(system, (sys) => cliScenario(sys as MeshSystem, opts));
+      return { scenario: name, db: system.db, peers: null, messages: null, delivered: null, delivered_ratio: null, e2e_p50_ms: null, e2e_p99_ms: null, ack_p99_ms: null, throughput_msgs_s: null, baseline_throughput_msgs_s: null, ratio_to_baseline: null, rss_per_conn_kb: null, ...result, baseline: null, node: process.version, at: new Date().toISOString() };
     }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
       'sessions-per-member': { type: 'string', default: '100' },
       timeout: { type: 'string', default: '120' },
       warmup: { type: 'string', default: '3' },
+      runs: { type: 'string', default: '15' },
       json: { type: 'boolean', default: false },
       'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },

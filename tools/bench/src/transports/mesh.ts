@@ -44,6 +44,8 @@ export class MeshSystem implements BenchSystem {
     private readonly nodeArgs: string[] = [],
   ) {}
 
+  readonly adminToken = ADMIN_TOKEN;
+
   get serverPid(): number | undefined {
     return this.broker?.pid;
   }
