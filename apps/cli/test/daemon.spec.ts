@@ -84,6 +84,11 @@ describe('claudemesh daemon', () => {
       if (s!.recipients[0]!.state === 'delivered') break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    // It keeps the status line's presence cache fresh: owner and bob (through the daemon) online.
+    const { mesh_id } = JSON.parse((await cli(bobHome, ['whoami', '--json'])).stdout) as { mesh_id: string };
+    const cache = JSON.parse(readFileSync(join(bobHome, 'cache', `presence-${mesh_id}.json`), 'utf8')) as { mesh_name: string; online: number; total: number };
+    expect(cache).toMatchObject({ mesh_name: 'dmesh', online: 2, total: 2 });
+    expect((await cli(bobHome, ['status-line'])).stdout.trim()).toBe('◇ dmesh · 2/2 online');
     const inbox = await cli(bobHome, ['inbox', '--json']);
     expect(inbox.stdout).toContain('arrives while no verb runs');
     // Status and summary stick to the daemon's session.

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { writePresenceCache } from '../claude/presence-cache.js';
 import { EXIT } from '../exit-codes.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
@@ -13,6 +14,8 @@ import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } fr
 const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
 const DEFAULT_SEND_WAIT_MS = 8_000;
 const WATCHDOG_MS = 2_000;
+/** Within the status line's 60 s cache lifetime. */
+const PRESENCE_REFRESH_MS = 30_000;
 
 class DaemonError extends Error {
   constructor(
@@ -27,6 +30,7 @@ class DaemonError extends Error {
 /** One joined mesh: a warm, reconnecting connection plus what this member wants its sessions to show. */
 class MeshLink {
   readonly client: MeshClient;
+  private presenceTimer: NodeJS.Timeout | null = null;
   status: PeerStatus | null = null;
   summary: string | null = null;
   /** Outbox entries handed to the SDK in this process (it resends them itself until acked). */
@@ -34,6 +38,7 @@ class MeshLink {
 
   constructor(
     readonly mesh: StoredMesh,
+    private readonly home: string,
     private readonly store: LocalStore,
     private readonly onMessage: (meshId: string, m: LocalMessage) => void,
     private readonly log: (line: string) => void,
@@ -56,6 +61,7 @@ class MeshLink {
     });
     this.client.on('connected', () => {
       this.log(`${mesh.mesh_name}: connected`);
+      void this.refreshPresence();
       if (this.status) void this.client.setStatus(this.status).catch(() => undefined);
       if (this.summary !== null) void this.client.setSummary(this.summary).catch(() => undefined);
     });
@@ -63,7 +69,23 @@ class MeshLink {
     this.client.on('error', (e) => this.log(`${mesh.mesh_name}: ${e.message}`));
   }
 
+  /**
+   * Keeps the status line's cache fresh (it then never connects): our member counts as online,
+   * since this daemon's session is a real one.
+   */
+  private async refreshPresence(): Promise<void> {
+    if (!this.client.connected) return;
+    try {
+      const peers = await this.client.listPeers();
+      writePresenceCache(this.home, this.mesh.mesh_id, { mesh_name: this.mesh.mesh_name, online: peers.filter((p) => p.online).length, total: peers.length });
+    } catch (error) {
+      this.log(`${this.mesh.mesh_name}: presence refresh failed: ${(error as Error).message}`);
+    }
+  }
+
   start(): void {
+    this.presenceTimer = setInterval(() => void this.refreshPresence(), PRESENCE_REFRESH_MS);
+    this.presenceTimer.unref();
     this.client.connect().catch((e: Error) => this.log(`${this.mesh.mesh_name}: ${e.message}`));
     // What an earlier daemon accepted but never saw acked goes out again under its client id.
     for (const entry of this.store.pendingOutbound(this.mesh.mesh_id)) void this.deliver(entry.client_id, entry.to, entry.plaintext).catch(() => undefined);
@@ -92,6 +114,7 @@ class MeshLink {
   }
 
   close(): Promise<void> {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
     return this.client.close();
   }
 }
@@ -154,7 +177,7 @@ export class Daemon {
     }
     for (const [id, mesh] of joined) {
       if (this.links.has(id)) continue;
-      const link = new MeshLink(mesh, this.store, (meshId, m) => this.publish(meshId, m), this.log);
+      const link = new MeshLink(mesh, this.home, this.store, (meshId, m) => this.publish(meshId, m), this.log);
       this.links.set(id, link);
       link.start();
     }
