@@ -90,6 +90,20 @@ describe.each(dbKinds())('group and broadcast fan-out on %s', (kind) => {
     expect(status!.recipients.map((r) => r.state).sort()).toEqual(['delivered', 'read']);
   });
 
+  it('delivers a reply addressed to a rotated session key to the member’s current session, boxed for the member', async () => {
+    const frank = await addMember(tb, mesh, 'frank');
+    const a = clients[0]!;
+    const f1 = await connect(frank);
+    await f1.send('alice', 'from my first session');
+    await waitFor(() => inbox.get(a)!.some((m) => m.text === 'from my first session'), 'the first message');
+    const oldSession = inbox.get(a)!.find((m) => m.text === 'from my first session')!.from.sessionPubkey;
+    await f1.close();
+    const f2 = await connect(frank);
+    const ack = await a.send(oldSession, 'reply to your old session');
+    expect(ack.recipients).toBe(1);
+    await waitFor(() => inbox.get(f2)!.some((m) => m.text === 'reply to your old session'), 'the reply at the new session');
+  });
+
   it('stops delivering @group messages after leave_group and rejects an unknown group', async () => {
     const erin = await addMember(tb, mesh, 'erin');
     const e = await connect(erin);

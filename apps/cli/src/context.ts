@@ -56,6 +56,13 @@ export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean
   const client = await openClient(mesh, options);
   const store = LocalStore.open(claudemeshHome());
   client.on('message', (m) => void store.addInbound(mesh.mesh_id, m));
+  // Replies to a session key seen in the local inbox are boxed for its member, even after it rotated.
+  const send = client.send.bind(client);
+  client.send = (to, plaintext, opts) => {
+    const member = /^[0-9a-f]{64}$/.test(to) ? store.memberOfSession(mesh.mesh_id, to) : null;
+    if (member) client.rememberSession(to, member);
+    return send(to, plaintext, opts);
+  };
   const close = client.close.bind(client);
   client.close = async () => {
     try {

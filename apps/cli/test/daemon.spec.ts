@@ -86,7 +86,9 @@ describe('claudemesh daemon', () => {
     }
     // It keeps the status line's presence cache fresh: owner and bob (through the daemon) online.
     const { mesh_id } = JSON.parse((await cli(bobHome, ['whoami', '--json'])).stdout) as { mesh_id: string };
-    const cache = JSON.parse(readFileSync(join(bobHome, 'cache', `presence-${mesh_id}.json`), 'utf8')) as { mesh_name: string; online: number; total: number };
+    const cacheFile = join(bobHome, 'cache', `presence-${mesh_id}.json`);
+    await waitFor(() => existsSync(cacheFile), 'the presence cache');
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { mesh_name: string; online: number; total: number };
     expect(cache).toMatchObject({ mesh_name: 'dmesh', online: 2, total: 2 });
     expect((await cli(bobHome, ['status-line'])).stdout.trim()).toBe('◇ dmesh · 2/2 online');
     const inbox = await cli(bobHome, ['inbox', '--json']);
@@ -96,6 +98,20 @@ describe('claudemesh daemon', () => {
     expect((await cli(bobHome, ['summary', 'set', 'on the daemon'])).code).toBe(0);
     const peers = await owner.listPeers();
     expect(peers.find((p) => p.display_name === 'bob')?.sessions).toEqual([expect.objectContaining({ status: 'working', summary: 'on the daemon' })]);
+  });
+
+  it('answers a reply to a rotated session key at the member’s current session (boxed for the member from the local inbox)', async () => {
+    await owner.send('bob', 'from a session about to rotate');
+    for (let i = 0; i < 100 && !(await cli(bobHome, ['inbox'])).stdout.includes('about to rotate'); i++) await new Promise((r) => setTimeout(r, 50));
+    const line = (await cli(bobHome, ['inbox', '--json'])).stdout.split('\n').find((l) => l.includes('about to rotate'))!;
+    const oldSession = (JSON.parse(line) as { from_session: string }).from_session;
+    // The owner reconnects with a fresh session key; the daemon has never seen it.
+    await owner.close();
+    await owner.connect();
+    const before = ownerInbox.length;
+    const reply = await cli(bobHome, ['send', oldSession, 'reply to the old session']);
+    expect(reply.code).toBe(0);
+    await waitFor(() => ownerInbox.slice(before).some((m) => decodeBody(m.text).text === 'reply to the old session'), 'the reply at the new session');
   });
 
   it('keeps an unacked send in its outbox across a SIGKILL and delivers it exactly once after restart', { timeout: 60_000 }, async () => {

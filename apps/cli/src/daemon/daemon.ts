@@ -96,6 +96,8 @@ class MeshLink {
     let sending = this.inFlight.get(clientId);
     if (!sending) {
       this.store.noteAttempt(this.mesh.mesh_id, clientId);
+      const member = /^[0-9a-f]{64}$/.test(to) ? this.store.memberOfSession(this.mesh.mesh_id, to) : null;
+      if (member) this.client.rememberSession(to, member);
       sending = this.client.send(to, plaintext, { id: clientId, ...(receipts ? { receipts } : {}) }).then(
         (ack) => {
           this.store.acked(this.mesh.mesh_id, clientId);

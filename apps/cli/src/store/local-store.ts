@@ -99,6 +99,12 @@ export class LocalStore {
     return this.db.prepare('SELECT * FROM inbox WHERE mesh_id = ? AND message_id = ?').get(meshId, messageId) as LocalMessage | undefined;
   }
 
+  /** The member a session key spoke for, from messages received (a reply to a rotated session). */
+  memberOfSession(meshId: string, sessionPubkey: string): string | null {
+    const row = this.db.prepare('SELECT from_member FROM inbox WHERE mesh_id = ? AND from_session = ? LIMIT 1').get(meshId, sessionPubkey) as { from_member: string } | undefined;
+    return row?.from_member ?? null;
+  }
+
   unreadCount(meshId: string): number {
     return (this.db.prepare('SELECT count(*) AS n FROM inbox WHERE mesh_id = ? AND read_at IS NULL').get(meshId) as { n: number }).n;
   }

@@ -55,6 +55,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private deliveredScheduled = false;
   private reqCounter = 0;
   private peersByKey = new Map<string, PeerInfo>();
+  /** Session key → member key of every sender seen, so a reply to a rotated session is boxed for its member. */
+  private readonly sessionMembers = new Map<string, string>();
   private sendChain: Promise<unknown> = Promise.resolve();
   private firstConnect: { resolve: (ack: HelloAck) => void; reject: (err: Error) => void } | null = null;
   lastHelloAck: HelloAck | null = null;
@@ -109,6 +111,19 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext, options.receipts));
     this.sendChain = prepared.catch(() => undefined);
     return prepared.then((frame) => this.enqueue(id, frame));
+  }
+
+  /**
+   * Records which member a session key belongs to (pushes do it as they arrive; a client with a
+   * local history can seed it), so a DM addressed to that session key after it rotated is still
+   * encrypted for the member — the broker routes it to the member's current sessions.
+   */
+  rememberSession(sessionPubkey: string, memberPubkey: string): void {
+    if (this.sessionMembers.size >= 10_000 && !this.sessionMembers.has(sessionPubkey)) {
+      const oldest = this.sessionMembers.keys().next().value;
+      if (oldest !== undefined) this.sessionMembers.delete(oldest);
+    }
+    this.sessionMembers.set(sessionPubkey, memberPubkey);
   }
 
   /** Sends a pre-built frame under an explicit client id (tests and tools use it to retry). */
@@ -281,6 +296,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * (they would otherwise come back forever).
    */
   private onPush(frame: ServerFrameMap['push']): void {
+    this.rememberSession(frame.from.session_pubkey, frame.from.member_pubkey);
     if (!this.seen.add(frame.message_id)) {
       this.queueDelivered(frame.message_id);
       return;
@@ -383,6 +399,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private async resolveMemberPubkey(target: string): Promise<string> {
     const cached = this.peersByKey.get(target);
     if (cached) return cached.member_pubkey;
+    const member = this.sessionMembers.get(target);
+    if (member) return member;
     await this.waitConnected();
     await this.listPeers();
     const peer = this.peersByKey.get(target);
