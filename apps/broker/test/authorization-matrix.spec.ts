@@ -1,5 +1,8 @@
-import { CLIENT_FRAME_SCHEMAS, formatSignedRequestAuth, revokeMember, signedRequest } from '@claudemesh/core';
-import { createInvite, generateIdentity, requestString, sha256Hex, sign, type Identity } from '@claudemesh/crypto';
+import { CLIENT_FRAME_SCHEMAS, formatSignedRequestAuth, issueShortInvite, revokeMember, signedRequest } from '@claudemesh/core';
+import {
+  createInvite, createShortInvite, deriveInviteLookup, generateIdentity, requestString, sha256Hex, shortInviteClaimString, sign, toB64u,
+  type Identity,
+} from '@claudemesh/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
@@ -53,6 +56,15 @@ describe('authorization matrix', () => {
   const base = () => `/api/v1/meshes/${mesh.meshId}`;
   const invitedBy = (caller: Caller) => createInvite({ meshId: mesh.meshId, meshName: 'authz', brokerUrl: tb.url, issuer: caller === 'anonymous' || caller === 'bad-signature' ? ids.member : ids[caller] });
 
+  const meshKey = new Uint8Array(32).fill(0x42);
+  const shortInvitedBy = (caller: Caller) =>
+    createShortInvite({ meshId: mesh.meshId, meshKey, issuer: caller === 'anonymous' || caller === 'bad-signature' ? ids.member : ids[caller] }).record;
+  /** A v2 invite registered by `issuer`, to be revoked by each caller in turn. */
+  const revokeShort = async (c: Caller, issuer: Identity): Promise<string> => {
+    const { registered } = await issueShortInvite(tb.url, { meshId: mesh.meshId, meshKey, issuer });
+    return call(c, 'POST', `${base()}/invites/v2/${registered.invite_id}/revoke`, {});
+  };
+
   const denied = { anonymous: 'E_UNAUTHORIZED', 'bad-signature': 'E_BAD_SIGNATURE', 'non-member': 'E_NOT_MEMBER', revoked: 'E_REVOKED' } as const;
   const matrix: Array<{ route: string; expect: Record<Caller, string>; run: (caller: Caller) => Promise<string> }> = [
     {
@@ -78,6 +90,21 @@ describe('authorization matrix', () => {
         await signedRequest(tb.url, mesh.owner, mesh.meshId, 'POST', `${base()}/invites`, inv);
         return call(c, 'POST', `${base()}/invites/${inv.payload.invite_id}/revoke`, {});
       },
+    },
+    {
+      route: 'POST /meshes/:id/invites/v2',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'POST', `${base()}/invites/v2`, shortInvitedBy(c)),
+    },
+    {
+      route: 'POST /meshes/:id/invites/v2/:invite/revoke (an invite the owner issued)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
+      run: (c) => revokeShort(c, mesh.owner),
+    },
+    {
+      route: 'POST /meshes/:id/invites/v2/:invite/revoke (an invite the admin issued)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => revokeShort(c, ids.admin),
     },
     {
       route: 'POST /meshes/:id/members/:pubkey/revoke (a plain member)',
@@ -108,8 +135,36 @@ describe('authorization matrix', () => {
     expect(((await (await body(tb.adminToken)).json()) as { error: { code: string } }).error.code).toBe('E_SCHEMA');
   });
 
-  it('public routes need no credentials: /healthz, /readyz, /join', async () => {
-    for (const path of ['/healthz', '/readyz', '/join']) expect((await fetch(`${tb.url}${path}`)).status, path).toBe(200);
+  it('public routes need no credentials: /healthz, /readyz, /join, /i/:code', async () => {
+    for (const path of ['/healthz', '/readyz', '/join', '/i/ABCD-EFGH-JKMN-PQRS']) expect((await fetch(`${tb.url}${path}`)).status, path).toBe(200);
+  });
+
+  it('POST /invites/v2/resolve and /invites/v2/claim: the code (its lookup) is the only credential; a header changes nothing', async () => {
+    const { code } = await issueShortInvite(tb.url, { meshId: mesh.meshId, meshKey, issuer: mesh.owner, maxUses: 2 });
+    const lookup = deriveInviteLookup(code);
+    const post = async (path: string, body: unknown, authorization?: string): Promise<string> => {
+      const res = await fetch(`${tb.url}/api/v1/invites/v2/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(body),
+      });
+      return res.ok ? OK : ((await res.json()) as { error: { code: string } }).error.code;
+    };
+    const claimBy = (id: Identity, displayName: string) => {
+      const ts = Date.now();
+      const x25519 = toB64u(id.boxPublicKey);
+      const sig = sign(shortInviteClaimString({ lookup, memberPubkey: id.publicKey, x25519Pubkey: x25519, displayName, peerType: 'ai', ts }), id.secretKey);
+      return { lookup, member_pubkey: id.publicKey, x25519_pubkey: x25519, display_name: displayName, peer_type: 'ai', ts, sig };
+    };
+    const garbage = formatSignedRequestAuth({ pubkey: ids.member.publicKey, ts: 0, sig: 'A'.repeat(86) });
+    expect(await post('resolve', { lookup })).toBe(OK);
+    expect(await post('resolve', { lookup }, garbage)).toBe(OK);
+    expect(await post('resolve', { lookup: deriveInviteLookup('0000000000000000') })).toBe('E_INVITE_NOT_FOUND');
+    expect(await post('claim', claimBy(generateIdentity(), 'v2-anon'))).toBe(OK);
+    expect(await post('claim', claimBy(generateIdentity(), 'v2-with-header'), garbage)).toBe(OK);
+    // A revoked member cannot come back through a code, and an existing one just rejoins.
+    expect(await post('claim', claimBy(ids.revoked, 'revoked-again'))).toBe('E_REVOKED');
+    expect(await post('claim', claimBy(ids.member, 'member'))).toBe(OK);
   });
 
   it('answers every frame type but hello with E_NOT_AUTHENTICATED before hello', async () => {

@@ -4,7 +4,8 @@ import { na } from './sodium.js';
 
 const HASH_LEN = 32;
 
-function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+/** HMAC-SHA256 (RFC 2104) with a key of any length. */
+export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
   const sodium = na();
   // The init/update/final form takes keys of any length (the one-shot form wants exactly 32 bytes).
   const state = sodium.crypto_auth_hmacsha256_init(key);

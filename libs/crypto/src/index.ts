@@ -5,7 +5,7 @@ export {
 } from './encoding.js';
 export { sha256, sha256Hex, sha512 } from './hash.js';
 export { randomBytes, randomId } from './random.js';
-export { hkdfSha256 } from './hkdf.js';
+export { hkdfSha256, hmacSha256 } from './hkdf.js';
 export {
   generateIdentity, identityFromSeed, deriveIdentity, serializeIdentity, parseIdentity, edPublicToBoxPublic,
   SEED_BYTES, IDENTITY_INFO_PREFIX, type Identity, type SerializedIdentity,
@@ -14,8 +14,9 @@ export { sign, verify } from './signing.js';
 export { canonicalJson } from './canonical-json.js';
 export {
   DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, requestString,
-  inviteSignedString, type Domain, type HelloFields, type SessionAttestationFields, type JoinFields,
-  type MeshCreateFields, type RequestFields,
+  inviteSignedString, shortInviteString, shortInviteClaimString, type Domain, type HelloFields,
+  type SessionAttestationFields, type JoinFields, type MeshCreateFields, type RequestFields, type ShortInviteFields,
+  type ShortInviteClaimFields,
 } from './signed-strings.js';
 export type { Sealed } from './sealed.js';
 export { BoxKeyCache, boxEncrypt, boxDecrypt, boxDecryptText } from './box.js';
@@ -26,4 +27,10 @@ export {
   validateInvitePayload, INVITE_LINK_PREFIX, DEFAULT_INVITE_TTL_MS,
   type InvitePayload, type InviteRole, type SignedInvite, type CreateInviteOptions, type InviteCheck,
 } from './invite.js';
+export {
+  generateInviteCode, normalizeInviteCode, formatInviteCode, encodeShortInviteLink, isShortInviteLink, parseShortInviteLink,
+  deriveInviteLookup, deriveInviteWrapKey, wrapMeshKey, unwrapMeshKey, createShortInvite, verifyShortInviteSignature,
+  openShortInvite, INVITE_CODE_ALPHABET, INVITE_CODE_LENGTH, INVITE_CODE_BYTES, SHORT_INVITE_PATH,
+  type ShortInviteRecord, type CreateShortInviteOptions,
+} from './short-invite.js';
 export { safetyNumber } from './safety-number.js';

@@ -12,6 +12,14 @@ export const DOMAIN = {
   meshCreate: 'claudemesh/v1/mesh-create',
   request: 'claudemesh/v1/request',
   safety: 'claudemesh/v1/safety-number',
+  /** Invites v2: the issuer's signature over a short-invite record. */
+  shortInvite: 'claudemesh/v1/short-invite',
+  /** Invites v2: the joiner's signature over its claim. */
+  shortInviteClaim: 'claudemesh/v1/short-invite-claim',
+  /** Invites v2: HMAC message that turns a code into the lookup the broker indexes (not a signature). */
+  shortInviteLookup: 'claudemesh/v1/short-invite-lookup',
+  /** Invites v2: HKDF info that turns a code into the key wrapping the mesh key (not a signature). */
+  shortInviteWrap: 'claudemesh/v1/short-invite-wrap',
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -21,6 +29,12 @@ export interface SessionAttestationFields { meshId: string; memberPubkey: string
 export interface JoinFields { meshId: string; inviteId: string; memberPubkey: string; displayName: string; ts: number }
 export interface MeshCreateFields { meshId: string; name: string; ownerPubkey: string; displayName: string; ts: number }
 export interface RequestFields { method: string; path: string; meshId: string; ts: number; bodySha256Hex: string }
+export interface ShortInviteFields {
+  meshId: string; inviteId: string; lookup: string; wrappedMeshKey: string; role: string; maxUses: number; expiresAt: number; issuer: string;
+}
+export interface ShortInviteClaimFields {
+  lookup: string; memberPubkey: string; x25519Pubkey: string; displayName: string; peerType: string; ts: number;
+}
 
 type Field = { name: string; value: unknown; kind: 'text' | 'int' };
 
@@ -85,4 +99,23 @@ export function requestString(f: RequestFields): string {
 /** The invite is signed as its tag, a newline, then the canonical JSON of the payload. */
 export function inviteSignedString(payload: InvitePayload): string {
   return `${DOMAIN.invite}\n${canonicalJson(payload)}`;
+}
+
+/**
+ * Invites v2: the issuer signs every field the broker stores for a short invite, so a broker that
+ * alters role, uses, expiry or the wrapped key is caught by the joiner, who checks this signature.
+ */
+export function shortInviteString(f: ShortInviteFields): string {
+  return render(DOMAIN.shortInvite, [
+    text('meshId', f.meshId), text('inviteId', f.inviteId), text('lookup', f.lookup), text('wrappedMeshKey', f.wrappedMeshKey),
+    text('role', f.role), int('maxUses', f.maxUses), int('expiresAt', f.expiresAt), text('issuer', f.issuer),
+  ]);
+}
+
+/** Invites v2: the joiner proves possession of its member key and binds the keys it enrolls to the lookup. */
+export function shortInviteClaimString(f: ShortInviteClaimFields): string {
+  return render(DOMAIN.shortInviteClaim, [
+    text('lookup', f.lookup), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
+    text('displayName', f.displayName), text('peerType', f.peerType), int('ts', f.ts),
+  ]);
 }

@@ -20,12 +20,32 @@ import {
   MeshName,
   MeshResponse,
   PubkeyHex,
+  ShortInviteBody,
+  ShortInviteClaimBody,
+  ShortInviteClaimResponse,
+  ShortInviteResolveBody,
+  ShortInviteResolveResponse,
   SignedInviteBody,
   Uuid,
   formatSignedRequestAuth,
   type ErrorCode,
 } from '@claudemesh/core';
-import { createInvite, isWellFormedString, joinString, meshCreateString, requestString, sha256Hex, sign, type Identity, type SignedInvite } from '@claudemesh/crypto';
+import {
+  createInvite,
+  createShortInvite,
+  deriveInviteLookup,
+  generateInviteCode,
+  isWellFormedString,
+  joinString,
+  meshCreateString,
+  requestString,
+  sha256Hex,
+  shortInviteClaimString,
+  sign,
+  toB64u,
+  type Identity,
+  type SignedInvite,
+} from '@claudemesh/crypto';
 import type { Findings } from './findings.js';
 import { NASTY_STRINGS, jsonJunk } from './frames.js';
 import { nestedText, wireText } from './json-text.js';
@@ -50,7 +70,18 @@ export type AuthSpec =
 
 export type BodySpec = { kind: 'none' } | { kind: 'text'; text: string } | { kind: 'bytes'; bytes: Uint8Array } | { kind: 'oversize'; size: number };
 
-export type RouteName = 'create' | 'join' | 'members' | 'list-invites' | 'register' | 'revoke-member' | 'revoke-invite';
+export type RouteName =
+  | 'create'
+  | 'join'
+  | 'members'
+  | 'list-invites'
+  | 'register'
+  | 'revoke-member'
+  | 'revoke-invite'
+  | 'register-v2'
+  | 'revoke-invite-v2'
+  | 'resolve-v2'
+  | 'claim-v2';
 
 /** Path parameters as the handler sees them (decoded); `{mesh}` is the fuzzed mesh, `{owner}` its owner key. */
 export interface RouteParams {
@@ -69,6 +100,12 @@ export type Recipe =
   | {
       kind: 'join';
       variant: 'valid' | 'rejoin' | 'exhausted' | 'stale' | 'bad-sig' | 'invite-bad-sig' | 'invite-expired' | 'unknown-mesh' | 'name-taken' | 'revoked-invite' | 'member-issuer';
+      displayName: string;
+      peerType: 'ai' | 'human' | 'connector';
+    }
+  | {
+      kind: 'short-invite';
+      variant: 'valid' | 'rejoin' | 'exhausted' | 'revoked' | 'expired' | 'bad-record-sig' | 'bad-claim-sig' | 'not-found' | 'name-taken' | 'by-member';
       displayName: string;
       peerType: 'ai' | 'human' | 'connector';
     };
@@ -111,6 +148,14 @@ export function routePath(route: RouteName, p: RouteParams): { method: string; p
       return { method: 'POST', path: `/api/v1/meshes/${enc(p.meshId)}/members/${enc(p.pubkey)}/revoke` };
     case 'revoke-invite':
       return { method: 'POST', path: `/api/v1/meshes/${enc(p.meshId)}/invites/${enc(p.inviteId)}/revoke` };
+    case 'register-v2':
+      return { method: 'POST', path: `/api/v1/meshes/${enc(p.meshId)}/invites/v2` };
+    case 'revoke-invite-v2':
+      return { method: 'POST', path: `/api/v1/meshes/${enc(p.meshId)}/invites/v2/${enc(p.inviteId)}/revoke` };
+    case 'resolve-v2':
+      return { method: 'POST', path: '/api/v1/invites/v2/resolve' };
+    case 'claim-v2':
+      return { method: 'POST', path: '/api/v1/invites/v2/claim' };
   }
 }
 
@@ -219,6 +264,12 @@ function handlerModel(c: RestCase, env: { meshId: string }, body: unknown): Rest
       return only(CreateMeshBody.safeParse(body).success ? 'E_BAD_SIGNATURE' : 'E_SCHEMA');
     case 'join':
       return only(JoinBody.safeParse(body).success ? 'E_BAD_SIGNATURE' : 'E_SCHEMA');
+    // Invites v2 (§9b): no credentials but the lookup. Placeholder claims carry junk signatures,
+    // placeholder lookups match no invite.
+    case 'claim-v2':
+      return only(ShortInviteClaimBody.safeParse(body).success ? 'E_BAD_SIGNATURE' : 'E_SCHEMA');
+    case 'resolve-v2':
+      return only(ShortInviteResolveBody.safeParse(body).success ? 'E_INVITE_NOT_FOUND' : 'E_SCHEMA');
     default:
       break;
   }
@@ -255,10 +306,19 @@ function handlerModel(c: RestCase, env: { meshId: string }, body: unknown): Rest
       if (m) return only(m);
       return only(pubkey === 'owner' ? 'E_FORBIDDEN' : 'E_NOT_FOUND');
     }
-    case 'revoke-invite': {
+    case 'revoke-invite':
+    case 'revoke-invite-v2': {
       if (!/^[A-Za-z0-9_-]{8,64}$/.test(p.inviteId ?? '')) return only('E_SCHEMA');
       const m = membership(['owner']);
       return only(m ?? 'E_NOT_FOUND');
+    }
+    case 'register-v2': {
+      const parsed = ShortInviteBody.safeParse(body);
+      if (!parsed.success || parsed.data.mesh_id !== meshId) return only('E_SCHEMA');
+      const m = membership(['owner']);
+      if (m) return only(m);
+      // Placeholder records name a random issuer: only the issuer registers its invite.
+      return only('E_FORBIDDEN');
     }
     default:
       return {};
@@ -370,6 +430,8 @@ export function mutatedBody(template: Record<string, unknown>): fc.Arbitrary<{ t
 // Templates (fixture-shaped placeholders: schema-valid, signatures that do not verify)
 
 const SIG = 'S'.repeat(86);
+/** The REST lane's short invites wrap this key; the fuzzer never opens group traffic. */
+const FUZZ_MESH_KEY = new Uint8Array(32).fill(0x5a);
 const HEX = (c: string): string => c.repeat(64);
 
 function invitePayload(meshId: string): Record<string, unknown> {
@@ -387,7 +449,7 @@ function invitePayload(meshId: string): Record<string, unknown> {
   };
 }
 
-export function templates(meshId: string): Record<'create' | 'join' | 'register', Record<string, unknown>> {
+export function templates(meshId: string): Record<'create' | 'join' | 'register' | 'register-v2' | 'resolve-v2' | 'claim-v2', Record<string, unknown>> {
   return {
     create: {
       mesh_id: '3f2a1c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
@@ -400,6 +462,19 @@ export function templates(meshId: string): Record<'create' | 'join' | 'register'
     },
     join: { invite: { payload: invitePayload(meshId), sig: SIG }, member_pubkey: HEX('d'), display_name: 'dave', peer_type: 'ai', ts: 1767139200000, sig: SIG },
     register: { payload: invitePayload(meshId), sig: SIG },
+    'register-v2': {
+      mesh_id: meshId,
+      invite_id: 'aW52aXRlLWlkLTAy',
+      lookup: 'L'.repeat(43),
+      wrapped_mesh_key: 'W'.repeat(298),
+      role: 'member',
+      max_uses: 10,
+      expires_at: 1767744000000,
+      issuer: HEX('a'),
+      sig: SIG,
+    },
+    'resolve-v2': { lookup: 'L'.repeat(43) },
+    'claim-v2': { lookup: 'L'.repeat(43), member_pubkey: HEX('d'), x25519_pubkey: 'X'.repeat(43), display_name: 'dave', peer_type: 'ai', ts: 1767139200000, sig: SIG },
   };
 }
 
@@ -542,7 +617,21 @@ function bodyArb(template: Record<string, unknown> | null): fc.Arbitrary<{ body:
 const contentTypeArb = (): fc.Arbitrary<string | null> =>
   fc.oneof({ weight: 8, arbitrary: fc.constant(JSON_CT) }, { weight: 2, arbitrary: fc.constantFrom<string | null>(null, ...CONTENT_TYPES) });
 
-const ROUTES: RouteName[] = ['create', 'join', 'members', 'list-invites', 'register', 'revoke-member', 'revoke-invite'];
+const ROUTES: RouteName[] = [
+  'create',
+  'join',
+  'members',
+  'list-invites',
+  'register',
+  'revoke-member',
+  'revoke-invite',
+  'register-v2',
+  'revoke-invite-v2',
+  'resolve-v2',
+  'claim-v2',
+];
+/** Routes that carry no Authorization: the body is the credential (§8.2, §9b). */
+const UNSIGNED_ROUTES: RouteName[] = ['join', 'resolve-v2', 'claim-v2'];
 
 /** A request to a known route with generated auth, parameters and body. */
 function routeCase(meshId: string): fc.Arbitrary<RestCase> {
@@ -554,14 +643,14 @@ function routeCase(meshId: string): fc.Arbitrary<RestCase> {
 
 function oneRoute(r: RouteName, t: ReturnType<typeof templates>): fc.Arbitrary<RestCase> {
   {
-    const template = r === 'create' ? t.create : r === 'join' ? t.join : r === 'register' ? t.register : null;
+    const template = r === 'create' || r === 'join' || r === 'register' || r === 'register-v2' || r === 'resolve-v2' || r === 'claim-v2' ? t[r] : null;
     const meshParam = fc.oneof({ weight: 6, arbitrary: fc.constant('{mesh}') }, { weight: 1, arbitrary: fc.uuid() }, { weight: 2, arbitrary: paramJunk() });
     const pubkeyParam = fc.oneof(fc.constant('{owner}'), chars64(), paramJunk());
     const inviteParam = fc.oneof(fc.constantFrom('aW52aXRlLWlkLTAx', 'unknown-invite-01'), paramJunk());
     const auth: fc.Arbitrary<AuthSpec> =
       r === 'create'
         ? fc.oneof({ weight: 3, arbitrary: fc.constant<AuthSpec>({ kind: 'bearer', admin: true, value: '' }) }, { weight: 1, arbitrary: authArb({ signed: 0 }) })
-        : r === 'join'
+        : UNSIGNED_ROUTES.includes(r)
           ? fc.oneof(fc.constant<AuthSpec>({ kind: 'none' }), authArb({ signed: 1 }))
           : authArb({ signed: 6 });
     const isPost = r !== 'members' && r !== 'list-invites';
@@ -574,7 +663,9 @@ function oneRoute(r: RouteName, t: ReturnType<typeof templates>): fc.Arbitrary<R
       .record({ meshId: meshParam, pubkey: pubkeyParam, inviteId: inviteParam, auth, body, query, ct: isPost ? contentTypeArb() : fc.constant(null) })
       .map(({ meshId: m, pubkey, inviteId, auth: a, body: b, query: q, ct }): RestCase => {
         const params: RouteParams =
-          r === 'create' || r === 'join' ? {} : { meshId: m, ...(r === 'revoke-member' ? { pubkey } : {}), ...(r === 'revoke-invite' ? { inviteId } : {}) };
+          r === 'create' || UNSIGNED_ROUTES.includes(r)
+            ? {}
+            : { meshId: m, ...(r === 'revoke-member' ? { pubkey } : {}), ...(r === 'revoke-invite' || r === 'revoke-invite-v2' ? { inviteId } : {}) };
         const { method, path } = routePath(r, params);
         return {
           label: `rest/${r}:${a.kind}${a.kind === 'signed' ? `-${a.as}-${a.tamper}` : ''}/${b.label}`,
@@ -660,7 +751,7 @@ function garbageCase(): fc.Arbitrary<RestCase> {
           auth,
           body: method === 'GET' || method === 'HEAD' ? { kind: 'none' } : body.body,
           // Any path may happen to be a public GET route.
-          expect: (method === 'GET' || method === 'HEAD') && /^\/(healthz|readyz|join)([?#]|$)/.test(path) ? { success: [200] } : {},
+          expect: method === 'GET' || method === 'HEAD' ? publicGetExpectation(path) : {},
         })),
     },
     // A lenient HTTP parser may accept some of these as GET /healthz.
@@ -679,7 +770,7 @@ function garbageCase(): fc.Arbitrary<RestCase> {
     },
     {
       weight: 1,
-      arbitrary: fc.constantFrom('/healthz', '/readyz', '/join').chain((path) =>
+      arbitrary: fc.constantFrom('/healthz', '/readyz', '/join', '/i/ABCD-EFGH-JKMN-PQRS').chain((path) =>
         fc.constantFrom('GET', 'HEAD').map((method): RestCase => ({
           label: `rest/health:${method} ${path}`,
           method,
@@ -694,7 +785,7 @@ function garbageCase(): fc.Arbitrary<RestCase> {
     },
     {
       weight: 1,
-      arbitrary: fc.constantFrom<RouteName>('join', 'create', 'register').chain((r) =>
+      arbitrary: fc.constantFrom<RouteName>('join', 'create', 'register', 'register-v2', 'claim-v2').chain((r) =>
         fc.integer({ min: 1, max: 300_000 }).map((extra): RestCase => {
           const { method, path } = routePath(r, { meshId: '{mesh}' });
           return {
@@ -711,6 +802,16 @@ function garbageCase(): fc.Arbitrary<RestCase> {
       ),
     },
   );
+}
+
+/**
+ * GET/HEAD on a public page answers 200. `/i/<anything>` is the short-link landing page (§9b): served
+ * for any segment, refused only by the router (a bad percent-encoding or an over-long parameter).
+ */
+function publicGetExpectation(path: string): RestExpectation {
+  if (/^\/(healthz|readyz|join)([?#]|$)/.test(path)) return { success: [200] };
+  if (/^\/i\/[^/?#]+([?#]|$)/.test(path)) return { success: [200], codes: ['E_SCHEMA'] };
+  return {};
 }
 
 const nameArb = (): fc.Arbitrary<string> =>
@@ -761,7 +862,26 @@ function recipeCase(): fc.Arbitrary<RestCase> {
       peerType: fc.constantFrom('ai', 'human', 'connector' as const),
     })
     .map((r): Recipe => ({ kind: 'join', ...r }) as Recipe);
-  return fc.oneof(create, register, join).map((recipe): RestCase => ({
+  const shortInvite = fc
+    .record({
+      variant: fc.constantFrom(
+        'valid',
+        'valid',
+        'rejoin',
+        'exhausted',
+        'revoked',
+        'expired',
+        'bad-record-sig',
+        'bad-claim-sig',
+        'not-found',
+        'name-taken',
+        'by-member' as const,
+      ),
+      displayName: displayNameArb(),
+      peerType: fc.constantFrom('ai', 'human', 'connector' as const),
+    })
+    .map((r): Recipe => ({ kind: 'short-invite', ...r }) as Recipe);
+  return fc.oneof(create, register, join, shortInvite).map((recipe): RestCase => ({
     label: `rest/recipe:${recipe.kind}:${recipe.variant}`,
     method: 'POST',
     path: '',
@@ -945,6 +1065,10 @@ async function rawExchange(env: RestEnv, raw: string): Promise<RestAnswer> {
 
 const SUCCESS_SCHEMAS: Array<[RegExp, { safeParse: (v: unknown) => { success: boolean } }]> = [
   [/^\/api\/v1\/meshes$/, MeshResponse],
+  [/^\/api\/v1\/invites\/v2\/resolve$/, ShortInviteResolveResponse],
+  [/^\/api\/v1\/invites\/v2\/claim$/, ShortInviteClaimResponse],
+  [/\/invites\/v2(\?|$)/, InviteResponse],
+  [/\/invites\/v2\/[^/]+\/revoke/, InviteResponse],
   [/^\/api\/v1\/join/, JoinResponse],
   [/\/members(\?|$)/, MembersResponse],
   [/\/invites\/[^/]+\/revoke/, InviteResponse],
@@ -1050,10 +1174,100 @@ export class RestRunner {
     });
   }
 
+  private shortInvite(issuer: Identity, opts: { maxUses?: number; ttlMs?: number; now?: number } = {}): ReturnType<typeof createShortInvite> {
+    return createShortInvite({
+      meshId: this.env.meshId,
+      meshKey: FUZZ_MESH_KEY,
+      issuer,
+      maxUses: opts.maxUses ?? 1,
+      ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
+      inviteId: `fz2-${this.counter++}-${randomUUID().slice(0, 8)}`,
+    });
+  }
+
+  private claimRequest(code: string, id: Identity, displayName: string, peerType: string, sigBy: Identity = id): Prepared {
+    const lookup = deriveInviteLookup(code);
+    const x25519 = toB64u(id.boxPublicKey);
+    const ts = Date.now();
+    const sig = sign(shortInviteClaimString({ lookup, memberPubkey: id.publicKey, x25519Pubkey: x25519, displayName, peerType, ts }), sigBy.secretKey);
+    return this.json({} as RestCase, 'POST', '/api/v1/invites/v2/claim', { lookup, member_pubkey: id.publicKey, x25519_pubkey: x25519, display_name: displayName, peer_type: peerType, ts, sig });
+  }
+
+  /** Invites v2 (§9b) with real codes and signatures: issuance, resolve, claim and each refusal. */
+  private async runShortInviteRecipe(c: RestCase, r: Extract<Recipe, { kind: 'short-invite' }>, n: number): Promise<void> {
+    const env = this.env;
+    const id = env.identity(`v2-joiner-${n}`);
+    const name = `rv${n}-${r.displayName}`.slice(0, 64);
+    const ctx = `short invite ${r.variant} as ${name}`;
+    const registerPath = `/api/v1/meshes/${env.meshId}/invites/v2`;
+    const register = (issuer: Identity, record: object, expect: RestExpectation = { success: [201] }) =>
+      this.send(c, this.signed(issuer, 'POST', registerPath, env.meshId, record), expect, `${ctx}: register`);
+    const claim = (code: string, who: Identity, displayName: string, expect: RestExpectation, sigBy?: Identity) =>
+      this.send(c, this.claimRequest(code, who, displayName, r.peerType, sigBy), expect, `${ctx}: claim`);
+    switch (r.variant) {
+      case 'valid': {
+        const inv = this.shortInvite(env.owner);
+        await register(env.owner, inv.record);
+        await this.send(c, this.json(c, 'POST', '/api/v1/invites/v2/resolve', { lookup: inv.record.lookup }), { success: [200] }, `${ctx}: resolve`);
+        await claim(inv.code, id, name, { success: [200] });
+        return;
+      }
+      case 'rejoin':
+      case 'exhausted': {
+        const inv = this.shortInvite(env.owner, { maxUses: 1 });
+        await register(env.owner, inv.record);
+        await claim(inv.code, id, name, { success: [200] });
+        if (r.variant === 'rejoin') await claim(inv.code, id, name, { success: [200] });
+        else await claim(inv.code, env.identity(`v2-joiner-${n}-b`), `${name}-b`.slice(0, 64), { codes: ['E_INVITE_EXHAUSTED'] });
+        return;
+      }
+      case 'revoked': {
+        const inv = this.shortInvite(env.owner, { maxUses: 5 });
+        await register(env.owner, inv.record);
+        const revokePath = `${registerPath}/${inv.record.invite_id}/revoke`;
+        await this.send(c, this.signed(env.owner, 'POST', revokePath, env.meshId, {}), { success: [200] }, `${ctx}: revoke`);
+        await claim(inv.code, id, name, { codes: ['E_INVITE_REVOKED'] });
+        return;
+      }
+      case 'expired':
+        await register(env.owner, this.shortInvite(env.owner, { ttlMs: 1000, now: Date.now() - 3_600_000 }).record, { codes: ['E_INVITE_EXPIRED'] });
+        return;
+      case 'bad-record-sig': {
+        const { record } = this.shortInvite(env.owner);
+        await register(env.owner, { ...record, max_uses: record.max_uses + 1 }, { codes: ['E_INVITE_INVALID'] });
+        return;
+      }
+      case 'bad-claim-sig': {
+        const inv = this.shortInvite(env.owner);
+        await register(env.owner, inv.record);
+        await claim(inv.code, id, name, { codes: ['E_BAD_SIGNATURE'] }, env.identity('other-key'));
+        return;
+      }
+      case 'not-found': {
+        const code = generateInviteCode();
+        await this.send(c, this.json(c, 'POST', '/api/v1/invites/v2/resolve', { lookup: deriveInviteLookup(code) }), { codes: ['E_INVITE_NOT_FOUND'] }, `${ctx}: resolve`);
+        await claim(code, id, name, { codes: ['E_INVITE_NOT_FOUND'] });
+        return;
+      }
+      case 'name-taken': {
+        const inv = this.shortInvite(env.owner);
+        await register(env.owner, inv.record);
+        await claim(inv.code, id, 'owner', { codes: ['E_NAME_TAKEN'] });
+        return;
+      }
+      case 'by-member':
+        await register(env.member, this.shortInvite(env.member).record, { codes: ['E_FORBIDDEN'] });
+        return;
+    }
+  }
+
   private async runRecipe(c: RestCase, r: Recipe): Promise<void> {
     const env = this.env;
     const n = this.counter++;
     switch (r.kind) {
+      case 'short-invite':
+        return this.runShortInviteRecipe(c, r, n);
       case 'create-mesh': {
         if (r.variant === 'idempotent') {
           await this.send(

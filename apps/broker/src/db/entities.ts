@@ -1,9 +1,10 @@
 import { SessionEntity } from '../identity/session.entity.js';
 import { InviteEntity } from '../invites/invite.entity.js';
+import { ShortInviteEntity } from '../invites/short-invite.entity.js';
 import { GroupMemberEntity } from '../meshes/group-member.entity.js';
 import { MemberEntity } from '../meshes/member.entity.js';
 import { MeshEntity } from '../meshes/mesh.entity.js';
 import { DeliveryEntity } from '../messaging/delivery.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
 
-export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, MessageEntity, DeliveryEntity];
+export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, MessageEntity, DeliveryEntity];

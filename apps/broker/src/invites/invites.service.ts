@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
+import { ShortInvitesService } from './short-invites.service.js';
 
 interface InviteRow {
   id: string;
@@ -15,6 +16,7 @@ interface InviteRow {
   expires_at: Date;
   revoked_at: Date | null;
   sig: string;
+  created_at: Date;
 }
 
 const toResponse = (r: InviteRow): InviteResponse => ({
@@ -35,6 +37,7 @@ export class InvitesService {
     private readonly ds: DataSource,
     private readonly meshes: MeshesService,
     private readonly directory: MeshDirectory,
+    private readonly shortInvites: ShortInvitesService,
   ) {}
 
   /** The invite must verify, be unexpired, belong to this mesh, and come from an active owner/admin. */
@@ -60,10 +63,12 @@ export class InvitesService {
     return toResponse(await this.get(invite.payload.invite_id));
   }
 
+  /** v1 and v2 (short-code, `version: 2`) invites together, oldest first. */
   async list(meshId: string, callerPubkey: string): Promise<{ invites: InviteResponse[] }> {
     await this.meshes.requireMember(meshId, callerPubkey, ['owner', 'admin']);
     const found = await rows<InviteRow>(this.ds, 'SELECT * FROM invites WHERE mesh_id = $1 ORDER BY created_at', [meshId]);
-    return { invites: found.map(toResponse) };
+    const all = [...found.map((r) => ({ ...toResponse(r), created_at: r.created_at.getTime() })), ...(await this.shortInvites.list(meshId))];
+    return { invites: all.sort((a, b) => a.created_at - b.created_at).map(({ created_at: _created, ...invite }) => invite) };
   }
 
   async revoke(meshId: string, callerPubkey: string, inviteId: string): Promise<InviteResponse> {

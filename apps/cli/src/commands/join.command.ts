@@ -1,51 +1,119 @@
-import { claudemeshHome, joinMesh, loadMeshes, saveMesh, type PeerType } from '@claudemesh/core';
-import { cryptoReady, generateIdentity, parseInviteLink, serializeIdentity, toB64u } from '@claudemesh/crypto';
+import {
+  ProtocolError,
+  claimShortInvite,
+  claudemeshHome,
+  httpBaseOf,
+  joinMesh,
+  loadMeshes,
+  resolveShortInvite,
+  saveMesh,
+  type JoinResponse,
+  type PeerType,
+  type StoredMesh,
+} from '@claudemesh/core';
+import { checkInvite, cryptoReady, serializeIdentity, toB64u, type Identity } from '@claudemesh/crypto';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT, print } from '../context.js';
+import { accountForNewIdentity, meshIdentity, type PendingAccount } from '../identity/account.js';
+import { joinFailure, parseInviteInput, type InviteInput } from '../identity/invite-input.js';
 
 interface JoinOptions {
   name?: string;
   peerType?: PeerType;
+  broker?: string;
   json?: boolean;
 }
 
-@Command({ name: 'join', arguments: '<invite>', description: 'Join a mesh with an invite link (ic://join/… or https://…/join#…)' })
+interface Joined {
+  meshId: string;
+  meshName: string;
+  brokerUrl: string;
+  member: { display_name: string; role: StoredMesh['role']; peer_type: PeerType; member_pubkey: string };
+  meshKey?: Uint8Array;
+  rejoined: boolean;
+}
+
+/**
+ * `join`: enrolls a member key with an invite. The key is derived from the account seed for this
+ * mesh (one is made implicitly on first join), so the same identity can be recreated elsewhere.
+ * Short codes (invites v2) never leave this machine; only their lookup does.
+ */
+@Command({
+  name: 'join',
+  arguments: '<invite>',
+  description: 'Join a mesh: a short link (https://<broker>/i/CODE), a code with --broker, or a v1 link (ic://join/… or https://…/join#…)',
+})
 export class JoinCommand extends CommandRunner {
-  async run([link]: string[], options: JoinOptions): Promise<void> {
+  async run([text]: string[], options: JoinOptions): Promise<void> {
     await cryptoReady();
-    let parsed;
-    try {
-      parsed = parseInviteLink(link!);
-    } catch {
-      throw new CliError('that is not a claudemesh invite link; ask the mesh owner for a fresh one', EXIT.usage);
-    }
-    const { invite, meshKey } = parsed;
+    const input = parseInviteInput(text ?? '', options.broker ?? process.env['CLAUDEMESH_BROKER']);
     const name = options.name ?? process.env['USER'] ?? 'peer';
-    const already = loadMeshes(claudemeshHome()).find((m) => m.mesh_id === invite.payload.mesh_id);
-    if (already) throw new CliError(`already joined "${already.mesh_name}" as ${already.display_name}; to join again, first run: claudemesh mesh leave ${already.mesh_name} -y`, EXIT.usage);
-    const identity = generateIdentity();
-    const joined = await joinMesh(invite.payload.broker_url, { invite, identity, displayName: name, peerType: options.peerType ?? 'ai' });
-    const file = saveMesh(claudemeshHome(), {
+    const home = claudemeshHome();
+    const pending = accountForNewIdentity(home);
+    const broker = input.kind === 'v1' ? input.invite.payload.broker_url : httpBaseOf(input.brokerUrl);
+    let joined: Joined;
+    try {
+      joined = input.kind === 'v1' ? await this.joinV1(input, pending, name, options) : await this.joinV2(input, broker, pending, name, options);
+    } catch (error) {
+      throw joinFailure(error, { broker, name });
+    }
+    pending.commit();
+    const file = saveMesh(home, {
       v: 1,
-      mesh_id: joined.mesh_id,
-      mesh_name: joined.mesh_name,
-      broker_url: invite.payload.broker_url,
+      mesh_id: joined.meshId,
+      mesh_name: joined.meshName,
+      broker_url: joined.brokerUrl,
       display_name: joined.member.display_name,
       role: joined.member.role,
       peer_type: joined.member.peer_type,
-      identity: serializeIdentity(identity),
-      ...(meshKey ? { mesh_key: toB64u(meshKey) } : {}),
+      identity: serializeIdentity(meshIdentity(pending.account, joined.meshId)),
+      ...(joined.meshKey ? { mesh_key: toB64u(joined.meshKey) } : {}),
       joined_at: Date.now(),
     });
     print(
       options.json ?? false,
-      { mesh_id: joined.mesh_id, mesh_name: joined.mesh_name, member: joined.member, file },
-      `joined "${joined.mesh_name}" as ${joined.member.display_name} (${joined.member.role}); keys saved to ${file}\nnext: claudemesh peer list · claudemesh send <name> <text> · claudemesh inbox`,
+      { mesh_id: joined.meshId, mesh_name: joined.meshName, member: joined.member, rejoined: joined.rejoined, has_mesh_key: Boolean(joined.meshKey), account_created: pending.created, file },
+      [
+        `joined "${joined.meshName}" as ${joined.member.display_name} (${joined.member.role}); keys saved to ${file}`,
+        ...(pending.created ? ['an account seed was created for you (claudemesh identity export moves your identities to another machine)'] : []),
+        ...(joined.meshKey ? [] : ['this invite carried no mesh key: you can send and read direct messages, not @group or * messages']),
+        'next: claudemesh peer list · claudemesh send <name> <text> · claudemesh inbox',
+      ].join('\n'),
     );
+  }
+
+  /** A v1 signed link: checked here first, so a tampered link is refused before its broker_url is contacted. */
+  private async joinV1(input: Extract<InviteInput, { kind: 'v1' }>, pending: PendingAccount, name: string, options: JoinOptions): Promise<Joined> {
+    const { invite, meshKey } = input;
+    const check = checkInvite(invite, Date.now());
+    if (!check.ok) throw new ProtocolError(check.code);
+    this.refuseIfJoined(invite.payload.mesh_id);
+    const identity = meshIdentity(pending.account, invite.payload.mesh_id);
+    const res = await joinMesh(invite.payload.broker_url, { invite, identity, displayName: name, peerType: options.peerType ?? 'ai' });
+    return { meshId: res.mesh_id, meshName: res.mesh_name, brokerUrl: invite.payload.broker_url, member: member(res.member), ...(meshKey ? { meshKey } : {}), rejoined: res.rejoined };
+  }
+
+  /** A short code: resolve names the mesh (to derive the key for it), the claim enrolls and hands over the wrapped mesh key. */
+  private async joinV2(input: Extract<InviteInput, { kind: 'v2' }>, broker: string, pending: PendingAccount, name: string, options: JoinOptions): Promise<Joined> {
+    const resolved = await resolveShortInvite(broker, input.code);
+    this.refuseIfJoined(resolved.mesh_id);
+    const identity: Identity = meshIdentity(pending.account, resolved.mesh_id);
+    const claimed = await claimShortInvite(broker, { code: input.code, identity, displayName: name, peerType: options.peerType ?? 'ai', expectMeshId: resolved.mesh_id });
+    return { meshId: claimed.mesh_id, meshName: claimed.mesh_name, brokerUrl: broker, member: member(claimed.member), meshKey: claimed.meshKey, rejoined: claimed.rejoined };
+  }
+
+  private refuseIfJoined(meshId: string): void {
+    const already = loadMeshes(claudemeshHome()).find((m) => m.mesh_id === meshId);
+    if (already) throw new CliError(`already joined "${already.mesh_name}" as ${already.display_name}; to join again, first run: claudemesh mesh leave ${already.mesh_name} -y`, EXIT.usage);
   }
 
   @Option({ flags: '-n, --name <name>', description: 'your display name in the mesh' })
   parseName(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '-b, --broker <url>', description: 'the broker of a bare invite code (or CLAUDEMESH_BROKER)' })
+  parseBroker(value: string): string {
     return value;
   }
 
@@ -60,3 +128,5 @@ export class JoinCommand extends CommandRunner {
     return true;
   }
 }
+
+const member = (m: JoinResponse['member']): Joined['member'] => ({ display_name: m.display_name, role: m.role, peer_type: m.peer_type, member_pubkey: m.member_pubkey });

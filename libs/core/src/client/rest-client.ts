@@ -1,20 +1,32 @@
 import {
   createInvite,
+  createShortInvite,
+  deriveInviteLookup,
+  encodeShortInviteLink,
   joinString,
   meshCreateString,
+  openShortInvite,
   requestString,
+  sealOpen,
   sha256Hex,
+  shortInviteClaimString,
   sign,
+  toB64u,
+  utf8Decode,
   type Identity,
   type InviteRole,
+  type ShortInviteRecord,
   type SignedInvite,
 } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
 import {
+  ShortInviteClaimResult,
   formatSignedRequestAuth,
   type InviteResponse,
+  type ShortInviteClaimResponse,
+  type ShortInviteResolveResponse,
   type JoinResponse,
   type MembersResponse,
   type MeshResponse,
@@ -144,4 +156,104 @@ export function listMembers(base: string, identity: Identity, meshId: string): P
 
 export function revokeMember(base: string, admin: Identity, meshId: string, memberPubkey: string): Promise<{ revoked: boolean }> {
   return signedRequest(base, admin, meshId, 'POST', `/api/v1/meshes/${meshId}/members/${memberPubkey}/revoke`, {});
+}
+
+export interface IssueShortInviteOptions {
+  meshId: string;
+  /** The mesh key to hand over; it leaves this process only wrapped under the code. */
+  meshKey: Uint8Array;
+  issuer: Identity;
+  role?: InviteRole;
+  ttlMs?: number;
+  maxUses?: number;
+}
+
+export interface IssuedShortInvite {
+  /** Canonical code (16 characters); show it grouped with formatInviteCode. */
+  code: string;
+  /** `<broker>/i/ABCD-EFGH-JKLM-NPQR`. */
+  link: string;
+  record: ShortInviteRecord;
+  registered: InviteResponse;
+}
+
+/** Invites v2: makes a code, wraps the mesh key under it and registers the signed record. The code is never sent. */
+export async function issueShortInvite(base: string, opts: IssueShortInviteOptions): Promise<IssuedShortInvite> {
+  const { code, record } = createShortInvite({
+    meshId: opts.meshId,
+    meshKey: opts.meshKey,
+    issuer: opts.issuer,
+    ...(opts.role ? { role: opts.role } : {}),
+    ...(opts.ttlMs ? { ttlMs: opts.ttlMs } : {}),
+    ...(opts.maxUses ? { maxUses: opts.maxUses } : {}),
+  });
+  const registered = await signedRequest<InviteResponse>(base, opts.issuer, opts.meshId, 'POST', `/api/v1/meshes/${opts.meshId}/invites/v2`, record);
+  return { code, link: encodeShortInviteLink(base, code), record, registered };
+}
+
+/** Which mesh a code is for (sends only the lookup). The joiner needs the mesh id to derive its member key. */
+export function resolveShortInvite(base: string, code: string): Promise<ShortInviteResolveResponse> {
+  return call<ShortInviteResolveResponse>(base, 'POST', '/api/v1/invites/v2/resolve', { lookup: deriveInviteLookup(code) });
+}
+
+export interface ClaimShortInviteOptions {
+  code: string;
+  identity: Identity;
+  displayName: string;
+  peerType?: PeerType;
+  /** When given, the claim result must be for this mesh (the one resolveShortInvite named). */
+  expectMeshId?: string;
+}
+
+export type ClaimedShortInvite = ShortInviteClaimResult & { meshKey: Uint8Array };
+
+/**
+ * Invites v2 enrollment: sends the lookup and a claim signed by the new member key, opens the sealed
+ * answer, checks the issuer's signature and opens the wrapped mesh key with the code. A broker that
+ * altered anything is caught here (E_INVITE_INVALID), after which the mesh key is not trusted.
+ */
+export async function claimShortInvite(base: string, opts: ClaimShortInviteOptions): Promise<ClaimedShortInvite> {
+  const lookup = deriveInviteLookup(opts.code);
+  const x25519 = toB64u(opts.identity.boxPublicKey);
+  const peerType = opts.peerType ?? 'ai';
+  const ts = Date.now();
+  const sig = sign(
+    shortInviteClaimString({ lookup, memberPubkey: opts.identity.publicKey, x25519Pubkey: x25519, displayName: opts.displayName, peerType, ts }),
+    opts.identity.secretKey,
+  );
+  const { sealed } = await call<ShortInviteClaimResponse>(base, 'POST', '/api/v1/invites/v2/claim', {
+    lookup,
+    member_pubkey: opts.identity.publicKey,
+    x25519_pubkey: x25519,
+    display_name: opts.displayName,
+    peer_type: peerType,
+    ts,
+    sig,
+  });
+  return openClaim(opts, sealed);
+}
+
+function openClaim(opts: ClaimShortInviteOptions, sealed: string): ClaimedShortInvite {
+  const untrusted = (why: string): ProtocolError => new ProtocolError('E_INVITE_INVALID', `the broker's answer to the claim ${why}`);
+  let parsed: ReturnType<typeof ShortInviteClaimResult.safeParse>;
+  try {
+    parsed = ShortInviteClaimResult.safeParse(JSON.parse(utf8Decode(sealOpen(sealed, opts.identity))));
+  } catch {
+    throw untrusted('does not open with your key');
+  }
+  if (!parsed.success) throw untrusted('is malformed');
+  const result = parsed.data;
+  if (result.invite.mesh_id !== result.mesh_id || (opts.expectMeshId !== undefined && result.mesh_id !== opts.expectMeshId)) throw untrusted('names another mesh');
+  if (result.member.member_pubkey !== opts.identity.publicKey) throw untrusted('enrolled another key');
+  let meshKey: Uint8Array;
+  try {
+    meshKey = openShortInvite(opts.code, result.invite);
+  } catch (error) {
+    throw untrusted(`does not verify: ${(error as Error).message.replace(/^E_INVITE_INVALID: /, '')}`);
+  }
+  return { ...result, meshKey };
+}
+
+export function revokeShortInvite(base: string, admin: Identity, meshId: string, inviteId: string): Promise<InviteResponse> {
+  return signedRequest<InviteResponse>(base, admin, meshId, 'POST', `/api/v1/meshes/${meshId}/invites/v2/${inviteId}/revoke`, {});
 }

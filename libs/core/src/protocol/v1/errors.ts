@@ -31,6 +31,7 @@ export const ERROR_CODES = Object.freeze({
   E_SLOW_CONSUMER: { http: 503, fatal: true, description: 'The connection did not read fast enough; queued messages wait in the broker.' },
   E_UNAVAILABLE: { http: 503, fatal: false, description: 'The broker cannot reach its database; retry with the same id.' },
   E_INTERNAL: { http: 500, fatal: false, description: 'Unexpected broker error.' },
+  E_INVITE_NOT_FOUND: { http: 404, fatal: false, description: 'No invite matches this code (a typo, or another broker).' },
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DisplayName, EpochMs, MemberRole, PeerType, PubkeyHex, Signature, Uuid } from './primitives.js';
+import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid } from './primitives.js';
 import { MemberInfo } from './server-frames.js';
 
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
@@ -60,10 +60,65 @@ export const InviteResponse = z.object({
   uses: z.number().int(),
   expires_at: EpochMs,
   revoked: z.boolean(),
+  /** 2 for a short invite (§9b); absent for a v1 signed invite. */
+  version: z.literal(2).optional(),
 });
 export const MembersResponse = z.object({
   members: z.array(MemberInfo.extend({ revoked: z.boolean(), joined_at: EpochMs })),
 });
+/* Invites v2, short codes (§9b). The broker sees lookups and wrapped keys, never a code or a mesh key. */
+
+export const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8–64 url-safe chars');
+/** HMAC-SHA256 of the code: 32 bytes, base64url. */
+export const InviteLookup = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url 32-byte lookup');
+/** A member's x25519 public key (its ed25519 key converted), 32 bytes base64url. */
+export const X25519Pubkey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url 32-byte x25519 public key');
+/** nonce (24 bytes) ‖ secretbox under the code's wrap key; at least nonce and MAC. */
+export const WrappedMeshKey = z.string().regex(/^[A-Za-z0-9_-]{54,1024}$/, 'expected a base64url wrapped mesh key (54–1024 chars)');
+
+const shortInviteShape = {
+  mesh_id: Uuid,
+  invite_id: InviteId,
+  lookup: InviteLookup,
+  wrapped_mesh_key: WrappedMeshKey,
+  role: z.enum(['member', 'admin']),
+  max_uses: z.number().int().min(1).max(1_000_000),
+  expires_at: EpochMs,
+  issuer: PubkeyHex,
+  /** The issuer's signature over the short-invite string (§9b.3). */
+  sig: Signature,
+};
+
+/** POST /meshes/:meshId/invites/v2: the signed record an owner or admin registers. */
+export const ShortInviteBody = z.strictObject(shortInviteShape);
+/** The same record as the broker hands it back inside a claim result (responses are open). */
+export const ShortInviteRecordSchema = z.object(shortInviteShape);
+
+/** POST /invites/v2/resolve: which mesh a code is for, so the joiner can derive its member key first. */
+export const ShortInviteResolveBody = z.strictObject({ lookup: InviteLookup });
+export const ShortInviteResolveResponse = z.object({ mesh_id: Uuid, mesh_name: MeshName, role: z.enum(['member', 'admin']), expires_at: EpochMs });
+
+/** POST /invites/v2/claim: enrollment with a code, signed by the new member key. */
+export const ShortInviteClaimBody = z.strictObject({
+  lookup: InviteLookup,
+  member_pubkey: PubkeyHex,
+  x25519_pubkey: X25519Pubkey,
+  display_name: DisplayName,
+  peer_type: PeerType.default('ai'),
+  ts: EpochMs,
+  /** Joiner's signature over the claim string (§9b.4). */
+  sig: Signature,
+});
+/** The claim answer: a sealed box (crypto_box_seal) to the joiner's x25519 key holding a ShortInviteClaimResult. */
+export const ShortInviteClaimResponse = z.object({ sealed: NonEmptyB64u });
+export const ShortInviteClaimResult = z.object({
+  mesh_id: Uuid,
+  mesh_name: MeshName,
+  member: MemberInfo,
+  rejoined: z.boolean(),
+  invite: ShortInviteRecordSchema,
+});
+
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
 /** `Authorization: Claudemesh-Sig pubkey=<hex>,ts=<ms>,sig=<b64u>` over the request string. */
@@ -94,3 +149,9 @@ export type MeshResponse = z.output<typeof MeshResponse>;
 export type JoinResponse = z.output<typeof JoinResponse>;
 export type InviteResponse = z.output<typeof InviteResponse>;
 export type MembersResponse = z.output<typeof MembersResponse>;
+export type ShortInviteBody = z.output<typeof ShortInviteBody>;
+export type ShortInviteResolveBody = z.output<typeof ShortInviteResolveBody>;
+export type ShortInviteResolveResponse = z.output<typeof ShortInviteResolveResponse>;
+export type ShortInviteClaimBody = z.output<typeof ShortInviteClaimBody>;
+export type ShortInviteClaimResponse = z.output<typeof ShortInviteClaimResponse>;
+export type ShortInviteClaimResult = z.output<typeof ShortInviteClaimResult>;
