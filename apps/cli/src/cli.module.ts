@@ -8,6 +8,7 @@ import { InstallCommand } from './commands/install.command.js';
 import { JoinCommand } from './commands/join.command.js';
 import { LaunchCommand } from './commands/launch.command.js';
 import { McpCommand } from './commands/mcp.command.js';
+import { OpenLinkCommand } from './commands/open-link.command.js';
 import { LeaveAliasCommand, ListAliasCommand, MeshCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshListCommand } from './commands/mesh.command.js';
 import { InboxAliasCommand, MessageCommand, MessageInboxCommand, MessageSendCommand, MessageStatusCommand, SendAliasCommand } from './commands/message.command.js';
 import { PeerCommand, PeerListCommand, PeersAliasCommand } from './commands/peer.command.js';
@@ -58,6 +59,7 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     InstallCommand,
     UninstallCommand,
     LaunchCommand,
+    OpenLinkCommand,
     StatusLineCommand,
   ],
 })

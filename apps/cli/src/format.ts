@@ -15,6 +15,7 @@ export const HINTS: Record<string, string> = {
   E_RATE_LIMITED: 'slow down and retry',
   E_TOO_LARGE: 'send less (split the message)',
   E_INVITE_INVALID: 'the link is damaged or forged; ask the mesh owner for a fresh one',
+  E_INVITE_NOT_FOUND: 'check the code (or the broker it belongs to); ask for a fresh invite',
   E_INVITE_EXPIRED: 'ask for a fresh invite',
   E_INVITE_REVOKED: 'ask for a fresh invite',
   E_INVITE_EXHAUSTED: 'ask for a fresh invite',

@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     await runDaemon();
     return;
   }
+  // `claudemesh <invite link>` joins and launches Claude Code.
+  if (args[0] !== undefined && /^(ic:\/\/join\/|https?:\/\/[^\s]+\/(join#|i\/))/.test(args[0])) process.argv.splice(2, 0, 'open');
   await import('reflect-metadata');
   const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }, { errorLine }] = await Promise.all([
     import('nest-commander'),

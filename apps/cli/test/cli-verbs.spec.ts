@@ -1,7 +1,7 @@
 import { MeshClient, type InboundMessage, type Receipt } from '@claudemesh/core';
 import { fromB64u, parseIdentity } from '@claudemesh/crypto';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +150,23 @@ describe('claudemesh noun-verb commands against a live broker', () => {
     const empty = await cli(home(), ['doctor']);
     expect(empty.code).toBe(1);
     expect(empty.stdout).toMatch(/✗ meshes\s+no mesh joined\n\s+fix: claudemesh join/);
+  });
+
+  it('claudemesh <link> joins and launches Claude Code with the channel, and launches again once joined', async () => {
+    const userHome = home();
+    const carolHome = home();
+    const fake = join(userHome, 'claude');
+    writeFileSync(fake, '#!/bin/sh\necho "claude $*"\nexit 7\n', { mode: 0o755 });
+    const env = { HOME: userHome, CLAUDEMESH_CLAUDE_BIN: fake };
+    const { link } = json<{ link: string }>(await cli(ownerHome, ['mesh', 'invite', '--json']));
+    const first = await cli(carolHome, [link, '-y', '--name', 'carol', '--model', 'x'], env);
+    expect(first.code).toBe(7);
+    expect(first.stdout).toMatch(/joined "team" as carol/);
+    expect(first.stdout).toContain('claude --dangerously-load-development-channels server:claudemesh --model x');
+    expect(JSON.parse(readFileSync(join(userHome, '.claude.json'), 'utf8'))).toHaveProperty(['mcpServers', 'claudemesh']);
+    const again = await cli(carolHome, [link, '-y'], env);
+    expect(again.code).toBe(7);
+    expect(again.stderr).toMatch(/already joined "team" as carol; launching/);
   });
 
   it('leaves a mesh only when confirmed, then has nothing joined', async () => {

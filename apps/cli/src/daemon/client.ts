@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { cliBinPath } from '../claude/cli-location.js';
 import { daemonPaths } from './paths.js';
 import { LineReader } from './lines.js';
 import type { DaemonAnswer, DaemonErrorBody, DaemonEvent, DaemonRequest } from './protocol.js';
@@ -89,7 +89,7 @@ export class DaemonClient {
 }
 
 /** The CLI entry point, to start the daemon with the same Node and code as this process. */
-export const CLI_BIN = fileURLToPath(new URL('../../bin/claudemesh.js', import.meta.url));
+export const CLI_BIN = cliBinPath();
 
 /**
  * Connects to the daemon of `home`, starting it when absent (detached, logging to daemon.log).
