@@ -109,4 +109,35 @@ describe.each(dbKinds())('offline queue on %s', (kind) => {
     await a.close();
     await b.close();
   });
+
+  it('keeps ascending ids and loses nothing with concurrent commits while the recipient reconnects mid-stream', async () => {
+    const mesh = await createTestMesh(tb);
+    const bob = await addMember(tb, mesh, 'bob');
+    const senders = await Promise.all(['s1', 's2', 's3', 's4'].map(async (n) => connectClient(tb, mesh, await addMember(tb, mesh, n))));
+    const received = new Map<string, InboundMessage>();
+    const ordered: bigint[][] = [];
+    const session = async () => {
+      const ids: bigint[] = [];
+      ordered.push(ids);
+      const c = await connectClient(tb, mesh, bob, {});
+      c.on('message', (m) => {
+        ids.push(BigInt(m.messageId));
+        received.set(m.messageId, m);
+      });
+      return c;
+    };
+    let b = await session();
+    const sends: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 150; i++) sends.push(senders[i % 4]!.send('bob', `r${round}-${i}`));
+      await new Promise((r) => setTimeout(r, 30));
+      await b.close();
+      b = await session();
+    }
+    await Promise.all(sends);
+    await waitFor(() => received.size === 600, 'all 600 messages', 20_000);
+    for (const ids of ordered) expect(ids).toEqual([...ids].sort((x, y) => (x < y ? -1 : 1)));
+    await b.close();
+    for (const s of senders) await s.close();
+  });
 });

@@ -43,7 +43,11 @@ export class BrokerProcess {
           resolve();
         }
       });
-      child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => {
+        this.output += chunk.toString();
+        // BENCH_BROKER_STDERR=1 shows the broker's own log lines (e.g. LOG_LEVEL=debug) while it runs.
+        if (process.env['BENCH_BROKER_STDERR']) process.stderr.write(chunk);
+      });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`broker exited with ${code}: ${this.output}`));
