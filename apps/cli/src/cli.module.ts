@@ -1,4 +1,9 @@
 import { Module } from '@nestjs/common';
+import { BackupCommand } from './commands/backup.command.js';
+import { CompletionsCommand } from './commands/completions.command.js';
+import { MeshShareCommand } from './commands/mesh-share.command.js';
+import { PeerVerifyCommand } from './commands/peer-verify.command.js';
+import { RestoreCommand } from './commands/restore.command.js';
 import { DaemonCommand, DaemonInstallCommand, DaemonRunCommand, DaemonStartCommand, DaemonStatusCommand, DaemonStopCommand, DaemonUninstallCommand } from './commands/daemon.command.js';
 import { DoctorCommand } from './commands/doctor.command.js';
 import { IdentityCommand } from './commands/identity.command.js';
@@ -46,6 +51,11 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     GroupLeaveCommand,
     WhoamiCommand,
     DoctorCommand,
+    PeerVerifyCommand,
+    MeshShareCommand,
+    BackupCommand,
+    RestoreCommand,
+    CompletionsCommand,
     DaemonCommand,
     DaemonStartCommand,
     DaemonStopCommand,

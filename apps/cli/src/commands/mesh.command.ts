@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
+import { MeshShareCommand } from './mesh-share.command.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { accountForNewIdentity, meshIdentity } from '../identity/account.js';
 
@@ -188,7 +189,7 @@ export class MeshLeaveCommand extends MeshVerb<LeaveOptions> {
   }
 }
 
-@Command({ name: 'mesh', description: 'Meshes: create, list, invite, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand] })
+@Command({ name: 'mesh', description: 'Meshes: create, list, invite, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand] })
 export class MeshCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

@@ -2,6 +2,7 @@ import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { peersText } from '../format.js';
+import { PeerVerifyCommand } from './peer-verify.command.js';
 
 /** `peer list`: every member with presence; humans, agents and connectors side by side. */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'List the members of a mesh with their presence' })
@@ -13,7 +14,7 @@ export class PeerListCommand extends MeshVerb {
   }
 }
 
-@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand] })
+@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand] })
 export class PeerCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();
