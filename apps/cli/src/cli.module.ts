@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { BackupCommand } from './commands/backup.command.js';
+import { UpgradeCommand } from './commands/upgrade.command.js';
+import { UrlHandlerCommand } from './commands/url-handler.command.js';
 import { CompletionsCommand } from './commands/completions.command.js';
 import { MeshShareCommand } from './commands/mesh-share.command.js';
 import { PeerVerifyCommand } from './commands/peer-verify.command.js';
@@ -56,6 +58,8 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     BackupCommand,
     RestoreCommand,
     CompletionsCommand,
+    UrlHandlerCommand,
+    UpgradeCommand,
     DaemonCommand,
     DaemonStartCommand,
     DaemonStopCommand,
