@@ -26,11 +26,12 @@ async function main(): Promise<void> {
   if (join) {
     lines.push(
       `${join.created ? 'created' : 'mesh'} "${join.mesh.mesh_name}" (${join.mesh.mesh_id}); owner key and mesh key: ${config.home}/meshes/${join.mesh.mesh_id}.json`,
-      `invite (${join.maxUses} uses, expires ${new Date(join.expiresAt).toISOString()}):`,
+      `invites (${join.maxUses} uses each, expire ${new Date(join.expiresAt).toISOString()}):`,
+      ...(join.shortLink ? [`  ${join.shortLink}   (short code; the mesh key stays wrapped under it)`] : []),
       `  ${join.inviteLink}`,
-      `  ${join.httpsLink}`,
       'a peer joins with (from a claudemesh checkout after npm install):',
-      `  npx claudemesh join '${join.inviteLink}' --name <their-name>`,
+      `  npx claudemesh join '${join.shortLink ?? join.inviteLink}' --name <their-name>`,
+      '  (or `npx claudemesh <link>` to join and start Claude Code with the channel)',
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,7 +1,8 @@
 import { findMesh, loadMeshes, saveMesh, type StoredMesh } from '@claudemesh/core';
-import { createInvite, encodeInviteHttpsLink, encodeInviteLink, fromB64u, generateIdentity, generateMeshKey, meshCreateString, parseIdentity, serializeIdentity, sign, toB64u } from '@claudemesh/crypto';
+import { createInvite, createShortInvite, encodeShortInviteLink, encodeInviteHttpsLink, encodeInviteLink, fromB64u, generateIdentity, generateMeshKey, meshCreateString, parseIdentity, serializeIdentity, sign, toB64u } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { InvitesService } from '../invites/invites.service.js';
+import { ShortInvitesService } from '../invites/short-invites.service.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import type { RunningBroker } from '../server.js';
 
@@ -10,6 +11,8 @@ export interface JoinInfo {
   created: boolean;
   inviteLink: string;
   httpsLink: string;
+  /** A short invite (protocol §9b): the broker holds the mesh key only wrapped under the code. */
+  shortLink: string | null;
   maxUses: number;
   expiresAt: number;
 }
@@ -63,7 +66,14 @@ export async function bootstrapFirstMesh(broker: RunningBroker, meshName: string
   const invite = createInvite({ meshId: stored.mesh_id, meshName: stored.mesh_name, brokerUrl: broker.url, issuer: owner, maxUses: INVITE_USES, ttlMs: INVITE_TTL_MS });
   await invites.register(stored.mesh_id, owner.publicKey, invite);
   const meshKey = stored.mesh_key ? fromB64u(stored.mesh_key) : undefined;
+  let shortLink: string | null = null;
+  if (meshKey) {
+    const short = createShortInvite({ meshId: stored.mesh_id, meshKey, issuer: owner, maxUses: INVITE_USES, ttlMs: INVITE_TTL_MS });
+    await broker.app.get(ShortInvitesService).register(stored.mesh_id, owner.publicKey, short.record);
+    shortLink = encodeShortInviteLink(broker.url, short.code);
+  }
   return {
+    shortLink,
     mesh: findMesh(broker.config.home, stored.mesh_id) ?? stored,
     created,
     inviteLink: encodeInviteLink(invite, meshKey),
