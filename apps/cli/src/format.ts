@@ -42,15 +42,29 @@ export function sentText(to: string, outcome: { queued: boolean; client_id: stri
   );
 }
 
-export function peerLine(p: PeerInfo): string {
+/** One member per line; ` ✓` at the end when its member key is in `verified` (claudemesh peer verify). */
+export function peerLine(p: PeerInfo, verified?: ReadonlySet<string>): string {
   const s = p.sessions[0];
   const more = p.sessions.length > 1 ? ` +${p.sessions.length - 1} session${p.sessions.length > 2 ? 's' : ''}` : '';
   const state = p.online ? `online${s ? ` ${s.status}${s.summary ? ` — ${s.summary}` : ''}` : ''}${more}` : 'offline';
-  return `${p.display_name.padEnd(20)} ${p.peer_type.padEnd(9)} ${p.role.padEnd(6)} ${state}  ${p.member_pubkey.slice(0, 16)}…`;
+  const mark = verified?.has(p.member_pubkey) ? ' ✓' : '';
+  return `${p.display_name.padEnd(20)} ${p.peer_type.padEnd(9)} ${p.role.padEnd(6)} ${state}  ${p.member_pubkey.slice(0, 16)}…${mark}`;
 }
 
-export function peersText(peers: PeerInfo[], json: boolean): string {
-  return out(json, peers, peers.map(peerLine).join('\n') || '(no members)');
+/** The JSON form stays the broker's list; the verified marks are for the text form only. */
+export function peersText(peers: PeerInfo[], json: boolean, verified?: ReadonlySet<string>): string {
+  return out(json, peers, peers.map((p) => peerLine(p, verified)).join('\n') || '(no members)');
+}
+
+/**
+ * The stderr line for a send to a display name whose verified key is no longer the key the mesh
+ * lists under that name (null when nothing was verified under it, or the current key was).
+ */
+export function keyChangedWarning(name: string, verifiedKeys: readonly string[], peers: readonly PeerInfo[]): string | null {
+  if (verifiedKeys.length === 0) return null;
+  const now = peers.find((p) => p.display_name === name);
+  if (!now || verifiedKeys.includes(now.member_pubkey)) return null;
+  return `claudemesh: WARNING: ${name}'s key changed since you verified it (was ${verifiedKeys[0]!.slice(0, 16)}…, now ${now.member_pubkey.slice(0, 16)}…); run claudemesh peer verify ${name}\n`;
 }
 
 export function inboxText(messages: LocalMessage[], options: { json?: boolean; read?: boolean }): string {

@@ -7,7 +7,12 @@ export type CryptoErrorCode =
   | 'E_IDENTITY_INVALID'
   | 'E_FIELD_INVALID'
   | 'E_INVITE_INVALID'
-  | 'E_INVITE_EXPIRED';
+  | 'E_INVITE_EXPIRED'
+  | 'E_PASSPHRASE_WEAK'
+  | 'E_BACKUP_NOT_BACKUP'
+  | 'E_BACKUP_UNSUPPORTED'
+  | 'E_BACKUP_CORRUPTED'
+  | 'E_BACKUP_DECRYPT';
 
 export class CryptoError extends Error {
   override readonly name = 'CryptoError';

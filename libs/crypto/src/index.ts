@@ -34,3 +34,8 @@ export {
   type ShortInviteRecord, type CreateShortInviteOptions,
 } from './short-invite.js';
 export { safetyNumber } from './safety-number.js';
+export {
+  encryptBackup, decryptBackup, readBackupHeader, checkBackupPassphrase, backupKdfParams, BACKUP_MAGIC, BACKUP_VERSION,
+  BACKUP_KDF_ARGON2ID13, BACKUP_HEADER_BYTES, BACKUP_MIN_PASSPHRASE_CHARS, BACKUP_MAX_OPSLIMIT, BACKUP_MAX_MEMLIMIT,
+  type BackupKdfParams, type BackupHeader,
+} from './backup.js';

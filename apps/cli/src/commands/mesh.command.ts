@@ -1,7 +1,5 @@
-import { claudemeshHome, createMesh, httpBaseOf, issueInvite, issueShortInvite, loadMeshes, saveMesh, type StoredMesh } from '@claudemesh/core';
-import {
-  cryptoReady, encodeInviteHttpsLink, encodeInviteLink, formatInviteCode, fromB64u, generateMeshKey, parseIdentity, serializeIdentity, toB64u, type Identity,
-} from '@claudemesh/crypto';
+import { claudemeshHome, createMesh, loadMeshes, saveMesh } from '@claudemesh/core';
+import { cryptoReady, generateMeshKey, serializeIdentity, toB64u } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +7,7 @@ import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MeshShareCommand } from './mesh-share.command.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { accountForNewIdentity, meshIdentity } from '../identity/account.js';
+import { InviteVerb, issueMeshInvite, type InviteOptions } from '../invite-issue.js';
 
 /** `mesh list`: the meshes joined on this machine (no network). */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'Meshes joined on this machine' })
@@ -80,92 +79,12 @@ export class MeshCreateCommand extends MeshVerb<CreateOptions> {
   }
 }
 
-interface InviteOptions extends CommonOptions {
-  uses?: number;
-  ttl?: number;
-  role?: 'member' | 'admin';
-  v1?: boolean;
-}
-
-interface InviteTerms {
-  issuer: Identity;
-  role: 'member' | 'admin';
-  ttlMs: number;
-  maxUses: number;
-}
-
-const plural = (n: number): string => `${n} use${n === 1 ? '' : 's'}`;
-
-/**
- * `mesh invite`: a counted invite the broker cannot open. By default a short code (invites v2): the
- * mesh key travels wrapped under it. `--v1` issues a signed link carrying the key instead. Only one
- * kind is issued per call, so `--uses` bounds the joins.
- */
+/** `mesh invite`: a counted invite the broker cannot open (see issueMeshInvite). */
 @SubCommand({ name: 'invite', description: 'Issue an invite (owner or admin): a short link by default, a v1 signed link with --v1' })
-export class MeshInviteCommand extends MeshVerb<InviteOptions> {
+export class MeshInviteCommand extends InviteVerb {
   async run(_args: string[], options: InviteOptions): Promise<void> {
-    const mesh = selectMesh(options.mesh);
-    if (mesh.role === 'member') throw new CliError(`you are a member of "${mesh.mesh_name}"; ask its owner or an admin for an invite`, EXIT.failure);
-    await cryptoReady();
-    const terms: InviteTerms = { issuer: parseIdentity(mesh.identity), role: options.role ?? 'member', ttlMs: Math.round((options.ttl ?? 24) * 3_600_000), maxUses: options.uses ?? 1 };
-    if (!options.v1 && !mesh.mesh_key) process.stderr.write('claudemesh: no mesh key on this machine, so no short code can carry one; issuing a v1 link (direct messages only)\n');
-    if (options.v1 || !mesh.mesh_key) return this.v1(mesh, terms, options.json ?? false);
-    return this.short(mesh, fromB64u(mesh.mesh_key), terms, options.json ?? false);
-  }
-
-  private async short(mesh: StoredMesh, meshKey: Uint8Array, terms: InviteTerms, json: boolean): Promise<void> {
-    const broker = httpBaseOf(mesh.broker_url);
-    const { code, link, record, registered } = await issueShortInvite(broker, { meshId: mesh.mesh_id, meshKey, ...terms });
-    const display = formatInviteCode(code);
-    print(
-      json,
-      { version: 2, invite_id: registered.invite_id, link, short_link: link, code: display, broker_url: broker, role: record.role, expires_at: record.expires_at, max_uses: record.max_uses },
-      [
-        `invite for "${mesh.mesh_name}" (${plural(record.max_uses)}, ${record.role}, expires ${new Date(record.expires_at).toISOString()}):`,
-        `  ${link}`,
-        `code ${display} (also: claudemesh join ${display} --broker ${broker})`,
-        'the peer runs:',
-        `  claudemesh join '${link}' --name <their-name>`,
-        'share it over a channel you trust: whoever has the code can join and read @group and * messages. Opened in a browser, the link shows the code to the broker.',
-      ].join('\n'),
-    );
-  }
-
-  private async v1(mesh: StoredMesh, terms: InviteTerms, json: boolean): Promise<void> {
-    const meshKey = mesh.mesh_key ? fromB64u(mesh.mesh_key) : undefined;
-    const { invite, registered } = await issueInvite(mesh.broker_url, { meshId: mesh.mesh_id, meshName: mesh.mesh_name, brokerUrl: mesh.broker_url, ...terms });
-    const link = encodeInviteLink(invite, meshKey);
-    const https = encodeInviteHttpsLink(invite, meshKey);
-    print(
-      json,
-      { version: 1, invite_id: registered.invite_id, link, v1_link: link, https_link: https, expires_at: invite.payload.expires_at, max_uses: invite.payload.max_uses },
-      `invite for "${mesh.mesh_name}" (${plural(invite.payload.max_uses)}, expires ${new Date(invite.payload.expires_at).toISOString()}):\n  ${link}\nthe peer runs:\n  claudemesh join '${link}' --name <their-name>`,
-    );
-  }
-
-  @Option({ flags: '--v1', description: 'issue a v1 signed link (carries the mesh key itself) instead of a short code' })
-  parseV1(): boolean {
-    return true;
-  }
-
-  @Option({ flags: '--uses <n>', description: 'how many joins it allows (default 1)' })
-  parseUses(value: string): number {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new CliError('--uses wants a whole number from 1 to 1000', EXIT.usage);
-    return n;
-  }
-
-  @Option({ flags: '--ttl <hours>', description: 'hours until it expires (default 24)' })
-  parseTtl(value: string): number {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || n > 24 * 30) throw new CliError('--ttl wants hours, more than 0 and at most 720', EXIT.usage);
-    return n;
-  }
-
-  @Option({ flags: '--role <role>', description: 'member | admin (default member)' })
-  parseRole(value: string): 'member' | 'admin' {
-    if (value !== 'member' && value !== 'admin') throw new CliError('--role must be member or admin', EXIT.usage);
-    return value;
+    const issued = await issueMeshInvite(selectMesh(options.mesh), options);
+    print(options.json ?? false, issued.json, issued.text);
   }
 }
 
@@ -189,7 +108,7 @@ export class MeshLeaveCommand extends MeshVerb<LeaveOptions> {
   }
 }
 
-@Command({ name: 'mesh', description: 'Meshes: create, list, invite, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand] })
+@Command({ name: 'mesh', description: 'Meshes: create, list, invite, share, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand] })
 export class MeshCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

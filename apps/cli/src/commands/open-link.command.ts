@@ -3,6 +3,7 @@ import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT } from '../context.js';
 import { JoinCommand } from './join.command.js';
 import { LaunchCommand } from './launch.command.js';
+import { isSchemeLink, schemeLinkToInvite } from '../url-scheme/link.js';
 
 interface OpenOptions {
   yes?: boolean;
@@ -10,7 +11,7 @@ interface OpenOptions {
 }
 
 /** What `claudemesh <link>` means: a link in the first position (main.ts routes it here). */
-export const LINK_PATTERN = /^(ic:\/\/join\/|https?:\/\/[^\s]+\/(join#|i\/))/;
+export const LINK_PATTERN = /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/))/i;
 
 /**
  * `claudemesh <invite link> [-y] [--name n] [-- claude args…]`: joins the mesh (or finds it
@@ -34,7 +35,9 @@ export class OpenLinkCommand extends CommandRunner {
       rl.close();
     }
     try {
-      await new JoinCommand().run([link], { ...(name ? { name } : {}) });
+      // claudemesh://… (from a browser, through the registered URL handler) maps onto an invite form.
+      const invite = isSchemeLink(link) ? schemeLinkToInvite(link) : link;
+      await new JoinCommand().run([invite], { ...(name ? { name } : {}) });
     } catch (error) {
       // Joined before: launching is still what the link is for.
       if (!(error instanceof CliError && /already joined/.test(error.message))) throw error;

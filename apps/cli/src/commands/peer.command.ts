@@ -1,7 +1,9 @@
+import { claudemeshHome } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { peersText } from '../format.js';
+import { LocalStore } from '../store/local-store.js';
 import { PeerVerifyCommand } from './peer-verify.command.js';
 
 /** `peer list`: every member with presence; humans, agents and connectors side by side. */
@@ -10,7 +12,14 @@ export class PeerListCommand extends MeshVerb {
   async run(_args: string[], options: CommonOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
     const peers = await withBackend((b) => b.peers(mesh));
-    process.stdout.write(peersText(peers, options.json ?? false));
+    const store = LocalStore.open(claudemeshHome());
+    let verified: Set<string>;
+    try {
+      verified = new Set(store.verifiedPeers(mesh.mesh_id).map((v) => v.member_pubkey));
+    } finally {
+      store.close();
+    }
+    process.stdout.write(peersText(peers, options.json ?? false, verified));
   }
 }
 

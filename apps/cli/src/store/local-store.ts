@@ -33,6 +33,14 @@ export interface OutboxEntry {
   attempts: number;
 }
 
+/** A member key the user compared out of band (`peer verify --confirm`), under the name it had then. */
+export interface VerifiedPeer {
+  mesh_id: string;
+  member_pubkey: string;
+  display_name: string;
+  verified_at: number;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS inbox (
   mesh_id TEXT NOT NULL, message_id TEXT NOT NULL, client_id TEXT NOT NULL, kind TEXT NOT NULL,
@@ -47,6 +55,11 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (mesh_id, client_id)
 );
+CREATE TABLE IF NOT EXISTS verified_peers (
+  mesh_id TEXT NOT NULL, member_pubkey TEXT NOT NULL, display_name TEXT NOT NULL, verified_at INTEGER NOT NULL,
+  PRIMARY KEY (mesh_id, member_pubkey)
+);
+CREATE INDEX IF NOT EXISTS verified_peers_name ON verified_peers (mesh_id, display_name);
 `;
 
 /**
@@ -136,5 +149,32 @@ export class LocalStore {
   /** The broker acked it: it is stored there, so it leaves the outbox. */
   acked(meshId: string, clientId: string): void {
     this.db.prepare('DELETE FROM outbox WHERE mesh_id = ? AND client_id = ?').run(meshId, clientId);
+  }
+
+  /** Records a member key as verified (again: the name and time are refreshed). */
+  markVerified(meshId: string, memberPubkey: string, displayName: string, at = Date.now()): VerifiedPeer {
+    this.db
+      .prepare(
+        `INSERT INTO verified_peers (mesh_id, member_pubkey, display_name, verified_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (mesh_id, member_pubkey) DO UPDATE SET display_name = excluded.display_name, verified_at = excluded.verified_at`,
+      )
+      .run(meshId, memberPubkey, displayName, at);
+    return { mesh_id: meshId, member_pubkey: memberPubkey, display_name: displayName, verified_at: at };
+  }
+
+  verifiedPeer(meshId: string, memberPubkey: string): VerifiedPeer | undefined {
+    return this.db.prepare('SELECT * FROM verified_peers WHERE mesh_id = ? AND member_pubkey = ?').get(meshId, memberPubkey) as VerifiedPeer | undefined;
+  }
+
+  /** Every verified key of a mesh, most recently verified first. */
+  verifiedPeers(meshId: string): VerifiedPeer[] {
+    return this.db.prepare('SELECT * FROM verified_peers WHERE mesh_id = ? ORDER BY verified_at DESC, member_pubkey').all(meshId) as VerifiedPeer[];
+  }
+
+  /** The keys verified under a display name (more than one after a re-verification), most recent first. */
+  verifiedByName(meshId: string, displayName: string): VerifiedPeer[] {
+    return this.db
+      .prepare('SELECT * FROM verified_peers WHERE mesh_id = ? AND display_name = ? ORDER BY verified_at DESC, member_pubkey')
+      .all(meshId, displayName) as VerifiedPeer[];
   }
 }
