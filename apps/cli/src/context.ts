@@ -1,5 +1,6 @@
-import { claudemeshHome, findMesh, loadMeshes, MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { meshClientFor } from './mesh-client-for.js';
+import { claudemeshHome, findMesh, loadMeshes, MeshClient, type StoredMesh } from '@claudemesh/core';
+import { cryptoReady } from '@claudemesh/crypto';
 import { CommandRunner, Option } from 'nest-commander';
 import { EXIT } from './exit-codes.js';
 import { LocalStore } from './store/local-store.js';
@@ -85,16 +86,7 @@ export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean
 
 async function openClient(mesh: StoredMesh, options: { reconnect?: boolean; clientName?: string }): Promise<MeshClient> {
   await cryptoReady();
-  const client = new MeshClient({
-    url: wsUrlOf(mesh.broker_url),
-    meshId: mesh.mesh_id,
-    identity: parseIdentity(mesh.identity),
-    ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
-    peerType: mesh.peer_type,
-    reconnect: options.reconnect ?? false,
-    clientName: options.clientName ?? 'claudemesh-cli',
-  });
-  return client;
+  return meshClientFor(mesh, { reconnect: options.reconnect ?? false, clientName: options.clientName ?? 'claudemesh-cli' });
 }
 
 export function print(json: boolean, value: unknown, text: string): void {

@@ -1,26 +1,13 @@
 import { MeshClient, type InboundMessage, type Receipt } from '@claudemesh/core';
 import { fromB64u, parseIdentity } from '@claudemesh/crypto';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
+import { cli, json } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
-const run = promisify(execFile);
 
-async function cli(home: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, CLAUDEMESH_HOME: home, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** Polls an async condition (each poll may run the CLI). */
 async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -31,7 +18,6 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
   }
 }
 
-const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
 
 /** The noun-verb tree end to end: a mesh made, shared and used through the CLI alone. */
 describe('claudemesh noun-verb commands against a live broker', () => {

@@ -1,26 +1,13 @@
 import { MeshClient, decodeBody, issueInvite, type InboundMessage } from '@claudemesh/core';
 import { encodeInviteHttpsLink, encodeInviteLink, fromB64u, parseIdentity } from '@claudemesh/crypto';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { cli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
-const run = promisify(execFile);
 
-async function cli(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, CLAUDEMESH_HOME: home } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('claudemesh CLI against a live broker', () => {
   let tb: TestBroker;

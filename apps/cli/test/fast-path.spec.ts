@@ -1,27 +1,14 @@
 import { MeshClient, issueInvite, type InboundMessage } from '@claudemesh/core';
 import { encodeInviteLink } from '@claudemesh/crypto';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAST_OPTIONS, FAST_VERBS } from '../src/fast/fast-path.js';
 import { createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { cli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
-const run = promisify(execFile);
 
-async function cli(home: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, CLAUDEMESH_HOME: home, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 const slow = { CLAUDEMESH_FAST: 'off' };
 /** Fails (exit 99) unless the fast path answers. */
 const only = { CLAUDEMESH_FAST: 'only' };

@@ -1,35 +1,21 @@
 import { issueInvite, revokeMember } from '@claudemesh/core';
 import { cryptoReady, encodeInviteLink, safetyNumber } from '@claudemesh/crypto';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import QRCode from 'qrcode';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalStore } from '../src/store/local-store.js';
 import { createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { cli, json } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
-const run = promisify(execFile);
 
-async function cli(home: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, CLAUDEMESH_HOME: home, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 const slow = { CLAUDEMESH_FAST: 'off' };
 /** Fails (exit 99) unless the fast path answers. */
 const only = { CLAUDEMESH_FAST: 'only' };
 /** Each CLI run is a fresh node process (~0.5-1 s on a loaded machine); these tests run dozens. */
 const SLOW = 120_000;
-const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
 
 interface Verify {
   peer: string;

@@ -1,5 +1,6 @@
-import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, wsUrlOf, type Ack, type PeerStatus, type StoredMesh } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { meshClientFor } from '../mesh-client-for.js';
+import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, type Ack, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { cryptoReady } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -43,15 +44,7 @@ class MeshLink {
     private readonly onMessage: (meshId: string, m: LocalMessage) => void,
     private readonly log: (line: string) => void,
   ) {
-    this.client = new MeshClient({
-      url: wsUrlOf(mesh.broker_url),
-      meshId: mesh.mesh_id,
-      identity: parseIdentity(mesh.identity),
-      ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
-      peerType: mesh.peer_type,
-      reconnect: true,
-      clientName: 'claudemesh-daemon',
-    });
+    this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon' });
     // Stored before the SDK confirms `delivered` (it confirms after listeners return).
     this.client.on('message', (m) => {
       if (this.store.addInbound(mesh.mesh_id, m)) {

@@ -1,5 +1,6 @@
-import { claudemeshHome, MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { meshClientFor } from '../mesh-client-for.js';
+import { claudemeshHome, MeshClient, type StoredMesh } from '@claudemesh/core';
+import { cryptoReady } from '@claudemesh/crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification, Request, Result } from '@modelcontextprotocol/sdk/types.js';
 import { selectMesh } from '../context.js';
@@ -33,15 +34,7 @@ const stderrLog: Log = (line) => process.stderr.write(`claudemesh mcp: ${line}\n
 
 /** Like the CLI's one-shot connection, but it reconnects: the pipe lives as long as the Claude session. */
 function createPipeClient(mesh: StoredMesh): MeshClient {
-  return new MeshClient({
-    url: wsUrlOf(mesh.broker_url),
-    meshId: mesh.mesh_id,
-    identity: parseIdentity(mesh.identity),
-    ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
-    peerType: mesh.peer_type,
-    reconnect: true,
-    clientName: 'claudemesh-mcp',
-  });
+  return meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-mcp' });
 }
 
 /** Loads the SDK only when the pipe runs, so other verbs start without it. */

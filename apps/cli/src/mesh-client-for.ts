@@ -1,0 +1,18 @@
+import { MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
+import { fromB64u, parseIdentity } from '@claudemesh/crypto';
+
+/**
+ * The SDK client for a joined mesh, from its stored keys: one place for the CLI's one-shot
+ * connections, the daemon's and the push-pipe's reconnecting ones. libsodium must be ready.
+ */
+export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; clientName: string }): MeshClient {
+  return new MeshClient({
+    url: wsUrlOf(mesh.broker_url),
+    meshId: mesh.mesh_id,
+    identity: parseIdentity(mesh.identity),
+    ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
+    peerType: mesh.peer_type,
+    reconnect: options.reconnect,
+    clientName: options.clientName,
+  });
+}
