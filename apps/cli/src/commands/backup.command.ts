@@ -2,7 +2,8 @@ import { claudemeshHome } from '@claudemesh/core';
 import { checkBackupPassphrase, cryptoReady, encryptBackup } from '@claudemesh/crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommandRunner, Option } from 'nest-commander';
+import { Command, Option } from 'nest-commander';
+import { PassphraseVerb } from '../backup/passphrase-verb.js';
 import { collectHome, encodeArchive } from '../backup/archive.js';
 import { writeSecretFile } from '../backup/files.js';
 import { backupFailure, kdfFromEnv, withKdfProgress } from '../backup/kdf.js';
@@ -27,7 +28,7 @@ export const defaultBackupName = (now = new Date()): string => `claudemesh-${now
   arguments: '[file]',
   description: 'Write an encrypted backup of your identity, meshes and config (default: ./claudemesh-<date>.cmb)',
 })
-export class BackupCommand extends CommandRunner {
+export class BackupCommand extends PassphraseVerb {
   async run([file]: string[], options: BackupOptions): Promise<void> {
     await cryptoReady();
     const home = claudemeshHome();
@@ -61,16 +62,6 @@ export class BackupCommand extends CommandRunner {
 
   @Option({ flags: '--force', description: 'overwrite an existing backup file' })
   parseForce(): boolean {
-    return true;
-  }
-
-  @Option({ flags: '--passphrase-file <path>', description: 'read the passphrase from this file (else CLAUDEMESH_PASSPHRASE, else a prompt)' })
-  parsePassphraseFile(value: string): string {
-    return value;
-  }
-
-  @Option({ flags: '--json', description: 'machine-readable output' })
-  parseJson(): boolean {
     return true;
   }
 }

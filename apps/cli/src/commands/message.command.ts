@@ -1,8 +1,9 @@
-import { MessageId, MessagePriority, claudemeshHome, encodeBody, type StoredMesh } from '@claudemesh/core';
+import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
-import { withBackend, type Backend } from '../backend.js';
+import { withBackend } from '../backend.js';
+import { warnIfKeyChanged } from '../verified-check.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
-import { inboxText, keyChangedWarning, sentText, statusText } from '../format.js';
+import { inboxText, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 
 interface SendOptions extends CommonOptions {
@@ -19,7 +20,7 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
     const mesh = selectMesh(options.mesh);
     const plaintext = encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
     const outcome = await withBackend(async (b) => {
-      await warnIfKeyChanged(b, mesh, to!);
+      await warnIfKeyChanged(claudemeshHome(), mesh.mesh_id, to!, () => b.peers(mesh));
       return b.send(mesh, to!, plaintext);
     });
     process.stdout.write(sentText(to!, outcome, options.json ?? false));
@@ -37,32 +38,6 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
     if (!MessageId.safeParse(value).success) throw new CliError(`--reply-to wants a message id (digits), got "${value}"`, EXIT.usage);
     return value;
   }
-}
-
-/**
- * A send to a display name you verified (claudemesh peer verify --confirm) checks that the mesh
- * still lists that name with a key you verified, and says so loudly on stderr when it does not.
- * Only a warning: the send goes ahead (the fast path does the same, with the same line).
- */
-async function warnIfKeyChanged(backend: Backend, mesh: StoredMesh, to: string): Promise<void> {
-  if (to === '*' || to.startsWith('@') || /^[0-9a-f]{64}$/.test(to)) return;
-  const store = LocalStore.open(claudemeshHome());
-  let keys: string[];
-  try {
-    keys = store.verifiedByName(mesh.mesh_id, to).map((v) => v.member_pubkey);
-  } finally {
-    store.close();
-  }
-  if (keys.length === 0) return;
-  let peers;
-  try {
-    peers = await backend.peers(mesh);
-  } catch (error) {
-    process.stderr.write(`claudemesh: could not check ${to}'s key against the one you verified (${error instanceof Error ? error.message : String(error)})\n`);
-    return;
-  }
-  const warning = keyChangedWarning(to, keys, peers);
-  if (warning) process.stderr.write(warning);
 }
 
 interface InboxOptions extends CommonOptions {

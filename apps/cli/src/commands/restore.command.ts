@@ -2,7 +2,8 @@ import { claudemeshHome } from '@claudemesh/core';
 import { cryptoReady, decryptBackup, readBackupHeader, type BackupHeader } from '@claudemesh/crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommandRunner, Option } from 'nest-commander';
+import { Command, Option } from 'nest-commander';
+import { PassphraseVerb } from '../backup/passphrase-verb.js';
 import { decodeArchive } from '../backup/archive.js';
 import { backupFailure, withKdfProgress } from '../backup/kdf.js';
 import { obtainPassphrase } from '../backup/passphrase.js';
@@ -25,7 +26,7 @@ interface RestoreOptions {
   arguments: '<file>',
   description: 'Restore a backup written by claudemesh backup into this home [--force to replace a different identity]',
 })
-export class RestoreCommand extends CommandRunner {
+export class RestoreCommand extends PassphraseVerb {
   async run([file]: string[], options: RestoreOptions): Promise<void> {
     if (!file) throw new CliError('which backup? claudemesh restore <file.cmb>', EXIT.usage);
     await cryptoReady();
@@ -70,16 +71,6 @@ export class RestoreCommand extends CommandRunner {
 
   @Option({ flags: '--force', description: 'replace an account, mesh or config file here that differs from the backup' })
   parseForce(): boolean {
-    return true;
-  }
-
-  @Option({ flags: '--passphrase-file <path>', description: 'read the passphrase from this file (else CLAUDEMESH_PASSPHRASE, else a prompt)' })
-  parsePassphraseFile(value: string): string {
-    return value;
-  }
-
-  @Option({ flags: '--json', description: 'machine-readable output' })
-  parseJson(): boolean {
     return true;
   }
 }

@@ -5,8 +5,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DaemonCallError, DaemonClient } from '../daemon/client.js';
 import { daemonPaths } from '../daemon/paths.js';
+import { warnIfKeyChanged } from '../verified-check.js';
 import { EXIT } from '../exit-codes.js';
-import { errorLine, inboxText, keyChangedWarning, peersText, sentText, statusText } from '../format.js';
+import { errorLine, inboxText, peersText, sentText, statusText } from '../format.js';
 
 /**
  * The hot verbs, answered through a running daemon without loading Nest, zod or libsodium (which
@@ -141,7 +142,7 @@ interface Ctx {
 async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite, c: Ctx): Promise<string> {
   switch (verb) {
     case 'send': {
-      await warnIfKeyChanged(d, home, mesh, c.pos[0]!);
+      await warnIfKeyChanged(home, mesh.mesh_id, c.pos[0]!, async () => (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof peersText>[0]);
       const wait = Number(c.env['CLAUDEMESH_SEND_WAIT_MS']);
       const outcome = await d.call('send', { mesh_id: mesh.mesh_id, to: c.pos[0]!, plaintext: c.plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) });
       return sentText(c.pos[0]!, outcome as Parameters<typeof sentText>[1], c.json);
@@ -186,25 +187,3 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
   }
 }
 
-/** As the command tree's send: a loud stderr line when a verified name now comes with another key. */
-async function warnIfKeyChanged(d: DaemonClient, home: string, mesh: MeshLite, to: string): Promise<void> {
-  if (to === '*' || to.startsWith('@') || /^[0-9a-f]{64}$/.test(to)) return;
-  const { LocalStore } = await import('../store/local-store.js');
-  const store = LocalStore.open(home);
-  let keys: string[];
-  try {
-    keys = store.verifiedByName(mesh.mesh_id, to).map((v) => v.member_pubkey);
-  } finally {
-    store.close();
-  }
-  if (keys.length === 0) return;
-  let peers;
-  try {
-    peers = (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof keyChangedWarning>[2];
-  } catch (error) {
-    process.stderr.write(`claudemesh: could not check ${to}'s key against the one you verified (${error instanceof DaemonCallError ? error.body.message : String(error)})\n`);
-    return;
-  }
-  const warning = keyChangedWarning(to, keys, peers);
-  if (warning) process.stderr.write(warning);
-}
