@@ -54,16 +54,10 @@ export function selectMesh(selector: string | undefined): StoredMesh {
  * that connects for another reason — a send, a peer list — never swallows a message.
  */
 export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean; clientName?: string } = {}): Promise<MeshClient> {
-  const client = await openClient(mesh, options);
+  await cryptoReady();
   const store = LocalStore.open(claudemeshHome());
+  const client = meshClientFor(mesh, { reconnect: options.reconnect ?? false, clientName: options.clientName ?? 'claudemesh-cli', history: store });
   client.on('message', (m) => void store.addInbound(mesh.mesh_id, m));
-  // Replies to a session key seen in the local inbox are boxed for its member, even after it rotated.
-  const send = client.send.bind(client);
-  client.send = (to, plaintext, opts) => {
-    const member = /^[0-9a-f]{64}$/.test(to) ? store.memberOfSession(mesh.mesh_id, to) : null;
-    if (member) client.rememberSession(to, member);
-    return send(to, plaintext, opts);
-  };
   const close = client.close.bind(client);
   client.close = async () => {
     try {
@@ -82,11 +76,6 @@ export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean
     throw error;
   }
   return client;
-}
-
-async function openClient(mesh: StoredMesh, options: { reconnect?: boolean; clientName?: string }): Promise<MeshClient> {
-  await cryptoReady();
-  return meshClientFor(mesh, { reconnect: options.reconnect ?? false, clientName: options.clientName ?? 'claudemesh-cli' });
 }
 
 export function print(json: boolean, value: unknown, text: string): void {

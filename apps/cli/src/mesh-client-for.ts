@@ -1,11 +1,13 @@
 import { MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
 import { fromB64u, parseIdentity } from '@claudemesh/crypto';
+import type { LocalStore } from './store/local-store.js';
 
 /**
  * The SDK client for a joined mesh, from its stored keys: one place for the CLI's one-shot
  * connections, the daemon's and the push-pipe's reconnecting ones. libsodium must be ready.
  */
-export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; clientName: string }): MeshClient {
+export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; clientName: string; history?: LocalStore }): MeshClient {
+  const history = options.history;
   return new MeshClient({
     url: wsUrlOf(mesh.broker_url),
     meshId: mesh.mesh_id,
@@ -14,5 +16,7 @@ export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; c
     peerType: mesh.peer_type,
     reconnect: options.reconnect,
     clientName: options.clientName,
+    // Replies to a session key seen in the local inbox are boxed for its member, even after it rotated.
+    ...(history ? { sessionMember: (session: string) => history.memberOfSession(mesh.mesh_id, session) } : {}),
   });
 }

@@ -14,7 +14,8 @@ import { Findings } from './findings.js';
 import { DEFAULT_MIX, frameCase, type CaseMix, type FrameContext } from './frames.js';
 import { helloCase, runHelloCase } from './hello-lane.js';
 import { fuzzIdentity, signedHello } from './keys.js';
-import { DEFAULT_REST_MIX, RestRunner, restCase, type RestMix } from './rest.js';
+import { DEFAULT_REST_MIX, restCase, type RestMix } from './rest-cases.js';
+import { RestRunner } from './rest.js';
 import { FrameLane, MeshModel, RawConn } from './ws-lane.js';
 
 export interface FuzzTarget {

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
+import { concurrentEnrollment, insertMember, inviteResponse, isUniqueViolation, unusableInvite } from './enrollment.js';
 import { ShortInvitesService } from './short-invites.service.js';
 
 interface InviteRow {
@@ -18,18 +19,6 @@ interface InviteRow {
   sig: string;
   created_at: Date;
 }
-
-const toResponse = (r: InviteRow): InviteResponse => ({
-  invite_id: r.id,
-  mesh_id: r.mesh_id,
-  role: r.role,
-  max_uses: r.max_uses,
-  uses: r.uses,
-  expires_at: r.expires_at.getTime(),
-  revoked: r.revoked_at !== null,
-});
-
-const UNIQUE_VIOLATION = '23505';
 
 @Injectable()
 export class InvitesService {
@@ -60,14 +49,14 @@ export class InvitesService {
     if (invite.payload.issuer !== callerPubkey) throw new ProtocolError('E_FORBIDDEN', 'an invite is registered by its issuer');
     await this.validate(invite, now);
     await this.upsert(this.ds, invite);
-    return toResponse(await this.get(invite.payload.invite_id));
+    return inviteResponse(await this.get(invite.payload.invite_id));
   }
 
   /** v1 and v2 (short-code, `version: 2`) invites together, oldest first. */
   async list(meshId: string, callerPubkey: string): Promise<{ invites: InviteResponse[] }> {
     await this.meshes.requireMember(meshId, callerPubkey, ['owner', 'admin']);
     const found = await rows<InviteRow>(this.ds, 'SELECT * FROM invites WHERE mesh_id = $1 ORDER BY created_at', [meshId]);
-    const all = [...found.map((r) => ({ ...toResponse(r), created_at: r.created_at.getTime() })), ...(await this.shortInvites.list(meshId))];
+    const all = [...found.map((r) => ({ ...inviteResponse(r), created_at: r.created_at.getTime() })), ...(await this.shortInvites.list(meshId))];
     return { invites: all.sort((a, b) => a.created_at - b.created_at).map(({ created_at: _created, ...invite }) => invite) };
   }
 
@@ -78,7 +67,7 @@ export class InvitesService {
     const issuer = (await rows<{ issuer_pubkey: string }>(this.ds, 'SELECT issuer_pubkey FROM invites WHERE id = $1', [inviteId]))[0];
     if (member.role !== 'owner' && issuer?.issuer_pubkey !== callerPubkey) throw new ProtocolError('E_FORBIDDEN', 'only the issuer or the owner revokes an invite');
     await this.ds.query('UPDATE invites SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [inviteId]);
-    return toResponse(await this.get(inviteId));
+    return inviteResponse(await this.get(inviteId));
   }
 
   /**
@@ -110,30 +99,12 @@ export class InvitesService {
           'UPDATE invites SET uses = uses + 1 WHERE id = $1 AND revoked_at IS NULL AND uses < max_uses AND expires_at > now() RETURNING uses',
           [p.invite_id],
         );
-        if (used.length === 0) {
-          const row = await this.get(p.invite_id, qr);
-          if (row.revoked_at) throw new ProtocolError('E_INVITE_REVOKED', 'the invite has been revoked');
-          if (row.uses >= row.max_uses) throw new ProtocolError('E_INVITE_EXHAUSTED', 'the invite has no uses left');
-          throw new ProtocolError('E_INVITE_EXPIRED', 'the invite has expired');
-        }
-        await qr.query('INSERT INTO members (mesh_id, pubkey, display_name, role, peer_type, invite_id) VALUES ($1, $2, $3, $4, $5, $6)', [
-          p.mesh_id,
-          body.member_pubkey,
-          body.display_name,
-          p.role,
-          body.peer_type,
-          p.invite_id,
-        ]);
+        if (used.length === 0) throw unusableInvite(await this.get(p.invite_id, qr));
+        await insertMember(qr, { meshId: p.mesh_id, pubkey: body.member_pubkey, displayName: body.display_name, role: p.role, peerType: body.peer_type, inviteId: p.invite_id });
       });
     } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-        // Either the name is taken, or the same key joined concurrently.
-        await this.directory.refresh(p.mesh_id);
-        const member = state.byPubkey.get(body.member_pubkey);
-        if (member && !member.revoked) return response(true, member);
-        throw new ProtocolError('E_NAME_TAKEN', `display name ${body.display_name} is taken in this mesh`);
-      }
-      throw error;
+      if (!isUniqueViolation(error)) throw error;
+      return response(true, await concurrentEnrollment(this.directory, state, body.member_pubkey, body.display_name));
     }
     await this.directory.refresh(p.mesh_id);
     return response(false);

@@ -14,6 +14,7 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
+import { concurrentEnrollment, insertMember, inviteResponse, isUniqueViolation, unusableInvite } from './enrollment.js';
 
 interface ShortInviteRow {
   id: string;
@@ -30,18 +31,7 @@ interface ShortInviteRow {
   revoked_at: Date | null;
 }
 
-const UNIQUE_VIOLATION = '23505';
-
-export const shortInviteResponse = (r: ShortInviteRow): InviteResponse => ({
-  invite_id: r.id,
-  mesh_id: r.mesh_id,
-  role: r.role,
-  max_uses: r.max_uses,
-  uses: r.uses,
-  expires_at: r.expires_at.getTime(),
-  revoked: r.revoked_at !== null,
-  version: 2,
-});
+export const shortInviteResponse = (r: ShortInviteRow): InviteResponse => inviteResponse(r, 2);
 
 /** The row as the issuer signed it; the joiner re-checks this signature, so the broker cannot alter it. */
 const recordOf = (r: ShortInviteRow): ShortInviteRecord => ({
@@ -129,12 +119,9 @@ export class ShortInvitesService {
     try {
       await transaction(this.ds, (qr) => this.consumeAndEnroll(qr, body, row));
     } catch (error) {
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-      // Either the name is taken, or the same key claimed concurrently.
-      await this.directory.refresh(row.mesh_id);
-      const member = state.byPubkey.get(body.member_pubkey);
-      if (member && !member.revoked) return this.answer(body, state, row, true);
-      throw new ProtocolError('E_NAME_TAKEN', `display name ${body.display_name} is taken in this mesh`);
+      if (!isUniqueViolation(error)) throw error;
+      await concurrentEnrollment(this.directory, state, body.member_pubkey, body.display_name);
+      return this.answer(body, state, row, true);
     }
     await this.directory.refresh(row.mesh_id);
     return this.answer(body, state, row, false);
@@ -174,18 +161,9 @@ export class ShortInvitesService {
     );
     if (used.length === 0) {
       const [current] = await rows<ShortInviteRow>(qr, 'SELECT * FROM invites_v2 WHERE lookup = $1', [body.lookup]);
-      if (current?.revoked_at) throw new ProtocolError('E_INVITE_REVOKED', 'the invite has been revoked');
-      if (current && current.uses >= current.max_uses) throw new ProtocolError('E_INVITE_EXHAUSTED', 'the invite has no uses left');
-      throw new ProtocolError('E_INVITE_EXPIRED', 'the invite has expired');
+      throw unusableInvite(current);
     }
-    await qr.query('INSERT INTO members (mesh_id, pubkey, display_name, role, peer_type, invite_id) VALUES ($1, $2, $3, $4, $5, $6)', [
-      row.mesh_id,
-      body.member_pubkey,
-      body.display_name,
-      row.role,
-      body.peer_type,
-      row.id,
-    ]);
+    await insertMember(qr, { meshId: row.mesh_id, pubkey: body.member_pubkey, displayName: body.display_name, role: row.role, peerType: body.peer_type, inviteId: row.id });
   }
 
   private answer(body: ShortInviteClaimBody, state: MeshState, row: ShortInviteRow, rejoined: boolean): ShortInviteClaimResponse {

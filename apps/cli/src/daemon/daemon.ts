@@ -44,7 +44,7 @@ class MeshLink {
     private readonly onMessage: (meshId: string, m: LocalMessage) => void,
     private readonly log: (line: string) => void,
   ) {
-    this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon' });
+    this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon', history: store });
     // Stored before the SDK confirms `delivered` (it confirms after listeners return).
     this.client.on('message', (m) => {
       if (this.store.addInbound(mesh.mesh_id, m)) {
@@ -89,8 +89,6 @@ class MeshLink {
     let sending = this.inFlight.get(clientId);
     if (!sending) {
       this.store.noteAttempt(this.mesh.mesh_id, clientId);
-      const member = /^[0-9a-f]{64}$/.test(to) ? this.store.memberOfSession(this.mesh.mesh_id, to) : null;
-      if (member) this.client.rememberSession(to, member);
       sending = this.client.send(to, plaintext, { id: clientId, ...(receipts ? { receipts } : {}) }).then(
         (ack) => {
           this.store.acked(this.mesh.mesh_id, clientId);

@@ -33,8 +33,8 @@ const INSTRUCTIONS =
 const stderrLog: Log = (line) => process.stderr.write(`claudemesh mcp: ${line}\n`);
 
 /** Like the CLI's one-shot connection, but it reconnects: the pipe lives as long as the Claude session. */
-function createPipeClient(mesh: StoredMesh): MeshClient {
-  return meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-mcp' });
+function createPipeClient(mesh: StoredMesh, history: LocalStore): MeshClient {
+  return meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-mcp', history });
 }
 
 /** Loads the SDK only when the pipe runs, so other verbs start without it. */
@@ -78,7 +78,7 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
   await cryptoReady();
   const sdk = await loadSdk();
   const store = LocalStore.open(claudemeshHome());
-  const client = createPipeClient(mesh);
+  const client = createPipeClient(mesh, store);
   const server: PipeServer = new sdk.Server(SERVER_INFO, {
     capabilities: { experimental: { [CHANNEL_CAPABILITY]: {} }, tools: {} },
     instructions: INSTRUCTIONS,

@@ -7,6 +7,9 @@ import { kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { corkedSend } from '../transport/corked-send.js';
+import { DeliveredBatcher } from './delivered-batcher.js';
+import { PeerKeys } from './peer-keys.js';
+import { UnackedSends } from './unacked-sends.js';
 import { Backoff } from './backoff.js';
 import { newClientId } from './client-id.js';
 import { buildHelloFrame } from './hello-frame.js';
@@ -15,14 +18,6 @@ import { SeenSet } from './seen-set.js';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus } from './types.js';
 
 export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt } from './types.js';
-
-interface PendingSend {
-  id: string;
-  frame: string;
-  sentAt: number;
-  /** Every caller waiting on this client id (an explicit retry joins the original send). */
-  waiters: Array<{ resolve: (ack: Ack) => void; reject: (err: Error) => void }>;
-}
 
 interface PendingRequest {
   resolve: (frame: ServerFrame) => void;
@@ -47,16 +42,13 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private resendTimer: NodeJS.Timeout | null = null;
-  private readonly pendingSends = new Map<string, PendingSend>();
+  private readonly unackedSends = new UnackedSends((frame) => this.write(frame), () => this.authenticated);
   private readonly pendingRequests = new Map<string, PendingRequest>();
   private readonly seen = new SeenSet();
   private readonly boxCache: BoxKeyCache;
-  private deliveredBatch: string[] = [];
-  private deliveredScheduled = false;
+  private readonly delivered = new DeliveredBatcher((frame) => this.write(frame));
   private reqCounter = 0;
-  private peersByKey = new Map<string, PeerInfo>();
-  /** Session key → member key of every sender seen, so a reply to a rotated session is boxed for its member. */
-  private readonly sessionMembers = new Map<string, string>();
+  private readonly peerKeys = new PeerKeys();
   private sendChain: Promise<unknown> = Promise.resolve();
   private firstConnect: { resolve: (ack: HelloAck) => void; reject: (err: Error) => void } | null = null;
   lastHelloAck: HelloAck | null = null;
@@ -77,7 +69,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   /** Number of sends still waiting for their ack. */
   get unacked(): number {
-    return this.pendingSends.size;
+    return this.unackedSends.size;
   }
 
   /** Opens the connection and completes the hello handshake. */
@@ -93,7 +85,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.closedByUser = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.resendTimer) clearInterval(this.resendTimer);
-    this.flushDelivered();
+    this.delivered.flush();
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -110,39 +102,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     const id = options.id ?? newClientId();
     const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext, options.receipts));
     this.sendChain = prepared.catch(() => undefined);
-    return prepared.then((frame) => this.enqueue(id, frame));
-  }
-
-  /**
-   * Records which member a session key belongs to (pushes do it as they arrive; a client with a
-   * local history can seed it), so a DM addressed to that session key after it rotated is still
-   * encrypted for the member — the broker routes it to the member's current sessions.
-   */
-  rememberSession(sessionPubkey: string, memberPubkey: string): void {
-    if (this.sessionMembers.size >= 10_000 && !this.sessionMembers.has(sessionPubkey)) {
-      const oldest = this.sessionMembers.keys().next().value;
-      if (oldest !== undefined) this.sessionMembers.delete(oldest);
-    }
-    this.sessionMembers.set(sessionPubkey, memberPubkey);
+    return prepared.then((frame) => this.unackedSends.add(id, frame));
   }
 
   /** Sends a pre-built frame under an explicit client id (tests and tools use it to retry). */
   sendFrame(frame: ClientFrameInput['send']): Promise<Ack> {
-    return this.enqueue(frame.id, JSON.stringify(frame));
-  }
-
-  private enqueue(id: string, frame: string): Promise<Ack> {
-    return new Promise<Ack>((resolve, reject) => {
-      const existing = this.pendingSends.get(id);
-      if (existing) {
-        existing.waiters.push({ resolve, reject });
-        this.transmit(existing);
-        return;
-      }
-      const pending: PendingSend = { id, frame, sentAt: 0, waiters: [{ resolve, reject }] };
-      this.pendingSends.set(id, pending);
-      this.transmit(pending);
-    });
+    return this.unackedSends.add(frame.id, JSON.stringify(frame));
   }
 
   /**
@@ -155,12 +120,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   async listPeers(): Promise<PeerInfo[]> {
     const frame = await this.request<'peers'>({ type: 'list_peers' });
-    this.peersByKey = new Map();
-    for (const peer of frame.peers) {
-      this.peersByKey.set(peer.member_pubkey, peer);
-      this.peersByKey.set(peer.display_name, peer);
-      for (const s of peer.sessions) this.peersByKey.set(s.session_pubkey, peer);
-    }
+    this.peerKeys.update(frame.peers);
     return frame.peers;
   }
 
@@ -271,7 +231,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.lastHelloAck = frame;
     this.backoff.reset();
     // Resend everything still unacked, in the order it was first sent.
-    for (const pending of this.pendingSends.values()) this.transmit(pending);
+    this.unackedSends.resendAll();
     this.resendTimer ??= setInterval(() => this.resendStale(), Math.max(250, (this.opts.resendAfterMs ?? 10_000) / 2));
     this.resendTimer.unref();
     this.emit('connected', frame);
@@ -282,10 +242,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private onAck(frame: Ack): void {
-    const pending = this.pendingSends.get(frame.id);
-    if (!pending) return;
-    this.pendingSends.delete(frame.id);
-    for (const w of pending.waiters) w.resolve(frame);
+    this.unackedSends.acked(frame);
   }
 
   /**
@@ -296,7 +253,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * (they would otherwise come back forever).
    */
   private onPush(frame: ServerFrameMap['push']): void {
-    this.rememberSession(frame.from.session_pubkey, frame.from.member_pubkey);
+    this.peerKeys.rememberSession(frame.from.session_pubkey, frame.from.member_pubkey);
     if (!this.seen.add(frame.message_id)) {
       this.queueDelivered(frame.message_id);
       return;
@@ -332,10 +289,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     if (TERMINAL_AUTH_ERRORS.has(code)) this.closedByUser = true;
     const ref = frame.ref;
     if (ref !== undefined) {
-      const send = this.pendingSends.get(ref);
+      const send = this.unackedSends.has(ref);
       if (send && PERMANENT_SEND_ERRORS.has(code)) {
-        this.pendingSends.delete(ref);
-        for (const w of send.waiters) w.reject(err);
+        this.unackedSends.fail(ref, err);
         return;
       }
       const request = this.pendingRequests.get(ref);
@@ -378,8 +334,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   private failPendingSends(err: Error): void {
     if (!this.closedByUser) return;
-    for (const pending of this.pendingSends.values()) for (const w of pending.waiters) w.reject(err);
-    this.pendingSends.clear();
+    this.unackedSends.failAll(err);
   }
 
   private async prepareSend(id: string, to: string, plaintext: string | Uint8Array, receipts: ReceiptPolicy | undefined): Promise<string> {
@@ -397,14 +352,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   /** Names and session keys resolve to the member key the DM is encrypted for. */
   private async resolveMemberPubkey(target: string): Promise<string> {
-    const cached = this.peersByKey.get(target);
-    if (cached) return cached.member_pubkey;
-    const member = this.sessionMembers.get(target);
-    if (member) return member;
+    const known = this.peerKeys.memberOf(target) ?? (/^[0-9a-f]{64}$/.test(target) ? this.opts.sessionMember?.(target) : undefined);
+    if (known) return known;
     await this.waitConnected();
     await this.listPeers();
-    const peer = this.peersByKey.get(target);
-    if (peer) return peer.member_pubkey;
+    const listed = this.peerKeys.memberOf(target, true);
+    if (listed) return listed;
     if (/^[0-9a-f]{64}$/.test(target)) return target;
     throw new ProtocolError('E_UNKNOWN_TARGET', `no peer named ${target} in this mesh`);
   }
@@ -414,16 +367,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return new Promise((resolve) => this.once('connected', () => resolve()));
   }
 
-  private transmit(pending: PendingSend): void {
-    if (!this.authenticated) return; // sent on the next hello_ack
-    pending.sentAt = Date.now();
-    this.write(pending.frame);
-  }
-
   private resendStale(): void {
-    if (!this.authenticated) return;
-    const limit = Date.now() - (this.opts.resendAfterMs ?? 10_000);
-    for (const pending of this.pendingSends.values()) if (pending.sentAt < limit) this.transmit(pending);
+    if (this.authenticated) this.unackedSends.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
   }
 
   private async request<K extends 'peers' | 'ok' | 'message_status_result'>(
@@ -438,27 +383,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private queueDelivered(messageId: string): void {
-    if (this.opts.autoDelivered === false) return;
-    this.deliveredBatch.push(messageId);
-    if (this.deliveredBatch.length >= 500) this.flushDelivered();
-    else if (!this.deliveredScheduled) {
-      this.deliveredScheduled = true;
-      setImmediate(() => this.flushDelivered());
-    }
+    if (this.opts.autoDelivered !== false) this.delivered.queue(messageId);
   }
 
   /** Confirms receipt explicitly (when autoDelivered is false). */
   confirmDelivered(messageIds: string[]): void {
-    for (const id of messageIds) this.deliveredBatch.push(id);
-    this.flushDelivered();
-  }
-
-  private flushDelivered(): void {
-    this.deliveredScheduled = false;
-    while (this.deliveredBatch.length > 0) {
-      const batch = this.deliveredBatch.splice(0, 500);
-      this.write(JSON.stringify({ type: 'delivered', message_ids: batch }));
-    }
+    this.delivered.flush(messageIds);
   }
 
   private write(data: string): void {

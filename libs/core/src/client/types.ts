@@ -21,6 +21,11 @@ export interface MeshClientOptions {
   /** Confirm receipt of pushes automatically (default true). */
   autoDelivered?: boolean;
   clientName?: string;
+  /**
+   * The member a session key spoke for, from the application's own history (a local inbox): a DM
+   * addressed to a session key that has since rotated is then still encrypted for its member.
+   */
+  sessionMember?: (sessionPubkey: string) => string | null | undefined;
 }
 
 export interface InboundMessage {

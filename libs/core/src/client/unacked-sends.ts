@@ -1,0 +1,76 @@
+import type { Ack } from './types.js';
+
+interface PendingSend {
+  frame: string;
+  sentAt: number;
+  /** Every caller waiting on this client id (an explicit retry joins the original send). */
+  waiters: Array<{ resolve: (ack: Ack) => void; reject: (err: Error) => void }>;
+}
+
+/**
+ * Sends the broker has not acked yet, by client id, in first-sent order. Each is (re)written
+ * through `write` while connected; the client resends the stale ones and all of them after a
+ * reconnect, under the same id, until the ack comes.
+ */
+export class UnackedSends {
+  private readonly pending = new Map<string, PendingSend>();
+
+  constructor(
+    private readonly write: (frame: string) => void,
+    private readonly canWrite: () => boolean,
+  ) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  has(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  /** Resolves with the ack; a second call with the same id joins the first and sends it again. */
+  add(id: string, frame: string): Promise<Ack> {
+    return new Promise<Ack>((resolve, reject) => {
+      let entry = this.pending.get(id);
+      if (entry) entry.waiters.push({ resolve, reject });
+      else this.pending.set(id, (entry = { frame, sentAt: 0, waiters: [{ resolve, reject }] }));
+      this.transmit(entry);
+    });
+  }
+
+  acked(ack: Ack): void {
+    const entry = this.pending.get(ack.id);
+    if (!entry) return;
+    this.pending.delete(ack.id);
+    for (const w of entry.waiters) w.resolve(ack);
+  }
+
+  /** A permanent refusal: the send's callers get `err` and it is not retried. */
+  fail(id: string, err: Error): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    for (const w of entry.waiters) w.reject(err);
+  }
+
+  failAll(err: Error): void {
+    for (const entry of this.pending.values()) for (const w of entry.waiters) w.reject(err);
+    this.pending.clear();
+  }
+
+  /** Writes every send again (after hello_ack), in the order they were first sent. */
+  resendAll(): void {
+    for (const entry of this.pending.values()) this.transmit(entry);
+  }
+
+  /** Writes again the sends last written before `before` (ms epoch). */
+  resendOlderThan(before: number): void {
+    for (const entry of this.pending.values()) if (entry.sentAt < before) this.transmit(entry);
+  }
+
+  private transmit(entry: PendingSend): void {
+    if (!this.canWrite()) return; // sent on the next hello_ack
+    entry.sentAt = Date.now();
+    this.write(entry.frame);
+  }
+}
