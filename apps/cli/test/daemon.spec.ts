@@ -1,6 +1,6 @@
 import { MeshClient, createMesh, decodeBody, issueInvite, type InboundMessage } from '@claudemesh/core';
 import { cryptoReady, encodeInviteLink, generateIdentity, generateMeshKey } from '@claudemesh/crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,9 @@ describe('claudemesh daemon', () => {
   let url: string;
   let bobHome: string;
   let owner: MeshClient;
+  let ownerId: ReturnType<typeof generateIdentity>;
+  let meshKey: Uint8Array;
+  let created: { mesh_id: string };
   const ownerInbox: InboundMessage[] = [];
 
   beforeAll(async () => {
@@ -39,9 +42,9 @@ describe('claudemesh daemon', () => {
     brokerEnv = { PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: dir('cmh-dbroker-'), ADMIN_TOKEN, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' };
     broker = new BrokerProcess(brokerEnv);
     await broker.start();
-    const ownerId = generateIdentity();
-    const meshKey = generateMeshKey();
-    const created = await createMesh(url, { name: 'dmesh', owner: ownerId, displayName: 'owner', adminToken: ADMIN_TOKEN });
+    ownerId = generateIdentity();
+    meshKey = generateMeshKey();
+    created = await createMesh(url, { name: 'dmesh', owner: ownerId, displayName: 'owner', adminToken: ADMIN_TOKEN });
     const { invite } = await issueInvite(url, { meshId: created.mesh_id, meshName: 'dmesh', brokerUrl: url, issuer: ownerId });
     bobHome = dir('cmh-dbob-');
     expect((await cli(bobHome, ['join', encodeInviteLink(invite, meshKey), '--name', 'bob'])).code).toBe(0);
@@ -120,6 +123,20 @@ describe('claudemesh daemon', () => {
     expect(ownerInbox.filter((m) => decodeBody(m.text).text === 'written while the broker was down').map((m) => m.clientId)).toEqual([out.client_id]);
     const after = JSON.parse((await cli(bobHome, ['daemon', 'status', '--json'])).stdout) as DaemonInfo;
     expect(after.meshes[0]!.outbox).toBe(0);
+  });
+
+  it('reconnects under the new identity when a mesh file is rewritten in place (left and joined again)', { timeout: 30_000 }, async () => {
+    const { mesh_id } = JSON.parse((await cli(bobHome, ['whoami', '--json'])).stdout) as { mesh_id: string };
+    const carolHome = dir('cmh-dcarol-');
+    const { invite } = await issueInvite(url, { meshId: created.mesh_id, meshName: 'dmesh', brokerUrl: url, issuer: ownerId });
+    expect((await cli(carolHome, ['join', encodeInviteLink(invite, meshKey), '--name', 'carol'], { CLAUDEMESH_DAEMON: 'off' })).code).toBe(0);
+    const online = async (name: string) => (await owner.listPeers()).find((p) => p.display_name === name)?.online ?? false;
+    expect(await online('bob')).toBe(true);
+    // Same file name (the mesh id), another member's keys: the daemon must notice and switch.
+    copyFileSync(join(carolHome, 'meshes', `${mesh_id}.json`), join(bobHome, 'meshes', `${mesh_id}.json`));
+    for (let i = 0; i < 100 && !((await online('carol')) && !(await online('bob'))); i++) await new Promise((r) => setTimeout(r, 100));
+    expect([await online('carol'), await online('bob')]).toEqual([true, false]);
+    expect((await cli(bobHome, ['peers', '--json'], { CLAUDEMESH_FAST: 'only' })).code).toBe(0);
   });
 
   it('stops on request and when its home disappears', async () => {

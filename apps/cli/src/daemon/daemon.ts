@@ -2,7 +2,7 @@ import { meshClientFor } from '../mesh-client-for.js';
 import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, type Ack, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { cryptoReady } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { writePresenceCache } from '../claude/presence-cache.js';
@@ -15,6 +15,8 @@ import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } fr
 const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
 const DEFAULT_SEND_WAIT_MS = 8_000;
 const WATCHDOG_MS = 2_000;
+/** How long a request through the daemon waits for the broker before the CLI hears why not. */
+const BROKER_ANSWER_MS = 10_000;
 /** Within the status line's 60 s cache lifetime. */
 const PRESENCE_REFRESH_MS = 30_000;
 
@@ -158,12 +160,16 @@ export class Daemon {
     this.log(`daemon ${process.pid} listening on ${this.paths.socket} for ${this.links.size} mesh${this.links.size === 1 ? '' : 'es'}`);
   }
 
-  /** Connects meshes joined since the last look and drops the ones left. */
+  /**
+   * Connects meshes joined since the last look, drops the ones left, and reconnects a mesh whose
+   * file now holds another identity or broker (left and joined again under a new key).
+   */
   reload(): { meshes: number } {
     this.seenSignature = this.meshSignature();
     const joined = new Map(loadMeshes(this.home).map((m) => [m.mesh_id, m]));
     for (const [id, link] of this.links) {
-      if (!joined.has(id)) {
+      const now = joined.get(id);
+      if (!now || now.identity.public_key !== link.mesh.identity.public_key || now.broker_url !== link.mesh.broker_url) {
         void link.close();
         this.links.delete(id);
       }
@@ -193,9 +199,17 @@ export class Daemon {
 
   private seenSignature = '';
 
+  /** Names, sizes and times of the mesh files: a file rewritten in place changes it too. */
   private meshSignature(): string {
+    const dir = join(this.home, 'meshes');
     try {
-      return readdirSync(join(this.home, 'meshes')).sort().join(',');
+      return readdirSync(dir)
+        .sort()
+        .map((name) => {
+          const st = statSync(join(dir, name));
+          return `${name}:${st.size}:${st.mtimeMs}`;
+        })
+        .join(',');
     } catch {
       return '';
     }
@@ -264,9 +278,9 @@ export class Daemon {
         return waited ? { queued: false, client_id: clientId, ack: waited.ack } : { queued: true, client_id: clientId, ack: null };
       }
       case 'peers':
-        return this.link(req.params.mesh_id).client.listPeers();
+        return answered(this.link(req.params.mesh_id), (c) => c.listPeers());
       case 'message_status':
-        return this.link(req.params.mesh_id).client.messageStatus({ messageIds: req.params.message_ids });
+        return answered(this.link(req.params.mesh_id), (c) => c.messageStatus({ messageIds: req.params.message_ids }));
       case 'mark_read': {
         const link = this.link(req.params.mesh_id);
         const changed = this.store.markRead(req.params.mesh_id, req.params.message_ids);
@@ -287,7 +301,7 @@ export class Daemon {
       }
       case 'group': {
         const link = this.link(req.params.mesh_id);
-        await (req.params.join ? link.client.joinGroup(req.params.group) : link.client.leaveGroup(req.params.group));
+        await answered(link, (c) => (req.params.join ? c.joinGroup(req.params.group) : c.leaveGroup(req.params.group)));
         return { group: req.params.group, joined: req.params.join };
       }
       case 'subscribe':
@@ -306,6 +320,22 @@ function errorBody(error: unknown): DaemonErrorBody {
   if (error instanceof DaemonError) return { message: error.message, exit_code: error.exitCode, ...(error.code ? { code: error.code } : {}) };
   if (error instanceof ProtocolError) return { message: error.message, code: error.code, exit_code: EXIT.failure };
   return { message: error instanceof Error ? error.message : String(error), exit_code: EXIT.failure };
+}
+
+/** A request that needs the broker: fails after a while when the session is not (yet) up, instead of hanging the CLI. */
+async function answered<T>(link: MeshLink, work: (client: MeshClient) => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new DaemonError(`no answer from the broker at ${link.mesh.broker_url} within ${BROKER_ANSWER_MS / 1000} s (connected: ${link.client.connected}); see claudemesh daemon status`, EXIT.unreachable)),
+      BROKER_ANSWER_MS,
+    );
+  });
+  try {
+    return await Promise.race([work(link.client), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
