@@ -1,4 +1,7 @@
 import { Module } from '@nestjs/common';
+import { AuditCommand } from './commands/audit.command.js';
+import { MeshHandoffCommand } from './commands/mesh-handoff.command.js';
+import { PeerGrantsCommand } from './commands/peer-grants.command.js';
 import { BackupCommand } from './commands/backup.command.js';
 import { UpgradeCommand } from './commands/upgrade.command.js';
 import { UrlHandlerCommand } from './commands/url-handler.command.js';
@@ -75,6 +78,9 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     LaunchCommand,
     OpenLinkCommand,
     StatusLineCommand,
+    AuditCommand,
+    MeshHandoffCommand,
+    PeerGrantsCommand,
   ],
 })
 export class CliModule {}

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MeshShareCommand } from './mesh-share.command.js';
+import { MeshHandoffCommand } from './mesh-handoff.command.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { accountForNewIdentity, meshIdentity } from '../identity/account.js';
 import { InviteVerb, issueMeshInvite, type InviteOptions } from '../invite-issue.js';
@@ -108,7 +109,7 @@ export class MeshLeaveCommand extends MeshVerb<LeaveOptions> {
   }
 }
 
-@Command({ name: 'mesh', description: 'Meshes: create, list, invite, share, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand] })
+@Command({ name: 'mesh', description: 'Meshes: create, list, invite, share, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand, MeshHandoffCommand] })
 export class MeshCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

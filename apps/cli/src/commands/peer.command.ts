@@ -5,6 +5,7 @@ import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { peersText } from '../format.js';
 import { LocalStore } from '../store/local-store.js';
 import { PeerVerifyCommand } from './peer-verify.command.js';
+import { PeerGrantsCommand } from './peer-grants.command.js';
 
 /** `peer list`: every member with presence; humans, agents and connectors side by side. */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'List the members of a mesh with their presence' })
@@ -23,7 +24,7 @@ export class PeerListCommand extends MeshVerb {
   }
 }
 
-@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand] })
+@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand, PeerGrantsCommand] })
 export class PeerCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();
