@@ -39,3 +39,4 @@ export {
   BACKUP_KDF_ARGON2ID13, BACKUP_HEADER_BYTES, BACKUP_MIN_PASSPHRASE_CHARS, BACKUP_MAX_OPSLIMIT, BACKUP_MAX_MEMLIMIT,
   type BackupKdfParams, type BackupHeader,
 } from './backup.js';
+export { deriveStateKey, stateAssociatedData, stateEncrypt, stateDecrypt, STATE_KEY_INFO, type StateSlot } from './state.js';

@@ -1,3 +1,5 @@
+import { PeerGrantEntity } from '../grants/peer-grant.entity.js';
+import { SharedStateEntity } from '../grants/shared-state.entity.js';
 import { SessionEntity } from '../identity/session.entity.js';
 import { InviteEntity } from '../invites/invite.entity.js';
 import { ShortInviteEntity } from '../invites/short-invite.entity.js';
@@ -7,4 +9,4 @@ import { MeshEntity } from '../meshes/mesh.entity.js';
 import { DeliveryEntity } from '../messaging/delivery.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
 
-export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, MessageEntity, DeliveryEntity];
+export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, MessageEntity, DeliveryEntity, PeerGrantEntity, SharedStateEntity];

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import type { BusEvent } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
+import { GrantsService } from '../grants/grants.service.js';
+import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
@@ -35,6 +37,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     private readonly meshes: MeshesService,
     private readonly messaging: MessagingService,
     private readonly presence: PresenceService,
+    private readonly grants: GrantsService,
+    private readonly sharedState: SharedStateService,
   ) {}
 
   handleConnection(ws: WebSocket): void {
@@ -125,7 +129,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
         await this.messaging.confirm(session, frame.message_ids, frame.type);
         return;
       case 'list_peers':
-        session.send(serverFrame('peers', { req_id: frame.req_id, peers: this.presence.peers(session.state) }));
+        session.send(serverFrame('peers', { req_id: frame.req_id, peers: this.presence.peers(session.state, session.member) }));
         return;
       case 'set_summary':
         session.summary = frame.summary;
@@ -139,6 +143,22 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       case 'leave_group':
         await this.meshes.leaveGroup(session.state, session.member.id, frame.group);
         break;
+      case 'set_grants': {
+        const grant = await this.grants.set(session.state, session.member, frame);
+        session.send(serverFrame('grants', { req_id: frame.req_id, grants: [grant] }));
+        return;
+      }
+      case 'list_grants':
+        session.send(serverFrame('grants', { req_id: frame.req_id, grants: this.grants.list(session.state, session.member) }));
+        return;
+      case 'state_set': {
+        const entry = await this.sharedState.set(session.state, session.member, frame);
+        session.send(serverFrame('state', { req_id: frame.req_id, entries: [entry] }));
+        return;
+      }
+      case 'state_get':
+        session.send(serverFrame('state', { req_id: frame.req_id, entries: await this.sharedState.get(session.state, session.member, frame) }));
+        return;
       case 'message_status': {
         const messages = await this.messaging.status(session, {
           ...(frame.message_ids ? { messageIds: frame.message_ids } : {}),

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { DEFAULT_CAPABILITIES, type Capability } from '@claudemesh/core';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 
@@ -14,6 +15,15 @@ export interface MemberRecord {
   groups: Set<string>;
 }
 
+/** A grant row: what `owner` lets `peer` do to it, when that differs from the defaults. */
+export interface GrantRecord {
+  capabilities: Set<Capability>;
+  blocked: boolean;
+  updatedAt: number;
+}
+
+const DEFAULT_SET: ReadonlySet<Capability> = new Set(DEFAULT_CAPABILITIES);
+
 export interface MeshRecord {
   id: string;
   name: string;
@@ -27,8 +37,29 @@ export class MeshState {
   readonly byPubkey = new Map<string, MemberRecord>();
   readonly byName = new Map<string, MemberRecord>();
   readonly groups = new Map<string, Set<string>>();
+  /** owner member id → peer member id → grant; a missing entry means the default capabilities. */
+  readonly grants = new Map<string, Map<string, GrantRecord>>();
 
   constructor(readonly mesh: MeshRecord) {}
+
+  /** Whether `ownerId` lets `peerId` do `capability` to it (a member may do everything to itself). */
+  allows(ownerId: string, peerId: string, capability: Capability): boolean {
+    if (ownerId === peerId) return true;
+    const grant = this.grants.get(ownerId)?.get(peerId);
+    if (!grant) return DEFAULT_SET.has(capability);
+    return !grant.blocked && grant.capabilities.has(capability);
+  }
+
+  setGrant(ownerId: string, peerId: string, grant: GrantRecord | null): void {
+    let byPeer = this.grants.get(ownerId);
+    if (!grant) {
+      byPeer?.delete(peerId);
+      if (byPeer?.size === 0) this.grants.delete(ownerId);
+      return;
+    }
+    if (!byPeer) this.grants.set(ownerId, (byPeer = new Map()));
+    byPeer.set(peerId, grant);
+  }
 
   /** Adds a member, or updates the existing record in place (sessions hold references to it). */
   put(member: MemberRecord): void {
@@ -110,6 +141,14 @@ export class MeshDirectory {
     for (const m of await this.loadMembers(meshId)) state.put(m);
     const groups = await rows<{ member_id: string; group_name: string }>(this.ds, 'SELECT member_id, group_name FROM group_members WHERE mesh_id = $1', [meshId]);
     for (const g of groups) state.addToGroup(String(g.member_id), g.group_name);
+    const grants = await rows<{ owner_member_id: string; peer_member_id: string; capabilities: Capability[]; blocked: boolean; updated_at: Date }>(
+      this.ds,
+      'SELECT owner_member_id, peer_member_id, capabilities, blocked, updated_at FROM peer_grants WHERE mesh_id = $1',
+      [meshId],
+    );
+    for (const g of grants) {
+      state.setGrant(String(g.owner_member_id), String(g.peer_member_id), { capabilities: new Set(g.capabilities), blocked: g.blocked, updatedAt: g.updated_at.getTime() });
+    }
     return state;
   }
 

@@ -13,7 +13,9 @@ export interface Route {
 
 /**
  * Turns a send target into member recipients. Fan-out is per member and never includes the
- * sender's member, so the sender's sibling sessions do not receive their own broadcast.
+ * sender's member, so the sender's sibling sessions do not receive their own broadcast. A member
+ * that does not grant the sender `dm` (for a DM) or `broadcast` (for `@group` and `*`) is left out
+ * silently: its copy is never stored (docs/protocol.md §5.5).
  */
 @Injectable()
 export class TargetResolver {
@@ -22,17 +24,18 @@ export class TargetResolver {
   async resolve(state: MeshState, sender: MemberRecord, target: string): Promise<Route> {
     const kind = kindOfTarget(target);
     if (kind === 'broadcast') {
-      return { kind, label: '*', recipients: state.activeMembers().filter((m) => m.id !== sender.id).map((m) => m.id) };
+      const recipients = state.activeMembers().filter((m) => m.id !== sender.id && state.allows(m.id, sender.id, 'broadcast'));
+      return { kind, label: '*', recipients: recipients.map((m) => m.id) };
     }
     if (kind === 'group') {
       const ids = state.groups.get(target.slice(1));
       if (!ids || ids.size === 0) throw new ProtocolError('E_UNKNOWN_TARGET', `no group ${target} in this mesh`);
-      const recipients = [...ids].filter((id) => id !== sender.id && state.byId.get(id)?.revoked === false);
+      const recipients = [...ids].filter((id) => id !== sender.id && state.byId.get(id)?.revoked === false && state.allows(id, sender.id, 'broadcast'));
       return { kind, label: target, recipients };
     }
     const member = state.byName.get(target) ?? state.byPubkey.get(target) ?? (await this.memberOfSession(state, target));
     if (!member || member.revoked) throw new ProtocolError('E_UNKNOWN_TARGET', `no member, session or group matches ${target}`);
-    return { kind, label: member.pubkey, recipients: [member.id] };
+    return { kind, label: member.pubkey, recipients: state.allows(member.id, sender.id, 'dm') ? [member.id] : [] };
   }
 
   /** Session keys rotate; a DM to an old session key still reaches the member that owned it. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { PeerInfo } from '@claudemesh/core';
 import { BUS, memberTopic, type Bus, type BusEvent } from '../bus/bus.js';
-import type { MeshState } from '../meshes/mesh-directory.js';
+import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import type { LiveSession } from './live-session.js';
 
 /** Who is connected to this node, with each session's status and summary. */
@@ -35,9 +35,14 @@ export class PresenceService {
     return n;
   }
 
-  peers(state: MeshState): PeerInfo[] {
+  /**
+   * Every active member; one that does not grant `viewer` the `read` capability shows as offline,
+   * with no sessions, status or summary (docs/protocol.md §5.5).
+   */
+  peers(state: MeshState, viewer: MemberRecord): PeerInfo[] {
     return state.activeMembers().map((m) => {
-      const sessions = [...this.sessionsOf(m.id)].map((s) => ({
+      const visible = state.allows(m.id, viewer.id, 'read');
+      const sessions = (visible ? [...this.sessionsOf(m.id)] : []).map((s) => ({
         session_pubkey: s.sessionPubkey,
         peer_type: s.peerType,
         status: s.status,

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, type Identity } from '@claudemesh/crypto';
+import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, stateDecrypt, stateEncrypt, utf8Decode, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
 import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
 import { kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
-import type { PeerInfo, ServerFrame, ServerFrameMap } from '../protocol/v1/server-frames.js';
+import type { Capability } from '../protocol/v1/primitives.js';
+import type { GrantEntry, PeerInfo, ServerFrame, ServerFrameMap, StateEntry } from '../protocol/v1/server-frames.js';
 import { corkedSend } from '../transport/corked-send.js';
 import { DeliveredBatcher } from './delivered-batcher.js';
 import { PeerKeys } from './peer-keys.js';
@@ -15,9 +16,9 @@ import { newClientId } from './client-id.js';
 import { buildHelloFrame } from './hello-frame.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
-import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus } from './types.js';
+import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
-export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt } from './types.js';
+export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 interface PendingRequest {
   resolve: (frame: ServerFrame) => void;
@@ -149,6 +150,46 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return frame.messages;
   }
 
+  /** Sets, in full, what `peer` (a member pubkey) may do to this member (docs/protocol.md §5.5). */
+  async setGrants(peer: string, capabilities: Capability[], blocked: boolean): Promise<GrantEntry> {
+    const frame = await this.request<'grants'>({ type: 'set_grants', peer, capabilities, blocked });
+    return frame.grants[0]!;
+  }
+
+  /** This member's grants that differ from the defaults. */
+  async listGrants(): Promise<GrantEntry[]> {
+    return (await this.request<'grants'>({ type: 'list_grants' })).grants;
+  }
+
+  /**
+   * Writes a shared-state value (docs/protocol.md §6.4), sealed under the mesh's state key and bound
+   * to its slot. `version` is the version this write creates (current + 1; 1 for a new key).
+   */
+  async stateSet(key: string, value: string | Uint8Array, version: number, owner = this.memberPubkey): Promise<StateValue> {
+    if (!this.opts.meshKey) throw new ProtocolError('E_FORBIDDEN', 'this client has no mesh key for shared state');
+    const sealed = stateEncrypt(value, this.opts.meshKey, { meshId: this.opts.meshId, owner, key, version });
+    const frame = await this.request<'state'>({ type: 'state_set', owner, key, version, nonce: sealed.nonce, ciphertext: sealed.ciphertext });
+    return this.openState(frame.entries[0]!);
+  }
+
+  /** Reads shared state; an entry that does not open under its slot (tampered, moved) throws. */
+  async stateGet(query: { owner?: string; key?: string } = {}): Promise<StateValue[]> {
+    const frame = await this.request<'state'>({ type: 'state_get', ...query });
+    return frame.entries.map((e) => this.openState(e));
+  }
+
+  private openState(e: StateEntry): StateValue {
+    if (!this.opts.meshKey) throw new ProtocolError('E_FORBIDDEN', 'this client has no mesh key for shared state');
+    const value = stateDecrypt(e, this.opts.meshKey, { meshId: this.opts.meshId, owner: e.owner, key: e.key, version: e.version });
+    let text: string;
+    try {
+      text = utf8Decode(value);
+    } catch {
+      text = '';
+    }
+    return { owner: e.owner, key: e.key, version: e.version, value, text, updatedBy: e.updated_by, updatedAt: e.updated_at };
+  }
+
   /** Marks messages as read: the agent or human actually consumed them. */
   markRead(messageIds: string[]): void {
     if (messageIds.length > 0) this.write(JSON.stringify({ type: 'read', message_ids: messageIds }));
@@ -202,7 +243,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         break;
       case 'peers':
       case 'ok':
-      case 'message_status_result': {
+      case 'message_status_result':
+      case 'grants':
+      case 'state': {
         const pending = this.pendingRequests.get(frame.req_id);
         if (pending) {
           this.pendingRequests.delete(frame.req_id);
@@ -256,6 +299,11 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.peerKeys.rememberSession(frame.from.session_pubkey, frame.from.member_pubkey);
     if (!this.seen.add(frame.message_id)) {
       this.queueDelivered(frame.message_id);
+      return;
+    }
+    if (this.opts.accept && !this.opts.accept({ kind: frame.kind, fromMember: frame.from.member_pubkey })) {
+      this.queueDelivered(frame.message_id);
+      this.emit('dropped', { messageId: frame.message_id, from: frame.from.member_pubkey, kind: frame.kind });
       return;
     }
     let message: InboundMessage;
@@ -371,7 +419,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     if (this.authenticated) this.unackedSends.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
   }
 
-  private async request<K extends 'peers' | 'ok' | 'message_status_result'>(
+  private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state'>(
     frame: Record<string, unknown>,
   ): Promise<ServerFrameMap[K]> {
     await this.waitConnected();

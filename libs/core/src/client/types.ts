@@ -26,6 +26,22 @@ export interface MeshClientOptions {
    * addressed to a session key that has since rotated is then still encrypted for its member.
    */
   sessionMember?: (sessionPubkey: string) => string | null | undefined;
+  /**
+   * The client's own copy of its grants (docs/protocol.md §5.5): a push for which this returns
+   * false is confirmed `delivered` and dropped, never emitted — a second line behind the broker's.
+   */
+  accept?: (push: { kind: MessageKind; fromMember: string }) => boolean;
+}
+
+/** A shared-state value as the SDK returns it: opened and checked against its slot. */
+export interface StateValue {
+  owner: string;
+  key: string;
+  version: number;
+  value: Uint8Array;
+  text: string;
+  updatedBy: string;
+  updatedAt: number;
 }
 
 export interface InboundMessage {
@@ -51,5 +67,7 @@ export interface MeshClientEvents {
   connected: [HelloAck];
   disconnected: [{ code: number; reason: string }];
   decrypt_error: [{ messageId: string; from: string; error: Error }];
+  /** A push the `accept` option refused (already confirmed to the broker). */
+  dropped: [{ messageId: string; from: string; kind: MessageKind }];
   error: [Error];
 }

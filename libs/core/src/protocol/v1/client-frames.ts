@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   BoxNonce,
+  Capability,
   ClientId,
   EpochMs,
   GroupName,
@@ -13,6 +14,7 @@ import {
   ReceiptPolicy,
   ReqId,
   Signature,
+  StateKey,
   Target,
   Uuid,
 } from './primitives.js';
@@ -72,6 +74,37 @@ export const MessageStatusFrame = z
   })
   .refine((f) => (f.message_ids === undefined) !== (f.client_ids === undefined), 'give exactly one of message_ids, client_ids');
 
+/** Sets, in full, what `peer` (a member pubkey) may do to the sender's member. */
+export const SetGrantsFrame = z.strictObject({
+  type: z.literal('set_grants'),
+  req_id: ReqId,
+  peer: PubkeyHex,
+  capabilities: z.array(Capability).max(16).refine((c) => new Set(c).size === c.length, 'capabilities must not repeat'),
+  blocked: z.boolean(),
+});
+export const ListGrantsFrame = z.strictObject({ type: z.literal('list_grants'), req_id: ReqId });
+/**
+ * Writes one shared-state value, sealed by the client under the mesh state key (docs/protocol.md
+ * §6.4). `version` is the version this write creates: 1 for a new key, current + 1 otherwise.
+ */
+export const StateSetFrame = z.strictObject({
+  type: z.literal('state_set'),
+  req_id: ReqId,
+  /** The member whose namespace holds the key; default the sender's own. */
+  owner: PubkeyHex.optional(),
+  key: StateKey,
+  version: z.number().int().min(1).max(2 ** 31 - 1),
+  nonce: BoxNonce,
+  ciphertext: NonEmptyB64u.max(Math.ceil(((LIMITS.maxStateValueBytes + 16) * 4) / 3)),
+});
+/** Reads shared state: one key, one owner's keys, or every key the sender may read. */
+export const StateGetFrame = z.strictObject({
+  type: z.literal('state_get'),
+  req_id: ReqId,
+  owner: PubkeyHex.optional(),
+  key: StateKey.optional(),
+});
+
 export const CLIENT_FRAME_SCHEMAS = {
   hello: HelloFrame,
   send: SendFrame,
@@ -83,6 +116,10 @@ export const CLIENT_FRAME_SCHEMAS = {
   join_group: JoinGroupFrame,
   leave_group: LeaveGroupFrame,
   message_status: MessageStatusFrame,
+  set_grants: SetGrantsFrame,
+  list_grants: ListGrantsFrame,
+  state_set: StateSetFrame,
+  state_get: StateGetFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;

@@ -9,6 +9,9 @@ export const LIMITS = Object.freeze({
   maxCiphertextBytes: 180 * 1024,
   maxSummaryChars: 1024,
   maxIdsPerFrame: 500,
+  /** Decoded ciphertext of one shared-state value. */
+  maxStateValueBytes: 64 * 1024,
+  maxStateKeysPerOwner: 1_000,
   helloSkewMs: 60_000,
   requestSkewMs: 300_000,
 });
@@ -48,6 +51,17 @@ export const Target = z.union([
   PubkeyHex,
   DisplayName,
 ]);
+
+/**
+ * What one member lets another do to it (docs/protocol.md §5.5). A member with no grant row for a
+ * peer grants DEFAULT_CAPABILITIES; a blocked peer has none.
+ */
+export const Capability = z.enum(['dm', 'broadcast', 'read', 'state-read', 'state-write']);
+export type Capability = z.infer<typeof Capability>;
+export const CAPABILITIES: readonly Capability[] = Object.freeze(Capability.options);
+export const DEFAULT_CAPABILITIES: readonly Capability[] = Object.freeze(['dm', 'broadcast', 'read', 'state-read'] as Capability[]);
+/** A shared-state key: namespaced per owner member; url-safe, up to 128 chars. */
+export const StateKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'expected 1–128 chars: letters, digits, . _ : / - (not first)');
 
 export type PeerType = z.infer<typeof PeerType>;
 export type PeerStatus = z.infer<typeof PeerStatus>;

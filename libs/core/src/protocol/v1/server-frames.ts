@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   BoxNonce,
+  Capability,
   ClientId,
   DeliveryState,
   DisplayName,
@@ -14,6 +15,7 @@ import {
   PeerType,
   PubkeyHex,
   ReqId,
+  StateKey,
   Uuid,
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
@@ -128,6 +130,29 @@ export const MessageStatusResultFrame = z.object({
   ),
 });
 
+/** One peer's grant row, as the granting member set it. */
+export const GrantEntry = z.object({
+  peer: PubkeyHex,
+  display_name: DisplayName,
+  capabilities: z.array(Capability),
+  blocked: z.boolean(),
+  updated_at: EpochMs,
+});
+/** Answers set_grants (the one row written) and list_grants (every row differing from the defaults). */
+export const GrantsFrame = z.object({ type: z.literal('grants'), req_id: ReqId, grants: z.array(GrantEntry) });
+
+export const StateEntry = z.object({
+  owner: PubkeyHex,
+  key: StateKey,
+  version: z.number().int().min(1),
+  nonce: BoxNonce,
+  ciphertext: NonEmptyB64u,
+  updated_by: PubkeyHex,
+  updated_at: EpochMs,
+});
+/** Answers state_set (the entry written) and state_get (what matched and the sender may read). */
+export const StateFrame = z.object({ type: z.literal('state'), req_id: ReqId, entries: z.array(StateEntry) });
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   hello_ack: HelloAckFrame,
@@ -138,6 +163,8 @@ export const SERVER_FRAME_SCHEMAS = {
   peers: PeersFrame,
   ok: OkFrame,
   message_status_result: MessageStatusResultFrame,
+  grants: GrantsFrame,
+  state: StateFrame,
 } as const;
 
 export type ServerFrameType = keyof typeof SERVER_FRAME_SCHEMAS;
@@ -146,3 +173,5 @@ export type ServerFrame = ServerFrameMap[ServerFrameType];
 export type PeerInfo = z.output<typeof PeerInfo>;
 export type PushFrame = ServerFrameMap['push'];
 export type ReceiptEntry = z.output<typeof ReceiptEntry>;
+export type GrantEntry = z.output<typeof GrantEntry>;
+export type StateEntry = z.output<typeof StateEntry>;
