@@ -1,10 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
+import { ApiModule } from './api/api.module.js';
+import { ApiKeysModule } from './apikeys/apikeys.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { ProtocolExceptionFilter } from './common/protocol-exception.filter.js';
 import type { BrokerConfig } from './config/broker.config.js';
 import { DbModule } from './db/db.module.js';
+import { EmailInvitesModule } from './email-invites/email-invites.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IdentityModule } from './identity/identity.module.js';
@@ -13,6 +16,7 @@ import { MeshesModule } from './meshes/meshes.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
 import { PresenceModule } from './presence/presence.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { TopicsModule } from './topics/topics.module.js';
 
 @Module({})
 export class AppModule {
@@ -25,11 +29,15 @@ export class AppModule {
         BusModule,
         MeshesModule,
         InvitesModule,
+        EmailInvitesModule,
         IdentityModule,
         PresenceModule,
         MessagingModule,
         GatewayModule,
         HealthModule,
+        ApiKeysModule,
+        TopicsModule,
+        ApiModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProtocolExceptionFilter }],
     };

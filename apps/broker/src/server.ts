@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { cryptoReady } from '@claudemesh/crypto';
 import { fileURLToPath } from 'node:url';
+import { mountOpenApi } from './api/openapi.js';
 import { AppModule } from './app.module.js';
 import { clientErrorReply, frameworkErrorReply } from './common/protocol-exception.filter.js';
 import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
@@ -42,6 +43,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
     app.useWebSocketAdapter(new BrokerWsAdapter(app));
+    mountOpenApi(app);
     await app.listen(config.port, config.host);
   } catch (error) {
     await database.close();

@@ -116,6 +116,34 @@ describe('authorization matrix', () => {
       expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
       run: async (c) => call(c, 'POST', `${base()}/members/${(await addMember(tb, mesh, `adm-${Math.random().toString(36).slice(2, 8)}`, 'admin')).publicKey}/revoke`, {}),
     },
+    {
+      route: 'POST /meshes/:id/apikeys (a read key for yourself)',
+      expect: { ...denied, member: OK, admin: OK, owner: OK },
+      run: (c) => call(c, 'POST', `${base()}/apikeys`, { label: c, capabilities: ['read'] }),
+    },
+    {
+      route: 'POST /meshes/:id/apikeys (an admin key)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'POST', `${base()}/apikeys`, { capabilities: ['admin'] }),
+    },
+    {
+      route: 'POST /meshes/:id/apikeys (enrolling a REST-only human)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'POST', `${base()}/apikeys`, { capabilities: ['read', 'send'], human: `human-${c}` }),
+    },
+    {
+      route: 'GET /meshes/:id/apikeys',
+      expect: { ...denied, member: OK, admin: OK, owner: OK },
+      run: (c) => call(c, 'GET', `${base()}/apikeys`),
+    },
+    {
+      route: 'DELETE /meshes/:id/apikeys/:key (a key the owner holds)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: async (c) => {
+        const key = await signedRequest<{ id: string }>(tb.url, mesh.owner, mesh.meshId, 'POST', `${base()}/apikeys`, { capabilities: ['read'] });
+        return call(c, 'DELETE', `${base()}/apikeys/${key.id}`);
+      },
+    },
   ];
 
   for (const row of matrix) {
@@ -179,6 +207,10 @@ describe('authorization matrix', () => {
       join_group: { type: 'join_group', group: 'g' },
       leave_group: { type: 'leave_group', group: 'g' },
       message_status: { type: 'message_status', req_id: 'b', message_ids: ['1'] },
+      set_grants: { type: 'set_grants', req_id: 'c', peer: 'a'.repeat(64), capabilities: [], blocked: true },
+      list_grants: { type: 'list_grants', req_id: 'd' },
+      state_set: { type: 'state_set', req_id: 'e', key: 'k', version: 1, nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(40) },
+      state_get: { type: 'state_get', req_id: 'f' },
     };
     const types = Object.keys(CLIENT_FRAME_SCHEMAS).filter((t) => t !== 'hello');
     expect(Object.keys(samples).sort()).toEqual(types.sort());

@@ -22,7 +22,7 @@ function dumpDatabase(tb: TestBroker): Buffer {
 }
 
 describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
-  it('stores DMs, group and broadcast messages so that a full dump contains none of the plaintexts', async () => {
+  it('stores DMs, group and broadcast messages, and shared state, so that a full dump contains none of the plaintexts', async () => {
     const tb = await startTestBroker(kind);
     const mesh = await createTestMesh(tb, 'control-mesh-name-7c1e');
     const alice = await addMember(tb, mesh, 'alice');
@@ -42,6 +42,9 @@ describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
     await a.send(carol.publicKey, 'PLAINTEXT-CANARY-offline-carol');
     await waitFor(() => inbox.length === secrets.length, 'every message delivered');
     expect(inbox.map((m) => m.text)).toEqual(secrets);
+    // Shared state (protocol §6.4): sealed by the writer, read back by a peer.
+    await a.stateSet('plan/secret', 'PLAINTEXT-CANARY-state-value', 1);
+    expect((await b.stateGet({ owner: alice.publicKey, key: 'plan/secret' }))[0]!.text).toBe('PLAINTEXT-CANARY-state-value');
     await a.close();
     await b.close();
     await tb.broker.close(); // flushes the embedded data dir to disk
@@ -49,7 +52,7 @@ describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
     const dump = dumpDatabase(tb);
     // Control: the dump is readable for strings the broker does store in clear.
     expect(dump.includes(Buffer.from('control-mesh-name-7c1e'))).toBe(true);
-    for (const secret of [...secrets, 'PLAINTEXT-CANARY-offline-carol']) {
+    for (const secret of [...secrets, 'PLAINTEXT-CANARY-offline-carol', 'PLAINTEXT-CANARY-state-value']) {
       expect(dump.includes(Buffer.from(secret)), secret).toBe(false);
       expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex'))), `${secret} as hex`).toBe(false);
     }

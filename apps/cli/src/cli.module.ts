@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
-import { AuditCommand } from './commands/audit.command.js';
+import { StateCommand, StateGetCommand, StateListCommand, StateSetCommand } from './commands/state.command.js';
+import { AuditCommand, AuditShowCommand, AuditVerifyCommand } from './commands/audit.command.js';
 import { MeshHandoffCommand } from './commands/mesh-handoff.command.js';
-import { PeerGrantsCommand } from './commands/peer-grants.command.js';
+import { PeerBlockCommand, PeerGrantCommand, PeerGrantsCommand, PeerRevokeCommand, PeerUnblockCommand } from './commands/peer-grants.command.js';
 import { BackupCommand } from './commands/backup.command.js';
 import { UpgradeCommand } from './commands/upgrade.command.js';
 import { UrlHandlerCommand } from './commands/url-handler.command.js';
@@ -26,6 +27,11 @@ import { StatusCommand, StatusSetCommand, SummaryCommand, SummarySetCommand } fr
 import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
+import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
+import { MemberCommand, MemberListCommand } from './commands/member.command.js';
+import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
+import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
+import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, MeShowCommand, MeTopicsCommand } from './commands/me.command.js';
 
 /** The command tree: resource-noun-verb, plus the flat aliases (peers, send, inbox, list, leave). */
 @Module({
@@ -79,8 +85,43 @@ import { WhoamiCommand } from './commands/whoami.command.js';
     OpenLinkCommand,
     StatusLineCommand,
     AuditCommand,
+    AuditShowCommand,
+    AuditVerifyCommand,
     MeshHandoffCommand,
     PeerGrantsCommand,
+    PeerGrantCommand,
+    PeerRevokeCommand,
+    PeerBlockCommand,
+    PeerUnblockCommand,
+    StateCommand,
+    StateSetCommand,
+    StateGetCommand,
+    StateListCommand,
+    TopicCommand,
+    TopicCreateCommand,
+    TopicListCommand,
+    TopicJoinCommand,
+    TopicLeaveCommand,
+    TopicMembersCommand,
+    TopicAddCommand,
+    TopicHistoryCommand,
+    TopicSendCommand,
+    TopicReadCommand,
+    TopicTailCommand,
+    MemberCommand,
+    MemberListCommand,
+    NotificationCommand,
+    NotificationListCommand,
+    ApiKeyCommand,
+    ApiKeyCreateCommand,
+    ApiKeyListCommand,
+    ApiKeyRevokeCommand,
+    MeCommand,
+    MeShowCommand,
+    MeTopicsCommand,
+    MeNotificationsCommand,
+    MeActivityCommand,
+    MeSearchCommand,
   ],
 })
 export class CliModule {}

@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   }
   // `claudemesh <invite link>` joins and launches Claude Code; so does a claudemesh:// link (what
   // the OS runs once `claudemesh url-handler install` registered the scheme). Same as LINK_PATTERN.
-  if (args[0] !== undefined && /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/))/i.test(args[0])) process.argv.splice(2, 0, 'open');
+  if (args[0] !== undefined && /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/|e\/))/i.test(args[0])) process.argv.splice(2, 0, 'open');
   await import('reflect-metadata');
   const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }, { errorLine }] = await Promise.all([
     import('nest-commander'),

@@ -18,5 +18,7 @@ export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; c
     clientName: options.clientName,
     // Replies to a session key seen in the local inbox are boxed for its member, even after it rotated.
     ...(history ? { sessionMember: (session: string) => history.memberOfSession(mesh.mesh_id, session) } : {}),
+    // The second line behind the broker's: what the local grants forbid is confirmed and dropped.
+    ...(history ? { accept: (p: { kind: string; fromMember: string }) => history.allows(mesh.mesh_id, p.fromMember, p.kind === 'dm' ? 'dm' : 'broadcast') } : {}),
   });
 }

@@ -171,16 +171,16 @@ describe('claudemesh completions, generated from the live command tree', () => {
       ['claudemesh', '-'],
       ['claudemesh', 'zz'],
     ]);
-    expect(replies[0]!.sort()).toEqual(['mesh', 'message']);
-    expect(replies[1]!.sort()).toEqual(['create', 'invite', 'leave', 'list', 'ls', 'share']);
-    expect(replies[2]).toEqual(['--priority']);
-    expect(replies[3]!.sort()).toEqual(['list', 'ls', 'verify']);
+    expect(replies[0]!.sort()).toEqual(['me', 'member', 'mesh', 'message']);
+    expect(replies[1]!.sort()).toEqual(['create', 'handoff', 'invite', 'leave', 'list', 'ls', 'share']);
+    expect(replies[2]!.sort()).toEqual(['--policy', '--priority']);
+    expect(replies[3]!.sort()).toEqual(['block', 'grant', 'grants', 'list', 'ls', 'revoke', 'unblock', 'verify']);
     expect(replies[4]).toEqual(['invite']);
-    expect(replies[5]!.sort()).toEqual(['--help', '--json', '--mesh', '--role', '--ttl', '--uses', '--v1']);
+    expect(replies[5]!.sort()).toEqual(['--approval-mode', '--email', '--help', '--invitee-name', '--json', '--mesh', '--policy', '--role', '--ttl', '--uses', '--v1']);
     expect(replies[6]).toEqual([]); // the value of --uses: nothing to offer
     expect(replies[7]).toEqual(['--role']);
     expect(replies[8]).toEqual(['--reply-to']);
-    expect(replies[9]).toEqual(['--priority']);
+    expect(replies[9]!.sort()).toEqual(['--policy', '--priority']);
     expect(replies[10]!.sort()).toEqual(['start', 'status', 'stop']);
     expect(replies[11]).toEqual(['--json']);
     expect(replies[12]!.sort()).toEqual(['--help', '--version', '-V', '-h']);

@@ -14,7 +14,8 @@ export { sign, verify } from './signing.js';
 export { canonicalJson } from './canonical-json.js';
 export {
   DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, requestString,
-  inviteSignedString, shortInviteString, shortInviteClaimString, type Domain, type HelloFields,
+  inviteSignedString, shortInviteString, shortInviteClaimString, emailInviteString, emailInviteClaimString, keyHandoffString,
+  type EmailInviteFields, type KeyHandoffFields, type Domain, type HelloFields,
   type SessionAttestationFields, type JoinFields, type MeshCreateFields, type RequestFields, type ShortInviteFields,
   type ShortInviteClaimFields,
 } from './signed-strings.js';
@@ -33,6 +34,11 @@ export {
   openShortInvite, INVITE_CODE_ALPHABET, INVITE_CODE_LENGTH, INVITE_CODE_BYTES, SHORT_INVITE_PATH,
   type ShortInviteRecord, type CreateShortInviteOptions,
 } from './short-invite.js';
+export {
+  createEmailInvite, verifyEmailInviteSignature, deriveEmailInviteLookup, formatEmailInviteCode, parseEmailInviteCode,
+  encodeEmailInviteLink, isEmailInviteLink, parseEmailInviteLink, createKeyHandoff, verifyKeyHandoffSignature, openKeyHandoff,
+  EMAIL_INVITE_PATH, EMAIL_CODE_PREFIX, type EmailInviteRecord, type CreateEmailInviteOptions, type KeyHandoff, type KeyHandoffTarget,
+} from './email-invite.js';
 export { safetyNumber } from './safety-number.js';
 export {
   encryptBackup, decryptBackup, readBackupHeader, checkBackupPassphrase, backupKdfParams, BACKUP_MAGIC, BACKUP_VERSION,

@@ -20,6 +20,14 @@ export const DOMAIN = {
   shortInviteLookup: 'claudemesh/v1/short-invite-lookup',
   /** Invites v2: HKDF info that turns a code into the key wrapping the mesh key (not a signature). */
   shortInviteWrap: 'claudemesh/v1/short-invite-wrap',
+  /** Email invites: the inviting admin's signature over the invite terms (§9c). */
+  emailInvite: 'claudemesh/v1/email-invite',
+  /** Email invites: the joiner's signature over its claim. */
+  emailInviteClaim: 'claudemesh/v1/email-invite-claim',
+  /** Email invites: HMAC message that turns the mailed code into the lookup the broker indexes (not a signature). */
+  emailInviteLookup: 'claudemesh/v1/email-invite-lookup',
+  /** Email invites: the inviting admin's signature over a mesh key sealed to the joiner. */
+  keyHandoff: 'claudemesh/v1/key-handoff',
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -34,6 +42,13 @@ export interface ShortInviteFields {
 }
 export interface ShortInviteClaimFields {
   lookup: string; memberPubkey: string; x25519Pubkey: string; displayName: string; peerType: string; ts: number;
+}
+
+export interface EmailInviteFields {
+  meshId: string; inviteId: string; email: string; displayName: string; role: string; expiresAt: number; issuer: string;
+}
+export interface KeyHandoffFields {
+  meshId: string; inviteId: string; memberPubkey: string; x25519Pubkey: string; sealed: string; issuer: string;
 }
 
 type Field = { name: string; value: unknown; kind: 'text' | 'int' };
@@ -117,5 +132,29 @@ export function shortInviteClaimString(f: ShortInviteClaimFields): string {
   return render(DOMAIN.shortInviteClaim, [
     text('lookup', f.lookup), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
     text('displayName', f.displayName), text('peerType', f.peerType), int('ts', f.ts),
+  ]);
+}
+
+/** Email invites: the admin signs the terms it asks the broker to mail (display name may be empty). */
+export function emailInviteString(f: EmailInviteFields): string {
+  return render(DOMAIN.emailInvite, [
+    text('meshId', f.meshId), text('inviteId', f.inviteId), text('email', f.email), text('displayName', f.displayName),
+    text('role', f.role), int('expiresAt', f.expiresAt), text('issuer', f.issuer),
+  ]);
+}
+
+/** Email invites: the joiner's claim, same fields as the short-invite claim under its own tag. */
+export function emailInviteClaimString(f: ShortInviteClaimFields): string {
+  return render(DOMAIN.emailInviteClaim, [
+    text('lookup', f.lookup), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
+    text('displayName', f.displayName), text('peerType', f.peerType), int('ts', f.ts),
+  ]);
+}
+
+/** Email invites: the inviting admin vouches for a mesh key sealed to one joiner's keys. */
+export function keyHandoffString(f: KeyHandoffFields): string {
+  return render(DOMAIN.keyHandoff, [
+    text('meshId', f.meshId), text('inviteId', f.inviteId), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
+    text('sealed', f.sealed), text('issuer', f.issuer),
   ]);
 }

@@ -6,18 +6,21 @@ import { connections } from './scenarios/connections.js';
 import { fanout } from './scenarios/fanout.js';
 import { saturation } from './scenarios/saturation.js';
 import { seedLoad } from './scenarios/seed-load.js';
+import { sseFanout } from './scenarios/sse-fanout.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'connections', 'cli'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|connections|cli|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
+  sse-fanout:  the same fan-out twice on one broker: to 100 SSE streams of a topic (REST publisher)
+               and to an @group of 100 WebSocket members (the baseline; ratio = SSE / WS)
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
@@ -101,6 +104,14 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       log(`${name}: claudemesh CLI against the broker (${system.db})`);
       const result = await runOn(system, (sys) => cliScenario(sys as MeshSystem, opts));
       return { scenario: name, db: system.db, peers: null, messages: null, delivered: null, delivered_ratio: null, e2e_p50_ms: null, e2e_p99_ms: null, ack_p99_ms: null, throughput_msgs_s: null, baseline_throughput_msgs_s: null, ratio_to_baseline: null, rss_per_conn_kb: null, ...result, baseline: null, node: process.version, at: new Date().toISOString() };
+    }
+    case 'sse-fanout': {
+      const messages = Number(a.messages ?? 500);
+      const opts = { subscribers: Number(a.peers ?? 101) - 1, messages, window: Number(a.window ?? 8), size, timeoutMs, warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, log };
+      const system = mesh();
+      log(`${name}: SSE topic streams vs WebSocket @group fan-out on one broker (${system.db})`);
+      const result = await runOn(system, (sys) => sseFanout(sys as MeshSystem, opts));
+      return { scenario: name, db: system.db, rss_per_conn_kb: null, ...result, node: process.version, at: new Date().toISOString() };
     }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };

@@ -1,28 +1,24 @@
 /**
- * fast-check arbitraries for client frames (docs/protocol.md §5.2): schema-valid frames of every
- * type, and mutations of them. Every generated case carries, where the mutation alone decides it,
- * the code the protocol requires (§3.3): a truncated object is `E_BAD_FRAME`, an unknown `type` is
- * `E_UNKNOWN_TYPE`, a dropped required key is `E_SCHEMA`, anything above 256 KiB is `E_TOO_LARGE`…
- * The oracle (oracle.ts) cross-checks that declared code against its own reading of the frame.
+ * fast-check arbitraries for client frames (docs/protocol.md §5.2): mutations of the schema-valid
+ * frames of valid-frames.ts, and junk. Every generated case carries, where the mutation alone decides
+ * it, the code the protocol requires (§3.3): a truncated object is `E_BAD_FRAME`, an unknown `type`
+ * is `E_UNKNOWN_TYPE`, a dropped required key, a wrong JSON kind or a repeated capability is
+ * `E_SCHEMA`, anything above 256 KiB is `E_TOO_LARGE`… The oracle (oracle.ts) cross-checks that
+ * declared code against its own reading of the frame.
  *
  * Pure: no I/O, no clock. Values that depend on the live mesh (member names, keys) come in through
  * `FrameContext`, so a seed always yields the same cases for the same context.
  */
 import fc from 'fast-check';
-import { CLIENT_FRAME_SCHEMAS, LIMITS, type ClientFrameType, type ErrorCode } from '@claudemesh/core';
+import { LIMITS, SERVER_FRAME_SCHEMAS, type ClientFrameType, type ErrorCode, type ServerFrameType } from '@claudemesh/core';
+import { ASCII_ONLY, JSON_KIND, boundaryArb, memo, memoBy, type FieldKind, type JsonKind } from './field-values.js';
 import { entriesOf, nestedText, objectText, utf8Length, wireText, type Entry, type JsonValue } from './json-text.js';
+import { CLIENT_FRAME_TYPES, anyValidFrame, stripUndefined, validFrame, type FrameContext, type FrameObject } from './valid-frames.js';
 
-export const CLIENT_FRAME_TYPES = Object.keys(CLIENT_FRAME_SCHEMAS) as ClientFrameType[];
-export const SERVER_FRAME_TYPES = ['challenge', 'hello_ack', 'error', 'ack', 'push', 'receipt', 'peers', 'ok', 'message_status_result'] as const;
+export { arb, type FieldKind } from './field-values.js';
+export { CLIENT_FRAME_TYPES, anyValidFrame, validFrame, type FrameContext, type FrameObject } from './valid-frames.js';
 
-/** Live-mesh values the generators may use. Unknown targets always start with `zz`, which no member name does. */
-export interface FrameContext {
-  meshId: string;
-  /** Send targets that resolve for the whole run: display names, member pubkeys, session pubkeys. */
-  knownTargets: string[];
-  /** `@group` targets that exist for the whole run. */
-  knownGroups: string[];
-}
+export const SERVER_FRAME_TYPES = Object.keys(SERVER_FRAME_SCHEMAS) as ServerFrameType[];
 
 export type Expected = ErrorCode | 'valid';
 
@@ -41,27 +37,6 @@ export interface FrameCase {
 
 // ---------------------------------------------------------------------------------------------
 // Field table (§5.2)
-
-export type FieldKind =
-  | 'type'
-  | 'v'
-  | 'uuid'
-  | 'pubkey'
-  | 'epoch'
-  | 'sig'
-  | 'challengeNonce'
-  | 'peerType'
-  | 'client'
-  | 'clientId'
-  | 'target'
-  | 'boxNonce'
-  | 'ciphertext'
-  | 'messageIds'
-  | 'clientIds'
-  | 'reqId'
-  | 'summary'
-  | 'status'
-  | 'group';
 
 export interface FieldSpec {
   name: string;
@@ -87,7 +62,7 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('peer_type', 'peerType', false),
     f('client', 'client', false),
   ],
-  send: [TYPE, f('id', 'clientId'), f('to', 'target'), f('nonce', 'boxNonce'), f('ciphertext', 'ciphertext')],
+  send: [TYPE, f('id', 'clientId'), f('to', 'target'), f('nonce', 'boxNonce'), f('ciphertext', 'ciphertext'), f('receipts', 'receipts', false)],
   delivered: [TYPE, f('message_ids', 'messageIds')],
   read: [TYPE, f('message_ids', 'messageIds')],
   list_peers: [TYPE, f('req_id', 'reqId')],
@@ -97,192 +72,19 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
   leave_group: [TYPE, f('req_id', 'reqId', false), f('group', 'group')],
   // Exactly one of message_ids / client_ids: both are "optional", dropping the present one is a violation.
   message_status: [TYPE, f('req_id', 'reqId'), f('message_ids', 'messageIds', false), f('client_ids', 'clientIds', false)],
+  set_grants: [TYPE, f('req_id', 'reqId'), f('peer', 'pubkey'), f('capabilities', 'capabilities'), f('blocked', 'blocked')],
+  list_grants: [TYPE, f('req_id', 'reqId')],
+  state_set: [
+    TYPE,
+    f('req_id', 'reqId'),
+    f('owner', 'pubkey', false),
+    f('key', 'stateKey'),
+    f('version', 'version'),
+    f('nonce', 'boxNonce'),
+    f('ciphertext', 'stateCiphertext'),
+  ],
+  state_get: [TYPE, f('req_id', 'reqId'), f('owner', 'pubkey', false), f('key', 'stateKey', false)],
 };
-
-type JsonKind = 'string' | 'number' | 'array';
-const JSON_KIND: Record<FieldKind, JsonKind> = {
-  type: 'string',
-  v: 'number',
-  uuid: 'string',
-  pubkey: 'string',
-  epoch: 'number',
-  sig: 'string',
-  challengeNonce: 'string',
-  peerType: 'string',
-  client: 'string',
-  clientId: 'string',
-  target: 'string',
-  boxNonce: 'string',
-  ciphertext: 'string',
-  messageIds: 'array',
-  clientIds: 'array',
-  reqId: 'string',
-  summary: 'string',
-  status: 'string',
-  group: 'string',
-};
-/** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
-const ASCII_ONLY = new Set<FieldKind>(['uuid', 'pubkey', 'sig', 'challengeNonce', 'peerType', 'clientId', 'target', 'boxNonce', 'ciphertext', 'status', 'group']);
-
-// ---------------------------------------------------------------------------------------------
-// Primitive value arbitraries
-
-const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const HEX = '0123456789abcdef';
-const GROUP_REST = 'abcdefghijklmnopqrstuvwxyz0123456789_-';
-const NAME_REST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-';
-
-const chars = (alphabet: string, minLength: number, maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
-
-/**
- * Arbitraries are built once: fast-check precomputes bias tables when a string arbitrary is created,
- * which costs far more than drawing a value from it.
- */
-function memo<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
-}
-
-function memoBy<K, T>(make: (key: K) => T): (key: K) => T {
-  const cache = new Map<K, T>();
-  return (key) => {
-    let value = cache.get(key);
-    if (value === undefined) cache.set(key, (value = make(key)));
-    return value;
-  };
-}
-
-const MAX_EPOCH = 8_640_000_000_000_000;
-const NOW_ISH = 1_767_225_600_000;
-
-export const arb = {
-  uuid: memo((): fc.Arbitrary<string> => fc.uuid()),
-  pubkey: memo((): fc.Arbitrary<string> => chars(HEX, 64, 64)),
-  sig: memo((): fc.Arbitrary<string> => chars(B64U, 86, 86)),
-  boxNonce: memo((): fc.Arbitrary<string> => chars(B64U, 32, 32)),
-  challengeNonce: memo((): fc.Arbitrary<string> => chars(B64U, 1, 128)),
-  epoch: memo((): fc.Arbitrary<number> =>
-    fc.oneof(
-      fc.constantFrom(0, 1, NOW_ISH, MAX_EPOCH, 2 ** 31, 2 ** 32),
-      fc.nat(),
-      fc.maxSafeNat().map((n) => n % (MAX_EPOCH + 1)),
-    ),
-  ),
-  clientId: memo((): fc.Arbitrary<string> => chars(B64U, 8, 64)),
-  /** 1–64 UTF-16 units of any text: the schema only bounds the length. */
-  reqId: memo((): fc.Arbitrary<string> =>
-    fc
-      .oneof(chars(B64U, 1, 24), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 32 }))
-      .filter((s) => s.length >= 1 && s.length <= 64),
-  ),
-  summary: memo((): fc.Arbitrary<string> =>
-    fc
-      .oneof(
-        { weight: 6, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
-        { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
-        { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(LIMITS.maxSummaryChars), '😀'.repeat(LIMITS.maxSummaryChars / 2)) },
-      )
-      .filter((s) => s.length <= LIMITS.maxSummaryChars),
-  ),
-  client: memo((): fc.Arbitrary<string> => fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => s.length <= 128)),
-  /** Group names members may join: never starting with `zz` (reserved for groups that never exist). */
-  joinableGroup: memo((): fc.Arbitrary<string> => fc.tuple(fc.constantFrom(...'abcdefghijklmnopqrstuvwxy0123456789'), chars(GROUP_REST, 0, 63)).map(([a, b]) => a + b)),
-  missingGroup: memo((): fc.Arbitrary<string> => chars(GROUP_REST, 0, 62).map((s) => `zz${s}`)),
-  missingName: memo((): fc.Arbitrary<string> => chars(NAME_REST, 0, 62).map((s) => `zz${s}`)),
-  messageId: memo((): fc.Arbitrary<string> =>
-    fc.oneof(
-      { weight: 5, arbitrary: fc.integer({ min: 1, max: 3000 }).map(String) },
-      { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...'123456789'), chars('0123456789', 0, 18)).map(([a, b]) => a + b) },
-      // Valid by the wire pattern, beyond a signed 64-bit sequence.
-      { weight: 1, arbitrary: fc.constantFrom('9223372036854775807', '9223372036854775808', '9999999999999999999', '18446744073709551616'.slice(0, 19)) },
-    ),
-  ),
-  ciphertext: memo((): fc.Arbitrary<string> =>
-    fc.oneof(
-      { weight: 20, arbitrary: chars(B64U, 22, 200) },
-      // Schema-valid but under 16 bytes once decoded: E_SCHEMA from the send path.
-      { weight: 2, arbitrary: chars(B64U, 1, 21) },
-      { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((n) => 'Q'.repeat(n)) },
-    ),
-  ),
-};
-
-const targetArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> => {
-  const options: Array<fc.WeightedArbitrary<string>> = [
-    { weight: 2, arbitrary: fc.constant('*') },
-    { weight: 2, arbitrary: arb.missingName() },
-    { weight: 1, arbitrary: arb.missingGroup().map((g) => `@${g}`) },
-    { weight: 1, arbitrary: arb.pubkey() },
-  ];
-  if (ctx.knownTargets.length > 0) options.push({ weight: 6, arbitrary: fc.constantFrom(...ctx.knownTargets) });
-  if (ctx.knownGroups.length > 0) options.push({ weight: 2, arbitrary: fc.constantFrom(...ctx.knownGroups) });
-  return fc.oneof(...options);
-});
-
-const optionalReqId = memo((): fc.Arbitrary<string | undefined> => fc.option(arb.reqId(), { nil: undefined, freq: 3 }));
-
-// ---------------------------------------------------------------------------------------------
-// Valid frames
-
-export type FrameObject = Record<string, unknown>;
-
-const validFrames = memoBy((ctx: FrameContext) => memoBy((type: ClientFrameType) => buildValidFrame(ctx, type)));
-
-export function validFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary<FrameObject> {
-  return validFrames(ctx)(type);
-}
-
-function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary<FrameObject> {
-  switch (type) {
-    case 'hello':
-      return fc.record(
-        {
-          type: fc.constant('hello'),
-          v: fc.constant(1),
-          mesh_id: fc.oneof(fc.constant(ctx.meshId), arb.uuid()),
-          member_pubkey: arb.pubkey(),
-          session_pubkey: arb.pubkey(),
-          session_expires_at: arb.epoch(),
-          session_sig: arb.sig(),
-          nonce: arb.challengeNonce(),
-          ts: arb.epoch(),
-          sig: arb.sig(),
-          peer_type: fc.constantFrom('ai', 'human', 'connector'),
-          client: arb.client(),
-        },
-        { requiredKeys: ['type', 'v', 'mesh_id', 'member_pubkey', 'session_pubkey', 'session_expires_at', 'session_sig', 'nonce', 'ts', 'sig'] },
-      );
-    case 'send':
-      return fc.record({ type: fc.constant('send'), id: arb.clientId(), to: targetArb(ctx), nonce: arb.boxNonce(), ciphertext: arb.ciphertext() });
-    case 'delivered':
-    case 'read':
-      return fc.record({ type: fc.constant(type), message_ids: fc.array(arb.messageId(), { minLength: 1, maxLength: 40 }) });
-    case 'list_peers':
-      return fc.record({ type: fc.constant('list_peers'), req_id: arb.reqId() });
-    case 'set_summary':
-      return fc.record({ type: fc.constant('set_summary'), req_id: optionalReqId(), summary: arb.summary() });
-    case 'set_status':
-      return fc.record({ type: fc.constant('set_status'), req_id: optionalReqId(), status: fc.constantFrom('idle', 'working', 'dnd') });
-    case 'join_group':
-    case 'leave_group':
-      return fc.record({ type: fc.constant(type), req_id: optionalReqId(), group: arb.joinableGroup() });
-    case 'message_status':
-      return fc.oneof(
-        fc.record({ type: fc.constant('message_status'), req_id: arb.reqId(), message_ids: fc.array(arb.messageId(), { minLength: 1, maxLength: 20 }) }),
-        fc.record({ type: fc.constant('message_status'), req_id: arb.reqId(), client_ids: fc.array(arb.clientId(), { minLength: 1, maxLength: 20 }) }),
-      );
-  }
-}
-
-const frameTypeArb = fc.constantFrom(...CLIENT_FRAME_TYPES);
-
-export const anyValidFrame = memoBy((ctx: FrameContext): fc.Arbitrary<{ type: ClientFrameType; frame: FrameObject }> =>
-  frameTypeArb.chain((type) => validFrame(ctx, type).map((frame) => ({ type, frame: stripUndefined(frame) }))),
-);
-
-function stripUndefined(frame: FrameObject): FrameObject {
-  return Object.fromEntries(Object.entries(frame).filter(([, v]) => v !== undefined));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Junk values
@@ -293,9 +95,12 @@ export const jsonJunk = memo((): fc.Arbitrary<JsonValue> => fc.jsonValue({ maxDe
 /** JSON text of a value whose JSON type differs from `kind`. */
 const wrongTypeText = memoBy((kind: JsonKind): fc.Arbitrary<string> => {
   const pool: Array<fc.Arbitrary<string>> = [
-    fc.constantFrom('null', 'true', 'false', '{}', '{"":null}', '[]'),
+    fc.constantFrom('null', '{}', '{"":null}'),
     fc.dictionary(fc.string({ maxLength: 5 }), jsonJunk(), { maxKeys: 3 }).map((o) => JSON.stringify(o)),
   ];
+  if (kind !== 'boolean') pool.push(fc.constantFrom('true', 'false'));
+  // An empty array is the wrong kind for everything but arrays, where it may be valid (capabilities).
+  if (kind !== 'array') pool.push(fc.constant('[]'));
   if (kind !== 'string') pool.push(fc.string({ unit: 'binary', maxLength: 30 }).map((s) => JSON.stringify(s)));
   if (kind !== 'number') pool.push(fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })).map((n) => JSON.stringify(n)));
   if (kind !== 'array') pool.push(fc.array(jsonJunk(), { maxLength: 4 }).map((a) => JSON.stringify(a)));
@@ -351,140 +156,6 @@ const depthArb = memoBy((max: number): fc.Arbitrary<number> =>
 
 const hasNonAscii = (s: string): boolean => /[^\x20-\x7e]/.test(s);
 
-// ---------------------------------------------------------------------------------------------
-// Boundary values per field kind: raw JSON text, and whether the field's schema accepts it.
-
-interface Boundary {
-  text: string;
-  valid: boolean;
-  what: string;
-}
-
-const s = (value: string, valid: boolean, what: string): Boundary => ({ text: JSON.stringify(value), valid, what });
-const raw = (text: string, valid: boolean, what: string): Boundary => ({ text, valid, what });
-const ids = (n: number, id: (i: number) => string): string => JSON.stringify(Array.from({ length: n }, (_, i) => id(i)));
-const maxCipherChars = Math.ceil((LIMITS.maxCiphertextBytes * 4) / 3);
-
-const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
-  v: [raw('1.0', true, '1.0'), raw('1e0', true, '1e0'), raw('2', false, '2'), raw('0', false, '0'), raw('-1', false, '-1'), raw('"1"', false, 'string')],
-  uuid: [
-    s('3F2A1C4E-5B6D-4E7F-8A9B-0C1D2E3F4A5B', false, 'upper'),
-    s('3f2a1c4e5b6d4e7f8a9b0c1d2e3f4a5b', false, 'no-dashes'),
-    s('{3f2a1c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b}', false, 'braces'),
-    s('', false, 'empty'),
-    s('00000000-0000-0000-0000-000000000000', true, 'nil'),
-  ],
-  pubkey: [
-    s('a'.repeat(63), false, '63'),
-    s('a'.repeat(65), false, '65'),
-    s('A'.repeat(64), false, 'upper'),
-    s('g'.repeat(64), false, 'non-hex'),
-    s('0'.repeat(64), true, 'zeros'),
-  ],
-  epoch: [
-    raw('-1', false, '-1'),
-    raw('0', true, '0'),
-    raw('-0', true, '-0'),
-    raw('1.5', false, 'fraction'),
-    raw(String(MAX_EPOCH), true, 'max'),
-    raw(String(MAX_EPOCH + 1), false, 'max+1'),
-    raw('9007199254740993', false, '2^53+1'),
-    raw('1e400', false, '1e400'),
-    raw('"1767225600000"', false, 'string'),
-  ],
-  sig: [s('A'.repeat(85), false, '85'), s('A'.repeat(87), false, '87'), s(`${'A'.repeat(85)}+`, false, 'plus'), s(`${'A'.repeat(84)}==`, false, 'padded')],
-  challengeNonce: [s('', false, 'empty'), s('A'.repeat(128), true, '128'), s('A'.repeat(129), false, '129'), s('AAAA=', false, 'padded')],
-  peerType: [s('robot', false, 'unknown'), s('AI', false, 'upper'), s('human', true, 'human'), raw('null', false, 'null')],
-  client: [s('c'.repeat(128), true, '128'), s('c'.repeat(129), false, '129'), s('', true, 'empty')],
-  clientId: [
-    s('a'.repeat(7), false, '7'),
-    s('a'.repeat(8), true, '8'),
-    s('a'.repeat(64), true, '64'),
-    s('a'.repeat(65), false, '65'),
-    s('abcdefg.', false, 'dot'),
-    s('abcdefg h', false, 'space'),
-    s('abcdefgh=', false, 'pad'),
-  ],
-  target: [
-    s('**', false, '**'),
-    s('@', false, '@'),
-    s('@Bad', false, '@Bad'),
-    s('Bad Group', false, 'space'),
-    s('', false, 'empty'),
-    s('A'.repeat(64), true, 'upper-hex-name'),
-    s('x'.repeat(65), false, '65'),
-    s('.abc', false, 'leading-dot'),
-    s(`@zz${'a'.repeat(62)}`, true, '@64'),
-    s(`@zz${'a'.repeat(63)}`, false, '@65'),
-    s(`zz${'b'.repeat(62)}`, true, 'name-64'),
-  ],
-  boxNonce: [s('A'.repeat(31), false, '31'), s('A'.repeat(33), false, '33'), s(`${'A'.repeat(30)}==`, false, 'padded')],
-  ciphertext: [
-    s('', false, 'empty'),
-    s('====', false, 'pad'),
-    s('A'.repeat(21), true, '15-bytes'),
-    s('A'.repeat(22), true, '16-bytes'),
-    s('A'.repeat(maxCipherChars), true, 'max'),
-    s('A'.repeat(maxCipherChars + 1), false, 'max+1'),
-  ],
-  messageIds: [
-    raw('[]', false, 'empty'),
-    raw(
-      ids(LIMITS.maxIdsPerFrame, (i) => String(i + 1)),
-      true,
-      '500',
-    ),
-    raw(
-      ids(LIMITS.maxIdsPerFrame + 1, (i) => String(i + 1)),
-      false,
-      '501',
-    ),
-    raw('["0"]', false, '0'),
-    raw('["01"]', false, '01'),
-    raw('["-1"]', false, '-1'),
-    raw(JSON.stringify(['1'.repeat(20)]), false, '20-digits'),
-    raw('["9999999999999999999"]', true, '19-nines'),
-    raw('["9223372036854775808"]', true, 'int8+1'),
-    raw('[1]', false, 'number'),
-    raw('["1.0"]', false, '1.0'),
-    raw('[" 1"]', false, 'space'),
-    raw('["1","1","1"]', true, 'repeated'),
-  ],
-  clientIds: [
-    raw('[]', false, 'empty'),
-    raw(
-      ids(LIMITS.maxIdsPerFrame, (i) => `cid-${String(i).padStart(6, '0')}`),
-      true,
-      '500',
-    ),
-    raw(
-      ids(LIMITS.maxIdsPerFrame + 1, (i) => `cid-${String(i).padStart(6, '0')}`),
-      false,
-      '501',
-    ),
-    raw('["short"]', false, 'short'),
-  ],
-  reqId: [
-    s('', false, 'empty'),
-    s('r'.repeat(64), true, '64'),
-    s('r'.repeat(65), false, '65'),
-    s('\u0000', true, 'nul'),
-    s(' ', true, 'space'),
-    s('😀'.repeat(64), true, '64-code-points'),
-    s('😀'.repeat(65), false, '65-code-points'),
-  ],
-  summary: [
-    s('x'.repeat(LIMITS.maxSummaryChars), true, '1024'),
-    s('x'.repeat(LIMITS.maxSummaryChars + 1), false, '1025'),
-    s('', true, 'empty'),
-    s('😀'.repeat(LIMITS.maxSummaryChars), true, '1024-code-points'),
-    s('😀'.repeat(LIMITS.maxSummaryChars + 1), false, '1025-code-points'),
-  ],
-  status: [s('sleeping', false, 'unknown'), s('IDLE', false, 'upper'), s('', false, 'empty')],
-  group: [s('g'.repeat(64), true, '64'), s('g'.repeat(65), false, '65'), s('Ops', false, 'upper'), s('-x', false, 'leading-dash'), s('@ops', false, 'at'), s('', false, 'empty')],
-};
-
-const boundaryArb = memoBy((kind: Exclude<FieldKind, 'type'>) => fc.constantFrom(...BOUNDARIES[kind]));
 
 /** Raw number-ish tokens: the first list is not JSON at all, the second is JSON with odd values. */
 const BAD_NUMBER_TOKENS = ['NaN', 'Infinity', '-Infinity', '+1', '01', '0x10', '1.', '.5', '1e', '--1', '1_000', '０', 'undefined', "'1'"];
@@ -501,6 +172,13 @@ const UNKNOWN_TYPES = [
   'hello\n',
   'list-peers',
   'listPeers',
+  'set-grants',
+  'setGrants',
+  'SET_GRANTS',
+  'grant',
+  'state_delete',
+  'state_list',
+  'stateSet',
   'teleport',
   '',
   '__proto__',
@@ -654,7 +332,8 @@ const rawNumber: Mutation = (base) =>
       text(
         `${base.type}/number-token:${spec.name}=${t}`,
         objectText(replaceValue(entriesOf(base.frame), spec.name, t)),
-        bad ? 'E_BAD_FRAME' : spec.kind === 'type' ? 'E_SCHEMA' : undefined,
+        // A number where the schema wants no number at all is E_SCHEMA whatever its value.
+        bad ? 'E_BAD_FRAME' : JSON_KIND[spec.kind] !== 'number' ? 'E_SCHEMA' : undefined,
       ),
     );
 
@@ -679,6 +358,24 @@ const duplicateKey: Mutation = (base) =>
     const out = before ? [...entries.slice(0, at), dup, ...entries.slice(at)] : [...entries, dup];
     return text(`${base.type}/duplicate-${before ? 'before' : 'after'}:${spec.name}`, objectText(out), before ? 'valid' : undefined);
   });
+
+/**
+ * Arrays: a repeated item (only capabilities must not repeat; ids may, up to the 500 limit), or an
+ * item of the wrong JSON kind (every array holds strings).
+ */
+const arrayItem: Mutation = (base) => {
+  const specs = fieldsPresent(base).filter((spec) => JSON_KIND[spec.kind] === 'array' && (base.frame[spec.name] as unknown[]).length > 0);
+  if (specs.length === 0) return wrongType(base);
+  return fc
+    .tuple(fc.constantFrom(...specs), fc.nat(), fc.nat(), fc.oneof(fc.constant('repeat'), fc.constantFrom('null', '1', 'true', '[]', '{}', '["dm"]')))
+    .map(([spec, from, to, how]) => {
+      const items = (base.frame[spec.name] as unknown[]).map((item) => JSON.stringify(item));
+      const extra = how === 'repeat' ? items[from % items.length]! : how;
+      const out = [...items.slice(0, to % (items.length + 1)), extra, ...items.slice(to % (items.length + 1))];
+      const expect: Expected = how !== 'repeat' || spec.kind === 'capabilities' || out.length > LIMITS.maxIdsPerFrame ? 'E_SCHEMA' : 'valid';
+      return text(`${base.type}/array-${how === 'repeat' ? 'repeat' : 'junk-item'}:${spec.name}`, objectText(replaceValue(entriesOf(base.frame), spec.name, `[${out.join(',')}]`)), expect);
+    });
+};
 
 const unknownTypeArb = memo(() =>
   fc
@@ -739,6 +436,7 @@ const MUTATIONS: Array<{ weight: number; op: Mutation }> = [
   { weight: 3, op: rawNumber },
   { weight: 4, op: truncate },
   { weight: 4, op: duplicateKey },
+  { weight: 2, op: arrayItem },
   { weight: 3, op: unknownType },
   { weight: 2, op: whitespace },
 ];
@@ -806,6 +504,13 @@ const SYNTAX_JUNK = [
   '{"type":"hello"}',
   '{"type":"message_status","req_id":"both","message_ids":["1"],"client_ids":["abcdefgh"]}',
   '{"type":"message_status","req_id":"neither"}',
+  '{"type":"set_grants","req_id":"g","peer":"0000000000000000000000000000000000000000000000000000000000000000","capabilities":["dm","dm"],"blocked":false}',
+  '{"type":"set_grants","req_id":"g","capabilities":[],"blocked":true}',
+  '{"type":"list_grants"}',
+  '{"type":"state_set","req_id":"s","key":"k","version":0,"nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","ciphertext":"AAAAAAAAAAAAAAAAAAAAAA"}',
+  '{"type":"state_set","req_id":"s","key":"k","version":1,"version":2,"nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","ciphertext":"AAAAAAAAAAAAAAAAAAAAAA"}',
+  '{"type":"state_get","req_id":"s","key":"/k"}',
+  '{"type":"state_get","req_id":"s","owner":null}',
 ];
 
 export function junkCase(): fc.Arbitrary<FrameCase> {

@@ -3,15 +3,17 @@
  *   - pipelining lanes (authenticated and not) send generated frames and check every reply,
  *   - a hello lane opens one connection per handshake / transport case,
  *   - a REST runner sends generated requests;
- * and finally check that the broker still serves: a well-behaved pair of SDK peers exchanges DMs,
- * /healthz and /readyz answer. The CLI (main.ts) and apps/broker/test/fuzz.spec.ts both call runFuzz.
+ * and finally check that the broker still serves: a well-behaved pair of SDK peers exchanges DMs and
+ * uses grants and shared state (control-peers.ts), /healthz and /readyz answer. The CLI (main.ts) and apps/broker/test/fuzz.spec.ts both call runFuzz.
  */
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
-import { MeshClient, createMesh, issueInvite, joinMesh, type InboundMessage } from '@claudemesh/core';
-import { generateIdentity, generateMeshKey, meshCreateString, sign, type Identity } from '@claudemesh/crypto';
+import { MeshClient, createMesh, issueInvite, joinMesh } from '@claudemesh/core';
+import { generateIdentity, meshCreateString, sign, type Identity } from '@claudemesh/crypto';
+import { wellBehavedPair } from './control-peers.js';
 import { Findings } from './findings.js';
-import { DEFAULT_MIX, frameCase, type CaseMix, type FrameContext } from './frames.js';
+import { DEFAULT_MIX, frameCase, type CaseMix, type FrameCase, type FrameContext } from './frames.js';
+import { GrantStateModel } from './grant-state-model.js';
 import { helloCase, runHelloCase } from './hello-lane.js';
 import { fuzzIdentity, signedHello } from './keys.js';
 import { DEFAULT_REST_MIX, restCase, type RestMix } from './rest-cases.js';
@@ -65,6 +67,7 @@ export function subSeed(seed: number, ...parts: Array<number | string>): number 
 }
 
 const ANCHOR_GROUP = 'anchor-grp';
+const MAX_LANE_FAILURES = 20;
 
 interface Setup {
   ctx: FrameContext;
@@ -73,6 +76,8 @@ interface Setup {
   laneMembers: Array<{ identity: Identity; name: string; session: Identity }>;
   helloMembers: Identity[];
   knownTargets: Set<string>;
+  /** Sacrificial members: the only peers fuzzed set_grants frames name; they never connect. */
+  grantees: Identity[];
   rest: { meshId: string; meshName: string; owner: Identity; member: Identity; createBody: Record<string, unknown> };
 }
 
@@ -107,9 +112,18 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
   await anchorClient.joinGroup(ANCHOR_GROUP);
   await anchorClient.close();
 
+  const grantees: Identity[] = [];
+  for (let i = 0; i < 2; i++) {
+    const identity = id(`grantee-${i}`);
+    await join(identity, `fz-grantee-${i}`);
+    grantees.push(identity);
+  }
+
   const knownTargets = new Set<string>(['owner', wsOwner.publicKey, 'fz-anchor', anchor.publicKey]);
   for (const m of laneMembers) for (const t of [m.name, m.identity.publicKey, m.session.publicKey]) knownTargets.add(t);
   helloMembers.forEach((m, i) => [`fz-hello-${i}`, m.publicKey].forEach((t) => knownTargets.add(t)));
+  grantees.forEach((m, i) => [`fz-grantee-${i}`, m.publicKey].forEach((t) => knownTargets.add(t)));
+  const members = [wsOwner, anchor, ...laneMembers.map((m) => m.identity), ...helloMembers, ...grantees].map((m) => m.publicKey);
 
   // The REST mesh: its own owner and one plain member; created by hand so the exact body can be replayed.
   const restOwner = id('rest-owner');
@@ -136,12 +150,20 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
   await joinMesh(base, { invite, identity: restMember, displayName: 'member' });
 
   return {
-    ctx: { meshId: wsMeshId, knownTargets: [...knownTargets], knownGroups: [`@${ANCHOR_GROUP}`] },
+    ctx: {
+      meshId: wsMeshId,
+      knownTargets: [...knownTargets],
+      knownGroups: [`@${ANCHOR_GROUP}`],
+      members,
+      grantees: grantees.map((g) => g.publicKey),
+      sessionKeys: laneMembers.map((m) => m.session.publicKey),
+    },
     wsMeshId,
     wsOwner,
     laneMembers,
     helloMembers,
     knownTargets,
+    grantees,
     rest: { meshId: restMeshId, meshName: restMeshName, owner: restOwner, member: restMember, createBody },
   };
 }
@@ -160,44 +182,6 @@ async function authenticatedConn(target: FuzzTarget, meshId: string, member: Ide
     throw new Error(`lane hello refused: ${JSON.stringify(refused ?? conn.closed)}`);
   }
   return conn;
-}
-
-/** The well-behaved pair: two fresh members exchange DMs through the SDK. */
-async function wellBehavedPair(target: FuzzTarget, s: Setup, findings: Findings, timeoutMs: number): Promise<void> {
-  const base = target.httpUrl;
-  const meshKey = generateMeshKey();
-  const alice = generateIdentity();
-  const bob = generateIdentity();
-  for (const [identity, name] of [
-    [alice, 'sdk-alice'],
-    [bob, 'sdk-bob'],
-  ] as const) {
-    const { invite } = await issueInvite(base, { meshId: s.wsMeshId, meshName: 'fuzz', brokerUrl: base, issuer: s.wsOwner });
-    await joinMesh(base, { invite, identity, displayName: name });
-  }
-  const a = new MeshClient({ url: target.wsUrl, meshId: s.wsMeshId, identity: alice, meshKey, reconnect: false });
-  const b = new MeshClient({ url: target.wsUrl, meshId: s.wsMeshId, identity: bob, meshKey, reconnect: false });
-  const inboxA: InboundMessage[] = [];
-  const inboxB: InboundMessage[] = [];
-  a.on('message', (m) => inboxA.push(m));
-  b.on('message', (m) => inboxB.push(m));
-  try {
-    await a.connect();
-    await b.connect();
-    const hi = `hello bob after ${findings.frames} fuzz frames`;
-    await a.send('sdk-bob', hi);
-    await b.send('sdk-alice', 'hello alice');
-    const deadline = Date.now() + timeoutMs;
-    while (!(inboxB.some((m) => m.text === hi) && inboxA.some((m) => m.text === 'hello alice'))) {
-      if (Date.now() > deadline) throw new Error('the DMs did not arrive');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } catch (error) {
-    findings.violation('well-behaved-peers', `SDK peers could not exchange a DM after the fuzz: ${(error as Error).message}`);
-  } finally {
-    await a.close().catch(() => undefined);
-    await b.close().catch(() => undefined);
-  }
 }
 
 async function health(target: FuzzTarget, findings: Findings): Promise<void> {
@@ -229,6 +213,8 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   const mix = opts.mix ?? DEFAULT_MIX;
   const knownGroups = new Set(s.ctx.knownGroups);
   const arbitrary = frameCase(s.ctx, mix);
+  const members = new Set(s.ctx.members);
+  const keyless = new Set(s.ctx.grantees);
   const sample = <T>(arb: fc.Arbitrary<T>, seed: number, numRuns: number): T[] => fc.sample(arb, { seed, numRuns });
 
   let crashed = false;
@@ -249,17 +235,21 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
       Math.round(opts.frames * share) + (authenticated || opts.authLanes === 0 ? 0 : opts.frames - Math.round(opts.frames * authShare) - Math.round(opts.frames * (1 - authShare)));
     return Math.floor(total / count) + (i < total % count ? 1 : 0);
   };
-  const lanes: Array<{ name: string; lane: FrameLane; quota: number }> = [];
+  const lanes: Array<{ name: string; lane: FrameLane; quota: number; arbitrary: fc.Arbitrary<FrameCase> }> = [];
   s.laneMembers.forEach((m, i) => {
+    const self = m.identity.publicKey;
     lanes.push({
       quota: quota(true, i),
       name: `auth-${i}`,
+      // The lane's own context: its set_grants may name itself (E_FORBIDDEN), its state frames its own keys.
+      arbitrary: frameCase({ ...s.ctx, self }, mix),
       lane: new FrameLane({
         name: `auth-${i} (${m.name})`,
         findings,
         connect: () => authenticatedConn(target, s.wsMeshId, m.identity, m.session, opts.replyTimeoutMs),
         authenticated: true,
         model: new MeshModel(s.knownTargets, knownGroups),
+        grantState: new GrantStateModel({ self, members, keyless }),
         replyTimeoutMs: opts.replyTimeoutMs,
         confirmPushes: true,
       }),
@@ -269,6 +259,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
     lanes.push({
       quota: quota(false, i),
       name: `unauth-${i}`,
+      arbitrary,
       lane: new FrameLane({
         name: `unauth-${i}`,
         findings,
@@ -282,15 +273,22 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   }
 
   const laneStarted = Date.now();
-  const runLane = async ({ name, lane, quota: laneQuota }: { name: string; lane: FrameLane; quota: number }): Promise<void> => {
+  const runLane = async ({ name, lane, quota: laneQuota, arbitrary: cases }: (typeof lanes)[number]): Promise<void> => {
     let sent = 0;
+    let failures = 0;
     for (let w = 0; sent < laneQuota && checkAlive(); w++) {
       const n = Math.min(opts.window, laneQuota - sent);
       try {
         // Cases a lane does not send (a schema-valid hello before authentication) are made up next window.
-        sent += await lane.runWindow(sample(arbitrary, subSeed(opts.seed, name, w), n));
+        sent += await lane.runWindow(sample(cases, subSeed(opts.seed, name, w), n));
+        failures = 0;
       } catch (error) {
         findings.violation('lane-error', `${name} window ${w}: ${(error as Error).message}`);
+        // A lane that cannot send at all (the broker refuses its connections) gives up rather than spin.
+        if (++failures >= MAX_LANE_FAILURES) {
+          findings.violation('lane-error', `${name}: ${failures} windows failed in a row, lane stopped`);
+          break;
+        }
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -353,7 +351,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   }
   const laneMs = Date.now() - laneStarted;
   if (checkAlive()) {
-    await wellBehavedPair(target, s, findings, opts.replyTimeoutMs);
+    await wellBehavedPair({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, meshId: s.wsMeshId, owner: s.wsOwner }, findings, opts.replyTimeoutMs);
     await health(target, findings);
   }
   checkAlive();

@@ -14,6 +14,26 @@ import { cryptoReady } from '@claudemesh/crypto';
 import { BrokerProcess, freePort } from '../../bench/dist/broker-process.js';
 import { runFuzz, summaryLine } from './harness.js';
 
+const USAGE = `usage: npm run fuzz -- [options]
+
+Fuzzes a fresh broker child process (embedded database, or Postgres with DATABASE_URL) with
+generated WebSocket frames of every client type, hello handshakes and REST requests.
+
+  --seed N              replay the cases of a previous run (default: random, printed first)
+  --frames N            frames sent by the pipelining lanes (default 100000)
+  --rest N              REST requests (default 3000)
+  --hellos N            hello / transport cases, one connection each (default 600)
+  --lanes N             authenticated pipelining lanes (default 4)
+  --unauth-lanes N      unauthenticated lanes (default 2)
+  --window N            frames per pipelined window (default 250)
+  --rest-concurrency N  parallel REST requests (default 4)
+  --timeout S           seconds to wait for a reply (default 20)
+  --verbose             print every violation, not the first 5 of each kind
+  --help                this text
+
+The last line is the summary: fuzz: N frames, M rest requests, C crashes, U unexpected.
+Exits 1 on any violation.`;
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -27,8 +47,13 @@ async function main(): Promise<number> {
       'rest-concurrency': { type: 'string', default: '4' },
       timeout: { type: 'string', default: '20' },
       verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
   if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const log = (line: string): boolean => process.stderr.write(`${line}\n`);

@@ -4,11 +4,14 @@
  * - `classifyFrame` is a reference reading of §3.3 (size → JSON object → `type` → known type →
  *   schema), written from the document; step 5 uses the zod schemas, the machine-readable form of §5.2.
  * - `expectReply` adds the connection state (§3: nothing but `hello` before authentication) and the
- *   send path's own checks (§6.1 targets, §1.2 ciphertext minimum) and gives the allowed replies.
+ *   send path's own checks (§6.1 targets, §1.2 ciphertext minimum) and gives the allowed replies;
+ *   for grants and shared state (§5.5, §6.4) the lane's GrantStateModel gives them, with a check of
+ *   the success reply's content.
  * - `checkServerFrame` / `checkRestResponse` are the invariants every answer must satisfy: a code from
  *   the frozen table, `message` a string, the table's HTTP status, never a 5xx for client garbage.
  */
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, LIMITS, SERVER_FRAME_SCHEMAS, isErrorCode, type ClientFrame, type ClientFrameType, type ErrorCode } from '@claudemesh/core';
+import { decodedLength, lenientRule, type GrantStateModel, type ReplyRule } from './grant-state-model.js';
 import { utf8Length } from './json-text.js';
 import type { Expected, FrameCase } from './frames.js';
 
@@ -78,9 +81,9 @@ export function selfCheck(fc: FrameCase, c: Classified): string | null {
 // Replies
 
 /** A reply the broker may send for one client frame. `none` means it must stay silent. */
-export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'none' | ErrorCode;
+export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'none' | ErrorCode;
 
-export interface Expectation {
+export interface Expectation extends Partial<Omit<ReplyRule, 'outcomes'>> {
   label: string;
   /** Refs the reply may carry (the error `ref`, `ack.id` or the echoed `req_id`). */
   refs: ReadonlyArray<string | undefined>;
@@ -101,11 +104,8 @@ export interface SendModel {
 export interface ConnState {
   authenticated: boolean;
   model: SendModel;
-}
-
-/** Decoded ciphertext length for base64url text (the broker decodes leniently, then checks ≥ 16 bytes). */
-function decodedLength(b64u: string): number {
-  return Math.floor((b64u.length * 3) / 4);
+  /** The lane member's grants and keys; absent, any answer the protocol allows is accepted. */
+  grantState?: GrantStateModel;
 }
 
 export function excerpt(data: string | Uint8Array, max = 160): string {
@@ -152,9 +152,49 @@ export function expectReply(c: Classified, state: ConnState, label: string, data
       return mk(['peers'], [frame.req_id]);
     case 'message_status':
       return mk(['message_status_result'], [frame.req_id]);
+    case 'set_grants':
+    case 'list_grants':
+    case 'state_set':
+    case 'state_get': {
+      const { outcomes, ...hooks } = state.grantState?.expect(frame) ?? lenientRule(frame);
+      return { ...mk(outcomes, [frame.req_id]), ...hooks };
+    }
     default:
       return frame.req_id !== undefined ? mk(['ok'], [frame.req_id]) : null;
   }
+}
+
+/**
+ * Frames of one window whose replies could be mistaken for each other (a shared ref and a common
+ * outcome) may get any of their outcomes, and their content is not checked: which reply is whose is
+ * not known. Returns how many expectations were widened.
+ */
+export function widenAmbiguous(expectations: Expectation[]): number {
+  const parent = expectations.map((_, i) => i);
+  const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i]!)));
+  const byRef = new Map<string | undefined, number[]>();
+  expectations.forEach((e, i) => e.refs.forEach((r) => byRef.set(r, [...(byRef.get(r) ?? []), i])));
+  for (const group of byRef.values()) {
+    for (let a = 0; a < group.length; a++)
+      for (let b = a + 1; b < group.length; b++) {
+        const [i, j] = [group[a]!, group[b]!];
+        if (expectations[i]!.outcomes.some((o) => expectations[j]!.outcomes.includes(o))) parent[root(i)] = root(j);
+      }
+  }
+  const members = new Map<number, number[]>();
+  expectations.forEach((_, i) => members.set(root(i), [...(members.get(root(i)) ?? []), i]));
+  let widened = 0;
+  for (const group of members.values()) {
+    if (group.length < 2 || !group.some((i) => expectations[i]!.check || expectations[i]!.onReply || expectations[i]!.outcomes.length > 1)) continue;
+    const outcomes = [...new Set(group.flatMap((i) => expectations[i]!.outcomes))];
+    for (const i of group) {
+      const { check: _check, onReply: _onReply, onAmbiguous, ...rest } = expectations[i]!;
+      onAmbiguous?.();
+      expectations[i] = { ...rest, outcomes };
+      widened++;
+    }
+  }
+  return widened;
 }
 
 /** The outcome and ref of a reply frame. */

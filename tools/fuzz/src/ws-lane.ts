@@ -4,7 +4,9 @@
  * Replies that match nothing, replies that never come and unexpected closes are violations.
  */
 import WebSocket from 'ws';
+import { isErrorCode } from '@claudemesh/core';
 import type { Findings } from './findings.js';
+import type { GrantStateModel } from './grant-state-model.js';
 import {
   checkServerFrame,
   classifyFrame,
@@ -13,6 +15,7 @@ import {
   noteStorable,
   replyKey,
   selfCheck,
+  widenAmbiguous,
   type ConnState,
   type Expectation,
   type Outcome,
@@ -142,6 +145,8 @@ export interface LaneOptions {
   connect: () => Promise<RawConn>;
   authenticated: boolean;
   model: SendModel;
+  /** The lane member's grants and shared state (authenticated lanes that own their member). */
+  grantState?: GrantStateModel;
   replyTimeoutMs: number;
   /** Confirm pushes with `delivered`, like a real client, so offline queues stay short. */
   confirmPushes: boolean;
@@ -158,7 +163,7 @@ export class FrameLane {
   constructor(private readonly opts: LaneOptions) {}
 
   private get state(): ConnState {
-    return { authenticated: this.opts.authenticated, model: this.opts.model };
+    return { authenticated: this.opts.authenticated, model: this.opts.model, ...(this.opts.grantState ? { grantState: this.opts.grantState } : {}) };
   }
 
   private async ensureOpen(): Promise<RawConn> {
@@ -204,8 +209,13 @@ export class FrameLane {
     const { outcome, ref } = replyKey(frame);
     const i = this.outstanding.findIndex((e) => e.outcomes.includes(outcome as Outcome) && e.refs.includes(ref));
     if (i >= 0) {
-      this.outstanding.splice(i, 1);
+      const [e] = this.outstanding.splice(i, 1);
       findings.countOutcome(outcome);
+      if (!isErrorCode(outcome) && !bad) {
+        const wrong = e!.check?.(frame);
+        if (wrong) findings.violation('wrong-reply-content', `${this.opts.name}: ${wrong}`, `${e!.label}: ${e!.excerpt}`);
+        else e!.onReply?.(frame);
+      }
       return;
     }
     const sameRef = this.outstanding.filter((e) => e.refs.includes(ref));
@@ -226,6 +236,8 @@ export class FrameLane {
     let sent = 0;
     const classifiedCases = cases.map((c) => ({ c, classified: classifyFrame(c.data) }));
     for (const { classified } of classifiedCases) noteStorable(classified, this.state);
+    if (this.opts.authenticated) this.opts.grantState?.beginWindow(classifiedCases.flatMap(({ classified }) => (classified.ok ? [classified.frame] : [])));
+    const toSend: Array<{ c: FrameCase; expectation: Expectation | null }> = [];
     for (const { c, classified } of classifiedCases) {
       const disagreement = selfCheck(c, classified);
       if (disagreement) findings.violation('oracle-disagreement', disagreement, excerpt(c.data));
@@ -234,8 +246,12 @@ export class FrameLane {
         this.skipped++;
         continue;
       }
-      const expectation = expectReply(classified, this.state, c.label, c.data);
-      if (expectation) this.outstanding.push(expectation);
+      toSend.push({ c, expectation: expectReply(classified, this.state, c.label, c.data) });
+    }
+    const expectations = toSend.flatMap(({ expectation }) => (expectation ? [expectation] : []));
+    widenAmbiguous(expectations);
+    this.outstanding.push(...expectations);
+    for (const { c } of toSend) {
       this.lastSent = `${c.label}: ${excerpt(c.data)}`;
       conn.send(c.data, c.binary);
       findings.frames++;
@@ -244,6 +260,7 @@ export class FrameLane {
     }
     this.flushConfirmations(conn);
     const done = await conn.until(() => this.outstanding.length === 0 || conn.closed !== null, this.opts.replyTimeoutMs);
+    this.opts.grantState?.endWindow(done && conn.closed === null && this.conn === conn);
     if (!done) {
       for (const e of this.outstanding.slice(0, 3)) {
         findings.violation(

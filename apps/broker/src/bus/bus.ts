@@ -1,3 +1,5 @@
+import type { TopicMessage } from '@claudemesh/core';
+
 /**
  * The broker's internal message bus: how a committed message or receipt reaches the node holding
  * the recipient's connection. One node uses the in-process implementation; several nodes share a
@@ -6,7 +8,9 @@
 export type BusEvent =
   | { kind: 'push'; messageId: string; frame: string }
   | { kind: 'receipt'; frame: string }
-  | { kind: 'revoked'; memberId: string };
+  | { kind: 'revoked'; memberId: string }
+  /** A committed topic message: on topicChannel(id) for streams, and on memberTopic(m) for each member's WebSocket sessions. */
+  | { kind: 'topic'; message: TopicMessage };
 
 export interface Bus {
   publish(topic: string, event: BusEvent): void;
@@ -17,3 +21,4 @@ export interface Bus {
 export const BUS = Symbol('BUS');
 
 export const memberTopic = (memberId: string): string => `member.${memberId}`;
+export const topicChannel = (topicId: string): string => `topic.${topicId}`;

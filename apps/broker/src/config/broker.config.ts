@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 
 /** The broker's whole configuration: one zod schema over the environment. */
 export const BrokerEnv = z.object({
@@ -15,6 +16,7 @@ export const BrokerEnv = z.object({
   /** Name of the mesh created on first start; `off` disables the bootstrap. */
   BOOTSTRAP_MESH: z.string().min(1).default('default'),
   NATS_URL: z.string().optional(),
+  ...MAIL_ENV,
 });
 
 export interface BrokerConfig {
@@ -28,6 +30,8 @@ export interface BrokerConfig {
   adminToken: string | undefined;
   bootstrapMesh: string | null;
   migrationsDir: string;
+  /** Email invites (docs/protocol.md §9c); absent means no mail. */
+  mail?: MailSettings;
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -51,6 +55,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     adminToken: e.ADMIN_TOKEN,
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
     migrationsDir,
+    mail: mailSettingsOf(e),
   };
 }
 

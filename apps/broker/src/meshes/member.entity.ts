@@ -35,4 +35,8 @@ export class MemberEntity {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
+
+  /** migrations/0006: a member that exists only over REST (no keypair anyone holds). */
+  @Column({ name: 'rest_only', type: 'boolean', default: false })
+  restOnly!: boolean;
 }

@@ -11,6 +11,8 @@ export interface MemberRecord {
   role: 'owner' | 'admin' | 'member';
   peerType: 'ai' | 'human' | 'connector';
   revoked: boolean;
+  /** Exists only over REST (an API-key holder without a keypair): topics only, no DMs or fan-out. */
+  restOnly: boolean;
   joinedAt: number;
   groups: Set<string>;
 }
@@ -153,9 +155,9 @@ export class MeshDirectory {
   }
 
   private async loadMembers(meshId: string): Promise<MemberRecord[]> {
-    const members = await rows<{ id: string; pubkey: string; display_name: string; role: MemberRecord['role']; peer_type: MemberRecord['peerType']; revoked_at: Date | null; joined_at: Date }>(
+    const members = await rows<{ id: string; pubkey: string; display_name: string; role: MemberRecord['role']; peer_type: MemberRecord['peerType']; revoked_at: Date | null; joined_at: Date; rest_only: boolean }>(
       this.ds,
-      'SELECT id, pubkey, display_name, role, peer_type, revoked_at, joined_at FROM members WHERE mesh_id = $1 ORDER BY id',
+      'SELECT id, pubkey, display_name, role, peer_type, revoked_at, joined_at, rest_only FROM members WHERE mesh_id = $1 ORDER BY id',
       [meshId],
     );
     return members.map((m) => ({
@@ -166,6 +168,7 @@ export class MeshDirectory {
       role: m.role,
       peerType: m.peer_type,
       revoked: m.revoked_at !== null,
+      restOnly: m.rest_only,
       joinedAt: m.joined_at.getTime(),
       groups: new Set<string>(),
     }));

@@ -24,17 +24,21 @@ export class TargetResolver {
   async resolve(state: MeshState, sender: MemberRecord, target: string): Promise<Route> {
     const kind = kindOfTarget(target);
     if (kind === 'broadcast') {
-      const recipients = state.activeMembers().filter((m) => m.id !== sender.id && state.allows(m.id, sender.id, 'broadcast'));
+      const recipients = state.activeMembers().filter((m) => m.id !== sender.id && !m.restOnly && state.allows(m.id, sender.id, 'broadcast'));
       return { kind, label: '*', recipients: recipients.map((m) => m.id) };
     }
     if (kind === 'group') {
       const ids = state.groups.get(target.slice(1));
       if (!ids || ids.size === 0) throw new ProtocolError('E_UNKNOWN_TARGET', `no group ${target} in this mesh`);
-      const recipients = [...ids].filter((id) => id !== sender.id && state.byId.get(id)?.revoked === false && state.allows(id, sender.id, 'broadcast'));
+      const recipients = [...ids].filter((id) => {
+        const m = state.byId.get(id);
+        return id !== sender.id && m?.revoked === false && !m.restOnly && state.allows(id, sender.id, 'broadcast');
+      });
       return { kind, label: target, recipients };
     }
     const member = state.byName.get(target) ?? state.byPubkey.get(target) ?? (await this.memberOfSession(state, target));
     if (!member || member.revoked) throw new ProtocolError('E_UNKNOWN_TARGET', `no member, session or group matches ${target}`);
+    if (member.restOnly) throw new ProtocolError('E_FORBIDDEN', `${member.displayName} is a REST-only member (no key to open a DM); write to it in a topic`);
     return { kind, label: member.pubkey, recipients: state.allows(member.id, sender.id, 'dm') ? [member.id] : [] };
   }
 

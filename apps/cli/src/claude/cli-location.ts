@@ -26,9 +26,21 @@ function isCliPackage(file: string): boolean {
   }
 }
 
-/** Absolute path of bin/claudemesh.js: Claude Code runs it with our node, so no PATH lookup is involved. */
+/**
+ * Whether this runs as the single binary (apps/cli/build-sea.mjs): its prelude sets the module URL
+ * of the unpacked package folder before anything else runs.
+ */
+export function isSingleBinary(): boolean {
+  return typeof (globalThis as { __claudemeshSeaUrl?: unknown }).__claudemeshSeaUrl === 'string';
+}
+
+/**
+ * Absolute path of bin/claudemesh.js: Claude Code runs it with our node, so no PATH lookup is
+ * involved. In the single binary it is the binary itself, which drops its own path when it gets it
+ * as first argument, so every `<node> <cli bin> <verb>` the CLI spawns or writes runs the binary.
+ */
 export function cliBinPath(): string {
-  return join(cliPackageRoot(), 'bin', 'claudemesh.js');
+  return isSingleBinary() ? process.execPath : join(cliPackageRoot(), 'bin', 'claudemesh.js');
 }
 
 /** The skill file shipped with the CLI, copied into ~/.claude/skills by `install`. */

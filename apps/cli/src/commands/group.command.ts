@@ -2,6 +2,7 @@ import { GroupName } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+import { Gated } from '../gated.js';
 
 function groupOf(raw: string | undefined): string {
   const name = (raw ?? '').replace(/^@/, '');
@@ -9,6 +10,7 @@ function groupOf(raw: string | undefined): string {
   return name;
 }
 
+@Gated({ resource: 'group', verb: 'join', peers: ([g]) => [g && `@${g.replace(/^@/, '')}`] })
 @SubCommand({ name: 'join', arguments: '<group>', description: 'Join @group: receive what is sent to it' })
 export class GroupJoinCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {
@@ -19,6 +21,7 @@ export class GroupJoinCommand extends MeshVerb {
   }
 }
 
+@Gated({ resource: 'group', verb: 'leave', peers: ([g]) => [g && `@${g.replace(/^@/, '')}`] })
 @SubCommand({ name: 'leave', arguments: '<group>', description: 'Leave @group' })
 export class GroupLeaveCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {

@@ -14,14 +14,19 @@ import {
 import { checkInvite, cryptoReady, serializeIdentity, toB64u, type Identity } from '@claudemesh/crypto';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT, print } from '../context.js';
+import { Gated } from '../gated.js';
 import { accountForNewIdentity, meshIdentity, type PendingAccount } from '../identity/account.js';
 import { joinFailure, parseInviteInput, type InviteInput } from '../identity/invite-input.js';
+import { joinByEmail, resumeEmailJoins } from '../email-join.js';
 
 interface JoinOptions {
   name?: string;
   peerType?: PeerType;
   broker?: string;
   json?: boolean;
+  /** Email invites: seconds to wait for the mesh key (default 60). */
+  wait?: number;
+  resume?: boolean;
 }
 
 interface Joined {
@@ -38,18 +43,24 @@ interface Joined {
  * mesh (one is made implicitly on first join), so the same identity can be recreated elsewhere.
  * Short codes (invites v2) never leave this machine; only their lookup does.
  */
+@Gated({ resource: 'mesh', verb: 'join', mesh: () => null })
 @Command({
   name: 'join',
-  arguments: '<invite>',
-  description: 'Join a mesh: a short link (https://<broker>/i/CODE), a code with --broker, or a v1 link (ic://join/… or https://…/join#…)',
+  arguments: '[invite]',
+  description:
+    'Join a mesh: a short link (https://<broker>/i/CODE), an email invite link (https://<broker>/e/CODE?issuer=…), a code with --broker, or a v1 link (ic://join/… or https://…/join#…); --resume finishes an email join still waiting for its key',
 })
 export class JoinCommand extends CommandRunner {
   async run([text]: string[], options: JoinOptions): Promise<void> {
     await cryptoReady();
-    const input = parseInviteInput(text ?? '', options.broker ?? process.env['CLAUDEMESH_BROKER']);
+    const waitS = options.wait ?? 60;
+    if (options.resume) return resumeEmailJoins(text, { waitS, json: options.json ?? false });
+    if (!text) throw new CliError("which invite? claudemesh join '<invite link>' --name <you> (or claudemesh join --resume for an email join waiting for its key)", EXIT.usage);
+    const input = parseInviteInput(text, options.broker ?? process.env['CLAUDEMESH_BROKER']);
     const name = options.name ?? process.env['USER'] ?? 'peer';
     const home = claudemeshHome();
     const pending = accountForNewIdentity(home);
+    if (input.kind === 'email') return joinByEmail(input, pending, { name, peerType: options.peerType ?? 'ai', waitS, json: options.json ?? false });
     const broker = input.kind === 'v1' ? input.invite.payload.broker_url : httpBaseOf(input.brokerUrl);
     let joined: Joined;
     try {
@@ -121,6 +132,18 @@ export class JoinCommand extends CommandRunner {
   parsePeerType(value: string): PeerType {
     if (value !== 'ai' && value !== 'human' && value !== 'connector') throw new CliError('--peer-type must be ai, human or connector', EXIT.usage);
     return value;
+  }
+
+  @Option({ flags: '--wait <seconds>', description: 'email invites: how long to wait for the mesh key from the inviting admin (default 60)' })
+  parseWait(value: string): number {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new CliError('--wait wants seconds, from 0 to 86400', EXIT.usage);
+    return n;
+  }
+
+  @Option({ flags: '--resume', description: 'finish email joins still waiting for their mesh key ([invite] then names the mesh)' })
+  parseResume(): boolean {
+    return true;
   }
 
   @Option({ flags: '--json', description: 'machine-readable output' })

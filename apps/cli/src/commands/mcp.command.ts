@@ -3,6 +3,8 @@ import { Command, CommandRunner, Option } from 'nest-commander';
 interface McpOptions {
   mesh?: string;
   tools?: boolean;
+  policy?: string;
+  approvalMode?: string;
 }
 
 /**
@@ -14,11 +16,21 @@ interface McpOptions {
 export class McpCommand extends CommandRunner {
   async run(_args: string[], options: McpOptions): Promise<void> {
     const { runMcpPipe } = await import('../mcp/server.js');
-    await runMcpPipe({ ...(options.mesh ? { mesh: options.mesh } : {}), tools: options.tools ?? false });
+    await runMcpPipe({ ...(options.mesh ? { mesh: options.mesh } : {}), tools: options.tools ?? false, ...(options.policy ? { policy: options.policy } : {}), ...(options.approvalMode ? { approvalMode: options.approvalMode } : {}) });
   }
 
   @Option({ flags: '-m, --mesh <mesh>', description: 'mesh name or id (needed when several are joined)' })
   parseMesh(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--policy <path>', description: 'the policy file tool calls are checked against (default $CLAUDEMESH_HOME/policy.yaml)' })
+  parsePolicy(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--approval-mode <mode>', description: 'plan | read-only | write | yolo for tool calls (no terminal: a prompt refuses)' })
+  parseApprovalMode(value: string): string {
     return value;
   }
 

@@ -1,6 +1,7 @@
 import { SubCommand } from 'nest-commander';
 import { print, selectMesh } from '../context.js';
 import { InviteVerb, issueMeshInvite, type InviteOptions } from '../invite-issue.js';
+import { Gated } from '../gated.js';
 
 /** How the QR code is drawn: half-block characters, two module rows per text line. */
 const QR_OPTIONS = { type: 'terminal', small: true } as const;
@@ -9,6 +10,7 @@ const QR_OPTIONS = { type: 'terminal', small: true } as const;
  * `mesh share`: issues an invite exactly as `mesh invite` does (same flags, same broker record),
  * then shows the link as a QR code in the terminal, for a phone or a second machine's camera.
  */
+@Gated({ resource: 'mesh', verb: 'share' })
 @SubCommand({ name: 'share', description: 'Issue an invite (as mesh invite) and show its link as a QR code in the terminal' })
 export class MeshShareCommand extends InviteVerb {
   async run(_args: string[], options: InviteOptions): Promise<void> {

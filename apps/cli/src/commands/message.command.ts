@@ -5,6 +5,7 @@ import { warnIfKeyChanged } from '../verified-check.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { inboxText, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
+import { Gated } from '../gated.js';
 
 interface SendOptions extends CommonOptions {
   priority?: MessagePriority;
@@ -12,6 +13,7 @@ interface SendOptions extends CommonOptions {
 }
 
 /** `message send <to> <text…>`: encrypts on this machine; the broker acks after storing the ciphertext. */
+@Gated({ resource: 'message', verb: 'send', peers: ([to]) => [to] })
 @SubCommand({ name: 'send', arguments: '<to> <text...>', description: 'Send an end-to-end encrypted message to a name, pubkey, @group or *' })
 export class MessageSendCommand extends MeshVerb<SendOptions> {
   async run([to, ...words]: string[], options: SendOptions): Promise<void> {
@@ -51,6 +53,7 @@ interface InboxOptions extends CommonOptions {
  * already has it), then shows the unread messages. Peeking marks nothing read; `--read` does, here
  * and at the broker.
  */
+@Gated<InboxOptions>({ resource: 'message', verb: (_args, o) => (o.read ? 'read' : 'inbox') })
 @SubCommand({ name: 'inbox', description: 'Show messages waiting for you (peek; --read marks them read)' })
 export class MessageInboxCommand extends MeshVerb<InboxOptions> {
   async run(_args: string[], options: InboxOptions): Promise<void> {
@@ -99,6 +102,7 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
 }
 
 /** `message status <id…>`: queued / delivered / read per recipient of messages you sent. */
+@Gated({ resource: 'message', verb: 'status' })
 @SubCommand({ name: 'status', arguments: '<message-id...>', description: 'Delivery state per recipient of messages you sent' })
 export class MessageStatusCommand extends MeshVerb {
   async run(ids: string[], options: CommonOptions): Promise<void> {

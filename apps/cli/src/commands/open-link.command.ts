@@ -11,7 +11,7 @@ interface OpenOptions {
 }
 
 /** What `claudemesh <link>` means: a link in the first position (main.ts routes it here). */
-export const LINK_PATTERN = /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/))/i;
+export const LINK_PATTERN = /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/|e\/))/i;
 
 /**
  * `claudemesh <invite link> [-y] [--name n] [-- claude args…]`: joins the mesh (or finds it
@@ -43,6 +43,8 @@ export class OpenLinkCommand extends CommandRunner {
       if (!(error instanceof CliError && /already joined/.test(error.message))) throw error;
       process.stderr.write(`claudemesh: ${error.message.split(';')[0]}; launching\n`);
     }
+    // An email join still waiting for its mesh key has no mesh to launch into yet.
+    if (process.exitCode === EXIT.pending) return;
     await new LaunchCommand().run(claudeArgs);
   }
 

@@ -5,6 +5,7 @@ import QRCode from 'qrcode';
 import { withBackend } from '../backend.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
+import { Gated } from '../gated.js';
 
 interface VerifyOptions extends CommonOptions {
   confirm?: string;
@@ -24,7 +25,7 @@ export function fingerprint(memberPubkey: string): string {
 }
 
 /** The peer named by display name, full member key, or a unique member-key prefix (8+ hex, as `peer list` shows 16). */
-function resolvePeer(peers: PeerInfo[], selector: string): PeerInfo {
+export function resolvePeer(peers: PeerInfo[], selector: string): PeerInfo {
   const byName = peers.find((p) => p.display_name === selector);
   if (byName) return byName;
   if (/^[0-9a-f]{8,64}$/.test(selector)) {
@@ -40,6 +41,7 @@ function resolvePeer(peers: PeerInfo[], selector: string): PeerInfo {
  * band (docs/crypto.md "Verifying a peer"); `--confirm <digits>` records the peer's key as verified
  * when the digits match, after which `send` warns loudly if that name ever comes with another key.
  */
+@Gated({ resource: 'peer', verb: 'verify', peers: ([peer]) => [peer] })
 @SubCommand({
   name: 'verify',
   arguments: '<peer> [digits...]',

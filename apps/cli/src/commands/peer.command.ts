@@ -3,11 +3,13 @@ import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { peersText } from '../format.js';
+import { Gated } from '../gated.js';
 import { LocalStore } from '../store/local-store.js';
 import { PeerVerifyCommand } from './peer-verify.command.js';
-import { PeerGrantsCommand } from './peer-grants.command.js';
+import { PeerBlockCommand, PeerGrantCommand, PeerGrantsCommand, PeerRevokeCommand, PeerUnblockCommand } from './peer-grants.command.js';
 
 /** `peer list`: every member with presence; humans, agents and connectors side by side. */
+@Gated({ resource: 'peer', verb: 'list' })
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'List the members of a mesh with their presence' })
 export class PeerListCommand extends MeshVerb {
   async run(_args: string[], options: CommonOptions): Promise<void> {
@@ -24,7 +26,7 @@ export class PeerListCommand extends MeshVerb {
   }
 }
 
-@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand, PeerGrantsCommand] })
+@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand, PeerGrantsCommand, PeerGrantCommand, PeerRevokeCommand, PeerBlockCommand, PeerUnblockCommand] })
 export class PeerCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

@@ -2,12 +2,14 @@ import { LIMITS, PeerStatus } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+import { Gated } from '../gated.js';
 
 /**
  * Status and summary belong to live sessions. Through the daemon they stick to its warm session
  * (and are re-applied after every reconnect); without it they last as long as the verb's own
  * connection.
  */
+@Gated({ resource: 'status', verb: 'set' })
 @SubCommand({ name: 'set', arguments: '<status>', description: 'idle | working | dnd' })
 export class StatusSetCommand extends MeshVerb {
   async run([raw]: string[], options: CommonOptions): Promise<void> {
@@ -26,6 +28,7 @@ export class StatusCommand extends CommandRunner {
   }
 }
 
+@Gated({ resource: 'summary', verb: 'set' })
 @SubCommand({ name: 'set', arguments: '<text...>', description: 'What you are working on, shown in peer list' })
 export class SummarySetCommand extends MeshVerb {
   async run(words: string[], options: CommonOptions): Promise<void> {

@@ -1,6 +1,7 @@
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT, print } from '../context.js';
-import { latestVersion, locateInstall, manifest, runUpgrade, upgradeCommand } from '../upgrade/upgrade.js';
+import { DOWNLOAD_BASE, latestVersion, locateInstall, manifest, runUpgrade, upgradeCommand } from '../upgrade/upgrade.js';
+import { dirname } from 'node:path';
 
 interface UpgradeOptions {
   dryRun?: boolean;
@@ -23,6 +24,12 @@ export class UpgradeCommand extends CommandRunner {
     const dryRun = options.dryRun ?? false;
     const install = locateInstall();
     const current = manifest(install.root).version;
+    if (install.kind === 'binary') {
+      // The running binary cannot replace itself safely; the install script does it (checksum first).
+      const how = `curl -fsSL ${DOWNLOAD_BASE}/install.sh | CLAUDEMESH_INSTALL_METHOD=binary CLAUDEMESH_INSTALL_DIR=${quote(dirname(install.path))} sh`;
+      print(json, { install: 'binary', path: install.path, version: current, upgraded: false, how }, `claudemesh ${current} is the single binary at ${install.path}; nothing was run. To update it:\n  ${how}`);
+      return;
+    }
     if (install.kind === 'checkout') {
       const how = `cd ${quote(install.repo ?? install.root)} && git pull && npm install && npm run build`;
       print(json, { install: 'checkout', root: install.root, repo: install.repo, version: current, upgraded: false, how }, `claudemesh ${current} runs from a checkout at ${install.root}, not an npm install; nothing was run. To update it:\n  ${how}`);

@@ -7,6 +7,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { writePresenceCache } from '../claude/presence-cache.js';
 import { EXIT } from '../exit-codes.js';
+import { answerKeyRequests, canHandOver } from '../handoff.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
 import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
@@ -19,6 +20,8 @@ const WATCHDOG_MS = 2_000;
 const BROKER_ANSWER_MS = 10_000;
 /** Within the status line's 60 s cache lifetime. */
 const PRESENCE_REFRESH_MS = 30_000;
+/** How often an owner's or admin's daemon hands the mesh key to members its email invites admitted (§9c). */
+const HANDOFF_MS = Number(process.env['CLAUDEMESH_HANDOFF_INTERVAL_MS']) || 30_000;
 
 class DaemonError extends Error {
   constructor(
@@ -34,6 +37,8 @@ class DaemonError extends Error {
 class MeshLink {
   readonly client: MeshClient;
   private presenceTimer: NodeJS.Timeout | null = null;
+  private handoffTimer: NodeJS.Timeout | null = null;
+  private handingOver = false;
   status: PeerStatus | null = null;
   summary: string | null = null;
   /** Outbox entries handed to the SDK in this process (it resends them itself until acked). */
@@ -57,6 +62,7 @@ class MeshLink {
     this.client.on('connected', () => {
       this.log(`${mesh.mesh_name}: connected`);
       void this.refreshPresence();
+      void this.handOver();
       if (this.status) void this.client.setStatus(this.status).catch(() => undefined);
       if (this.summary !== null) void this.client.setSummary(this.summary).catch(() => undefined);
     });
@@ -78,9 +84,28 @@ class MeshLink {
     }
   }
 
+  /** Seals the mesh key to members admitted by this member's email invites; one run at a time. */
+  private async handOver(): Promise<void> {
+    if (!canHandOver(this.mesh) || this.handingOver) return;
+    this.handingOver = true;
+    try {
+      for (const o of await answerKeyRequests(this.mesh)) {
+        if (o.status !== 'skipped') this.log(`${this.mesh.mesh_name}: key handoff to ${o.display_name} <${o.email}>: ${o.status}${o.reason ? ` (${o.reason})` : ''}`);
+      }
+    } catch (error) {
+      this.log(`${this.mesh.mesh_name}: key handoff check failed: ${(error as Error).message}`);
+    } finally {
+      this.handingOver = false;
+    }
+  }
+
   start(): void {
     this.presenceTimer = setInterval(() => void this.refreshPresence(), PRESENCE_REFRESH_MS);
     this.presenceTimer.unref();
+    if (canHandOver(this.mesh)) {
+      this.handoffTimer = setInterval(() => void this.handOver(), HANDOFF_MS);
+      this.handoffTimer.unref();
+    }
     this.client.connect().catch((e: Error) => this.log(`${this.mesh.mesh_name}: ${e.message}`));
     // What an earlier daemon accepted but never saw acked goes out again under its client id.
     for (const entry of this.store.pendingOutbound(this.mesh.mesh_id)) void this.deliver(entry.client_id, entry.to, entry.plaintext).catch(() => undefined);
@@ -110,6 +135,7 @@ class MeshLink {
 
   close(): Promise<void> {
     if (this.presenceTimer) clearInterval(this.presenceTimer);
+    if (this.handoffTimer) clearInterval(this.handoffTimer);
     return this.client.close();
   }
 }

@@ -8,6 +8,8 @@ import { daemonPaths } from '../daemon/paths.js';
 import { warnIfKeyChanged } from '../verified-check.js';
 import { EXIT } from '../exit-codes.js';
 import { errorLine, inboxText, peersText, sentText, statusText } from '../format.js';
+import { enforce } from '../policy/gate.js';
+import { hasTerminal } from '../policy/prompt.js';
 
 /**
  * The hot verbs, answered through a running daemon without loading Nest, zod or libsodium (which
@@ -28,7 +30,7 @@ export const FAST_VERBS: Record<string, Verb> = {
   'message status': 'status',
 };
 
-const COMMON = { mesh: { type: 'string', short: 'm' }, json: { type: 'boolean' } } as const;
+const COMMON = { mesh: { type: 'string', short: 'm' }, json: { type: 'boolean' }, policy: { type: 'string' }, 'approval-mode': { type: 'string' } } as const;
 export const FAST_OPTIONS: Record<Verb, NonNullable<ParseArgsConfig['options']>> = {
   send: { ...COMMON, priority: { type: 'string', short: 'p' }, 'reply-to': { type: 'string', short: 'r' } },
   peers: { ...COMMON },
@@ -37,6 +39,14 @@ export const FAST_OPTIONS: Record<Verb, NonNullable<ParseArgsConfig['options']>>
 };
 
 const MESSAGE_ID = /^[1-9][0-9]{0,18}$/;
+
+/** Each fast verb as the policy names it (apps/cli/src/policy/verbs.ts). */
+const GATED_AS: Record<Verb, (o: Record<string, string | boolean | undefined>) => [string, string]> = {
+  send: () => ['message', 'send'],
+  peers: () => ['peer', 'list'],
+  inbox: (o) => ['message', o['read'] === true ? 'read' : 'inbox'],
+  status: () => ['message', 'status'],
+};
 
 interface MeshLite {
   mesh_id: string;
@@ -105,6 +115,14 @@ export async function tryFastPath(args: string[], env: NodeJS.ProcessEnv = proce
     return false;
   }
   try {
+    // The same policy gate as the command tree's @Gated verbs (apps/cli/src/policy).
+    const [resource, verb] = GATED_AS[found.verb](o);
+    const gate = { home, env, source: 'fast', policyPath: o['policy'] as string | undefined, approvalMode: o['approval-mode'] as string | undefined, tty: hasTerminal(), json } as const;
+    const verdict = await enforce({ resource, verb, mesh: { name: mesh.mesh_name, id: mesh.mesh_id }, peers: found.verb === 'send' ? [pos[0]!] : [] }, gate);
+    if (verdict.outcome !== 'allow') {
+      if (verdict.stdout) process.stdout.write(verdict.stdout);
+      throw new FastError(verdict.message, verdict.exitCode);
+    }
     process.stdout.write(await answer(found.verb, daemon, home, mesh, { pos, o, json, plaintext, waitS, env }));
   } catch (error) {
     if (error instanceof FastError) {

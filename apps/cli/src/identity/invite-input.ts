@@ -1,11 +1,18 @@
 import { ProtocolError, type ErrorCode } from '@claudemesh/core';
-import { isShortInviteLink, normalizeInviteCode, parseInviteLink, parseShortInviteLink, type SignedInvite } from '@claudemesh/crypto';
+import {
+  isEmailInviteLink, isShortInviteLink, normalizeInviteCode, parseEmailInviteCode, parseEmailInviteLink, parseInviteLink, parseShortInviteLink, type SignedInvite,
+} from '@claudemesh/crypto';
 import { CliError, EXIT } from '../context.js';
 
 /** What `claudemesh join` was given: a v1 signed link, or a short code (from a link, or bare with --broker). */
-export type InviteInput = { kind: 'v1'; invite: SignedInvite; meshKey?: Uint8Array } | { kind: 'v2'; brokerUrl: string; code: string };
+export type InviteInput =
+  | { kind: 'v1'; invite: SignedInvite; meshKey?: Uint8Array }
+  | { kind: 'v2'; brokerUrl: string; code: string }
+  /** An email invite (§9c): admits only; the mesh key follows from the admin `issuer` names. */
+  | { kind: 'email'; brokerUrl: string; code: string; issuer?: string };
 
-const FORMS = "a short link (https://<broker>/i/ABCD-EFGH-JKMN-PQRS), a code with --broker <url>, or a v1 link (ic://join/… or https://…/join#…)";
+const FORMS =
+  "a short link (https://<broker>/i/ABCD-EFGH-JKMN-PQRS), an email invite link (https://<broker>/e/ABCD-EFGH-JKMN-PQRS?issuer=…), a code (or an E-… email code) with --broker <url>, or a v1 link (ic://join/… or https://…/join#…)";
 
 const usage = (what: string): CliError => new CliError(`${what}; claudemesh join takes ${FORMS}`, EXIT.usage);
 
@@ -18,6 +25,18 @@ export function parseInviteInput(text: string, broker: string | undefined): Invi
     } catch (error) {
       throw usage(`that short invite link is malformed (${reason(error)})`);
     }
+  }
+  if (isEmailInviteLink(trimmed)) {
+    try {
+      return { kind: 'email', ...parseEmailInviteLink(trimmed) };
+    } catch (error) {
+      throw usage(`that email invite link is malformed (${reason(error)})`);
+    }
+  }
+  const emailCode = parseEmailInviteCode(trimmed);
+  if (emailCode) {
+    if (!broker) throw new CliError(`an email invite code needs its broker: claudemesh join ${trimmed} --broker <url> (or set CLAUDEMESH_BROKER)`, EXIT.usage);
+    return { kind: 'email', brokerUrl: brokerOrigin(broker), code: emailCode };
   }
   const code = tryCode(trimmed);
   if (code) {

@@ -8,6 +8,8 @@ import { LocalStore } from '../store/local-store.js';
 import { CHANNEL_CAPABILITY, type ChannelNotification } from './channel.js';
 import { ChannelPipe, type Log } from './pipe.js';
 import { callTool, listTools, type ToolContext } from './tools.js';
+import { enforce } from '../policy/gate.js';
+import { MCP_TOOL_VERBS } from '../policy/verbs.js';
 
 export interface McpPipeOptions {
   /** Mesh name or id; without it, the only joined mesh. */
@@ -18,6 +20,20 @@ export interface McpPipeOptions {
   log?: Log;
   /** How long a tool call may wait on the broker. */
   toolTimeoutMs?: number;
+  /** --policy / --approval-mode for the tool calls (there is no terminal: a prompt is a refusal). */
+  policy?: string;
+  approvalMode?: string;
+}
+
+/** Tool calls pass the same gate as the CLI's verbs; what Claude may do is what the policy allows. */
+function toolGate(mesh: StoredMesh, options: McpPipeOptions): NonNullable<ToolContext['gate']> {
+  return async (tool, args) => {
+    const as = MCP_TOOL_VERBS[tool];
+    if (!as) return `${tool} has no entry in the policy's verb table; refused`;
+    const request = { resource: as.resource, verb: as.verb, mesh: { name: mesh.mesh_name, id: mesh.mesh_id }, peers: as.peers?.(args) ?? [] };
+    const verdict = await enforce(request, { home: claudemeshHome(), env: process.env, source: 'mcp', policyPath: options.policy, approvalMode: options.approvalMode, tty: false });
+    return verdict.outcome === 'allow' ? null : `${verdict.stdout ?? ''}${verdict.message}`;
+  };
 }
 
 type PipeServer = Server<Request, ChannelNotification | Notification, Result>;
@@ -84,7 +100,7 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
     instructions: INSTRUCTIONS,
   });
   const pipe = new ChannelPipe(store, mesh, (n) => server.notification(n), log);
-  const ctx: ToolContext = { client, store, mesh, timeoutMs: options.toolTimeoutMs ?? 15_000 };
+  const ctx: ToolContext = { client, store, mesh, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(mesh, options) };
 
   server.oninitialized = () => pipe.open();
   server.onerror = (error) => log(`mcp error: ${error.message}`);

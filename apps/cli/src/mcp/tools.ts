@@ -14,6 +14,8 @@ export interface ToolContext {
    * reconnecting; a tool call must answer rather than hang the model's turn.
    */
   timeoutMs: number;
+  /** The policy gate (apps/cli/src/policy): a refusal's text, or null to go ahead. */
+  gate?: (tool: string, args: Record<string, unknown>) => Promise<string | null>;
 }
 
 /** One tool as listed and called: the zod schema is both the validator and the advertised JSON schema. */
@@ -75,6 +77,8 @@ function defineTool<S extends z.ZodType>(
       const parsed = args.safeParse(rawArgs ?? {});
       if (!parsed.success) return errorResult(`invalid arguments for ${name}: ${describeIssues(parsed.error)}`);
       try {
+        const refused = await ctx.gate?.(name, parsed.data as Record<string, unknown>);
+        if (refused) return errorResult(refused);
         return textResult(await withTimeout(run(ctx, parsed.data), ctx.timeoutMs, timeoutNote));
       } catch (error) {
         return errorResult(`${name} failed: ${describeError(error)}`);

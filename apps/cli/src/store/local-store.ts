@@ -60,7 +60,30 @@ CREATE TABLE IF NOT EXISTS verified_peers (
   PRIMARY KEY (mesh_id, member_pubkey)
 );
 CREATE INDEX IF NOT EXISTS verified_peers_name ON verified_peers (mesh_id, display_name);
+CREATE TABLE IF NOT EXISTS grants (
+  mesh_id TEXT NOT NULL, peer_pubkey TEXT NOT NULL, display_name TEXT NOT NULL, capabilities TEXT NOT NULL,
+  blocked INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  PRIMARY KEY (mesh_id, peer_pubkey)
+);
 `;
+
+/** What a peer may do to this member, as last set here (docs/protocol.md §5.5); absent = the defaults. */
+export interface LocalGrant {
+  peer: string;
+  display_name: string;
+  capabilities: string[];
+  blocked: boolean;
+  updated_at: number;
+}
+const DEFAULT_GRANT = new Set(['dm', 'broadcast', 'read', 'state-read']);
+
+/**
+ * better-sqlite3's addon when it is not in node_modules: the single binary (apps/cli/build-sea.mjs)
+ * carries it inside and leaves the path of its unpacked copy here. Undefined: the usual lookup.
+ */
+function seaAddon(): string | undefined {
+  return (globalThis as { claudemeshSqliteAddon?: string }).claudemeshSqliteAddon;
+}
 
 /**
  * The peer's durable local state: the inbox (what arrived, read or not) and the outbox (what was
@@ -75,7 +98,7 @@ export class LocalStore {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const file = join(home, 'local.db');
     const fresh = !existsSync(file);
-    const db = new Database(file);
+    const db = new Database(file, { nativeBinding: seaAddon() });
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
@@ -149,6 +172,27 @@ export class LocalStore {
   /** The broker acked it: it is stored there, so it leaves the outbox. */
   acked(meshId: string, clientId: string): void {
     this.db.prepare('DELETE FROM outbox WHERE mesh_id = ? AND client_id = ?').run(meshId, clientId);
+  }
+
+  /** The local copy of the member's grants: replaced whole from the broker's list_grants answer. */
+  replaceGrants(meshId: string, grants: LocalGrant[]): void {
+    const insert = this.db.prepare('INSERT INTO grants (mesh_id, peer_pubkey, display_name, capabilities, blocked, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM grants WHERE mesh_id = ?').run(meshId);
+      for (const g of grants) insert.run(meshId, g.peer, g.display_name, g.capabilities.join(','), g.blocked ? 1 : 0, g.updated_at);
+    })();
+  }
+
+  grants(meshId: string): LocalGrant[] {
+    const rows = this.db.prepare('SELECT * FROM grants WHERE mesh_id = ? ORDER BY display_name').all(meshId) as Array<{ peer_pubkey: string; display_name: string; capabilities: string; blocked: number; updated_at: number }>;
+    return rows.map((r) => ({ peer: r.peer_pubkey, display_name: r.display_name, capabilities: r.capabilities ? r.capabilities.split(',') : [], blocked: r.blocked === 1, updated_at: r.updated_at }));
+  }
+
+  /** Whether the local grants let `peer` do `capability` to this member (read on every push). */
+  allows(meshId: string, peer: string, capability: string): boolean {
+    const row = this.db.prepare('SELECT capabilities, blocked FROM grants WHERE mesh_id = ? AND peer_pubkey = ?').get(meshId, peer) as { capabilities: string; blocked: number } | undefined;
+    if (!row) return DEFAULT_GRANT.has(capability);
+    return row.blocked === 0 && row.capabilities.split(',').includes(capability);
   }
 
   /** Records a member key as verified (again: the name and time are refreshed). */

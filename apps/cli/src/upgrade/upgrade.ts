@@ -1,14 +1,19 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { cliPackageRoot } from '../claude/cli-location.js';
+import { cliPackageRoot, isSingleBinary } from '../claude/cli-location.js';
 import { findOnPath } from '../url-scheme/register.js';
 
 /** How the running CLI was installed, found from where its package folder is. */
 export type Install =
   | { kind: 'global'; root: string; prefix: string; npm: string }
   | { kind: 'dependency'; root: string; project: string }
-  | { kind: 'checkout'; root: string; repo: string | null };
+  | { kind: 'checkout'; root: string; repo: string | null }
+  /** The single binary (apps/cli/build-sea.mjs): `path` is the binary; updated by the install script. */
+  | { kind: 'binary'; root: string; path: string };
+
+/** Where release binaries (and install.sh) are downloaded from; scripts/install.sh uses the same default. */
+export const DOWNLOAD_BASE = process.env['CLAUDEMESH_DOWNLOAD_BASE'] ?? 'https://github.com/claudemesh/claudemesh/releases/latest/download';
 
 interface Manifest {
   name: string;
@@ -26,6 +31,7 @@ export function manifest(root: string): Manifest {
  * node_modules is a project's dependency; outside one, a source checkout.
  */
 export function locateInstall(root: string = cliPackageRoot()): Install {
+  if (isSingleBinary()) return { kind: 'binary', root, path: process.execPath };
   const real = realpathSync(root);
   const name = manifest(real).name;
   const depth = name.split('/').length;

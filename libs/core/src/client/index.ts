@@ -5,3 +5,4 @@ export * from './client-id.js';
 export * from './backoff.js';
 export * from './seen-set.js';
 export * from './home.js';
+export * from './api-client.js';

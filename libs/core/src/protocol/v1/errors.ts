@@ -32,6 +32,8 @@ export const ERROR_CODES = Object.freeze({
   E_UNAVAILABLE: { http: 503, fatal: false, description: 'The broker cannot reach its database; retry with the same id.' },
   E_INTERNAL: { http: 500, fatal: false, description: 'Unexpected broker error.' },
   E_INVITE_NOT_FOUND: { http: 404, fatal: false, description: 'No invite matches this code (a typo, or another broker).' },
+  E_MAIL_DISABLED: { http: 503, fatal: false, description: 'This broker sends no mail (CLAUDEMESH_MAIL is off); email invites are unavailable.' },
+  E_MAIL_FAILED: { http: 502, fatal: false, description: 'The mail transport did not accept the message; the invite was not kept.' },
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

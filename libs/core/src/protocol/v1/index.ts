@@ -5,3 +5,4 @@ export * from './server-frames.js';
 export * from './rest.js';
 export * from './codec.js';
 export * from './body.js';
+export * from './api.js';

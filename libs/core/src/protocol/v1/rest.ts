@@ -119,6 +119,90 @@ export const ShortInviteClaimResult = z.object({
   invite: ShortInviteRecordSchema,
 });
 
+/* Email invites and key handoff (§9c). The broker mails a code it made; the mesh key comes later, sealed by the inviting admin. */
+
+/** One address, no display part: what the broker puts in `To` (no spaces, quotes, brackets or line breaks). */
+export const EmailAddress = z
+  .string()
+  .max(254)
+  .regex(
+    /^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}(?<!\.)@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
+    'expected an email address like name@example.com',
+  );
+/** A sealed box (crypto_box_seal) holding the handed-over mesh key: 48 bytes of overhead plus a small JSON object. */
+export const SealedBox = z.string().regex(/^[A-Za-z0-9_-]{64,2048}$/, 'expected a base64url sealed box (64–2048 chars)');
+
+const emailInviteShape = {
+  mesh_id: Uuid,
+  invite_id: InviteId,
+  email: EmailAddress,
+  /** The display name suggested to the joiner (shown in the mail; not binding). */
+  display_name: DisplayName.optional(),
+  role: z.enum(['member', 'admin']),
+  expires_at: EpochMs,
+  issuer: PubkeyHex,
+  /** The issuer's signature over the email-invite string (§9c.3). */
+  sig: Signature,
+};
+
+/** POST /meshes/:meshId/invites/email: the signed terms an owner or admin asks the broker to mail. */
+export const EmailInviteBody = z.strictObject(emailInviteShape);
+export const EmailInviteRecordSchema = z.object(emailInviteShape);
+/** The answer to the inviting admin: never the code. */
+export const EmailInviteResponse = z.object({ invite_id: InviteId, mesh_id: Uuid, email: EmailAddress, role: z.enum(['member', 'admin']), expires_at: EpochMs });
+
+/** POST /invites/email/resolve: the mailed code's lookup → the mesh and the signed invite. */
+export const EmailInviteResolveBody = z.strictObject({ lookup: InviteLookup });
+export const EmailInviteResolveResponse = z.object({
+  mesh_id: Uuid,
+  mesh_name: MeshName,
+  inviter: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName }),
+  claimed: z.boolean(),
+  invite: EmailInviteRecordSchema,
+});
+
+/** POST /invites/email/claim: enrollment with the mailed code, signed by the new member key. */
+export const EmailInviteClaimBody = z.strictObject({
+  lookup: InviteLookup,
+  member_pubkey: PubkeyHex,
+  x25519_pubkey: X25519Pubkey,
+  display_name: DisplayName,
+  peer_type: PeerType.default('ai'),
+  ts: EpochMs,
+  /** Joiner's signature over the email-invite-claim string (§9c.3). */
+  sig: Signature,
+});
+export const EmailInviteClaimResponse = z.object({
+  mesh_id: Uuid,
+  mesh_name: MeshName,
+  member: MemberInfo,
+  rejoined: z.boolean(),
+  invite: EmailInviteRecordSchema,
+});
+
+/** GET /meshes/:meshId/key-requests: members admitted by an email invite whose mesh key is still to hand over. */
+export const KeyRequest = z.object({
+  invite_id: InviteId,
+  member: MemberInfo,
+  x25519_pubkey: X25519Pubkey,
+  claimed_at: EpochMs,
+  invite: EmailInviteRecordSchema,
+});
+export const KeyRequestsResponse = z.object({ requests: z.array(KeyRequest) });
+
+/** POST /meshes/:meshId/key-requests/:memberPubkey: the inviting admin's sealed, signed mesh key. */
+export const KeyHandoffBody = z.strictObject({ invite_id: InviteId, sealed: SealedBox, sig: Signature });
+export const KeyHandoffStored = z.object({ invite_id: InviteId, member_pubkey: PubkeyHex, handed_over_at: EpochMs });
+
+/** GET /meshes/:meshId/key-handoff: the joiner's own handoff, or nulls while it is pending. */
+export const KeyHandoffResponse = z.object({
+  invite_id: InviteId,
+  issuer: PubkeyHex,
+  sealed: SealedBox.nullable(),
+  sig: Signature.nullable(),
+  handed_over_at: EpochMs.nullable(),
+});
+
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
 /** `Authorization: Claudemesh-Sig pubkey=<hex>,ts=<ms>,sig=<b64u>` over the request string. */
@@ -155,3 +239,13 @@ export type ShortInviteResolveResponse = z.output<typeof ShortInviteResolveRespo
 export type ShortInviteClaimBody = z.output<typeof ShortInviteClaimBody>;
 export type ShortInviteClaimResponse = z.output<typeof ShortInviteClaimResponse>;
 export type ShortInviteClaimResult = z.output<typeof ShortInviteClaimResult>;
+export type EmailInviteBody = z.output<typeof EmailInviteBody>;
+export type EmailInviteResponse = z.output<typeof EmailInviteResponse>;
+export type EmailInviteResolveResponse = z.output<typeof EmailInviteResolveResponse>;
+export type EmailInviteClaimBody = z.output<typeof EmailInviteClaimBody>;
+export type EmailInviteClaimResponse = z.output<typeof EmailInviteClaimResponse>;
+export type KeyRequest = z.output<typeof KeyRequest>;
+export type KeyRequestsResponse = z.output<typeof KeyRequestsResponse>;
+export type KeyHandoffBody = z.output<typeof KeyHandoffBody>;
+export type KeyHandoffStored = z.output<typeof KeyHandoffStored>;
+export type KeyHandoffResponse = z.output<typeof KeyHandoffResponse>;

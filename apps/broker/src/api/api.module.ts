@@ -1,0 +1,40 @@
+import { Module } from '@nestjs/common';
+import { ApiKeysModule } from '../apikeys/apikeys.module.js';
+import { MeshesModule } from '../meshes/meshes.module.js';
+import { PresenceModule } from '../presence/presence.module.js';
+import { TopicsModule } from '../topics/topics.module.js';
+import { ApiKeysController } from './apikeys.controller.js';
+import { BearerGuard } from './bearer.guard.js';
+import { MeController } from './me.controller.js';
+import { MemberPresenceView } from './member-presence.js';
+import { MembersController } from './members.controller.js';
+import { MeshApiKeysController } from './mesh-apikeys.controller.js';
+import { MessagesController } from './messages.controller.js';
+import { NotificationsController } from './notifications.controller.js';
+import { SearchController } from './search.controller.js';
+import { SignedMemberGuard } from './signed-member.guard.js';
+import { TopicsController } from './topics.controller.js';
+import { TopicStreamController } from './topic-stream.controller.js';
+
+/**
+ * The REST `/api/v1` bearer surface (docs/topics.md) and the signed API-key routes: thin edges
+ * over TopicsService, NotificationsService and ApiKeysService. The OpenAPI document is built from
+ * this module's controllers (openapi.ts).
+ */
+@Module({
+  imports: [ApiKeysModule, TopicsModule, PresenceModule, MeshesModule],
+  controllers: [
+    MeController,
+    TopicsController,
+    MessagesController,
+    MembersController,
+    NotificationsController,
+    SearchController,
+    ApiKeysController,
+    MeshApiKeysController,
+    TopicStreamController,
+  ],
+  providers: [MemberPresenceView, BearerGuard, SignedMemberGuard],
+  exports: [MemberPresenceView, BearerGuard],
+})
+export class ApiModule {}

@@ -1,0 +1,52 @@
+import {
+  AddTopicMemberBody, ApiKeyInfo, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
+  MeInfo, MemberPresence, Notification, PostMessageBody, PostTopicMessageBody, Sender, TopicInfo, TopicMember, TopicMessage, TopicName,
+} from '@claudemesh/core';
+import { z } from 'zod';
+
+/**
+ * The schemas of the REST `/api/v1` bearer surface as the OpenAPI document names them. Requests and
+ * responses come from libs/core (api.ts); the few response envelopes and queries api.ts has no
+ * name for are composed here from its parts. The same objects validate requests (WireSchemaPipe)
+ * and become the document's components, so the two cannot drift.
+ */
+
+export const HistoryPage = z.object({ messages: z.array(TopicMessage), has_more: z.boolean() });
+export const PostedMessage = z.object({ message: TopicMessage, duplicate: z.boolean() });
+export const ReadMark = z.object({ topic: TopicName, last_read_id: z.string().regex(/^(0|[1-9][0-9]{0,18})$/), unread: z.number().int().nonnegative() });
+export const LeftTopic = z.object({ left: z.boolean() });
+export const MarkedNotifications = z.object({ marked: z.number().int().nonnegative() });
+export const ErrorBody = z.object({ error: z.object({ code: z.enum(ERROR_CODE_LIST as [string, ...string[]]), message: z.string() }) });
+
+/** `GET /messages`: the history query, addressed by topic. */
+export const MessagesQuery = HistoryQuery.extend({ topic: TopicName });
+export const ActivityQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+export const ApiKeyId = z.string().regex(/^[a-z0-9]{16}$/, 'expected the 16-char id of an API key (cmk_<id>_…)');
+
+/** Named components of the document; anything not listed here is inlined where it is used. */
+export const API_SCHEMAS = z.registry<{ id: string; description?: string }>();
+const named: Array<[z.ZodType, string, string?]> = [
+  [CreateTopicBody, 'CreateTopicBody'],
+  [PostTopicMessageBody, 'PostTopicMessageBody'],
+  [PostMessageBody, 'PostMessageBody', 'PostTopicMessageBody addressed by topic in the body'],
+  [MarkReadBody, 'MarkReadBody'],
+  [AddTopicMemberBody, 'AddTopicMemberBody', 'a member of the mesh by public key or display name'],
+  [MarkNotificationsReadBody, 'MarkNotificationsReadBody', 'the notification ids to mark read; none = all'],
+  [CreateApiKeyBody, 'CreateApiKeyBody'],
+  [Sender, 'Sender'],
+  [TopicMessage, 'TopicMessage', 'body_version 1: `text` is plaintext to the broker'],
+  [TopicInfo, 'TopicInfo'],
+  [TopicMember, 'TopicMember'],
+  [MemberPresence, 'MemberPresence', 'a member with its WebSocket sessions and REST presence'],
+  [Notification, 'Notification'],
+  [ApiKeyInfo, 'ApiKeyInfo'],
+  [CreatedApiKey, 'CreatedApiKey', 'the only response that carries the secret: keep it, it is shown once'],
+  [MeInfo, 'MeInfo'],
+  [HistoryPage, 'HistoryPage'],
+  [PostedMessage, 'PostedMessage'],
+  [ReadMark, 'ReadMark'],
+  [LeftTopic, 'LeftTopic'],
+  [MarkedNotifications, 'MarkedNotifications'],
+  [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],
+];
+for (const [schema, id, description] of named) API_SCHEMAS.add(schema, description ? { id, description } : { id });

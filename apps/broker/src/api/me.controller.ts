@@ -1,0 +1,53 @@
+import { Controller, Get, Query, UseGuards, UsePipes } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
+import type { z } from 'zod';
+import type { ApiCaller } from '../apikeys/api-keys.service.js';
+import { memberInfo } from '../meshes/meshes.service.js';
+import { NotificationsService } from '../topics/notifications.service.js';
+import { TopicsService } from '../topics/topics.service.js';
+import { ActivityQuery } from './api.schemas.js';
+import { BearerGuard, Caller, scopeOf } from './bearer.guard.js';
+import { BearerRoute } from './route.decorators.js';
+import { WireSchemaPipe } from './wire-schema.pipe.js';
+
+/** The key's own view: who it acts as, its topics, its notifications, its activity feed. */
+@ApiTags('me')
+@Controller('api/v1/me')
+@UseGuards(BearerGuard)
+@UsePipes(WireSchemaPipe)
+export class MeController {
+  constructor(
+    private readonly topics: TopicsService,
+    private readonly notifications: NotificationsService,
+  ) {}
+
+  @Get()
+  @BearerRoute('read', { summary: 'The mesh, member and key this API key acts as', ok: MeInfo })
+  me(@Caller() caller: ApiCaller): z.output<typeof MeInfo> {
+    return {
+      mesh_id: caller.state.mesh.id,
+      mesh_name: caller.state.mesh.name,
+      member: memberInfo(caller.member),
+      key: { id: caller.keyId, capabilities: [...caller.capabilities].sort(), topics: caller.topics ? [...caller.topics].sort() : null, expires_at: caller.expiresAt },
+    };
+  }
+
+  @Get('topics')
+  @BearerRoute('read', { summary: 'The topics the member has joined', ok: TopicInfo.array() })
+  async joined(@Caller() caller: ApiCaller): Promise<Array<z.output<typeof TopicInfo>>> {
+    return (await this.topics.list(scopeOf(caller))).filter((t) => t.joined);
+  }
+
+  @Get('notifications')
+  @BearerRoute('read', { summary: 'Mentions and replies, newest first (as GET /notifications)', ok: Notification.array(), errors: [400] })
+  notes(@Caller() caller: ApiCaller, @Query({ schema: NotificationsQuery }) query: z.output<typeof NotificationsQuery>): Promise<Array<z.output<typeof Notification>>> {
+    return this.notifications.list(scopeOf(caller), query);
+  }
+
+  @Get('activity')
+  @BearerRoute('read', { summary: 'The newest messages across the joined topics, newest first', ok: TopicMessage.array(), errors: [400] })
+  activity(@Caller() caller: ApiCaller, @Query({ schema: ActivityQuery }) query: z.output<typeof ActivityQuery>): Promise<Array<z.output<typeof TopicMessage>>> {
+    return this.topics.activity(scopeOf(caller), query.limit);
+  }
+}

@@ -1,0 +1,90 @@
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { EmailInviteBody, EmailInviteClaimBody, EmailInviteResolveBody, InviteId, KeyHandoffBody, PubkeyHex, Uuid } from '@claudemesh/core';
+import type { FastifyRequest } from 'fastify';
+import { parseBody } from '../common/parse.js';
+import { verifySignedRequest } from '../common/signed-request.js';
+import { EmailInvitesService } from './email-invites.service.js';
+import { KeyHandoffService } from './key-handoff.service.js';
+
+/** Email invites and key handoff (docs/protocol.md §9c). Sending, listing and handing over are signed; resolve and claim carry the lookup. */
+@Controller('api/v1')
+export class EmailInvitesController {
+  constructor(
+    private readonly invites: EmailInvitesService,
+    private readonly handoffs: KeyHandoffService,
+  ) {}
+
+  @Post('meshes/:meshId/invites/email')
+  send(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+    const id = parseBody(Uuid, meshId);
+    const caller = verifySignedRequest(req, id);
+    return this.invites.send(id, caller, parseBody(EmailInviteBody, body));
+  }
+
+  @Post('meshes/:meshId/invites/email/:inviteId/revoke')
+  @HttpCode(200)
+  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.invites.revoke(id, verifySignedRequest(req, id), parseBody(InviteId, inviteId));
+  }
+
+  @Post('invites/email/resolve')
+  @HttpCode(200)
+  resolve(@Body() body: unknown) {
+    return this.invites.resolve(parseBody(EmailInviteResolveBody, body).lookup);
+  }
+
+  @Post('invites/email/claim')
+  @HttpCode(200)
+  claim(@Body() body: unknown) {
+    return this.invites.claim(parseBody(EmailInviteClaimBody, body));
+  }
+
+  @Get('meshes/:meshId/key-requests')
+  keyRequests(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.handoffs.pending(id, verifySignedRequest(req, id));
+  }
+
+  @Post('meshes/:meshId/key-requests/:memberPubkey')
+  @HttpCode(200)
+  handOver(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('memberPubkey') memberPubkey: string, @Body() body: unknown) {
+    const id = parseBody(Uuid, meshId);
+    const caller = verifySignedRequest(req, id);
+    return this.handoffs.store(id, caller, parseBody(PubkeyHex, memberPubkey), parseBody(KeyHandoffBody, body));
+  }
+
+  @Get('meshes/:meshId/key-handoff')
+  keyHandoff(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.handoffs.mine(id, verifySignedRequest(req, id));
+  }
+}
+
+/** An email-invite link opened in a browser: it only says which command to run (the code is not looked up or echoed). */
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Join a claudemesh mesh</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.2rem .4rem;border-radius:4px;word-break:break-all;white-space:pre-wrap}</style>
+</head><body>
+<h1>You are invited to a claudemesh mesh</h1>
+<p>Run this in a terminal, with the claudemesh CLI installed:</p>
+<pre id="cmd">claudemesh join '&lt;this page's full URL&gt;' --name &lt;your-name&gt;</pre>
+<p>The invite admits you; the admin who invited you then hands you the mesh key, sealed to a key only your machine holds. The command waits for it.</p>
+<script>
+  document.getElementById('cmd').textContent = "claudemesh join '" + location.href.replace(/'/g, '') + "' --name <your-name>";
+</script>
+</body></html>
+`;
+
+@Controller()
+export class EmailJoinPageController {
+  @Get('e/:code')
+  @Header('content-type', 'text/html; charset=utf-8')
+  @Header('cache-control', 'no-store')
+  @Header('referrer-policy', 'no-referrer')
+  @Header('x-robots-tag', 'noindex')
+  page(): string {
+    return PAGE;
+  }
+}

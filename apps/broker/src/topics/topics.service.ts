@@ -1,0 +1,251 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  ProtocolError, TOPIC_LIMITS, type CreateTopicBody, type HistoryQuery, type MarkReadBody, type PostTopicMessageBody, type SearchQuery, type TopicInfo,
+  type TopicMember, type TopicMessage,
+} from '@claudemesh/core';
+import { randomId } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import type { z } from 'zod';
+import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
+import { rows, transaction } from '../db/sql.js';
+import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
+
+/** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
+export interface TopicScope {
+  state: MeshState;
+  member: MemberRecord;
+  topics: ReadonlySet<string> | null;
+}
+
+export interface ResolvedTopic extends TopicRow {
+  joined: boolean;
+}
+
+/**
+ * Topics (docs/topics.md): create, list, join, leave, members, history, post, read marks, search.
+ * Public topics are readable by every member of the mesh; private ones only by their members. A
+ * message is stored (with its mentions and reply notifications, in one transaction) before it is
+ * published on the bus, so a stream never shows what could still be rolled back.
+ */
+@Injectable()
+export class TopicsService {
+  constructor(
+    private readonly ds: DataSource,
+    @Inject(BUS) private readonly bus: Bus,
+  ) {}
+
+  async list(scope: TopicScope): Promise<TopicInfo[]> {
+    const found = await rows<TopicRow & { members: number; joined: boolean; unread: number; last_message_id: string | null; last_message_at: Date | null }>(
+      this.ds,
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.created_at,
+              (SELECT count(*) FROM topic_members x WHERE x.topic_id = t.id)::int AS members,
+              me.member_id IS NOT NULL AS joined,
+              CASE WHEN me.member_id IS NULL THEN 0 ELSE
+                (SELECT count(*) FROM topic_messages x WHERE x.topic_id = t.id AND x.id > me.last_read_id AND x.sender_member_id <> $2)::int END AS unread,
+              l.id AS last_message_id, l.created_at AS last_message_at
+       FROM topics t
+       LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $2
+       LEFT JOIN LATERAL (SELECT id, created_at FROM topic_messages x WHERE x.topic_id = t.id ORDER BY id DESC LIMIT 1) l ON true
+       WHERE t.mesh_id = $1 AND (t.visibility = 'public' OR me.member_id IS NOT NULL)
+       ORDER BY t.name`,
+      [scope.state.mesh.id, scope.member.id],
+    );
+    return found
+      .filter((t) => !scope.topics || scope.topics.has(t.name))
+      .map((t) => ({
+        name: t.name,
+        visibility: t.visibility,
+        description: t.description,
+        created_at: t.created_at.getTime(),
+        members: t.members,
+        joined: t.joined,
+        unread: t.unread,
+        last_message_id: t.last_message_id === null ? null : String(t.last_message_id),
+        last_message_at: t.last_message_at?.getTime() ?? null,
+      }));
+  }
+
+  /** The topic if the scope may see it; otherwise the error that says why. */
+  async resolve(scope: TopicScope, name: string): Promise<ResolvedTopic> {
+    if (scope.topics && !scope.topics.has(name)) throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${[...scope.topics].map((t) => `#${t}`).join(', ')}`);
+    const [t] = await rows<ResolvedTopic>(
+      this.ds,
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.created_at, me.member_id IS NOT NULL AS joined
+       FROM topics t LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $3 WHERE t.mesh_id = $1 AND t.name = $2`,
+      [scope.state.mesh.id, name, scope.member.id],
+    );
+    if (!t) throw new ProtocolError('E_NOT_FOUND', `no topic #${name} in this mesh (list them: GET /api/v1/topics, claudemesh topic list)`);
+    if (t.visibility === 'private' && !t.joined) throw new ProtocolError('E_FORBIDDEN', `#${name} is private; a member of it can add you`);
+    return { ...t, id: String(t.id) };
+  }
+
+  async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
+    if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
+    const created = await transaction(this.ds, async (qr) => {
+      const [t] = await rows<{ id: string }>(
+        qr,
+        `INSERT INTO topics (mesh_id, name, visibility, description, created_by_member_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
+        [scope.state.mesh.id, body.name, body.visibility, body.description, scope.member.id],
+      );
+      if (!t) return false;
+      await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);
+      return true;
+    });
+    if (!created) throw new ProtocolError('E_CONFLICT', `#${body.name} already exists; join it: claudemesh topic join ${body.name}`);
+    return (await this.list(scope)).find((t) => t.name === body.name)!;
+  }
+
+  async join(scope: TopicScope, name: string): Promise<TopicInfo> {
+    const t = await this.resolve(scope, name); // a private topic the caller is not in is refused here
+    await this.ds.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
+    return (await this.list(scope)).find((x) => x.name === name)!;
+  }
+
+  async leave(scope: TopicScope, name: string): Promise<{ left: boolean }> {
+    const t = await this.resolve(scope, name);
+    const [gone] = await rows<{ member_id: string }>(this.ds, 'DELETE FROM topic_members WHERE topic_id = $1 AND member_id = $2 RETURNING member_id', [t.id, scope.member.id]);
+    return { left: gone !== undefined };
+  }
+
+  /** A member of a topic adds another member of the mesh (the way into a private topic). */
+  async addMember(scope: TopicScope, name: string, selector: string): Promise<TopicMember[]> {
+    const t = await this.resolve(scope, name);
+    if (!t.joined) throw new ProtocolError('E_FORBIDDEN', `join #${name} before adding others to it`);
+    const target = scope.state.byName.get(selector) ?? scope.state.byPubkey.get(selector);
+    if (!target || target.revoked) throw new ProtocolError('E_UNKNOWN_TARGET', `no member ${selector} in this mesh`);
+    await this.ds.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, target.id]);
+    return this.members(scope, name, () => false);
+  }
+
+  async members(scope: TopicScope, name: string, online: (memberId: string) => boolean): Promise<TopicMember[]> {
+    const t = await this.resolve(scope, name);
+    const found = await rows<{ member_id: string; joined_at: Date }>(this.ds, 'SELECT member_id, joined_at FROM topic_members WHERE topic_id = $1 ORDER BY joined_at, member_id', [t.id]);
+    return found
+      .map((r) => ({ r, m: scope.state.byId.get(String(r.member_id))! }))
+      .filter(({ m }) => !m.revoked)
+      .map(({ r, m }) => ({ member_pubkey: m.pubkey, display_name: m.displayName, peer_type: m.peerType, joined_at: r.joined_at.getTime(), online: online(m.id) }));
+  }
+
+  /** A page of history: before an id (newest first, returned oldest first) or after one (catch-up). */
+  async history(scope: TopicScope, name: string, q: z.output<typeof HistoryQuery>): Promise<{ messages: TopicMessage[]; has_more: boolean }> {
+    const t = await this.resolve(scope, name);
+    const after = q.after !== undefined;
+    const found = await rows<MessageRow>(
+      this.ds,
+      `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id
+       WHERE m.topic_id = $1 AND ${after ? 'm.id > $2' : '($2::bigint IS NULL OR m.id < $2)'}
+       ORDER BY m.id ${after ? 'ASC' : 'DESC'} LIMIT $3`,
+      [t.id, after ? q.after : (q.before ?? null), q.limit + 1],
+    );
+    const has_more = found.length > q.limit;
+    const page = found.slice(0, q.limit);
+    if (!after) page.reverse();
+    return { messages: page.map((r) => toTopicMessage(scope.state, r)), has_more };
+  }
+
+  /** Stores a message (idempotent by client id), records its mentions and reply, then publishes it. */
+  async post(scope: TopicScope, name: string, body: z.output<typeof PostTopicMessageBody>): Promise<{ message: TopicMessage; duplicate: boolean }> {
+    const t = await this.resolve(scope, name);
+    const clientId = body.client_id ?? randomId();
+    const result = await transaction(this.ds, async (qr) => {
+      // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
+      // cross), so a stream resuming after id N can never miss a lower id committed later.
+      await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
+      if (!t.joined) await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
+      let parentSender: string | null = null;
+      if (body.reply_to !== undefined) {
+        const [parent] = await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [body.reply_to]);
+        if (!parent || String(parent.topic_id) !== t.id) throw new ProtocolError('E_SCHEMA', `reply_to ${body.reply_to} is not a message of #${name}`);
+        parentSender = String(parent.sender_member_id);
+      }
+      const [inserted] = await rows<{ id: string }>(
+        qr,
+        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body) VALUES ($1, $2, $3, $4, $5, 1, $6)
+         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id`,
+        [t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, body.text],
+      );
+      if (!inserted) return { id: null, members: [] as string[] };
+      const members = (await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id));
+      const inTopic = new Set(members);
+      // Who may read it: every active member for a public topic, its members for a private one.
+      const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
+      const mentioned = mentionedNames(body.text)
+        .map((n) => scope.state.byName.get(n))
+        .filter((m): m is MemberRecord => m !== undefined && m.id !== scope.member.id && readers(m));
+      const notes: Array<[string, 'mention' | 'reply']> = mentioned.map((m) => [m.id, 'mention']);
+      const parent = parentSender ? scope.state.byId.get(parentSender) : undefined;
+      if (parent && parent.id !== scope.member.id && readers(parent)) notes.push([parent.id, 'reply']);
+      if (notes.length > 0) {
+        await qr.query(
+          `INSERT INTO notifications (mesh_id, member_id, kind, topic_id, message_id, actor_member_id)
+           SELECT $1, u.member_id, u.kind, $2, $3, $4 FROM unnest($5::bigint[], $6::text[]) AS u(member_id, kind) ON CONFLICT DO NOTHING`,
+          [scope.state.mesh.id, t.id, inserted.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
+        );
+      }
+      return { id: String(inserted.id), members };
+    });
+    if (result.id === null) {
+      const [existing] = await rows<MessageRow>(
+        this.ds,
+        `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
+        [scope.member.id, clientId],
+      );
+      if (!existing || String(existing.topic_id) !== t.id || existing.body !== body.text) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
+      return { message: toTopicMessage(scope.state, existing), duplicate: true };
+    }
+    const message = await this.message(scope.state, result.id);
+    // After the commit: to the topic's streams, and to each member's WebSocket sessions but the sender's.
+    this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
+    for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
+    return { message, duplicate: false };
+  }
+
+  async markRead(scope: TopicScope, name: string, body: z.output<typeof MarkReadBody>): Promise<{ topic: string; last_read_id: string; unread: number }> {
+    const t = await this.resolve(scope, name);
+    const [row] = await rows<{ last_read_id: string }>(
+      this.ds,
+      `INSERT INTO topic_members (topic_id, member_id, last_read_id)
+       VALUES ($1, $2, coalesce($3::bigint, (SELECT max(id) FROM topic_messages WHERE topic_id = $1), 0))
+       ON CONFLICT (topic_id, member_id) DO UPDATE SET last_read_id = greatest(topic_members.last_read_id, EXCLUDED.last_read_id)
+       RETURNING last_read_id`,
+      [t.id, scope.member.id, body.message_id ?? null],
+    );
+    const info = (await this.list(scope)).find((x) => x.name === name)!;
+    return { topic: name, last_read_id: String(row!.last_read_id), unread: info.unread };
+  }
+
+  /** Full-text search (Postgres `simple` configuration) over the topics the scope may read. */
+  async search(scope: TopicScope, q: z.output<typeof SearchQuery>): Promise<TopicMessage[]> {
+    if (q.topic) await this.resolve(scope, q.topic);
+    const found = await rows<MessageRow>(
+      this.ds,
+      `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id
+       LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $2
+       WHERE m.mesh_id = $1 AND m.body_version = 1 AND (t.visibility = 'public' OR me.member_id IS NOT NULL)
+         AND to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', $3)
+         AND ($4::text IS NULL OR t.name = $4) AND ($5::text[] IS NULL OR t.name = ANY($5::text[]))
+       ORDER BY ts_rank(to_tsvector('simple', coalesce(m.body, '')), websearch_to_tsquery('simple', $3)) DESC, m.id DESC
+       LIMIT $6`,
+      [scope.state.mesh.id, scope.member.id, q.q, q.topic ?? null, scope.topics ? [...scope.topics] : null, Math.min(q.limit, TOPIC_LIMITS.maxSearchResults)],
+    );
+    return found.map((r) => toTopicMessage(scope.state, r));
+  }
+
+  /** The newest messages across the topics the scope has joined (the workspace's activity feed). */
+  async activity(scope: TopicScope, limit: number): Promise<TopicMessage[]> {
+    const found = await rows<MessageRow>(
+      this.ds,
+      `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id
+       JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $2
+       WHERE m.mesh_id = $1 AND ($3::text[] IS NULL OR t.name = ANY($3::text[])) ORDER BY m.id DESC LIMIT $4`,
+      [scope.state.mesh.id, scope.member.id, scope.topics ? [...scope.topics] : null, limit],
+    );
+    return found.map((r) => toTopicMessage(scope.state, r));
+  }
+
+  async message(state: MeshState, id: string): Promise<TopicMessage> {
+    const [r] = await rows<MessageRow>(this.ds, `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.id = $1`, [id]);
+    return toTopicMessage(state, r!);
+  }
+}

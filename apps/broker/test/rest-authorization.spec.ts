@@ -1,0 +1,315 @@
+import type { ApiKeyInfo, CreatedApiKey, MemberPresence, TopicInfo, TopicMember, TopicMessage } from '@claudemesh/core';
+import { signedRequest } from '@claudemesh/core';
+import type { Identity } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { dbKinds } from '../../../test/helpers/db.js';
+import { api, cell, issueKey } from './bearer-api.js';
+
+type Caller = 'none' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'other-mesh' | 'read' | 'send' | 'scoped' | 'admin';
+const CALLERS: Caller[] = ['none', 'malformed', 'unknown', 'revoked', 'expired', 'other-mesh', 'read', 'send', 'scoped', 'admin'];
+
+const UNAUTHORIZED = '401 E_UNAUTHORIZED';
+const FORBIDDEN = '403 E_FORBIDDEN';
+const NOT_FOUND = '404 E_NOT_FOUND';
+
+interface Row {
+  /** As the OpenAPI document names the operation (path under /api/v1). */
+  route: string;
+  expect: Record<Caller, string>;
+  run: (auth: string | null) => Promise<string>;
+  /** Puts the world back before each caller (e.g. rejoins the topic a caller just left). */
+  before?: () => Promise<unknown>;
+}
+
+/**
+ * Expected cells for a route needing `need`: every bad key is 401 whatever the route; a key of
+ * another mesh does not find this mesh's #ops (404) but uses its own mesh's lists; a key lacking the
+ * capability, or limited to #general, is 403.
+ */
+function expected(need: 'read' | 'send' | 'admin', ok: '200' | '201', onTopic: boolean, over: Partial<Record<Caller, string>> = {}): Record<Caller, string> {
+  const has = (c: 'read' | 'send' | 'admin') => (c === need ? ok : FORBIDDEN);
+  return {
+    none: UNAUTHORIZED,
+    malformed: UNAUTHORIZED,
+    unknown: UNAUTHORIZED,
+    revoked: UNAUTHORIZED,
+    expired: UNAUTHORIZED,
+    'other-mesh': onTopic ? NOT_FOUND : ok,
+    read: has('read'),
+    send: has('send'),
+    scoped: need === 'admin' || onTopic ? FORBIDDEN : ok,
+    admin: has('admin'),
+    ...over,
+  };
+}
+
+/**
+ * Every REST `/api/v1` bearer route × every kind of caller (docs/topics.md): no header, bad keys,
+ * a key of another mesh, keys with one capability each, and a key limited to #general. Plus
+ * isolation between meshes, private topics, bad input and unknown topics.
+ */
+describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
+  let tb: TestBroker;
+  let mesh: TestMesh;
+  let other: TestMesh;
+  let alice: Identity;
+  /** The owner's key with every capability: sets the scene, is not a column. */
+  let full: string;
+  const keys = {} as Record<Caller, string | null>;
+  const fresh = (() => {
+    let n = 0;
+    return (prefix: string) => `${prefix}-${++n}`;
+  })();
+
+  beforeAll(async () => {
+    tb = await startTestBroker(kind);
+    mesh = await createTestMesh(tb, 'authz-a');
+    other = await createTestMesh(tb, 'authz-b');
+    alice = await addMember(tb, mesh, 'alice');
+    const owner = (body: Parameters<typeof issueKey>[3]) => issueKey(tb, mesh, mesh.owner, body).then((k) => k.secret);
+    full = await owner({ label: 'full', capabilities: ['read', 'send', 'admin'] });
+    await api(tb, full, 'POST', '/topics', { name: 'ops' });
+    await api(tb, full, 'POST', '/topics/ops/messages', { text: 'deploy at noon' });
+
+    keys.none = null;
+    keys.malformed = 'Bearer cmk_not-a-key';
+    keys.unknown = `cmk_${'0'.repeat(16)}_${'A'.repeat(43)}`;
+    const revoked = await issueKey(tb, mesh, mesh.owner, { label: 'revoked', capabilities: ['read', 'send', 'admin'] });
+    await api(tb, full, 'DELETE', `/apikeys/${revoked.id}`);
+    keys.revoked = revoked.secret;
+    const expired = await issueKey(tb, mesh, mesh.owner, { label: 'expired', capabilities: ['read', 'send', 'admin'], expires_in_s: 10 });
+    // Waiting out the 10 s minimum would only slow the suite: move its expiry into the past.
+    await tb.broker.app.get(DataSource).query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
+    keys.expired = expired.secret;
+    keys['other-mesh'] = (await issueKey(tb, other, other.owner, { label: 'b', capabilities: ['read', 'send', 'admin'] })).secret;
+    keys.read = await owner({ label: 'read', capabilities: ['read'] });
+    keys.send = await owner({ label: 'send', capabilities: ['send'] });
+    keys.scoped = await owner({ label: 'scoped', capabilities: ['read', 'send'], topics: ['general'] });
+    keys.admin = await owner({ label: 'admin', capabilities: ['admin'] });
+  });
+  afterAll(async () => tb?.close());
+
+  const call = (method: string, path: string, body?: unknown | (() => unknown)) => async (auth: string | null) =>
+    cell(await api(tb, auth, method, path, typeof body === 'function' ? (body as () => unknown)() : body));
+
+  /** An SSE request: the status once headers arrive (the stream itself is the stream spec's business). */
+  const stream = (path: string) => async (auth: string | null) => {
+    const abort = new AbortController();
+    const res = await fetch(`${tb.url}/api/v1${path}`, { headers: auth === null ? {} : { authorization: auth.startsWith('cmk_') ? `Bearer ${auth}` : auth }, signal: abort.signal });
+    if (res.ok) {
+      abort.abort();
+      return String(res.status);
+    }
+    return cell({ status: res.status, body: await res.json() });
+  };
+
+  const rejoinOps = () => api(tb, full, 'POST', '/topics/ops/join');
+
+  const matrix: Row[] = [
+    { route: 'GET /me', expect: expected('read', '200', false), run: call('GET', '/me') },
+    { route: 'GET /me/topics', expect: expected('read', '200', false), run: call('GET', '/me/topics') },
+    { route: 'GET /me/notifications', expect: expected('read', '200', false), run: call('GET', '/me/notifications') },
+    { route: 'GET /me/activity', expect: expected('read', '200', false), run: call('GET', '/me/activity?limit=5') },
+    { route: 'GET /topics', expect: expected('read', '200', false), run: call('GET', '/topics') },
+    // A topic-scoped key cannot create topics; another mesh's key creates one in its own mesh.
+    { route: 'POST /topics', expect: expected('send', '201', false, { scoped: FORBIDDEN }), run: call('POST', '/topics', () => ({ name: fresh('new') })) },
+    { route: 'GET /topics/{name}', expect: expected('read', '200', true), run: call('GET', '/topics/ops') },
+    { route: 'POST /topics/{name}/join', expect: expected('send', '200', true), run: call('POST', '/topics/ops/join') },
+    { route: 'POST /topics/{name}/leave', expect: expected('send', '200', true), run: call('POST', '/topics/ops/leave'), before: rejoinOps },
+    { route: 'GET /topics/{name}/members', expect: expected('read', '200', true), run: call('GET', '/topics/ops/members') },
+    { route: 'POST /topics/{name}/members', expect: expected('send', '200', true), run: call('POST', '/topics/ops/members', { member: 'alice' }), before: rejoinOps },
+    { route: 'GET /topics/{name}/messages', expect: expected('read', '200', true), run: call('GET', '/topics/ops/messages') },
+    { route: 'POST /topics/{name}/messages', expect: expected('send', '201', true), run: call('POST', '/topics/ops/messages', { text: 'status?' }) },
+    { route: 'PATCH /topics/{name}/read', expect: expected('send', '200', true), run: call('PATCH', '/topics/ops/read', {}) },
+    { route: 'GET /topics/{name}/stream', expect: expected('read', '200', true), run: stream('/topics/ops/stream') },
+    { route: 'POST /messages', expect: expected('send', '201', true), run: call('POST', '/messages', { topic: 'ops', text: 'by body' }) },
+    { route: 'GET /messages', expect: expected('read', '200', true), run: call('GET', '/messages?topic=ops') },
+    { route: 'GET /members', expect: expected('read', '200', false), run: call('GET', '/members') },
+    { route: 'GET /peers', expect: expected('read', '200', false), run: call('GET', '/peers') },
+    { route: 'GET /notifications', expect: expected('read', '200', false), run: call('GET', '/notifications?unread=true') },
+    { route: 'POST /notifications/read', expect: expected('send', '200', false), run: call('POST', '/notifications/read', {}) },
+    { route: 'GET /search', expect: expected('read', '200', false), run: call('GET', '/search?q=deploy') },
+    { route: 'GET /apikeys', expect: expected('admin', '200', false), run: call('GET', '/apikeys') },
+    { route: 'POST /apikeys', expect: expected('admin', '201', false), run: call('POST', '/apikeys', { capabilities: ['read'] }) },
+    {
+      route: 'DELETE /apikeys/{id}',
+      // Another mesh's admin key does not find this mesh's key.
+      expect: expected('admin', '200', false, { 'other-mesh': NOT_FOUND }),
+      run: async (auth) => {
+        const target = (await api<CreatedApiKey>(tb, full, 'POST', '/apikeys', { label: 'target', capabilities: ['read'] })).body;
+        return call('DELETE', `/apikeys/${target.id}`)(auth);
+      },
+    },
+  ];
+
+  it('covers every bearer operation of the OpenAPI document', async () => {
+    const doc = (await (await fetch(`${tb.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: Array<Record<string, unknown>> }>> };
+    const bearer = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.security?.some((s) => 'bearer' in s))
+        .map(([method]) => `${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '')}`),
+    );
+    expect(matrix.map((r) => r.route).sort()).toEqual(bearer.sort());
+  });
+
+  for (const row of matrix) {
+    it(`${row.route}: ${CALLERS.map((c) => `${c}→${row.expect[c]}`).join(', ')}`, async () => {
+      const got = {} as Record<Caller, string>;
+      for (const caller of CALLERS) {
+        await row.before?.();
+        got[caller] = await row.run(keys[caller]);
+      }
+      expect(got).toEqual(row.expect);
+    });
+  }
+
+  it('says why a key is refused: malformed, unknown, revoked, expired, missing capability', async () => {
+    const message = async (auth: string | null, path = '/topics') => ((await api<{ error: { message: string } }>(tb, auth, 'GET', path)).body.error.message);
+    expect(await message(null)).toMatch(/Authorization: Bearer/);
+    expect(await message(keys.malformed)).toMatch(/malformed/);
+    expect(await message(keys.unknown)).toMatch(/unknown/);
+    expect(await message(keys.revoked)).toMatch(/revoked/);
+    expect(await message(keys.expired)).toMatch(/expired/);
+    expect(await message(keys.send)).toMatch(/lacks the read capability/);
+    expect((await api<{ error: { message: string } }>(tb, keys.read, 'POST', '/topics', { name: 'x' })).body.error.message).toMatch(/lacks the send capability/);
+    expect((await api<{ error: { message: string } }>(tb, keys.read, 'GET', '/apikeys')).body.error.message).toMatch(/lacks the admin capability/);
+  });
+
+  it('revokes a key from its very next request, over REST and with the signed route', async () => {
+    for (const revoke of ['rest', 'signed'] as const) {
+      const key = await issueKey(tb, mesh, alice, { label: `soon-${revoke}`, capabilities: ['read'] });
+      expect(cell(await api(tb, key.secret, 'GET', '/topics'))).toBe('200');
+      if (revoke === 'rest') expect(cell(await api(tb, full, 'DELETE', `/apikeys/${key.id}`))).toBe('200');
+      else await signedRequest(tb.url, alice, mesh.meshId, 'DELETE', `/api/v1/meshes/${mesh.meshId}/apikeys/${key.id}`);
+      const after = await api<{ error: { message: string } }>(tb, key.secret, 'GET', '/topics');
+      expect([after.status, after.body.error.message]).toEqual([401, 'this API key has been revoked']);
+    }
+  });
+
+  it('limits a topic-scoped key to its topics: lists, search, activity, members and the keys it issues', async () => {
+    const scoped = keys.scoped!;
+    expect((await api<TopicInfo[]>(tb, scoped, 'GET', '/topics')).body.map((t) => t.name)).toEqual(['general']);
+    expect((await api<TopicInfo[]>(tb, full, 'GET', '/topics')).body.map((t) => t.name)).toContain('ops');
+    await api(tb, full, 'POST', '/topics/general/messages', { text: 'deploy notes for everyone' });
+    expect((await api<TopicMessage[]>(tb, scoped, 'GET', '/search?q=deploy')).body.map((m) => m.topic)).toEqual(['general']);
+    expect(cell(await api(tb, scoped, 'GET', '/search?q=deploy&topic=ops'))).toBe(FORBIDDEN);
+    expect(new Set((await api<TopicMessage[]>(tb, scoped, 'GET', '/me/activity')).body.map((m) => m.topic))).toEqual(new Set(['general']));
+
+    // A key limited to #ops sees the members of #ops (and its own member), not the whole mesh.
+    const opsOnly = (await issueKey(tb, mesh, alice, { label: 'ops only', capabilities: ['read'], topics: ['ops'] })).secret;
+    const opsMembers = (await api<TopicMember[]>(tb, full, 'GET', '/topics/ops/members')).body.map((m) => m.display_name);
+    const shown = (await api<MemberPresence[]>(tb, opsOnly, 'GET', '/members')).body.map((m) => m.display_name);
+    expect(shown.sort()).toEqual([...new Set([...opsMembers, 'alice'])].sort());
+
+    const scopedAdmin = (await issueKey(tb, mesh, mesh.owner, { label: 'scoped admin', capabilities: ['admin'], topics: ['general'] })).secret;
+    expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'] }))).toBe(FORBIDDEN);
+    expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'], topics: ['ops'] }))).toBe(FORBIDDEN);
+    expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'], topics: ['general'] }))).toBe('201');
+  });
+
+  it('gives a key of one mesh nothing of another', async () => {
+    const b = keys['other-mesh']!;
+    await api(tb, b, 'POST', '/topics', { name: 'bonly' });
+    await api(tb, b, 'POST', '/topics/bonly/messages', { text: 'mesh b secret plans' });
+    const bKeys = (await api<ApiKeyInfo[]>(tb, b, 'GET', '/apikeys')).body;
+
+    expect((await api<TopicInfo[]>(tb, full, 'GET', '/topics')).body.map((t) => t.name)).not.toContain('bonly');
+    for (const path of ['/topics/bonly', '/topics/bonly/messages', '/topics/bonly/members', '/messages?topic=bonly', '/search?q=secret&topic=bonly']) {
+      expect(cell(await api(tb, full, 'GET', path)), path).toBe(NOT_FOUND);
+    }
+    expect(cell(await api(tb, full, 'POST', '/topics/bonly/messages', { text: 'hello?' }))).toBe(NOT_FOUND);
+    expect((await api<TopicMessage[]>(tb, full, 'GET', '/search?q=secret')).body).toEqual([]);
+    expect((await api<TopicMessage[]>(tb, full, 'GET', '/me/activity')).body.map((m) => m.text)).not.toContain('mesh b secret plans');
+    expect((await api<MemberPresence[]>(tb, full, 'GET', '/members')).body.map((m) => m.member_pubkey)).not.toContain(other.owner.publicKey);
+    expect((await api<ApiKeyInfo[]>(tb, full, 'GET', '/apikeys')).body.map((k) => k.id)).not.toContain(bKeys[0]!.id);
+    expect(cell(await api(tb, full, 'DELETE', `/apikeys/${bKeys[0]!.id}`))).toBe(NOT_FOUND);
+    expect(cell(await api(tb, b, 'GET', '/topics/bonly'))).toBe('200');
+  });
+
+  it('keeps a private topic from a non-member: no join, no read, no post, not listed', async () => {
+    const aliceKey = (await issueKey(tb, mesh, alice, { label: 'alice', capabilities: ['read', 'send'] })).secret;
+    expect(cell(await api(tb, aliceKey, 'POST', '/topics', { name: 'vault', visibility: 'private' }))).toBe('201');
+    await api(tb, aliceKey, 'POST', '/topics/vault/messages', { text: 'the vault combination' });
+    // The mesh owner is not a member of the topic.
+    expect((await api<TopicInfo[]>(tb, full, 'GET', '/topics')).body.map((t) => t.name)).not.toContain('vault');
+    for (const [method, path, body] of [
+      ['GET', '/topics/vault'],
+      ['POST', '/topics/vault/join'],
+      ['GET', '/topics/vault/messages'],
+      ['GET', '/messages?topic=vault'],
+      ['GET', '/topics/vault/members'],
+      ['POST', '/topics/vault/messages', { text: 'let me in' }],
+      ['POST', '/topics/vault/members', { member: 'owner' }],
+      ['GET', '/search?q=combination&topic=vault'],
+    ] as Array<[string, string, unknown?]>) {
+      expect(cell(await api(tb, full, method, path, body)), `${method} ${path}`).toBe(FORBIDDEN);
+    }
+    expect((await api<TopicMessage[]>(tb, full, 'GET', '/search?q=combination')).body).toEqual([]);
+  });
+
+  it('answers bad bodies, queries and path parameters with 400 E_SCHEMA naming the field', async () => {
+    const bad: Array<[string, string, unknown, RegExp]> = [
+      ['POST', '/topics', { name: 'Not A Name' }, /^name:/],
+      ['POST', '/topics', { name: 'fine', colour: 'red' }, /colour/],
+      ['POST', '/topics', '{"name": ', /not valid JSON/],
+      ['POST', '/topics', [1, 2], /\(body\)/],
+      ['POST', '/topics/general/messages', { text: '' }, /^text:/],
+      ['POST', '/topics/general/messages', { text: 'x'.repeat(16_001) }, /^text:/],
+      ['POST', '/topics/general/messages', { text: 'hi', client_id: 'short' }, /^client_id:/],
+      ['POST', '/messages', { text: 'no topic' }, /^topic:/],
+      ['PATCH', '/topics/general/read', { message_id: 'latest' }, /^message_id:/],
+      ['POST', '/topics/general/members', { member: '!!' }, /^member:/],
+      ['POST', '/notifications/read', { ids: [] }, /^ids:/],
+      ['POST', '/apikeys', { capabilities: [] }, /^capabilities:/],
+      ['POST', '/apikeys', { capabilities: ['read', 'read'] }, /repeat/],
+      ['POST', '/apikeys', { capabilities: ['read'], expires_in_s: 1 }, /^expires_in_s:/],
+      ['GET', '/topics/general/messages?limit=0', undefined, /^limit:/],
+      ['GET', '/topics/general/messages?limit=ten', undefined, /^limit:/],
+      ['GET', '/topics/general/messages?before=-1', undefined, /^before:/],
+      ['GET', '/topics/general/messages?colour=red', undefined, /colour/],
+      ['GET', '/messages', undefined, /^topic:/],
+      ['GET', '/search?q=', undefined, /^q:/],
+      ['GET', '/notifications?unread=maybe', undefined, /^unread:/],
+      ['GET', '/topics/General', undefined, /^name:/],
+      ['DELETE', '/apikeys/not-a-key-id', undefined, /^id:/],
+    ];
+    for (const [method, path, body, message] of bad) {
+      const a = await api<{ error: { code: string; message: string } }>(tb, full, method, path, body);
+      expect([a.status, a.body.error.code], `${method} ${path} ${JSON.stringify(body)}`).toEqual([400, 'E_SCHEMA']);
+      expect(a.body.error.message, `${method} ${path}`).toMatch(message);
+    }
+    const ops = (await api<{ messages: TopicMessage[] }>(tb, full, 'GET', '/topics/ops/messages')).body.messages[0]!;
+    expect(cell(await api(tb, full, 'POST', '/topics/general/messages', { text: 'cross-topic reply', reply_to: ops.id }))).toBe('400 E_SCHEMA');
+  });
+
+  it('answers an unknown topic with 404 E_NOT_FOUND on every topic route', async () => {
+    for (const [method, path, body] of [
+      ['GET', '/topics/nope'],
+      ['POST', '/topics/nope/join'],
+      ['POST', '/topics/nope/leave'],
+      ['GET', '/topics/nope/members'],
+      ['POST', '/topics/nope/members', { member: 'alice' }],
+      ['GET', '/topics/nope/messages'],
+      ['POST', '/topics/nope/messages', { text: 'anyone?' }],
+      ['PATCH', '/topics/nope/read', {}],
+      ['POST', '/messages', { topic: 'nope', text: 'anyone?' }],
+      ['GET', '/messages?topic=nope'],
+      ['GET', '/search?q=x&topic=nope'],
+    ] as Array<[string, string, unknown?]>) {
+      expect(cell(await api(tb, full, method, path, body)), `${method} ${path}`).toBe(NOT_FOUND);
+    }
+    expect(await stream('/topics/nope/stream')(full)).toBe(NOT_FOUND);
+  });
+
+  it('refuses a bearer key on the signed API-key routes', async () => {
+    for (const [method, path] of [
+      ['GET', `/meshes/${mesh.meshId}/apikeys`],
+      ['POST', `/meshes/${mesh.meshId}/apikeys`],
+      ['DELETE', `/meshes/${mesh.meshId}/apikeys/${'0'.repeat(16)}`],
+    ] as const) {
+      expect(cell(await api(tb, full, method, path, method === 'POST' ? { capabilities: ['read'] } : undefined)), `${method} ${path}`).toBe(UNAUTHORIZED);
+    }
+  });
+});

@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, PubkeyHex, Uuid } from './primitives.js';
+
+/**
+ * The topic and API-key surface (docs/topics.md): REST /api/v1 with bearer keys, SSE, and the
+ * topic frames of the WebSocket. Requests are strict; responses are open.
+ */
+
+/** Topic names: lowercase, addressed as `#name` by the CLI, bare in URLs. */
+export const TopicName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'expected 1–64 chars: a-z 0-9 _ - (not first)');
+export const TopicVisibility = z.enum(['public', 'private']);
+/** Topic message ids are decimal strings (a bigint sequence, separate from DM message ids). */
+export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal topic message id');
+export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
+export type ApiKeyCapability = z.infer<typeof ApiKeyCapability>;
+export const DEFAULT_TOPIC = 'general';
+
+export const TOPIC_LIMITS = Object.freeze({
+  maxTextChars: 16_000,
+  maxHistoryPage: 200,
+  defaultHistoryPage: 50,
+  maxDescriptionChars: 500,
+  maxKeyTopics: 50,
+  /** An API-key holder counts as present for this long after its last request. */
+  restPresenceMs: 5 * 60_000,
+  maxSearchResults: 100,
+  maxKeyTtlS: 365 * 24 * 3600,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export const CreateTopicBody = z.strictObject({
+  name: TopicName,
+  visibility: TopicVisibility.default('public'),
+  description: z.string().max(TOPIC_LIMITS.maxDescriptionChars).default(''),
+});
+
+export const PostTopicMessageBody = z.strictObject({
+  text: z.string().min(1).max(TOPIC_LIMITS.maxTextChars).refine((s) => !s.includes('\u0000'), 'text has no NUL character'),
+  reply_to: TopicMessageId.optional(),
+  /** Idempotency: a retry with the same client id returns the stored message. */
+  client_id: ClientId.optional(),
+});
+
+/** `POST /api/v1/messages`: the same, addressed by topic in the body. */
+export const PostMessageBody = PostTopicMessageBody.extend({ topic: TopicName });
+
+export const MarkReadBody = z.strictObject({
+  /** Read up to this message; default the newest. */
+  message_id: TopicMessageId.optional(),
+});
+
+export const AddTopicMemberBody = z.strictObject({ member: z.union([PubkeyHex, DisplayName]) });
+
+export const HistoryQuery = z.strictObject({
+  before: TopicMessageId.optional(),
+  after: TopicMessageId.optional(),
+  limit: z.coerce.number().int().min(1).max(TOPIC_LIMITS.maxHistoryPage).default(TOPIC_LIMITS.defaultHistoryPage),
+});
+
+export const SearchQuery = z.strictObject({
+  q: z.string().min(1).max(200),
+  topic: TopicName.optional(),
+  limit: z.coerce.number().int().min(1).max(TOPIC_LIMITS.maxSearchResults).default(20),
+});
+
+export const NotificationsQuery = z.strictObject({
+  unread: z.enum(['true', 'false', '1', '0']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const MarkNotificationsReadBody = z.strictObject({ ids: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(500).optional() });
+
+export const CreateApiKeyBody = z.strictObject({
+  label: z.string().max(100).default(''),
+  capabilities: z.array(ApiKeyCapability).min(1).max(3).refine((c) => new Set(c).size === c.length, 'capabilities must not repeat'),
+  /** Limit the key to these topics; absent = every topic its member may read. */
+  topics: z.array(TopicName).min(1).max(TOPIC_LIMITS.maxKeyTopics).optional(),
+  expires_in_s: z.number().int().min(10).max(TOPIC_LIMITS.maxKeyTtlS).optional(),
+  /** Admin only: enrol a REST-only human member with this name and issue the key for it. */
+  human: DisplayName.optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+export const Sender = z.object({ member_pubkey: PubkeyHex, display_name: DisplayName, peer_type: PeerType });
+
+export const TopicMessage = z.object({
+  id: TopicMessageId,
+  topic: TopicName,
+  client_id: z.string(),
+  sender: Sender,
+  reply_to: TopicMessageId.nullable(),
+  /** 1: `text` is plaintext. 2 (later): `nonce`/`ciphertext` under topic key `key_epoch`. */
+  body_version: z.number().int().min(1),
+  text: z.string().optional(),
+  nonce: z.string().optional(),
+  ciphertext: z.string().optional(),
+  key_epoch: z.number().int().optional(),
+  mentions: z.array(PubkeyHex),
+  created_at: EpochMs,
+});
+
+export const TopicInfo = z.object({
+  name: TopicName,
+  visibility: TopicVisibility,
+  description: z.string(),
+  created_at: EpochMs,
+  members: z.number().int().nonnegative(),
+  joined: z.boolean(),
+  /** Messages above the caller's read mark (0 when not joined). */
+  unread: z.number().int().nonnegative(),
+  last_message_id: TopicMessageId.nullable(),
+  last_message_at: EpochMs.nullable(),
+});
+
+export const MemberPresence = z.object({
+  member_pubkey: PubkeyHex,
+  display_name: DisplayName,
+  role: MemberRole,
+  peer_type: PeerType,
+  online: z.boolean(),
+  /** WebSocket sessions connected now; REST-only activity shows as `rest_active`. */
+  sessions: z.number().int().nonnegative(),
+  rest_active: z.boolean(),
+  last_seen_at: EpochMs.nullable(),
+  status: PeerStatus.nullable(),
+  summary: z.string().nullable(),
+  rest_only: z.boolean(),
+});
+
+export const TopicMember = z.object({ member_pubkey: PubkeyHex, display_name: DisplayName, peer_type: PeerType, joined_at: EpochMs, online: z.boolean() });
+
+export const Notification = z.object({
+  id: z.string(),
+  kind: z.enum(['mention', 'reply']),
+  topic: TopicName,
+  message: TopicMessage,
+  actor: Sender,
+  created_at: EpochMs,
+  read_at: EpochMs.nullable(),
+});
+
+export const ApiKeyInfo = z.object({
+  id: z.string(),
+  label: z.string(),
+  member_pubkey: PubkeyHex,
+  display_name: DisplayName,
+  capabilities: z.array(ApiKeyCapability),
+  topics: z.array(TopicName).nullable(),
+  created_at: EpochMs,
+  expires_at: EpochMs.nullable(),
+  last_used_at: EpochMs.nullable(),
+  revoked_at: EpochMs.nullable(),
+});
+/** Only the create response carries `secret`: it is shown once and stored only as a hash. */
+export const CreatedApiKey = ApiKeyInfo.extend({ secret: z.string() });
+
+export const MeInfo = z.object({
+  mesh_id: Uuid,
+  mesh_name: z.string(),
+  member: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName, role: MemberRole, peer_type: PeerType }),
+  key: z.object({ id: z.string(), capabilities: z.array(ApiKeyCapability), topics: z.array(TopicName).nullable(), expires_at: EpochMs.nullable() }),
+});
+
+export type TopicName = z.infer<typeof TopicName>;
+export type TopicMessage = z.output<typeof TopicMessage>;
+export type TopicInfo = z.output<typeof TopicInfo>;
+export type MemberPresence = z.output<typeof MemberPresence>;
+export type TopicMember = z.output<typeof TopicMember>;
+export type Notification = z.output<typeof Notification>;
+export type ApiKeyInfo = z.output<typeof ApiKeyInfo>;
+export type CreatedApiKey = z.output<typeof CreatedApiKey>;
+export type MeInfo = z.output<typeof MeInfo>;
+export type CreateApiKeyBody = z.input<typeof CreateApiKeyBody>;

@@ -1,0 +1,391 @@
+/**
+ * The values each field kind of a client frame takes (docs/protocol.md §5.2): its JSON kind,
+ * arbitraries for schema-valid values, and boundary values with whether the schema accepts them.
+ * frames.ts builds whole frames and their mutations from these.
+ */
+import fc from 'fast-check';
+import { CAPABILITIES, DEFAULT_CAPABILITIES, LIMITS, type Capability } from '@claudemesh/core';
+
+// ---------------------------------------------------------------------------------------------
+// Field kinds
+
+export type FieldKind =
+  | 'type'
+  | 'v'
+  | 'uuid'
+  | 'pubkey'
+  | 'epoch'
+  | 'sig'
+  | 'challengeNonce'
+  | 'peerType'
+  | 'client'
+  | 'clientId'
+  | 'target'
+  | 'boxNonce'
+  | 'ciphertext'
+  | 'messageIds'
+  | 'clientIds'
+  | 'reqId'
+  | 'summary'
+  | 'status'
+  | 'group'
+  | 'receipts'
+  | 'capabilities'
+  | 'blocked'
+  | 'stateKey'
+  | 'version'
+  | 'stateCiphertext';
+
+export type JsonKind = 'string' | 'number' | 'boolean' | 'array';
+export const JSON_KIND: Record<FieldKind, JsonKind> = {
+  type: 'string',
+  v: 'number',
+  uuid: 'string',
+  pubkey: 'string',
+  epoch: 'number',
+  sig: 'string',
+  challengeNonce: 'string',
+  peerType: 'string',
+  client: 'string',
+  clientId: 'string',
+  target: 'string',
+  boxNonce: 'string',
+  ciphertext: 'string',
+  messageIds: 'array',
+  clientIds: 'array',
+  reqId: 'string',
+  summary: 'string',
+  status: 'string',
+  group: 'string',
+  receipts: 'string',
+  capabilities: 'array',
+  blocked: 'boolean',
+  stateKey: 'string',
+  version: 'number',
+  stateCiphertext: 'string',
+};
+/** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
+export const ASCII_ONLY = new Set<FieldKind>([
+  'uuid',
+  'pubkey',
+  'sig',
+  'challengeNonce',
+  'peerType',
+  'clientId',
+  'target',
+  'boxNonce',
+  'ciphertext',
+  'status',
+  'group',
+  'receipts',
+  'stateKey',
+  'stateCiphertext',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Primitive value arbitraries
+
+export const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+export const HEX = '0123456789abcdef';
+export const GROUP_REST = 'abcdefghijklmnopqrstuvwxyz0123456789_-';
+export const NAME_REST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-';
+
+export const chars = (alphabet: string, minLength: number, maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
+
+/**
+ * Arbitraries are built once: fast-check precomputes bias tables when a string arbitrary is created,
+ * which costs far more than drawing a value from it.
+ */
+export function memo<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
+export function memoBy<K, T>(make: (key: K) => T): (key: K) => T {
+  const cache = new Map<K, T>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) cache.set(key, (value = make(key)));
+    return value;
+  };
+}
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const STATE_KEY_REST = `${ALNUM}._:/-`;
+const STATE_KEY_POOL = ['plan/current', 'lock', 'task:1', 'task:2', 'notes.md', 'a', 'Z', '0', 'cfg/v-1_x', 'x'.repeat(128)];
+export const MAX_STATE_VERSION = 2 ** 31 - 1;
+const maxStateCipherChars = Math.ceil(((LIMITS.maxStateValueBytes + 16) * 4) / 3);
+
+export const MAX_EPOCH = 8_640_000_000_000_000;
+const NOW_ISH = 1_767_225_600_000;
+
+export const arb = {
+  uuid: memo((): fc.Arbitrary<string> => fc.uuid()),
+  pubkey: memo((): fc.Arbitrary<string> => chars(HEX, 64, 64)),
+  sig: memo((): fc.Arbitrary<string> => chars(B64U, 86, 86)),
+  boxNonce: memo((): fc.Arbitrary<string> => chars(B64U, 32, 32)),
+  challengeNonce: memo((): fc.Arbitrary<string> => chars(B64U, 1, 128)),
+  epoch: memo((): fc.Arbitrary<number> =>
+    fc.oneof(
+      fc.constantFrom(0, 1, NOW_ISH, MAX_EPOCH, 2 ** 31, 2 ** 32),
+      fc.nat(),
+      fc.maxSafeNat().map((n) => n % (MAX_EPOCH + 1)),
+    ),
+  ),
+  clientId: memo((): fc.Arbitrary<string> => chars(B64U, 8, 64)),
+  /** 1–64 UTF-16 units of any text: the schema only bounds the length. */
+  reqId: memo((): fc.Arbitrary<string> =>
+    fc
+      .oneof(chars(B64U, 1, 24), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 32 }))
+      .filter((s) => s.length >= 1 && s.length <= 64),
+  ),
+  summary: memo((): fc.Arbitrary<string> =>
+    fc
+      .oneof(
+        { weight: 6, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
+        { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
+        { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(LIMITS.maxSummaryChars), '😀'.repeat(LIMITS.maxSummaryChars / 2)) },
+      )
+      .filter((s) => s.length <= LIMITS.maxSummaryChars),
+  ),
+  client: memo((): fc.Arbitrary<string> => fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => s.length <= 128)),
+  /** Group names members may join: never starting with `zz` (reserved for groups that never exist). */
+  joinableGroup: memo((): fc.Arbitrary<string> => fc.tuple(fc.constantFrom(...'abcdefghijklmnopqrstuvwxy0123456789'), chars(GROUP_REST, 0, 63)).map(([a, b]) => a + b)),
+  missingGroup: memo((): fc.Arbitrary<string> => chars(GROUP_REST, 0, 62).map((s) => `zz${s}`)),
+  missingName: memo((): fc.Arbitrary<string> => chars(NAME_REST, 0, 62).map((s) => `zz${s}`)),
+  messageId: memo((): fc.Arbitrary<string> =>
+    fc.oneof(
+      { weight: 5, arbitrary: fc.integer({ min: 1, max: 3000 }).map(String) },
+      { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...'123456789'), chars('0123456789', 0, 18)).map(([a, b]) => a + b) },
+      // Valid by the wire pattern, beyond a signed 64-bit sequence.
+      { weight: 1, arbitrary: fc.constantFrom('9223372036854775807', '9223372036854775808', '9999999999999999999', '18446744073709551616'.slice(0, 19)) },
+    ),
+  ),
+  ciphertext: memo((): fc.Arbitrary<string> =>
+    fc.oneof(
+      { weight: 20, arbitrary: chars(B64U, 22, 200) },
+      // Schema-valid but under 16 bytes once decoded: E_SCHEMA from the send path.
+      { weight: 2, arbitrary: chars(B64U, 1, 21) },
+      { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((n) => 'Q'.repeat(n)) },
+    ),
+  ),
+  receipts: memo((): fc.Arbitrary<string> => fc.constantFrom('all', 'read', 'none')),
+  /** A capability set without repeats, in any order; sometimes exactly the defaults (the row is deleted). */
+  capabilities: memo((): fc.Arbitrary<Capability[]> =>
+    fc.oneof(
+      { weight: 6, arbitrary: fc.shuffledSubarray([...CAPABILITIES]) },
+      { weight: 2, arbitrary: fc.shuffledSubarray([...DEFAULT_CAPABILITIES], { minLength: DEFAULT_CAPABILITIES.length }) },
+      { weight: 1, arbitrary: fc.constant<Capability[]>([]) },
+    ),
+  ),
+  blocked: memo((): fc.Arbitrary<boolean> => fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })),
+  /** Keys most writes share, so versions climb and conflict (§6.4). */
+  poolStateKey: memo((): fc.Arbitrary<string> => fc.constantFrom(...STATE_KEY_POOL)),
+  /** Any key the pattern allows: almost always one no write has created yet. */
+  freshStateKey: memo((): fc.Arbitrary<string> => fc.tuple(chars(ALNUM, 1, 1), chars(STATE_KEY_REST, 0, 127)).map(([a, b]) => a + b)),
+  stateKey: memo((): fc.Arbitrary<string> => fc.oneof({ weight: 4, arbitrary: arb.poolStateKey() }, { weight: 1, arbitrary: arb.freshStateKey() })),
+  /** The version a write creates: mostly small, so a pool key's next version is often drawn. */
+  version: memo((): fc.Arbitrary<number> =>
+    fc.oneof(
+      { weight: 8, arbitrary: fc.integer({ min: 1, max: 4 }) },
+      { weight: 3, arbitrary: fc.integer({ min: 1, max: 40 }) },
+      { weight: 1, arbitrary: fc.constantFrom(MAX_STATE_VERSION, MAX_STATE_VERSION - 1, 1000) },
+    ),
+  ),
+  stateCiphertext: memo((): fc.Arbitrary<string> =>
+    fc.oneof(
+      { weight: 20, arbitrary: chars(B64U, 22, 200) },
+      // Schema-valid but under 16 bytes once decoded: E_SCHEMA from the state path.
+      { weight: 2, arbitrary: chars(B64U, 1, 21) },
+      { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map((n) => 'S'.repeat(n)) },
+    ),
+  ),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Boundary values per field kind: raw JSON text, and whether the field's schema accepts it.
+
+export interface Boundary {
+  text: string;
+  valid: boolean;
+  what: string;
+}
+
+const s = (value: string, valid: boolean, what: string): Boundary => ({ text: JSON.stringify(value), valid, what });
+const raw = (text: string, valid: boolean, what: string): Boundary => ({ text, valid, what });
+const ids = (n: number, id: (i: number) => string): string => JSON.stringify(Array.from({ length: n }, (_, i) => id(i)));
+const maxCipherChars = Math.ceil((LIMITS.maxCiphertextBytes * 4) / 3);
+
+const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
+  v: [raw('1.0', true, '1.0'), raw('1e0', true, '1e0'), raw('2', false, '2'), raw('0', false, '0'), raw('-1', false, '-1'), raw('"1"', false, 'string')],
+  uuid: [
+    s('3F2A1C4E-5B6D-4E7F-8A9B-0C1D2E3F4A5B', false, 'upper'),
+    s('3f2a1c4e5b6d4e7f8a9b0c1d2e3f4a5b', false, 'no-dashes'),
+    s('{3f2a1c4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b}', false, 'braces'),
+    s('', false, 'empty'),
+    s('00000000-0000-0000-0000-000000000000', true, 'nil'),
+  ],
+  pubkey: [
+    s('a'.repeat(63), false, '63'),
+    s('a'.repeat(65), false, '65'),
+    s('A'.repeat(64), false, 'upper'),
+    s('g'.repeat(64), false, 'non-hex'),
+    s('0'.repeat(64), true, 'zeros'),
+  ],
+  epoch: [
+    raw('-1', false, '-1'),
+    raw('0', true, '0'),
+    raw('-0', true, '-0'),
+    raw('1.5', false, 'fraction'),
+    raw(String(MAX_EPOCH), true, 'max'),
+    raw(String(MAX_EPOCH + 1), false, 'max+1'),
+    raw('9007199254740993', false, '2^53+1'),
+    raw('1e400', false, '1e400'),
+    raw('"1767225600000"', false, 'string'),
+  ],
+  sig: [s('A'.repeat(85), false, '85'), s('A'.repeat(87), false, '87'), s(`${'A'.repeat(85)}+`, false, 'plus'), s(`${'A'.repeat(84)}==`, false, 'padded')],
+  challengeNonce: [s('', false, 'empty'), s('A'.repeat(128), true, '128'), s('A'.repeat(129), false, '129'), s('AAAA=', false, 'padded')],
+  peerType: [s('robot', false, 'unknown'), s('AI', false, 'upper'), s('human', true, 'human'), raw('null', false, 'null')],
+  client: [s('c'.repeat(128), true, '128'), s('c'.repeat(129), false, '129'), s('', true, 'empty')],
+  clientId: [
+    s('a'.repeat(7), false, '7'),
+    s('a'.repeat(8), true, '8'),
+    s('a'.repeat(64), true, '64'),
+    s('a'.repeat(65), false, '65'),
+    s('abcdefg.', false, 'dot'),
+    s('abcdefg h', false, 'space'),
+    s('abcdefgh=', false, 'pad'),
+  ],
+  target: [
+    s('**', false, '**'),
+    s('@', false, '@'),
+    s('@Bad', false, '@Bad'),
+    s('Bad Group', false, 'space'),
+    s('', false, 'empty'),
+    s('A'.repeat(64), true, 'upper-hex-name'),
+    s('x'.repeat(65), false, '65'),
+    s('.abc', false, 'leading-dot'),
+    s(`@zz${'a'.repeat(62)}`, true, '@64'),
+    s(`@zz${'a'.repeat(63)}`, false, '@65'),
+    s(`zz${'b'.repeat(62)}`, true, 'name-64'),
+  ],
+  boxNonce: [s('A'.repeat(31), false, '31'), s('A'.repeat(33), false, '33'), s(`${'A'.repeat(30)}==`, false, 'padded')],
+  ciphertext: [
+    s('', false, 'empty'),
+    s('====', false, 'pad'),
+    s('A'.repeat(21), true, '15-bytes'),
+    s('A'.repeat(22), true, '16-bytes'),
+    s('A'.repeat(maxCipherChars), true, 'max'),
+    s('A'.repeat(maxCipherChars + 1), false, 'max+1'),
+  ],
+  messageIds: [
+    raw('[]', false, 'empty'),
+    raw(
+      ids(LIMITS.maxIdsPerFrame, (i) => String(i + 1)),
+      true,
+      '500',
+    ),
+    raw(
+      ids(LIMITS.maxIdsPerFrame + 1, (i) => String(i + 1)),
+      false,
+      '501',
+    ),
+    raw('["0"]', false, '0'),
+    raw('["01"]', false, '01'),
+    raw('["-1"]', false, '-1'),
+    raw(JSON.stringify(['1'.repeat(20)]), false, '20-digits'),
+    raw('["9999999999999999999"]', true, '19-nines'),
+    raw('["9223372036854775808"]', true, 'int8+1'),
+    raw('[1]', false, 'number'),
+    raw('["1.0"]', false, '1.0'),
+    raw('[" 1"]', false, 'space'),
+    raw('["1","1","1"]', true, 'repeated'),
+  ],
+  clientIds: [
+    raw('[]', false, 'empty'),
+    raw(
+      ids(LIMITS.maxIdsPerFrame, (i) => `cid-${String(i).padStart(6, '0')}`),
+      true,
+      '500',
+    ),
+    raw(
+      ids(LIMITS.maxIdsPerFrame + 1, (i) => `cid-${String(i).padStart(6, '0')}`),
+      false,
+      '501',
+    ),
+    raw('["short"]', false, 'short'),
+  ],
+  reqId: [
+    s('', false, 'empty'),
+    s('r'.repeat(64), true, '64'),
+    s('r'.repeat(65), false, '65'),
+    s('\u0000', true, 'nul'),
+    s(' ', true, 'space'),
+    s('😀'.repeat(64), true, '64-code-points'),
+    s('😀'.repeat(65), false, '65-code-points'),
+  ],
+  summary: [
+    s('x'.repeat(LIMITS.maxSummaryChars), true, '1024'),
+    s('x'.repeat(LIMITS.maxSummaryChars + 1), false, '1025'),
+    s('', true, 'empty'),
+    s('😀'.repeat(LIMITS.maxSummaryChars), true, '1024-code-points'),
+    s('😀'.repeat(LIMITS.maxSummaryChars + 1), false, '1025-code-points'),
+  ],
+  status: [s('sleeping', false, 'unknown'), s('IDLE', false, 'upper'), s('', false, 'empty')],
+  receipts: [s('read', true, 'read'), s('ALL', false, 'upper'), s('delivered', false, 'unknown'), s('', false, 'empty'), raw('null', false, 'null')],
+  capabilities: [
+    raw('[]', true, 'empty'),
+    raw(JSON.stringify(CAPABILITIES), true, 'all'),
+    raw(JSON.stringify([...DEFAULT_CAPABILITIES].reverse()), true, 'defaults'),
+    raw('["dm","dm"]', false, 'repeat'),
+    raw('["state-write","read","state-write"]', false, 'repeat-apart'),
+    raw(JSON.stringify([...CAPABILITIES, ...CAPABILITIES, ...CAPABILITIES, 'dm', 'read']), false, '17'),
+    raw('["admin"]', false, 'unknown'),
+    raw('["DM"]', false, 'upper'),
+    raw('["state_read"]', false, 'underscore'),
+    raw('[" dm"]', false, 'space'),
+    raw('[null]', false, 'null-item'),
+    raw('"dm"', false, 'string'),
+  ],
+  blocked: [raw('true', true, 'true'), raw('false', true, 'false'), raw('0', false, '0'), raw('1', false, '1'), raw('"true"', false, 'string'), raw('null', false, 'null')],
+  stateKey: [
+    s('a', true, '1'),
+    s('k'.repeat(128), true, '128'),
+    s('k'.repeat(129), false, '129'),
+    s('9/._:-', true, 'punctuation'),
+    s('/plan', false, 'leading-slash'),
+    s('.plan', false, 'leading-dot'),
+    s('-plan', false, 'leading-dash'),
+    s('_plan', false, 'leading-underscore'),
+    s('plan current', false, 'space'),
+    s('plan\\x', false, 'backslash'),
+    s('plan\n', false, 'newline'),
+    s('plan?', false, 'question'),
+    s('', false, 'empty'),
+  ],
+  version: [
+    raw('1', true, '1'),
+    raw('1.0', true, '1.0'),
+    raw('1e0', true, '1e0'),
+    raw(String(MAX_STATE_VERSION), true, 'int4-max'),
+    raw(String(MAX_STATE_VERSION + 1), false, 'int4-max+1'),
+    raw('0', false, '0'),
+    raw('-0', false, '-0'),
+    raw('-1', false, '-1'),
+    raw('1.5', false, 'fraction'),
+    raw('1e400', false, '1e400'),
+    raw('"1"', false, 'string'),
+  ],
+  stateCiphertext: [
+    s('', false, 'empty'),
+    s('====', false, 'pad'),
+    s('A'.repeat(21), true, '15-bytes'),
+    s('A'.repeat(22), true, '16-bytes'),
+    s('A'.repeat(maxStateCipherChars), true, 'max'),
+    s('A'.repeat(maxStateCipherChars + 1), false, 'max+1'),
+    s('A'.repeat(maxCipherChars), false, 'send-max'),
+  ],
+  group: [s('g'.repeat(64), true, '64'), s('g'.repeat(65), false, '65'), s('Ops', false, 'upper'), s('-x', false, 'leading-dash'), s('@ops', false, 'at'), s('', false, 'empty')],
+};
+
+export const boundaryArb = memoBy((kind: Exclude<FieldKind, 'type'>) => fc.constantFrom(...BOUNDARIES[kind]));
