@@ -16,15 +16,13 @@ import {
   createEmailInvite, createKeyHandoff, generateIdentity, parseEmailInviteCode, parseEmailInviteLink, requestString, sha256Hex, sign, toB64u, toHex,
   type Identity,
 } from '@claudemesh/crypto';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBrokerConfig } from '../src/config/broker.config.js';
 import { MIGRATIONS_DIR } from '../src/server.js';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
+import { dumpDatabase } from '../../../test/helpers/db-dump.js';
 import { inviteOf, startFakePostmark, startSmtpSink, type FakePostmark, type SmtpSink } from '../../../test/helpers/mail-sinks.js';
 
 const errorOf = async (p: Promise<unknown>): Promise<string> => {
@@ -45,19 +43,6 @@ async function signedFetch(tb: TestBroker, who: Identity, meshId: string, method
   return { status: res.status, json: (await res.json()) as { error?: { code: string; message: string } } };
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st) return [];
-    return st.isDirectory() ? filesUnder(path) : [path];
-  });
-}
-
-function dumpDatabase(tb: TestBroker): Buffer {
-  if (tb.kind === 'postgres') return execFileSync('pg_dump', ['--no-owner', tb.databaseUrl!], { maxBuffer: 256 * 1024 * 1024 });
-  return Buffer.concat(filesUnder(join(tb.dataDir, 'pgdata')).map((f) => readFileSync(f)));
-}
 
 describe.each(dbKinds())('email invites over SMTP on %s', (kind) => {
   let tb: TestBroker;

@@ -1,25 +1,9 @@
 import type { InboundMessage } from '@claudemesh/core';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
+import { addMember, connectClient, createTestMesh, startTestBroker, waitFor } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
+import { dumpDatabase } from '../../../test/helpers/db-dump.js';
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st) return [];
-    return st.isDirectory() ? filesUnder(path) : [path];
-  });
-}
-
-/** Everything the database holds, as bytes: pg_dump for Postgres, every file of the data dir for PGlite. */
-function dumpDatabase(tb: TestBroker): Buffer {
-  if (tb.kind === 'postgres') return execFileSync('pg_dump', ['--no-owner', tb.databaseUrl!], { maxBuffer: 256 * 1024 * 1024 });
-  return Buffer.concat(filesUnder(join(tb.dataDir, 'pgdata')).map((f) => readFileSync(f)));
-}
 
 describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
   it('stores DMs, group and broadcast messages, and shared state, so that a full dump contains none of the plaintexts', async () => {

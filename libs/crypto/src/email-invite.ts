@@ -7,7 +7,7 @@ import { DEFAULT_INVITE_TTL_MS } from './invite.js';
 import type { InviteRole } from './invite-types.js';
 import { randomId } from './random.js';
 import { sealOpen, sealTo } from './seal.js';
-import { formatInviteCode, normalizeInviteCode } from './short-invite.js';
+import { formatInviteCode, httpOrigin, normalizeInviteCode } from './short-invite.js';
 import { sign, verify } from './signing.js';
 import { DOMAIN, emailInviteString, keyHandoffString } from './signed-strings.js';
 
@@ -118,17 +118,6 @@ export function parseEmailInviteCode(text: string): string | null {
   }
 }
 
-function httpOrigin(brokerUrl: string): string {
-  let url: URL;
-  try {
-    url = new URL(brokerUrl);
-  } catch {
-    throw invalid('broker URL is not a URL');
-  }
-  const protocol = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' }[url.protocol];
-  if (!protocol || !url.host) throw invalid('broker URL must be a ws, wss, http or https URL');
-  return `${protocol}//${url.host}`;
-}
 
 /** `<broker origin>/e/ABCD-EFGH-JKMN-PQRS?issuer=<inviting admin's member key>`. */
 export function encodeEmailInviteLink(brokerUrl: string, code: string, issuer: string): string {

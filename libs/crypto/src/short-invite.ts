@@ -90,7 +90,7 @@ export function formatInviteCode(code: string): string {
 }
 
 /** The broker's http(s) origin from any of its ws, wss, http or https URLs. */
-function httpOrigin(brokerUrl: string): string {
+export function httpOrigin(brokerUrl: string): string {
   let url: URL;
   try {
     url = new URL(brokerUrl);

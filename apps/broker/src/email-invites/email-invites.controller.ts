@@ -5,6 +5,7 @@ import { parseBody } from '../common/parse.js';
 import { verifySignedRequest } from '../common/signed-request.js';
 import { EmailInvitesService } from './email-invites.service.js';
 import { KeyHandoffService } from './key-handoff.service.js';
+import { joinPage } from '../invites/join-page.js';
 
 /** Email invites and key handoff (docs/protocol.md §9c). Sending, listing and handing over are signed; resolve and claim carry the lookup. */
 @Controller('api/v1')
@@ -62,20 +63,14 @@ export class EmailInvitesController {
 }
 
 /** An email-invite link opened in a browser: it only says which command to run (the code is not looked up or echoed). */
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Join a claudemesh mesh</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f3f3f3;padding:.2rem .4rem;border-radius:4px;word-break:break-all;white-space:pre-wrap}</style>
-</head><body>
-<h1>You are invited to a claudemesh mesh</h1>
-<p>Run this in a terminal, with the claudemesh CLI installed:</p>
-<pre id="cmd">claudemesh join '&lt;this page's full URL&gt;' --name &lt;your-name&gt;</pre>
-<p>The invite admits you; the admin who invited you then hands you the mesh key, sealed to a key only your machine holds. The command waits for it.</p>
-<script>
-  document.getElementById('cmd').textContent = "claudemesh join '" + location.href.replace(/'/g, '') + "' --name <your-name>";
-</script>
-</body></html>
-`;
+const PAGE = joinPage({
+  intro: `Run this in a terminal, with the claudemesh CLI installed:`,
+  paragraphs: [
+    `The invite admits you; the admin who invited you then hands you the mesh key, sealed to a key only your machine holds. The command waits for it.`,
+  ],
+  script: `document.getElementById('cmd').textContent = "claudemesh join '" + location.href.replace(/'/g, '') + "' --name <your-name>";`,
+  noindex: true,
+});
 
 @Controller()
 export class EmailJoinPageController {
