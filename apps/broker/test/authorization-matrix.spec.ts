@@ -211,6 +211,8 @@ describe('authorization matrix', () => {
       list_grants: { type: 'list_grants', req_id: 'd' },
       state_set: { type: 'state_set', req_id: 'e', key: 'k', version: 1, nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(40) },
       state_get: { type: 'state_get', req_id: 'f' },
+      topic_send: { type: 'topic_send', id: 'authz-topic-1', topic: 'general', text: 'x' },
+      topic_history: { type: 'topic_history', req_id: 'g', topic: 'general' },
     };
     const types = Object.keys(CLIENT_FRAME_SCHEMAS).filter((t) => t !== 'hello');
     expect(Object.keys(samples).sort()).toEqual(types.sort());

@@ -35,7 +35,8 @@ const GUARDED: Array<{ frame: string; needs: Capability }> = [
   { frame: 'state_set', needs: 'state-write' },
 ];
 /** Frames about the sender's own things: a grant never changes them. */
-const UNGUARDED = ['delivered', 'read', 'message_status', 'set_summary', 'set_status', 'join_group', 'leave_group', 'set_grants', 'list_grants'];
+/** Topics are governed by topic membership (docs/topics.md), not by what one member grants another. */
+const UNGUARDED = ['delivered', 'read', 'message_status', 'set_summary', 'set_status', 'join_group', 'leave_group', 'set_grants', 'list_grants', 'topic_send', 'topic_history'];
 
 describe.each(dbKinds())('capability grants on %s', (kind) => {
   let tb: TestBroker;
@@ -152,6 +153,16 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
       case 'list_grants':
         expect(await pete.listGrants()).toEqual([]);
         return;
+      case 'topic_send': {
+        const m = await pete.topicSend('general', `pete in #general ${Math.random()}`);
+        expect(m).toMatchObject({ topic: 'general', sender: { member_pubkey: ids.pete.publicKey } });
+        return;
+      }
+      case 'topic_history': {
+        const page = await pete.topicHistory('general', { limit: 5 });
+        expect(page.messages.length).toBeGreaterThan(0);
+        return;
+      }
     }
     throw new Error(frame);
   }

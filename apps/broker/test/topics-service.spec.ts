@@ -2,7 +2,7 @@ import type { TopicMessage } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { addMember, connectClient, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { ApiKeysService } from '../src/apikeys/api-keys.service.js';
 import { BUS, topicChannel, type Bus } from '../src/bus/bus.js';
@@ -98,6 +98,12 @@ describe.each(dbKinds())('topics and API keys (services) on %s', (kind) => {
     expect((await topics.list(scope.bob)).find((t) => t.name === 'general')!.unread).toBe(0);
     await topics.post(scope.alice, 'general', { text: 'one more' });
     expect((await topics.list(scope.bob)).find((t) => t.name === 'general')!.unread).toBe(1);
+    // A mark past the newest message (or past the id range) marks what exists, never the future.
+    for (const far of ['999999999', '99999999999999999999']) {
+      await topics.markRead(scope.bob, 'general', { message_id: far });
+      await topics.post(scope.alice, 'general', { text: `after a far mark ${far}` });
+      expect((await topics.list(scope.bob)).find((t) => t.name === 'general')!.unread).toBe(1);
+    }
   });
 
   it('searches full text within what the caller may read', async () => {
@@ -132,6 +138,15 @@ describe.each(dbKinds())('topics and API keys (services) on %s', (kind) => {
     expect([dana.member.peerType, dana.member.restOnly]).toEqual(['human', true]);
     expect((await keys.restActivity(mesh.meshId)).has(dana.member.id)).toBe(true);
     expect((await keys.restActivity(mesh.meshId, Date.now() + 6 * 60_000)).has(dana.member.id)).toBe(false);
+    // WebSocket peers see her next to the sessions: present over REST, no session of her own.
+    const alice = await connectClient(tb, mesh, ids.alice);
+    try {
+      const seen = (await alice.listPeers()).find((p) => p.display_name === 'dana')!;
+      expect(seen).toMatchObject({ peer_type: 'human', online: true, rest_active: true, sessions: [] });
+      expect((await alice.listPeers()).find((p) => p.display_name === 'bob')).not.toHaveProperty('rest_active');
+    } finally {
+      await alice.close();
+    }
     const posted = await topics.post({ state: dana.state, member: dana.member, topics: null }, 'general', { text: 'hi from curl' });
     expect(posted.message.sender).toMatchObject({ display_name: 'dana', peer_type: 'human' });
     await expect(keys.create(scope.alice.state, scope.alice.member, { label: '', capabilities: ['read'], human: 'eve' })).rejects.toMatchObject({ code: 'E_FORBIDDEN' });

@@ -46,7 +46,8 @@ export function sentText(to: string, outcome: { queued: boolean; client_id: stri
 export function peerLine(p: PeerInfo, verified?: ReadonlySet<string>): string {
   const s = p.sessions[0];
   const more = p.sessions.length > 1 ? ` +${p.sessions.length - 1} session${p.sessions.length > 2 ? 's' : ''}` : '';
-  const state = p.online ? `online${s ? ` ${s.status}${s.summary ? ` — ${s.summary}` : ''}` : ''}${more}` : 'offline';
+  const rest = p.rest_active && p.sessions.length === 0 ? ' (REST)' : '';
+  const state = p.online ? `online${s ? ` ${s.status}${s.summary ? ` — ${s.summary}` : ''}` : ''}${more}${rest}` : 'offline';
   const mark = verified?.has(p.member_pubkey) ? ' ✓' : '';
   return `${p.display_name.padEnd(20)} ${p.peer_type.padEnd(9)} ${p.role.padEnd(6)} ${state}  ${p.member_pubkey.slice(0, 16)}…${mark}`;
 }

@@ -1,4 +1,4 @@
-import { decodeBody, encodeBody, issueInvite, loadMeshes, MeshClient, saveMesh, type InboundMessage } from '@claudemesh/core';
+import { decodeBody, encodeBody, issueInvite, loadMeshes, MeshClient, saveMesh, type InboundMessage, type TopicMessage } from '@claudemesh/core';
 import { cryptoReady, encodeInviteLink, fromB64u, generateIdentity, parseIdentity, serializeIdentity } from '@claudemesh/crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -285,12 +285,12 @@ describe('claudemesh mcp against a live broker', () => {
     await pipe.client.close();
   });
 
-  it('with --tools: lists five tools, sends with a priority, checks and marks messages read locally and at the broker', async () => {
+  it('with --tools: lists six tools, sends with a priority, checks and marks messages read locally and at the broker', async () => {
     // Sent while alice has no pipe: it waits in the broker's queue and is pushed after the handshake.
     const queuedId = await bobSends('alice', 'queued while you were away');
     const pipe = await startPipe(aliceHome, ['--tools']);
     closers.push(() => pipe.client.close());
-    expect((await pipe.client.listTools()).tools.map((t) => t.name)).toEqual(['list_peers', 'send_message', 'check_messages', 'set_summary', 'set_status']);
+    expect((await pipe.client.listTools()).tools.map((t) => t.name)).toEqual(['list_peers', 'send_message', 'check_messages', 'set_summary', 'set_status', 'topic_send']);
     await waitFor(() => pipe.channel.some((n) => (n.params as { meta: { message_id: string } }).meta.message_id === queuedId), 'the queued DM pushed after initialize');
 
     const bobInbox: InboundMessage[] = [];
@@ -341,6 +341,37 @@ describe('claudemesh mcp against a live broker', () => {
     await pipe.client.close();
   });
 
+  it('pushes a topic message posted by another member as a channel event marked with its topic, and posts with topic_send', async () => {
+    const pipe = await startPipe(aliceHome, ['--tools']);
+    closers.push(() => pipe.client.close());
+    await waitFor(() => pipe.stderr().includes('connected to mcp-mesh as alice'), 'the pipe on the mesh');
+    const bob = await bobClient([]);
+    const bobTopics: TopicMessage[] = [];
+    bob.on('topic', (m) => bobTopics.push(m));
+    const posted = await bob.topicSend('general', 'standup in 5, @alice');
+    const isTopic = (n: Notification): boolean => (n.params as { meta: Record<string, string> }).meta['kind'] === 'topic';
+    await waitFor(() => pipe.channel.some(isTopic), 'the topic message as a channel event');
+    const params = pipe.channel.find(isTopic)!.params as { content: string; meta: Record<string, unknown> };
+    expect(isChannelMeta(params.meta)).toBe(true);
+    expect(params.meta).toMatchObject({ kind: 'topic', topic: 'general', message_id: posted.id, from: 'bob', from_name: 'bob', from_member: bob.memberPubkey, mesh_id: mesh.meshId });
+    expect(params.content).toBe(`claudemesh #general message ${posted.id} from bob:\nstandup in 5, @alice`);
+    // The topic's history is its log: nothing of it lands in the DM inbox.
+    expect(aliceStore().inbox(mesh.meshId).map((m) => m.text)).not.toContain('standup in 5, @alice');
+
+    const reply = await pipe.client.callTool({ name: 'topic_send', arguments: { topic: 'general', text: 'on my way', reply_to: posted.id } });
+    expect(reply.isError, textOf(reply)).toBeFalsy();
+    const stored = JSON.parse(textOf(reply)) as TopicMessage;
+    expect(stored).toMatchObject({ topic: 'general', text: 'on my way', reply_to: posted.id, sender: { display_name: 'alice' } });
+    await waitFor(() => bobTopics.some((m) => m.id === stored.id), 'the tool-posted topic message at bob');
+    const refused = await pipe.client.callTool({ name: 'topic_send', arguments: { topic: 'nowhere', text: 'hi' } });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/E_NOT_FOUND/);
+    // Pushed once: alice's own post does not come back to her.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(pipe.channel.filter(isTopic).map((n) => (n.params as { meta: Record<string, string> }).meta['message_id'])).toEqual([posted.id]);
+    await pipe.client.close();
+  });
+
   it('reports errors before connecting on stderr with a non-zero exit and nothing on stdout', async () => {
     const none = await cli(home(), ['mcp']);
     expect(none.code).toBe(3);
@@ -365,7 +396,7 @@ describe('claudemesh mcp against a live broker', () => {
     expect((await raw.response(1)).result).toMatchObject({ capabilities: { experimental: { 'claude/channel': {} } } });
     raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     raw.send({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
-    expect(((await raw.response(2)).result as { tools: unknown[] }).tools).toHaveLength(5);
+    expect(((await raw.response(2)).result as { tools: unknown[] }).tools).toHaveLength(6);
     raw.child.stdin!.end();
     expect(await raw.exited).toBe(0);
     expect(raw.notJson).toEqual([]);

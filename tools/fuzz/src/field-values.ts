@@ -4,7 +4,7 @@
  * frames.ts builds whole frames and their mutations from these.
  */
 import fc from 'fast-check';
-import { CAPABILITIES, DEFAULT_CAPABILITIES, LIMITS, type Capability } from '@claudemesh/core';
+import { CAPABILITIES, DEFAULT_CAPABILITIES, LIMITS, TOPIC_LIMITS, type Capability } from '@claudemesh/core';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -34,7 +34,11 @@ export type FieldKind =
   | 'blocked'
   | 'stateKey'
   | 'version'
-  | 'stateCiphertext';
+  | 'stateCiphertext'
+  | 'topic'
+  | 'topicText'
+  | 'topicMessageId'
+  | 'historyLimit';
 
 export type JsonKind = 'string' | 'number' | 'boolean' | 'array';
 export const JSON_KIND: Record<FieldKind, JsonKind> = {
@@ -63,6 +67,10 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   stateKey: 'string',
   version: 'number',
   stateCiphertext: 'string',
+  topic: 'string',
+  topicText: 'string',
+  topicMessageId: 'string',
+  historyLimit: 'number',
 };
 /** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
 export const ASCII_ONLY = new Set<FieldKind>([
@@ -80,6 +88,8 @@ export const ASCII_ONLY = new Set<FieldKind>([
   'receipts',
   'stateKey',
   'stateCiphertext',
+  'topic',
+  'topicMessageId',
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +202,19 @@ export const arb = {
       { weight: 1, arbitrary: fc.constantFrom(MAX_STATE_VERSION, MAX_STATE_VERSION - 1, 1000) },
     ),
   ),
+  /** Topic names no mesh of the run has (every mesh has only #general): `zz…`. */
+  missingTopic: memo((): fc.Arbitrary<string> => chars(GROUP_REST, 0, 62).map((s) => `zz${s}`)),
+  /** Topic text: any text but NUL (lone surrogates are replaced on the wire), up to the 16 000 limit. */
+  topicText: memo((): fc.Arbitrary<string> =>
+    fc
+      .oneof(
+        { weight: 8, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }) },
+        { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }) },
+        { weight: 1, arbitrary: fc.constantFrom('@owner ping', 'x'.repeat(TOPIC_LIMITS.maxTextChars), '😀'.repeat(TOPIC_LIMITS.maxTextChars / 2)) },
+      )
+      .filter((s) => s.length >= 1 && s.length <= TOPIC_LIMITS.maxTextChars && !s.includes('\u0000')),
+  ),
+  historyLimit: memo((): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(50, TOPIC_LIMITS.maxHistoryPage))),
   stateCiphertext: memo((): fc.Arbitrary<string> =>
     fc.oneof(
       { weight: 20, arbitrary: chars(B64U, 22, 200) },
@@ -384,6 +407,32 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s('A'.repeat(maxStateCipherChars), true, 'max'),
     s('A'.repeat(maxStateCipherChars + 1), false, 'max+1'),
     s('A'.repeat(maxCipherChars), false, 'send-max'),
+  ],
+  topic: [
+    s('general', true, 'general'),
+    s('#general', false, 'hash'),
+    s('General', false, 'upper'),
+    s('-x', false, 'leading-dash'),
+    s(`zz${'t'.repeat(62)}`, true, '64'),
+    s(`zz${'t'.repeat(63)}`, false, '65'),
+    s('', false, 'empty'),
+  ],
+  topicText: [
+    s('', false, 'empty'),
+    s('x', true, '1'),
+    s('x'.repeat(TOPIC_LIMITS.maxTextChars), true, 'max'),
+    s('x'.repeat(TOPIC_LIMITS.maxTextChars + 1), false, 'max+1'),
+    s('a\u0000b', false, 'nul'),
+    s('😀'.repeat(TOPIC_LIMITS.maxTextChars / 2), true, 'max-utf16'),
+  ],
+  topicMessageId: [s('0', false, '0'), s('01', false, '01'), s('1'.repeat(20), false, '20-digits'), s('9999999999999999999', true, '19-nines'), raw('1', false, 'number')],
+  historyLimit: [
+    raw('1', true, '1'),
+    raw(String(TOPIC_LIMITS.maxHistoryPage), true, 'max'),
+    raw(String(TOPIC_LIMITS.maxHistoryPage + 1), false, 'max+1'),
+    raw('0', false, '0'),
+    raw('1.5', false, 'fraction'),
+    raw('"5"', false, 'string'),
   ],
   group: [s('g'.repeat(64), true, '64'), s('g'.repeat(65), false, '65'), s('Ops', false, 'upper'), s('-x', false, 'leading-dash'), s('@ops', false, 'at'), s('', false, 'empty')],
 };

@@ -84,6 +84,16 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('ciphertext', 'stateCiphertext'),
   ],
   state_get: [TYPE, f('req_id', 'reqId'), f('owner', 'pubkey', false), f('key', 'stateKey', false)],
+  topic_send: [TYPE, f('id', 'clientId'), f('topic', 'topic'), f('text', 'topicText'), f('reply_to', 'topicMessageId', false)],
+  // At most one of before / after: valid frames carry one or neither.
+  topic_history: [
+    TYPE,
+    f('req_id', 'reqId'),
+    f('topic', 'topic'),
+    f('before', 'topicMessageId', false),
+    f('after', 'topicMessageId', false),
+    f('limit', 'historyLimit', false),
+  ],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -179,6 +189,9 @@ const UNKNOWN_TYPES = [
   'state_delete',
   'state_list',
   'stateSet',
+  'topic-send',
+  'topicSend',
+  'topic_post',
   'teleport',
   '',
   '__proto__',
@@ -511,6 +524,10 @@ const SYNTAX_JUNK = [
   '{"type":"state_set","req_id":"s","key":"k","version":1,"version":2,"nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","ciphertext":"AAAAAAAAAAAAAAAAAAAAAA"}',
   '{"type":"state_get","req_id":"s","key":"/k"}',
   '{"type":"state_get","req_id":"s","owner":null}',
+  '{"type":"topic_send","id":"abcdefgh","topic":"#general","text":"x"}',
+  '{"type":"topic_send","id":"abcdefgh","topic":"general","text":"a\\u0000b"}',
+  '{"type":"topic_history","req_id":"h","topic":"general","before":"2","after":"1"}',
+  '{"type":"topic_history","req_id":"h","topic":"general","limit":0}',
 ];
 
 export function junkCase(): fc.Arbitrary<FrameCase> {

@@ -10,7 +10,7 @@ import { toB64u, type Identity } from '@claudemesh/crypto';
 import type { Findings } from './findings.js';
 import { junkCase, mutatedFrame, validCase, type FrameCase, type FrameContext } from './frames.js';
 import { signedHello } from './keys.js';
-import { checkServerFrame, classifyFrame, excerpt, expectReply, replyKey, type SendModel } from './oracle.js';
+import { UNSOLICITED_FRAME_TYPES, checkServerFrame, classifyFrame, excerpt, expectReply, replyKey, type SendModel } from './oracle.js';
 import { RawConn } from './ws-lane.js';
 
 export const HELLO_SCENARIOS = [
@@ -96,18 +96,18 @@ export async function runHelloCase(env: HelloEnv, hc: HelloCase): Promise<void> 
   conn.onFrame = (frame) => {
     frames.push(frame);
     const bad = checkServerFrame(frame);
-    if (bad && frame['type'] !== 'push' && frame['type'] !== 'receipt') findings.violation('bad-server-frame', `${label}: ${bad}`, JSON.stringify(frame).slice(0, 200));
+    if (bad && !UNSOLICITED_FRAME_TYPES.has(String(frame['type']))) findings.violation('bad-server-frame', `${label}: ${bad}`, JSON.stringify(frame).slice(0, 200));
   };
   const member = env.members[hc.member % env.members.length]!;
 
   /** Waits for the next non-push reply and returns it (or null on timeout). */
   let seen = 0;
   const nextReply = async (): Promise<Record<string, unknown> | null> => {
-    const ok = await conn.until(() => frames.slice(seen).some((f) => f['type'] !== 'push' && f['type'] !== 'receipt' && f['type'] !== 'challenge'), env.timeoutMs);
+    const ok = await conn.until(() => frames.slice(seen).some((f) => !UNSOLICITED_FRAME_TYPES.has(String(f['type'])) && f['type'] !== 'challenge'), env.timeoutMs);
     if (!ok) return null;
     for (;;) {
       const f = frames[seen++]!;
-      if (f['type'] !== 'push' && f['type'] !== 'receipt' && f['type'] !== 'challenge') {
+      if (!UNSOLICITED_FRAME_TYPES.has(String(f['type'])) && f['type'] !== 'challenge') {
         findings.replies++;
         return f;
       }

@@ -81,7 +81,10 @@ export function selfCheck(fc: FrameCase, c: Classified): string | null {
 // Replies
 
 /** A reply the broker may send for one client frame. `none` means it must stay silent. */
-export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'none' | ErrorCode;
+export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_ack' | 'topic_messages' | 'none' | ErrorCode;
+
+/** Server frames that answer no request: pushes, receipts and topic messages posted by others. */
+export const UNSOLICITED_FRAME_TYPES: ReadonlySet<string> = new Set(['push', 'receipt', 'topic_message']);
 
 export interface Expectation extends Partial<Omit<ReplyRule, 'outcomes'>> {
   label: string;
@@ -152,6 +155,12 @@ export function expectReply(c: Classified, state: ConnState, label: string, data
       return mk(['peers'], [frame.req_id]);
     case 'message_status':
       return mk(['message_status_result'], [frame.req_id]);
+    // Only #general exists. A client id may repeat across cases (boundary values), with another
+    // text: E_CONFLICT. A random reply_to is rarely a message of #general: E_SCHEMA, or an ack.
+    case 'topic_send':
+      return mk(frame.topic === 'general' ? ['topic_ack', 'E_CONFLICT', ...(frame.reply_to !== undefined ? (['E_SCHEMA'] as const) : [])] : ['E_NOT_FOUND'], [frame.id]);
+    case 'topic_history':
+      return mk([frame.topic === 'general' ? 'topic_messages' : 'E_NOT_FOUND'], [frame.req_id]);
     case 'set_grants':
     case 'list_grants':
     case 'state_set':
@@ -201,7 +210,7 @@ export function widenAmbiguous(expectations: Expectation[]): number {
 export function replyKey(frame: Record<string, unknown>): { outcome: string; ref: string | undefined } {
   const type = String(frame['type']);
   if (type === 'error') return { outcome: String(frame['code']), ref: typeof frame['ref'] === 'string' ? frame['ref'] : undefined };
-  if (type === 'ack') return { outcome: 'ack', ref: frame['id'] as string };
+  if (type === 'ack' || type === 'topic_ack') return { outcome: type, ref: frame['id'] as string };
   return { outcome: type, ref: typeof frame['req_id'] === 'string' ? frame['req_id'] : undefined };
 }
 

@@ -68,6 +68,9 @@ const ownerArb = memoBy((ctx: FrameContext): fc.Arbitrary<string | undefined> =>
   return fc.oneof(...options);
 });
 
+/** Every mesh has #general (and the fuzzer creates no other topic): `zz…` names are E_NOT_FOUND. */
+const topicArb = memo((): fc.Arbitrary<string> => fc.oneof({ weight: 6, arbitrary: fc.constant('general') }, { weight: 1, arbitrary: arb.missingTopic() }));
+
 const optionalReqId = memo((): fc.Arbitrary<string | undefined> => fc.option(arb.reqId(), { nil: undefined, freq: 3 }));
 
 /** A pool key at a small version, or a key nobody wrote at version 1 (a write the broker accepts). */
@@ -135,6 +138,15 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
       return fc
         .record({ req_id: arb.reqId(), owner: ownerArb(ctx), slot: stateSlot(), nonce: arb.boxNonce(), ciphertext: arb.stateCiphertext() })
         .map(({ req_id, owner, slot, nonce, ciphertext }) => ({ type: 'state_set', req_id, owner, key: slot.key, version: slot.version, nonce, ciphertext }));
+    case 'topic_send':
+      return fc.record(
+        { type: fc.constant('topic_send'), id: arb.clientId(), topic: topicArb(), text: arb.topicText(), reply_to: arb.messageId() },
+        { requiredKeys: ['type', 'id', 'topic', 'text'] },
+      );
+    case 'topic_history':
+      return fc
+        .record({ req_id: arb.reqId(), topic: topicArb(), edge: fc.constantFrom('before', 'after', 'none'), id: arb.messageId(), limit: fc.option(arb.historyLimit(), { nil: undefined }) })
+        .map(({ req_id, topic, edge, id, limit }) => ({ type: 'topic_history', req_id, topic, ...(edge === 'none' ? {} : { [edge]: id }), limit }));
     case 'state_get':
       return fc.record({
         type: fc.constant('state_get'),

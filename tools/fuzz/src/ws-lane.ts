@@ -16,6 +16,7 @@ import {
   replyKey,
   selfCheck,
   widenAmbiguous,
+  UNSOLICITED_FRAME_TYPES,
   type ConnState,
   type Expectation,
   type Outcome,
@@ -193,7 +194,7 @@ export class FrameLane {
     const type = frame['type'];
     if (type === 'challenge' || type === 'hello_ack') return;
     const bad = checkServerFrame(frame);
-    if (type === 'push' || type === 'receipt') {
+    if (UNSOLICITED_FRAME_TYPES.has(String(type))) {
       findings.pushes++;
       if (bad) findings.violation('bad-server-frame', `${this.opts.name}: ${bad}`, JSON.stringify(frame).slice(0, 200));
       if (type === 'push' && this.opts.confirmPushes) this.toConfirm.push(String(frame['message_id']));

@@ -1,11 +1,12 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import { LIMITS, ProtocolError, corkedSend, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
+import { LIMITS, ProtocolError, TOPIC_LIMITS, corkedSend, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
 import { randomId } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import type { BusEvent } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
+import { ApiKeysService } from '../apikeys/api-keys.service.js';
 import { GrantsService } from '../grants/grants.service.js';
 import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
@@ -13,6 +14,7 @@ import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
 import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
+import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 
 /** Frames above the soft limit get E_TOO_LARGE and the connection lives; above this hard cap ws closes it (1009). */
 export const HARD_MAX_PAYLOAD = 4 * LIMITS.maxFrameBytes;
@@ -38,7 +40,9 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     private readonly messaging: MessagingService,
     private readonly presence: PresenceService,
     private readonly grants: GrantsService,
+    private readonly apiKeys: ApiKeysService,
     private readonly sharedState: SharedStateService,
+    private readonly topics: TopicsService,
   ) {}
 
   handleConnection(ws: WebSocket): void {
@@ -129,7 +133,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
         await this.messaging.confirm(session, frame.message_ids, frame.type);
         return;
       case 'list_peers':
-        session.send(serverFrame('peers', { req_id: frame.req_id, peers: this.presence.peers(session.state, session.member) }));
+        session.send(serverFrame('peers', { req_id: frame.req_id, peers: await this.peersWithRest(session) }));
         return;
       case 'set_summary':
         session.summary = frame.summary;
@@ -159,6 +163,18 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       case 'state_get':
         session.send(serverFrame('state', { req_id: frame.req_id, entries: await this.sharedState.get(session.state, session.member, frame) }));
         return;
+      case 'topic_send': {
+        const body = { text: frame.text, client_id: frame.id, ...(frame.reply_to !== undefined ? { reply_to: frame.reply_to } : {}) };
+        const { message, duplicate } = await this.topics.post(this.topicScope(session), frame.topic, body);
+        session.send(serverFrame('topic_ack', { id: frame.id, topic: frame.topic, message, duplicate }));
+        return;
+      }
+      case 'topic_history': {
+        const q = { limit: frame.limit ?? TOPIC_LIMITS.defaultHistoryPage, ...(frame.before !== undefined ? { before: frame.before } : {}), ...(frame.after !== undefined ? { after: frame.after } : {}) };
+        const page = await this.topics.history(this.topicScope(session), frame.topic, q);
+        session.send(serverFrame('topic_messages', { req_id: frame.req_id, topic: frame.topic, ...page }));
+        return;
+      }
       case 'message_status': {
         const messages = await this.messaging.status(session, {
           ...(frame.message_ids ? { messageIds: frame.message_ids } : {}),
@@ -171,9 +187,31 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     if (frame.req_id !== undefined) session.send(serverFrame('ok', { req_id: frame.req_id }));
   }
 
+  /** A WebSocket session speaks for its whole member: no topic-scoped key limits it. */
+  private topicScope(session: LiveSession): TopicScope {
+    return { state: session.state, member: session.member, topics: null };
+  }
+
+  /**
+   * Presence as `peers` shows it: WebSocket sessions, and members (humans with only an API key,
+   * above all) whose key was used in the last 5 minutes, as `online` with `rest_active`.
+   */
+  private async peersWithRest(session: LiveSession): Promise<ReturnType<PresenceService['peers']>> {
+    const peers = this.presence.peers(session.state, session.member);
+    const rest = await this.apiKeys.restActivity(session.state.mesh.id);
+    if (rest.size === 0) return peers;
+    return peers.map((p) => {
+      const m = session.state.byPubkey.get(p.member_pubkey)!;
+      if (!rest.has(m.id) || !session.state.allows(m.id, session.member.id, 'read')) return p;
+      return { ...p, online: true, rest_active: true };
+    });
+  }
+
   private onBusEvent(session: LiveSession, event: BusEvent): void {
     if (event.kind === 'push') session.pushLive(event.messageId, event.frame);
     else if (event.kind === 'receipt') session.pushControl(event.frame);
+    // Topic messages are not delivery-tracked: the history is their log (topic_history after=…).
+    else if (event.kind === 'topic') session.pushControl(serverFrame('topic_message', { topic: event.message.topic, message: event.message }));
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }
 

@@ -18,6 +18,10 @@ export interface TopicScope {
   topics: ReadonlySet<string> | null;
 }
 
+/** Topic message ids are a bigint sequence: a wire id above it names no message (and must not reach SQL). */
+const MAX_TOPIC_MESSAGE_ID = 2n ** 63n - 1n;
+const canExist = (id: string): boolean => BigInt(id) <= MAX_TOPIC_MESSAGE_ID;
+
 export interface ResolvedTopic extends TopicRow {
   joined: boolean;
 }
@@ -130,6 +134,8 @@ export class TopicsService {
   /** A page of history: before an id (newest first, returned oldest first) or after one (catch-up). */
   async history(scope: TopicScope, name: string, q: z.output<typeof HistoryQuery>): Promise<{ messages: TopicMessage[]; has_more: boolean }> {
     const t = await this.resolve(scope, name);
+    if (q.after !== undefined && !canExist(q.after)) return { messages: [], has_more: false };
+    if (q.before !== undefined && !canExist(q.before)) q = { ...q, before: undefined };
     const after = q.after !== undefined;
     const found = await rows<MessageRow>(
       this.ds,
@@ -155,7 +161,9 @@ export class TopicsService {
       if (!t.joined) await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
       let parentSender: string | null = null;
       if (body.reply_to !== undefined) {
-        const [parent] = await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [body.reply_to]);
+        const [parent] = canExist(body.reply_to)
+          ? await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [body.reply_to])
+          : [];
         if (!parent || String(parent.topic_id) !== t.id) throw new ProtocolError('E_SCHEMA', `reply_to ${body.reply_to} is not a message of #${name}`);
         parentSender = String(parent.sender_member_id);
       }
@@ -203,13 +211,15 @@ export class TopicsService {
 
   async markRead(scope: TopicScope, name: string, body: z.output<typeof MarkReadBody>): Promise<{ topic: string; last_read_id: string; unread: number }> {
     const t = await this.resolve(scope, name);
+    // A mark never passes the newest message: an id beyond it (or beyond the id range) marks all read, not the future.
+    const upTo = body.message_id !== undefined && canExist(body.message_id) ? body.message_id : null;
     const [row] = await rows<{ last_read_id: string }>(
       this.ds,
       `INSERT INTO topic_members (topic_id, member_id, last_read_id)
-       VALUES ($1, $2, coalesce($3::bigint, (SELECT max(id) FROM topic_messages WHERE topic_id = $1), 0))
+       VALUES ($1, $2, coalesce(least($3::bigint, (SELECT max(id) FROM topic_messages WHERE topic_id = $1)), (SELECT max(id) FROM topic_messages WHERE topic_id = $1), 0))
        ON CONFLICT (topic_id, member_id) DO UPDATE SET last_read_id = greatest(topic_members.last_read_id, EXCLUDED.last_read_id)
        RETURNING last_read_id`,
-      [t.id, scope.member.id, body.message_id ?? null],
+      [t.id, scope.member.id, upTo],
     );
     const info = (await this.list(scope)).find((x) => x.name === name)!;
     return { topic: name, last_read_id: String(row!.last_read_id), unread: info.unread };

@@ -1,4 +1,4 @@
-import { decodeBody, type DecodedBody, type InboundMessage, type StoredMesh } from '@claudemesh/core';
+import { decodeBody, type DecodedBody, type InboundMessage, type StoredMesh, type TopicMessage } from '@claudemesh/core';
 
 /** The notification Claude Code turns into a channel message in the session. */
 export const CHANNEL_METHOD = 'notifications/claude/channel';
@@ -63,6 +63,29 @@ export function channelMeta(m: InboundMessage, body: DecodedBody, mesh: MeshRef)
   };
   if (body.replyTo) meta['reply_to'] = body.replyTo;
   return meta;
+}
+
+/**
+ * A topic message (docs/topics.md) as a channel event: marked `kind: topic` with its `#topic`, so
+ * the model tells it from a DM and answers in the topic (`claudemesh topic send <topic> …`).
+ */
+export function topicNotification(m: TopicMessage, mesh: MeshRef): ChannelNotification {
+  const details = m.reply_to ? ` (in reply to message ${m.reply_to})` : '';
+  const meta: ChannelMeta = {
+    kind: 'topic',
+    topic: m.topic,
+    message_id: m.id,
+    client_id: m.client_id,
+    from: m.sender.display_name,
+    from_name: m.sender.display_name,
+    from_member: m.sender.member_pubkey,
+    mesh: mesh.mesh_name,
+    mesh_id: mesh.mesh_id,
+    sent_at: new Date(m.created_at).toISOString(),
+  };
+  if (m.reply_to) meta['reply_to'] = m.reply_to;
+  const content = `claudemesh #${m.topic} message ${m.id} from ${m.sender.display_name}${details}:\n${m.text ?? '(encrypted topic message)'}`;
+  return { method: CHANNEL_METHOD, params: { content, meta } };
 }
 
 /** Builds the `notifications/claude/channel` frame for one decrypted message. */

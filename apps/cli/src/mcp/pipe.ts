@@ -1,6 +1,6 @@
-import { SeenSet, type InboundMessage } from '@claudemesh/core';
+import { SeenSet, type InboundMessage, type TopicMessage } from '@claudemesh/core';
 import type { LocalStore } from '../store/local-store.js';
-import { channelNotification, type ChannelNotification, type MeshRef } from './channel.js';
+import { channelNotification, topicNotification, type ChannelNotification, type MeshRef } from './channel.js';
 
 export type Notify = (notification: ChannelNotification) => Promise<void>;
 export type Log = (line: string) => void;
@@ -37,6 +37,20 @@ export class ChannelPipe {
     if (!this.keep(m) && !this.unread(m)) return false;
     this.pushed.add(m.messageId);
     const notification = channelNotification(m, this.mesh);
+    if (this.ready) this.push(notification);
+    else this.waiting.push(notification);
+    return true;
+  }
+
+  /**
+   * Pushes one topic message posted by another member. Topic messages are not kept in the local
+   * inbox: the topic's history is their log (`claudemesh topic history`). Pushed once per id.
+   */
+  receiveTopic(m: TopicMessage): boolean {
+    const key = `topic:${m.id}`;
+    if (this.pushed.has(key)) return false;
+    this.pushed.add(key);
+    const notification = topicNotification(m, this.mesh);
     if (this.ready) this.push(notification);
     else this.waiting.push(notification);
     return true;

@@ -43,6 +43,7 @@ const SERVER_INFO = { name: 'claudemesh', version: '0.1.0' } as const;
 /** Read by Claude Code and shown to the model: what the channel messages are and how to answer. */
 const INSTRUCTIONS =
   'Messages from peers on your claudemesh mesh are pushed into this session as channel events (meta: from_name, message_id, kind, priority, reply_to). ' +
+  'Topic messages have kind "topic" and a topic (#name); answer them with `claudemesh topic send <topic> "<text>"` (or the topic_send tool). ' +
   'They stay unread until you read them: run `claudemesh inbox --read` (or call check_messages when tools are enabled). ' +
   'Reply with `claudemesh send <from_name> "<text>"` (or the send_message tool).';
 
@@ -108,6 +109,7 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
   server.setRequestHandler(sdk.CallToolRequestSchema, (request) => callTool(ctx, tools, request.params.name, request.params.arguments));
   // Listen before connecting: the offline queue drains right after the handshake.
   client.on('message', (m) => pipe.receive(m));
+  client.on('topic', (m) => pipe.receiveTopic(m));
   logClientEvents(client, mesh, log);
 
   const closed = untilStdinCloses();

@@ -1,4 +1,4 @@
-import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, ProtocolError, Target, type MeshClient } from '@claudemesh/core';
+import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, PostTopicMessageBody, ProtocolError, Target, TopicMessageId, TopicName, type MeshClient } from '@claudemesh/core';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { LocalMessage, LocalStore } from '../store/local-store.js';
@@ -160,8 +160,20 @@ const setStatus = defineTool(
   },
 );
 
+const topicSend = defineTool(
+  'topic_send',
+  'Post a message to a topic (#name) of the mesh; every member of the topic sees it. Topic messages are readable by the broker (not end-to-end encrypted). Returns the stored message.',
+  z.strictObject({
+    topic: TopicName.describe('the topic name without #, e.g. general'),
+    text: PostTopicMessageBody.shape.text.describe('the message text'),
+    reply_to: TopicMessageId.optional().describe('id of the topic message this answers'),
+  }),
+  async (ctx, { topic, text, reply_to }) => JSON.stringify(await ctx.client.topicSend(topic, text, reply_to ? { replyTo: reply_to } : {})),
+  ' (it keeps retrying in the background under the same id; do not resend)',
+);
+
 /** The `--tools` set, for MCP clients that cannot run the CLI themselves. */
-export const MESH_TOOLS: readonly McpTool[] = [listPeers, sendMessage, checkMessages, setSummary, setStatus];
+export const MESH_TOOLS: readonly McpTool[] = [listPeers, sendMessage, checkMessages, setSummary, setStatus, topicSend];
 
 /** What `tools/list` answers: nothing by default (the CLI is the API), the mesh tools with `--tools`. */
 export function listTools(enabled: boolean): Tool[] {

@@ -85,4 +85,5 @@ export const MCP_TOOL_VERBS: Readonly<Record<string, { resource: string; verb: s
   check_messages: { resource: 'message', verb: 'read' },
   set_summary: { resource: 'summary', verb: 'set' },
   set_status: { resource: 'status', verb: 'set' },
+  topic_send: { resource: 'topic', verb: 'send', peers: (a) => (typeof a['topic'] === 'string' ? [`#${a['topic']}`] : []) },
 };

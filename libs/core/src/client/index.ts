@@ -6,3 +6,4 @@ export * from './backoff.js';
 export * from './seen-set.js';
 export * from './home.js';
 export * from './api-client.js';
+export * from './topic-client.js';

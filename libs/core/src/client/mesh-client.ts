@@ -16,8 +16,11 @@ import { newClientId } from './client-id.js';
 import { buildHelloFrame } from './hello-frame.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
+import { TopicClient, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
+import type { TopicMessage } from '../protocol/v1/api.js';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
+export type { TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
 export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 interface PendingRequest {
@@ -53,6 +56,19 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private sendChain: Promise<unknown> = Promise.resolve();
   private firstConnect: { resolve: (ack: HelloAck) => void; reject: (err: Error) => void } | null = null;
   lastHelloAck: HelloAck | null = null;
+  private readonly topics = new TopicClient({
+    write: (frame) => this.write(frame),
+    canWrite: () => this.authenticated,
+    history: (topic, q) => this.topicHistory(topic, q),
+    self: () => this.memberPubkey,
+    emit: (m) => {
+      try {
+        this.emit('topic', m);
+      } catch (error) {
+        this.report(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+  });
 
   constructor(private readonly opts: MeshClientOptions) {
     super();
@@ -70,7 +86,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   /** Number of sends still waiting for their ack. */
   get unacked(): number {
-    return this.unackedSends.size;
+    return this.unackedSends.size + this.topics.unackedCount;
   }
 
   /** Opens the connection and completes the hello handshake. */
@@ -190,6 +206,30 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return { owner: e.owner, key: e.key, version: e.version, value, text, updatedBy: e.updated_by, updatedAt: e.updated_at };
   }
 
+  /**
+   * Posts to a topic (docs/topics.md). Resolves with the stored message once `topic_ack` comes,
+   * after the broker's commit; resent under the same client id across reconnects until then.
+   */
+  topicSend(topic: string, text: string, options: { replyTo?: string; id?: string } = {}): Promise<TopicMessage> {
+    return this.topics.send(topic, text, options);
+  }
+
+  /** A page of a topic's history, oldest first: `before` pages back, `after` catches up. */
+  async topicHistory(topic: string, q: TopicHistoryQuery = {}): Promise<TopicPage> {
+    const frame = await this.request<'topic_messages'>({ type: 'topic_history', topic, ...q });
+    return { messages: frame.messages, has_more: frame.has_more };
+  }
+
+  /** The highest message id of `topic` seen, and where a reconnect catches up from (see TopicClient). */
+  topicCursor(topic: string): string | undefined {
+    return this.topics.cursor(topic);
+  }
+
+  /** Sets where a reconnect catches `topic` up from, e.g. the last id an application stored. */
+  setTopicCursor(topic: string, messageId: string): void {
+    this.topics.setCursor(topic, messageId);
+  }
+
   /** Marks messages as read: the agent or human actually consumed them. */
   markRead(messageIds: string[]): void {
     if (messageIds.length > 0) this.write(JSON.stringify({ type: 'read', message_ids: messageIds }));
@@ -238,6 +278,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       case 'receipt':
         for (const r of frame.receipts) this.emit('receipt', r);
         break;
+      case 'topic_ack':
+        this.topics.onAck(frame);
+        break;
+      case 'topic_message':
+        this.topics.onPush(frame);
+        break;
       case 'error':
         this.onError(ws, frame);
         break;
@@ -245,7 +291,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       case 'ok':
       case 'message_status_result':
       case 'grants':
-      case 'state': {
+      case 'state':
+      case 'topic_messages': {
         const pending = this.pendingRequests.get(frame.req_id);
         if (pending) {
           this.pendingRequests.delete(frame.req_id);
@@ -275,6 +322,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.backoff.reset();
     // Resend everything still unacked, in the order it was first sent.
     this.unackedSends.resendAll();
+    this.topics.onConnected((err) => this.report(err));
     this.resendTimer ??= setInterval(() => this.resendStale(), Math.max(250, (this.opts.resendAfterMs ?? 10_000) / 2));
     this.resendTimer.unref();
     this.emit('connected', frame);
@@ -338,6 +386,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     const ref = frame.ref;
     if (ref !== undefined) {
       const send = this.unackedSends.has(ref);
+      if (this.topics.onError(ref, code, err)) return;
       if (send && PERMANENT_SEND_ERRORS.has(code)) {
         this.unackedSends.fail(ref, err);
         return;
@@ -367,6 +416,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       req.reject(new Error(`connection closed before the answer to ${id}`));
     }
     this.pendingRequests.clear();
+    this.topics.onDisconnected();
     if (wasAuthenticated) this.emit('disconnected', { code, reason });
     const shouldReconnect = !this.closedByUser && (this.opts.reconnect ?? true);
     if (!shouldReconnect) {
@@ -383,6 +433,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private failPendingSends(err: Error): void {
     if (!this.closedByUser) return;
     this.unackedSends.failAll(err);
+    this.topics.failAll(err);
   }
 
   private async prepareSend(id: string, to: string, plaintext: string | Uint8Array, receipts: ReceiptPolicy | undefined): Promise<string> {
@@ -416,10 +467,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private resendStale(): void {
-    if (this.authenticated) this.unackedSends.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
+    if (!this.authenticated) return;
+    this.unackedSends.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
+    this.topics.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
   }
 
-  private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state'>(
+  private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_messages'>(
     frame: Record<string, unknown>,
   ): Promise<ServerFrameMap[K]> {
     await this.waitConnected();

@@ -1,6 +1,7 @@
 import type { Identity } from '@claudemesh/crypto';
 import type { MessageKind, PeerType } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
+import type { TopicMessage } from '../protocol/v1/api.js';
 
 export interface MeshClientOptions {
   /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
@@ -63,6 +64,8 @@ export type MessageStatus = ServerFrameMap['message_status_result']['messages'][
 
 export interface MeshClientEvents {
   message: [InboundMessage];
+  /** A topic message posted by another member (live, or read back from the history after a reconnect). */
+  topic: [TopicMessage];
   receipt: [Receipt];
   connected: [HelloAck];
   disconnected: [{ code: number; reason: string }];

@@ -1,19 +1,20 @@
 import type { Ack } from './types.js';
 
-interface PendingSend {
+interface PendingSend<A> {
   frame: string;
   sentAt: number;
   /** Every caller waiting on this client id (an explicit retry joins the original send). */
-  waiters: Array<{ resolve: (ack: Ack) => void; reject: (err: Error) => void }>;
+  waiters: Array<{ resolve: (ack: A) => void; reject: (err: Error) => void }>;
 }
 
 /**
  * Sends the broker has not acked yet, by client id, in first-sent order. Each is (re)written
  * through `write` while connected; the client resends the stale ones and all of them after a
- * reconnect, under the same id, until the ack comes.
+ * reconnect, under the same id, until the ack comes. `send`'s `ack` by default; `topic_ack` for
+ * topic_send.
  */
-export class UnackedSends {
-  private readonly pending = new Map<string, PendingSend>();
+export class UnackedSends<A extends { id: string } = Ack> {
+  private readonly pending = new Map<string, PendingSend<A>>();
 
   constructor(
     private readonly write: (frame: string) => void,
@@ -29,8 +30,8 @@ export class UnackedSends {
   }
 
   /** Resolves with the ack; a second call with the same id joins the first and sends it again. */
-  add(id: string, frame: string): Promise<Ack> {
-    return new Promise<Ack>((resolve, reject) => {
+  add(id: string, frame: string): Promise<A> {
+    return new Promise<A>((resolve, reject) => {
       let entry = this.pending.get(id);
       if (entry) entry.waiters.push({ resolve, reject });
       else this.pending.set(id, (entry = { frame, sentAt: 0, waiters: [{ resolve, reject }] }));
@@ -38,7 +39,7 @@ export class UnackedSends {
     });
   }
 
-  acked(ack: Ack): void {
+  acked(ack: A): void {
     const entry = this.pending.get(ack.id);
     if (!entry) return;
     this.pending.delete(ack.id);
@@ -68,7 +69,7 @@ export class UnackedSends {
     for (const entry of this.pending.values()) if (entry.sentAt < before) this.transmit(entry);
   }
 
-  private transmit(entry: PendingSend): void {
+  private transmit(entry: PendingSend<A>): void {
     if (!this.canWrite()) return; // sent on the next hello_ack
     entry.sentAt = Date.now();
     this.write(entry.frame);

@@ -18,6 +18,7 @@ import {
   Target,
   Uuid,
 } from './primitives.js';
+import { PostTopicMessageBody, TOPIC_LIMITS, TopicMessageId, TopicName } from './api.js';
 
 /** Frames a peer sends to the broker. Strict: unknown keys are a schema violation. */
 export const HelloFrame = z.strictObject({
@@ -105,6 +106,26 @@ export const StateGetFrame = z.strictObject({
   key: StateKey.optional(),
 });
 
+/** Posts a topic message (docs/topics.md); idempotent by `id` per sender member, like `send`. */
+export const TopicSendFrame = z.strictObject({
+  type: z.literal('topic_send'),
+  id: ClientId,
+  topic: TopicName,
+  text: PostTopicMessageBody.shape.text,
+  reply_to: TopicMessageId.optional(),
+});
+/** A page of a topic's history: the catch-up after a reconnect is `after` the last id seen. */
+export const TopicHistoryFrame = z
+  .strictObject({
+    type: z.literal('topic_history'),
+    req_id: ReqId,
+    topic: TopicName,
+    before: TopicMessageId.optional(),
+    after: TopicMessageId.optional(),
+    limit: z.number().int().min(1).max(TOPIC_LIMITS.maxHistoryPage).optional(),
+  })
+  .refine((f) => f.before === undefined || f.after === undefined, 'give at most one of before, after');
+
 export const CLIENT_FRAME_SCHEMAS = {
   hello: HelloFrame,
   send: SendFrame,
@@ -120,6 +141,8 @@ export const CLIENT_FRAME_SCHEMAS = {
   list_grants: ListGrantsFrame,
   state_set: StateSetFrame,
   state_get: StateGetFrame,
+  topic_send: TopicSendFrame,
+  topic_history: TopicHistoryFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;

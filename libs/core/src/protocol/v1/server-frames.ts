@@ -19,6 +19,7 @@ import {
   Uuid,
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
+import { TopicMessage, TopicName } from './api.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -102,6 +103,8 @@ export const PeerInfo = MemberInfo.extend({
   online: z.boolean(),
   groups: z.array(GroupName),
   sessions: z.array(SessionInfo),
+  /** Present and true when the member used an API key in the last 5 minutes (REST/SSE presence). */
+  rest_active: z.boolean().optional(),
 });
 
 export const PeersFrame = z.object({ type: z.literal('peers'), req_id: ReqId, peers: z.array(PeerInfo) });
@@ -153,6 +156,13 @@ export const StateEntry = z.object({
 /** Answers state_set (the entry written) and state_get (what matched and the sender may read). */
 export const StateFrame = z.object({ type: z.literal('state'), req_id: ReqId, entries: z.array(StateEntry) });
 
+/** Answers topic_send after the commit; a retry of the same id gets the stored message with `duplicate: true`. */
+export const TopicAckFrame = z.object({ type: z.literal('topic_ack'), id: ClientId, topic: TopicName, message: TopicMessage, duplicate: z.boolean() });
+/** A topic message committed by another member, pushed to each live session of the topic's members. */
+export const TopicMessageFrame = z.object({ type: z.literal('topic_message'), topic: TopicName, message: TopicMessage });
+/** Answers topic_history: oldest first, as REST `GET /topics/:name/messages`. */
+export const TopicMessagesFrame = z.object({ type: z.literal('topic_messages'), req_id: ReqId, topic: TopicName, messages: z.array(TopicMessage), has_more: z.boolean() });
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   hello_ack: HelloAckFrame,
@@ -165,6 +175,9 @@ export const SERVER_FRAME_SCHEMAS = {
   message_status_result: MessageStatusResultFrame,
   grants: GrantsFrame,
   state: StateFrame,
+  topic_ack: TopicAckFrame,
+  topic_message: TopicMessageFrame,
+  topic_messages: TopicMessagesFrame,
 } as const;
 
 export type ServerFrameType = keyof typeof SERVER_FRAME_SCHEMAS;
@@ -175,3 +188,4 @@ export type PushFrame = ServerFrameMap['push'];
 export type ReceiptEntry = z.output<typeof ReceiptEntry>;
 export type GrantEntry = z.output<typeof GrantEntry>;
 export type StateEntry = z.output<typeof StateEntry>;
+export type TopicMessageFrame = ServerFrameMap['topic_message'];
