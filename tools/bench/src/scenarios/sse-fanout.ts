@@ -9,11 +9,11 @@ import { fanout, type FanoutOptions } from './fanout.js';
 const TOPIC = 'fanout';
 
 /**
- * What the SSE side is measured against. The broker has no WebSocket topic frames yet, so the WS
- * side is the existing `@group` fan-out: the same publisher pattern, the same number of WS members
- * receiving every message, on the same broker process in the same run.
+ * What the SSE side is measured against: WebSocket members of a topic (`#general`), published to
+ * with `topic_send` and receiving `topic_message` pushes — the same publisher pattern, the same
+ * number of receivers of every message, on the same broker process in the same run.
  */
-export const WS_BASELINE = 'ws-group-fanout';
+export const WS_BASELINE = 'ws-topic-fanout';
 
 export interface SseFanoutOptions extends FanoutOptions {
   /** Subscribers on each side (the publisher comes on top). */
@@ -105,12 +105,12 @@ async function phase(sys: MeshSystem, peers: BenchPeer[], o: FanoutOptions): Pro
 
 /**
  * One publisher, `subscribers` receivers, the same message count, window and size on both sides,
- * one broker: first WebSocket members of an `@group`, then SSE streams of a topic. Deliveries per
+ * one broker: first WebSocket members of a topic, then SSE streams of a topic. Deliveries per
  * second and send-to-receipt latency for each, and their ratio (SSE / WS).
  */
 export async function sseFanout(sys: MeshSystem, o: SseFanoutOptions): Promise<Record<string, unknown>> {
-  o.log(`  ${WS_BASELINE}: 1 publisher → @group of ${o.subscribers} WebSocket members`);
-  const ws = await phase(sys, await sys.connect(o.subscribers + 1), o);
+  o.log(`  ${WS_BASELINE}: 1 WebSocket publisher → #general followed by ${o.subscribers} WebSocket members`);
+  const ws = await phase(sys, await sys.connect(o.subscribers + 1, { topic: 'general' }), o);
   o.log(`  sse-topic: 1 REST publisher → #${TOPIC} followed by ${o.subscribers} SSE streams`);
   const sse = await phase(sys, await connectSse(sys, o.subscribers), o);
   const sseRate = sse['throughput_msgs_s'] as number;

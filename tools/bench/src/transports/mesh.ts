@@ -32,6 +32,30 @@ class MeshPeer implements BenchPeer {
   }
 }
 
+/** A WebSocket member that publishes to and receives a topic (`@…` targets all mean the topic). */
+class TopicPeer implements BenchPeer {
+  constructor(
+    readonly index: number,
+    private readonly client: MeshClient,
+    private readonly topic: string,
+  ) {}
+
+  async send(_to: number | `@${string}`, text: string): Promise<void> {
+    await this.client.topicSend(this.topic, text);
+  }
+
+  /** Every member is in #general already; other topics are not used by the bench. */
+  async joinGroup(): Promise<void> {}
+
+  onMessage(handler: (text: string) => void): void {
+    this.client.on('topic', (m) => handler(m.text ?? ''));
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
 /** The real broker (built, own process) driven through the real SDK with real crypto. */
 export class MeshSystem implements BenchSystem {
   readonly name = 'mesh' as const;
@@ -74,7 +98,7 @@ export class MeshSystem implements BenchSystem {
   }
 
   /** One mesh per call; `count` peers spread over members with `sessionsPerMember` sessions each. */
-  async connect(count: number, opts: { sessionsPerMember?: number } = {}): Promise<BenchPeer[]> {
+  async connect(count: number, opts: { sessionsPerMember?: number; topic?: string } = {}): Promise<BenchPeer[]> {
     const perMember = opts.sessionsPerMember ?? 1;
     const memberCount = Math.ceil(count / perMember);
     const owner = generateIdentity();
@@ -98,7 +122,7 @@ export class MeshSystem implements BenchSystem {
           const i = next++;
           const client = new MeshClient({ url: wsUrl, meshId: mesh.mesh_id, identity: members[Math.floor(i / perMember)]!, meshKey, resendAfterMs: 60_000 });
           await client.connect();
-          peers[i] = new MeshPeer(i, client, memberKeys);
+          peers[i] = opts.topic ? new TopicPeer(i, client, opts.topic) : new MeshPeer(i, client, memberKeys);
           if (perMember === 1) client.prepareKeys(memberKeys);
         }
       }),
