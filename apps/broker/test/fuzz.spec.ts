@@ -1,9 +1,10 @@
 /**
  * Property-based fuzzing of the wire protocol (docs/protocol.md), a small slice of `npm run fuzz`:
- * the same generators (tools/fuzz/src/frames.ts, rest.ts) and oracle (oracle.ts) against an
+ * the same generators (tools/fuzz/src/frames.ts, rest-cases.ts, rest-bearer-cases.ts) and oracle (oracle.ts) against an
  * in-process broker. Set FUZZ_SEED to replay a failing run; the seed is in every failure message.
  */
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType } from '@claudemesh/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
@@ -13,6 +14,8 @@ import { GrantStateModel } from '../../../tools/fuzz/src/grant-state-model.js';
 import { runFuzz, summaryLine } from '../../../tools/fuzz/src/harness.js';
 import { fuzzIdentity, signedHello } from '../../../tools/fuzz/src/keys.js';
 import { classifiedAs, classifyFrame } from '../../../tools/fuzz/src/oracle.js';
+import { bearerCase } from '../../../tools/fuzz/src/rest-bearer-cases.js';
+import { bearerRoutes } from '../../../tools/fuzz/src/rest-bearer-routes.js';
 import { FrameLane, MeshModel, RawConn } from '../../../tools/fuzz/src/ws-lane.js';
 
 const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
@@ -85,6 +88,28 @@ describe('fuzz: the frame decoder (§3.3)', () => {
       }),
       { seed: SEED, numRuns: 1000 },
     );
+  });
+});
+
+describe('fuzz: the bearer routes of the OpenAPI document', () => {
+  const doc = JSON.parse(readFileSync(new URL('../../../docs/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, { security?: Array<Record<string, unknown>> }>> };
+
+  it('models every route of docs/openapi.json: its capability, path parameters, query, body and answer', () => {
+    const table = bearerRoutes(doc);
+    expect(table.problems).toEqual([]);
+    const bearer = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => (op.security ?? []).some((s) => 'bearer' in s))
+        .map(([m]) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(table.routes.map((r) => r.key).sort()).toEqual(bearer.sort());
+    expect(table.signed.length).toBeGreaterThan(0);
+  });
+
+  it('generates cases for every bearer route', () => {
+    const { routes } = bearerRoutes(doc);
+    const seen = new Set(fc.sample(bearerCase(routes), { seed: SEED, numRuns: 3000 }).map((c) => c.route.key));
+    expect(routes.map((r) => r.key).filter((k) => !seen.has(k))).toEqual([]);
   });
 });
 
@@ -196,7 +221,7 @@ describe('fuzz: a live broker', () => {
     expect(findings.outcomes.get('grants') ?? 0).toBeGreaterThan(0);
   }, 120_000);
 
-  it('keeps to the protocol under a mixed stream of frames, handshakes and REST requests', async () => {
+  it('keeps to the protocol under a mixed stream of frames, handshakes, signed and bearer REST requests', async () => {
     const lines: string[] = [];
     const result = await runFuzz(
       { httpUrl: tb.url, wsUrl: tb.wsUrl, adminToken: tb.adminToken },
@@ -204,6 +229,7 @@ describe('fuzz: a live broker', () => {
         seed: SEED,
         frames: 2_000,
         restRequests: 200,
+        bearerRequests: 300,
         helloCases: 40,
         authLanes: 2,
         unauthLanes: 1,
@@ -221,6 +247,7 @@ describe('fuzz: a live broker', () => {
     ).toEqual([]);
     expect(f.frames).toBeGreaterThanOrEqual(2_000);
     expect(f.restRequests).toBeGreaterThanOrEqual(200);
+    expect(result.bearerRequests).toBe(300);
     expect(f.crashes).toBe(0);
   }, 180_000);
 });

@@ -17,7 +17,8 @@ import { GrantStateModel } from './grant-state-model.js';
 import { helloCase, runHelloCase } from './hello-lane.js';
 import { fuzzIdentity, signedHello } from './keys.js';
 import { DEFAULT_REST_MIX, restCase, type RestMix } from './rest-cases.js';
-import { RestRunner } from './rest.js';
+import { BearerRunner, bearerCase } from './rest-bearer.js';
+import { RestRunner, type RestEnv } from './rest.js';
 import { FrameLane, MeshModel, RawConn } from './ws-lane.js';
 
 export interface FuzzTarget {
@@ -35,6 +36,8 @@ export interface FuzzOptions {
   /** Frames sent by the pipelining lanes (the hello lane adds its own): 80 % on authenticated lanes. */
   frames: number;
   restRequests: number;
+  /** Requests to the bearer routes (docs/topics.md), on top of restRequests; default 0. */
+  bearerRequests?: number;
   helloCases: number;
   authLanes: number;
   unauthLanes: number;
@@ -54,6 +57,8 @@ export interface FuzzOptions {
 export interface FuzzResult {
   seed: number;
   findings: Findings;
+  /** Of which bearer-route requests (counted apart from findings.restRequests). */
+  bearerRequests: number;
   elapsedMs: number;
   laneMs: number;
   framesPerSecond: number;
@@ -313,7 +318,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
     }
   };
 
-  const rest = new RestRunner({
+  const restEnv: RestEnv = {
     baseUrl: target.httpUrl,
     adminToken: target.adminToken,
     meshId: s.rest.meshId,
@@ -324,7 +329,17 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
     findings,
     timeoutMs: opts.replyTimeoutMs,
     createBody: s.rest.createBody,
-  });
+  };
+  const rest = new RestRunner(restEnv);
+  const bearer = (opts.bearerRequests ?? 0) > 0 ? await BearerRunner.start(restEnv) : null;
+  const bearerCases = bearer ? sample(bearerCase(bearer.routes), subSeed(opts.seed, 'bearer'), opts.bearerRequests ?? 0) : [];
+  let bearerNext = 0;
+  const runBearer = async (): Promise<void> => {
+    while (bearer && bearerNext < bearerCases.length && checkAlive()) {
+      const c = bearerCases[bearerNext++]!;
+      await bearer.run(c).catch((error: unknown) => findings.violation('lane-error', `${c.label}: ${(error as Error).stack ?? String(error)}`));
+    }
+  };
   const restCases = sample(restCase(s.rest.meshId, opts.restMix ?? DEFAULT_REST_MIX), subSeed(opts.seed, 'rest'), opts.restRequests);
   let restNext = 0;
   const runRest = async (): Promise<void> => {
@@ -344,20 +359,22 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
         }, opts.progressMs)
       : null;
   try {
-    await Promise.all([...lanes.map(runLane), runHellos(), ...Array.from({ length: opts.restConcurrency }, runRest)]);
+    await Promise.all([...lanes.map(runLane), runHellos(), ...Array.from({ length: opts.restConcurrency }, runRest), ...Array.from({ length: bearer ? opts.restConcurrency : 0 }, runBearer)]);
   } finally {
     if (progress) clearInterval(progress);
     rest.close();
+    bearer?.close();
   }
   const laneMs = Date.now() - laneStarted;
   if (checkAlive()) {
     await wellBehavedPair({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, meshId: s.wsMeshId, owner: s.wsOwner }, findings, opts.replyTimeoutMs);
+    await bearer?.roundTrip();
     await health(target, findings);
   }
   checkAlive();
-  return { seed: opts.seed, findings, elapsedMs: Date.now() - started, laneMs, framesPerSecond: Math.round(findings.frames / (laneMs / 1000)) };
+  return { seed: opts.seed, findings, bearerRequests: bearer?.requests ?? 0, elapsedMs: Date.now() - started, laneMs, framesPerSecond: Math.round(findings.frames / (laneMs / 1000)) };
 }
 
 export function summaryLine(r: FuzzResult): string {
-  return `fuzz: ${r.findings.frames} frames, ${r.findings.restRequests} rest requests, ${r.findings.crashes} crashes, ${r.findings.unexpected} unexpected`;
+  return `fuzz: ${r.findings.frames} frames, ${r.findings.restRequests + r.bearerRequests} rest requests, ${r.findings.crashes} crashes, ${r.findings.unexpected} unexpected`;
 }

@@ -1,5 +1,5 @@
 /**
- * npm run fuzz -- [--seed N] [--frames 100000] [--rest 3000] [--hellos 600] [--lanes 4] [--unauth-lanes 2]
+ * npm run fuzz -- [--seed N] [--frames 100000] [--rest 3000] [--bearer 2000] [--hellos 600] [--lanes 4] [--unauth-lanes 2]
  *
  * Property-based fuzzing of the built broker, run as a child process on a fresh embedded database
  * (or Postgres with DATABASE_URL). Progress on stderr; the last line is the summary
@@ -21,7 +21,8 @@ generated WebSocket frames of every client type, hello handshakes and REST reque
 
   --seed N              replay the cases of a previous run (default: random, printed first)
   --frames N            frames sent by the pipelining lanes (default 100000)
-  --rest N              REST requests (default 3000)
+  --rest N              REST requests to the signed and public routes (default 3000)
+  --bearer N            REST requests to the bearer routes of /api/openapi.json (default 2000)
   --hellos N            hello / transport cases, one connection each (default 600)
   --lanes N             authenticated pipelining lanes (default 4)
   --unauth-lanes N      unauthenticated lanes (default 2)
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       frames: { type: 'string', default: '100000' },
       rest: { type: 'string', default: '3000' },
+      bearer: { type: 'string', default: '2000' },
       hellos: { type: 'string', default: '600' },
       lanes: { type: 'string', default: '4' },
       'unauth-lanes': { type: 'string', default: '2' },
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
         seed,
         frames: Number(values.frames),
         restRequests: Number(values.rest),
+        bearerRequests: Number(values.bearer),
         helloCases: Number(values.hellos),
         authLanes: Number(values.lanes),
         unauthLanes: Number(values['unauth-lanes']),

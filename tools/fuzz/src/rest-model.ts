@@ -117,7 +117,7 @@ export function routePath(route: RouteName, p: RouteParams): { method: string; p
   }
 }
 
-type Parsed = { kind: 'none' } | { kind: 'value'; value: unknown } | { kind: 'parse-error' } | { kind: 'unsupported' } | { kind: 'too-large' } | { kind: 'loose'; value?: unknown };
+export type Parsed = { kind: 'none' } | { kind: 'value'; value: unknown } | { kind: 'parse-error' } | { kind: 'unsupported' } | { kind: 'too-large' } | { kind: 'loose'; value?: unknown };
 
 /** Fastify's JSON parser refuses `__proto__` keys and `constructor.prototype` anywhere (iterative: bodies nest deep). */
 function isPoisoned(root: unknown): boolean {
@@ -148,7 +148,7 @@ function bodyBytes(body: BodySpec): number {
 }
 
 /** How the HTTP layer hands a body to the route (§8: JSON bodies; not JSON → E_SCHEMA; over 1 MiB → E_TOO_LARGE). */
-function parseBody(contentType: string | null, body: BodySpec): Parsed {
+export function parseBody(contentType: string | null, body: BodySpec): Parsed {
   const size = bodyBytes(body);
   const ct = contentType?.toLowerCase().replace(/\s+/g, '') ?? null;
   const json = ct === 'application/json' || ct === 'application/json;charset=utf-8';

@@ -28,6 +28,9 @@ export class NotificationsService {
 
   /** Marks the given notifications (or all of them) read; returns how many changed. */
   async markRead(scope: TopicScope, ids?: string[]): Promise<{ marked: number }> {
+    // Ids beyond the bigint range name no notification (and must not reach SQL).
+    if (ids) ids = ids.filter((id) => BigInt(id) <= 2n ** 63n - 1n);
+    if (ids && ids.length === 0) return { marked: 0 };
     const changed = await rows<{ id: string }>(
       this.ds,
       `UPDATE notifications SET read_at = now() WHERE member_id = $1 AND read_at IS NULL AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[])) RETURNING id`,

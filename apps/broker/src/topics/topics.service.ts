@@ -126,8 +126,9 @@ export class TopicsService {
     const t = await this.resolve(scope, name);
     const found = await rows<{ member_id: string; joined_at: Date }>(this.ds, 'SELECT member_id, joined_at FROM topic_members WHERE topic_id = $1 ORDER BY joined_at, member_id', [t.id]);
     return found
-      .map((r) => ({ r, m: scope.state.byId.get(String(r.member_id))! }))
-      .filter(({ m }) => !m.revoked)
+      // A member whose join committed a moment ago may not be in the directory yet: left out until it is.
+      .map((r) => ({ r, m: scope.state.byId.get(String(r.member_id)) }))
+      .filter((x): x is { r: (typeof found)[number]; m: MemberRecord } => x.m !== undefined && !x.m.revoked)
       .map(({ r, m }) => ({ member_pubkey: m.pubkey, display_name: m.displayName, peer_type: m.peerType, joined_at: r.joined_at.getTime(), online: online(m.id) }));
   }
 

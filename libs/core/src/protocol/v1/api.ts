@@ -15,6 +15,9 @@ export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
 export type ApiKeyCapability = z.infer<typeof ApiKeyCapability>;
 export const DEFAULT_TOPIC = 'general';
 
+/** Text a Postgres `text` column can hold: no NUL character. */
+const NO_NUL = (s: string): boolean => !s.includes('\u0000');
+
 export const TOPIC_LIMITS = Object.freeze({
   maxTextChars: 16_000,
   maxHistoryPage: 200,
@@ -33,11 +36,11 @@ export const TOPIC_LIMITS = Object.freeze({
 export const CreateTopicBody = z.strictObject({
   name: TopicName,
   visibility: TopicVisibility.default('public'),
-  description: z.string().max(TOPIC_LIMITS.maxDescriptionChars).default(''),
+  description: z.string().max(TOPIC_LIMITS.maxDescriptionChars).refine(NO_NUL, 'description has no NUL character').default(''),
 });
 
 export const PostTopicMessageBody = z.strictObject({
-  text: z.string().min(1).max(TOPIC_LIMITS.maxTextChars).refine((s) => !s.includes('\u0000'), 'text has no NUL character'),
+  text: z.string().min(1).max(TOPIC_LIMITS.maxTextChars).refine(NO_NUL, 'text has no NUL character'),
   reply_to: TopicMessageId.optional(),
   /** Idempotency: a retry with the same client id returns the stored message. */
   client_id: ClientId.optional(),
@@ -60,7 +63,7 @@ export const HistoryQuery = z.strictObject({
 });
 
 export const SearchQuery = z.strictObject({
-  q: z.string().min(1).max(200),
+  q: z.string().min(1).max(200).refine(NO_NUL, 'q has no NUL character'),
   topic: TopicName.optional(),
   limit: z.coerce.number().int().min(1).max(TOPIC_LIMITS.maxSearchResults).default(20),
 });
@@ -73,7 +76,7 @@ export const NotificationsQuery = z.strictObject({
 export const MarkNotificationsReadBody = z.strictObject({ ids: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(500).optional() });
 
 export const CreateApiKeyBody = z.strictObject({
-  label: z.string().max(100).default(''),
+  label: z.string().max(100).refine(NO_NUL, 'label has no NUL character').default(''),
   capabilities: z.array(ApiKeyCapability).min(1).max(3).refine((c) => new Set(c).size === c.length, 'capabilities must not repeat'),
   /** Limit the key to these topics; absent = every topic its member may read. */
   topics: z.array(TopicName).min(1).max(TOPIC_LIMITS.maxKeyTopics).optional(),
