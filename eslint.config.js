@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'apps/cli/dist-bundle/**', 'apps/cli/dist-bundle.tmp/**', '**/node_modules/**', 'coverage/**', '**/*.d.ts'] },
+  { ignores: ['**/dist/**', 'apps/cli/dist-bundle/**', 'apps/cli/dist-bundle.tmp/**', 'apps/cli/dist-sea/**', '**/node_modules/**', 'coverage/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
