@@ -4,8 +4,8 @@ import {
   BACKUP_HEADER_BYTES, backupKdfParams, decryptBackup, encryptBackup, encryptBackupWith, readBackupHeader, type BackupKdfParams,
 } from './backup.js';
 import { fromHex, toHex, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { na, cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface BackupCase {
   description: string;
@@ -31,14 +31,6 @@ const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/back
 
 await cryptoReady();
 
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 const plaintextOf = (c: BackupCase): Uint8Array => (c.plaintext_utf8 !== undefined ? utf8Encode(c.plaintext_utf8) : fromHex(c.plaintext_hex ?? ''));
 const paramsOf = (c: { opslimit: number; memlimit: number }): BackupKdfParams => ({ opslimit: c.opslimit, memlimit: c.memlimit });
 const MIN = (): BackupKdfParams => backupKdfParams('min');

@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BoxKeyCache, boxDecrypt, boxDecryptText, boxEncrypt, boxEncryptWithNonce } from './box.js';
 import { fromB64u, fromHex, toB64u, toHex } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import type { Sealed } from './sealed.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface BoxVectors {
   sender: { seed_hex: string; public_key: string };
@@ -18,15 +18,6 @@ interface BoxVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/box.json', import.meta.url), 'utf8')) as BoxVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 const alice = generateIdentity();
 const bob = generateIdentity();

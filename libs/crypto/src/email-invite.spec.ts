@@ -6,13 +6,13 @@ import {
   parseEmailInviteCode, parseEmailInviteLink, verifyEmailInviteSignature, verifyKeyHandoffSignature, type EmailInviteRecord,
 } from './email-invite.js';
 import { fromB64u, fromHex, toB64u, toHex, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import { sealTo } from './seal.js';
 import { isShortInviteLink } from './short-invite.js';
 import { emailInviteClaimString, emailInviteString, keyHandoffString, type ShortInviteClaimFields } from './signed-strings.js';
 import { sign, verify } from './signing.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface EmailVectors {
   issuer: { seed_hex: string; public_key: string };
@@ -26,15 +26,6 @@ interface EmailVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/email-invite.json', import.meta.url), 'utf8')) as EmailVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 const issuer = identityFromSeed(fromHex(vectors.issuer.seed_hex));
 const joiner = identityFromSeed(fromHex(vectors.joiner.seed_hex));

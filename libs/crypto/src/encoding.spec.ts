@@ -1,16 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromB64u, fromHex, isPublicKeyHex, toB64u, toHex, utf8Decode, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
+import { codeOf } from '../test/code-of.js';
 
 describe('hex', () => {
   it('round-trips any bytes and matches Node Buffer hex', () => {

@@ -2,11 +2,11 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromB64u, fromHex, toB64u, toHex } from './encoding.js';
-import { CryptoError } from './errors.js';
 import {
   deriveIdentity, edPublicToBoxPublic, generateIdentity, identityFromSeed, parseIdentity, serializeIdentity,
 } from './identity.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface IdentityVectors {
   seeds: { seed_hex: string; seed_b64u: string; ed25519_public_key: string; ed25519_secret_key_hex: string; x25519_public_key_hex: string; x25519_secret_key_hex: string; serialized: unknown }[];
@@ -16,15 +16,6 @@ interface IdentityVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/identity.json', import.meta.url), 'utf8')) as IdentityVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 // Independent of libsodium: the birational map u = (1 + y) / (1 - y) mod p from edwards25519 to curve25519.
 function montgomeryU(edPublicHex: string): string {

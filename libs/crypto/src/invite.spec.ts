@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toB64u, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import {
   checkInvite, createInvite, DEFAULT_INVITE_TTL_MS, encodeInviteHttpsLink, encodeInviteLink, parseInviteLink,
@@ -10,6 +9,7 @@ import {
 import { generateMeshKey } from './secretbox.js';
 import { inviteSignedString } from './signed-strings.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface InviteVectors {
   issuer: { seed_hex: string; public_key: string };
@@ -26,15 +26,6 @@ interface InviteVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/invite.json', import.meta.url), 'utf8')) as InviteVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 const issuer = generateIdentity();
 const NOW = 1_767_225_600_000;

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromB64u, fromHex } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import { sealOpen, sealTo } from './seal.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface SealVectors {
   recipient: { seed_hex: string; public_key: string };
@@ -15,15 +15,6 @@ interface SealVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/seal.json', import.meta.url), 'utf8')) as SealVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 describe('sealed boxes', () => {
   const bob = generateIdentity();

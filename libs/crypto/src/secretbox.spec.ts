@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromB64u, fromHex } from './encoding.js';
-import { CryptoError } from './errors.js';
 import type { Sealed } from './sealed.js';
 import { generateMeshKey, secretboxDecrypt, secretboxDecryptText, secretboxEncrypt, secretboxEncryptWithNonce } from './secretbox.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface SecretboxVectors {
   key_hex: string;
@@ -15,15 +15,6 @@ interface SecretboxVectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/secretbox.json', import.meta.url), 'utf8')) as SecretboxVectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 describe('secretbox', () => {
   it('decrypts to the original bytes under the same key', () => {

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromB64u, fromHex, toB64u, toHex, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import { generateMeshKey } from './secretbox.js';
 import {
@@ -14,6 +13,7 @@ import {
 import { DOMAIN, shortInviteClaimString, shortInviteString, type ShortInviteClaimFields } from './signed-strings.js';
 import { sign, verify } from './signing.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 interface V2Vectors {
   alphabet: string;
@@ -36,15 +36,6 @@ interface V2Vectors {
 const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/invite-v2.json', import.meta.url), 'utf8')) as V2Vectors;
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 /** Independent of the implementation: reads 16 base32 characters back into 10 bytes, 5 bits at a time. */
 function decodeCode(code: string): Uint8Array {

@@ -3,12 +3,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.js';
 import { fromHex, toHex, utf8Encode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import { identityFromSeed } from './identity.js';
 import * as strings from './signed-strings.js';
 import { DOMAIN } from './signed-strings.js';
 import { sign, verify } from './signing.js';
 import { cryptoReady } from './sodium.js';
+import { codeOf } from '../test/code-of.js';
 
 type Builder = 'helloString' | 'sessionAttestationString' | 'joinString' | 'meshCreateString' | 'requestString';
 interface SignedStringVectors {
@@ -26,15 +26,6 @@ await cryptoReady();
 
 // The builders are typed per purpose; the vectors feed them untyped JSON on purpose.
 const build = (builder: Builder, fields: Record<string, unknown>): string => (strings[builder] as (f: unknown) => string)(fields);
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 const PK = 'ab'.repeat(32);
 

@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, utf8Decode } from './encoding.js';
-import { CryptoError } from './errors.js';
 import type { Sealed } from './sealed.js';
 import { generateMeshKey } from './secretbox.js';
 import { cryptoReady } from './sodium.js';
 import { deriveStateKey, stateDecrypt, stateEncrypt, stateEncryptWithNonce, type StateSlot } from './state.js';
+import { codeOf } from '../test/code-of.js';
 
 interface StateVectors {
   mesh_key_hex: string;
@@ -19,15 +19,6 @@ const vectors = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/stat
 const meshKey = fromHex(vectors.mesh_key_hex);
 
 await cryptoReady();
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    return err instanceof CryptoError ? err.code : 'not a CryptoError';
-  }
-};
 
 describe('shared-state sealing', () => {
   it('derives the state key with HKDF-SHA256 exactly as node:crypto does', () => {
