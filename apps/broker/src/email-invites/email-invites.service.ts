@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { BROKER_CONFIG, publicUrlOf, type BrokerConfig } from '../config/broker.config.js';
 import { rows, transaction } from '../db/sql.js';
-import { concurrentEnrollment, insertMember, isUniqueViolation } from '../invites/enrollment.js';
+import { concurrentEnrollment, insertMember, isUniqueViolation, issuerStanding } from '../invites/enrollment.js';
 import { MailService } from '../mail/mail.service.js';
 import { renderInviteMail } from '../mail/invite-mail.template.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
@@ -178,13 +178,7 @@ export class EmailInvitesService {
   /** The stored terms still verify and their issuer may still invite. */
   private async checkStanding(row: EmailInviteRow): Promise<MeshState> {
     if (!verifyEmailInviteSignature(recordOf(row))) throw new ProtocolError('E_INVITE_INVALID', 'the stored invite does not verify');
-    const state = await this.meshes.require(row.mesh_id);
-    const issuer = state.byPubkey.get(row.issuer_pubkey);
-    if (!issuer || issuer.revoked || (issuer.role !== 'owner' && issuer.role !== 'admin')) {
-      throw new ProtocolError('E_INVITE_INVALID', 'the invite issuer is no longer an active owner or admin of the mesh');
-    }
-    if (row.role === 'admin' && issuer.role !== 'owner') throw new ProtocolError('E_INVITE_INVALID', 'only the owner can invite admins');
-    return state;
+    return issuerStanding(this.meshes, row);
   }
 
   /** False when another claim won the row meanwhile (the caller re-diagnoses from the row as it is now). */

@@ -13,6 +13,20 @@ export interface CountedInvite {
   revoked_at: Date | null;
 }
 
+/**
+ * The mesh of a stored invite whose issuer may still issue it: an active owner or admin, and the
+ * owner for an admin invite. Shared by short-code and email invites at claim time.
+ */
+export async function issuerStanding(meshes: { require(meshId: string): Promise<MeshState> }, row: { mesh_id: string; issuer_pubkey: string; role: 'admin' | 'member' }): Promise<MeshState> {
+  const state = await meshes.require(row.mesh_id);
+  const issuer = state.byPubkey.get(row.issuer_pubkey);
+  if (!issuer || issuer.revoked || (issuer.role !== 'owner' && issuer.role !== 'admin')) {
+    throw new ProtocolError('E_INVITE_INVALID', 'the invite issuer is no longer an active owner or admin of the mesh');
+  }
+  if (row.role === 'admin' && issuer.role !== 'owner') throw new ProtocolError('E_INVITE_INVALID', 'only the owner can invite admins');
+  return state;
+}
+
 export function inviteResponse(r: CountedInvite, version?: 2): InviteResponse {
   return {
     invite_id: r.id,

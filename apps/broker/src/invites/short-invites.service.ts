@@ -14,7 +14,7 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
-import { concurrentEnrollment, insertMember, inviteResponse, isUniqueViolation, unusableInvite } from './enrollment.js';
+import { concurrentEnrollment, insertMember, inviteResponse, isUniqueViolation, issuerStanding, unusableInvite } from './enrollment.js';
 
 interface ShortInviteRow {
   id: string;
@@ -144,13 +144,7 @@ export class ShortInvitesService {
   private async checkStanding(row: ShortInviteRow, now: number): Promise<MeshState> {
     if (!verifyShortInviteSignature(recordOf(row))) throw new ProtocolError('E_INVITE_INVALID', 'the stored invite does not verify');
     if (now >= row.expires_at.getTime()) throw new ProtocolError('E_INVITE_EXPIRED', 'the invite has expired');
-    const state = await this.meshes.require(row.mesh_id);
-    const issuer = state.byPubkey.get(row.issuer_pubkey);
-    if (!issuer || issuer.revoked || (issuer.role !== 'owner' && issuer.role !== 'admin')) {
-      throw new ProtocolError('E_INVITE_INVALID', 'the invite issuer is no longer an active owner or admin of the mesh');
-    }
-    if (row.role === 'admin' && issuer.role !== 'owner') throw new ProtocolError('E_INVITE_INVALID', 'only the owner can invite admins');
-    return state;
+    return issuerStanding(this.meshes, row);
   }
 
   private async consumeAndEnroll(qr: QueryRunner, body: ShortInviteClaimBody, row: ShortInviteRow): Promise<void> {

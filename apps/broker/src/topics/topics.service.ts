@@ -168,13 +168,13 @@ export class TopicsService {
         if (!parent || String(parent.topic_id) !== t.id) throw new ProtocolError('E_SCHEMA', `reply_to ${body.reply_to} is not a message of #${name}`);
         parentSender = String(parent.sender_member_id);
       }
-      const [inserted] = await rows<{ id: string }>(
+      const [inserted] = await rows<{ id: string; created_at: Date }>(
         qr,
         `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body) VALUES ($1, $2, $3, $4, $5, 1, $6)
-         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id`,
+         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
         [t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, body.text],
       );
-      if (!inserted) return { id: null, members: [] as string[] };
+      if (!inserted) return null;
       const members = (await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id));
       const inTopic = new Set(members);
       // Who may read it: every active member for a public topic, its members for a private one.
@@ -192,9 +192,25 @@ export class TopicsService {
           [scope.state.mesh.id, t.id, inserted.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
         );
       }
-      return { id: String(inserted.id), members };
+      // The stored row, as a SELECT of it would read it back (mentions in member-id order).
+      const row: MessageRow = {
+        id: String(inserted.id),
+        topic_id: t.id,
+        topic: t.name,
+        sender_member_id: scope.member.id,
+        client_id: clientId,
+        reply_to: body.reply_to ?? null,
+        body_version: 1,
+        body: body.text,
+        nonce: null,
+        ciphertext: null,
+        key_epoch: null,
+        created_at: inserted.created_at,
+        mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
+      };
+      return { row, members };
     });
-    if (result.id === null) {
+    if (result === null) {
       const [existing] = await rows<MessageRow>(
         this.ds,
         `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
@@ -203,7 +219,7 @@ export class TopicsService {
       if (!existing || String(existing.topic_id) !== t.id || existing.body !== body.text) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
       return { message: toTopicMessage(scope.state, existing), duplicate: true };
     }
-    const message = await this.message(scope.state, result.id);
+    const message = toTopicMessage(scope.state, result.row);
     // After the commit: to the topic's streams, and to each member's WebSocket sessions but the sender's.
     this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
@@ -222,8 +238,13 @@ export class TopicsService {
        RETURNING last_read_id`,
       [t.id, scope.member.id, upTo],
     );
-    const info = (await this.list(scope)).find((x) => x.name === name)!;
-    return { topic: name, last_read_id: String(row!.last_read_id), unread: info.unread };
+    // Unread counts the same way as list(): above the mark, not sent by the member.
+    const [count] = await rows<{ unread: number }>(
+      this.ds,
+      'SELECT count(*)::int AS unread FROM topic_messages WHERE topic_id = $1 AND id > $2 AND sender_member_id <> $3',
+      [t.id, row!.last_read_id, scope.member.id],
+    );
+    return { topic: name, last_read_id: String(row!.last_read_id), unread: count!.unread };
   }
 
   /** Full-text search (Postgres `simple` configuration) over the topics the scope may read. */
@@ -253,10 +274,5 @@ export class TopicsService {
       [scope.state.mesh.id, scope.member.id, scope.topics ? [...scope.topics] : null, limit],
     );
     return found.map((r) => toTopicMessage(scope.state, r));
-  }
-
-  async message(state: MeshState, id: string): Promise<TopicMessage> {
-    const [r] = await rows<MessageRow>(this.ds, `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.id = $1`, [id]);
-    return toTopicMessage(state, r!);
   }
 }

@@ -75,6 +75,10 @@ export interface LocalGrant {
   blocked: boolean;
   updated_at: number;
 }
+/**
+ * DEFAULT_CAPABILITIES of @claudemesh/core, spelled out: this module is loaded by the fast path,
+ * which must not pull in zod; keep the two equal.
+ */
 const DEFAULT_GRANT = new Set(['dm', 'broadcast', 'read', 'state-read']);
 
 /**
