@@ -4,6 +4,22 @@ import { defineConfig } from 'vitest/config';
 
 const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
+/**
+ * `npm run test:quick` (CLAUDEMESH_TEST_QUICK=1, embedded database only): leaves out the suites that
+ * spawn many processes or wait on purpose (crash, fault, fuzz, single-binary and most real-CLI
+ * suites). For development; CI and `npm test` run everything.
+ */
+const QUICK_EXCLUDE = [
+  'apps/broker/test/crash-recovery.spec.ts',
+  'apps/broker/test/fault-*.spec.ts',
+  'apps/broker/test/fuzz.spec.ts',
+  'apps/broker/test/startup-failure.spec.ts',
+  'apps/broker/test/bootstrap.spec.ts',
+  'apps/broker/src/db/embedded-postgres.spec.ts',
+  'apps/cli/test/*.spec.ts',
+];
+const quick = process.env['CLAUDEMESH_TEST_QUICK'] === '1';
+
 export default defineConfig({
   plugins: [
     // Nest relies on decorator metadata, which esbuild does not emit.
@@ -18,9 +34,13 @@ export default defineConfig({
   },
   test: {
     include: ['libs/*/src/**/*.spec.ts', 'libs/*/test/**/*.spec.ts', 'apps/*/src/**/*.spec.ts', 'apps/*/test/**/*.spec.ts'],
+    exclude: ['**/node_modules/**', ...(quick ? QUICK_EXCLUDE : [])],
     globalSetup: ['./test/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // The default reporter prints failures in full; the progress reporter adds a counter and a heartbeat.
+    reporters: ['default', './test/progress-reporter.ts'],
+    // Timeouts only catch hangs: wide, so a loaded 2-core machine never trips them.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     pool: 'forks',
     maxWorkers: 2,
   },

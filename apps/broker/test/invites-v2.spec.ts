@@ -281,7 +281,13 @@ describe('the short-link landing page', () => {
   let tb: TestBroker;
 
   beforeAll(async () => {
-    tb = await startTestBroker('embedded', { LOG_LEVEL: 'verbose' });
+    // Verbose, so that the test would see a logged code; Nest's start-up chatter stays out of the run's output.
+    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+    try {
+      tb = await startTestBroker('embedded', { LOG_LEVEL: 'verbose' });
+    } finally {
+      for (const spy of quiet) spy.mockRestore();
+    }
   });
   afterAll(async () => tb?.close());
 

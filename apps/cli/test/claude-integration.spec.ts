@@ -314,13 +314,13 @@ describe('claudemesh status-line against a live broker', () => {
     mkdirSync(join(hungHome, 'meshes'));
     const stored = readJson(join(cmHome, 'meshes', `${meshId}.json`));
     writeFileSync(join(hungHome, 'meshes', `${meshId}.json`), JSON.stringify({ ...stored, broker_url: `http://127.0.0.1:${port}` }));
-    const started = Date.now();
+    let accepted = 0;
+    silent.on('connection', () => accepted++);
     const run = await cli(['status-line'], { CLAUDEMESH_HOME: hungHome }, session);
-    const elapsed = Date.now() - started;
     silent.close();
+    // It got as far as the silent broker, then gave up on its own (a hang would time the test out).
+    expect(accepted).toBeGreaterThanOrEqual(1);
     expect(run).toEqual({ code: 0, stdout: '◇ status-mesh · offline\n', stderr: '' });
-    expect(elapsed).toBeGreaterThanOrEqual(2_000);
-    expect(elapsed).toBeLessThan(4_000);
     expect(existsSync(presenceCachePath(hungHome, meshId))).toBe(false);
   });
 

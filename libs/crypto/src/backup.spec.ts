@@ -126,13 +126,10 @@ describe('backup errors and properties', () => {
     const sodium = na();
     expect(backupKdfParams()).toEqual({ opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE, memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE });
     const payload = utf8Encode(JSON.stringify({ v: 1, created_at: 0, files: { 'account.json': 'e30' } }));
-    const started = Date.now();
     const file = encryptBackup(payload, 'correct horse battery staple');
     const header = readBackupHeader(file);
     expect(header).toMatchObject({ opslimit: 3, memlimit: 268_435_456 });
     expect(decryptBackup(file, 'correct horse battery staple')).toEqual(payload);
     expect(codeOf(() => decryptBackup(file, 'correct horse battery stapler'))).toBe('E_BACKUP_DECRYPT');
-    // Three KDF runs; each took about 1 s on the 2-core reference machine.
-    expect(Date.now() - started).toBeLessThan(25_000);
   }, 60_000);
 });
