@@ -103,7 +103,13 @@ export async function connectClient(
 }
 
 /** Resolves when `predicate` holds, polling; rejects with `what` after the timeout. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * How long a wait may take before a test calls it a hang. Generous on purpose: the suite runs on
+ * loaded 2-core machines, and a passing test never waits this long.
+ */
+export const HANG_MS = 60_000;
+
+export async function waitFor(predicate: () => boolean, what: string, timeoutMs = HANG_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

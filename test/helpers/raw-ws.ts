@@ -31,7 +31,7 @@ export class RawPeer {
   }
 
   /** The next frame of this type not yet consumed by an earlier call. */
-  async next(type: string, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+  async next(type: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.frames.findIndex((f) => f['type'] === type && !(f as { _seen?: boolean })._seen);
@@ -45,7 +45,7 @@ export class RawPeer {
     }
   }
 
-  async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+  async waitClosed(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() > deadline) throw new Error('connection not closed');

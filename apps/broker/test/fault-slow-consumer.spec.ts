@@ -220,7 +220,7 @@ describe.each(dbKinds())('a recipient that stops reading its socket, on %s', (ki
     const b = await connect(bob, inbox);
     const disconnects: Array<{ code: number; reason: string }> = [];
     b.on('disconnected', (d) => disconnects.push(d));
-    await waitFor(() => inbox.length >= FLOOD, `all ${FLOOD} queued messages at bob`, 15_000);
+    await waitFor(() => inbox.length >= FLOOD, `all ${FLOOD} queued messages at bob`);
     await sleep(200);
     expect(inbox.map((m) => m.clientId)).toEqual(ids);
     expect(inbox.map((m) => m.messageId)).toEqual(acks.map((ack) => ack.message_id));
@@ -261,7 +261,7 @@ describe.each(dbKinds())('a recipient that stops reading its socket, on %s', (ki
     expect(held, `heap grew ${held.toFixed(1)} MB while the drain was stalled`).toBeLessThan(14);
 
     socket.resume();
-    await waitFor(() => peer.frames.filter((f) => f['type'] === 'push').length >= queued + live, `all ${queued + live} messages at erin`, 15_000);
+    await waitFor(() => peer.frames.filter((f) => f['type'] === 'push').length >= queued + live, `all ${queued + live} messages at erin`);
     await sleep(200);
     const pushed = peer.frames.filter((f) => f['type'] === 'push').map((f) => f['message_id'] as string);
     expect(pushed).toEqual(acked.map((ack) => ack.message_id));

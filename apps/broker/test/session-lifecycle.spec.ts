@@ -19,7 +19,7 @@ describe.each(dbKinds())('session lifecycle on %s', (kind) => {
     const b = await connectClient(tb, mesh, bob, { sessionTtlMs: 800 }, inbox);
     const disconnects: Array<{ code: number; reason: string }> = [];
     b.on('disconnected', (d) => disconnects.push(d));
-    await waitFor(() => disconnects.length >= 1, 'the expiry disconnect', 5_000);
+    await waitFor(() => disconnects.length >= 1, 'the expiry disconnect');
     expect(disconnects[0]?.reason).toBe('E_SESSION_EXPIRED');
     await waitFor(() => b.connected, 'reconnect');
     await a.send('bob', 'after expiry');

@@ -95,7 +95,7 @@ export class SseClient {
     this.req.destroy();
   }
 
-  waitEnd(timeoutMs = 10_000): Promise<void> {
+  waitEnd(timeoutMs = 30_000): Promise<void> {
     if (this.ended) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the stream did not end')), timeoutMs);

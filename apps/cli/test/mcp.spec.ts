@@ -39,7 +39,7 @@ async function cli(home: string, args: string[]): Promise<{ code: number; stdout
 }
 
 /** Polls an async predicate (broker state) until it holds. */
-async function eventually(predicate: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+async function eventually(predicate: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
