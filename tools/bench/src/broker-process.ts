@@ -31,7 +31,8 @@ export class BrokerProcess {
     return this.child?.pid;
   }
 
-  async start(timeoutMs = 30_000): Promise<void> {
+  // Wide: only a hang should trip it, and a first start on a loaded 2-core machine can take a while.
+  async start(timeoutMs = 120_000): Promise<void> {
     const child = spawn(process.execPath, [...this.nodeArgs, BROKER_MAIN], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
@@ -67,7 +68,7 @@ export class BrokerProcess {
   }
 
   /** Runs the broker to completion and returns its exit code and output (for start-up failures). */
-  static async runToExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+  static async runToExit(env: Record<string, string>, timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
     const child = spawn(process.execPath, [BROKER_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
