@@ -1,3 +1,4 @@
+import { checkInvite, createInvite, cryptoReady, generateIdentity } from '@claudemesh/crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
@@ -14,6 +15,7 @@ import {
   freeText,
   hasDuplicateKeys,
   isCanonicalB64u,
+  joinMesh,
   parseSignedRequestAuth,
 } from '../src/index.js';
 
@@ -132,5 +134,20 @@ describe('the Authorization header (§8.1)', () => {
     expect(parseSignedRequestAuth(`Claudemesh-Sig pubkey=${'a'.repeat(64)},ts=5,ts=6,sig=${sig}`)).toBeNull();
     expect(parseSignedRequestAuth(`Claudemesh-Sig pubkey=${'a'.repeat(64)},TS=5,ts=5,sig=${sig}`)).toBeNull();
     expect(parseSignedRequestAuth(`Claudemesh-Sig pubkey=${'a'.repeat(64)},ts=5,sig=${'A'.repeat(85)}B`)).toBeNull();
+  });
+});
+
+describe('a v1 invite whose mesh id is not a UUID (§9.1)', () => {
+  it('is refused by the SDK with E_INVITE_INVALID before its broker is contacted', async () => {
+    await cryptoReady();
+    const issuer = generateIdentity();
+    // The signature layer takes any mesh id (its vectors use `mesh_local`); the wire does not.
+    const invite = createInvite({ meshId: 'mesh_local', meshName: 'local', brokerUrl: 'http://127.0.0.1:9', issuer });
+    expect(checkInvite(invite, Date.now())).toEqual({ ok: true });
+    // Port 9 answers nothing: a request would fail as a network error, not E_INVITE_INVALID.
+    await expect(joinMesh('http://127.0.0.1:9', { invite, identity: generateIdentity(), displayName: 'dave' })).rejects.toMatchObject({
+      code: 'E_INVITE_INVALID',
+      message: expect.stringMatching(/payload\.mesh_id/),
+    });
   });
 });
