@@ -79,9 +79,7 @@ export function isWellFormedText(s: string): boolean {
  * allowed unless the field says otherwise.
  */
 export function freeText(min: number, max: number): z.ZodString {
-  return z
-    .string()
-    .min(min)
+  return (min > 0 ? z.string().min(min) : z.string())
     .max(max)
     .refine((s) => !s.includes('\u0000'), 'text has no NUL character')
     .refine(isWellFormedText, 'text is well-formed Unicode (no lone surrogate)');
