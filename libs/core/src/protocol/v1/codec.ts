@@ -17,7 +17,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Characters are code points (§1.1), as everywhere on the wire. */
 function refOf(obj: Record<string, unknown>): string | undefined {
   const ref = obj['req_id'] ?? obj['id'];
-  return typeof ref === 'string' && (ref.length <= 64 || [...ref].length <= 64) ? ref : undefined;
+  // 64 code points are at most 128 UTF-16 units: longer strings are never counted.
+  return typeof ref === 'string' && (ref.length <= 64 || (ref.length <= 128 && [...ref].length <= 64)) ? ref : undefined;
 }
 
 function describe(error: z.ZodError): string {

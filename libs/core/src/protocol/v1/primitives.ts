@@ -27,13 +27,17 @@ const B64U_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
  * answers what decoding and re-encoding then comparing would, without copying a 240 KB ciphertext.
  */
 export function isCanonicalB64u(s: string): boolean {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) return false;
+  return /^[A-Za-z0-9_-]*$/.test(s) && hasCanonicalTail(s);
+}
+
+/** The length and last-character half of isCanonicalB64u, for schemas that checked the alphabet already. */
+function hasCanonicalTail(s: string): boolean {
   const tail = s.length % 4;
   if (tail === 0) return true;
   if (tail === 1) return false;
   const last = B64U_DIGITS.indexOf(s[s.length - 1]!);
   // 2 trailing characters carry 8 bits of 12, 3 carry 16 of 18: the rest must be zero.
-  return (last & (tail === 2 ? 0x0f : 0x03)) === 0;
+  return last >= 0 && (last & (tail === 2 ? 0x0f : 0x03)) === 0;
 }
 
 /** The byte length a canonical base64url string decodes to. */
@@ -56,12 +60,12 @@ export function b64uBytes(bytes: number | { min: number; max: number }): z.ZodSt
     .regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding')
     .min(minChars, `expected base64url of ${size}`)
     .max(maxChars, `expected base64url of ${size}`)
-    .refine(isCanonicalB64u, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)')
+    .refine(hasCanonicalTail, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)')
     .refine((s) => b64uByteLength(s) >= min && b64uByteLength(s) <= max, `expected base64url of ${size}`);
 }
 
 /** Everything else binary is canonical base64url without padding. */
-export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding').refine(isCanonicalB64u, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)');
+export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding').refine(hasCanonicalTail, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)');
 export const NonEmptyB64u = B64u.min(1);
 export const Signature = b64uBytes(64);
 export const BoxNonce = b64uBytes(24);
