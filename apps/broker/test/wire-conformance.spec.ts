@@ -186,6 +186,14 @@ describe.each(dbKinds())('wire conformance on %s', (kind) => {
   });
 
   describe('REST requests (§8)', () => {
+    it('refuses a non-canonical base64url value in a body with 400 E_SCHEMA naming the field', async () => {
+      const post = (path: string, body: unknown) => fetch(`${tb.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const lookup = await post('/api/v1/invites/v2/resolve', { lookup: 'L'.repeat(43) });
+      expect([lookup.status, ((await lookup.json()) as { error: { code: string; message: string } }).error]).toEqual([400, { code: 'E_SCHEMA', message: expect.stringMatching(/^lookup: /) }]);
+      const canonical = await post('/api/v1/invites/v2/resolve', { lookup: `${'L'.repeat(42)}A` });
+      expect([canonical.status, ((await canonical.json()) as { error: { code: string } }).error.code]).toEqual([404, 'E_INVITE_NOT_FOUND']);
+    });
+
     it('refuses a GET that carries a body with 400 E_SCHEMA, before authentication', async () => {
       const members = `/api/v1/meshes/${mesh.meshId}/members`;
       const body = Buffer.from('{}');
