@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { mountOpenApi } from './api/openapi.js';
 import { AppModule } from './app.module.js';
 import { clientErrorReply, frameworkErrorReply } from './common/protocol-exception.filter.js';
+import { registerRequestShapeChecks } from './common/request-shape.js';
 import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
 import { openDatabase, resolveDatabaseTarget } from './db/database.config.js';
 import { ENTITIES } from './db/entities.js';
@@ -43,6 +44,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
     app.useWebSocketAdapter(new BrokerWsAdapter(app));
+    registerRequestShapeChecks(app.getHttpAdapter().getInstance());
     mountOpenApi(app);
     await app.listen(config.port, config.host);
   } catch (error) {

@@ -12,6 +12,8 @@ import {
   decodeClientFrame,
   decodeServerFrame,
 } from '../src/index.js';
+import * as core from '../src/index.js';
+import type { z } from 'zod';
 
 const root = fileURLToPath(new URL('./fixtures/v1/', import.meta.url));
 const docs = readFileSync(fileURLToPath(new URL('../../../docs/protocol.md', import.meta.url)), 'utf8');
@@ -46,9 +48,24 @@ describe('protocol v1 golden fixtures', () => {
     expect(decodeClientFrame(JSON.stringify(server.find((f) => f.type === 'push')!.value))).toMatchObject({ ok: false, code: 'E_UNKNOWN_TYPE' });
   });
 
-  const invalid = readdirSync(join(root, 'invalid')).map((file) => ({ name: file, ...(JSON.parse(readFileSync(join(root, 'invalid', file), 'utf8')) as { raw: string; code: string }) }));
+  // `raw` is a text frame; `bytes_hex` a binary frame, for bytes a JSON string cannot hold (invalid UTF-8).
+  const invalid = readdirSync(join(root, 'invalid')).map((file) => ({ name: file, ...(JSON.parse(readFileSync(join(root, 'invalid', file), 'utf8')) as { raw?: string; bytes_hex?: string; code: string }) }));
   it.each(invalid.map((f) => [f.name, f] as const))('answers invalid frame %s with its stable code', (_, f) => {
-    expect(decodeClientFrame(f.raw)).toMatchObject({ ok: false, code: f.code, message: expect.any(String) });
+    const frame = f.bytes_hex !== undefined ? new Uint8Array(Buffer.from(f.bytes_hex, 'hex')) : f.raw!;
+    expect(decodeClientFrame(frame)).toMatchObject({ ok: false, code: f.code, message: expect.any(String) });
+  });
+
+  it('decodes a binary frame exactly like the text frame holding the same UTF-8', () => {
+    for (const f of client) {
+      const text = JSON.stringify(f.value);
+      expect(decodeClientFrame(new Uint8Array(Buffer.from(text, 'utf8')))).toEqual(decodeClientFrame(text));
+    }
+  });
+
+  it('names the offending field in the message of a non-canonical base64url value', () => {
+    const send = { type: 'send', id: 'abcdefgh', to: 'bob', nonce: 'A'.repeat(32) };
+    expect(decodeClientFrame(JSON.stringify({ ...send, ciphertext: `${'A'.repeat(21)}B` }))).toMatchObject({ ok: false, code: 'E_SCHEMA', ref: 'abcdefgh', message: expect.stringMatching(/^ciphertext: .*canonical/) });
+    expect(decodeClientFrame(JSON.stringify({ ...send, nonce: `${'A'.repeat(31)}=`, ciphertext: 'A'.repeat(22) }))).toMatchObject({ ok: false, code: 'E_SCHEMA', message: expect.stringMatching(/^nonce: /) });
   });
 
   it('refuses a frame larger than the limit before parsing it', () => {
@@ -64,6 +81,18 @@ describe('protocol v1 golden fixtures', () => {
       const value = JSON.parse(readFileSync(join(root, 'rest', name, file), 'utf8')) as unknown;
       expect(schema.parse(value)).toEqual(value);
     }
+  });
+
+  // rest-invalid/<schema>/<case>.json: { field, body } — the body is refused and the issue names the field.
+  const refused = readdirSync(join(root, 'rest-invalid')).flatMap((schema) =>
+    readdirSync(join(root, 'rest-invalid', schema)).map((file) => ({ schema, file, ...(JSON.parse(readFileSync(join(root, 'rest-invalid', schema, file), 'utf8')) as { field: string; body: unknown }) })),
+  );
+  it.each(refused.map((f) => [`${f.schema}/${f.file}`, f] as const))('refuses the REST body %s, naming its field', (_, f) => {
+    const schema = (core as unknown as Record<string, z.ZodType | undefined>)[f.schema];
+    expect(schema, `libs/core exports no schema ${f.schema}`).toBeDefined();
+    const parsed = schema!.safeParse(f.body);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues.map((i) => i.path.join('.'))).toContain(f.field);
   });
 });
 

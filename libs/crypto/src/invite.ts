@@ -42,8 +42,9 @@ function onlyKeys(record: Record<string, unknown>, allowed: string[], what: stri
 
 function str(record: Record<string, unknown>, key: string): string {
   const value = record[key];
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_STRING) {
-    throw invalid(`${key} must be a non-empty string of at most ${MAX_STRING} chars`);
+  // Characters are code points, as in every length limit of the protocol (docs/protocol.md §1.1).
+  if (typeof value !== 'string' || value.length === 0 || (value.length > MAX_STRING && [...value].length > MAX_STRING)) {
+    throw invalid(`${key} must be a non-empty string of at most ${MAX_STRING} characters`);
   }
   // Control characters (newlines, terminal escapes) have no business in names shown to a joiner.
   // eslint-disable-next-line no-control-regex -- matching control characters is the point

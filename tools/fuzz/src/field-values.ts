@@ -102,6 +102,15 @@ export const NAME_REST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 
 export const chars = (alphabet: string, minLength: number, maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
 
+/** Canonical base64url of `minBytes`–`maxBytes` random bytes (§1.1): the only spelling a schema accepts. */
+export const b64uOf = (minBytes: number, maxBytes: number): fc.Arbitrary<string> => fc.uint8Array({ minLength: minBytes, maxLength: maxBytes }).map((b) => Buffer.from(b).toString('base64url'));
+
+/** §1.1 free text: no NUL, no lone surrogate (JSON.stringify would carry it as an escape). */
+export const isFreeText = (s: string): boolean => !s.includes('\u0000') && Buffer.from(s, 'utf8').toString('utf8') === s;
+
+/** `n` copies of `Q` (low bits zero), one fewer when `n` is an impossible base64url length (4k+1). */
+const qs = (n: number): string => 'Q'.repeat(n % 4 === 1 ? n - 1 : n);
+
 /**
  * Arbitraries are built once: fast-check precomputes bias tables when a string arbitrary is created,
  * which costs far more than drawing a value from it.
@@ -132,9 +141,9 @@ const NOW_ISH = 1_767_225_600_000;
 export const arb = {
   uuid: memo((): fc.Arbitrary<string> => fc.uuid()),
   pubkey: memo((): fc.Arbitrary<string> => chars(HEX, 64, 64)),
-  sig: memo((): fc.Arbitrary<string> => chars(B64U, 86, 86)),
+  sig: memo((): fc.Arbitrary<string> => b64uOf(64, 64)),
   boxNonce: memo((): fc.Arbitrary<string> => chars(B64U, 32, 32)),
-  challengeNonce: memo((): fc.Arbitrary<string> => chars(B64U, 1, 128)),
+  challengeNonce: memo((): fc.Arbitrary<string> => b64uOf(1, 96)),
   epoch: memo((): fc.Arbitrary<number> =>
     fc.oneof(
       fc.constantFrom(0, 1, NOW_ISH, MAX_EPOCH, 2 ** 31, 2 ** 32),
@@ -143,11 +152,11 @@ export const arb = {
     ),
   ),
   clientId: memo((): fc.Arbitrary<string> => chars(B64U, 8, 64)),
-  /** 1–64 UTF-16 units of any text: the schema only bounds the length. */
+  /** 1–64 characters of free text (§1.1). */
   reqId: memo((): fc.Arbitrary<string> =>
     fc
       .oneof(chars(B64U, 1, 24), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 32 }))
-      .filter((s) => s.length >= 1 && s.length <= 64),
+      .filter((s) => s.length >= 1 && s.length <= 64 && isFreeText(s)),
   ),
   summary: memo((): fc.Arbitrary<string> =>
     fc
@@ -156,9 +165,9 @@ export const arb = {
         { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
         { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(LIMITS.maxSummaryChars), '😀'.repeat(LIMITS.maxSummaryChars / 2)) },
       )
-      .filter((s) => s.length <= LIMITS.maxSummaryChars),
+      .filter((s) => s.length <= LIMITS.maxSummaryChars && isFreeText(s)),
   ),
-  client: memo((): fc.Arbitrary<string> => fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => s.length <= 128)),
+  client: memo((): fc.Arbitrary<string> => fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => s.length <= 128 && isFreeText(s))),
   /** Group names members may join: never starting with `zz` (reserved for groups that never exist). */
   joinableGroup: memo((): fc.Arbitrary<string> => fc.tuple(fc.constantFrom(...'abcdefghijklmnopqrstuvwxy0123456789'), chars(GROUP_REST, 0, 63)).map(([a, b]) => a + b)),
   missingGroup: memo((): fc.Arbitrary<string> => chars(GROUP_REST, 0, 62).map((s) => `zz${s}`)),
@@ -172,12 +181,7 @@ export const arb = {
     ),
   ),
   ciphertext: memo((): fc.Arbitrary<string> =>
-    fc.oneof(
-      { weight: 20, arbitrary: chars(B64U, 22, 200) },
-      // Schema-valid but under 16 bytes once decoded: E_SCHEMA from the send path.
-      { weight: 2, arbitrary: chars(B64U, 1, 21) },
-      { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((n) => 'Q'.repeat(n)) },
-    ),
+    fc.oneof({ weight: 20, arbitrary: b64uOf(16, 150) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map(qs) }),
   ),
   receipts: memo((): fc.Arbitrary<string> => fc.constantFrom('all', 'read', 'none')),
   /** A capability set without repeats, in any order; sometimes exactly the defaults (the row is deleted). */
@@ -204,7 +208,7 @@ export const arb = {
   ),
   /** Topic names no mesh of the run has (every mesh has only #general): `zz…`. */
   missingTopic: memo((): fc.Arbitrary<string> => chars(GROUP_REST, 0, 62).map((s) => `zz${s}`)),
-  /** Topic text: any text but NUL (lone surrogates are replaced on the wire), up to the 16 000 limit. */
+  /** Topic text: free text (§1.1), up to the 16 000 limit. */
   topicText: memo((): fc.Arbitrary<string> =>
     fc
       .oneof(
@@ -212,16 +216,11 @@ export const arb = {
         { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }) },
         { weight: 1, arbitrary: fc.constantFrom('@owner ping', 'x'.repeat(TOPIC_LIMITS.maxTextChars), '😀'.repeat(TOPIC_LIMITS.maxTextChars / 2)) },
       )
-      .filter((s) => s.length >= 1 && s.length <= TOPIC_LIMITS.maxTextChars && !s.includes('\u0000')),
+      .filter((s) => s.length >= 1 && s.length <= TOPIC_LIMITS.maxTextChars && isFreeText(s)),
   ),
   historyLimit: memo((): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(50, TOPIC_LIMITS.maxHistoryPage))),
   stateCiphertext: memo((): fc.Arbitrary<string> =>
-    fc.oneof(
-      { weight: 20, arbitrary: chars(B64U, 22, 200) },
-      // Schema-valid but under 16 bytes once decoded: E_SCHEMA from the state path.
-      { weight: 2, arbitrary: chars(B64U, 1, 21) },
-      { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map((n) => 'S'.repeat(n)) },
-    ),
+    fc.oneof({ weight: 20, arbitrary: b64uOf(16, 150) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map(qs) }),
   ),
 };
 
@@ -266,10 +265,25 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     raw('1e400', false, '1e400'),
     raw('"1767225600000"', false, 'string'),
   ],
-  sig: [s('A'.repeat(85), false, '85'), s('A'.repeat(87), false, '87'), s(`${'A'.repeat(85)}+`, false, 'plus'), s(`${'A'.repeat(84)}==`, false, 'padded')],
-  challengeNonce: [s('', false, 'empty'), s('A'.repeat(128), true, '128'), s('A'.repeat(129), false, '129'), s('AAAA=', false, 'padded')],
+  sig: [
+    s('A'.repeat(85), false, '85'),
+    s('A'.repeat(87), false, '87'),
+    s(`${'A'.repeat(85)}+`, false, 'plus'),
+    s(`${'A'.repeat(84)}==`, false, 'padded'),
+    s(`${'A'.repeat(85)}B`, false, 'trailing-bits'),
+    s(`${'A'.repeat(85)}w`, true, 'canonical-w'),
+  ],
+  challengeNonce: [
+    s('', false, 'empty'),
+    s('A'.repeat(128), true, '128'),
+    s('A'.repeat(129), false, '129'),
+    s('AAAA=', false, 'padded'),
+    s('AAAAA', false, 'impossible-length'),
+    s('AB', false, 'trailing-bits'),
+    s('AQ', true, 'one-byte'),
+  ],
   peerType: [s('robot', false, 'unknown'), s('AI', false, 'upper'), s('human', true, 'human'), raw('null', false, 'null')],
-  client: [s('c'.repeat(128), true, '128'), s('c'.repeat(129), false, '129'), s('', true, 'empty')],
+  client: [s('c'.repeat(128), true, '128'), s('c'.repeat(129), false, '129'), s('', true, 'empty'), s('a\u0000', false, 'nul'), raw('"cli\\ud800"', false, 'lone-surrogate'), s('😀'.repeat(128), true, '128-code-points')],
   clientId: [
     s('a'.repeat(7), false, '7'),
     s('a'.repeat(8), true, '8'),
@@ -292,12 +306,15 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s(`@zz${'a'.repeat(63)}`, false, '@65'),
     s(`zz${'b'.repeat(62)}`, true, 'name-64'),
   ],
-  boxNonce: [s('A'.repeat(31), false, '31'), s('A'.repeat(33), false, '33'), s(`${'A'.repeat(30)}==`, false, 'padded')],
+  boxNonce: [s('A'.repeat(31), false, '31'), s('A'.repeat(33), false, '33'), s(`${'A'.repeat(30)}==`, false, 'padded'), s(`${'_'.repeat(32)}`, true, 'all-ones')],
   ciphertext: [
     s('', false, 'empty'),
     s('====', false, 'pad'),
-    s('A'.repeat(21), true, '15-bytes'),
+    s('A'.repeat(20), false, '15-bytes'),
+    s('A'.repeat(21), false, 'impossible-length'),
     s('A'.repeat(22), true, '16-bytes'),
+    s(`${'A'.repeat(21)}B`, false, 'trailing-bits'),
+    s(`${'A'.repeat(22)}D`, false, 'trailing-bits-3'),
     s('A'.repeat(maxCipherChars), true, 'max'),
     s('A'.repeat(maxCipherChars + 1), false, 'max+1'),
   ],
@@ -342,7 +359,8 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s('', false, 'empty'),
     s('r'.repeat(64), true, '64'),
     s('r'.repeat(65), false, '65'),
-    s('\u0000', true, 'nul'),
+    s('\u0000', false, 'nul'),
+    raw('"\\udc00"', false, 'lone-surrogate'),
     s(' ', true, 'space'),
     s('😀'.repeat(64), true, '64-code-points'),
     s('😀'.repeat(65), false, '65-code-points'),
@@ -353,6 +371,9 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s('', true, 'empty'),
     s('😀'.repeat(LIMITS.maxSummaryChars), true, '1024-code-points'),
     s('😀'.repeat(LIMITS.maxSummaryChars + 1), false, '1025-code-points'),
+    s('a\u0000b', false, 'nul'),
+    raw('"x\\ud83d"', false, 'lone-surrogate'),
+    s('line\nbreak\ttab', true, 'controls'),
   ],
   status: [s('sleeping', false, 'unknown'), s('IDLE', false, 'upper'), s('', false, 'empty')],
   receipts: [s('read', true, 'read'), s('ALL', false, 'upper'), s('delivered', false, 'unknown'), s('', false, 'empty'), raw('null', false, 'null')],
@@ -402,8 +423,10 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
   stateCiphertext: [
     s('', false, 'empty'),
     s('====', false, 'pad'),
-    s('A'.repeat(21), true, '15-bytes'),
+    s('A'.repeat(20), false, '15-bytes'),
+    s('A'.repeat(21), false, 'impossible-length'),
     s('A'.repeat(22), true, '16-bytes'),
+    s(`${'A'.repeat(21)}B`, false, 'trailing-bits'),
     s('A'.repeat(maxStateCipherChars), true, 'max'),
     s('A'.repeat(maxStateCipherChars + 1), false, 'max+1'),
     s('A'.repeat(maxCipherChars), false, 'send-max'),
@@ -423,7 +446,10 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s('x'.repeat(TOPIC_LIMITS.maxTextChars), true, 'max'),
     s('x'.repeat(TOPIC_LIMITS.maxTextChars + 1), false, 'max+1'),
     s('a\u0000b', false, 'nul'),
+    raw('"\\udc00 tail"', false, 'lone-surrogate'),
     s('😀'.repeat(TOPIC_LIMITS.maxTextChars / 2), true, 'max-utf16'),
+    s('😀'.repeat(TOPIC_LIMITS.maxTextChars), true, 'max-code-points'),
+    s('😀'.repeat(TOPIC_LIMITS.maxTextChars + 1), false, 'max+1-code-points'),
   ],
   topicMessageId: [s('0', false, '0'), s('01', false, '01'), s('1'.repeat(20), false, '20-digits'), s('9999999999999999999', true, '19-nines'), raw('1', false, 'number')],
   historyLimit: [

@@ -367,9 +367,9 @@ const duplicateKey: Mutation = (base) =>
     const entries = entriesOf(base.frame);
     const at = entries.findIndex(([k]) => k === spec.name);
     const dup: Entry = [spec.name, junk];
-    // JSON.parse keeps the last occurrence: junk placed before the original is overridden.
+    // §3.3: a repeated key is refused whichever occurrence a parser would keep.
     const out = before ? [...entries.slice(0, at), dup, ...entries.slice(at)] : [...entries, dup];
-    return text(`${base.type}/duplicate-${before ? 'before' : 'after'}:${spec.name}`, objectText(out), before ? 'valid' : undefined);
+    return text(`${base.type}/duplicate-${before ? 'before' : 'after'}:${spec.name}`, objectText(out), 'E_BAD_FRAME');
   });
 
 /**

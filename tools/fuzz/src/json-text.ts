@@ -33,3 +33,32 @@ export function wireText(text: string): string {
 export function utf8Length(data: string | Uint8Array): number {
   return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
 }
+
+/**
+ * Whether some object of a JSON text names a member twice (§3.3, §8): a reading of the text token by
+ * token, keeping the decoded names of each open object. Only for text `JSON.parse` accepts.
+ */
+export function repeatsAKey(text: string): boolean {
+  const open: Array<Set<string> | null> = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(null);
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const token = text.slice(i, j + 1);
+      let k = j + 1;
+      while (k < text.length && /\s/.test(text[k]!)) k++;
+      const names = open[open.length - 1];
+      if (text[k] === ':' && names) {
+        const name = JSON.parse(token) as string;
+        if (names.has(name)) return true;
+        names.add(name);
+      }
+      i = j;
+    }
+  }
+  return false;
+}

@@ -12,7 +12,7 @@
  */
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, LIMITS, SERVER_FRAME_SCHEMAS, isErrorCode, type ClientFrame, type ClientFrameType, type ErrorCode } from '@claudemesh/core';
 import { decodedLength, lenientRule, type GrantStateModel, type ReplyRule } from './grant-state-model.js';
-import { utf8Length } from './json-text.js';
+import { repeatsAKey, utf8Length } from './json-text.js';
 import type { Expected, FrameCase } from './frames.js';
 
 export type Classified =
@@ -50,13 +50,17 @@ function refCandidates(obj: Record<string, unknown>): Array<string | undefined> 
 /** Decodes one frame exactly as §3.3 orders the checks. `data` is what went on the wire. */
 export function classifyFrame(data: string | Uint8Array): Classified {
   if (utf8Length(data) > LIMITS.maxFrameBytes) return { ok: false, code: 'E_TOO_LARGE', refs: [undefined] };
+  // A binary frame holds UTF-8 exactly: bytes that do not survive a decode and re-encode are refused.
+  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  if (typeof data !== 'string' && !Buffer.from(text, 'utf8').equals(Buffer.from(data))) return { ok: false, code: 'E_BAD_FRAME', refs: [undefined] };
   let value: unknown;
   try {
-    value = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return { ok: false, code: 'E_BAD_FRAME', refs: [undefined] };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'E_BAD_FRAME', refs: [undefined] };
+  if (repeatsAKey(text)) return { ok: false, code: 'E_BAD_FRAME', refs: [undefined] };
   const obj = value as Record<string, unknown>;
   const refs = refCandidates(obj);
   const type = Object.hasOwn(obj, 'type') ? obj['type'] : undefined;

@@ -24,8 +24,8 @@ export const SACRIFICIAL_KEY_ID = '{sacrificial}';
 
 export type BearerAuth =
   | { kind: 'none' }
-  /** A fixture key; `spaced` writes `Bearer  <key>` (the broker trims the token). */
-  | { kind: 'key'; key: KeyName; spaced: boolean }
+  /** A fixture key; `spaced` writes `Bearer  <key>` (the broker trims the token); `scheme` spells `Bearer` (any case, §8.1). */
+  | { kind: 'key'; key: KeyName; spaced: boolean; scheme: string }
   /** Never a valid key: `{full}` becomes the full key, `{fullid}` its id. */
   | { kind: 'garbage'; value: string };
 
@@ -196,7 +196,11 @@ const authArb = (route: BearerRoute): fc.Arbitrary<BearerAuth> =>
     {
       weight: 12,
       arbitrary: fc
-        .record({ key: fc.oneof({ weight: 2, arbitrary: fc.constant<KeyName>(route.need === 'admin' ? 'admin' : 'full') }, { weight: 1, arbitrary: fc.constantFrom(...KEY_NAMES) }), spaced: fc.integer({ min: 0, max: 19 }).map((n) => n === 0) })
+        .record({
+          key: fc.oneof({ weight: 2, arbitrary: fc.constant<KeyName>(route.need === 'admin' ? 'admin' : 'full') }, { weight: 1, arbitrary: fc.constantFrom(...KEY_NAMES) }),
+          spaced: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
+          scheme: fc.oneof({ weight: 8, arbitrary: fc.constant('Bearer') }, { weight: 1, arbitrary: fc.constantFrom('bearer', 'BEARER', 'bEaReR') }),
+        })
         .map((k): BearerAuth => ({ kind: 'key', ...k })),
     },
     { weight: 1, arbitrary: fc.constant<BearerAuth>({ kind: 'none' }) },
@@ -208,8 +212,8 @@ const authArb = (route: BearerRoute): fc.Arbitrary<BearerAuth> =>
             '',
             'Bearer',
             'Bearer ',
-            'bearer {full}',
-            'BEARER {full}',
+            'bearer{full}',
+            'Bearer: {full}',
             'Bearer {full}x',
             'Bearer x{full}',
             'Bearer {full},Bearer {full}',

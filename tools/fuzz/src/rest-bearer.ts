@@ -127,7 +127,7 @@ export class BearerRunner {
     if (c.contentType !== null) headers['content-type'] = c.contentType;
     if (c.lastEventId !== undefined) headers['last-event-id'] = c.lastEventId;
     const full = this.fx.keys.full;
-    if (c.auth.kind === 'key') headers['authorization'] = `Bearer ${c.auth.spaced ? ' ' : ''}${this.fx.keys[c.auth.key]}`;
+    if (c.auth.kind === 'key') headers['authorization'] = `${c.auth.scheme} ${c.auth.spaced ? ' ' : ''}${this.fx.keys[c.auth.key]}`;
     else if (c.auth.kind === 'garbage' && c.auth.value !== '') headers['authorization'] = c.auth.value.replaceAll('{full}', full).replaceAll('{fullid}', full.slice(4, 20));
     return { method: c.route.method, path, headers, body };
   }

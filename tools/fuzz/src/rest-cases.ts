@@ -14,7 +14,7 @@ export { mutatedBody } from './rest-bodies.js';
 // ---------------------------------------------------------------------------------------------
 // Templates (fixture-shaped placeholders: schema-valid, signatures that do not verify)
 
-const SIG = 'S'.repeat(86);
+const SIG = `${'S'.repeat(85)}Q`;
 /** The REST lane's short invites wrap this key; the fuzzer never opens group traffic. */
 export const FUZZ_MESH_KEY = new Uint8Array(32).fill(0x5a);
 const HEX = (c: string): string => c.repeat(64);
@@ -50,7 +50,7 @@ export function templates(meshId: string): Record<'create' | 'join' | 'register'
     'register-v2': {
       mesh_id: meshId,
       invite_id: 'aW52aXRlLWlkLTAy',
-      lookup: 'L'.repeat(43),
+      lookup: 'L'.repeat(42) + 'A',
       wrapped_mesh_key: 'W'.repeat(298),
       role: 'member',
       max_uses: 10,
@@ -58,8 +58,8 @@ export function templates(meshId: string): Record<'create' | 'join' | 'register'
       issuer: HEX('a'),
       sig: SIG,
     },
-    'resolve-v2': { lookup: 'L'.repeat(43) },
-    'claim-v2': { lookup: 'L'.repeat(43), member_pubkey: HEX('d'), x25519_pubkey: 'X'.repeat(43), display_name: 'dave', peer_type: 'ai', ts: 1767139200000, sig: SIG },
+    'resolve-v2': { lookup: 'L'.repeat(42) + 'A' },
+    'claim-v2': { lookup: 'L'.repeat(42) + 'A', member_pubkey: HEX('d'), x25519_pubkey: 'X'.repeat(42) + 'A', display_name: 'dave', peer_type: 'ai', ts: 1767139200000, sig: SIG },
   };
 }
 
@@ -75,7 +75,7 @@ function garbageHeader(): fc.Arbitrary<Extract<AuthSpec, { kind: 'header' }>> {
     '',
     'Claudemesh-Sig',
     'Claudemesh-Sig ',
-    'claudemesh-sig pubkey={owner},ts={now},sig=' + sig,
+    'Claudemesh-Sigpubkey={owner},ts={now},sig=' + sig,
     `Claudemesh-Sig pubkey=${pk.toUpperCase()},ts={now},sig=${sig}`,
     `Claudemesh-Sig pubkey=${pk.slice(1)},ts={now},sig=${sig}`,
     `Claudemesh-Sig pubkey=${pk},ts={now}`,
@@ -93,9 +93,20 @@ function garbageHeader(): fc.Arbitrary<Extract<AuthSpec, { kind: 'header' }>> {
     `Claudemesh-Sig pubkey=${pk},ts=,sig=${sig}`,
     `Claudemesh-Sig pubkey=${pk},ts=0x10,sig=${sig}`,
     `Claudemesh-Sig pubkey=${pk},ts=1e3,sig=${sig}`,
+    // §1.1: a signature spelled non-canonically, a parameter given twice (§8.1).
+    `Claudemesh-Sig pubkey=${pk},ts={now},sig=${sig.slice(0, -1)}B`,
+    `Claudemesh-Sig pubkey=${pk},ts={now},ts={now},sig=${sig}`,
+    `Claudemesh-Sig pubkey=${pk},TS={now},ts={now},sig=${sig}`,
   ];
   const stale = [`Claudemesh-Sig pubkey=${pk},ts=0,sig=${sig}`, `Claudemesh-Sig pubkey=${pk},ts=1,sig=${sig}`, `Claudemesh-Sig pubkey=${pk},ts=8640000000000000,sig=${sig}`];
-  const badSig = [`Claudemesh-Sig pubkey=${pk},ts={now},sig=${sig}`, `Claudemesh-Sig pubkey={owner},ts={now},sig=${sig}`, `Claudemesh-Sig sig=${sig},ts={now},pubkey={owner}`];
+  // Well formed, with a signature that does not verify; the scheme and names in any case (§8.1).
+  const badSig = [
+    `Claudemesh-Sig pubkey=${pk},ts={now},sig=${sig}`,
+    `Claudemesh-Sig pubkey={owner},ts={now},sig=${sig}`,
+    `Claudemesh-Sig sig=${sig},ts={now},pubkey={owner}`,
+    `claudemesh-sig pubkey={owner},ts={now},sig=${sig}`,
+    `CLAUDEMESH-SIG PUBKEY={owner},Ts={now},SIG=${sig}`,
+  ];
   const lenient = [
     `Claudemesh-Sig  pubkey={owner},ts={now},sig=${sig}`,
     `Claudemesh-Sig pubkey={owner}, ts={now}, sig=${sig}`,
@@ -121,7 +132,7 @@ function authArb(weights: { signed: number }): fc.Arbitrary<AuthSpec> {
     {
       weight: 1,
       arbitrary: fc
-        .constantFrom('Bearer ', 'Bearer x', 'bearer {admin}', 'Bearer  {admin}', 'Bearer {admin}x', 'Basic {admin}')
+        .constantFrom('Bearer ', 'Bearer x', 'bearer x{admin}', 'Bearer{admin}', 'Bearer {admin}x', 'Basic {admin}')
         .map((value): AuthSpec => ({ kind: 'bearer', admin: false, value })),
     },
     {
@@ -197,7 +208,11 @@ function oneRoute(r: RouteName, t: ReturnType<typeof templates>): fc.Arbitrary<R
     const inviteParam = fc.oneof(fc.constantFrom('aW52aXRlLWlkLTAx', 'unknown-invite-01'), paramJunk());
     const auth: fc.Arbitrary<AuthSpec> =
       r === 'create'
-        ? fc.oneof({ weight: 3, arbitrary: fc.constant<AuthSpec>({ kind: 'bearer', admin: true, value: '' }) }, { weight: 1, arbitrary: authArb({ signed: 0 }) })
+        ? fc.oneof(
+            // The admin token, the scheme in any case and after any number of spaces (§8.1).
+            { weight: 3, arbitrary: fc.constantFrom('', 'bearer {admin}', 'BEARER  {admin}').map((value): AuthSpec => ({ kind: 'bearer', admin: true, value })) },
+            { weight: 1, arbitrary: authArb({ signed: 0 }) },
+          )
         : UNSIGNED_ROUTES.includes(r)
           ? fc.oneof(fc.constant<AuthSpec>({ kind: 'none' }), authArb({ signed: 1 }))
           : authArb({ signed: 6 });

@@ -4,7 +4,7 @@
  * path parameters → Authorization → body schema → membership and role → route checks).
  */
 import { CreateMeshBody, JoinBody, PubkeyHex, ShortInviteBody, ShortInviteClaimBody, ShortInviteResolveBody, SignedInviteBody, Uuid, type ErrorCode } from '@claudemesh/core';
-import { wireText } from './json-text.js';
+import { repeatsAKey, wireText } from './json-text.js';
 import { type RestExpectation } from './oracle.js';
 
 export const JSON_CT = 'application/json';
@@ -162,10 +162,14 @@ export function parseBody(contentType: string | null, body: BodySpec): Parsed {
   if (size > MAX_BODY_BYTES) return { kind: 'too-large' };
   if (body.kind === 'oversize' || body.kind === 'none') return { kind: 'parse-error' };
   const text = body.kind === 'text' ? body.text : Buffer.from(body.bytes).toString('utf8');
+  // §8: a JSON body is UTF-8 exactly (bytes that do not survive a decode and re-encode are refused).
+  if (body.kind === 'bytes' && !Buffer.from(text, 'utf8').equals(Buffer.from(body.bytes))) return { kind: 'parse-error' };
   try {
     // RFC 8259 §8.1: a parser may ignore a byte order mark.
-    const value: unknown = JSON.parse(text.replace(/^\ufeff/, ''));
-    return isPoisoned(value) ? { kind: 'parse-error' } : { kind: 'value', value };
+    const json = text.replace(/^\ufeff/, '');
+    const value: unknown = JSON.parse(json);
+    // §8: a body that names a member twice is refused like one that is not JSON.
+    return isPoisoned(value) || repeatsAKey(json) ? { kind: 'parse-error' } : { kind: 'value', value };
   } catch {
     return { kind: 'parse-error' };
   }

@@ -65,7 +65,7 @@ function authorization(env: RestEnv, auth: AuthSpec, method: string, path: strin
     case 'none':
       return null;
     case 'bearer':
-      return auth.admin ? `Bearer ${env.adminToken}` : auth.value.replace('{admin}', env.adminToken);
+      return (auth.admin ? auth.value || 'Bearer {admin}' : auth.value).replace('{admin}', env.adminToken);
     case 'header':
       return auth.value.replaceAll('{now}', String(Date.now())).replaceAll('{owner}', env.owner.publicKey);
     case 'signed': {

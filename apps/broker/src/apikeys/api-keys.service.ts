@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ProtocolError, TOPIC_LIMITS, type ApiKeyCapability, type ApiKeyInfo, type CreatedApiKey, type TopicName } from '@claudemesh/core';
+import { ProtocolError, TOPIC_LIMITS, authorizationCredentials, type ApiKeyCapability, type ApiKeyInfo, type CreatedApiKey, type TopicName } from '@claudemesh/core';
 import { randomBytes, toB64u, toHex } from '@claudemesh/crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -83,7 +83,7 @@ export class ApiKeysService {
 
   /** Resolves `Authorization: Bearer cmk_…`; every failure is E_UNAUTHORIZED with the reason. */
   async authenticate(header: string | undefined, now = Date.now()): Promise<ApiCaller> {
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const token = authorizationCredentials(header, 'Bearer');
     if (!token) throw new ProtocolError('E_UNAUTHORIZED', 'expected Authorization: Bearer cmk_… (create a key: claudemesh apikey create)');
     const match = KEY_PATTERN.exec(token);
     if (!match) throw new ProtocolError('E_UNAUTHORIZED', 'malformed API key: expected cmk_<16 chars>_<43 chars>');

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { CreateMeshBody, ProtocolError, PubkeyHex, Uuid } from '@claudemesh/core';
+import { CreateMeshBody, ProtocolError, PubkeyHex, Uuid, authorizationCredentials } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
@@ -23,8 +23,7 @@ export class MeshesController {
   /** Creating a mesh on this broker needs the operator's admin token. */
   @Post()
   create(@Req() req: FastifyRequest, @Body() body: unknown) {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    const token = authorizationCredentials(req.headers.authorization, 'Bearer') ?? '';
     if (!this.config.adminToken || !sameSecret(token, this.config.adminToken)) {
       throw new ProtocolError('E_UNAUTHORIZED', 'mesh creation needs the broker admin token (Authorization: Bearer …)');
     }

@@ -57,6 +57,7 @@ export class PresenceService {
         online: sessions.length > 0,
         groups: [...m.groups].sort(),
         sessions,
+        ...(m.restOnly ? { rest_only: true } : {}),
       };
     });
   }

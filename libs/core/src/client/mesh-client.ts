@@ -452,13 +452,21 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   /** Names and session keys resolve to the member key the DM is encrypted for. */
   private async resolveMemberPubkey(target: string): Promise<string> {
     const known = this.peerKeys.memberOf(target) ?? (/^[0-9a-f]{64}$/.test(target) ? this.opts.sessionMember?.(target) : undefined);
-    if (known) return known;
+    if (known) return this.encryptableTo(target, known);
     await this.waitConnected();
     await this.listPeers();
     const listed = this.peerKeys.memberOf(target, true);
-    if (listed) return listed;
+    if (listed) return this.encryptableTo(target, listed);
     if (/^[0-9a-f]{64}$/.test(target)) return target;
     throw new ProtocolError('E_UNKNOWN_TARGET', `no peer named ${target} in this mesh`);
+  }
+
+  /** A REST-only human's key is a placeholder nobody holds the secret of: never box a DM to it (§6.1). */
+  private encryptableTo(target: string, memberPubkey: string): string {
+    if (this.peerKeys.restOnly(target) || this.peerKeys.restOnly(memberPubkey)) {
+      throw new ProtocolError('E_FORBIDDEN', `${target} is a REST-only member: nothing can be encrypted to it; write to it in a topic`);
+    }
+    return memberPubkey;
   }
 
   private waitConnected(): Promise<void> {

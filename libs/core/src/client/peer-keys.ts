@@ -30,6 +30,11 @@ export class PeerKeys {
     this.sessionMembers.set(sessionPubkey, memberPubkey);
   }
 
+  /** Whether the last peer list marks `target` as a REST-only human, whose key opens nothing (§6.1). */
+  restOnly(target: string): boolean {
+    return this.byKey.get(target)?.rest_only === true;
+  }
+
   /** The member key for `target` if known; `listed` asks only the peer list. */
   memberOf(target: string, listed = false): string | undefined {
     return this.byKey.get(target)?.member_pubkey ?? (listed ? undefined : this.sessionMembers.get(target));

@@ -30,6 +30,7 @@ import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
 import {
   ShortInviteClaimResult,
+  SignedInviteBody,
   formatSignedRequestAuth,
   type EmailInviteClaimResponse,
   type EmailInviteResolveResponse,
@@ -148,6 +149,13 @@ export interface JoinOptions {
 
 /** Enrolls a member key with an invite. The mesh key in the invite link never goes to the broker. */
 export function joinMesh(base: string, opts: JoinOptions): Promise<JoinResponse> {
+  // The signature layer takes any mesh id; the wire wants a UUID and the rest of §9.1 (protocol.md):
+  // an invite that cannot be a v1 invite is refused before its broker is contacted.
+  const wire = SignedInviteBody.safeParse(opts.invite);
+  if (!wire.success) {
+    const issue = wire.error.issues[0];
+    return Promise.reject(new ProtocolError('E_INVITE_INVALID', `this invite does not fit protocol v1: ${issue?.path.join('.') ?? 'invite'}: ${issue?.message ?? 'invalid'}`));
+  }
   const ts = Date.now();
   const meshId = opts.invite.payload.mesh_id;
   const sig = sign(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, PubkeyHex, Uuid } from './primitives.js';
+import { ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, PubkeyHex, Uuid, freeText } from './primitives.js';
 
 /**
  * The topic and API-key surface (docs/topics.md): REST /api/v1 with bearer keys, SSE, and the
@@ -14,9 +14,6 @@ export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a
 export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
 export type ApiKeyCapability = z.infer<typeof ApiKeyCapability>;
 export const DEFAULT_TOPIC = 'general';
-
-/** Text a Postgres `text` column can hold: no NUL character. */
-const NO_NUL = (s: string): boolean => !s.includes('\u0000');
 
 export const TOPIC_LIMITS = Object.freeze({
   maxTextChars: 16_000,
@@ -36,11 +33,12 @@ export const TOPIC_LIMITS = Object.freeze({
 export const CreateTopicBody = z.strictObject({
   name: TopicName,
   visibility: TopicVisibility.default('public'),
-  description: z.string().max(TOPIC_LIMITS.maxDescriptionChars).refine(NO_NUL, 'description has no NUL character').default(''),
+  description: freeText(0, TOPIC_LIMITS.maxDescriptionChars).default(''),
 });
 
 export const PostTopicMessageBody = z.strictObject({
-  text: z.string().min(1).max(TOPIC_LIMITS.maxTextChars).refine(NO_NUL, 'text has no NUL character'),
+  /** Stored and served verbatim (line breaks included): plaintext to the broker in body_version 1. */
+  text: freeText(1, TOPIC_LIMITS.maxTextChars),
   reply_to: TopicMessageId.optional(),
   /** Idempotency: a retry with the same client id returns the stored message. */
   client_id: ClientId.optional(),
@@ -63,7 +61,7 @@ export const HistoryQuery = z.strictObject({
 });
 
 export const SearchQuery = z.strictObject({
-  q: z.string().min(1).max(200).refine(NO_NUL, 'q has no NUL character'),
+  q: freeText(1, 200),
   topic: TopicName.optional(),
   limit: z.coerce.number().int().min(1).max(TOPIC_LIMITS.maxSearchResults).default(20),
 });
@@ -76,7 +74,7 @@ export const NotificationsQuery = z.strictObject({
 export const MarkNotificationsReadBody = z.strictObject({ ids: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(500).optional() });
 
 export const CreateApiKeyBody = z.strictObject({
-  label: z.string().max(100).refine(NO_NUL, 'label has no NUL character').default(''),
+  label: freeText(0, 100).default(''),
   capabilities: z.array(ApiKeyCapability).min(1).max(3).refine((c) => new Set(c).size === c.length, 'capabilities must not repeat'),
   /** Limit the key to these topics; absent = every topic its member may read. */
   topics: z.array(TopicName).min(1).max(TOPIC_LIMITS.maxKeyTopics).optional(),

@@ -6,6 +6,8 @@ import {
   EpochMs,
   GroupName,
   LIMITS,
+  b64uBytes,
+  freeText,
   MessageId,
   NonEmptyB64u,
   PeerStatus,
@@ -36,7 +38,7 @@ export const HelloFrame = z.strictObject({
   /** Session key's signature over the hello string. */
   sig: Signature,
   peer_type: PeerType.default('ai'),
-  client: z.string().max(128).optional(),
+  client: freeText(0, 128).optional(),
 });
 
 export const SendFrame = z.strictObject({
@@ -44,7 +46,8 @@ export const SendFrame = z.strictObject({
   id: ClientId,
   to: Target,
   nonce: BoxNonce,
-  ciphertext: NonEmptyB64u.max(Math.ceil((LIMITS.maxCiphertextBytes * 4) / 3)),
+  /** At least the 16-byte MAC; at most maxCiphertextBytes, so a send always fits the frame limit. */
+  ciphertext: b64uBytes({ min: 16, max: LIMITS.maxCiphertextBytes }),
   /** Which state advances the sender wants pushed; default `all` for a DM, `none` for `@group` and `*`. */
   receipts: ReceiptPolicy.optional(),
 });
@@ -57,7 +60,7 @@ export const ListPeersFrame = z.strictObject({ type: z.literal('list_peers'), re
 export const SetSummaryFrame = z.strictObject({
   type: z.literal('set_summary'),
   req_id: ReqId.optional(),
-  summary: z.string().max(LIMITS.maxSummaryChars),
+  summary: freeText(0, LIMITS.maxSummaryChars),
 });
 export const SetStatusFrame = z.strictObject({
   type: z.literal('set_status'),
@@ -96,7 +99,7 @@ export const StateSetFrame = z.strictObject({
   key: StateKey,
   version: z.number().int().min(1).max(2 ** 31 - 1),
   nonce: BoxNonce,
-  ciphertext: NonEmptyB64u.max(Math.ceil(((LIMITS.maxStateValueBytes + 16) * 4) / 3)),
+  ciphertext: b64uBytes({ min: 16, max: LIMITS.maxStateValueBytes + 16 }),
 });
 /** Reads shared state: one key, one owner's keys, or every key the sender may read. */
 export const StateGetFrame = z.strictObject({

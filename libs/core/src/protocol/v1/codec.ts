@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CLIENT_FRAME_SCHEMAS, type ClientFrame, type ClientFrameType } from './client-frames.js';
 import type { ErrorCode } from './errors.js';
+import { hasDuplicateKeys } from './json-keys.js';
 import { LIMITS } from './primitives.js';
 import { SERVER_FRAME_SCHEMAS, type ServerFrame, type ServerFrameMap, type ServerFrameType } from './server-frames.js';
 
@@ -10,9 +11,14 @@ function byteLength(raw: string | Uint8Array): number {
   return typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.byteLength;
 }
 
+/** Binary frames must hold UTF-8 exactly: no replacement characters, and a BOM is kept (so JSON.parse refuses it, as in a text frame). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Characters are code points (§1.1), as everywhere on the wire. */
 function refOf(obj: Record<string, unknown>): string | undefined {
   const ref = obj['req_id'] ?? obj['id'];
-  return typeof ref === 'string' && ref.length <= 64 ? ref : undefined;
+  // 64 code points are at most 128 UTF-16 units: longer strings are never counted.
+  return typeof ref === 'string' && (ref.length <= 64 || (ref.length <= 128 && [...ref].length <= 64)) ? ref : undefined;
 }
 
 function describe(error: z.ZodError): string {
@@ -26,14 +32,23 @@ function decode<T extends Record<string, z.ZodType>>(raw: string | Uint8Array, s
   if (byteLength(raw) > LIMITS.maxFrameBytes) {
     return { ok: false, code: 'E_TOO_LARGE', message: `frame exceeds ${LIMITS.maxFrameBytes} bytes` };
   }
+  let text: string;
+  try {
+    text = typeof raw === 'string' ? raw : utf8.decode(raw);
+  } catch {
+    return { ok: false, code: 'E_BAD_FRAME', message: 'frame is not valid UTF-8' };
+  }
   let value: unknown;
   try {
-    value = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return { ok: false, code: 'E_BAD_FRAME', message: 'frame is not valid JSON' };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, code: 'E_BAD_FRAME', message: 'frame is not a JSON object' };
+  }
+  if (hasDuplicateKeys(text, value)) {
+    return { ok: false, code: 'E_BAD_FRAME', message: 'frame has a duplicate key' };
   }
   const obj = value as Record<string, unknown>;
   const ref = refOf(obj);

@@ -4,7 +4,7 @@
  * `http` is the status used at REST edges; `fatal` means the WebSocket is closed after the error frame.
  */
 export const ERROR_CODES = Object.freeze({
-  E_BAD_FRAME: { http: 400, fatal: false, description: 'The frame is not a JSON object.' },
+  E_BAD_FRAME: { http: 400, fatal: false, description: 'The frame is not UTF-8 JSON, not a JSON object, or repeats a key.' },
   E_UNKNOWN_TYPE: { http: 400, fatal: false, description: 'The frame type is not part of protocol v1.' },
   E_SCHEMA: { http: 400, fatal: false, description: 'The frame or body does not match its schema.' },
   E_TOO_LARGE: { http: 413, fatal: false, description: 'The frame or body exceeds the size limit.' },

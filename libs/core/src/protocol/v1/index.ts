@@ -4,5 +4,6 @@ export * from './client-frames.js';
 export * from './server-frames.js';
 export * from './rest.js';
 export * from './codec.js';
+export * from './json-keys.js';
 export * from './body.js';
 export * from './api.js';

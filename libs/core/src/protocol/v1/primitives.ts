@@ -18,18 +18,85 @@ export const LIMITS = Object.freeze({
 
 /** ed25519 public keys travel as 64 lowercase hex chars; they double as stable peer ids. */
 export const PubkeyHex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-char lowercase hex public key');
-/** Everything else binary is base64url without padding. */
-export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding');
+
+const B64U_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether `s` is the one spelling of its bytes in base64url (docs/protocol.md §1.1): the url-safe
+ * alphabet, no padding, a length that is not 4n+1, and zero unused bits in the last character. It
+ * answers what decoding and re-encoding then comparing would, without copying a 240 KB ciphertext.
+ */
+export function isCanonicalB64u(s: string): boolean {
+  return /^[A-Za-z0-9_-]*$/.test(s) && hasCanonicalTail(s);
+}
+
+/** The length and last-character half of isCanonicalB64u, for schemas that checked the alphabet already. */
+function hasCanonicalTail(s: string): boolean {
+  const tail = s.length % 4;
+  if (tail === 0) return true;
+  if (tail === 1) return false;
+  const last = B64U_DIGITS.indexOf(s[s.length - 1]!);
+  // 2 trailing characters carry 8 bits of 12, 3 carry 16 of 18: the rest must be zero.
+  return last >= 0 && (last & (tail === 2 ? 0x0f : 0x03)) === 0;
+}
+
+/** The byte length a canonical base64url string decodes to. */
+export function b64uByteLength(s: string): number {
+  return Math.floor((s.length * 3) / 4);
+}
+
+/**
+ * A binary field: canonical base64url whose decoded length is `bytes` (exact) or within
+ * `[min, max]`. Non-canonical spellings are refused, so the broker stores and forwards exactly
+ * the bytes the sender meant, and every value has one spelling.
+ */
+export function b64uBytes(bytes: number | { min: number; max: number }): z.ZodString {
+  const { min, max } = typeof bytes === 'number' ? { min: bytes, max: bytes } : bytes;
+  const minChars = Math.ceil((min * 4) / 3);
+  const maxChars = Math.ceil((max * 4) / 3);
+  const size = min === max ? `${min} bytes (${minChars} characters)` : `${min}–${max} bytes`;
+  return z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding')
+    .min(minChars, `expected base64url of ${size}`)
+    .max(maxChars, `expected base64url of ${size}`)
+    .refine(hasCanonicalTail, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)')
+    .refine((s) => b64uByteLength(s) >= min && b64uByteLength(s) <= max, `expected base64url of ${size}`);
+}
+
+/** Everything else binary is canonical base64url without padding. */
+export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, 'expected base64url without padding').refine(hasCanonicalTail, 'expected canonical base64url (a length that is not 4n+1, zero trailing bits)');
 export const NonEmptyB64u = B64u.min(1);
-export const Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'expected a base64url ed25519 signature');
-export const BoxNonce = z.string().regex(/^[A-Za-z0-9_-]{32}$/, 'expected a base64url 24-byte nonce');
+export const Signature = b64uBytes(64);
+export const BoxNonce = b64uBytes(24);
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Text UTF-8 can carry: no lone UTF-16 surrogate (an encoder would silently replace it). */
+export function isWellFormedText(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
+/**
+ * Free text in a client frame or REST body (docs/protocol.md §1.1): `min`–`max` characters, where a
+ * character is a Unicode code point (zod's `min`/`max` count code points, as JSON Schema's
+ * `minLength`/`maxLength` do); never NUL, never a lone surrogate. Line breaks and other controls are
+ * allowed unless the field says otherwise.
+ */
+export function freeText(min: number, max: number): z.ZodString {
+  return (min > 0 ? z.string().min(min) : z.string())
+    .max(max)
+    .refine((s) => !s.includes('\u0000'), 'text has no NUL character')
+    .refine(isWellFormedText, 'text is well-formed Unicode (no lone surrogate)');
+}
+
 export const Uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'expected a lowercase uuid');
 export const EpochMs = z.number().int().nonnegative().max(8_640_000_000_000_000);
 /** Client message ids: ULIDs, UUIDs or any url-safe token; unique per sender member. */
 export const ClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8–64 url-safe chars');
 /** Broker message ids are decimal strings (a bigint sequence). */
 export const MessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal message id');
-export const ReqId = z.string().min(1).max(64);
+/** Chosen by the client, echoed back: 1–64 characters of free text. */
+export const ReqId = freeText(1, 64);
 /** Display names are addressable: they must not be confusable with a pubkey, a group or broadcast. */
 export const DisplayName = z
   .string()

@@ -1,22 +1,14 @@
 import { z } from 'zod';
-import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid } from './primitives.js';
+import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
 import { MemberInfo } from './server-frames.js';
 
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
-export const MeshName = z.string().min(1).max(100).regex(/^[^\r\n]+$/, 'a mesh name is one line');
-
-/**
- * The name in a mesh creation is signed (§4.4: text without lone surrogates) and stored (no NUL in a
- * Postgres text): either would otherwise fail after the schema step, as an internal error.
- */
-const NewMeshName = MeshName.refine((s) => !s.includes('\u0000'), 'a mesh name has no NUL character').refine(
-  (s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s),
-  'a mesh name is well-formed text (no lone surrogate)',
-);
+/** Free text on one line: signed (§4.4 refuses line breaks) and stored (no NUL in a Postgres text). */
+export const MeshName = freeText(1, 100).regex(/^[^\r\n]+$/, 'a mesh name is one line');
 
 export const CreateMeshBody = z.strictObject({
   mesh_id: Uuid,
-  name: NewMeshName,
+  name: MeshName,
   owner_pubkey: PubkeyHex,
   display_name: DisplayName,
   peer_type: PeerType.default('ai'),
@@ -29,7 +21,7 @@ export const InvitePayloadSchema = z.strictObject({
   v: z.literal(1),
   mesh_id: Uuid,
   mesh_name: MeshName,
-  broker_url: z.string().min(1).max(2048).regex(/^[^\r\n]+$/),
+  broker_url: freeText(1, 2048).regex(/^[^\r\n]+$/, 'a broker URL is one line'),
   invite_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
   role: z.enum(['member', 'admin']),
   issuer: PubkeyHex,
@@ -70,11 +62,11 @@ export const MembersResponse = z.object({
 
 export const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8–64 url-safe chars');
 /** HMAC-SHA256 of the code: 32 bytes, base64url. */
-export const InviteLookup = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url 32-byte lookup');
+export const InviteLookup = b64uBytes(32);
 /** A member's x25519 public key (its ed25519 key converted), 32 bytes base64url. */
-export const X25519Pubkey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url 32-byte x25519 public key');
+export const X25519Pubkey = b64uBytes(32);
 /** nonce (24 bytes) ‖ secretbox under the code's wrap key; at least nonce and MAC. */
-export const WrappedMeshKey = z.string().regex(/^[A-Za-z0-9_-]{54,1024}$/, 'expected a base64url wrapped mesh key (54–1024 chars)');
+export const WrappedMeshKey = b64uBytes({ min: 40, max: 768 });
 
 const shortInviteShape = {
   mesh_id: Uuid,
@@ -130,7 +122,7 @@ export const EmailAddress = z
     'expected an email address like name@example.com',
   );
 /** A sealed box (crypto_box_seal) holding the handed-over mesh key: 48 bytes of overhead plus a small JSON object. */
-export const SealedBox = z.string().regex(/^[A-Za-z0-9_-]{64,2048}$/, 'expected a base64url sealed box (64–2048 chars)');
+export const SealedBox = b64uBytes({ min: 48, max: 1536 });
 
 const emailInviteShape = {
   mesh_id: Uuid,
@@ -214,12 +206,32 @@ export function formatSignedRequestAuth(auth: { pubkey: string; ts: number; sig:
   return `${SIGNED_REQUEST_SCHEME} pubkey=${auth.pubkey},ts=${auth.ts},sig=${auth.sig}`;
 }
 
+/**
+ * The credentials of an `Authorization` header in `scheme`, or null. HTTP auth schemes are
+ * case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer` and `BEARER` are one scheme. One or more
+ * spaces separate the scheme from its credentials.
+ */
+export function authorizationCredentials(header: string | undefined, scheme: string): string | null {
+  const match = header === undefined ? null : /^([^ ]+) +(.*)$/.exec(header);
+  if (!match || match[1]!.toLowerCase() !== scheme.toLowerCase()) return null;
+  return match[2]!.trim();
+}
+
+/**
+ * Parses `Claudemesh-Sig pubkey=…,ts=…,sig=…` (§8.1): the scheme and the parameter names in any
+ * case, the pairs in any order, spaces around them ignored, unknown names ignored; a name given
+ * twice makes the header malformed (two readers could pick different ones).
+ */
 export function parseSignedRequestAuth(header: string | undefined): z.output<typeof SignedRequestAuth> | null {
-  if (!header?.startsWith(`${SIGNED_REQUEST_SCHEME} `)) return null;
+  const credentials = authorizationCredentials(header, SIGNED_REQUEST_SCHEME);
+  if (credentials === null) return null;
   const fields: Record<string, string> = {};
-  for (const part of header.slice(SIGNED_REQUEST_SCHEME.length + 1).split(',')) {
+  for (const part of credentials.split(',')) {
     const eq = part.indexOf('=');
-    if (eq > 0) fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim().toLowerCase();
+    if (Object.hasOwn(fields, name)) return null;
+    fields[name] = part.slice(eq + 1).trim();
   }
   const parsed = SignedRequestAuth.safeParse(fields);
   return parsed.success ? parsed.data : null;

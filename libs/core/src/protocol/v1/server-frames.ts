@@ -105,6 +105,11 @@ export const PeerInfo = MemberInfo.extend({
   sessions: z.array(SessionInfo),
   /** Present and true when the member used an API key in the last 5 minutes (REST/SSE presence). */
   rest_active: z.boolean().optional(),
+  /**
+   * Present and true for a REST-only human (docs/protocol.md §6.1): its key is a placeholder whose
+   * secret nobody holds, so a client never encrypts to it and the broker refuses DMs to it.
+   */
+  rest_only: z.boolean().optional(),
 });
 
 export const PeersFrame = z.object({ type: z.literal('peers'), req_id: ReqId, peers: z.array(PeerInfo) });
