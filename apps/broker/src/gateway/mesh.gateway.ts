@@ -65,6 +65,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private async onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
+    // A connection the broker is closing (revoked, expired, slow) does nothing more, whatever still arrives.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
     if (!decoded.ok) {
       this.error(conn, decoded.code, decoded.message, decoded.ref);
@@ -102,8 +104,14 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     clearTimeout(conn.helloTimer);
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     const session = new LiveSession(randomUUID(), conn.ws, state, member, frame.session_pubkey, frame.peer_type);
-    conn.session = session;
     this.presence.register(session, (event) => this.onBusEvent(session, event));
+    // A revocation sets `revoked` and publishes its bus event in one synchronous step, so a hello
+    // verified before it and registered after it would miss both: look again now that it listens.
+    if (member.revoked) {
+      this.presence.unregister(session);
+      throw new ProtocolError('E_REVOKED', 'the member has been revoked');
+    }
+    conn.session = session;
     const queued = await this.messaging.queuedCount(member.id);
     session.acknowledge(
       serverFrame('hello_ack', {
