@@ -12,6 +12,7 @@ import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
+import { atDeadline } from '../presence/deadline-timer.js';
 import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
@@ -125,7 +126,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       }),
     );
     // The attestation bounds the session's life: at expiry the client reconnects with a fresh one.
-    session.expiryTimer = setTimeout(() => session.fail('E_SESSION_EXPIRED', 'session attestation expired; reconnect'), Math.min(2 ** 31 - 1, frame.session_expires_at - Date.now()));
+    session.cancelExpiry = atDeadline(frame.session_expires_at, () => session.fail('E_SESSION_EXPIRED', 'session attestation expired; reconnect'));
     await this.messaging.drain(session);
   }
 
@@ -227,7 +228,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     clearTimeout(conn.helloTimer);
     this.connections.delete(conn);
     if (conn.session) {
-      if (conn.session.expiryTimer) clearTimeout(conn.session.expiryTimer);
+      conn.session.cancelExpiry();
       this.presence.unregister(conn.session);
     }
   }
