@@ -5,7 +5,6 @@ import { ApiModule } from './api/api.module.js';
 import { ApiKeysModule } from './apikeys/apikeys.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { ProtocolExceptionFilter } from './common/protocol-exception.filter.js';
-import { SignedRequestModule } from './common/signed-request.module.js';
 import type { BrokerConfig } from './config/broker.config.js';
 import { DbModule } from './db/db.module.js';
 import { EmailInvitesModule } from './email-invites/email-invites.module.js';
@@ -28,7 +27,6 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DbModule.forRoot(dataSource),
         BusModule,
-        SignedRequestModule,
         MeshesModule,
         InvitesModule,
         EmailInvitesModule,

@@ -192,6 +192,19 @@ describe.each(dbKinds())('signed-request replay on %s', (kind) => {
     expect(await twice({ who: alice, method: 'GET', path: `${base()}/invites` })).toEqual(['403 E_FORBIDDEN', REPLAY]);
   });
 
+  it('remembers no request of a key that is not an active member: it is refused by the route, replayed or not', async () => {
+    const ds = tb.broker.app.get(DataSource);
+    const count = async () => ((await ds.query('SELECT count(*)::int AS n FROM signed_requests')) as Array<{ n: number }>)[0]!.n;
+    const before = await count();
+    expect(await twice({ who: generateIdentity(), method: 'GET', path: `${base()}/members` })).toEqual(['403 E_NOT_MEMBER', '403 E_NOT_MEMBER']);
+    const gone = await addMember(tb, mesh, `gone-${Date.now()}`);
+    await signedRequest(tb.url, mesh.owner, mesh.meshId, 'POST', `${base()}/members/${gone.publicKey}/revoke`, {});
+    const afterRevocation = await count();
+    expect(await twice({ who: gone, method: 'GET', path: `${base()}/members` })).toEqual(['403 E_REVOKED', '403 E_REVOKED']);
+    expect(afterRevocation).toBeGreaterThan(before); // the owner's own requests are remembered
+    expect(await count()).toBe(afterRevocation);
+  });
+
   it('lets the SDK send many identical signed requests at once without a replay refusal (each is signed anew)', async () => {
     const answers = await Promise.all(Array.from({ length: 40 }, () => listKeyRequests(tb.url, mesh.owner, mesh.meshId).then(() => 'ok', (e: Error) => e.message)));
     expect(new Set(answers)).toEqual(new Set(['ok']));

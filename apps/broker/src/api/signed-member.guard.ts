@@ -1,7 +1,7 @@
 import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { ProtocolError, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
-import { SignedRequestVerifier } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 

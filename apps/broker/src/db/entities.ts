@@ -2,7 +2,7 @@ import { PeerGrantEntity } from '../grants/peer-grant.entity.js';
 import { SharedStateEntity } from '../grants/shared-state.entity.js';
 import { EmailInviteEntity } from '../email-invites/email-invite.entity.js';
 import { ApiKeyEntity } from '../apikeys/api-key.entity.js';
-import { SignedRequestEntity } from '../common/signed-request.entity.js';
+import { SignedRequestEntity } from '../meshes/signed-request.entity.js';
 import { NotificationEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity } from '../topics/topic.entities.js';
 import { SessionEntity } from '../identity/session.entity.js';
 import { InviteEntity } from '../invites/invite.entity.js';

@@ -2,7 +2,7 @@ import { Body, Controller, Get, Header, HttpCode, Param, Post, Req } from '@nest
 import { EmailInviteBody, EmailInviteClaimBody, EmailInviteResolveBody, InviteId, KeyHandoffBody, PubkeyHex, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
-import { SignedRequestVerifier } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { EmailInvitesService } from './email-invites.service.js';
 import { KeyHandoffService } from './key-handoff.service.js';
 import { joinPage } from '../invites/join-page.js';

@@ -3,7 +3,7 @@ import { JoinBody, SignedInviteBody, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../common/parse.js';
-import { SignedRequestVerifier } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { InvitesService } from './invites.service.js';
 
 const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);

@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { InviteId, ShortInviteBody, ShortInviteClaimBody, ShortInviteResolveBody, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
-import { SignedRequestVerifier } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { ShortInvitesService } from './short-invites.service.js';
 
 /** Invites v2 routes (docs/protocol.md §9b): issuance and revocation are signed; resolve and claim carry no credentials but the lookup. */

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { parseBody } from '../common/parse.js';
-import { SignedRequestVerifier } from '../common/signed-request.js';
+import { SignedRequestVerifier } from './signed-request.verifier.js';
 import { MeshesService } from './meshes.service.js';
 
 function sameSecret(a: string, b: string): boolean {

@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
+import { MeshDirectory } from './mesh-directory.js';
 
 /** Remembered requests older than the window are deleted at most this often (on the next request). */
 const PRUNE_EVERY_MS = 60_000;
@@ -19,7 +20,10 @@ const PRUNE_EVERY_MS = 60_000;
 export class SignedRequestVerifier {
   private lastPrune = 0;
 
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly directory: MeshDirectory,
+  ) {}
 
   async verify(req: FastifyRequest, meshId: string, now = Date.now()): Promise<string> {
     const auth = parseSignedRequestAuth(req.headers.authorization);
@@ -28,6 +32,10 @@ export class SignedRequestVerifier {
     const raw = (req as FastifyRequest & { rawBody?: Buffer | string }).rawBody ?? '';
     const signed = requestString({ method: req.method.toUpperCase(), path: req.url, meshId, ts: auth.ts, bodySha256Hex: sha256Hex(typeof raw === 'string' ? raw : new Uint8Array(raw)) });
     if (!verify(signed, auth.sig, auth.pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'request signature does not verify');
+    // Only an active member's request can do anything; anyone else's is refused by the route checks,
+    // replayed or not, and remembering it would let any fresh keypair fill the table.
+    const signer = (await this.directory.get(meshId))?.byPubkey.get(auth.pubkey);
+    if (!signer || signer.revoked) return auth.pubkey;
     // Named by what was signed and by whom (not by the signature's bytes), once verified.
     const digest = createHash('sha256').update(`${auth.pubkey}\n${signed}`).digest();
     const fresh = await rows(this.ds, 'INSERT INTO signed_requests (digest, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS fresh', [
