@@ -1,4 +1,4 @@
-import { CLIENT_FRAME_SCHEMAS, formatSignedRequestAuth, issueShortInvite, revokeMember, signedRequest } from '@claudemesh/core';
+import { CLIENT_FRAME_SCHEMAS, formatSignedRequestAuth, issueShortInvite, nextRequestTs, revokeMember, signedRequest } from '@claudemesh/core';
 import {
   createInvite, createShortInvite, deriveInviteLookup, generateIdentity, requestString, sha256Hex, shortInviteClaimString, sign, toB64u,
   type Identity,
@@ -7,18 +7,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
 
-type Caller = 'anonymous' | 'bad-signature' | 'non-member' | 'revoked' | 'member' | 'admin' | 'owner';
-const CALLERS: Caller[] = ['anonymous', 'bad-signature', 'non-member', 'revoked', 'member', 'admin', 'owner'];
+/** `replayed`: a request the owner signed, captured and sent a second time (protocol §8.1). */
+type Caller = 'anonymous' | 'bad-signature' | 'non-member' | 'revoked' | 'member' | 'admin' | 'owner' | 'replayed';
+const CALLERS: Caller[] = ['anonymous', 'bad-signature', 'non-member', 'revoked', 'member', 'admin', 'owner', 'replayed'];
 const OK = 'ok';
 
 /**
- * Every REST route × every kind of caller, and every frame type before authentication. Runs on the
+ * Every REST route × every kind of caller (a replayed request among them), and every frame type before authentication. Runs on the
  * embedded database only: authorization is decided in the services, the same code for both databases.
  */
 describe('authorization matrix', () => {
   let tb: TestBroker;
   let mesh: TestMesh;
-  const ids = {} as Record<Exclude<Caller, 'anonymous' | 'bad-signature'>, Identity>;
+  const ids = {} as Record<Exclude<Caller, 'anonymous' | 'bad-signature' | 'replayed'>, Identity>;
 
   beforeAll(async () => {
     tb = await startTestBroker('embedded');
@@ -45,6 +46,16 @@ describe('authorization matrix', () => {
       const res = await fetch(`${tb.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: raw }) });
       return res.ok ? OK : ((await res.json()) as { error: { code: string } }).error.code;
     }
+    if (caller === 'replayed') {
+      const raw = body === undefined ? '' : JSON.stringify(body);
+      const ts = nextRequestTs();
+      const sig = sign(requestString({ method, path, meshId: mesh.meshId, ts, bodySha256Hex: sha256Hex(raw) }), mesh.owner.secretKey);
+      const headers: Record<string, string> = { authorization: formatSignedRequestAuth({ pubkey: mesh.owner.publicKey, ts, sig }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+      const send = () => fetch(`${tb.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: raw }) });
+      await send();
+      const res = await send();
+      return res.ok ? OK : ((await res.json()) as { error: { code: string } }).error.code;
+    }
     try {
       await signedRequest(tb.url, ids[caller], mesh.meshId, method, path, body);
       return OK;
@@ -54,18 +65,20 @@ describe('authorization matrix', () => {
   }
 
   const base = () => `/api/v1/meshes/${mesh.meshId}`;
-  const invitedBy = (caller: Caller) => createInvite({ meshId: mesh.meshId, meshName: 'authz', brokerUrl: tb.url, issuer: caller === 'anonymous' || caller === 'bad-signature' ? ids.member : ids[caller] });
+  /** Who signs as `caller` (the anonymous and forged callers present a member's invite). */
+  const signer = (caller: Caller): Identity => (caller === 'anonymous' || caller === 'bad-signature' ? ids.member : caller === 'replayed' ? mesh.owner : ids[caller]);
+  const invitedBy = (caller: Caller) => createInvite({ meshId: mesh.meshId, meshName: 'authz', brokerUrl: tb.url, issuer: signer(caller) });
 
   const meshKey = new Uint8Array(32).fill(0x42);
   const shortInvitedBy = (caller: Caller) =>
-    createShortInvite({ meshId: mesh.meshId, meshKey, issuer: caller === 'anonymous' || caller === 'bad-signature' ? ids.member : ids[caller] }).record;
+    createShortInvite({ meshId: mesh.meshId, meshKey, issuer: signer(caller) }).record;
   /** A v2 invite registered by `issuer`, to be revoked by each caller in turn. */
   const revokeShort = async (c: Caller, issuer: Identity): Promise<string> => {
     const { registered } = await issueShortInvite(tb.url, { meshId: mesh.meshId, meshKey, issuer });
     return call(c, 'POST', `${base()}/invites/v2/${registered.invite_id}/revoke`, {});
   };
 
-  const denied = { anonymous: 'E_UNAUTHORIZED', 'bad-signature': 'E_BAD_SIGNATURE', 'non-member': 'E_NOT_MEMBER', revoked: 'E_REVOKED' } as const;
+  const denied = { anonymous: 'E_UNAUTHORIZED', 'bad-signature': 'E_BAD_SIGNATURE', 'non-member': 'E_NOT_MEMBER', revoked: 'E_REVOKED', replayed: 'E_REPLAY' } as const;
   const matrix: Array<{ route: string; expect: Record<Caller, string>; run: (caller: Caller) => Promise<string> }> = [
     {
       route: 'GET /meshes/:id/members',

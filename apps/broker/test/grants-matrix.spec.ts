@@ -1,4 +1,4 @@
-import { CAPABILITIES, DEFAULT_CAPABILITIES, ProtocolError, type Capability, type InboundMessage, type MeshClient, type Receipt } from '@claudemesh/core';
+import { CAPABILITIES, DEFAULT_CAPABILITIES, MeshApi, ProtocolError, createApiKey, type Capability, type InboundMessage, type MeshClient, type Receipt } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,8 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
   let xena: MeshClient;
   let ds: DataSource;
   let oliveMemberId: string;
+  /** Olive's notifications, read over REST. */
+  let oliveApi: MeshApi;
   const receiptsX: Receipt[] = [];
 
   beforeAll(async () => {
@@ -64,6 +66,7 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
     ds = tb.broker.app.get(DataSource);
     const [row] = (await ds.query('SELECT id FROM members WHERE pubkey = $1', [ids.olive.publicKey])) as Array<{ id: string }>;
     oliveMemberId = String(row!.id);
+    oliveApi = new MeshApi(tb.url, (await createApiKey(tb.url, ids.olive, mesh.meshId, { label: 'olive', capabilities: ['read'] })).secret);
   });
   afterAll(async () => {
     await Promise.all([olive?.close(), pete?.close(), xena?.close()]);
@@ -182,6 +185,11 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
 
       it.each(UNGUARDED)('%s is unaffected by the grant', async (frame) => {
         await unguarded(frame);
+      });
+
+      it(`pete's @olive mention in a topic shows in olive's notifications exactly when she has not blocked him`, async () => {
+        const m = await pete.topicSend('general', `@olive have a look ${Math.random()}`);
+        expect((await oliveApi.notifications()).some((n) => n.message.id === m.id)).toBe(!config.blocked);
       });
     });
   }

@@ -1,5 +1,5 @@
 import type { ApiKeyInfo, CreatedApiKey, MemberPresence, TopicInfo, TopicMember, TopicMessage } from '@claudemesh/core';
-import { signedRequest } from '@claudemesh/core';
+import { TOPIC_LIMITS, signedRequest } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,7 +132,8 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     { route: 'POST /notifications/read', expect: expected('send', '200', false), run: call('POST', '/notifications/read', {}) },
     { route: 'GET /search', expect: expected('read', '200', false), run: call('GET', '/search?q=deploy') },
     { route: 'GET /apikeys', expect: expected('admin', '200', false), run: call('GET', '/apikeys') },
-    { route: 'POST /apikeys', expect: expected('admin', '201', false), run: call('POST', '/apikeys', { capabilities: ['read'] }) },
+    // A key issues only capabilities it has: the admin-only key issues an admin key.
+    { route: 'POST /apikeys', expect: expected('admin', '201', false), run: call('POST', '/apikeys', { capabilities: ['admin'] }) },
     {
       route: 'DELETE /apikeys/{id}',
       // Another mesh's admin key does not find this mesh's key.
@@ -203,10 +204,110 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     const shown = (await api<MemberPresence[]>(tb, opsOnly, 'GET', '/members')).body.map((m) => m.display_name);
     expect(shown.sort()).toEqual([...new Set([...opsMembers, 'alice'])].sort());
 
-    const scopedAdmin = (await issueKey(tb, mesh, mesh.owner, { label: 'scoped admin', capabilities: ['admin'], topics: ['general'] })).secret;
+    const scopedAdmin = (await issueKey(tb, mesh, mesh.owner, { label: 'scoped admin', capabilities: ['read', 'admin'], topics: ['general'] })).secret;
     expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'] }))).toBe(FORBIDDEN);
     expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'], topics: ['ops'] }))).toBe(FORBIDDEN);
     expect(cell(await api(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'], topics: ['general'] }))).toBe('201');
+  });
+
+  it('lets an admin key issue only capabilities it has itself', async () => {
+    const adminOnly = keys.admin!;
+    expect(cell(await api(tb, adminOnly, 'POST', '/apikeys', { capabilities: ['read'] }))).toBe(FORBIDDEN);
+    expect((await api<{ error: { message: string } }>(tb, adminOnly, 'POST', '/apikeys', { capabilities: ['admin', 'send'] })).body.error.message).toMatch(/only capabilities it has \(admin\); send is beyond it/);
+    expect(cell(await api(tb, adminOnly, 'POST', '/apikeys', { capabilities: ['admin'] }))).toBe('201');
+    const readAdmin = (await issueKey(tb, mesh, mesh.owner, { label: 'read+admin', capabilities: ['read', 'admin'] })).secret;
+    expect(cell(await api(tb, readAdmin, 'POST', '/apikeys', { capabilities: ['read', 'send'] }))).toBe(FORBIDDEN);
+    expect(cell(await api(tb, readAdmin, 'POST', '/apikeys', { capabilities: ['read'] }))).toBe('201');
+    expect(cell(await api(tb, readAdmin, 'POST', '/apikeys', { capabilities: ['read', 'admin'] }))).toBe('201');
+  });
+
+  it('lets a key that expires issue only keys that expire no later; a key without expiry issues either', async () => {
+    const expiring = await issueKey(tb, mesh, mesh.owner, { label: 'expiring admin', capabilities: ['read', 'admin'], expires_in_s: 3_600 });
+    const never = await api<{ error: { message: string } }>(tb, expiring.secret, 'POST', '/apikeys', { capabilities: ['read'] });
+    expect(cell(never)).toBe(FORBIDDEN);
+    expect(never.body.error.message).toMatch(/expires at .*; a key it issues must expire no later \(expires_in_s ≤ 3\d{3}\)/);
+    expect(cell(await api(tb, expiring.secret, 'POST', '/apikeys', { capabilities: ['read'], expires_in_s: 7_200 }))).toBe(FORBIDDEN);
+    const child = await api<CreatedApiKey>(tb, expiring.secret, 'POST', '/apikeys', { capabilities: ['read'], expires_in_s: 3_000 });
+    expect(cell(child)).toBe('201');
+    expect(child.body.expires_at!).toBeLessThanOrEqual(expiring.expires_at!);
+    expect(cell(await api(tb, full, 'POST', '/apikeys', { capabilities: ['read'] }))).toBe('201');
+    expect(cell(await api(tb, full, 'POST', '/apikeys', { capabilities: ['read'], expires_in_s: 60 }))).toBe('201');
+  });
+
+  it('keeps a topic-scoped admin key to keys within its topics: it lists and revokes no other and enrols no one', async () => {
+    const scopedAdmin = (await issueKey(tb, mesh, mesh.owner, { label: 'general admin', capabilities: ['read', 'admin'], topics: ['general'] })).secret;
+    const issue = (label: string, topics?: string[]) => issueKey(tb, mesh, mesh.owner, { label, capabilities: ['read'], ...(topics ? { topics } : {}) });
+    const inside = await issue('general only', ['general']);
+    const ops = await issue('ops only', ['ops']);
+    const wider = await issue('general and ops', ['general', 'ops']);
+    const unscoped = await issue('every topic');
+
+    const listed = (await api<ApiKeyInfo[]>(tb, scopedAdmin, 'GET', '/apikeys')).body;
+    expect(listed.every((k) => k.topics !== null && k.topics.every((t) => t === 'general'))).toBe(true);
+    expect(listed.map((k) => k.id)).toContain(inside.id);
+    for (const outside of [ops, wider, unscoped]) {
+      expect(listed.map((k) => k.id)).not.toContain(outside.id);
+      expect(cell(await api(tb, scopedAdmin, 'DELETE', `/apikeys/${outside.id}`)), outside.label).toBe(FORBIDDEN);
+      expect(cell(await api(tb, outside.secret, 'GET', '/me')), `${outside.label} still works`).toBe('200');
+    }
+    expect(cell(await api(tb, scopedAdmin, 'DELETE', `/apikeys/${inside.id}`))).toBe('200');
+    expect(cell(await api(tb, inside.secret, 'GET', '/me'))).toBe(UNAUTHORIZED);
+
+    const enrol = await api<{ error: { message: string } }>(tb, scopedAdmin, 'POST', '/apikeys', { capabilities: ['read'], topics: ['general'], human: 'mallory' });
+    expect([cell(enrol), enrol.body.error.message]).toEqual([FORBIDDEN, 'a topic-scoped key cannot enrol members']);
+    expect((await api<MemberPresence[]>(tb, full, 'GET', '/members')).body.map((m) => m.display_name)).not.toContain('mallory');
+    // An unscoped admin key of an owner does enrol.
+    expect(cell(await api(tb, full, 'POST', '/apikeys', { capabilities: ['read'], human: 'grace' }))).toBe('201');
+  });
+
+  it('ends every key minted from a key when that key is revoked, transitively, from the next request', async () => {
+    for (const revoke of ['rest', 'signed'] as const) {
+      const root = await issueKey(tb, mesh, mesh.owner, { label: `root-${revoke}`, capabilities: ['read', 'admin'] });
+      const child = (await api<CreatedApiKey>(tb, root.secret, 'POST', '/apikeys', { label: 'child', capabilities: ['read', 'admin'] })).body;
+      const grandchild = (await api<CreatedApiKey>(tb, child.secret, 'POST', '/apikeys', { label: 'grandchild', capabilities: ['read'] })).body;
+      for (const k of [root, child, grandchild]) expect(cell(await api(tb, k.secret, 'GET', '/topics')), k.label).toBe('200');
+
+      if (revoke === 'rest') expect(cell(await api(tb, full, 'DELETE', `/apikeys/${root.id}`))).toBe('200');
+      else await signedRequest(tb.url, mesh.owner, mesh.meshId, 'DELETE', `/api/v1/meshes/${mesh.meshId}/apikeys/${root.id}`);
+      for (const k of [child, grandchild]) {
+        const after = await api<{ error: { message: string } }>(tb, k.secret, 'GET', '/topics');
+        expect([after.status, after.body.error.message], k.label).toEqual([401, 'this API key has been revoked']);
+      }
+      const listed = (await api<ApiKeyInfo[]>(tb, full, 'GET', '/apikeys')).body.filter((k) => [root.id, child.id, grandchild.id].includes(k.id));
+      expect(listed.map((k) => k.revoked_at !== null)).toEqual([true, true, true]);
+    }
+  });
+
+  it('ends a key minted while the key that mints it is being revoked', async () => {
+    const root = await issueKey(tb, mesh, mesh.owner, { label: 'racing root', capabilities: ['read', 'admin'] });
+    const [minted] = await Promise.all([
+      Promise.all(Array.from({ length: 5 }, () => api<CreatedApiKey>(tb, root.secret, 'POST', '/apikeys', { capabilities: ['read'] }))),
+      api(tb, full, 'DELETE', `/apikeys/${root.id}`),
+    ]);
+    const children = minted.filter((m) => m.status === 201).map((m) => m.body);
+    for (const k of children) expect(cell(await api(tb, k.secret, 'GET', '/me')), k.id).toBe(UNAUTHORIZED);
+  });
+
+  it('ends a key when the key that minted it expires', async () => {
+    const parent = await issueKey(tb, mesh, mesh.owner, { label: 'parent', capabilities: ['read', 'admin'], expires_in_s: 3_600 });
+    const child = (await api<CreatedApiKey>(tb, parent.secret, 'POST', '/apikeys', { capabilities: ['read'], expires_in_s: 3_000 })).body;
+    expect(cell(await api(tb, child.secret, 'GET', '/me'))).toBe('200');
+    // The child cannot outlive its parent by construction; the parent's end is also checked on its own.
+    await tb.broker.app.get(DataSource).query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [parent.id]);
+    const after = await api<{ error: { message: string } }>(tb, child.secret, 'GET', '/me');
+    expect([after.status, after.body.error.message]).toEqual([401, 'this API key has expired with the key that issued it']);
+  });
+
+  it(`nests keys minted with keys at most ${TOPIC_LIMITS.maxKeyDepth} deep`, async () => {
+    let key = (await issueKey(tb, mesh, mesh.owner, { label: 'depth 0', capabilities: ['read', 'admin'] })).secret;
+    for (let depth = 1; depth <= TOPIC_LIMITS.maxKeyDepth; depth++) {
+      const next = await api<CreatedApiKey>(tb, key, 'POST', '/apikeys', { label: `depth ${depth}`, capabilities: ['read', 'admin'] });
+      expect(cell(next), `depth ${depth}`).toBe('201');
+      key = next.body.secret;
+    }
+    expect(cell(await api(tb, key, 'GET', '/me'))).toBe('200');
+    const deeper = await api<{ error: { message: string } }>(tb, key, 'POST', '/apikeys', { capabilities: ['read'] });
+    expect([cell(deeper), deeper.body.error.message]).toEqual([FORBIDDEN, expect.stringMatching(/nest at most 8 deep/)]);
   });
 
   it('gives a key of one mesh nothing of another', async () => {

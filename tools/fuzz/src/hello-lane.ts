@@ -25,6 +25,7 @@ export const HELLO_SCENARIOS = [
   'stale',
   'future',
   'expired',
+  'too-long',
   'unknown-mesh',
   'not-member',
   'hard-cap',
@@ -187,8 +188,12 @@ export async function runHelloCase(env: HelloEnv, hc: HelloCase): Promise<void> 
         if (await authenticate(hello())) await listPeers();
         break;
       case 'valid-edge':
-        // Extremes the schema allows: the largest expiry, a long unicode client string.
-        if (await authenticate(hello({ expiresAt: 8_640_000_000_000_000 }))) await listPeers();
+        // Extremes accepted: the longest session (a minute inside the 30-day maximum), a long unicode client string.
+        if (await authenticate(hello({ expiresAt: now + LIMITS.maxSessionTtlMs - 60_000 }))) await listPeers();
+        break;
+      case 'too-long':
+        // §3.1 step 3: an attestation further ahead than the 30-day maximum.
+        await expectFatal('E_SESSION_EXPIRED', sendHello(hello({ expiresAt: now + LIMITS.maxSessionTtlMs + hc.skewMs })));
         break;
       case 'double-hello': {
         const h = hello();

@@ -107,6 +107,9 @@ function serviceModel(env: BearerModelEnv, c: BearerCase, key: KeyName, params: 
     case 'GET /api/v1/search':
       return query['topic'] === undefined ? ok() : topicView(key, String(query['topic']));
     case 'POST /api/v1/apikeys': {
+      // A key issues only capabilities it has (the fixture keys are unscoped and never expire).
+      const capabilities = body['capabilities'] as string[];
+      if (capabilities.some((c) => !(KEY_CAPABILITIES[key] as readonly string[]).includes(c))) return fail('E_FORBIDDEN');
       const human = body['human'];
       if (human === undefined) return ok();
       return human === 'owner' || human === 'member' ? fail('E_NAME_TAKEN') : union(ok(), fail('E_NAME_TAKEN'));

@@ -49,6 +49,8 @@ export interface RouteParams {
 }
 
 export type Recipe =
+  /** One properly signed request sent twice: the second is E_REPLAY whatever the first answered (§8.1). */
+  | { kind: 'replay'; variant: 'members' | 'list-invites' | 'register-invite' | 'revoke-invite' | 'register-v2' | 'refused' }
   | { kind: 'create-mesh'; variant: 'valid' | 'stale' | 'bad-sig' | 'conflict' | 'idempotent' | 'no-admin'; name: string; displayName: string }
   | {
       kind: 'register-invite';

@@ -1,6 +1,7 @@
 /**
  * REST fuzzing, recipes: requests that pass authentication (real signatures), for the checks behind
- * it — mesh creation, invite registration, joins and short invites (run by RestRunner.runRecipe).
+ * it — mesh creation, invite registration, joins, short invites and replayed signed requests (run by
+ * RestRunner.runRecipe).
  */
 import fc from 'fast-check';
 import { NASTY_STRINGS } from './frames.js';
@@ -73,7 +74,10 @@ export function recipeCase(): fc.Arbitrary<RestCase> {
       peerType: fc.constantFrom('ai', 'human', 'connector' as const),
     })
     .map((r): Recipe => ({ kind: 'short-invite', ...r }) as Recipe);
-  return fc.oneof(create, register, join, shortInvite).map((recipe): RestCase => ({
+  const replay = fc
+    .constantFrom('members', 'list-invites', 'register-invite', 'revoke-invite', 'register-v2', 'refused' as const)
+    .map((variant): Recipe => ({ kind: 'replay', variant }));
+  return fc.oneof(create, register, join, shortInvite, replay).map((recipe): RestCase => ({
     label: `rest/recipe:${recipe.kind}:${recipe.variant}`,
     method: 'POST',
     path: '',

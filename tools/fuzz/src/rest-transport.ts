@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { LIMITS, formatSignedRequestAuth } from '@claudemesh/core';
+import { LIMITS, formatSignedRequestAuth, nextRequestTs } from '@claudemesh/core';
 import { isWellFormedString, requestString, sha256Hex, sign, type Identity } from '@claudemesh/crypto';
 import type { Findings } from './findings.js';
 import type { RestAnswer } from './oracle.js';
@@ -72,7 +72,8 @@ function authorization(env: RestEnv, auth: AuthSpec, method: string, path: strin
       const id = signer(env, auth.as);
       const meshId = /^\/api\/v1\/meshes\/([^/?]+)/.exec(path)?.[1] ?? '';
       const t = auth.tamper;
-      const ts = Date.now() + (t === 'stale' ? -(LIMITS.requestSkewMs + 60_000) : t === 'future' ? LIMITS.requestSkewMs + 60_000 : 0);
+      // A fresh ts per request: the broker refuses a signed request it already received (E_REPLAY).
+      const ts = t === 'stale' ? Date.now() - LIMITS.requestSkewMs - 60_000 : t === 'future' ? Date.now() + LIMITS.requestSkewMs + 60_000 : nextRequestTs();
       const raw = body ?? Buffer.alloc(0);
       const signed = requestString({
         method: t === 'method' ? (method === 'GET' ? 'POST' : 'GET') : method,

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { CreateMeshBody, InviteResponse, JoinResponse, LIMITS, MembersResponse, MeshName, MeshResponse, ShortInviteClaimResponse, ShortInviteResolveResponse, formatSignedRequestAuth } from '@claudemesh/core';
+import { CreateMeshBody, InviteResponse, JoinResponse, LIMITS, MembersResponse, MeshName, MeshResponse, ShortInviteClaimResponse, ShortInviteResolveResponse, formatSignedRequestAuth, nextRequestTs } from '@claudemesh/core';
 import { createInvite, createShortInvite, deriveInviteLookup, generateInviteCode, joinString, meshCreateString, requestString, sha256Hex, shortInviteClaimString, sign, toB64u, type Identity, type SignedInvite } from '@claudemesh/crypto';
 import { checkRestResponse, type RestAnswer, type RestExpectation } from './oracle.js';
 import { FUZZ_MESH_KEY } from './rest-cases.js';
@@ -85,7 +85,7 @@ export class RestRunner {
     return { method, path, headers: { 'content-type': JSON_CT, ...headers }, body: Buffer.from(JSON.stringify(body), 'utf8') };
   }
 
-  private signed(id: Identity, method: string, path: string, meshId: string, body: unknown, ts = Date.now()): Prepared {
+  private signed(id: Identity, method: string, path: string, meshId: string, body: unknown, ts = nextRequestTs()): Prepared {
     const raw = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
     const sig = sign(requestString({ method, path, meshId, ts, bodySha256Hex: sha256Hex(new Uint8Array(raw)) }), id.secretKey);
     return {
@@ -144,6 +144,34 @@ export class RestRunner {
     const ts = Date.now();
     const sig = sign(shortInviteClaimString({ lookup, memberPubkey: id.publicKey, x25519Pubkey: x25519, displayName, peerType, ts }), sigBy.secretKey);
     return this.json({} as RestCase, 'POST', '/api/v1/invites/v2/claim', { lookup, member_pubkey: id.publicKey, x25519_pubkey: x25519, display_name: displayName, peer_type: peerType, ts, sig });
+  }
+
+  /** §8.1: the broker remembers every signed request it accepted; the same bytes again are E_REPLAY, answered or refused. */
+  private async runReplayRecipe(c: RestCase, r: Extract<Recipe, { kind: 'replay' }>): Promise<void> {
+    const env = this.env;
+    const base = `/api/v1/meshes/${env.meshId}`;
+    const twice = async (req: Prepared, first: RestExpectation, what: string): Promise<void> => {
+      await this.send(c, req, first, what);
+      await this.send(c, req, { codes: ['E_REPLAY'] }, `${what}, replayed`);
+    };
+    switch (r.variant) {
+      case 'members':
+        return twice(this.signed(env.member, 'GET', `${base}/members`, env.meshId, undefined), { success: [200] }, 'members');
+      case 'list-invites':
+        return twice(this.signed(env.owner, 'GET', `${base}/invites`, env.meshId, undefined), { success: [200] }, 'list invites');
+      case 'register-invite':
+        return twice(this.signed(env.owner, 'POST', `${base}/invites`, env.meshId, this.invite(env.owner)), { success: [201] }, 'register invite');
+      case 'revoke-invite': {
+        const inv = this.invite(env.owner, { maxUses: 3 });
+        await this.register(c, inv);
+        return twice(this.signed(env.owner, 'POST', `${base}/invites/${inv.payload.invite_id}/revoke`, env.meshId, {}), { success: [200] }, 'revoke invite');
+      }
+      case 'register-v2':
+        return twice(this.signed(env.owner, 'POST', `${base}/invites/v2`, env.meshId, this.shortInvite(env.owner).record), { success: [201] }, 'register short invite');
+      case 'refused':
+        // A request refused after its signature verified still spent it.
+        return twice(this.signed(env.member, 'GET', `${base}/invites`, env.meshId, undefined), { codes: ['E_FORBIDDEN'] }, 'list invites as a member');
+    }
   }
 
   /** Invites v2 (§9b) with real codes and signatures: issuance, resolve, claim and each refusal. */
@@ -218,6 +246,8 @@ export class RestRunner {
     const env = this.env;
     const n = this.counter++;
     switch (r.kind) {
+      case 'replay':
+        return this.runReplayRecipe(c, r);
       case 'short-invite':
         return this.runShortInviteRecipe(c, r, n);
       case 'create-mesh': {

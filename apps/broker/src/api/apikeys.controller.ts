@@ -9,8 +9,9 @@ import { BearerRoute } from './route.decorators.js';
 import { WireSchemaPipe } from './wire-schema.pipe.js';
 
 export const CREATE_KEY_DESCRIPTION =
-  'The response carries the secret once; the broker keeps only its hash. A key never reaches further than its creator: ' +
-  'a topic-scoped key issues keys only within its topics, and only an owner or admin issues admin keys or enrols a REST-only `human`.';
+  'The response carries the secret once; the broker keeps only its hash. Only an owner or admin issues admin keys or enrols a REST-only `human`. ' +
+  'A key issued with another key never reaches further than it: only capabilities it has, only within its topics (a topic-scoped key enrols no one), ' +
+  'expiring no later than it; revoking or expiring that key ends this one too.';
 
 /** API keys managed with an admin key. Members manage theirs with signed requests (MeshApiKeysController). */
 @ApiTags('apikeys')
@@ -21,9 +22,9 @@ export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}
 
   @Get()
-  @BearerRoute('admin', { summary: 'The member’s keys (every key of the mesh for an owner or admin)', ok: ApiKeyInfo.array() })
+  @BearerRoute('admin', { summary: 'The member’s keys (every key of the mesh for an owner or admin; a topic-scoped key: only keys within its topics)', ok: ApiKeyInfo.array() })
   list(@Caller() caller: ApiCaller): Promise<Array<z.output<typeof ApiKeyInfo>>> {
-    return this.keys.list(caller.state, caller.member);
+    return this.keys.list(caller.state, caller.member, caller);
   }
 
   @Post()
@@ -33,8 +34,8 @@ export class ApiKeysController {
   }
 
   @Delete(':id')
-  @BearerRoute('admin', { summary: 'Revoke an API key (effective on its next request)', ok: ApiKeyInfo, errors: [400, 404] })
+  @BearerRoute('admin', { summary: 'Revoke an API key and every key issued with it (effective on their next request)', ok: ApiKeyInfo, errors: [400, 404] })
   revoke(@Caller() caller: ApiCaller, @Param('id', { schema: ApiKeyId }) id: string): Promise<z.output<typeof ApiKeyInfo>> {
-    return this.keys.revoke(caller.state, caller.member, id);
+    return this.keys.revoke(caller.state, caller.member, id, caller);
   }
 }

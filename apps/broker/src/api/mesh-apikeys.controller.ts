@@ -34,7 +34,7 @@ export class MeshApiKeysController {
   }
 
   @Delete(':id')
-  @SignedRoute({ summary: 'Revoke an API key (effective on its next request)', ok: ApiKeyInfo, errors: [400, 404] })
+  @SignedRoute({ summary: 'Revoke an API key and every key issued with it (effective on their next request)', ok: ApiKeyInfo, errors: [400, 404] })
   revoke(@SignedMember() caller: SignedCaller, @Param('meshId', { schema: Uuid }) _meshId: string, @Param('id', { schema: ApiKeyId }) id: string): Promise<z.output<typeof ApiKeyInfo>> {
     return this.keys.revoke(caller.state, caller.member, id);
   }

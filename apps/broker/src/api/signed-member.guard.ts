@@ -1,7 +1,7 @@
 import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { ProtocolError, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
-import { verifySignedRequest } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 
@@ -18,13 +18,16 @@ const callers = new WeakMap<object, SignedCaller>();
  */
 @Injectable()
 export class SignedMemberGuard implements CanActivate {
-  constructor(private readonly meshes: MeshesService) {}
+  constructor(
+    private readonly meshes: MeshesService,
+    private readonly signed: SignedRequestVerifier,
+  ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<FastifyRequest<{ Params: { meshId?: string } }>>();
     const meshId = Uuid.safeParse(req.params.meshId);
     if (!meshId.success) throw new ProtocolError('E_SCHEMA', `meshId: ${meshId.error.issues[0]?.message ?? 'expected a mesh id'}`);
-    callers.set(req, await this.meshes.requireMember(meshId.data, verifySignedRequest(req, meshId.data)));
+    callers.set(req, await this.meshes.requireMember(meshId.data, await this.signed.verify(req, meshId.data)));
     return true;
   }
 }

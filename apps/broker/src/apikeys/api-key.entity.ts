@@ -2,9 +2,10 @@ import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } fr
 import { MemberEntity } from '../meshes/member.entity.js';
 import { MeshEntity } from '../meshes/mesh.entity.js';
 
-/** migrations/0006: a bearer key for REST and SSE; only the SHA-256 of its secret is kept. */
+/** migrations/0006, 0007: a bearer key for REST and SSE; only the SHA-256 of its secret is kept. */
 @Entity({ name: 'api_keys' })
 @Index('api_keys_mesh_idx', ['meshId'])
+@Index('api_keys_parent_idx', ['parentKeyId'])
 export class ApiKeyEntity {
   /** The public prefix the key is looked up by. */
   @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'api_keys_pkey' })
@@ -20,6 +21,11 @@ export class ApiKeyEntity {
 
   @Column({ name: 'created_by_member_id', type: 'bigint' })
   createdByMemberId!: string;
+
+  /** The key that minted this one over REST; null for a key made with a signed request. */
+  @Column({ name: 'parent_key_id', type: 'text', nullable: true })
+  @ForeignKey(() => ApiKeyEntity, { name: 'api_keys_parent_fkey', onDelete: 'CASCADE' })
+  parentKeyId!: string | null;
 
   @Column({ type: 'text', default: '' })
   label!: string;

@@ -17,6 +17,8 @@ interface KeyRow {
   id: string;
   mesh_id: string;
   member_id: string;
+  created_by_member_id: string;
+  parent_key_id: string | null;
   label: string;
   secret_sha256: string;
   capabilities: ApiKeyCapability[];
@@ -35,8 +37,14 @@ export interface ApiCaller {
   capabilities: ReadonlySet<ApiKeyCapability>;
   /** null: every topic the member may read. */
   topics: ReadonlySet<string> | null;
+  /** The earliest expiry along the key and the keys that minted it. */
   expiresAt: number | null;
+  /** How many keys minted this one, transitively (0: a member made it with a signed request). */
+  depth: number;
 }
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const topicList = (topics: Iterable<string>): string => [...topics].map((t) => `#${t}`).join(', ');
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -57,26 +65,27 @@ export class ApiKeysService {
     private readonly directory: MeshDirectory,
   ) {}
 
-  async create(state: MeshState, creator: MemberRecord, body: z.output<typeof CreateApiKeyBody>, viaKey?: ApiCaller): Promise<CreatedApiKey> {
-    if (viaKey && !viaKey.capabilities.has('admin')) throw new ProtocolError('E_FORBIDDEN', 'creating keys over REST needs a key with the admin capability');
+  /**
+   * Issues a key. Over REST (`viaKey`) the new key never reaches further than the key that asks:
+   * no capability, topic or lifetime beyond it, no enrolment from a topic-scoped key, and it is
+   * recorded as that key's child, so revoking or expiring the parent ends it (authenticate).
+   */
+  async create(state: MeshState, creator: MemberRecord, body: z.output<typeof CreateApiKeyBody>, viaKey?: ApiCaller, now = Date.now()): Promise<CreatedApiKey> {
+    if (viaKey) boundedByParent(body, viaKey, now);
     if (body.capabilities.includes('admin') && creator.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin issues admin keys');
     let holder = creator;
     if (body.human) {
       if (creator.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin enrols a REST-only human');
       holder = await this.enrolHuman(state, body.human);
     }
-    // A key never reaches further than the key that made it.
-    if (viaKey && viaKey.topics && (!body.topics || body.topics.some((t) => !viaKey.topics!.has(t)))) {
-      throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key can only issue keys for its own topics');
-    }
     const id = toHex(randomBytes(8));
     const secret = toB64u(randomBytes(32));
-    const expiresAt = body.expires_in_s ? new Date(Date.now() + body.expires_in_s * 1000) : null;
+    const expiresAt = body.expires_in_s ? new Date(now + body.expires_in_s * 1000) : null;
     const [row] = await rows<KeyRow>(
       this.ds,
-      `INSERT INTO api_keys (id, mesh_id, member_id, created_by_member_id, label, secret_sha256, capabilities, topics, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::text[], $9) RETURNING *`,
-      [id, state.mesh.id, holder.id, creator.id, body.label, sha256(secret), [...body.capabilities].sort(), body.topics ? [...new Set(body.topics)].sort() : null, expiresAt],
+      `INSERT INTO api_keys (id, mesh_id, member_id, created_by_member_id, parent_key_id, label, secret_sha256, capabilities, topics, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10) RETURNING *`,
+      [id, state.mesh.id, holder.id, creator.id, viaKey?.keyId ?? null, body.label, sha256(secret), [...body.capabilities].sort(), body.topics ? [...new Set(body.topics)].sort() : null, expiresAt],
     );
     return { ...this.info(state, row!), secret: `cmk_${id}_${secret}` };
   }
@@ -88,12 +97,27 @@ export class ApiKeysService {
     const match = KEY_PATTERN.exec(token);
     if (!match) throw new ProtocolError('E_UNAUTHORIZED', 'malformed API key: expected cmk_<16 chars>_<43 chars>');
     const [, id, secret] = match;
-    const [row] = await rows<KeyRow>(this.ds, 'SELECT * FROM api_keys WHERE id = $1', [id]);
+    // The key and every key that minted it: a revoked or expired ancestor ends it too.
+    const chain = await rows<KeyRow & { depth: number }>(
+      this.ds,
+      `WITH RECURSIVE chain AS (
+         SELECT k.*, 0 AS depth FROM api_keys k WHERE k.id = $1
+         UNION ALL
+         SELECT p.*, c.depth + 1 FROM api_keys p JOIN chain c ON p.id = c.parent_key_id WHERE c.depth < $2
+       ) SELECT * FROM chain ORDER BY depth`,
+      [id, TOPIC_LIMITS.maxKeyDepth],
+    );
+    const row = chain[0];
     const expected = Buffer.from(row?.secret_sha256 ?? '0'.repeat(64), 'hex');
     const given = Buffer.from(sha256(secret!), 'hex');
     if (!row || !timingSafeEqual(expected, given)) throw new ProtocolError('E_UNAUTHORIZED', 'unknown API key');
     if (row.revoked_at) throw new ProtocolError('E_UNAUTHORIZED', 'this API key has been revoked');
     if (row.expires_at && row.expires_at.getTime() <= now) throw new ProtocolError('E_UNAUTHORIZED', 'this API key has expired');
+    const revokedParent = chain.find((k) => k.revoked_at);
+    if (revokedParent) throw new ProtocolError('E_UNAUTHORIZED', `this API key has been revoked with the key that issued it (${revokedParent.id})`);
+    const expiries = chain.flatMap((k) => (k.expires_at ? [k.expires_at.getTime()] : []));
+    const expiresAt = expiries.length > 0 ? Math.min(...expiries) : null;
+    if (expiresAt !== null && expiresAt <= now) throw new ProtocolError('E_UNAUTHORIZED', 'this API key has expired with the key that issued it');
     const state = await this.directory.get(row.mesh_id);
     const member = state?.byId.get(String(row.member_id));
     if (!state || !member) throw new ProtocolError('E_UNAUTHORIZED', 'the key’s member no longer exists');
@@ -105,29 +129,50 @@ export class ApiKeysService {
       member,
       capabilities: new Set(row.capabilities),
       topics: row.topics ? new Set(row.topics) : null,
-      expiresAt: row.expires_at?.getTime() ?? null,
+      expiresAt,
+      depth: chain.length - 1,
     };
   }
 
-  /** A member's keys; an owner or admin sees every key of the mesh. */
-  async list(state: MeshState, caller: MemberRecord): Promise<ApiKeyInfo[]> {
-    const all = caller.role !== 'member';
+  /**
+   * A member's keys; an owner or admin sees every key of the mesh. Through a topic-scoped key, only
+   * keys confined to its topics.
+   */
+  async list(state: MeshState, caller: MemberRecord, viaKey?: ApiCaller): Promise<ApiKeyInfo[]> {
     const found = await rows<KeyRow>(
       this.ds,
-      `SELECT * FROM api_keys WHERE mesh_id = $1 ${all ? '' : 'AND (member_id = $2 OR created_by_member_id = $2)'} ORDER BY created_at, id`,
-      all ? [state.mesh.id] : [state.mesh.id, caller.id],
+      `SELECT * FROM api_keys WHERE mesh_id = $1 AND ($2::bigint IS NULL OR member_id = $2 OR created_by_member_id = $2)
+         AND ($3::text[] IS NULL OR (topics IS NOT NULL AND topics <@ $3::text[])) ORDER BY created_at, id`,
+      [state.mesh.id, caller.role === 'member' ? caller.id : null, viaKey?.topics ? [...viaKey.topics] : null],
     );
     return found.map((r) => this.info(state, r));
   }
 
-  /** Revokes a key its member or creator holds (or any key, for an owner/admin). Idempotent. */
-  async revoke(state: MeshState, caller: MemberRecord, id: string): Promise<ApiKeyInfo> {
-    const [row] = await rows<KeyRow & { created_by_member_id: string }>(this.ds, 'SELECT * FROM api_keys WHERE id = $1 AND mesh_id = $2', [id, state.mesh.id]);
+  /**
+   * Revokes a key its member or creator holds (or any key, for an owner/admin) and every key minted
+   * from it, transitively. Through a topic-scoped key, only keys confined to its topics. Idempotent.
+   */
+  async revoke(state: MeshState, caller: MemberRecord, id: string, viaKey?: ApiCaller): Promise<ApiKeyInfo> {
+    const [row] = await rows<KeyRow>(this.ds, 'SELECT * FROM api_keys WHERE id = $1 AND mesh_id = $2', [id, state.mesh.id]);
     if (!row) throw new ProtocolError('E_NOT_FOUND', `no API key ${id} in this mesh`);
     const own = String(row.member_id) === caller.id || String(row.created_by_member_id) === caller.id;
     if (!own && caller.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only the key’s holder, its creator or an admin revokes it');
-    const [updated] = await rows<KeyRow>(this.ds, 'UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [id]);
-    return this.info(state, updated!);
+    if (viaKey?.topics && !(row.topics && row.topics.every((t) => viaKey.topics!.has(t)))) {
+      throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${topicList(viaKey.topics)}; key ${id} reaches beyond them`);
+    }
+    // Marks the descendants too, so listings say so; authenticate() walks the chain regardless,
+    // which also ends a child minted while this revocation ran.
+    const revoked = await rows<KeyRow>(
+      this.ds,
+      `WITH RECURSIVE tree AS (
+         SELECT id, 0 AS depth FROM api_keys WHERE id = $1
+         UNION ALL
+         SELECT k.id, t.depth + 1 FROM api_keys k JOIN tree t ON k.parent_key_id = t.id WHERE t.depth < $2
+       )
+       UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id IN (SELECT id FROM tree) RETURNING *`,
+      [id, TOPIC_LIMITS.maxKeyDepth],
+    );
+    return this.info(state, revoked.find((r) => r.id === id)!);
   }
 
   /** Members whose keys were used within the REST presence window (5 min), with when. */
@@ -182,5 +227,29 @@ export class ApiKeysService {
       last_used_at: r.last_used_at?.getTime() ?? null,
       revoked_at: r.revoked_at?.getTime() ?? null,
     };
+  }
+}
+
+/** What a key may issue over REST: nothing beyond itself (docs/topics.md, API keys). */
+function boundedByParent(body: z.output<typeof CreateApiKeyBody>, parent: ApiCaller, now: number): void {
+  if (!parent.capabilities.has('admin')) throw new ProtocolError('E_FORBIDDEN', 'creating keys over REST needs a key with the admin capability');
+  const beyond = body.capabilities.filter((c) => !parent.capabilities.has(c));
+  if (beyond.length > 0) {
+    throw new ProtocolError('E_FORBIDDEN', `a key issues only capabilities it has (${[...parent.capabilities].sort().join(', ')}); ${beyond.join(', ')} is beyond it`);
+  }
+  if (parent.topics) {
+    if (body.human) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot enrol members');
+    if (!body.topics || body.topics.some((t) => !parent.topics!.has(t))) {
+      throw new ProtocolError('E_FORBIDDEN', `a topic-scoped key issues keys only for its own topics (${topicList(parent.topics)}): give topics within them`);
+    }
+  }
+  if (parent.expiresAt !== null) {
+    const latest = Math.floor((parent.expiresAt - now) / 1000);
+    if (body.expires_in_s === undefined || body.expires_in_s > latest) {
+      throw new ProtocolError('E_FORBIDDEN', `this key expires at ${iso(parent.expiresAt)}; a key it issues must expire no later (expires_in_s ≤ ${latest})`);
+    }
+  }
+  if (parent.depth + 1 > TOPIC_LIMITS.maxKeyDepth) {
+    throw new ProtocolError('E_FORBIDDEN', `keys minted with keys nest at most ${TOPIC_LIMITS.maxKeyDepth} deep; issue this one from a key made with claudemesh apikey create`);
   }
 }

@@ -2,6 +2,7 @@ import { PeerGrantEntity } from '../grants/peer-grant.entity.js';
 import { SharedStateEntity } from '../grants/shared-state.entity.js';
 import { EmailInviteEntity } from '../email-invites/email-invite.entity.js';
 import { ApiKeyEntity } from '../apikeys/api-key.entity.js';
+import { SignedRequestEntity } from '../meshes/signed-request.entity.js';
 import { NotificationEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity } from '../topics/topic.entities.js';
 import { SessionEntity } from '../identity/session.entity.js';
 import { InviteEntity } from '../invites/invite.entity.js';
@@ -12,4 +13,4 @@ import { MeshEntity } from '../meshes/mesh.entity.js';
 import { DeliveryEntity } from '../messaging/delivery.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
 
-export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, EmailInviteEntity, MessageEntity, DeliveryEntity, PeerGrantEntity, SharedStateEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity, NotificationEntity, ApiKeyEntity];
+export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, EmailInviteEntity, MessageEntity, DeliveryEntity, PeerGrantEntity, SharedStateEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity, NotificationEntity, ApiKeyEntity, SignedRequestEntity];

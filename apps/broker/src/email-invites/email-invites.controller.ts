@@ -2,7 +2,7 @@ import { Body, Controller, Get, Header, HttpCode, Param, Post, Req } from '@nest
 import { EmailInviteBody, EmailInviteClaimBody, EmailInviteResolveBody, InviteId, KeyHandoffBody, PubkeyHex, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
-import { verifySignedRequest } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { EmailInvitesService } from './email-invites.service.js';
 import { KeyHandoffService } from './key-handoff.service.js';
 import { joinPage } from '../invites/join-page.js';
@@ -13,20 +13,21 @@ export class EmailInvitesController {
   constructor(
     private readonly invites: EmailInvitesService,
     private readonly handoffs: KeyHandoffService,
+    private readonly signed: SignedRequestVerifier,
   ) {}
 
   @Post('meshes/:meshId/invites/email')
-  send(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+  async send(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     return this.invites.send(id, caller, parseBody(EmailInviteBody, body));
   }
 
   @Post('meshes/:meshId/invites/email/:inviteId/revoke')
   @HttpCode(200)
-  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
+  async revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.invites.revoke(id, verifySignedRequest(req, id), parseBody(InviteId, inviteId));
+    return this.invites.revoke(id, await this.signed.verify(req, id), parseBody(InviteId, inviteId));
   }
 
   @Post('invites/email/resolve')
@@ -42,23 +43,23 @@ export class EmailInvitesController {
   }
 
   @Get('meshes/:meshId/key-requests')
-  keyRequests(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+  async keyRequests(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.handoffs.pending(id, verifySignedRequest(req, id));
+    return this.handoffs.pending(id, await this.signed.verify(req, id));
   }
 
   @Post('meshes/:meshId/key-requests/:memberPubkey')
   @HttpCode(200)
-  handOver(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('memberPubkey') memberPubkey: string, @Body() body: unknown) {
+  async handOver(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('memberPubkey') memberPubkey: string, @Body() body: unknown) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     return this.handoffs.store(id, caller, parseBody(PubkeyHex, memberPubkey), parseBody(KeyHandoffBody, body));
   }
 
   @Get('meshes/:meshId/key-handoff')
-  keyHandoff(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+  async keyHandoff(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.handoffs.mine(id, verifySignedRequest(req, id));
+    return this.handoffs.mine(id, await this.signed.verify(req, id));
   }
 }
 

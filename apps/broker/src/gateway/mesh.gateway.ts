@@ -12,6 +12,7 @@ import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
+import { atDeadline } from '../presence/deadline-timer.js';
 import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
@@ -65,6 +66,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private async onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
+    // A connection the broker is closing (revoked, expired, slow) does nothing more, whatever still arrives.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
     if (!decoded.ok) {
       this.error(conn, decoded.code, decoded.message, decoded.ref);
@@ -102,8 +105,14 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     clearTimeout(conn.helloTimer);
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     const session = new LiveSession(randomUUID(), conn.ws, state, member, frame.session_pubkey, frame.peer_type);
-    conn.session = session;
     this.presence.register(session, (event) => this.onBusEvent(session, event));
+    // A revocation sets `revoked` and publishes its bus event in one synchronous step, so a hello
+    // verified before it and registered after it would miss both: look again now that it listens.
+    if (member.revoked) {
+      this.presence.unregister(session);
+      throw new ProtocolError('E_REVOKED', 'the member has been revoked');
+    }
+    conn.session = session;
     const queued = await this.messaging.queuedCount(member.id);
     session.acknowledge(
       serverFrame('hello_ack', {
@@ -117,7 +126,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       }),
     );
     // The attestation bounds the session's life: at expiry the client reconnects with a fresh one.
-    session.expiryTimer = setTimeout(() => session.fail('E_SESSION_EXPIRED', 'session attestation expired; reconnect'), Math.min(2 ** 31 - 1, frame.session_expires_at - Date.now()));
+    session.cancelExpiry = atDeadline(frame.session_expires_at, () => session.fail('E_SESSION_EXPIRED', 'session attestation expired; reconnect'));
     await this.messaging.drain(session);
   }
 
@@ -219,7 +228,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     clearTimeout(conn.helloTimer);
     this.connections.delete(conn);
     if (conn.session) {
-      if (conn.session.expiryTimer) clearTimeout(conn.session.expiryTimer);
+      conn.session.cancelExpiry();
       this.presence.unregister(conn.session);
     }
   }

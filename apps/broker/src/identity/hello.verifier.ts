@@ -22,6 +22,9 @@ export class HelloVerifier {
     if (challenge === null || hello.nonce !== challenge) throw new ProtocolError('E_REPLAY', 'nonce is not the challenge issued to this connection');
     if (Math.abs(now - hello.ts) > LIMITS.helloSkewMs) throw new ProtocolError('E_STALE_TIMESTAMP', `hello timestamp is more than ${LIMITS.helloSkewMs / 1000}s from broker time`);
     if (hello.session_expires_at <= now) throw new ProtocolError('E_SESSION_EXPIRED', 'session attestation has expired');
+    if (hello.session_expires_at > now + LIMITS.maxSessionTtlMs) {
+      throw new ProtocolError('E_SESSION_EXPIRED', `session_expires_at is more than ${LIMITS.maxSessionTtlMs / 86_400_000} days ahead of broker time (the longest session the broker accepts); attest for less`);
+    }
     const attestation = sessionAttestationString({ meshId: hello.mesh_id, memberPubkey: hello.member_pubkey, sessionPubkey: hello.session_pubkey, expiresAt: hello.session_expires_at });
     if (!verify(attestation, hello.session_sig, hello.member_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'session attestation does not verify');
     const signed = helloString({ meshId: hello.mesh_id, memberPubkey: hello.member_pubkey, sessionPubkey: hello.session_pubkey, nonce: hello.nonce, ts: hello.ts });

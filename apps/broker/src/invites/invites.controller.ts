@@ -3,33 +3,36 @@ import { JoinBody, SignedInviteBody, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../common/parse.js';
-import { verifySignedRequest } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { InvitesService } from './invites.service.js';
 
 const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
 @Controller('api/v1')
 export class InvitesController {
-  constructor(private readonly invites: InvitesService) {}
+  constructor(
+    private readonly invites: InvitesService,
+    private readonly signed: SignedRequestVerifier,
+  ) {}
 
   @Post('meshes/:meshId/invites')
-  register(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+  async register(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     return this.invites.register(id, caller, parseBody(SignedInviteBody, body));
   }
 
   @Get('meshes/:meshId/invites')
-  list(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+  async list(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.invites.list(id, verifySignedRequest(req, id));
+    return this.invites.list(id, await this.signed.verify(req, id));
   }
 
   @Post('meshes/:meshId/invites/:inviteId/revoke')
   @HttpCode(200)
-  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
+  async revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.invites.revoke(id, verifySignedRequest(req, id), parseBody(InviteId, inviteId));
+    return this.invites.revoke(id, await this.signed.verify(req, id), parseBody(InviteId, inviteId));
   }
 
   /** Enrollment: the invite plus a signature proving possession of the new member key. */

@@ -2,26 +2,29 @@ import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { InviteId, ShortInviteBody, ShortInviteClaimBody, ShortInviteResolveBody, Uuid } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
-import { verifySignedRequest } from '../common/signed-request.js';
+import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
 import { ShortInvitesService } from './short-invites.service.js';
 
 /** Invites v2 routes (docs/protocol.md §9b): issuance and revocation are signed; resolve and claim carry no credentials but the lookup. */
 @Controller('api/v1')
 export class ShortInvitesController {
-  constructor(private readonly invites: ShortInvitesService) {}
+  constructor(
+    private readonly invites: ShortInvitesService,
+    private readonly signed: SignedRequestVerifier,
+  ) {}
 
   @Post('meshes/:meshId/invites/v2')
-  register(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+  async register(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     return this.invites.register(id, caller, parseBody(ShortInviteBody, body));
   }
 
   @Post('meshes/:meshId/invites/v2/:inviteId/revoke')
   @HttpCode(200)
-  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
+  async revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {
     const id = parseBody(Uuid, meshId);
-    return this.invites.revoke(id, verifySignedRequest(req, id), parseBody(InviteId, inviteId));
+    return this.invites.revoke(id, await this.signed.verify(req, id), parseBody(InviteId, inviteId));
   }
 
   @Post('invites/v2/resolve')

@@ -68,7 +68,8 @@ export class MeshState {
     const existing = this.byId.get(member.id);
     if (existing) {
       const { groups: _groups, ...fields } = member;
-      Object.assign(existing, fields);
+      // Revocation is final: a reload that read the row before the revocation committed must not undo it.
+      Object.assign(existing, fields, { revoked: existing.revoked || member.revoked });
       return;
     }
     this.byId.set(member.id, member);

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { parseBody } from '../common/parse.js';
-import { verifySignedRequest } from '../common/signed-request.js';
+import { SignedRequestVerifier } from './signed-request.verifier.js';
 import { MeshesService } from './meshes.service.js';
 
 function sameSecret(a: string, b: string): boolean {
@@ -17,6 +17,7 @@ function sameSecret(a: string, b: string): boolean {
 export class MeshesController {
   constructor(
     private readonly meshes: MeshesService,
+    private readonly signed: SignedRequestVerifier,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {}
 
@@ -33,16 +34,16 @@ export class MeshesController {
   @Get(':meshId/members')
   async members(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     await this.meshes.requireMember(id, caller);
     return this.meshes.members(id);
   }
 
   @Post(':meshId/members/:pubkey/revoke')
   @HttpCode(200)
-  revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('pubkey') pubkey: string) {
+  async revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('pubkey') pubkey: string) {
     const id = parseBody(Uuid, meshId);
-    const caller = verifySignedRequest(req, id);
+    const caller = await this.signed.verify(req, id);
     return this.meshes.revokeMember(id, caller, parseBody(PubkeyHex, pubkey));
   }
 }

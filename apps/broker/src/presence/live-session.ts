@@ -33,7 +33,8 @@ export class LiveSession {
   /** Receipts that arrive before hello_ack is written wait here, so hello_ack is always first. */
   private beforeAck: string[] | null = [];
   unsubscribe: () => void = () => undefined;
-  expiryTimer: NodeJS.Timeout | null = null;
+  /** Stops the attestation-expiry timer (set after hello_ack). */
+  cancelExpiry: () => void = () => undefined;
 
   constructor(
     readonly id: string,

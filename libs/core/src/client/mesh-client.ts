@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, stateDecrypt, stateEncrypt, utf8Decode, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
 import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
-import { kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
+import { LIMITS, kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { Capability } from '../protocol/v1/primitives.js';
 import type { GrantEntry, PeerInfo, ServerFrame, ServerFrameMap, StateEntry } from '../protocol/v1/server-frames.js';
@@ -72,6 +72,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   constructor(private readonly opts: MeshClientOptions) {
     super();
+    const ttl = opts.sessionTtlMs;
+    // The broker refuses an attestation beyond its maximum at every hello: fail here, not in a reconnect loop.
+    if (ttl !== undefined && !(ttl > 0 && ttl <= LIMITS.maxSessionTtlMs)) throw new RangeError(`sessionTtlMs must be within 1…${LIMITS.maxSessionTtlMs} ms (30 days); got ${ttl}`);
     this.backoff = new Backoff(opts.backoff?.initialMs ?? 100, opts.backoff?.maxMs ?? 5_000);
     this.boxCache = new BoxKeyCache(opts.identity);
   }

@@ -76,10 +76,22 @@ async function call<T>(base: string, method: string, path: string, body: unknown
   return json as T;
 }
 
-/** A request signed by a member key (REST auth for member and admin routes). */
+let lastRequestTs = 0;
+
+/**
+ * A signed request's `ts`: now, but strictly later than the last one this process signed. The
+ * broker refuses a request it already received (E_REPLAY, protocol §8.1), and two identical
+ * requests signed in the same millisecond would be byte for byte the same.
+ */
+export function nextRequestTs(now = Date.now()): number {
+  lastRequestTs = Math.max(now, lastRequestTs + 1);
+  return lastRequestTs;
+}
+
+/** A request signed by a member key (REST auth for member and admin routes). Each call signs anew, so a retry is never a replay. */
 export function signedRequest<T>(base: string, identity: Identity, meshId: string, method: string, path: string, body?: unknown): Promise<T> {
   const raw = body === undefined ? '' : JSON.stringify(body);
-  const ts = Date.now();
+  const ts = nextRequestTs();
   const sig = sign(requestString({ method, path, meshId, ts, bodySha256Hex: sha256Hex(raw) }), identity.secretKey);
   return call<T>(base, method, path, body === undefined ? undefined : raw, {
     authorization: formatSignedRequestAuth({ pubkey: identity.publicKey, ts, sig }),

@@ -25,6 +25,8 @@ export const TOPIC_LIMITS = Object.freeze({
   restPresenceMs: 5 * 60_000,
   maxSearchResults: 100,
   maxKeyTtlS: 365 * 24 * 3600,
+  /** Keys minted with keys nest at most this deep below a key a member made (its depth is 0). */
+  maxKeyDepth: 8,
 });
 
 // ---------------------------------------------------------------------------------------------

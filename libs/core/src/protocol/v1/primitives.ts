@@ -14,6 +14,8 @@ export const LIMITS = Object.freeze({
   maxStateKeysPerOwner: 1_000,
   helloSkewMs: 60_000,
   requestSkewMs: 300_000,
+  /** How far ahead of broker time a hello's `session_expires_at` may lie (30 days). */
+  maxSessionTtlMs: 30 * 24 * 3_600_000,
 });
 
 /** ed25519 public keys travel as 64 lowercase hex chars; they double as stable peer ids. */
