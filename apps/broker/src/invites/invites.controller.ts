@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../common/parse.js';
 import { verifySignedRequest } from '../common/signed-request.js';
+import { PublicRoute } from '../http/public-attempts.js';
 import { InvitesService } from './invites.service.js';
 
 const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
@@ -35,6 +36,7 @@ export class InvitesController {
   /** Enrollment: the invite plus a signature proving possession of the new member key. */
   @Post('join')
   @HttpCode(200)
+  @PublicRoute()
   join(@Body() body: unknown) {
     return this.invites.join(parseBody(JoinBody, body));
   }
