@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ProtocolError, TOPIC_LIMITS, type ApiKeyCapability, type ApiKeyInfo, type CreatedApiKey, type TopicName } from '@claudemesh/core';
 import { randomBytes, toB64u, toHex } from '@claudemesh/crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { apiKeyChannel, BUS, type Bus } from '../bus/bus.js';
 import { rows } from '../db/sql.js';
 import { MeshDirectory, type MemberRecord, type MeshState } from '../meshes/mesh-directory.js';
 import type { z } from 'zod';
@@ -55,6 +56,7 @@ export class ApiKeysService {
   constructor(
     private readonly ds: DataSource,
     private readonly directory: MeshDirectory,
+    @Inject(BUS) private readonly bus: Bus,
   ) {}
 
   async create(state: MeshState, creator: MemberRecord, body: z.output<typeof CreateApiKeyBody>, viaKey?: ApiCaller): Promise<CreatedApiKey> {
@@ -127,6 +129,8 @@ export class ApiKeysService {
     const own = String(row.member_id) === caller.id || String(row.created_by_member_id) === caller.id;
     if (!own && caller.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only the key’s holder, its creator or an admin revokes it');
     const [updated] = await rows<KeyRow>(this.ds, 'UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [id]);
+    // After the commit: the key's open SSE streams end now rather than at their next re-read.
+    this.bus.publish(apiKeyChannel(id), { kind: 'apikey_revoked', keyId: id });
     return this.info(state, updated!);
   }
 
