@@ -49,6 +49,8 @@ describe.each(dbKinds())('SSE revocation and stream caps on %s', (kind) => {
     expect(stream.status).toBe(200);
     await waitFor(() => controller.open.streams === 1, 'the stream');
     await signedRequest(tb.url, alice, mesh.meshId, 'DELETE', `/api/v1/meshes/${mesh.meshId}/apikeys/${key.id}`);
+    // The bound: the stream has ended on the broker before the revoking request answered.
+    expect(controller.open.streams).toBe(0);
     await stream.waitEnd(END_WITHIN_MS);
     expect(stream.errorEvent()).toEqual({ code: 'E_UNAUTHORIZED', message: 'this API key has been revoked' });
     expect(stream.events.at(-1)!.event).toBe('error');
@@ -60,6 +62,7 @@ describe.each(dbKinds())('SSE revocation and stream caps on %s', (kind) => {
     const stream = await open(key.secret);
     await waitFor(() => controller.open.streams === 1, 'the stream');
     await signedRequest(tb.url, mesh.owner, mesh.meshId, 'POST', `/api/v1/meshes/${mesh.meshId}/members/${carol.publicKey}/revoke`);
+    expect(controller.open.streams).toBe(0);
     await stream.waitEnd(END_WITHIN_MS);
     expect(stream.errorEvent()).toMatchObject({ code: 'E_REVOKED' });
   });
@@ -80,6 +83,7 @@ describe.each(dbKinds())('SSE revocation and stream caps on %s', (kind) => {
     const stream = await open(key.secret, 'inner');
     await waitFor(() => controller.open.streams === 1, 'the stream');
     expect((await api(tb, key.secret, 'POST', '/topics/inner/leave')).body).toEqual({ left: true });
+    expect(controller.open.streams).toBe(0);
     await stream.waitEnd(END_WITHIN_MS);
     expect(stream.errorEvent()).toEqual({ code: 'E_FORBIDDEN', message: 'you left #inner, a private topic' });
   });
