@@ -22,6 +22,16 @@ export interface TestBroker {
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/**
+ * Every test client comes from 127.0.0.1 and many suites fail on purpose (wrong codes, bad tokens,
+ * searches in a loop): the per-address and per-key budgets are out of their way unless a suite
+ * sets them (apps/broker/test/public-route-limits.spec.ts, search-cost.spec.ts do).
+ */
+export const GENEROUS_TEST_LIMITS: Readonly<Record<string, string>> = {
+  CLAUDEMESH_PUBLIC_ATTEMPTS_BURST: '1000000',
+  CLAUDEMESH_SEARCH_BURST: '1000000',
+};
+
 /** A real broker on an ephemeral port, on a fresh embedded data dir or a fresh Postgres database. */
 export async function startTestBroker(kind: DbKind, env: Record<string, string> = {}): Promise<TestBroker> {
   await cryptoReady();
@@ -35,6 +45,7 @@ export async function startTestBroker(kind: DbKind, env: Record<string, string> 
       LOG_LEVEL: 'error',
       ADMIN_TOKEN,
       BOOTSTRAP_MESH: 'off',
+      ...GENEROUS_TEST_LIMITS,
       ...(pg ? { DATABASE_URL: pg.url } : {}),
       ...env,
     },

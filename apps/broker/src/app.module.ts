@@ -10,6 +10,7 @@ import { DbModule } from './db/db.module.js';
 import { EmailInvitesModule } from './email-invites/email-invites.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
+import { PublicAttemptsModule } from './http/public-attempts.js';
 import { IdentityModule } from './identity/identity.module.js';
 import { InvitesModule } from './invites/invites.module.js';
 import { MeshesModule } from './meshes/meshes.module.js';
@@ -27,6 +28,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DbModule.forRoot(dataSource),
         BusModule,
+        PublicAttemptsModule,
         MeshesModule,
         InvitesModule,
         EmailInvitesModule,

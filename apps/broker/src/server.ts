@@ -13,6 +13,9 @@ import { openDatabase, resolveDatabaseTarget } from './db/database.config.js';
 import { ENTITIES } from './db/entities.js';
 import { HARD_MAX_PAYLOAD } from './gateway/mesh.gateway.js';
 import { BrokerWsAdapter } from './gateway/ws.adapter.js';
+import { fastifyOptionsOf } from './http/server-options.js';
+import { guardConnections, type ConnectionCounts } from './http/connection-guard.js';
+import { addSecurityHeaders } from './http/security-headers.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
@@ -26,6 +29,8 @@ export interface RunningBroker {
   url: string;
   wsUrl: string;
   databaseKind: 'embedded' | 'postgres';
+  /** Open sockets of the HTTP server (HTTP, SSE, WebSocket), in total and per client address. */
+  connections: ConnectionCounts;
   close(): Promise<void>;
 }
 
@@ -37,12 +42,15 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   await cryptoReady();
   const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES);
   let app: NestFastifyApplication;
+  let connections: ConnectionCounts;
   try {
     app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, database.dataSource),
-      new FastifyAdapter({ bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply }),
+      new FastifyAdapter({ ...fastifyOptionsOf(config.rest.http), bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply }),
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
+    connections = guardConnections(app.getHttpServer(), config.rest.http);
+    addSecurityHeaders(app.getHttpAdapter().getInstance());
     app.useWebSocketAdapter(new BrokerWsAdapter(app));
     registerRequestShapeChecks(app.getHttpAdapter().getInstance());
     mountOpenApi(app);
@@ -62,6 +70,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
     url,
     wsUrl: `${url.replace(/^http/, 'ws')}/ws`,
     databaseKind: database.kind,
+    connections,
     async close() {
       if (closed) return;
       closed = true;

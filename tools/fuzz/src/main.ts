@@ -65,7 +65,10 @@ async function main(): Promise<number> {
   const home = mkdtempSync(join(tmpdir(), 'cmh-fuzz-'));
   const adminToken = 'fuzz-admin-token-0123456789';
   const port = await freePort();
-  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });
+  // Every fuzz request comes from one address and most fail on purpose: the per-address and
+  // per-key budgets (docs/protocol.md §8.4) would answer 429 to most of the run.
+  const limits = { CLAUDEMESH_PUBLIC_ATTEMPTS_BURST: '1000000', CLAUDEMESH_SEARCH_BURST: '1000000' };
+  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error', ...limits });
   let exited = false;
   try {
     await broker.start();

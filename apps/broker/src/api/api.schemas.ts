@@ -16,7 +16,14 @@ export const PostedMessage = z.object({ message: TopicMessage, duplicate: z.bool
 export const ReadMark = z.object({ topic: TopicName, last_read_id: z.string().regex(/^(0|[1-9][0-9]{0,18})$/), unread: z.number().int().nonnegative() });
 export const LeftTopic = z.object({ left: z.boolean() });
 export const MarkedNotifications = z.object({ marked: z.number().int().nonnegative() });
-export const ErrorBody = z.object({ error: z.object({ code: z.enum(ERROR_CODE_LIST as [string, ...string[]]), message: z.string() }) });
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODE_LIST as [string, ...string[]]),
+    message: z.string(),
+    /** Set with E_RATE_LIMITED when waiting helps; the `Retry-After` header says the same in seconds. */
+    retry_after_ms: z.number().int().nonnegative().optional(),
+  }),
+});
 
 /** `GET /messages`: the history query, addressed by topic. */
 export const MessagesQuery = HistoryQuery.extend({ topic: TopicName });

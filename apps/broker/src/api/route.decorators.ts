@@ -15,6 +15,7 @@ const ERRORS: Record<number, string> = {
   403: 'E_FORBIDDEN: not allowed (capability, topic scope, role, private topic); E_REVOKED: the member was revoked; E_NOT_MEMBER',
   404: 'E_NOT_FOUND: no such topic or key; E_UNKNOWN_TARGET: no such member; E_UNKNOWN_MESH',
   409: 'E_CONFLICT: it exists already, or the client_id was used for another message; E_NAME_TAKEN',
+  429: 'E_RATE_LIMITED: over a limit of this route; `retry_after_ms` and `Retry-After` say when to retry',
 };
 
 interface RouteSpec {
@@ -24,7 +25,7 @@ interface RouteSpec {
   /** Success status; also what the handler answers (default 200, POSTs included). */
   status?: 200 | 201;
   /** Failures beyond 401/403 that this route can answer. */
-  errors?: Array<400 | 404 | 409>;
+  errors?: Array<400 | 404 | 409 | 429>;
   description?: string;
 }
 

@@ -3,38 +3,29 @@ import { ApiBearerAuth, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@n
 import { ProtocolError, TopicMessageId } from '@claudemesh/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ApiKeysService } from '../apikeys/api-keys.service.js';
+import { ApiKeysService, type ApiCaller } from '../apikeys/api-keys.service.js';
 import { BUS, type Bus } from '../bus/bus.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import type { SseLimits } from '../config/rest-limits.config.js';
+import { RAW_SECURITY_HEADERS } from '../http/security-headers.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 import { ErrorBody } from './api.schemas.js';
 import { TopicParam } from './params.js';
 import { BEARER_SCHEME } from './route.decorators.js';
 import { TopicFeeds } from './topic-feed.js';
-import { TopicStream, type StreamLimits } from './topic-stream.js';
+import { StreamSlots } from './stream-slots.js';
+import { TopicStream } from './topic-stream.js';
 import { WireSchemaPipe } from './wire-schema.pipe.js';
 
 /** `?last_event_id=`: where a browser's first connect resumes (EventSource sets no header then). */
 export const StreamQuery = z.strictObject({ last_event_id: TopicMessageId.optional() });
-
-/** The stream's timings and its buffer limit (tests shorten them). */
-export const StreamEnv = z.object({
-  CLAUDEMESH_SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(3_600_000).default(15_000),
-  CLAUDEMESH_SSE_RECHECK_MS: z.coerce.number().int().min(10).max(600_000).default(5_000),
-  CLAUDEMESH_SSE_MAX_BUFFER_BYTES: z.coerce.number().int().min(1_024).max(1 << 30).default(1 << 20),
-});
-
-export function streamLimitsOf(env: NodeJS.ProcessEnv): StreamLimits {
-  const parsed = StreamEnv.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid SSE configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const e = parsed.data;
-  return { heartbeatMs: e.CLAUDEMESH_SSE_HEARTBEAT_MS, recheckMs: e.CLAUDEMESH_SSE_RECHECK_MS, maxBufferBytes: e.CLAUDEMESH_SSE_MAX_BUFFER_BYTES };
-}
 
 const DESCRIPTION = [
   'Server-sent events (`text/event-stream`): each message is `id: <id>`, `event: message`, `data: <TopicMessage JSON>`,',
   'pushed after its commit; a `: heartbeat` comment every 15 s. `Last-Event-ID` (or `?last_event_id=`) replays the history after',
   'that id, then continues live with nothing missed or repeated. Failures before the stream starts are the usual JSON errors;',
   'a stream that must end (key revoked or expired, member revoked, client too slow) sends `event: error` with `data: {code, message}`.',
+  'One key may hold a few open streams at once, and one member a few more over all its keys (429 `E_RATE_LIMITED` beyond).',
 ].join(' ');
 
 /** `GET /api/v1/topics/:name/stream` (docs/topics.md §SSE). */
@@ -43,15 +34,19 @@ const DESCRIPTION = [
 @UsePipes(WireSchemaPipe)
 export class TopicStreamController implements OnModuleDestroy {
   private readonly logger = new Logger('TopicStream');
-  private readonly limits = streamLimitsOf(process.env);
+  private readonly limits: SseLimits;
   private readonly feeds: TopicFeeds;
   private readonly streams = new Set<TopicStream>();
+  private readonly slots: StreamSlots;
 
   constructor(
     private readonly keys: ApiKeysService,
     private readonly topics: TopicsService,
     @Inject(BUS) private readonly bus: Bus,
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
   ) {
+    this.limits = config.rest.sse;
+    this.slots = new StreamSlots(this.limits);
     this.feeds = new TopicFeeds(bus, topics);
   }
 
@@ -69,6 +64,7 @@ export class TopicStreamController implements OnModuleDestroy {
   @ApiResponse({ status: 401, description: 'E_UNAUTHORIZED: no key, or a malformed, unknown, revoked or expired one', standardSchema: ErrorBody })
   @ApiResponse({ status: 403, description: 'E_FORBIDDEN: no read capability, another topic’s key, a private topic; E_REVOKED', standardSchema: ErrorBody })
   @ApiResponse({ status: 404, description: 'E_NOT_FOUND: no such topic', standardSchema: ErrorBody })
+  @ApiResponse({ status: 429, description: 'E_RATE_LIMITED: the key, or its member, already holds its maximum of open streams', standardSchema: ErrorBody })
   async stream(
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
@@ -79,11 +75,22 @@ export class TopicStreamController implements OnModuleDestroy {
     const header = req.headers['last-event-id'];
     const resumeFrom = typeof header === 'string' && header !== '' ? header : query.last_event_id;
     if (resumeFrom !== undefined && !TopicMessageId.safeParse(resumeFrom).success) throw new ProtocolError('E_SCHEMA', 'Last-Event-ID: expected a decimal topic message id');
-    const authorization = req.headers.authorization;
-    const caller = await this.keys.authenticate(authorization);
+    const caller = await this.keys.authenticate(req.headers.authorization);
     if (!caller.capabilities.has('read')) {
       throw new ProtocolError('E_FORBIDDEN', `this API key lacks the read capability, needed for reading (GET routes and streams); it has ${[...caller.capabilities].join(', ')}`);
     }
+    // Reserved before anything slow, so concurrent opens cannot all pass the check; freed when the stream ends.
+    const release = this.slots.reserve(caller.keyId, caller.member.id);
+    try {
+      await this.begin(req, reply, name, caller, resumeFrom, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  private async begin(req: FastifyRequest, reply: FastifyReply, name: string, caller: ApiCaller, resumeFrom: string | undefined, release: () => void): Promise<void> {
+    const authorization = req.headers.authorization;
     const scope: TopicScope = { state: caller.state, member: caller.member, topics: caller.topics };
     const topic = await this.topics.resolve(scope, name);
     const feed = this.feeds.open(topic.id, name, scope);
@@ -95,7 +102,11 @@ export class TopicStreamController implements OnModuleDestroy {
     }
 
     reply.hijack();
+    // A stream is one long response: the socket's idle timeout does not apply (heartbeats and the
+    // slow-consumer cut-off bound it instead).
+    req.raw.socket.setTimeout(0);
     reply.raw.writeHead(200, {
+      ...RAW_SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
@@ -105,6 +116,9 @@ export class TopicStreamController implements OnModuleDestroy {
       {
         scope,
         name,
+        topicId: topic.id,
+        private: topic.visibility === 'private',
+        keyId: caller.keyId,
         expiresAt: caller.expiresAt,
         recheck: async () => {
           await this.keys.authenticate(authorization);
@@ -115,7 +129,10 @@ export class TopicStreamController implements OnModuleDestroy {
       this.topics,
       this.bus,
       this.limits,
-      (s) => this.streams.delete(s),
+      (s) => {
+        this.streams.delete(s);
+        release();
+      },
     );
     this.streams.add(stream);
     stream.start(resumeFrom === undefined ? null : BigInt(resumeFrom));

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ProtocolError, TOPIC_LIMITS, type ErrorCode } from '@claudemesh/core';
 import type { ServerResponse } from 'node:http';
-import { memberTopic, type Bus } from '../bus/bus.js';
+import { apiKeyChannel, memberTopic, type Bus } from '../bus/bus.js';
 import type { TopicScope, TopicsService } from '../topics/topics.service.js';
 import { sseFrame, type FeedEvent, type FeedSubscriber, type TopicFeed } from './topic-feed.js';
 
@@ -17,6 +17,11 @@ export interface StreamLimits {
 export interface StreamAccess {
   scope: TopicScope;
   name: string;
+  topicId: string;
+  /** A private topic: leaving it ends the stream. */
+  private: boolean;
+  /** The API key the stream was opened with: revoking it ends the stream. */
+  keyId: string;
   expiresAt: number | null;
   /** Throws the ProtocolError that ends the stream when the key or the topic is no longer readable. */
   recheck(): Promise<void>;
@@ -44,7 +49,7 @@ export class TopicStream implements FeedSubscriber {
   private readonly replayed = new Set<bigint>();
   private readonly replayedOrder: bigint[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly unsubscribeMember: () => void;
+  private readonly unsubscribe: Array<() => void>;
   private rechecking = false;
 
   constructor(
@@ -56,9 +61,17 @@ export class TopicStream implements FeedSubscriber {
     private readonly limits: StreamLimits,
     private readonly onEnd: (stream: TopicStream) => void,
   ) {
-    this.unsubscribeMember = bus.subscribe(memberTopic(access.scope.member.id), (event) => {
-      if (event.kind === 'revoked') this.fail('E_REVOKED', 'the key’s member has been revoked');
-    });
+    // Revocations arrive as bus events, so a stream ends when they commit; the periodic re-read
+    // (`recheckMs`) only backs them up (a change made straight in the database, a lost event).
+    this.unsubscribe = [
+      bus.subscribe(memberTopic(access.scope.member.id), (event) => {
+        if (event.kind === 'revoked') this.fail('E_REVOKED', 'the key’s member has been revoked');
+        else if (event.kind === 'topic_left' && access.private && event.topicId === access.topicId) this.fail('E_FORBIDDEN', `you left #${access.name}, a private topic`);
+      }),
+      bus.subscribe(apiKeyChannel(access.keyId), (event) => {
+        if (event.kind === 'apikey_revoked') this.fail('E_UNAUTHORIZED', 'this API key has been revoked');
+      }),
+    ];
     raw.on('close', () => this.end());
   }
 
@@ -125,7 +138,7 @@ export class TopicStream implements FeedSubscriber {
     if (this.state === 'ended') return;
     this.state = 'ended';
     for (const t of this.timers) clearTimeout(t);
-    this.unsubscribeMember();
+    for (const off of this.unsubscribe) off();
     this.buffered = [];
     this.feed.release(this);
     this.onEnd(this);

@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ProtocolError, TOPIC_LIMITS, authorizationCredentials, type ApiKeyCapability, type ApiKeyInfo, type CreatedApiKey, type TopicName } from '@claudemesh/core';
 import { randomBytes, toB64u, toHex } from '@claudemesh/crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { apiKeyChannel, BUS, type Bus } from '../bus/bus.js';
 import { rows } from '../db/sql.js';
 import { MeshDirectory, type MemberRecord, type MeshState } from '../meshes/mesh-directory.js';
 import type { z } from 'zod';
@@ -63,6 +64,7 @@ export class ApiKeysService {
   constructor(
     private readonly ds: DataSource,
     private readonly directory: MeshDirectory,
+    @Inject(BUS) private readonly bus: Bus,
   ) {}
 
   /**
@@ -172,6 +174,8 @@ export class ApiKeysService {
        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id IN (SELECT id FROM tree) RETURNING *`,
       [id, TOPIC_LIMITS.maxKeyDepth],
     );
+    // After the commit: open SSE streams of the key and of every key it minted end now, not at their next re-read.
+    for (const r of revoked) this.bus.publish(apiKeyChannel(r.id), { kind: 'apikey_revoked', keyId: r.id });
     return this.info(state, revoked.find((r) => r.id === id)!);
   }
 

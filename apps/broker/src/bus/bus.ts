@@ -9,6 +9,10 @@ export type BusEvent =
   | { kind: 'push'; messageId: string; frame: string }
   | { kind: 'receipt'; frame: string }
   | { kind: 'revoked'; memberId: string }
+  /** On apiKeyChannel(id) when the key is revoked: its SSE streams end at once. */
+  | { kind: 'apikey_revoked'; keyId: string }
+  /** On memberTopic(m) when the member leaves a topic: its streams of a private topic end. */
+  | { kind: 'topic_left'; topicId: string }
   /** A committed topic message: on topicChannel(id) for streams, and on memberTopic(m) for each member's WebSocket sessions. */
   | { kind: 'topic'; message: TopicMessage };
 
@@ -22,3 +26,4 @@ export const BUS = Symbol('BUS');
 
 export const memberTopic = (memberId: string): string => `member.${memberId}`;
 export const topicChannel = (topicId: string): string => `topic.${topicId}`;
+export const apiKeyChannel = (keyId: string): string => `apikey.${keyId}`;

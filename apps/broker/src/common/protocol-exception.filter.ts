@@ -4,7 +4,11 @@ import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-/** The one place where domain errors become HTTP responses: `{ error: { code, message } }`. */
+/**
+ * The one place where domain errors become HTTP responses: `{ error: { code, message } }`, plus
+ * `retry_after_ms` and a `Retry-After` header (whole seconds, rounded up) when the error says when
+ * to retry (E_RATE_LIMITED from a rate limit).
+ */
 @Catch()
 export class ProtocolExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Http');
@@ -12,7 +16,13 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { code, message } = this.toWire(exception);
-    void reply.status(ERROR_CODES[code].http).send({ error: { code, message } });
+    const retryAfterMs = retryAfterOf(exception);
+    if (retryAfterMs === undefined) {
+      void reply.status(ERROR_CODES[code].http).send({ error: { code, message } });
+      return;
+    }
+    void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+    void reply.status(ERROR_CODES[code].http).send({ error: { code, message, retry_after_ms: retryAfterMs } });
   }
 
   private toWire(exception: unknown): { code: ErrorCode; message: string } {
@@ -32,6 +42,13 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
     this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     return { code: 'E_INTERNAL', message: 'internal error' };
   }
+}
+
+/** A ProtocolError that carries when to retry (any error class with a `retryAfterMs` number). */
+function retryAfterOf(exception: unknown): number | undefined {
+  if (!(exception instanceof ProtocolError)) return undefined;
+  const ms = (exception as ProtocolError & { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.ceil(ms) : undefined;
 }
 
 /** Connection-level database failures are retryable (E_UNAVAILABLE), unlike constraint errors. */
@@ -64,7 +81,7 @@ export function clientErrorReply(error: NodeJS.ErrnoException, socket: Duplex): 
   const body = JSON.stringify({ error: { code, message } });
   const status = ERROR_CODES[code].http;
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(error);
 }

@@ -3,8 +3,10 @@ import { EmailInviteBody, EmailInviteClaimBody, EmailInviteResolveBody, InviteId
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
 import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
+import { PublicRoute } from '../http/public-attempts.js';
 import { EmailInvitesService } from './email-invites.service.js';
 import { KeyHandoffService } from './key-handoff.service.js';
+import { pageCsp } from '../http/security-headers.js';
 import { joinPage } from '../invites/join-page.js';
 
 /** Email invites and key handoff (docs/protocol.md §9c). Sending, listing and handing over are signed; resolve and claim carry the lookup. */
@@ -32,12 +34,14 @@ export class EmailInvitesController {
 
   @Post('invites/email/resolve')
   @HttpCode(200)
+  @PublicRoute()
   resolve(@Body() body: unknown) {
     return this.invites.resolve(parseBody(EmailInviteResolveBody, body).lookup);
   }
 
   @Post('invites/email/claim')
   @HttpCode(200)
+  @PublicRoute()
   claim(@Body() body: unknown) {
     return this.invites.claim(parseBody(EmailInviteClaimBody, body));
   }
@@ -77,6 +81,7 @@ const PAGE = joinPage({
 export class EmailJoinPageController {
   @Get('e/:code')
   @Header('content-type', 'text/html; charset=utf-8')
+  @Header('content-security-policy', pageCsp(PAGE))
   @Header('cache-control', 'no-store')
   @Header('referrer-policy', 'no-referrer')
   @Header('x-robots-tag', 'noindex')

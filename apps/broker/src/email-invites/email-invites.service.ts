@@ -21,6 +21,7 @@ import { concurrentEnrollment, insertMember, isUniqueViolation, issuerStanding }
 import { MailService } from '../mail/mail.service.js';
 import { renderInviteMail } from '../mail/invite-mail.template.js';
 import { MeshDirectory, type MeshState } from '../meshes/mesh-directory.js';
+import { RateLimitedError } from '../http/rate-limited.error.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
 import { inviteByLookup, recordOf, type EmailInviteRow } from './email-invite.record.js';
 
@@ -57,18 +58,17 @@ export class EmailInvitesService {
     if (existing) return this.replayed(existing, body);
     this.mail.requireEnabled();
     const code = generateInviteCode();
-    const inserted = await rows<EmailInviteRow>(
-      this.ds,
-      `INSERT INTO email_invites (id, mesh_id, lookup, email, display_name, role, issuer_pubkey, sig, expires_at)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9 / 1000.0)
-       WHERE (SELECT count(*) FROM email_invites WHERE mesh_id = $2 AND created_at > now() - interval '1 hour') < $10
-       ON CONFLICT DO NOTHING RETURNING *`,
-      [body.invite_id, meshId, deriveEmailInviteLookup(code), body.email, body.display_name ?? null, body.role, body.issuer, body.sig, body.expires_at, this.mail.settings.invitesPerHour],
-    );
+    const inserted = await transaction(this.ds, (qr) => this.insertWithinHourlyLimit(qr, meshId, code, body));
     if (inserted.length === 0) {
       const [raced] = await rows<EmailInviteRow>(this.ds, 'SELECT * FROM email_invites WHERE id = $1', [body.invite_id]);
       if (raced) return this.replayed(raced, body);
-      throw new ProtocolError('E_RATE_LIMITED', `this mesh sent ${this.mail.settings.invitesPerHour} email invites in the last hour; retry later`);
+      const [oldest] = await rows<{ wait_ms: number | null }>(
+        this.ds,
+        `SELECT ceil(extract(epoch FROM min(created_at) + interval '1 hour' - now()) * 1000)::float8 AS wait_ms FROM email_invites WHERE mesh_id = $1 AND created_at > now() - interval '1 hour'`,
+        [meshId],
+      );
+      const waitMs = Math.max(1_000, oldest?.wait_ms ?? 1_000);
+      throw new RateLimitedError(`this mesh sent ${this.mail.settings.invitesPerHour} email invites in the last hour; retry in ${Math.ceil(waitMs / 60_000)} min`, waitMs);
     }
     const brokerOrigin = this.brokerOrigin();
     const message = renderInviteMail({
@@ -88,6 +88,23 @@ export class EmailInvitesService {
     }
     await this.ds.query('UPDATE email_invites SET sent_at = now() WHERE id = $1', [body.invite_id]);
     return this.response(inserted[0]!);
+  }
+
+  /**
+   * Counts the mesh's last hour and inserts in one transaction that first locks the mesh row, so
+   * concurrent sends to one mesh take turns and never pass the limit together. Empty: over the
+   * limit, or the invite id exists already.
+   */
+  private async insertWithinHourlyLimit(qr: QueryRunner, meshId: string, code: string, body: EmailInviteBody): Promise<EmailInviteRow[]> {
+    await qr.query('SELECT id FROM meshes WHERE id = $1 FOR NO KEY UPDATE', [meshId]);
+    return rows<EmailInviteRow>(
+      qr,
+      `INSERT INTO email_invites (id, mesh_id, lookup, email, display_name, role, issuer_pubkey, sig, expires_at)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9 / 1000.0)
+       WHERE (SELECT count(*) FROM email_invites WHERE mesh_id = $2 AND created_at > now() - interval '1 hour') < $10
+       ON CONFLICT DO NOTHING RETURNING *`,
+      [body.invite_id, meshId, deriveEmailInviteLookup(code), body.email, body.display_name ?? null, body.role, body.issuer, body.sig, body.expires_at, this.mail.settings.invitesPerHour],
+    );
   }
 
   /** Which mesh a mailed code is for, with the signed invite so the joiner can check who sent it. Consumes nothing. */

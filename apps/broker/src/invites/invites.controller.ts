@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../common/parse.js';
 import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
+import { PublicRoute } from '../http/public-attempts.js';
 import { InvitesService } from './invites.service.js';
 
 const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
@@ -38,6 +39,7 @@ export class InvitesController {
   /** Enrollment: the invite plus a signature proving possession of the new member key. */
   @Post('join')
   @HttpCode(200)
+  @PublicRoute()
   join(@Body() body: unknown) {
     return this.invites.join(parseBody(JoinBody, body));
   }

@@ -1,4 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { pageCsp } from '../http/security-headers.js';
 import { joinPage } from './join-page.js';
 
 /**
@@ -34,6 +35,7 @@ const SHORT_PAGE = joinPage({
 export class JoinPageController {
   @Get('join')
   @Header('content-type', 'text/html; charset=utf-8')
+  @Header('content-security-policy', pageCsp(PAGE))
   @Header('cache-control', 'no-store')
   @Header('referrer-policy', 'no-referrer')
   page(): string {
@@ -43,6 +45,7 @@ export class JoinPageController {
   /** The `:code` parameter is deliberately unused: nothing about the code is looked up, echoed or logged. */
   @Get('i/:code')
   @Header('content-type', 'text/html; charset=utf-8')
+  @Header('content-security-policy', pageCsp(SHORT_PAGE))
   @Header('cache-control', 'no-store')
   @Header('referrer-policy', 'no-referrer')
   @Header('x-robots-tag', 'noindex')

@@ -3,6 +3,7 @@ import { InviteId, ShortInviteBody, ShortInviteClaimBody, ShortInviteResolveBody
 import type { FastifyRequest } from 'fastify';
 import { parseBody } from '../common/parse.js';
 import { SignedRequestVerifier } from '../meshes/signed-request.verifier.js';
+import { PublicRoute } from '../http/public-attempts.js';
 import { ShortInvitesService } from './short-invites.service.js';
 
 /** Invites v2 routes (docs/protocol.md §9b): issuance and revocation are signed; resolve and claim carry no credentials but the lookup. */
@@ -29,12 +30,14 @@ export class ShortInvitesController {
 
   @Post('invites/v2/resolve')
   @HttpCode(200)
+  @PublicRoute()
   resolve(@Body() body: unknown) {
     return this.invites.resolve(parseBody(ShortInviteResolveBody, body).lookup);
   }
 
   @Post('invites/v2/claim')
   @HttpCode(200)
+  @PublicRoute()
   claim(@Body() body: unknown) {
     return this.invites.claim(parseBody(ShortInviteClaimBody, body));
   }

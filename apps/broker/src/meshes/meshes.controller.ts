@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { parseBody } from '../common/parse.js';
 import { SignedRequestVerifier } from './signed-request.verifier.js';
+import { PublicRoute } from '../http/public-attempts.js';
 import { MeshesService } from './meshes.service.js';
 
 function sameSecret(a: string, b: string): boolean {
@@ -21,8 +22,9 @@ export class MeshesController {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {}
 
-  /** Creating a mesh on this broker needs the operator's admin token. */
+  /** Creating a mesh on this broker needs the operator's admin token (guesses count against the address). */
   @Post()
+  @PublicRoute()
   create(@Req() req: FastifyRequest, @Body() body: unknown) {
     const token = authorizationCredentials(req.headers.authorization, 'Bearer') ?? '';
     if (!this.config.adminToken || !sameSecret(token, this.config.adminToken)) {

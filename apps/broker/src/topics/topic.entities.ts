@@ -51,7 +51,7 @@ export class TopicMemberEntity {
 @Entity({ name: 'topic_messages' })
 @Unique('topic_messages_sender_client_key', ['senderMemberId', 'clientId'])
 @Index('topic_messages_topic_idx', ['topicId', 'id'])
-// a GIN expression index (migrations/0006) TypeORM cannot describe; left to the migration
+// a GIN index on body_tsv (migrations/0007) TypeORM cannot describe; left to the migration
 @Index('topic_messages_search_idx', { synchronize: false })
 @Check(
   'topic_messages_body_check',
@@ -94,6 +94,10 @@ export class TopicMessageEntity {
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
+
+  /** to_tsvector('simple', body), kept by a trigger (migrations/0007); never written by the broker. */
+  @Column({ name: 'body_tsv', type: 'tsvector', select: false, insert: false, update: false })
+  bodyTsv!: string;
 }
 
 @Entity({ name: 'notifications' })

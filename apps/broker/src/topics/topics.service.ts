@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   ProtocolError, TOPIC_LIMITS, type CreateTopicBody, type HistoryQuery, type MarkReadBody, type PostTopicMessageBody, type SearchQuery, type TopicInfo,
   type TopicMember, type TopicMessage,
@@ -7,8 +7,12 @@ import { randomId } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.config.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { SearchGate } from './search-gate.js';
+import { TopicStatistics } from './topic-statistics.js';
 import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
 
 /** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
@@ -22,6 +26,29 @@ export interface TopicScope {
 const MAX_TOPIC_MESSAGE_ID = 2n ** 63n - 1n;
 const canExist = (id: string): boolean => BigInt(id) <= MAX_TOPIC_MESSAGE_ID;
 
+/** SQLSTATE of a statement cancelled by statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * The newest $7 matches in the topics the scope may read, ranked among themselves: best first,
+ * newest first among equals. The readable topics are worked out once, not joined per matching row.
+ */
+const SEARCH_SQL = `
+  WITH readable AS (
+    SELECT t.id FROM topics t LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $2
+    WHERE t.mesh_id = $1 AND (t.visibility = 'public' OR me.member_id IS NOT NULL)
+      AND ($4::text IS NULL OR t.name = $4) AND ($5::text[] IS NULL OR t.name = ANY($5::text[]))
+  ), candidates AS (
+    SELECT m.id, m.body_tsv FROM topic_messages m
+    WHERE m.topic_id = ANY(ARRAY(SELECT id FROM readable)) AND m.mesh_id = $1 AND m.body_version = 1
+      AND m.body_tsv @@ websearch_to_tsquery('simple', $3)
+    ORDER BY m.id DESC LIMIT $7
+  ), ranked AS (
+    SELECT id, ts_rank(body_tsv, websearch_to_tsquery('simple', $3)) AS rank FROM candidates ORDER BY rank DESC, id DESC LIMIT $6
+  )
+  SELECT ${MESSAGE_COLUMNS} FROM ranked r JOIN topic_messages m ON m.id = r.id JOIN topics t ON t.id = m.topic_id
+  ORDER BY r.rank DESC, m.id DESC`;
+
 export interface ResolvedTopic extends TopicRow {
   joined: boolean;
 }
@@ -33,11 +60,25 @@ export interface ResolvedTopic extends TopicRow {
  * published on the bus, so a stream never shows what could still be rolled back.
  */
 @Injectable()
-export class TopicsService {
+export class TopicsService implements OnApplicationBootstrap {
+  private readonly searchLimits: SearchLimits;
+  private readonly searches: SearchGate;
+  private readonly statistics: TopicStatistics;
+
   constructor(
     private readonly ds: DataSource,
     @Inject(BUS) private readonly bus: Bus,
-  ) {}
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
+  ) {
+    this.searchLimits = config.rest.search;
+    const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
+    this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
+    this.statistics = new TopicStatistics(ds, database === 'embedded');
+  }
+
+  onApplicationBootstrap(): void {
+    void this.statistics.refresh();
+  }
 
   async list(scope: TopicScope): Promise<TopicInfo[]> {
     const found = await rows<TopicRow & { members: number; joined: boolean; unread: number; last_message_id: string | null; last_message_at: Date | null }>(
@@ -109,6 +150,8 @@ export class TopicsService {
   async leave(scope: TopicScope, name: string): Promise<{ left: boolean }> {
     const t = await this.resolve(scope, name);
     const [gone] = await rows<{ member_id: string }>(this.ds, 'DELETE FROM topic_members WHERE topic_id = $1 AND member_id = $2 RETURNING member_id', [t.id, scope.member.id]);
+    // The member's streams of a private topic end now, not at their next re-read.
+    if (gone) this.bus.publish(memberTopic(scope.member.id), { kind: 'topic_left', topicId: t.id });
     return { left: gone !== undefined };
   }
 
@@ -223,6 +266,7 @@ export class TopicsService {
     // After the commit: to the topic's streams, and to each member's WebSocket sessions but the sender's.
     this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
+    this.statistics.posted();
     return { message, duplicate: false };
   }
 
@@ -247,21 +291,32 @@ export class TopicsService {
     return { topic: name, last_read_id: String(row!.last_read_id), unread: count!.unread };
   }
 
-  /** Full-text search (Postgres `simple` configuration) over the topics the scope may read. */
+  /**
+   * Full-text search (Postgres `simple` configuration) over the topics the scope may read. Its cost
+   * is bounded: matching uses the stored tsvector and its GIN index, only the newest
+   * `candidates` matches are ranked, few searches run at once (SearchGate), and Postgres cancels
+   * one that runs past the statement timeout.
+   */
   async search(scope: TopicScope, q: z.output<typeof SearchQuery>): Promise<TopicMessage[]> {
     if (q.topic) await this.resolve(scope, q.topic);
-    const found = await rows<MessageRow>(
-      this.ds,
-      `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id
-       LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $2
-       WHERE m.mesh_id = $1 AND m.body_version = 1 AND (t.visibility = 'public' OR me.member_id IS NOT NULL)
-         AND to_tsvector('simple', coalesce(m.body, '')) @@ websearch_to_tsquery('simple', $3)
-         AND ($4::text IS NULL OR t.name = $4) AND ($5::text[] IS NULL OR t.name = ANY($5::text[]))
-       ORDER BY ts_rank(to_tsvector('simple', coalesce(m.body, '')), websearch_to_tsquery('simple', $3)) DESC, m.id DESC
-       LIMIT $6`,
-      [scope.state.mesh.id, scope.member.id, q.q, q.topic ?? null, scope.topics ? [...scope.topics] : null, Math.min(q.limit, TOPIC_LIMITS.maxSearchResults)],
-    );
-    return found.map((r) => toTopicMessage(scope.state, r));
+    const { candidates, statementTimeoutMs } = this.searchLimits;
+    const params = [
+      scope.state.mesh.id, scope.member.id, q.q, q.topic ?? null, scope.topics ? [...scope.topics] : null, Math.min(q.limit, TOPIC_LIMITS.maxSearchResults), candidates,
+    ];
+    try {
+      const found = await this.searches.run(() =>
+        transaction(this.ds, async (qr) => {
+          await qr.query(`SELECT set_config('statement_timeout', $1, true)`, [String(statementTimeoutMs)]);
+          return rows<MessageRow>(qr, SEARCH_SQL, params);
+        }),
+      );
+      return found.map((r) => toTopicMessage(scope.state, r));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === QUERY_CANCELED) {
+        throw new ProtocolError('E_UNAVAILABLE', `the search ran past ${statementTimeoutMs} ms and was stopped; narrow it (a topic, more or rarer words) or retry later`);
+      }
+      throw error;
+    }
   }
 
   /** The newest messages across the topics the scope has joined (the workspace's activity feed). */

@@ -195,7 +195,8 @@ export const KeyHandoffResponse = z.object({
   handed_over_at: EpochMs.nullable(),
 });
 
-export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+/** Every REST failure; `retry_after_ms` (also sent as `Retry-After` in seconds) when a rate limit says when to retry. */
+export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), retry_after_ms: z.number().int().nonnegative().optional() }) });
 
 /** `Authorization: Claudemesh-Sig pubkey=<hex>,ts=<ms>,sig=<b64u>` over the request string. */
 export const SIGNED_REQUEST_SCHEME = 'Claudemesh-Sig';
