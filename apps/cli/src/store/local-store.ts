@@ -60,12 +60,21 @@ CREATE TABLE IF NOT EXISTS verified_peers (
   PRIMARY KEY (mesh_id, member_pubkey)
 );
 CREATE INDEX IF NOT EXISTS verified_peers_name ON verified_peers (mesh_id, display_name);
+CREATE TABLE IF NOT EXISTS self_presence (
+  mesh_id TEXT PRIMARY KEY, status TEXT, summary TEXT, updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS grants (
   mesh_id TEXT NOT NULL, peer_pubkey TEXT NOT NULL, display_name TEXT NOT NULL, capabilities TEXT NOT NULL,
   blocked INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   PRIMARY KEY (mesh_id, peer_pubkey)
 );
 `;
+
+/** The status and summary this member last set in a mesh: re-applied to every session the daemon opens. */
+export interface SelfPresence {
+  status: 'idle' | 'working' | 'dnd' | null;
+  summary: string | null;
+}
 
 /** What a peer may do to this member, as last set here (docs/protocol.md §5.5); absent = the defaults. */
 export interface LocalGrant {
@@ -197,6 +206,19 @@ export class LocalStore {
     const row = this.db.prepare('SELECT capabilities, blocked FROM grants WHERE mesh_id = ? AND peer_pubkey = ?').get(meshId, peer) as { capabilities: string; blocked: number } | undefined;
     if (!row) return DEFAULT_GRANT.has(capability);
     return row.blocked === 0 && row.capabilities.split(',').includes(capability);
+  }
+
+  selfPresence(meshId: string): SelfPresence {
+    const row = this.db.prepare('SELECT status, summary FROM self_presence WHERE mesh_id = ?').get(meshId) as SelfPresence | undefined;
+    return row ?? { status: null, summary: null };
+  }
+
+  /** Keeps the status or summary just set, so a restarted daemon shows the same presence. */
+  setSelfPresence(meshId: string, change: { status: SelfPresence['status'] } | { summary: string }, at = Date.now()): void {
+    const [column, value] = 'status' in change ? ['status', change.status] : ['summary', change.summary];
+    this.db
+      .prepare(`INSERT INTO self_presence (mesh_id, ${column}, updated_at) VALUES (?, ?, ?) ON CONFLICT (mesh_id) DO UPDATE SET ${column} = excluded.${column}, updated_at = excluded.updated_at`)
+      .run(meshId, value, at);
   }
 
   /** Records a member key as verified (again: the name and time are refreshed). */
