@@ -37,7 +37,6 @@ export class MemberRenameCommand extends MeshVerb {
   }
 }
 
-/** The same verb under whoami, where people look for their name. */
-@Gated({ resource: 'member', verb: 'rename' })
+/** The same verb under whoami, where people look for their name (the gate is inherited). */
 @SubCommand({ name: 'rename', arguments: '<new-name>', description: 'Take another display name in the mesh (same as: member rename)' })
 export class WhoamiRenameCommand extends MemberRenameCommand {}
