@@ -27,6 +27,7 @@ import { StatusCommand, StatusSetCommand, SummaryCommand, SummarySetCommand } fr
 import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
+import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
 import { MemberCommand, MemberListCommand } from './commands/member.command.js';
 import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
@@ -62,6 +63,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     GroupJoinCommand,
     GroupLeaveCommand,
     WhoamiCommand,
+    SkillCommand,
     WhoamiRenameCommand,
     DoctorCommand,
     PeerVerifyCommand,
