@@ -154,7 +154,8 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
   server.oninitialized = () => {
     initialized = true;
     if (link) link.pipe.open();
-    else notify(notJoinedNotice(claudemeshHome()));
+    // After the pending initialize answer is out, for a client that sent both at once.
+    else setImmediate(() => !link && notify(notJoinedNotice(claudemeshHome())));
   };
   server.onerror = (error) => log(`mcp error: ${error.message}`);
   server.setRequestHandler(sdk.ListToolsRequestSchema, () => ({ tools: listTools(tools) }));
