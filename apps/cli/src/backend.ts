@@ -1,6 +1,6 @@
 import { claudemeshHome, type Ack, type MessageStatus, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { EXIT } from './exit-codes.js';
-import { DaemonCallError, ensureDaemon, type DaemonClient } from './daemon/client.js';
+import { DaemonCallError, ensureDaemon, olderDaemon, type DaemonClient } from './daemon/client.js';
 import { inboxDrainWaitMs } from './daemon/inbox-wait.js';
 import { LocalStore } from './store/local-store.js';
 
@@ -63,7 +63,7 @@ class DaemonBackend implements Backend {
    * reconnected) may not have drained the offline queue yet, so wait for that first.
    */
   async syncInbox(mesh: StoredMesh, waitS: number): Promise<InboxSync> {
-    const ready = (await this.call(() => this.d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: inboxDrainWaitMs() }))) as InboxSync;
+    const ready = (await this.call(() => this.d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: inboxDrainWaitMs() }).catch(olderDaemon))) as InboxSync;
     if (waitS > 0) await new Promise((r) => setTimeout(r, waitS * 1000));
     return { complete: ready.complete, broker_url: mesh.broker_url };
   }

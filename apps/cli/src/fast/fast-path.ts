@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DaemonCallError, DaemonClient } from '../daemon/client.js';
+import { DaemonCallError, DaemonClient, olderDaemon } from '../daemon/client.js';
 import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
 import { daemonPaths } from '../daemon/paths.js';
 import { warnIfKeyChanged } from '../verified-check.js';
@@ -191,7 +191,7 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
     case 'inbox': {
       // A daemon whose session has not drained the broker's offline queue yet would answer short.
       const waitMs = inboxDrainWaitMs(c.env);
-      const ready = (await d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: waitMs })) as { complete: boolean; broker_url: string };
+      const ready = (await d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: waitMs }).catch(olderDaemon)) as { complete: boolean; broker_url: string };
       if (!ready.complete) process.stderr.write(inboxIncompleteNote(ready.broker_url, waitMs));
       if (c.waitS > 0) await new Promise((r) => setTimeout(r, c.waitS * 1000));
       const { LocalStore } = await import('../store/local-store.js');
