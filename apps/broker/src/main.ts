@@ -29,9 +29,9 @@ async function main(): Promise<void> {
       `invites (${join.maxUses} uses each, expire ${new Date(join.expiresAt).toISOString()}):`,
       ...(join.shortLink ? [`  ${join.shortLink}   (short code; the mesh key stays wrapped under it)`] : []),
       `  ${join.inviteLink}`,
-      'a peer joins with (from a claudemesh checkout after npm install):',
-      `  npx claudemesh join '${join.shortLink ?? join.inviteLink}' --name <their-name>`,
-      '  (or `npx claudemesh <link>` to join and start Claude Code with the channel)',
+      'a peer joins with (claudemesh on PATH: run npx claudemesh install once in a claudemesh checkout):',
+      `  claudemesh join '${join.shortLink ?? join.inviteLink}' --name <their-name>`,
+      '  (or `claudemesh <link>` to join and start Claude Code with the channel)',
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -130,6 +130,11 @@ describe('authorization matrix', () => {
       run: async (c) => call(c, 'POST', `${base()}/members/${(await addMember(tb, mesh, `adm-${Math.random().toString(36).slice(2, 8)}`, 'admin')).publicKey}/revoke`, {}),
     },
     {
+      route: 'PATCH /meshes/:id/members/me (each caller keeps its own name)',
+      expect: { ...denied, member: OK, admin: OK, owner: OK },
+      run: (c) => call(c, 'PATCH', `${base()}/members/me`, { display_name: c === 'non-member' ? 'stranger' : c }),
+    },
+    {
       route: 'POST /meshes/:id/apikeys (a read key for yourself)',
       expect: { ...denied, member: OK, admin: OK, owner: OK },
       run: (c) => call(c, 'POST', `${base()}/apikeys`, { label: c, capabilities: ['read'] }),

@@ -29,7 +29,7 @@ describe('first start (npm start) on the embedded database', () => {
       await broker.start();
       await waitFor(() => broker.output.includes('a peer joins with'), 'the join instructions', 20_000);
       expect(broker.output).toMatch(/created "default" \([0-9a-f-]{36}\); owner key and mesh key: /);
-      const short = /npx claudemesh join '(http:\/\/127\.0\.0\.1:\d+\/i\/[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})' --name <their-name>/.exec(broker.output);
+      const short = /^ {2}claudemesh join '(http:\/\/127\.0\.0\.1:\d+\/i\/[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})' --name <their-name>$/m.exec(broker.output);
       expect(short).not.toBeNull();
       const ownerFile = join(home, 'meshes', readdirSync(join(home, 'meshes'))[0]!);
       expect(statSync(ownerFile).mode & 0o777).toBe(0o600);

@@ -1,4 +1,4 @@
-import type { InboundMessage } from '@claudemesh/core';
+import { MeshClient, type InboundMessage } from '@claudemesh/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
@@ -30,6 +30,35 @@ describe.each(dbKinds())('offline queue on %s', (kind) => {
     expect(ids).toEqual([...ids].sort((x, y) => (x < y ? -1 : 1)));
     await a.close();
     await b.close();
+  });
+
+  it('reports the drain done only once every message hello_ack announced has reached the message listeners', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const a = await connectClient(tb, mesh, alice);
+    for (let i = 0; i < 30; i++) await a.send('bob', `waiting #${i}`);
+    const inbox: InboundMessage[] = [];
+    let seenAtDrained = -1;
+    const b = new MeshClient({ url: tb.wsUrl, meshId: mesh.meshId, identity: bob, meshKey: mesh.meshKey });
+    b.on('message', (m) => inbox.push(m));
+    b.on('drained', ({ queued }) => {
+      seenAtDrained = inbox.length;
+      expect(queued).toBe(30);
+    });
+    expect(b.drained).toBe(false);
+    await b.connect();
+    expect(await b.waitDrained(10_000)).toBe(true);
+    expect(seenAtDrained).toBe(30);
+    expect(b.drained).toBe(true);
+    // Nothing queued: drained as soon as the hello is answered.
+    const c = await connectClient(tb, mesh, alice);
+    expect(c.drained).toBe(true);
+    await b.close();
+    expect(b.drained).toBe(false);
+    expect(await b.waitDrained(50)).toBe(false);
+    await a.close();
+    await c.close();
   });
 
   it('leaves a message unconfirmed when the application listener throws, so it comes back after a reconnect', async () => {

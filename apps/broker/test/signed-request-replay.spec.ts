@@ -78,6 +78,11 @@ describe.each(dbKinds())('signed-request replay on %s', (kind) => {
 
   const recipes: Record<string, Recipe> = {
     'GET /api/v1/meshes/:meshId/members': { first: '200', request: async () => ({ who: alice, method: 'GET', path: `${base()}/members` }) },
+    'PATCH /api/v1/meshes/:meshId/members/me': {
+      first: '200',
+      // A fresh member each time: replaying a rename must not rename anyone a second time.
+      request: async () => ({ who: await addMember(tb, mesh, `rn-${Date.now()}`), method: 'PATCH', path: `${base()}/members/me`, body: { display_name: `renamed-${Date.now()}` } }),
+    },
     'POST /api/v1/meshes/:meshId/members/:pubkey/revoke': {
       first: '200',
       request: async () => ({ who: mesh.owner, method: 'POST', path: `${base()}/members/${(await addMember(tb, mesh, `carol-${Date.now()}`)).publicKey}/revoke`, body: {} }),

@@ -1,12 +1,20 @@
 import { claudemeshHome, type Ack, type MessageStatus, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { EXIT } from './exit-codes.js';
-import { DaemonCallError, ensureDaemon, type DaemonClient } from './daemon/client.js';
+import { DaemonCallError, ensureDaemon, olderDaemon, type DaemonClient } from './daemon/client.js';
+import { inboxDrainWaitMs } from './daemon/inbox-wait.js';
+import { LocalStore } from './store/local-store.js';
 
 export interface SendOutcome {
   /** True when the broker did not ack in time: the message waits in the daemon's durable outbox. */
   queued: boolean;
   client_id: string;
   ack: Ack | null;
+}
+
+/** Whether the local inbox is known to hold everything the broker had queued for this member. */
+export interface InboxSync {
+  complete: boolean;
+  broker_url: string;
 }
 
 /**
@@ -19,8 +27,11 @@ export interface Backend {
   send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome>;
   peers(mesh: StoredMesh): Promise<PeerInfo[]>;
   messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]>;
-  /** Brings what waits at the broker into the local inbox (and waits `waitS` for more). */
-  syncInbox(mesh: StoredMesh, waitS: number): Promise<void>;
+  /**
+   * Brings what waits at the broker into the local inbox (and waits `waitS` for more); says whether
+   * that is known to be complete (the session drained its offline queue).
+   */
+  syncInbox(mesh: StoredMesh, waitS: number): Promise<InboxSync>;
   markRead(mesh: StoredMesh, ids: string[]): Promise<void>;
   setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void>;
   setSummary(mesh: StoredMesh, summary: string): Promise<void>;
@@ -47,9 +58,14 @@ class DaemonBackend implements Backend {
     return (await this.call(() => this.d.call('message_status', { mesh_id: mesh.mesh_id, message_ids: ids }))) as MessageStatus[];
   }
 
-  async syncInbox(_mesh: StoredMesh, waitS: number): Promise<void> {
-    // The daemon stores every push as it arrives; there is nothing to fetch, only time to give.
+  /**
+   * The daemon stores every push as it arrives; a daemon this verb just started (or whose session
+   * reconnected) may not have drained the offline queue yet, so wait for that first.
+   */
+  async syncInbox(mesh: StoredMesh, waitS: number): Promise<InboxSync> {
+    const ready = (await this.call(() => this.d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: inboxDrainWaitMs() }).catch(olderDaemon))) as InboxSync;
     if (waitS > 0) await new Promise((r) => setTimeout(r, waitS * 1000));
+    return { complete: ready.complete, broker_url: mesh.broker_url };
   }
 
   async markRead(mesh: StoredMesh, ids: string[]): Promise<void> {
@@ -117,17 +133,12 @@ class DirectBackend implements Backend {
     return this.with(mesh, (c) => c.messageStatus({ messageIds: ids }));
   }
 
-  /** connectTo stores every push; this waits for the queue hello_ack announced (and `waitS` more). */
-  syncInbox(mesh: StoredMesh, waitS: number): Promise<void> {
+  /** connectTo stores every push; this waits for the queue hello_ack announced to drain (and `waitS` more). */
+  syncInbox(mesh: StoredMesh, waitS: number): Promise<InboxSync> {
     return this.with(mesh, async (client) => {
-      let received = 0;
-      const onMessage = (): void => void (received += 1);
-      client.on('message', onMessage);
-      const queued = client.lastHelloAck?.queued ?? 0;
-      const deadline = Date.now() + waitS * 1000;
-      const giveUp = Date.now() + 10_000;
-      while ((received < queued && Date.now() < giveUp) || Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      client.off('message', onMessage);
+      const complete = await client.waitDrained(inboxDrainWaitMs());
+      if (waitS > 0) await new Promise((r) => setTimeout(r, waitS * 1000));
+      return { complete, broker_url: mesh.broker_url };
     });
   }
 
@@ -138,12 +149,15 @@ class DirectBackend implements Backend {
     });
   }
 
-  setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
-    return this.with(mesh, (c) => c.setStatus(status));
+  /** Kept in local.db too, so a daemon started later shows it on its session. */
+  async setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
+    await this.with(mesh, (c) => c.setStatus(status));
+    rememberPresence(mesh, { status });
   }
 
-  setSummary(mesh: StoredMesh, summary: string): Promise<void> {
-    return this.with(mesh, (c) => c.setSummary(summary));
+  async setSummary(mesh: StoredMesh, summary: string): Promise<void> {
+    await this.with(mesh, (c) => c.setSummary(summary));
+    rememberPresence(mesh, { summary });
   }
 
   group(mesh: StoredMesh, group: string, join: boolean): Promise<void> {
@@ -151,6 +165,15 @@ class DirectBackend implements Backend {
   }
 
   close(): void {}
+}
+
+function rememberPresence(mesh: StoredMesh, change: { status: PeerStatus } | { summary: string }): void {
+  const store = LocalStore.open(claudemeshHome());
+  try {
+    store.setSelfPresence(mesh.mesh_id, change);
+  } finally {
+    store.close();
+  }
 }
 
 /** The daemon when it runs or can be started, else direct connections. */

@@ -27,8 +27,10 @@ import { StatusCommand, StatusSetCommand, SummaryCommand, SummarySetCommand } fr
 import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
+import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
 import { MemberCommand, MemberListCommand } from './commands/member.command.js';
+import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
 import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
 import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
 import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, MeShowCommand, MeTopicsCommand } from './commands/me.command.js';
@@ -61,6 +63,8 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     GroupJoinCommand,
     GroupLeaveCommand,
     WhoamiCommand,
+    SkillCommand,
+    WhoamiRenameCommand,
     DoctorCommand,
     PeerVerifyCommand,
     MeshShareCommand,
@@ -110,6 +114,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     TopicTailCommand,
     MemberCommand,
     MemberListCommand,
+    MemberRenameCommand,
     NotificationCommand,
     NotificationListCommand,
     ApiKeyCommand,

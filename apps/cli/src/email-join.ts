@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join } from 'node:path';
 import { CliError, EXIT, print } from './context.js';
 import { meshIdentity, type PendingAccount } from './identity/account.js';
+import { firstFreeName } from './identity/default-name.js';
 import { joinFailure, type InviteInput } from './identity/invite-input.js';
 
 /**
@@ -31,6 +32,8 @@ export interface PendingJoin {
 
 export interface EmailJoinOptions {
   name: string;
+  /** Names to try in turn while the broker answers E_NAME_TAKEN (a default name made unique); `name` alone otherwise. */
+  names?: string[];
   peerType: PeerType;
   /** Seconds to wait for the key handoff. */
   waitS: number;
@@ -67,7 +70,10 @@ export async function joinByEmail(input: Extract<InviteInput, { kind: 'email' }>
     // A join that waited before keeps its key: claiming again with it is a rejoin.
     const earlier = loadPendingJoins(home).find((p) => p.mesh_id === resolved.mesh_id);
     const identity = earlier ? parseIdentity(earlier.identity) : meshIdentity(account.account, resolved.mesh_id);
-    const claimed = await claimEmailInvite(broker, { code: input.code, identity, displayName: earlier?.display_name ?? opts.name, peerType: opts.peerType, ...(input.issuer ? { issuer: input.issuer } : {}) });
+    const names = earlier ? [earlier.display_name] : (opts.names ?? [opts.name]);
+    const { result: claimed } = await firstFreeName(names, (displayName) =>
+      claimEmailInvite(broker, { code: input.code, identity, displayName, peerType: opts.peerType, ...(input.issuer ? { issuer: input.issuer } : {}) }),
+    );
     account.commit();
     pending = {
       v: 1,

@@ -81,6 +81,14 @@ export function inboxText(messages: LocalMessage[], options: { json?: boolean; r
   return text;
 }
 
+/**
+ * Said on stderr when `inbox` answers before the session drained the broker's offline queue: the
+ * list may lack messages still waiting there.
+ */
+export function inboxIncompleteNote(brokerUrl: string, waitedMs: number): string {
+  return `claudemesh: the broker at ${brokerUrl} did not hand over your queued messages within ${waitedMs / 1000} s (unreachable?); this is what this machine holds, more may be waiting — run claudemesh inbox again later\n`;
+}
+
 export function statusText(statuses: MessageStatus[], json: boolean): string {
   if (json) return `${JSON.stringify(statuses)}\n`;
   const lines = statuses.flatMap((s) => [

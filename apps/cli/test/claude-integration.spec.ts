@@ -110,7 +110,7 @@ describe.concurrent('claudemesh install / uninstall on a real ~/.claude.json', (
 
     const skill = readFileSync(join(f.skillDir, 'SKILL.md'), 'utf8');
     expect(skill).toMatch(/^---\nname: claudemesh\ndescription: \S.*\n---\n/);
-    expect(skill).toContain('claudemesh send <to> <text>');
+    expect(skill).toContain('claudemesh send <to> <text...>');
     // without --status-line the settings file is not touched
     expect(readFileSync(f.settings, 'utf8')).toBe(`${JSON.stringify(ORIGINAL_SETTINGS, null, 2)}\n`);
   });

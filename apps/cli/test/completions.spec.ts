@@ -281,9 +281,9 @@ describe('completion generators over a plain tree', () => {
     const pack = box.children[0]!;
     expect(pack.arguments).toEqual(['<what...>']);
     expect(pack.options).toEqual([
-      { short: '-s', long: '--size', takesValue: true, description: 'how big [1..9]' },
-      { long: '--dry', takesValue: false, description: 'do not' },
-      { short: '-h', long: '--help', takesValue: false, description: 'display help for command' },
+      { short: '-s', long: '--size', takesValue: true, description: 'how big [1..9]', flags: '-s, --size <n>' },
+      { long: '--dry', takesValue: false, description: 'do not', flags: '--dry' },
+      { short: '-h', long: '--help', takesValue: false, description: 'display help for command', flags: '-h, --help' },
     ]);
     const quiet = tree.children.find((c) => c.name === 'quiet')!;
     expect(quiet.options.map((o) => [o.long, o.takesValue])).toEqual([

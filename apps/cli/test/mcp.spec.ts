@@ -87,8 +87,8 @@ function spawnRaw(home: string, children: ChildProcess[], args: string[] = []) {
 const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-code', version: '2.1.332' } } };
 
 /** A real MCP client on a spawned `claudemesh mcp`, collecting every channel notification raw. */
-async function startPipe(home: string, args: string[] = []) {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', ...args], env: envFor(home), stderr: 'pipe' });
+async function startPipe(home: string, args: string[] = [], env: Record<string, string> = {}) {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', ...args], env: { ...envFor(home), ...env }, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const client = new Client({ name: 'mcp-spec', version: '0.0.0' });
@@ -372,11 +372,36 @@ describe('claudemesh mcp against a live broker', () => {
     await pipe.client.close();
   });
 
+  it('starts with no mesh joined: declares the channel, says how to join in one channel event, and picks the mesh up once joined', { timeout: 60_000 }, async () => {
+    const fresh = home();
+    const pipe = await startPipe(fresh, ['--tools'], { CLAUDEMESH_MCP_WATCH_MS: '100' });
+    closers.push(() => pipe.client.close());
+    expect(pipe.client.getServerCapabilities()?.experimental?.['claude/channel']).toEqual({});
+    expect(pipe.client.getInstructions()).toMatch(/No mesh is joined on this machine yet/);
+    await waitFor(() => pipe.channel.length === 1, 'the setup notice');
+    const notice = pipe.channel[0]!.params as { content: string; meta: Record<string, unknown> };
+    expect(isChannelMeta(notice.meta)).toBe(true);
+    expect(notice.meta).toEqual({ kind: 'setup', state: 'not_joined', command: "claudemesh join '<invite link>' --name <your-name>", home: fresh });
+    expect(notice.content).toContain("To join, run (in a terminal, or with Bash): claudemesh join '<invite link>' --name <your-name>");
+    // A tool call says the same instead of failing obscurely.
+    const early = await pipe.client.callTool({ name: 'list_peers', arguments: {} });
+    expect(early.isError).toBe(true);
+    expect(textOf(early)).toMatch(/list_peers needs a mesh, and none is joined on this machine yet\.\nTo join, run/);
+
+    // Another process joins; the pipe connects by itself and pushes what arrives.
+    const joined = await cli(fresh, ['join', await invite(), '--name', 'latecomer']);
+    expect(joined.code, joined.stderr).toBe(0);
+    await waitFor(() => pipe.channel.length === 2, 'the joined notice');
+    expect((pipe.channel[1]!.params as { meta: Record<string, string> }).meta).toMatchObject({ kind: 'setup', state: 'joined', mesh: 'mcp-mesh', display_name: 'latecomer' });
+    await waitFor(() => pipe.stderr().includes('connected to mcp-mesh as latecomer'), 'the pipe on the mesh');
+    const dmId = await bobSends('latecomer', 'welcome aboard');
+    await waitFor(() => pipe.channel.length === 3, 'the DM as a channel event');
+    expect(pipe.channel[2]!.params).toMatchObject({ content: `claudemesh message ${dmId} from bob (direct message):\nwelcome aboard`, meta: { kind: 'dm', from_name: 'bob', message_id: dmId } });
+    expect((await pipe.client.callTool({ name: 'list_peers', arguments: {} })).isError).toBeFalsy();
+    await pipe.client.close();
+  });
+
   it('reports errors before connecting on stderr with a non-zero exit and nothing on stdout', async () => {
-    const none = await cli(home(), ['mcp']);
-    expect(none.code).toBe(3);
-    expect(none.stdout).toBe('');
-    expect(none.stderr).toMatch(/no mesh joined.*claudemesh join/);
     const wrong = await cli(aliceHome, ['mcp', '--mesh', 'no-such-mesh']);
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(/no single mesh matches "no-such-mesh"/);

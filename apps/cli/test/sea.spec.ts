@@ -277,11 +277,13 @@ describe.skipIf(!SEA)(SEA ? 'the single binary (apps/cli/build-sea.mjs)' : `the 
       expect(readdirSync(dir)).toEqual([]);
     });
 
-    it('picks npm when a Node 20.19+ is on PATH (--dry-run)', async () => {
+    it('installs from its checkout when a Node 20.19+ is on PATH, and npm only with a tarball named (--dry-run)', async () => {
       const withNode = `${join(process.execPath, '..')}:${bin}`;
       const r = await exec('sh', [INSTALL_SH, '--dry-run'], envOf({ PATH: withNode }));
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toContain(`Node ${process.versions.node} found: npm install -g @claudemesh/cli@latest`);
+      expect(r.stdout).toContain(`Node ${process.versions.node} found; installing from the checkout`);
+      const npm = await exec('sh', [INSTALL_SH, '--dry-run'], envOf({ PATH: withNode, CLAUDEMESH_INSTALL_METHOD: 'npm', CLAUDEMESH_NPM_PACKAGE: '/tmp/claudemesh-cli-0.1.0.tgz' }));
+      expect(npm.stdout).toContain(`Node ${process.versions.node} found: npm install -g /tmp/claudemesh-cli-0.1.0.tgz`);
       const none = await exec('sh', [INSTALL_SH, '--dry-run'], envOf());
       expect(none.stdout).toContain('no Node 20.19+ on PATH: installing the single binary');
     });

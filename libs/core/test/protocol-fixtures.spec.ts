@@ -7,6 +7,7 @@ import {
   CreateMeshBody,
   ERROR_CODES,
   JoinBody,
+  RenameMemberBody,
   SERVER_FRAME_SCHEMAS,
   SignedInviteBody,
   decodeClientFrame,
@@ -76,6 +77,7 @@ describe('protocol v1 golden fixtures', () => {
     ['CreateMeshBody', CreateMeshBody],
     ['SignedInviteBody', SignedInviteBody],
     ['JoinBody', JoinBody],
+    ['RenameMemberBody', RenameMemberBody],
   ] as const)('parses the REST body fixture %s losslessly', (name, schema) => {
     for (const file of readdirSync(join(root, 'rest', name))) {
       const value = JSON.parse(readFileSync(join(root, 'rest', name, file), 'utf8')) as unknown;

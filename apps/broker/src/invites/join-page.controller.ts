@@ -7,12 +7,12 @@ import { joinPage } from './join-page.js';
  * key, stays in the fragment: browsers never send it, and this page only shows the join command.
  */
 const PAGE = joinPage({
-  intro: `Run this in a terminal, from a claudemesh checkout after <code>npm install</code>:`,
+  intro: `Run this in a terminal, with the claudemesh CLI on your PATH (in a claudemesh checkout: <code>npm install &amp;&amp; npx claudemesh install</code> puts it there):`,
   paragraphs: [
     `The part of the link after <code>#</code> carries the mesh key. It never leaves your machine: the broker does not receive it.`,
   ],
   script: `if (location.hash.length > 1) {
-    document.getElementById('cmd').textContent = "npx claudemesh join '" + location.href.replace(/'/g, '') + "' --name <your-name>";
+    document.getElementById('cmd').textContent = "claudemesh join '" + location.href.replace(/'/g, '') + "' --name <your-name>";
   }`,
 });
 

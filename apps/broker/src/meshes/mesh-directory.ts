@@ -77,6 +77,15 @@ export class MeshState {
     this.byName.set(member.displayName, member);
   }
 
+  /** Moves a member to another name in place: routing by the new name works at once, the old one is free. */
+  rename(memberId: string, displayName: string): void {
+    const member = this.byId.get(memberId);
+    if (!member) return;
+    if (this.byName.get(member.displayName) === member) this.byName.delete(member.displayName);
+    member.displayName = displayName;
+    this.byName.set(displayName, member);
+  }
+
   addToGroup(memberId: string, group: string): void {
     const member = this.byId.get(memberId);
     if (!member) return;

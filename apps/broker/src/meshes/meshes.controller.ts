@@ -1,5 +1,5 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { CreateMeshBody, ProtocolError, PubkeyHex, Uuid, authorizationCredentials } from '@claudemesh/core';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Req } from '@nestjs/common';
+import { CreateMeshBody, ProtocolError, PubkeyHex, RenameMemberBody, Uuid, authorizationCredentials } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
@@ -39,6 +39,14 @@ export class MeshesController {
     const caller = await this.signed.verify(req, id);
     await this.meshes.requireMember(id, caller);
     return this.meshes.members(id);
+  }
+
+  /** A member renames itself (protocol §8.3); the signature says who "me" is. */
+  @Patch(':meshId/members/me')
+  async rename(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Body() body: unknown) {
+    const id = parseBody(Uuid, meshId);
+    const caller = await this.signed.verify(req, id);
+    return this.meshes.renameMember(id, caller, parseBody(RenameMemberBody, body).display_name);
   }
 
   @Post(':meshId/members/:pubkey/revoke')

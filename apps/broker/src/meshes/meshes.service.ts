@@ -103,6 +103,27 @@ export class MeshesService {
     return { revoked: true };
   }
 
+  /**
+   * The calling member takes another display name (protocol §8.3, RenameMemberBody): unique in the
+   * mesh, revoked members included; applied to the in-memory directory at once, so routing by the
+   * new name works and the old one addresses no one.
+   */
+  async renameMember(meshId: string, callerPubkey: string, displayName: string): Promise<ReturnType<typeof memberInfo>> {
+    const { state, member } = await this.requireMember(meshId, callerPubkey);
+    if (member.displayName === displayName) return memberInfo(member);
+    const holder = state.byName.get(displayName);
+    if (holder && holder !== member) throw new ProtocolError('E_NAME_TAKEN', `display name ${displayName} is taken in this mesh`);
+    try {
+      await this.ds.query('UPDATE members SET display_name = $1 WHERE id = $2', [displayName, member.id]);
+    } catch (error) {
+      // Taken meanwhile by a join on this node or another.
+      if ((error as { code?: string }).code === '23505') throw new ProtocolError('E_NAME_TAKEN', `display name ${displayName} is taken in this mesh`);
+      throw error;
+    }
+    state.rename(member.id, displayName);
+    return memberInfo(member);
+  }
+
   async joinGroup(state: MeshState, memberId: string, group: string): Promise<void> {
     await this.ds.query('INSERT INTO group_members (member_id, group_name, mesh_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [memberId, group, state.mesh.id]);
     state.addToGroup(memberId, group);

@@ -3,17 +3,23 @@ import { fromB64u, toB64u, utf8Decode, utf8Encode } from '@claudemesh/crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError, EXIT } from '../context.js';
+import type { LocalSnapshot } from '../store/local-store.js';
+import { LocalSnapshotSchema } from './local-data.js';
 
 /**
  * The plaintext inside a backup file (docs/crypto.md, "Backup file"): UTF-8 JSON
  *
- *   { "v": 1, "created_at": <ms>, "files": { "<path relative to CLAUDEMESH_HOME>": "<base64url of the bytes>" } }
+ *   { "v": 2, "created_at": <ms>, "files": { "<path relative to CLAUDEMESH_HOME>": "<base64url of the bytes>" },
+ *     "local": { "verified_peers": […], "inbox": […], "grants": […], "presence": […] } }
  *
- * It carries the identity and configuration of a home: account.json, meshes/*.json, and every other
- * regular *.json / *.yaml / *.yml file at the top level (policy and config files). It never carries
- * local.db (the inbox), sockets/, cache/, daemon.log, hidden files, temp files or symlinks.
+ * `files` carries the identity and configuration of a home: account.json, meshes/*.json, and every
+ * other regular *.json / *.yaml / *.yml file at the top level (policy and config files); never the
+ * local.db file itself, sockets/, cache/, daemon.log, hidden files, temp files or symlinks. `local`
+ * (version 2) carries local.db's records as JSON rows (./local-data.ts). Version 1 archives, which
+ * have no `local`, are still read.
  */
-export const ARCHIVE_VERSION = 1;
+export const ARCHIVE_VERSION = 2;
+const READABLE_VERSIONS = new Set([1, 2]);
 const TOP_LEVEL = /^[A-Za-z0-9_-][A-Za-z0-9._-]*\.(json|ya?ml)$/;
 const MESH_FILE = /^meshes\/[A-Za-z0-9_-][A-Za-z0-9._-]*\.json$/;
 
@@ -24,6 +30,8 @@ export interface Archive {
   createdAt: number;
   /** Relative path → bytes, sorted by path. */
   files: Map<string, Uint8Array>;
+  /** local.db's records (archive v2); absent in a v1 archive or when the home had no local.db. */
+  local?: LocalSnapshot;
 }
 
 function regularFiles(dir: string, prefix: string): Array<[string, Uint8Array]> {
@@ -44,7 +52,7 @@ function regularFiles(dir: string, prefix: string): Array<[string, Uint8Array]> 
   return out;
 }
 
-/** Everything a backup of `home` covers. */
+/** The files a backup of `home` covers (its local.db records are added by the caller: collectLocal). */
 export function collectHome(home: string, now = Date.now()): Archive {
   return { createdAt: now, files: new Map([...regularFiles(home, ''), ...regularFiles(join(home, 'meshes'), 'meshes/')]) };
 }
@@ -52,7 +60,7 @@ export function collectHome(home: string, now = Date.now()): Archive {
 export function encodeArchive(archive: Archive): Uint8Array {
   const files: Record<string, string> = {};
   for (const [path, bytes] of [...archive.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) files[path] = toB64u(bytes);
-  return utf8Encode(JSON.stringify({ v: ARCHIVE_VERSION, created_at: archive.createdAt, files }));
+  return utf8Encode(JSON.stringify({ v: ARCHIVE_VERSION, created_at: archive.createdAt, files, ...(archive.local ? { local: archive.local } : {}) }));
 }
 
 const notArchive = (why: string): CliError =>
@@ -67,11 +75,18 @@ export function decodeArchive(plaintext: Uint8Array): Archive {
     throw notArchive('not JSON');
   }
   const r = (json ?? {}) as Record<string, unknown>;
-  if (typeof r['v'] === 'number' && r['v'] !== ARCHIVE_VERSION) {
-    throw new CliError(`this backup holds an archive of version ${r['v']}; this claudemesh reads version ${ARCHIVE_VERSION} — upgrade claudemesh, then restore again`, EXIT.failure);
+  const v = r['v'];
+  if (typeof v === 'number' && !READABLE_VERSIONS.has(v)) {
+    throw new CliError(`this backup holds an archive of version ${v}; this claudemesh reads versions 1 and ${ARCHIVE_VERSION} — upgrade claudemesh, then restore again`, EXIT.failure);
   }
   const files = r['files'];
-  if (r['v'] !== ARCHIVE_VERSION || typeof r['created_at'] !== 'number' || typeof files !== 'object' || files === null || Array.isArray(files)) throw notArchive('unexpected shape');
+  if (typeof v !== 'number' || typeof r['created_at'] !== 'number' || typeof files !== 'object' || files === null || Array.isArray(files)) throw notArchive('unexpected shape');
+  let local: LocalSnapshot | undefined;
+  if (v >= 2 && r['local'] !== undefined) {
+    const parsed = LocalSnapshotSchema.safeParse(r['local']);
+    if (!parsed.success) throw notArchive(`its local records are malformed (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    local = parsed.data;
+  }
   const out = new Map<string, Uint8Array>();
   for (const [path, value] of Object.entries(files as Record<string, unknown>)) {
     if (!isArchivePath(path)) throw notArchive(`it names a file outside the claudemesh home layout: ${JSON.stringify(path)}`);
@@ -91,5 +106,5 @@ export function decodeArchive(plaintext: Uint8Array): Archive {
       if (!StoredMesh.safeParse(parsed).success) throw notArchive(`${path} is not a mesh file`);
     }
   }
-  return { createdAt: r['created_at'], files: out };
+  return { createdAt: r['created_at'], files: out, ...(local ? { local } : {}) };
 }

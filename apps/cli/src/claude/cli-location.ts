@@ -43,7 +43,10 @@ export function cliBinPath(): string {
   return isSingleBinary() ? process.execPath : join(cliPackageRoot(), 'bin', 'claudemesh.js');
 }
 
-/** The skill file shipped with the CLI, copied into ~/.claude/skills by `install`. */
+/**
+ * The skill file shipped with the CLI: generated from the command tree and kept current by a test
+ * (`claudemesh skill` prints it); installed when no live command tree is at hand (`launch`).
+ */
 export function bundledSkillPath(): string {
   return join(cliPackageRoot(), 'skill', 'SKILL.md');
 }

@@ -1,17 +1,18 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomic } from './atomic-file.js';
-import { bundledSkillPath } from './cli-location.js';
 import type { ClaudePaths } from './paths.js';
 
 export type SkillInstallAction = 'added' | 'updated' | 'unchanged';
 export type SkillRemoveAction = 'removed' | 'absent' | 'kept-foreign';
 
-/** Copies the bundled SKILL.md into ~/.claude/skills/claudemesh (an older copy is ours to refresh). */
-export function installSkill(paths: ClaudePaths): SkillInstallAction {
-  const bundled = readFileSync(bundledSkillPath(), 'utf8');
+/**
+ * Writes SKILL.md into ~/.claude/skills/claudemesh (an older copy is ours to refresh). The text is
+ * generated from the live command tree (skill-text.ts), the same as the bundled skill/SKILL.md.
+ */
+export function installSkill(paths: ClaudePaths, skill: string): SkillInstallAction {
   const current = readIfExists(paths.skillFile);
-  if (current === bundled) return 'unchanged';
-  writeFileAtomic(paths.skillFile, bundled, 0o644);
+  if (current === skill) return 'unchanged';
+  writeFileAtomic(paths.skillFile, skill, 0o644);
   return current === null ? 'added' : 'updated';
 }
 

@@ -3,12 +3,14 @@ import { MCP_SERVER_NAME, withoutMcpServer, type McpRemoveAction } from './mcp-s
 import { claudePaths, tildify } from './paths.js';
 import { uninstallSkill, type SkillRemoveAction } from './skill-files.js';
 import { withoutStatusLine, type StatusLineRemoveAction } from './status-line-entry.js';
+import { uninstallLauncher, type LauncherRemoveAction } from './launcher.js';
 
 /** What `uninstall` did, file by file; the `--json` output. */
 export interface UninstallReport {
   mcp_server: { file: string; action: McpRemoveAction };
   skill: { dir: string; action: SkillRemoveAction };
   status_line: { file: string; action: StatusLineRemoveAction };
+  launcher: { file: string; action: LauncherRemoveAction };
 }
 
 const RETRY = 'claudemesh uninstall';
@@ -28,8 +30,10 @@ export function uninstallClaudeIntegration(env: NodeJS.ProcessEnv = process.env)
   if (mcp.action === 'removed') saveJsonConfig(claudeJson, mcp.config);
   if (status.action === 'removed') saveJsonConfig(settings, status.settings);
   const skill = uninstallSkill(paths);
+  const launcher = uninstallLauncher(env);
 
   return {
+    launcher,
     mcp_server: { file: paths.claudeJson, action: mcp.action },
     skill: { dir: paths.skillDir, action: skill },
     status_line: { file: paths.settingsJson, action: status.action },
@@ -50,5 +54,7 @@ export function formatUninstallReport(report: UninstallReport, env: NodeJS.Proce
   ];
   if (report.status_line.action === 'removed') lines.push(`status line removed from ${t(report.status_line.file)}`);
   if (report.status_line.action === 'kept-foreign') lines.push(`status line in ${t(report.status_line.file)} is not ours; left alone`);
+  if (report.launcher.action === 'removed') lines.push(`claudemesh command removed: ${t(report.launcher.file)}`);
+  if (report.launcher.action === 'kept-foreign') lines.push(`${t(report.launcher.file)} was not written by claudemesh install; left alone`);
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, connectTo, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
+import { claudemeshOnPathCheck } from '../claude/path-check.js';
 
 interface Check {
   check: string;
@@ -33,11 +34,12 @@ export class DoctorCommand extends MeshVerb {
     }
     checks.push(storeCheck(home));
     for (const m of meshes) checks.push(await brokerCheck(m.broker_url, m.mesh_name), await helloCheck(m));
-    checks.push(claudeCheck());
+    checks.push(claudeCheck(), claudemeshOnPathCheck());
 
     if (options.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
     else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.check.padEnd(24)} ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}\n`);
-    const failed = checks.filter((c) => !c.ok && c.check !== 'claude code');
+    // Claude Code and the PATH launcher are advice: messaging works without them.
+    const failed = checks.filter((c) => !c.ok && c.check !== 'claude code' && c.check !== 'claudemesh on PATH');
     if (failed.length > 0) throw new CliError(`${failed.length} check${failed.length === 1 ? '' : 's'} failed`, EXIT.failure);
   }
 }

@@ -3,6 +3,7 @@ import { MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
 import { withRestKey } from '../rest/ephemeral-key.js';
 import { presenceText } from '../rest/topic-format.js';
+import { MemberRenameCommand } from './member-rename.command.js';
 
 /**
  * `member list`: every active member as the REST API sees it (MemberPresence): agents with their
@@ -18,7 +19,7 @@ export class MemberListCommand extends MeshVerb {
   }
 }
 
-@Command({ name: 'member', description: 'Members of a mesh, humans and agents (REST presence)', subCommands: [MemberListCommand] })
+@Command({ name: 'member', description: 'Members of a mesh, humans and agents (REST presence)', subCommands: [MemberListCommand, MemberRenameCommand] })
 export class MemberCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

@@ -1,9 +1,10 @@
 import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
+import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
 import { warnIfKeyChanged } from '../verified-check.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
-import { inboxText, sentText, statusText } from '../format.js';
+import { inboxIncompleteNote, inboxText, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { Gated } from '../gated.js';
 
@@ -59,7 +60,8 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
   async run(_args: string[], options: InboxOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
     await withBackend(async (backend) => {
-      await backend.syncInbox(mesh, options.wait ?? 0);
+      const sync = await backend.syncInbox(mesh, options.wait ?? 0);
+      if (!sync.complete) process.stderr.write(inboxIncompleteNote(sync.broker_url, inboxDrainWaitMs()));
       const store = LocalStore.open(claudemeshHome());
       let messages: LocalMessage[];
       try {

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { CliError, EXIT } from '../context.js';
+import { defaultDisplayName } from '../identity/default-name.js';
 import { JoinCommand } from './join.command.js';
 import { LaunchCommand } from './launch.command.js';
 import { isSchemeLink, schemeLinkToInvite } from '../url-scheme/link.js';
@@ -16,7 +17,7 @@ export const LINK_PATTERN = /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/
 /**
  * `claudemesh <invite link> [-y] [--name n] [-- claude args…]`: joins the mesh (or finds it
  * already joined) and starts Claude Code with the channel. Without -y, on a terminal, it asks for
- * the display name first; with -y or without a terminal it takes --name or $USER.
+ * the display name first; with -y or without a terminal it takes --name or the OS user name (made unique).
  */
 @Command({
   name: 'open',
@@ -30,7 +31,7 @@ export class OpenLinkCommand extends CommandRunner {
     let name = options.name;
     if (!name && !options.yes && process.stdin.isTTY && process.stdout.isTTY) {
       const rl = createInterface({ input: process.stdin, output: process.stdout });
-      const fallback = process.env['USER'] ?? 'peer';
+      const fallback = defaultDisplayName();
       name = (await rl.question(`your display name in the mesh [${fallback}]: `)).trim() || fallback;
       rl.close();
     }

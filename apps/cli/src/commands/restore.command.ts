@@ -7,6 +7,7 @@ import { PassphraseVerb } from '../backup/passphrase-verb.js';
 import { decodeArchive } from '../backup/archive.js';
 import { backupFailure, withKdfProgress } from '../backup/kdf.js';
 import { obtainPassphrase } from '../backup/passphrase.js';
+import { restoreLocal } from '../backup/local-data.js';
 import { applyRestore, checkClobber, planRestore } from '../backup/restore.js';
 import { CliError, EXIT, print } from '../context.js';
 
@@ -57,13 +58,18 @@ export class RestoreCommand extends PassphraseVerb {
     checkClobber(home, plan, force);
     const written = [...plan.write, ...(force ? plan.differing : [])].sort();
     applyRestore(home, archive, written);
+    // Records merge: nothing here is lost, so this needs no --force (LocalStore.importSnapshot).
+    const merged = archive.local ? restoreLocal(home, archive.local) : null;
     const replaced = force ? plan.differing : [];
     print(
       options.json ?? false,
-      { home, file: source, created_at: archive.createdAt, written, replaced, unchanged: plan.unchanged },
+      { home, file: source, created_at: archive.createdAt, written, replaced, unchanged: plan.unchanged, local: merged },
       [
         `restored ${written.length} file${written.length === 1 ? '' : 's'} into ${home}${replaced.length ? ` (replaced: ${replaced.join(', ')})` : ''}${plan.unchanged.length ? `; ${plan.unchanged.length} already identical` : ''}`,
         ...written.map((p) => `  ${p}`),
+        merged
+          ? `local.db: ${merged.inbox} inbox message${merged.inbox === 1 ? '' : 's'} and ${merged.verified_peers} verified peer${merged.verified_peers === 1 ? '' : 's'} added or updated (${merged.grants} grants, ${merged.presence} presence)`
+          : 'this backup carries no local records (an older backup, or its home had no local.db): verified peers and the inbox start empty',
         'next: claudemesh identity show · claudemesh whoami',
       ].join('\n'),
     );

@@ -1,8 +1,9 @@
 import { Command } from 'nest-commander';
 import { MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+import { WhoamiRenameCommand } from './member-rename.command.js';
 
 /** `whoami`: who you are in the selected mesh, from local state only. */
-@Command({ name: 'whoami', description: 'Your name, role and keys in a mesh' })
+@Command({ name: 'whoami', description: 'Your name, role and keys in a mesh; whoami rename <new-name> changes the name', subCommands: [WhoamiRenameCommand] })
 export class WhoamiCommand extends MeshVerb {
   async run(_args: string[], options: CommonOptions): Promise<void> {
     const m = selectMesh(options.mesh);

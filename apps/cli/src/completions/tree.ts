@@ -11,6 +11,8 @@ export interface CompletionOption {
   /** whether the flag consumes a value (`--mesh <mesh>`, `--x [y]`) */
   takesValue: boolean;
   description: string;
+  /** as declared, e.g. `-p, --priority <priority>` (the skill's reference shows the value's name) */
+  flags?: string;
 }
 
 export interface CompletionNode {
@@ -31,7 +33,7 @@ export interface CommanderLike {
   readonly registeredArguments: readonly { name(): string; required: boolean; variadic: boolean }[];
   createHelp(): {
     visibleCommands(cmd: CommanderLike): CommanderLike[];
-    visibleOptions(cmd: CommanderLike): { long?: string; short?: string; required: boolean; optional: boolean; description: string }[];
+    visibleOptions(cmd: CommanderLike): { long?: string; short?: string; required: boolean; optional: boolean; description: string; flags?: string }[];
   };
 }
 
@@ -51,6 +53,7 @@ export function fromCommander(cmd: CommanderLike): CompletionNode {
       ...(o.short ? { short: o.short } : {}),
       takesValue: o.required || o.optional,
       description: firstLine(o.description),
+      ...(o.flags ? { flags: o.flags } : {}),
     })),
     arguments: cmd.registeredArguments.map((a) => {
       const term = `${a.name()}${a.variadic ? '...' : ''}`;

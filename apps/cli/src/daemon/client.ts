@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { cliBinPath } from '../claude/cli-location.js';
+import { EXIT } from '../exit-codes.js';
 import { daemonPaths } from './paths.js';
 import { LineReader } from './lines.js';
 import type { DaemonAnswer, DaemonErrorBody, DaemonEvent, DaemonRequest } from './protocol.js';
@@ -12,6 +13,15 @@ export class DaemonCallError extends Error {
   constructor(readonly body: DaemonErrorBody) {
     super(body.message);
   }
+}
+
+/**
+ * A daemon started by an earlier claudemesh (still running after an upgrade) does not know
+ * `inbox_ready`: answer as that version did rather than fail; its next restart brings the wait.
+ */
+export function olderDaemon(error: unknown): { complete: true; broker_url: string } {
+  if (error instanceof DaemonCallError && error.body.exit_code === EXIT.usage && /bad daemon request/.test(error.body.message)) return { complete: true, broker_url: '' };
+  throw error;
 }
 
 /** A connection to the local daemon's socket: request/answer, or a stream of events after subscribe. */

@@ -9,6 +9,7 @@ import { writePresenceCache } from '../claude/presence-cache.js';
 import { EXIT } from '../exit-codes.js';
 import { answerKeyRequests, canHandOver } from '../handoff.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
+import { DEFAULT_INBOX_DRAIN_WAIT_MS } from './inbox-wait.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
 import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
 
@@ -39,8 +40,10 @@ class MeshLink {
   private presenceTimer: NodeJS.Timeout | null = null;
   private handoffTimer: NodeJS.Timeout | null = null;
   private handingOver = false;
-  status: PeerStatus | null = null;
-  summary: string | null = null;
+  status: PeerStatus | null;
+  summary: string | null;
+  /** Whether some connection of this link has drained the broker's offline queue into the local inbox. */
+  private everDrained = false;
   /** Outbox entries handed to the SDK in this process (it resends them itself until acked). */
   private readonly inFlight = new Map<string, Promise<Ack>>();
 
@@ -52,6 +55,12 @@ class MeshLink {
     private readonly log: (line: string) => void,
   ) {
     this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon', history: store });
+    // What this member last set survives a daemon restart: it is re-applied on every connect below.
+    ({ status: this.status, summary: this.summary } = store.selfPresence(mesh.mesh_id));
+    this.client.on('drained', ({ queued }) => {
+      this.everDrained = true;
+      if (queued > 0) this.log(`${mesh.mesh_name}: ${queued} queued message${queued === 1 ? '' : 's'} now in the local inbox`);
+    });
     // Stored before the SDK confirms `delivered` (it confirms after listeners return).
     this.client.on('message', (m) => {
       if (this.store.addInbound(mesh.mesh_id, m)) {
@@ -97,6 +106,22 @@ class MeshLink {
     } finally {
       this.handingOver = false;
     }
+  }
+
+  /**
+   * Whether the local inbox holds everything the broker had for this member: false until the first
+   * drain, and while a fresh connection drains again. Waits up to `timeoutMs` for that drain.
+   */
+  async inboxComplete(timeoutMs: number): Promise<boolean> {
+    const settled = (): boolean => this.client.drained || (this.everDrained && !this.client.connected);
+    if (settled()) return true;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.client.waitDrained(Math.min(250, deadline - Date.now()))) return true;
+      // Disconnected after an earlier drain: nothing more can arrive now, answer from the store.
+      if (settled()) return true;
+    }
+    return settled();
   }
 
   start(): void {
@@ -313,14 +338,21 @@ export class Daemon {
         link.client.markRead(req.params.message_ids);
         return { marked: changed.length };
       }
+      case 'inbox_ready': {
+        const link = this.link(req.params.mesh_id);
+        const complete = await link.inboxComplete(req.params.timeout_ms ?? DEFAULT_INBOX_DRAIN_WAIT_MS);
+        return { complete, connected: link.client.connected, broker_url: link.mesh.broker_url };
+      }
       case 'set_status': {
         const link = this.link(req.params.mesh_id);
+        this.store.setSelfPresence(req.params.mesh_id, { status: req.params.status });
         link.status = req.params.status;
         if (link.client.connected) await link.client.setStatus(req.params.status);
         return { status: req.params.status };
       }
       case 'set_summary': {
         const link = this.link(req.params.mesh_id);
+        this.store.setSelfPresence(req.params.mesh_id, { summary: req.params.summary });
         link.summary = req.params.summary;
         if (link.client.connected) await link.client.setSummary(req.params.summary);
         return { summary: req.params.summary };

@@ -27,6 +27,8 @@ export const DaemonRequest = z.discriminatedUnion('method', [
   }),
   z.object({ id: z.number().int(), method: z.literal('peers'), params: MeshRef }),
   z.object({ id: z.number().int(), method: z.literal('message_status'), params: MeshRef.extend({ message_ids: z.array(MessageId).min(1).max(500) }) }),
+  /** Waits (bounded) until the mesh's session has drained the broker's offline queue into local.db. */
+  z.object({ id: z.number().int(), method: z.literal('inbox_ready'), params: MeshRef.extend({ timeout_ms: z.number().int().min(0).max(120_000).optional() }) }),
   z.object({ id: z.number().int(), method: z.literal('mark_read'), params: MeshRef.extend({ message_ids: z.array(MessageId).min(1).max(500) }) }),
   z.object({ id: z.number().int(), method: z.literal('set_status'), params: MeshRef.extend({ status: PeerStatus }) }),
   z.object({ id: z.number().int(), method: z.literal('set_summary'), params: MeshRef.extend({ summary: z.string().max(1024) }) }),

@@ -3,11 +3,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DaemonCallError, DaemonClient } from '../daemon/client.js';
+import { DaemonCallError, DaemonClient, olderDaemon } from '../daemon/client.js';
+import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
 import { daemonPaths } from '../daemon/paths.js';
 import { warnIfKeyChanged } from '../verified-check.js';
 import { EXIT } from '../exit-codes.js';
-import { errorLine, inboxText, peersText, sentText, statusText } from '../format.js';
+import { errorLine, inboxIncompleteNote, inboxText, peersText, sentText, statusText } from '../format.js';
 import { enforce } from '../policy/gate.js';
 import { hasTerminal } from '../policy/prompt.js';
 
@@ -188,6 +189,10 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
       return text;
     }
     case 'inbox': {
+      // A daemon whose session has not drained the broker's offline queue yet would answer short.
+      const waitMs = inboxDrainWaitMs(c.env);
+      const ready = (await d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: waitMs }).catch(olderDaemon)) as { complete: boolean; broker_url: string };
+      if (!ready.complete) process.stderr.write(inboxIncompleteNote(ready.broker_url, waitMs));
       if (c.waitS > 0) await new Promise((r) => setTimeout(r, c.waitS * 1000));
       const { LocalStore } = await import('../store/local-store.js');
       const store = LocalStore.open(home);

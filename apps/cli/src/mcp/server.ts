@@ -1,11 +1,12 @@
 import { meshClientFor } from '../mesh-client-for.js';
-import { claudemeshHome, MeshClient, type StoredMesh } from '@claudemesh/core';
+import { claudemeshHome, findMesh, loadMeshes, MeshClient, type StoredMesh } from '@claudemesh/core';
 import { cryptoReady } from '@claudemesh/crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification, Request, Result } from '@modelcontextprotocol/sdk/types.js';
 import { selectMesh } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
 import { CHANNEL_CAPABILITY, type ChannelNotification } from './channel.js';
+import { joinedNotice, notJoinedNotice, notJoinedToolResult } from './setup-notice.js';
 import { ChannelPipe, type Log } from './pipe.js';
 import { callTool, listTools, type ToolContext } from './tools.js';
 import { enforce } from '../policy/gate.js';
@@ -47,6 +48,16 @@ const INSTRUCTIONS =
   'They stay unread until you read them: run `claudemesh inbox --read` (or call check_messages when tools are enabled). ' +
   'Reply with `claudemesh send <from_name> "<text>"` (or the send_message tool).';
 
+/** Added to the instructions while no mesh is joined: the notice below says the same in the session. */
+const NOT_JOINED_INSTRUCTIONS =
+  'No mesh is joined on this machine yet: a channel event of kind "setup" says how to join (claudemesh join \'<invite link>\' --name <name>); messages start arriving once it is joined, without a restart.';
+
+/** How often the pipe looks for a mesh joined while it waits (CLAUDEMESH_MCP_WATCH_MS, default 1000). */
+function meshWatchMs(env: NodeJS.ProcessEnv = process.env): number {
+  const ms = Number(env['CLAUDEMESH_MCP_WATCH_MS']);
+  return Number.isInteger(ms) && ms >= 50 && ms <= 60_000 ? ms : 1_000;
+}
+
 const stderrLog: Log = (line) => process.stderr.write(`claudemesh mcp: ${line}\n`);
 
 /** Like the CLI's one-shot connection, but it reconnects: the pipe lives as long as the Claude session. */
@@ -83,45 +94,107 @@ function logClientEvents(client: MeshClient, mesh: StoredMesh, log: Log): void {
   client.on('error', (error) => log(`mesh error: ${error.message}`));
 }
 
+/** The mesh the pipe serves, or null while none is joined here yet; an ambiguous --mesh still throws. */
+function meshToServe(selector: string | undefined): StoredMesh | null {
+  if (loadMeshes(claudemeshHome()).length === 0) return null;
+  return selectMesh(selector);
+}
+
+/**
+ * Resolves with the mesh once it is joined (a `claudemesh join` from another process writes
+ * $CLAUDEMESH_HOME/meshes/<id>.json), or null when the pipe is closed first. Polls: the directory
+ * may not exist yet, and a file may be caught half written (then the next look reads it whole).
+ */
+async function meshJoinedLater(selector: string | undefined, closed: Promise<void>, everyMs: number): Promise<StoredMesh | null> {
+  let done = false;
+  void closed.then(() => (done = true));
+  while (!done) {
+    await Promise.race([closed, new Promise((r) => setTimeout(r, everyMs))]);
+    if (done) break;
+    try {
+      const found = loadMeshes(claudemeshHome()).length > 0 ? findMesh(claudemeshHome(), selector) : null;
+      if (found) return found;
+    } catch {
+      // a mesh file being written: look again
+    }
+  }
+  return null;
+}
+
+/** What one joined mesh needs while the pipe serves it. */
+interface MeshLink {
+  mesh: StoredMesh;
+  store: LocalStore;
+  client: MeshClient;
+  pipe: ChannelPipe;
+  ctx: ToolContext;
+}
+
 /**
  * Runs the push-pipe until stdin closes: an MCP stdio server that pushes every inbound mesh
- * message to Claude Code as `notifications/claude/channel`. Throws (before or while connecting)
- * when there is no mesh to use or the broker refuses this member; the caller reports it.
+ * message to Claude Code as `notifications/claude/channel`. With no mesh joined yet it serves
+ * anyway: it tells the session how to join (one channel notification, and tool results) and picks
+ * the mesh up as soon as it is joined. Throws (before or while connecting) when --mesh matches
+ * none of several joined meshes or the broker refuses this member; the caller reports it.
  */
 export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
   const log = options.log ?? stderrLog;
   const tools = options.tools ?? false;
-  const mesh = selectMesh(options.mesh);
+  let mesh = meshToServe(options.mesh);
   await cryptoReady();
   const sdk = await loadSdk();
-  const store = LocalStore.open(claudemeshHome());
-  const client = createPipeClient(mesh, store);
   const server: PipeServer = new sdk.Server(SERVER_INFO, {
     capabilities: { experimental: { [CHANNEL_CAPABILITY]: {} }, tools: {} },
-    instructions: INSTRUCTIONS,
+    instructions: mesh ? INSTRUCTIONS : `${INSTRUCTIONS} ${NOT_JOINED_INSTRUCTIONS}`,
   });
-  const pipe = new ChannelPipe(store, mesh, (n) => server.notification(n), log);
-  const ctx: ToolContext = { client, store, mesh, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(mesh, options) };
+  let initialized = false;
+  let link: MeshLink | null = null;
+  const notify = (n: ChannelNotification): void => void server.notification(n).catch((error: unknown) => log(`could not push a notice: ${(error as Error).message}`));
 
-  server.oninitialized = () => pipe.open();
+  server.oninitialized = () => {
+    initialized = true;
+    if (link) link.pipe.open();
+    // After the pending initialize answer is out, for a client that sent both at once.
+    else setImmediate(() => !link && notify(notJoinedNotice(claudemeshHome())));
+  };
   server.onerror = (error) => log(`mcp error: ${error.message}`);
   server.setRequestHandler(sdk.ListToolsRequestSchema, () => ({ tools: listTools(tools) }));
-  server.setRequestHandler(sdk.CallToolRequestSchema, (request) => callTool(ctx, tools, request.params.name, request.params.arguments));
-  // Listen before connecting: the offline queue drains right after the handshake.
-  client.on('message', (m) => pipe.receive(m));
-  client.on('topic', (m) => pipe.receiveTopic(m));
-  logClientEvents(client, mesh, log);
+  server.setRequestHandler(sdk.CallToolRequestSchema, (request) =>
+    link ? callTool(link.ctx, tools, request.params.name, request.params.arguments) : notJoinedToolResult(tools, request.params.name, claudemeshHome()),
+  );
+
+  /** Connects to a joined mesh; pushes start at once when the MCP client is already initialized. */
+  const attach = (m: StoredMesh): MeshLink => {
+    const store = LocalStore.open(claudemeshHome());
+    const client = createPipeClient(m, store);
+    const pipe = new ChannelPipe(store, m, (n) => server.notification(n), log);
+    const ctx: ToolContext = { client, store, mesh: m, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(m, options) };
+    // Listen before connecting: the offline queue drains right after the handshake.
+    client.on('message', (msg) => pipe.receive(msg));
+    client.on('topic', (msg) => pipe.receiveTopic(msg));
+    logClientEvents(client, m, log);
+    if (initialized) pipe.open();
+    return { mesh: m, store, client, pipe, ctx };
+  };
 
   const closed = untilStdinCloses();
   try {
     await server.connect(new sdk.StdioServerTransport());
+    if (!mesh) {
+      log(`no mesh joined under ${claudemeshHome()}; waiting for one (claudemesh join '<invite link>')`);
+      mesh = await meshJoinedLater(options.mesh, closed, meshWatchMs());
+      if (!mesh) return;
+      log(`mesh ${mesh.mesh_name} joined; connecting`);
+      if (initialized) notify(joinedNotice(mesh));
+    }
+    link = attach(mesh);
     // An auth refusal rejects connect(); an unreachable broker just keeps it retrying.
-    const connected = client.connect();
+    const connected = link.client.connect();
     connected.catch(() => undefined); // after stdin closed, the rejection from close() is moot
     await Promise.race([closed, connected.then(() => closed)]);
   } finally {
-    await client.close();
+    await link?.client.close();
     await server.close();
-    store.close();
+    link?.store.close();
   }
 }

@@ -57,6 +57,7 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'topic read': { kind: 'read', cli: 'topic read' },
   'topic tail': { kind: 'read', cli: 'topic tail' },
   'member list': { kind: 'read', cli: 'member list' },
+  'member rename': { kind: 'write', cli: 'member rename' },
   'notification list': { kind: 'read', cli: 'notification list' },
   'notification read': { kind: 'read', cli: 'notification list --read' },
   'me show': { kind: 'read', cli: 'me' },

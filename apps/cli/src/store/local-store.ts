@@ -60,12 +60,35 @@ CREATE TABLE IF NOT EXISTS verified_peers (
   PRIMARY KEY (mesh_id, member_pubkey)
 );
 CREATE INDEX IF NOT EXISTS verified_peers_name ON verified_peers (mesh_id, display_name);
+CREATE TABLE IF NOT EXISTS self_presence (
+  mesh_id TEXT PRIMARY KEY, status TEXT, summary TEXT, updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS grants (
   mesh_id TEXT NOT NULL, peer_pubkey TEXT NOT NULL, display_name TEXT NOT NULL, capabilities TEXT NOT NULL,
   blocked INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   PRIMARY KEY (mesh_id, peer_pubkey)
 );
 `;
+
+/** The status and summary this member last set in a mesh: re-applied to every session the daemon opens. */
+export interface SelfPresence {
+  status: 'idle' | 'working' | 'dnd' | null;
+  summary: string | null;
+}
+
+/**
+ * What a backup carries of local.db (archive v2, docs/crypto.md "Backup file"): the records only
+ * this machine has. The outbox stays behind: its daemon delivers those sends when it can.
+ */
+export interface LocalSnapshot {
+  verified_peers: VerifiedPeer[];
+  inbox: LocalMessage[];
+  grants: Array<LocalGrant & { mesh_id: string }>;
+  presence: Array<SelfPresence & { mesh_id: string; updated_at: number }>;
+}
+
+/** Rows a restore added or advanced, per kind. */
+export type LocalImportCounts = Record<keyof LocalSnapshot, number>;
 
 /** What a peer may do to this member, as last set here (docs/protocol.md §5.5); absent = the defaults. */
 export interface LocalGrant {
@@ -197,6 +220,68 @@ export class LocalStore {
     const row = this.db.prepare('SELECT capabilities, blocked FROM grants WHERE mesh_id = ? AND peer_pubkey = ?').get(meshId, peer) as { capabilities: string; blocked: number } | undefined;
     if (!row) return DEFAULT_GRANT.has(capability);
     return row.blocked === 0 && row.capabilities.split(',').includes(capability);
+  }
+
+  selfPresence(meshId: string): SelfPresence {
+    const row = this.db.prepare('SELECT status, summary FROM self_presence WHERE mesh_id = ?').get(meshId) as SelfPresence | undefined;
+    return row ?? { status: null, summary: null };
+  }
+
+  /** Keeps the status or summary just set, so a restarted daemon shows the same presence. */
+  setSelfPresence(meshId: string, change: { status: SelfPresence['status'] } | { summary: string }, at = Date.now()): void {
+    const [column, value] = 'status' in change ? ['status', change.status] : ['summary', change.summary];
+    this.db
+      .prepare(`INSERT INTO self_presence (mesh_id, ${column}, updated_at) VALUES (?, ?, ?) ON CONFLICT (mesh_id) DO UPDATE SET ${column} = excluded.${column}, updated_at = excluded.updated_at`)
+      .run(meshId, value, at);
+  }
+
+  /** Everything a backup carries of this store, in a stable order. */
+  exportSnapshot(): LocalSnapshot {
+    const grants = this.db.prepare('SELECT * FROM grants ORDER BY mesh_id, peer_pubkey').all() as Array<{ mesh_id: string; peer_pubkey: string; display_name: string; capabilities: string; blocked: number; updated_at: number }>;
+    return {
+      verified_peers: this.db.prepare('SELECT * FROM verified_peers ORDER BY mesh_id, member_pubkey').all() as VerifiedPeer[],
+      inbox: this.db.prepare('SELECT * FROM inbox ORDER BY mesh_id, CAST(message_id AS INTEGER)').all() as LocalMessage[],
+      grants: grants.map((g) => ({ mesh_id: g.mesh_id, peer: g.peer_pubkey, display_name: g.display_name, capabilities: g.capabilities ? g.capabilities.split(',') : [], blocked: g.blocked === 1, updated_at: g.updated_at })),
+      presence: this.db.prepare('SELECT mesh_id, status, summary, updated_at FROM self_presence ORDER BY mesh_id').all() as LocalSnapshot['presence'],
+    };
+  }
+
+  /**
+   * Merges a backup's records, never losing what is here: a message already here keeps its row (it
+   * only gains a read mark the backup has); a verification, grant or presence replaces this one's
+   * only when it is newer. One transaction: all or nothing.
+   */
+  importSnapshot(snap: LocalSnapshot): LocalImportCounts {
+    const counts: LocalImportCounts = { verified_peers: 0, inbox: 0, grants: 0, presence: 0 };
+    const verified = this.db.prepare(
+      `INSERT INTO verified_peers (mesh_id, member_pubkey, display_name, verified_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (mesh_id, member_pubkey) DO UPDATE SET display_name = excluded.display_name, verified_at = excluded.verified_at WHERE excluded.verified_at > verified_peers.verified_at`,
+    );
+    const message = this.db.prepare(
+      `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at, read_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    const readMark = this.db.prepare('UPDATE inbox SET read_at = ? WHERE mesh_id = ? AND message_id = ? AND read_at IS NULL');
+    const grant = this.db.prepare(
+      `INSERT INTO grants (mesh_id, peer_pubkey, display_name, capabilities, blocked, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (mesh_id, peer_pubkey) DO UPDATE SET display_name = excluded.display_name, capabilities = excluded.capabilities, blocked = excluded.blocked, updated_at = excluded.updated_at
+       WHERE excluded.updated_at > grants.updated_at`,
+    );
+    const presence = this.db.prepare(
+      `INSERT INTO self_presence (mesh_id, status, summary, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (mesh_id) DO UPDATE SET status = excluded.status, summary = excluded.summary, updated_at = excluded.updated_at WHERE excluded.updated_at > self_presence.updated_at`,
+    );
+    this.db.transaction(() => {
+      for (const v of snap.verified_peers) counts.verified_peers += verified.run(v.mesh_id, v.member_pubkey, v.display_name, v.verified_at).changes;
+      for (const m of snap.inbox) {
+        const added = message.run(m.mesh_id, m.message_id, m.client_id, m.kind, m.from_name, m.from_member, m.from_session, m.to, m.text, m.priority, m.reply_to, m.sent_at, m.received_at, m.read_at).changes;
+        const marked = added === 0 && m.read_at !== null ? readMark.run(m.read_at, m.mesh_id, m.message_id).changes : 0;
+        counts.inbox += added + marked;
+      }
+      for (const g of snap.grants) counts.grants += grant.run(g.mesh_id, g.peer, g.display_name, g.capabilities.join(','), g.blocked ? 1 : 0, g.updated_at).changes;
+      for (const p of snap.presence) counts.presence += presence.run(p.mesh_id, p.status, p.summary, p.updated_at).changes;
+    })();
+    return counts;
   }
 
   /** Records a member key as verified (again: the name and time are refreshed). */

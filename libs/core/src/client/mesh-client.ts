@@ -56,6 +56,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private sendChain: Promise<unknown> = Promise.resolve();
   private firstConnect: { resolve: (ack: HelloAck) => void; reject: (err: Error) => void } | null = null;
   lastHelloAck: HelloAck | null = null;
+  /** Pushes of this connection's offline queue still to come; -1 once it is drained (or not connected). */
+  private drainLeft = -1;
   private readonly topics = new TopicClient({
     write: (frame) => this.write(frame),
     canWrite: () => this.authenticated,
@@ -85,6 +87,34 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   get memberPubkey(): string {
     return this.opts.identity.publicKey;
+  }
+
+  /**
+   * True once this connection's offline queue (the `queued` pushes after `hello_ack`, protocol §7.5)
+   * has reached the 'message' listeners; false while disconnected or still draining.
+   */
+  get drained(): boolean {
+    return this.authenticated && this.drainLeft === -1;
+  }
+
+  /**
+   * Resolves true when the current (or next) connection has drained its offline queue, false after
+   * `timeoutMs` without that. Another session of the same member may confirm some of the queue
+   * first, so fewer pushes arrive than announced: then only the timeout ends the wait.
+   */
+  waitDrained(timeoutMs: number): Promise<boolean> {
+    if (this.drained) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.off('drained', onDrained);
+        resolve(ok);
+      };
+      const onDrained = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.on('drained', onDrained);
+    });
   }
 
   /** Number of sends still waiting for their ack. */
@@ -277,6 +307,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         break;
       case 'push':
         this.onPush(frame);
+        this.countDrained();
         break;
       case 'receipt':
         for (const r of frame.receipts) this.emit('receipt', r);
@@ -322,6 +353,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private onHelloAck(frame: HelloAck): void {
     this.authenticated = true;
     this.lastHelloAck = frame;
+    this.drainLeft = frame.queued;
     this.backoff.reset();
     // Resend everything still unacked, in the order it was first sent.
     this.unackedSends.resendAll();
@@ -332,6 +364,26 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     if (this.firstConnect) {
       this.firstConnect.resolve(frame);
       this.firstConnect = null;
+    }
+    if (this.drainLeft === 0) this.finishDrain(frame.queued);
+  }
+
+  /**
+   * Counts a push of the offline queue, after its listeners ran. The queue comes first and in
+   * order (§7.5), so `queued` pushes after hello_ack cover everything queued at hello time.
+   */
+  private countDrained(): void {
+    if (this.drainLeft <= 0) return;
+    this.drainLeft -= 1;
+    if (this.drainLeft === 0) this.finishDrain(this.lastHelloAck?.queued ?? 0);
+  }
+
+  private finishDrain(queued: number): void {
+    this.drainLeft = -1;
+    try {
+      this.emit('drained', { queued });
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -414,6 +466,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     if (ws !== this.ws) return;
     const wasAuthenticated = this.authenticated;
     this.authenticated = false;
+    this.drainLeft = -1;
     this.ws = null;
     for (const [id, req] of this.pendingRequests) {
       req.reject(new Error(`connection closed before the answer to ${id}`));

@@ -28,6 +28,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
+import type { MemberInfo } from '../protocol/v1/server-frames.js';
 import {
   ShortInviteClaimResult,
   SignedInviteBody,
@@ -186,6 +187,11 @@ export function joinMesh(base: string, opts: JoinOptions): Promise<JoinResponse>
 
 export function listMembers(base: string, identity: Identity, meshId: string): Promise<MembersResponse> {
   return signedRequest<MembersResponse>(base, identity, meshId, 'GET', `/api/v1/meshes/${meshId}/members`);
+}
+
+/** Gives the calling member another display name in the mesh (protocol §8.3, RenameMemberBody). */
+export function renameMember(base: string, identity: Identity, meshId: string, displayName: string): Promise<MemberInfo> {
+  return signedRequest<MemberInfo>(base, identity, meshId, 'PATCH', `/api/v1/meshes/${meshId}/members/me`, { display_name: displayName });
 }
 
 export function revokeMember(base: string, admin: Identity, meshId: string, memberPubkey: string): Promise<{ revoked: boolean }> {

@@ -68,6 +68,11 @@ export interface MeshClientEvents {
   topic: [TopicMessage];
   receipt: [Receipt];
   connected: [HelloAck];
+  /**
+   * Every push of the offline queue `hello_ack` announced (`queued`) has been handled by the
+   * 'message' listeners on this connection: what waited at the broker is now with the application.
+   */
+  drained: [{ queued: number }];
   disconnected: [{ code: number; reason: string }];
   decrypt_error: [{ messageId: string; from: string; error: Error }];
   /** A push the `accept` option refused (already confirmed to the broker). */

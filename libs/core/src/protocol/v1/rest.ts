@@ -58,6 +58,8 @@ export const InviteResponse = z.object({
 export const MembersResponse = z.object({
   members: z.array(MemberInfo.extend({ revoked: z.boolean(), joined_at: EpochMs })),
 });
+/** PATCH /api/v1/meshes/:meshId/members/me: the calling member takes another display name (§8.3). */
+export const RenameMemberBody = z.strictObject({ display_name: DisplayName });
 /* Invites v2, short codes (§9b). The broker sees lookups and wrapped keys, never a code or a mesh key. */
 
 export const InviteId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected 8–64 url-safe chars');
@@ -246,6 +248,7 @@ export type MeshResponse = z.output<typeof MeshResponse>;
 export type JoinResponse = z.output<typeof JoinResponse>;
 export type InviteResponse = z.output<typeof InviteResponse>;
 export type MembersResponse = z.output<typeof MembersResponse>;
+export type RenameMemberBody = z.output<typeof RenameMemberBody>;
 export type ShortInviteBody = z.output<typeof ShortInviteBody>;
 export type ShortInviteResolveBody = z.output<typeof ShortInviteResolveBody>;
 export type ShortInviteResolveResponse = z.output<typeof ShortInviteResolveResponse>;

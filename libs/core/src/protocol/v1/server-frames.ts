@@ -35,6 +35,7 @@ export const MemberInfo = z.object({
   role: MemberRole,
   peer_type: PeerType,
 });
+export type MemberInfo = z.output<typeof MemberInfo>;
 
 export const HelloAckFrame = z.object({
   type: z.literal('hello_ack'),
