@@ -76,7 +76,14 @@ describe.each(dbKinds())('invites v2 (short codes) on %s', (kind) => {
     const issued = await issue({ maxUses: 2 });
     expect(issued.link).toBe(`${tb.url}/i/${formatInviteCode(issued.code)}`);
     expect(issued.registered).toMatchObject({ mesh_id: mesh.meshId, role: 'member', max_uses: 2, uses: 0, revoked: false, version: 2 });
-    expect(await resolveShortInvite(tb.url, issued.code)).toEqual({ mesh_id: mesh.meshId, mesh_name: 'short-codes', role: 'member', expires_at: issued.record.expires_at });
+    // Resolve names who invites, before anything is joined (what a one-click join shows first).
+    expect(await resolveShortInvite(tb.url, issued.code)).toEqual({
+      mesh_id: mesh.meshId,
+      mesh_name: 'short-codes',
+      role: 'member',
+      expires_at: issued.record.expires_at,
+      inviter: { member_pubkey: mesh.owner.publicKey, display_name: 'owner' },
+    });
 
     const joiner = generateIdentity();
     const claimed = await claimShortInvite(tb.url, { code: formatInviteCode(issued.code).toLowerCase(), identity: joiner, displayName: 'shorty', expectMeshId: mesh.meshId });

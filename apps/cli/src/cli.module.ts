@@ -28,7 +28,8 @@ import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
-import { MemberCommand, MemberListCommand } from './commands/member.command.js';
+import { MemberCommand, MemberListCommand, MemberRevokeCommand } from './commands/member.command.js';
+import { MeshInviteListCommand, MeshInviteRevokeCommand } from './commands/mesh-invites.command.js';
 import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
 import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
 import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, MeShowCommand, MeTopicsCommand } from './commands/me.command.js';
@@ -40,6 +41,8 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     MeshListCommand,
     MeshCreateCommand,
     MeshInviteCommand,
+    MeshInviteListCommand,
+    MeshInviteRevokeCommand,
     MeshLeaveCommand,
     ListAliasCommand,
     LeaveAliasCommand,
@@ -110,6 +113,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     TopicTailCommand,
     MemberCommand,
     MemberListCommand,
+    MemberRevokeCommand,
     NotificationCommand,
     NotificationListCommand,
     ApiKeyCommand,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, connectTo, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
+import { safeLine } from '../terminal-text.js';
 
 interface Check {
   check: string;
@@ -36,7 +37,7 @@ export class DoctorCommand extends MeshVerb {
     checks.push(claudeCheck());
 
     if (options.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
-    else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.check.padEnd(24)} ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}\n`);
+    else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${safeLine(c.check).padEnd(24)} ${safeLine(c.detail)}${c.fix ? `\n    fix: ${safeLine(c.fix)}` : ''}\n`);
     const failed = checks.filter((c) => !c.ok && c.check !== 'claude code');
     if (failed.length > 0) throw new CliError(`${failed.length} check${failed.length === 1 ? '' : 's'} failed`, EXIT.failure);
   }

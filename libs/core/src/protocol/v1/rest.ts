@@ -96,7 +96,14 @@ export const ShortInviteRecordSchema = z.object(shortInviteShape);
 
 /** POST /invites/v2/resolve: which mesh a code is for, so the joiner can derive its member key first. */
 export const ShortInviteResolveBody = z.strictObject({ lookup: InviteLookup });
-export const ShortInviteResolveResponse = z.object({ mesh_id: Uuid, mesh_name: MeshName, role: z.enum(['member', 'admin']), expires_at: EpochMs });
+export const ShortInviteResolveResponse = z.object({
+  mesh_id: Uuid,
+  mesh_name: MeshName,
+  role: z.enum(['member', 'admin']),
+  expires_at: EpochMs,
+  /** Who issued it (the record's `issuer`) and its display name now: shown to the joiner before it joins. */
+  inviter: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName }),
+});
 
 /** POST /invites/v2/claim: enrollment with a code, signed by the new member key. */
 export const ShortInviteClaimBody = z.strictObject({
