@@ -13,8 +13,10 @@
  */
 
 /** Every control, DEL, C1, U+2028/2029, and the bidi embeddings/overrides (202A–202E) and isolates (2066–2069). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 /** The same, except newline and tab, which a message body may hold. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 const CONTROL_PICTURES = 0x2400;

@@ -1,4 +1,4 @@
-import { createApiKey, httpBaseOf, listApiKeys, revokeApiKey, type ApiKeyCapability, type StoredMesh } from '@claudemesh/core';
+import { createApiKey, httpBaseOf, listApiKeys, revokeApiKey, type ApiKeyCapability } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
