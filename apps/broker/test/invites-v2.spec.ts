@@ -122,6 +122,14 @@ describe.each(dbKinds())('invites v2 (short codes) on %s', (kind) => {
     expect(invites.find((i) => i.invite_id === issued.registered.invite_id)).toMatchObject({ uses: 1, max_uses: 1, version: 2 });
   });
 
+  it('a joiner refuses a claim whose signed record was issued by someone other than the inviter it was shown', async () => {
+    const issued = await issue();
+    const resolved = await resolveShortInvite(tb.url, issued.code);
+    expect(resolved.inviter.member_pubkey).toBe(mesh.owner.publicKey);
+    const claimed = claimShortInvite(tb.url, { code: issued.code, identity: generateIdentity(), displayName: 'wary', expectMeshId: mesh.meshId, expectIssuer: 'f'.repeat(64) });
+    await expect(claimed).rejects.toMatchObject({ code: 'E_INVITE_INVALID', message: expect.stringMatching(/someone else than the inviter it named/) });
+  });
+
   it('refuses an unknown code with E_INVITE_NOT_FOUND (404), on resolve and on claim', async () => {
     const code = generateInviteCode();
     expect(await errorOf(resolveShortInvite(tb.url, code))).toBe('E_INVITE_NOT_FOUND');
