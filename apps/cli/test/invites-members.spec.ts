@@ -156,7 +156,7 @@ describe('invites and members from the CLI (owner and admin verbs)', () => {
     const owner = await cli(adminHome, ['member', 'revoke', 'olive', '-y']);
     expect(owner.code).toBe(1);
     expect(owner.stderr).toMatch(/\[E_FORBIDDEN\]\n {2}next: the owner cannot be removed, and only the owner removes an admin/);
-    const byKey = await cli(adminHome, ['member', 'rm', erinKey, '-y', '--json']);
+    const byKey = await cli(adminHome, ['member', 'remove', erinKey, '-y', '--json']);
     expect(byKey.code, byKey.stderr).toBe(0);
     expect(json(byKey)).toMatchObject({ member_pubkey: erinKey, display_name: 'erin', role: 'member', revoked: true, already_revoked: false });
 

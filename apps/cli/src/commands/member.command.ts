@@ -33,7 +33,7 @@ interface RevokeOptions extends CommonOptions {
  * until key epochs exist, which the verb says on stderr.
  */
 @Gated<RevokeOptions>({ resource: 'member', verb: 'revoke', peers: ([who]) => [who], confirm: true })
-@SubCommand({ name: 'revoke', aliases: ['remove', 'rm'], arguments: '<member>', description: 'Remove a member from the mesh, by name or member key (owner or admin)' })
+@SubCommand({ name: 'revoke', aliases: ['remove'], arguments: '<member>', description: 'Remove a member from the mesh, by name or member key (owner or admin)' })
 export class MemberRevokeCommand extends MeshVerb<RevokeOptions> {
   async run([who]: string[], options: RevokeOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
