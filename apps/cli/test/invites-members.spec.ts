@@ -12,7 +12,7 @@ const cli = (home: string, args: string[], env: Record<string, string> = {}): Pr
 
 interface Listed {
   invite_id: string;
-  kind: 'short' | 'v1';
+  kind: 'short' | 'v1' | 'email';
   role: string;
   uses: number;
   max_uses: number;
@@ -62,9 +62,9 @@ describe('invites and members from the CLI (owner and admin verbs)', () => {
     const table = await cli(olive, ['mesh', 'invite', 'list']);
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID +KIND +ROLE +USES +EXPIRES +STATE$/);
-    expect(lines.find((l) => l.startsWith(short.invite_id))).toMatch(/ short +member +1\/2 +\d{4}-\d\d-\d\d \d\d:\d\dZ +open$/);
-    expect(lines.find((l) => l.startsWith(v1.invite_id))).toMatch(/ v1 +member +0\/1 +.* open$/);
+    expect(lines[0]).toMatch(/^ID +KIND +ROLE +USES +EXPIRES +STATE +FOR$/);
+    expect(lines.find((l) => l.startsWith(short.invite_id))).toMatch(/ short +member +1\/2 +\d{4}-\d\d-\d\d \d\d:\d\dZ +open +-$/);
+    expect(lines.find((l) => l.startsWith(v1.invite_id))).toMatch(/ v1 +member +0\/1 +.* open +-$/);
     expect(table.stdout).toContain('close one: claudemesh mesh invite revoke <id>');
     const listed = json<Listed[]>(await cli(olive, ['mesh', 'invite', 'list', '--json']));
     expect(listed).toEqual(
@@ -115,13 +115,17 @@ describe('invites and members from the CLI (owner and admin verbs)', () => {
     expect((await cli(olive, ['mesh', 'invite', 'revoke', 'bad id!', '-y'])).code).toBe(2);
   }, SLOW);
 
-  it('mesh invite revoke closes an email invite by the id mesh invite --email printed', async () => {
+  it('lists email invites with the address they went to, and revokes one by the id mesh invite --email printed', async () => {
     const sent = await cli(olive, ['mesh', 'invite', '--email', 'dave@example.test']);
     expect(sent.code, sent.stderr).toBe(0);
     const id = /close it before it is used: claudemesh mesh invite revoke (\S+)$/m.exec(sent.stdout)![1]!;
+    const table = await cli(olive, ['mesh', 'invite', 'list']);
+    expect(table.stdout.split('\n').find((l) => l.startsWith(id))).toMatch(/ email +member +0\/1 +.* open +dave@example\.test$/);
+    expect(json<Listed[]>(await cli(olive, ['mesh', 'invite', 'list', '--json'])).find((i) => i.invite_id === id)).toMatchObject({ kind: 'email', email: 'dave@example.test', sent: true, member_pubkey: null, uses: 0, max_uses: 1, state: 'open' });
     const revoked = await cli(olive, ['mesh', 'invite', 'revoke', id, '-y', '--json']);
     expect(revoked.code, revoked.stderr).toBe(0);
-    expect(json(revoked)).toEqual({ invite_id: id, kind: 'email', revoked: true });
+    expect(json(revoked)).toEqual({ invite_id: id, kind: 'email', revoked: true, role: 'member', uses: 0, max_uses: 1 });
+    expect(json<Listed[]>(await cli(olive, ['mesh', 'invite', 'list', '--all', '--json'])).find((i) => i.invite_id === id)).toMatchObject({ revoked: true, state: 'revoked' });
   }, SLOW);
 
   it('member remove takes a member out: its sessions end, its key is refused, and the mesh-key warning is printed', async () => {

@@ -22,6 +22,12 @@ export class EmailInvitesController {
     return this.invites.send(id, caller, parseBody(EmailInviteBody, body));
   }
 
+  @Get('meshes/:meshId/invites/email')
+  list(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.invites.list(id, verifySignedRequest(req, id));
+  }
+
   @Post('meshes/:meshId/invites/email/:inviteId/revoke')
   @HttpCode(200)
   revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {

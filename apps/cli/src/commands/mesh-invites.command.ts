@@ -1,4 +1,5 @@
-import { InviteId, ProtocolError, listInvites, revokeEmailInvite, revokeInvite, revokeShortInvite, type InviteResponse, type StoredMesh } from '@claudemesh/core';
+import { InviteId, listEmailInvites, listInvites, revokeEmailInvite, revokeInvite, revokeShortInvite, type EmailInviteInfo, type InviteResponse, type StoredMesh } from '@claudemesh/core';
+import type { Identity } from '@claudemesh/crypto';
 import { Option, SubCommand } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
@@ -8,20 +9,35 @@ import { columns } from '../table.js';
 import { safeLine } from '../terminal-text.js';
 
 /**
- * `mesh invite list` and `mesh invite revoke`: the invites of a mesh as the broker counts them
- * (v1 links and short codes; protocol §8.2, §9b), over the signed member routes. Owner or admin.
+ * `mesh invite list` and `mesh invite revoke`: the invites of a mesh as the broker counts them —
+ * v1 links, short codes and email invites (protocol §8.2, §9b, §9c) — over the signed member routes.
+ * Owner or admin.
  */
 
 export type InviteState = 'open' | 'revoked' | 'expired' | 'used up';
+type Kind = 'short' | 'v1' | 'email';
 
-export function inviteState(i: InviteResponse, now = Date.now()): InviteState {
+/** One invite of any kind: the broker's record, plus its kind and state (an email invite is single use). */
+type Listed = (InviteResponse | (EmailInviteInfo & { uses: number; max_uses: number })) & { kind: Kind; state: InviteState };
+
+function stateOf(i: { revoked: boolean; expires_at: number; uses: number; max_uses: number }, now: number): InviteState {
   if (i.revoked) return 'revoked';
   if (i.expires_at <= now) return 'expired';
   if (i.uses >= i.max_uses) return 'used up';
   return 'open';
 }
 
-const kindOf = (i: InviteResponse): 'short' | 'v1' => (i.version === 2 ? 'short' : 'v1');
+/** Both lists the broker keeps, oldest first within each: v1 and short codes, then email invites. */
+async function allInvites(mesh: StoredMesh, identity: Identity, now = Date.now()): Promise<Listed[]> {
+  const [{ invites }, email] = await Promise.all([listInvites(mesh.broker_url, identity, mesh.mesh_id), listEmailInvites(mesh.broker_url, identity, mesh.mesh_id)]);
+  return [
+    ...invites.map((i) => ({ ...i, kind: (i.version === 2 ? 'short' : 'v1') as Kind, state: stateOf(i, now) })),
+    ...email.invites.map((i) => {
+      const counted = { ...i, uses: i.member_pubkey ? 1 : 0, max_uses: 1 };
+      return { ...counted, kind: 'email' as const, state: stateOf(counted, now) };
+    }),
+  ];
+}
 const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
 
 /** Inviting is for owners and admins; say so before asking the broker. */
@@ -44,17 +60,15 @@ export class MeshInviteListCommand extends MeshVerb<ListOptions> {
   async run(_args: string[], options: ListOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
     requireManager(mesh, 'lists invites');
-    const { invites } = await signedCall(mesh, (id) => listInvites(mesh.broker_url, id, mesh.mesh_id), HINTS);
-    const now = Date.now();
-    const all = invites.map((i) => ({ ...i, kind: kindOf(i), state: inviteState(i, now) }));
+    const all = await signedCall(mesh, (id) => allInvites(mesh, id), HINTS);
     const shown = options.all ? all : all.filter((i) => i.state === 'open');
     const hidden = all.length - shown.length;
     const table =
       shown.length === 0
         ? `(no ${options.all ? '' : 'open '}invites in "${mesh.mesh_name}"; issue one: claudemesh mesh invite)`
         : columns([
-            ['ID', 'KIND', 'ROLE', 'USES', 'EXPIRES', 'STATE'],
-            ...shown.map((i) => [safeLine(i.invite_id), i.kind, safeLine(i.role), `${i.uses}/${i.max_uses}`, when(i.expires_at), i.state]),
+            ['ID', 'KIND', 'ROLE', 'USES', 'EXPIRES', 'STATE', 'FOR'],
+            ...shown.map((i) => [safeLine(i.invite_id), i.kind, safeLine(i.role), `${i.uses}/${i.max_uses}`, when(i.expires_at), i.state, 'email' in i ? safeLine(i.email) : '-']),
           ]);
     const more = hidden > 0 ? `\n(${hidden} revoked, expired or used-up invite${hidden === 1 ? '' : 's'} hidden: --all shows them)` : '';
     const next = shown.some((i) => i.state === 'open') ? '\nclose one: claudemesh mesh invite revoke <id>' : '';
@@ -82,24 +96,18 @@ export class MeshInviteRevokeCommand extends MeshVerb<RevokeOptions> {
     const revoked = await signedCall(
       mesh,
       async (identity) => {
-        const { invites } = await listInvites(mesh.broker_url, identity, mesh.mesh_id);
-        const found = invites.find((i) => i.invite_id === id);
-        if (found) {
-          const done = await (found.version === 2 ? revokeShortInvite : revokeInvite)(mesh.broker_url, identity, mesh.mesh_id, id!);
-          return { invite_id: id!, kind: kindOf(done), revoked: true, role: done.role, uses: done.uses, max_uses: done.max_uses };
-        }
-        // Email invites are not listed by the broker; their id is the one `mesh invite --email` printed.
-        try {
+        const found = (await allInvites(mesh, identity)).find((i) => i.invite_id === id);
+        if (!found) throw new CliError(`no invite ${id} in "${mesh.mesh_name}" [E_NOT_FOUND]\n  next: ${HINTS.E_NOT_FOUND}`, EXIT.notFound);
+        if (found.kind === 'email') {
           await revokeEmailInvite(mesh.broker_url, identity, mesh.mesh_id, id!);
-        } catch (error) {
-          if (error instanceof ProtocolError && error.code === 'E_NOT_FOUND') throw new CliError(`no invite ${id} in "${mesh.mesh_name}" [E_NOT_FOUND]\n  next: ${HINTS.E_NOT_FOUND}`, EXIT.notFound);
-          throw error;
+          return { invite_id: id!, kind: found.kind, revoked: true, role: found.role, uses: found.uses, max_uses: found.max_uses };
         }
-        return { invite_id: id!, kind: 'email' as const, revoked: true };
+        const done = await (found.kind === 'short' ? revokeShortInvite : revokeInvite)(mesh.broker_url, identity, mesh.mesh_id, id!);
+        return { invite_id: id!, kind: found.kind, revoked: true, role: done.role, uses: done.uses, max_uses: done.max_uses };
       },
       HINTS,
     );
-    const terms = 'uses' in revoked ? ` (${revoked.kind}, ${revoked.role}, ${revoked.uses}/${revoked.max_uses} used)` : ` (${revoked.kind})`;
+    const terms = ` (${revoked.kind}, ${revoked.role}, ${revoked.uses}/${revoked.max_uses} used)`;
     print(
       options.json ?? false,
       revoked,

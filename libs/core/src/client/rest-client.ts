@@ -34,6 +34,7 @@ import {
   type EmailInviteClaimResponse,
   type EmailInviteResolveResponse,
   type EmailInviteResponse,
+  type EmailInvitesResponse,
   type KeyHandoffResponse,
   type KeyHandoffStored,
   type KeyRequest,
@@ -376,6 +377,11 @@ export async function fetchKeyHandoff(base: string, identity: Identity, meshId: 
   } catch (error) {
     throw new ProtocolError('E_INVITE_INVALID', `the key handoff does not verify: ${(error as Error).message.replace(/^E_INVITE_INVALID: /, '')}`);
   }
+}
+
+/** The mesh's email invites, oldest first (owner or admin). */
+export function listEmailInvites(base: string, admin: Identity, meshId: string): Promise<EmailInvitesResponse> {
+  return signedRequest<EmailInvitesResponse>(base, admin, meshId, 'GET', `/api/v1/meshes/${meshId}/invites/email`);
 }
 
 export function revokeEmailInvite(base: string, admin: Identity, meshId: string, inviteId: string): Promise<{ invite_id: string; revoked: boolean }> {
