@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ensureAdminToken } from './bootstrap/admin-token.js';
 import { bootstrapFirstMesh } from './bootstrap/first-mesh.js';
+import { bootstrapLines } from './bootstrap/start-banner.js';
 import { loadBrokerConfig } from './config/broker.config.js';
 import { MIGRATIONS_DIR, startBroker } from './server.js';
 
@@ -22,18 +23,7 @@ async function main(): Promise<void> {
 
   const db = broker.databaseKind === 'embedded' ? `embedded PGlite in ${config.dataDir}/pgdata` : 'Postgres (DATABASE_URL)';
   const lines = [`claudemesh broker listening on ${broker.url} (WebSocket ${broker.wsUrl}), database: ${db}`];
-  const join = config.bootstrapMesh ? await bootstrapFirstMesh(broker, config.bootstrapMesh) : null;
-  if (join) {
-    lines.push(
-      `${join.created ? 'created' : 'mesh'} "${join.mesh.mesh_name}" (${join.mesh.mesh_id}); owner key and mesh key: ${config.home}/meshes/${join.mesh.mesh_id}.json`,
-      `invites (${join.maxUses} uses each, expire ${new Date(join.expiresAt).toISOString()}):`,
-      ...(join.shortLink ? [`  ${join.shortLink}   (short code; the mesh key stays wrapped under it)`] : []),
-      `  ${join.inviteLink}`,
-      'a peer joins with (claudemesh on PATH: run npx claudemesh install once in a claudemesh checkout):',
-      `  claudemesh join '${join.shortLink ?? join.inviteLink}' --name <their-name>`,
-      '  (or `claudemesh <link>` to join and start Claude Code with the channel)',
-    );
-  }
+  if (config.bootstrapMesh) lines.push(...bootstrapLines(await bootstrapFirstMesh(broker, config.bootstrapMesh, { v1Link: config.bootstrapV1Link }), config.home));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

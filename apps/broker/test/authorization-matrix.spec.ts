@@ -96,6 +96,11 @@ describe('authorization matrix', () => {
       run: (c) => call(c, 'GET', `${base()}/invites`),
     },
     {
+      route: 'GET /meshes/:id/invites/email',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'GET', `${base()}/invites/email`),
+    },
+    {
       route: 'POST /meshes/:id/invites/:invite/revoke (an invite the owner issued)',
       expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
       run: async (c) => {

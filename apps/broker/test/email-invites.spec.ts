@@ -4,6 +4,7 @@ import {
   fetchKeyHandoff,
   formatSignedRequestAuth,
   handOverMeshKey,
+  listEmailInvites,
   listKeyRequests,
   resolveEmailInvite,
   revokeEmailInvite,
@@ -145,6 +146,26 @@ describe.each(dbKinds())('email invites over SMTP on %s', (kind) => {
     const revoked = await invite('gina@example.com');
     expect(await revokeEmailInvite(tb.url, mesh.owner, mesh.meshId, revoked.record.invite_id)).toEqual({ invite_id: revoked.record.invite_id, revoked: true });
     expect(await errorOf(claim(revoked.link, 'gina'))).toBe('E_INVITE_REVOKED');
+  });
+
+  it('lists the mesh’s email invites to its owner and admins — sent, claimed by whom, revoked — and never the code', async () => {
+    const claimedOne = await invite('iris@example.com');
+    const iris = generateIdentity();
+    await claim(claimedOne.link, 'iris', iris);
+    const byAdmin = await invite('jon@example.com', { issuer: admin });
+    await revokeEmailInvite(tb.url, mesh.owner, mesh.meshId, byAdmin.record.invite_id);
+    for (const who of [mesh.owner, admin]) {
+      const { invites } = await listEmailInvites(tb.url, who, mesh.meshId);
+      expect(invites.find((i) => i.invite_id === claimedOne.record.invite_id)).toEqual({
+        invite_id: claimedOne.record.invite_id, mesh_id: mesh.meshId, email: 'iris@example.com', role: 'member', expires_at: claimedOne.record.expires_at,
+        issuer: mesh.owner.publicKey, created_at: expect.any(Number), sent: true, revoked: false, member_pubkey: iris.publicKey,
+      });
+      expect(invites.find((i) => i.invite_id === byAdmin.record.invite_id)).toMatchObject({ issuer: admin.publicKey, revoked: true, member_pubkey: null });
+      const created = invites.map((i) => i.created_at);
+      expect(created).toEqual([...created].sort((a, b) => a - b));
+      for (const c of [claimedOne.code, byAdmin.code]) expect(JSON.stringify(invites)).not.toContain(c.slice(2));
+    }
+    expect(await errorOf(listEmailInvites(tb.url, await addMember(tb, mesh, 'nosy'), mesh.meshId))).toBe('E_FORBIDDEN');
   });
 
   it('refuses a link that names another admin than the one who signed the invite', async () => {

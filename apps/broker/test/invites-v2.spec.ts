@@ -76,7 +76,14 @@ describe.each(dbKinds())('invites v2 (short codes) on %s', (kind) => {
     const issued = await issue({ maxUses: 2 });
     expect(issued.link).toBe(`${tb.url}/i/${formatInviteCode(issued.code)}`);
     expect(issued.registered).toMatchObject({ mesh_id: mesh.meshId, role: 'member', max_uses: 2, uses: 0, revoked: false, version: 2 });
-    expect(await resolveShortInvite(tb.url, issued.code)).toEqual({ mesh_id: mesh.meshId, mesh_name: 'short-codes', role: 'member', expires_at: issued.record.expires_at });
+    // Resolve names who invites, before anything is joined (what a one-click join shows first).
+    expect(await resolveShortInvite(tb.url, issued.code)).toEqual({
+      mesh_id: mesh.meshId,
+      mesh_name: 'short-codes',
+      role: 'member',
+      expires_at: issued.record.expires_at,
+      inviter: { member_pubkey: mesh.owner.publicKey, display_name: 'owner' },
+    });
 
     const joiner = generateIdentity();
     const claimed = await claimShortInvite(tb.url, { code: formatInviteCode(issued.code).toLowerCase(), identity: joiner, displayName: 'shorty', expectMeshId: mesh.meshId });
@@ -113,6 +120,14 @@ describe.each(dbKinds())('invites v2 (short codes) on %s', (kind) => {
     expect(again.meshKey).toEqual(mesh.meshKey);
     const { invites } = await signedRequest<{ invites: InviteResponse[] }>(tb.url, mesh.owner, mesh.meshId, 'GET', `/api/v1/meshes/${mesh.meshId}/invites`);
     expect(invites.find((i) => i.invite_id === issued.registered.invite_id)).toMatchObject({ uses: 1, max_uses: 1, version: 2 });
+  });
+
+  it('a joiner refuses a claim whose signed record was issued by someone other than the inviter it was shown', async () => {
+    const issued = await issue();
+    const resolved = await resolveShortInvite(tb.url, issued.code);
+    expect(resolved.inviter.member_pubkey).toBe(mesh.owner.publicKey);
+    const claimed = claimShortInvite(tb.url, { code: issued.code, identity: generateIdentity(), displayName: 'wary', expectMeshId: mesh.meshId, expectIssuer: 'f'.repeat(64) });
+    await expect(claimed).rejects.toMatchObject({ code: 'E_INVITE_INVALID', message: expect.stringMatching(/someone else than the inviter it named/) });
   });
 
   it('refuses an unknown code with E_INVITE_NOT_FOUND (404), on resolve and on claim', async () => {

@@ -118,6 +118,7 @@ describe.each(dbKinds())('signed-request replay on %s', (kind) => {
       effect: async () => sink.mails.filter((m) => m.to.includes('erin@example.test')).length,
       effectOnce: 1,
     },
+    'GET /api/v1/meshes/:meshId/invites/email': { first: '200', request: async () => ({ who: mesh.owner, method: 'GET', path: `${base()}/invites/email` }) },
     'POST /api/v1/meshes/:meshId/invites/email/:inviteId/revoke': {
       first: '200',
       request: async () => {

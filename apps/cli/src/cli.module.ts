@@ -29,8 +29,9 @@ import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
 import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
-import { MemberCommand, MemberListCommand } from './commands/member.command.js';
 import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
+import { MemberCommand, MemberListCommand, MemberRevokeCommand } from './commands/member.command.js';
+import { MeshInviteListCommand, MeshInviteRevokeCommand } from './commands/mesh-invites.command.js';
 import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
 import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
 import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, MeShowCommand, MeTopicsCommand } from './commands/me.command.js';
@@ -42,6 +43,8 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     MeshListCommand,
     MeshCreateCommand,
     MeshInviteCommand,
+    MeshInviteListCommand,
+    MeshInviteRevokeCommand,
     MeshLeaveCommand,
     ListAliasCommand,
     LeaveAliasCommand,
@@ -115,6 +118,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     MemberCommand,
     MemberListCommand,
     MemberRenameCommand,
+    MemberRevokeCommand,
     NotificationCommand,
     NotificationListCommand,
     ApiKeyCommand,

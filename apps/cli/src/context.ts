@@ -4,6 +4,7 @@ import { cryptoReady } from '@claudemesh/crypto';
 import { CommandRunner, Option } from 'nest-commander';
 import { EXIT } from './exit-codes.js';
 import { LocalStore } from './store/local-store.js';
+import { safeText } from './terminal-text.js';
 
 export { EXIT };
 
@@ -78,6 +79,10 @@ export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean
   return client;
 }
 
+/**
+ * A verb's answer: `value` exactly as JSON with --json, else `text` for a person, with any control
+ * sequence in it made visible (terminal-text.ts), whoever put it there.
+ */
 export function print(json: boolean, value: unknown, text: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${safeText(text)}\n`);
 }

@@ -51,6 +51,7 @@ export async function issueEmailInvite(mesh: StoredMesh, options: EmailInviteOpt
       `emailed an invite for "${mesh.mesh_name}" to ${sent.email} (${sent.role}, single use, expires ${expires})`,
       'the mail holds a link and a code that admit them, not the mesh key: once they join, the key is handed over,',
       'sealed to their key, by your running daemon (claudemesh daemon start) or when you run: claudemesh mesh handoff',
+      `close it before it is used: claudemesh mesh invite revoke ${sent.invite_id}`,
     ].join('\n'),
   };
 }

@@ -1,9 +1,12 @@
 import type { Ack, MessageStatus, PeerInfo } from '@claudemesh/core';
 import type { LocalMessage } from './store/local-store.js';
+import { columns } from './table.js';
+import { safeLine, safeText } from './terminal-text.js';
 
 /**
  * How verbs print, shared by the command tree and the fast path (which must not load Nest or zod),
- * so both spellings of a verb answer byte for byte the same.
+ * so both spellings of a verb answer byte for byte the same. Text for people passes every string
+ * from others through terminal-text.ts; `--json` stays exactly what arrived.
  */
 
 /** Next steps for the broker's error codes, so every failure says what to run. */
@@ -23,12 +26,16 @@ export const HINTS: Record<string, string> = {
 
 export function errorLine(message: string, code?: string): string {
   const hint = code && HINTS[code] ? `\n  next: ${HINTS[code]}` : '';
-  return `claudemesh: ${message}${code ? ` [${code}]` : ''}${hint}\n`;
+  // A broker's message may quote what others chose (a name, a topic): it goes to a terminal too.
+  return `claudemesh: ${safeText(message)}${code ? ` [${safeLine(code)}]` : ''}${hint}\n`;
 }
 
 export function out(json: boolean, value: unknown, text: string): string {
-  return json ? `${JSON.stringify(value)}\n` : `${text}\n`;
+  return json ? `${JSON.stringify(value)}\n` : `${safeText(text)}\n`;
 }
+
+/** The first 16 hex digits of a member key, as every table shows it. */
+export const shortKey = (memberPubkey: string): string => `${safeLine(memberPubkey.slice(0, 16))}…`;
 
 export function sentText(to: string, outcome: { queued: boolean; client_id: string; ack: Ack | null }, json: boolean): string {
   if (!outcome.ack) {
@@ -42,19 +49,29 @@ export function sentText(to: string, outcome: { queued: boolean; client_id: stri
   );
 }
 
-/** One member per line; ` ✓` at the end when its member key is in `verified` (claudemesh peer verify). */
-export function peerLine(p: PeerInfo, verified?: ReadonlySet<string>): string {
+/** The columns of `peer list` (text form), after NAME. */
+const PEER_COLUMNS = ['TYPE', 'ROLE', 'KEY', 'GROUPS', 'STATUS'] as const;
+
+/** One row of `peer list`: name, type, role, key (` ✓` when verified with claudemesh peer verify), groups, then presence. */
+function peerCells(p: PeerInfo, verified?: ReadonlySet<string>): string[] {
   const s = p.sessions[0];
   const more = p.sessions.length > 1 ? ` +${p.sessions.length - 1} session${p.sessions.length > 2 ? 's' : ''}` : '';
   const rest = p.rest_active && p.sessions.length === 0 ? ' (REST)' : '';
-  const state = p.online ? `online${s ? ` ${s.status}${s.summary ? ` — ${s.summary}` : ''}` : ''}${more}${rest}` : 'offline';
+  const state = p.online ? `online${s ? ` ${safeLine(s.status)}${s.summary ? ` — ${safeLine(s.summary)}` : ''}` : ''}${more}${rest}` : 'offline';
   const mark = verified?.has(p.member_pubkey) ? ' ✓' : '';
-  return `${p.display_name.padEnd(20)} ${p.peer_type.padEnd(9)} ${p.role.padEnd(6)} ${state}  ${p.member_pubkey.slice(0, 16)}…${mark}`;
+  const groups = p.groups.length > 0 ? p.groups.map((g) => `@${safeLine(g)}`).join(',') : '-';
+  return [safeLine(p.display_name), safeLine(p.peer_type), safeLine(p.role), `${shortKey(p.member_pubkey)}${mark}`, groups, state];
 }
 
-/** The JSON form stays the broker's list; the verified marks are for the text form only. */
+/** A header row, then one member per row. */
+export function peersTable(peers: readonly PeerInfo[], verified?: ReadonlySet<string>): string {
+  if (peers.length === 0) return '(no members)';
+  return columns([['NAME', ...PEER_COLUMNS], ...peers.map((p) => peerCells(p, verified))]);
+}
+
+/** The JSON form stays the broker's list; the header, the table and the verified marks are for the text form only. */
 export function peersText(peers: PeerInfo[], json: boolean, verified?: ReadonlySet<string>): string {
-  return out(json, peers, peers.map((p) => peerLine(p, verified)).join('\n') || '(no members)');
+  return json ? `${JSON.stringify(peers)}\n` : `${peersTable(peers, verified)}\n`;
 }
 
 /**
@@ -65,7 +82,8 @@ export function keyChangedWarning(name: string, verifiedKeys: readonly string[],
   if (verifiedKeys.length === 0) return null;
   const now = peers.find((p) => p.display_name === name);
   if (!now || verifiedKeys.includes(now.member_pubkey)) return null;
-  return `claudemesh: WARNING: ${name}'s key changed since you verified it (was ${verifiedKeys[0]!.slice(0, 16)}…, now ${now.member_pubkey.slice(0, 16)}…); run claudemesh peer verify ${name}\n`;
+  const who = safeLine(name);
+  return `claudemesh: WARNING: ${who}'s key changed since you verified it (was ${shortKey(verifiedKeys[0]!)}, now ${shortKey(now.member_pubkey)}); run claudemesh peer verify ${who}\n`;
 }
 
 export function inboxText(messages: LocalMessage[], options: { json?: boolean; read?: boolean }): string {
@@ -73,9 +91,11 @@ export function inboxText(messages: LocalMessage[], options: { json?: boolean; r
   if (messages.length === 0) return '(no messages)\n';
   let text = '';
   for (const m of messages) {
-    const where = m.kind === 'dm' ? '' : ` → ${m.to}`;
-    const flags = [m.priority !== 'next' ? m.priority : '', m.reply_to ? `re #${m.reply_to}` : ''].filter(Boolean).join(', ');
-    text += `#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${m.from_name}${where}${flags ? ` (${flags})` : ''}: ${m.text}\n`;
+    const where = m.kind === 'dm' ? '' : ` → ${safeLine(m.to)}`;
+    const flags = [m.priority !== 'next' ? safeLine(m.priority) : '', m.reply_to ? `re #${safeLine(m.reply_to)}` : ''].filter(Boolean).join(', ');
+    // Continuation lines are indented, so a message cannot pass off a line of its own as another entry.
+    const body = safeText(m.text).replace(/\n/g, '\n    ');
+    text += `#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${safeLine(m.from_name)}${where}${flags ? ` (${flags})` : ''}: ${body}\n`;
   }
   if (!options.read && messages.some((m) => m.read_at === null)) text += 'mark them read: claudemesh inbox --read · reply: claudemesh send <name> <text> --reply-to <id>\n';
   return text;
@@ -89,11 +109,21 @@ export function inboxIncompleteNote(brokerUrl: string, waitedMs: number): string
   return `claudemesh: the broker at ${brokerUrl} did not hand over your queued messages within ${waitedMs / 1000} s (unreachable?); this is what this machine holds, more may be waiting — run claudemesh inbox again later\n`;
 }
 
+/** Who a message went to: the recipient's name and short key for a DM (`to` is its key), else `@group` or `*`. */
+function statusTarget(s: MessageStatus): string {
+  if (s.kind !== 'dm') return safeLine(s.to);
+  const r = s.recipients.find((x) => x.member_pubkey === s.to);
+  return r ? `${safeLine(r.display_name)} (${shortKey(r.member_pubkey)})` : shortKey(s.to);
+}
+
 export function statusText(statuses: MessageStatus[], json: boolean): string {
   if (json) return `${JSON.stringify(statuses)}\n`;
   const lines = statuses.flatMap((s) => [
-    `#${s.message_id} to ${s.to} (${s.kind}, sent ${new Date(s.sent_at).toISOString()})`,
-    ...s.recipients.map((r) => `  ${r.display_name.padEnd(20)} ${r.state}${r.read_at ? ` ${new Date(r.read_at).toISOString()}` : r.delivered_at ? ` ${new Date(r.delivered_at).toISOString()}` : ''}`),
+    `#${s.message_id} to ${statusTarget(s)} (${safeLine(s.kind)}, sent ${new Date(s.sent_at).toISOString()})`,
+    ...s.recipients.map((r) => {
+      const when = r.read_at ? ` ${new Date(r.read_at).toISOString()}` : r.delivered_at ? ` ${new Date(r.delivered_at).toISOString()}` : '';
+      return `  ${safeLine(r.display_name).padEnd(20)} ${shortKey(r.member_pubkey)}  ${safeLine(r.state)}${when}`;
+    }),
   ]);
   return `${lines.join('\n')}\n`;
 }

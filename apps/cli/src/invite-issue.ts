@@ -54,6 +54,7 @@ async function short(mesh: StoredMesh, meshKey: Uint8Array, terms: InviteTerms):
       'the peer runs:',
       `  claudemesh join '${link}' --name <their-name>`,
       'share it over a channel you trust: whoever has the code can join and read @group and * messages. Opened in a browser, the link shows the code to the broker.',
+      `close it early: claudemesh mesh invite revoke ${registered.invite_id}`,
     ].join('\n'),
   };
 }
@@ -66,7 +67,14 @@ async function v1(mesh: StoredMesh, terms: InviteTerms): Promise<IssuedInvite> {
   return {
     link,
     json: { version: 1, invite_id: registered.invite_id, link, v1_link: link, https_link: https, expires_at: invite.payload.expires_at, max_uses: invite.payload.max_uses },
-    text: `invite for "${mesh.mesh_name}" (${plural(invite.payload.max_uses)}, expires ${new Date(invite.payload.expires_at).toISOString()}):\n  ${link}\nthe peer runs:\n  claudemesh join '${link}' --name <their-name>`,
+    text: [
+      `invite for "${mesh.mesh_name}" (${plural(invite.payload.max_uses)}, expires ${new Date(invite.payload.expires_at).toISOString()}):`,
+      `  ${link}`,
+      'the peer runs:',
+      `  claudemesh join '${link}' --name <their-name>`,
+      ...(meshKey ? ['this link carries the mesh key itself: whoever sees it can open @group and * messages, even after you revoke it, until the mesh key is rotated (key epochs, not built yet); a short code (without --v1) does not'] : []),
+      `close it early: claudemesh mesh invite revoke ${registered.invite_id}`,
+    ].join('\n'),
   };
 }
 

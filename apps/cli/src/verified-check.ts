@@ -1,5 +1,6 @@
 import type { PeerInfo } from '@claudemesh/core';
 import { keyChangedWarning } from './format.js';
+import { safeText } from './terminal-text.js';
 
 /**
  * A send to a display name you verified (claudemesh peer verify --confirm) checks that the mesh
@@ -22,7 +23,7 @@ export async function warnIfKeyChanged(home: string, meshId: string, to: string,
   try {
     listed = await peers();
   } catch (error) {
-    process.stderr.write(`claudemesh: could not check ${to}'s key against the one you verified (${error instanceof Error ? error.message : String(error)})\n`);
+    process.stderr.write(`claudemesh: ${safeText(`could not check ${to}'s key against the one you verified (${error instanceof Error ? error.message : String(error)})`)}\n`);
     return;
   }
   const warning = keyChangedWarning(to, keys, listed);

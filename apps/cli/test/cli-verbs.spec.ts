@@ -124,7 +124,9 @@ describe('claudemesh noun-verb commands against a live broker', () => {
       ['olive', true],
       ['bob', true],
     ]);
-    expect((await cli(bobHome, ['peers'])).stdout).toMatch(/olive\s+ai\s+owner\s+online/);
+    const table = (await cli(bobHome, ['peers'])).stdout;
+    expect(table).toMatch(/^NAME +TYPE +ROLE +KEY +GROUPS +STATUS\n/);
+    expect(table).toMatch(/^olive +ai +owner +[0-9a-f]{16}… +- +online/m);
   });
 
   it('doctor checks home, keys, store, broker and session, and names the fix for what fails', async () => {

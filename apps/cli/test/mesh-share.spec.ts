@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { PLAIN_QR, modulesFor, plainModulesOf } from './helpers/qr.js';
+import { cliOnTty } from './helpers/tty.js';
 
 const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
 const run = promisify(execFile);
@@ -101,7 +103,7 @@ describe('claudemesh mesh share against a live broker', () => {
     for (const h of homes) rmSync(h, { recursive: true, force: true });
   });
 
-  it('--json: the invite mesh invite would issue, plus its link drawn as a terminal QR code; another home joins with the link', async () => {
+  it('--json: the invite mesh invite would issue, plus its link drawn as a plain QR code (no escape sequences); another home joins with the link', async () => {
     const shared = await cli(ownerHome, ['mesh', 'share', '--uses', '2', '--role', 'member', '--ttl', '2', '--json']);
     expect(shared.code, shared.stderr).toBe(0);
     const out = JSON.parse(shared.stdout) as { version: number; link: string; short_link: string; code: string; max_uses: number; role: string; expires_at: number; qr: string };
@@ -109,9 +111,11 @@ describe('claudemesh mesh share against a live broker', () => {
     expect(out.link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/i\/[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
     expect(out.expires_at - Date.now()).toBeGreaterThan(3_600_000);
     expect(out.expires_at - Date.now()).toBeLessThanOrEqual(2 * 3_600_000);
-    expect(out.qr).toBe(await QRCode.toString(out.link, QR_OPTIONS));
+    expect(out.qr).toBe(await QRCode.toString(out.link, PLAIN_QR));
+    expect(out.qr).not.toContain(ESC);
     // The drawing shows the QR symbol of exactly this link, module by module.
-    expect(readTerminalQr(out.qr)).toEqual(expectedCells(out.link));
+    const { size, modules } = modulesFor(out.link);
+    expect(plainModulesOf(out.qr, size)).toEqual(modules);
 
     const bob = home();
     const joined = await cli(bob, ['join', out.link, '--name', 'bob']);
@@ -124,17 +128,27 @@ describe('claudemesh mesh share against a live broker', () => {
     expect(third.code).not.toBe(0); // two uses, both taken
   });
 
-  it('text: the invite lines, then the QR code of the link', async () => {
+  it('text, piped: the invite lines, then the plain QR code of the link, with no escape sequence', async () => {
     const shared = await cli(ownerHome, ['mesh', 'share']);
     expect(shared.code, shared.stderr).toBe(0);
     const link = /^ {2}(http\S+)$/m.exec(shared.stdout)![1]!;
-    const qr = await QRCode.toString(link, QR_OPTIONS);
+    const qr = await QRCode.toString(link, PLAIN_QR);
     expect(shared.stdout).toMatch(/^invite for "team" \(1 use, member, expires \d{4}-\d\d-\d\dT[\d:.]+Z\):\n {2}http/);
     expect(shared.stdout).toContain(`  claudemesh join '${link}' --name <their-name>\n`);
     expect(shared.stdout).toContain(`\nor scan the link:\n${qr}\n`);
     expect(shared.stdout.endsWith(`${qr}\n`)).toBe(true);
-    expect(readTerminalQr(qr)).toEqual(expectedCells(link));
+    expect(shared.stdout).not.toContain(ESC);
     expect((await cli(home(), ['join', link, '--name', 'erin'])).code).toBe(0);
+  });
+
+  it('text, on a terminal: the QR code is drawn with colours (a light quiet zone on any background)', async () => {
+    const shown = await cliOnTty(['mesh', 'share'], { CLAUDEMESH_HOME: ownerHome, CLAUDEMESH_DAEMON: 'off' });
+    expect(shown.code, shown.out).toBe(0);
+    const out = shown.out.replace(/\r\n/g, '\n');
+    const link = /^ {2}(http\S+)$/m.exec(out)![1]!;
+    const qr = await QRCode.toString(link, QR_OPTIONS);
+    expect(out).toContain(`\nor scan the link:\n${qr}\n`);
+    expect(readTerminalQr(qr)).toEqual(expectedCells(link));
   });
 
   it('--v1: a signed ic://join link in the QR code, which joins too', async () => {
@@ -143,8 +157,9 @@ describe('claudemesh mesh share against a live broker', () => {
     const out = JSON.parse(shared.stdout) as { version: number; link: string; https_link: string; qr: string };
     expect(out.version).toBe(1);
     expect(out.link).toMatch(/^ic:\/\/join\//);
-    expect(out.qr).toBe(await QRCode.toString(out.link, QR_OPTIONS));
-    expect(readTerminalQr(out.qr)).toEqual(expectedCells(out.link));
+    expect(out.qr).toBe(await QRCode.toString(out.link, PLAIN_QR));
+    const { size, modules } = modulesFor(out.link);
+    expect(plainModulesOf(out.qr, size)).toEqual(modules);
     const frank = home();
     expect((await cli(frank, ['join', out.link, '--name', 'frank'])).code).toBe(0);
     expect(JSON.parse((await cli(frank, ['whoami', '--json'])).stdout)).toMatchObject({ display_name: 'frank', has_mesh_key: true });

@@ -8,6 +8,8 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalStore } from '../src/store/local-store.js';
 import { createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { PLAIN_QR, plainModulesOf } from './helpers/qr.js';
+import { cliOnTty } from './helpers/tty.js';
 import { cli, json } from './helpers/cli.js';
 
 
@@ -105,23 +107,31 @@ describe('claudemesh peer verify: safety numbers against a live broker', () => {
     expect((await cli(alice, ['peer', 'verify', 'alice'])).stderr).toMatch(/that is you/);
   }, SLOW);
 
-  it('--qr renders claudemesh-safety:<30 digits> as a terminal QR code', async () => {
+  it('--qr renders claudemesh-safety:<30 digits> as a QR code: plain block characters when piped, coloured only on a terminal', async () => {
     const number = safetyNumber(aliceKey, bobKey);
     const text = `claudemesh-safety:${number.replace(/ /g, '')}`;
     expect(text).toMatch(/^claudemesh-safety:[0-9]{30}$/);
-    const shown = await cli(alice, ['peer', 'verify', 'bob', '--qr']);
-    expect(shown.code).toBe(0);
-    const expected = await QRCode.toString(text, { type: 'terminal', small: true });
-    expect(expected.length).toBeGreaterThan(100);
-    expect(shown.stdout.startsWith(expected)).toBe(true);
-    expect(shown.stdout.slice(expected.length)).toContain(number);
-    // The rendered blocks carry exactly the modules of a QR code of that text (no scanner here).
     const qr = QRCode.create(text);
     const size = qr.modules.size;
-    expect(modulesOf(shown.stdout, size)).toEqual([...qr.modules.data].map(Boolean));
+
+    const piped = await cli(alice, ['peer', 'verify', 'bob', '--qr']);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).not.toContain('\x1b');
+    const plain = await QRCode.toString(text, PLAIN_QR);
+    expect(piped.stdout.startsWith(plain)).toBe(true);
+    expect(piped.stdout.slice(plain.length)).toContain(number);
+    // The blocks carry exactly the modules of a QR code of that text (no scanner here)...
+    expect(plainModulesOf(piped.stdout, size)).toEqual([...qr.modules.data].map(Boolean));
     // ...and not those of another number.
     const other = QRCode.create(`claudemesh-safety:${'0'.repeat(30)}`);
-    expect(other.modules.size === size && modulesOf(shown.stdout, size).every((m, i) => m === Boolean(other.modules.data[i]))).toBe(false);
+    expect(other.modules.size === size && plainModulesOf(piped.stdout, size).every((m, i) => m === Boolean(other.modules.data[i]))).toBe(false);
+
+    const onTty = await cliOnTty(['peer', 'verify', 'bob', '--qr'], { CLAUDEMESH_HOME: alice });
+    expect(onTty.code).toBe(0);
+    const shown = onTty.out.replace(/\r\n/g, '\n');
+    const coloured = await QRCode.toString(text, { type: 'terminal', small: true });
+    expect(shown).toContain(coloured);
+    expect(modulesOf(shown.slice(shown.indexOf(coloured)), size)).toEqual([...qr.modules.data].map(Boolean));
   }, SLOW);
 
   it('--confirm records nothing on wrong digits and marks the key verified on the right ones', async () => {
@@ -155,9 +165,10 @@ describe('claudemesh peer verify: safety numbers against a live broker', () => {
     const tree = await cli(alice, ['peer', 'list'], slow);
     expect(fast).toEqual(tree);
     const lines = fast.stdout.trimEnd().split('\n');
-    expect(lines.find((l) => l.startsWith('bob '))).toMatch(new RegExp(`${bobKey.slice(0, 16)}… ✓$`));
-    expect(lines.find((l) => l.startsWith('owner '))).toMatch(/…$/);
-    expect(lines.filter((l) => l.endsWith('✓'))).toHaveLength(1);
+    // The mark follows the key in the KEY column.
+    expect(lines.find((l) => l.startsWith('bob '))).toMatch(new RegExp(`${bobKey.slice(0, 16)}… ✓ `));
+    expect(lines.find((l) => l.startsWith('owner '))).toMatch(/[0-9a-f]{16}… {3}/);
+    expect(lines.filter((l) => l.includes('… ✓'))).toHaveLength(1);
     expect(await cli(alice, ['peers', '--json'], only)).toEqual(await cli(alice, ['peers', '--json'], slow));
     // A send to a verified, unchanged key says nothing extra.
     for (const env of [only, slow]) {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { schemeLinkToInvite } from '../src/url-scheme/link.js';
 import { darwinInstallPlan, desktopEntry, execArg, removeDefault, setDefault, windowsInstallPlan } from '../src/url-scheme/register.js';
+import { cliOnTty } from './helpers/tty.js';
 
 const CLI = fileURLToPath(new URL('../bin/claudemesh.js', import.meta.url));
 const run = promisify(execFile);
@@ -249,6 +250,55 @@ describe('claudemesh claudemesh://… against a live broker', () => {
     expect(r.stdout).toMatch(/joined "team" as dave/);
     expect(r.stdout).toContain('claude --dangerously-load-development-channels server:claudemesh --model x');
   });
+
+  /** The owner's view of one invite: how many joined with it. */
+  const usesOf = async (inviteId: string): Promise<number> => {
+    const listed = JSON.parse((await cli(['mesh', 'invite', 'list', '--all', '--json'], owner.env)).stdout) as Array<{ invite_id: string; uses: number }>;
+    return listed.find((i) => i.invite_id === inviteId)!.uses;
+  };
+
+  it('without a terminal, a clicked link joins nothing, starts nothing, and says how to join explicitly', async () => {
+    const { code, invite_id: id } = JSON.parse((await cli(['mesh', 'invite', '--json'], owner.env)).stdout) as { code: string; invite_id: string };
+    const gus = user(process.env['PATH']);
+    const r = await cli([`claudemesh://i/${code}?broker=${encodeURIComponent(tb.url)}`], fakeClaude(gus));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/this link would join a mesh and start Claude Code, which needs a yes typed on a terminal; nothing was done/);
+    expect(r.stderr).toContain(`next: to join explicitly: claudemesh join ${tb.url}/i/${code} --name <you>, then: claudemesh launch`);
+    expect(r.stdout).not.toContain('claude ');
+    expect(existsSync(join(gus.env['CLAUDEMESH_HOME']!, 'meshes'))).toBe(false);
+    expect(await usesOf(id)).toBe(0);
+  });
+
+  it('on a terminal it shows the broker host, mesh and inviter first, and only a typed yes joins and launches', async () => {
+    const { code, invite_id: id } = JSON.parse((await cli(['mesh', 'invite', '--uses', '3', '--json'], owner.env)).stdout) as { code: string; invite_id: string };
+    const url = `claudemesh://i/${code}?broker=${encodeURIComponent(tb.url)}`;
+    const hal = user(process.env['PATH']);
+    const env = fakeClaude(hal);
+    const ownerKey = (JSON.parse((await cli(['whoami', '--json'], owner.env)).stdout) as { member_pubkey: string }).member_pubkey;
+    const prompt = 'Type yes to go on [no]:';
+    for (const answer of ['', 'y', 'no']) {
+      const declined = await cliOnTty([url, '--name', 'hal'], env, { when: prompt, answer });
+      expect(declined.code, declined.out).toBe(2);
+      expect(declined.out).toContain(`broker   ${new URL(tb.url).host}   (${tb.url})`);
+      expect(declined.out).toMatch(/mesh {5}"team" {3}\([0-9a-f-]{36}\)/);
+      expect(declined.out).toContain(`inviter  olive — member key ${ownerKey.slice(0, 16)}…`);
+      expect(declined.out).toContain('Join "team" and start Claude Code? Type yes to go on [no]:');
+      expect(declined.out).toContain('not confirmed: nothing was joined or started');
+      expect(declined.out).not.toContain('claude --dangerously');
+      expect(existsSync(join(env['CLAUDEMESH_HOME']!, 'meshes'))).toBe(false);
+    }
+    expect(await usesOf(id)).toBe(0);
+    const accepted = await cliOnTty([url, '--name', 'hal'], env, { when: prompt, answer: 'yes' });
+    expect(accepted.code, accepted.out).toBe(7);
+    expect(accepted.out).toMatch(/joined "team" as hal/);
+    expect(accepted.out).toContain('claude --dangerously-load-development-channels server:claudemesh');
+    expect(await usesOf(id)).toBe(1);
+    // Joined already: still asked before Claude Code starts.
+    const again = await cliOnTty([url], env, { when: prompt, answer: 'no' });
+    expect(again.code).toBe(2);
+    expect(again.out).toContain('this link asks you to start Claude Code with a mesh you are in (as hal)');
+    expect(again.out).not.toContain('claude --dangerously');
+  }, 300_000);
 
   it('refuses a malformed claudemesh:// link with a usage error before contacting anything', async () => {
     const eve = user(process.env['PATH']);

@@ -16,6 +16,8 @@ export const BrokerEnv = z.object({
   ADMIN_TOKEN: z.string().min(16).optional(),
   /** Name of the mesh created on first start; `off` disables the bootstrap. */
   BOOTSTRAP_MESH: z.string().min(1).default('default'),
+  /** `on`: the first start also issues and prints a v1 link, which carries the mesh key itself. */
+  BOOTSTRAP_V1_LINK: z.enum(['on', 'off']).default('off'),
   NATS_URL: z.string().optional(),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
@@ -31,6 +33,8 @@ export interface BrokerConfig {
   logLevel: z.output<typeof BrokerEnv>['LOG_LEVEL'];
   adminToken: string | undefined;
   bootstrapMesh: string | null;
+  /** Print a key-bearing v1 link on the first start too (off by default: logs keep what is printed). */
+  bootstrapV1Link: boolean;
   migrationsDir: string;
   /** Email invites (docs/protocol.md §9c); absent means no mail. */
   mail?: MailSettings;
@@ -58,6 +62,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     logLevel: e.LOG_LEVEL,
     adminToken: e.ADMIN_TOKEN,
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
+    bootstrapV1Link: e.BOOTSTRAP_V1_LINK === 'on',
     migrationsDir,
     mail: mailSettingsOf(e),
     rest: restLimitsOf(e),

@@ -25,6 +25,12 @@ export class EmailInvitesController {
     return this.invites.send(id, caller, parseBody(EmailInviteBody, body));
   }
 
+  @Get('meshes/:meshId/invites/email')
+  async list(@Req() req: FastifyRequest, @Param('meshId') meshId: string) {
+    const id = parseBody(Uuid, meshId);
+    return this.invites.list(id, await this.signed.verify(req, id));
+  }
+
   @Post('meshes/:meshId/invites/email/:inviteId/revoke')
   @HttpCode(200)
   async revoke(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('inviteId') inviteId: string) {

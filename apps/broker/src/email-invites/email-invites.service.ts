@@ -8,6 +8,7 @@ import {
   type EmailInviteClaimResponse,
   type EmailInviteResolveResponse,
   type EmailInviteResponse,
+  type EmailInvitesResponse,
 } from '@claudemesh/core';
 import {
   deriveEmailInviteLookup, edPublicToBoxPublic, emailInviteClaimString, encodeEmailInviteLink, formatEmailInviteCode, generateInviteCode, toB64u, verify,
@@ -154,6 +155,22 @@ export class EmailInvitesService {
     }
     await this.directory.refresh(row.mesh_id);
     return this.answer(state, { ...row, member_pubkey: body.member_pubkey }, body.member_pubkey, existing !== undefined);
+  }
+
+  /** The mesh's email invites for its owner and admins, oldest first, so they can be seen and revoked. */
+  async list(meshId: string, callerPubkey: string): Promise<EmailInvitesResponse> {
+    await this.meshes.requireMember(meshId, callerPubkey, ['owner', 'admin']);
+    const found = await rows<EmailInviteRow>(this.ds, 'SELECT * FROM email_invites WHERE mesh_id = $1 ORDER BY created_at, id', [meshId]);
+    return {
+      invites: found.map((r) => ({
+        ...this.response(r),
+        issuer: r.issuer_pubkey,
+        created_at: r.created_at.getTime(),
+        sent: r.sent_at !== null,
+        revoked: r.revoked_at !== null,
+        member_pubkey: r.member_pubkey,
+      })),
+    };
   }
 
   /** The owner revokes any email invite, an admin those it sent. Idempotent. A claimed, revoked invite gets no handoff. */

@@ -97,7 +97,14 @@ export class ShortInvitesService {
     const row = await this.byLookup(lookup);
     const state = await this.meshes.require(row.mesh_id);
     if (now >= row.expires_at.getTime()) throw new ProtocolError('E_INVITE_EXPIRED', 'the invite has expired');
-    return { mesh_id: row.mesh_id, mesh_name: state.mesh.name, role: row.role, expires_at: row.expires_at.getTime() };
+    const issuer = state.byPubkey.get(row.issuer_pubkey);
+    return {
+      mesh_id: row.mesh_id,
+      mesh_name: state.mesh.name,
+      role: row.role,
+      expires_at: row.expires_at.getTime(),
+      inviter: { member_pubkey: row.issuer_pubkey, display_name: issuer?.displayName ?? 'unknown' },
+    };
   }
 
   /**

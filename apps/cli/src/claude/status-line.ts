@@ -1,6 +1,7 @@
 import { claudemeshHome, findMesh, loadMeshes, type MeshClient, type StoredMesh } from '@claudemesh/core';
 import { connectTo } from '../context.js';
 import { isFresh, readPresenceCache, writePresenceCache } from './presence-cache.js';
+import { safeLine } from '../terminal-text.js';
 
 /** A member and its sessions as `list_peers` reports them. */
 type Peer = Awaited<ReturnType<MeshClient['listPeers']>>[number];
@@ -45,7 +46,7 @@ export async function statusLineText(options: StatusLineOptions = {}): Promise<s
 }
 
 export function presenceLine(meshName: string, counts: { online: number; total: number }): string {
-  return `${MARK} ${meshName} · ${counts.online}/${counts.total} online`;
+  return `${MARK} ${safeLine(meshName)} · ${counts.online}/${counts.total} online`;
 }
 
 /**

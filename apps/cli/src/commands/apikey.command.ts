@@ -1,26 +1,16 @@
-import { createApiKey, httpBaseOf, listApiKeys, revokeApiKey, type ApiKeyCapability, type StoredMesh } from '@claudemesh/core';
-import { cryptoReady, parseIdentity } from '@claudemesh/crypto';
+import { createApiKey, httpBaseOf, listApiKeys, revokeApiKey, type ApiKeyCapability } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
 import { capsArg, humanArg, keyIdArg, topicListArg, ttlArg } from '../rest/args.js';
 import { EPHEMERAL_LABEL } from '../rest/ephemeral-key.js';
-import { restError } from '../rest/rest-errors.js';
+import { signedCall as signed } from '../rest/signed-call.js';
 import { keyLine, keyState } from '../rest/topic-format.js';
 
 /**
  * `apikey …`: bearer keys for REST and SSE (docs/topics.md "API keys"), managed with your member key
  * over the signed routes. A key acts as one member of one mesh; the secret is shown once.
  */
-
-async function signed<T>(mesh: StoredMesh, work: (identity: ReturnType<typeof parseIdentity>) => Promise<T>, hints: Record<string, string> = {}): Promise<T> {
-  await cryptoReady();
-  try {
-    return await work(parseIdentity(mesh.identity));
-  } catch (error) {
-    throw restError(error, mesh, hints);
-  }
-}
 
 interface CreateOptions extends CommonOptions {
   label?: string;

@@ -6,6 +6,7 @@ import { Command } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, connectTo, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
 import { claudemeshOnPathCheck } from '../claude/path-check.js';
+import { safeLine } from '../terminal-text.js';
 
 interface Check {
   check: string;
@@ -37,7 +38,7 @@ export class DoctorCommand extends MeshVerb {
     checks.push(claudeCheck(), claudemeshOnPathCheck());
 
     if (options.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
-    else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.check.padEnd(24)} ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}\n`);
+    else for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${safeLine(c.check).padEnd(24)} ${safeLine(c.detail)}${c.fix ? `\n    fix: ${safeLine(c.fix)}` : ''}\n`);
     // Claude Code and the PATH launcher are advice: messaging works without them.
     const failed = checks.filter((c) => !c.ok && c.check !== 'claude code' && c.check !== 'claudemesh on PATH');
     if (failed.length > 0) throw new CliError(`${failed.length} check${failed.length === 1 ? '' : 's'} failed`, EXIT.failure);

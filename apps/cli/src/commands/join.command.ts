@@ -9,6 +9,7 @@ import {
   saveMesh,
   type JoinResponse,
   type PeerType,
+  type ShortInviteResolveResponse,
   type StoredMesh,
 } from '@claudemesh/core';
 import { checkInvite, cryptoReady, serializeIdentity, toB64u, type Identity } from '@claudemesh/crypto';
@@ -127,7 +128,7 @@ export class JoinCommand extends CommandRunner {
     const resolved = await resolveShortInvite(broker, input.code);
     this.refuseIfJoined(resolved.mesh_id);
     const identity: Identity = meshIdentity(pending.account, resolved.mesh_id);
-    const claimed = await claimShortInvite(broker, { code: input.code, identity, displayName: name, peerType, expectMeshId: resolved.mesh_id });
+    const claimed = await claimShortInvite(broker, { code: input.code, identity, displayName: name, peerType, expectMeshId: resolved.mesh_id, ...issuerOf(resolved) });
     return { meshId: claimed.mesh_id, meshName: claimed.mesh_name, brokerUrl: broker, member: member(claimed.member), meshKey: claimed.meshKey, rejoined: claimed.rejoined };
   }
 
@@ -180,5 +181,11 @@ export class JoinCommand extends CommandRunner {
     return true;
   }
 }
+
+/** The inviter resolve named, which the signed record must match (absent from older brokers). */
+const issuerOf = (r: ShortInviteResolveResponse): { expectIssuer?: string } => {
+  const inviter = (r as Partial<ShortInviteResolveResponse>).inviter;
+  return inviter ? { expectIssuer: inviter.member_pubkey } : {};
+};
 
 const member = (m: JoinResponse['member']): Joined['member'] => ({ display_name: m.display_name, role: m.role, peer_type: m.peer_type, member_pubkey: m.member_pubkey });

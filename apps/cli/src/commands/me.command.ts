@@ -5,6 +5,7 @@ import { Gated } from '../gated.js';
 import { limitArg, topicArg } from '../rest/args.js';
 import { notificationLine, topicLine, topicsText } from '../rest/topic-format.js';
 import { acrossMeshes, meshFields } from '../rest/workspace.js';
+import { safeLine, safeText } from '../terminal-text.js';
 
 /**
  * `me …`: the workspace view — you across every mesh joined here (or one, with --mesh): who you are
@@ -37,7 +38,7 @@ export class MeShowCommand extends MeshVerb {
       options.json ?? false,
       summaries,
       summaries
-        .map((s) => `${s.mesh_name}: ${s.member.display_name} (${s.member.role}, ${s.member.peer_type}) — ${s.topics_joined} topic${s.topics_joined === 1 ? '' : 's'} joined, ${s.unread} unread, ${s.unread_notifications} unread notification${s.unread_notifications === 1 ? '' : 's'}`)
+        .map((s) => `${safeLine(s.mesh_name)}: ${safeLine(s.member.display_name)} (${s.member.role}, ${s.member.peer_type}) — ${s.topics_joined} topic${s.topics_joined === 1 ? '' : 's'} joined, ${s.unread} unread, ${s.unread_notifications} unread notification${s.unread_notifications === 1 ? '' : 's'}`)
         .join('\n'),
     );
   }
@@ -66,7 +67,7 @@ export class MeNotificationsCommand extends MeshVerb<NotesOptions> {
     const rows = await acrossMeshes<Notification[]>(options.mesh, 'me notifications', (api) => api.myNotifications({ ...(options.unread ? { unread: true } : {}), limit }));
     const notes = rows.flatMap((r) => r.value.map((n) => ({ ...meshFields(r.mesh), ...n }))).sort((a, b) => b.created_at - a.created_at).slice(0, limit);
     if (options.json) return ndjson(notes);
-    process.stdout.write(`${notes.map((n) => notificationLine(n, n.mesh_name)).join('\n') || (options.unread ? '(no unread notifications)' : '(no notifications)')}\n`);
+    process.stdout.write(`${safeText(notes.map((n) => notificationLine(n, n.mesh_name)).join('\n')) || (options.unread ? '(no unread notifications)' : '(no notifications)')}\n`);
   }
 
   @Option({ flags: '--unread', description: 'only those not read yet' })
@@ -92,7 +93,7 @@ export class MeActivityCommand extends MeshVerb<LimitOptions> {
     const rows = await acrossMeshes<TopicMessage[]>(options.mesh, 'me activity', (api) => api.activity(limit));
     const messages = rows.flatMap((r) => r.value.map((m) => ({ ...meshFields(r.mesh), ...m }))).sort((a, b) => b.created_at - a.created_at).slice(0, limit);
     if (options.json) return ndjson(messages);
-    process.stdout.write(`${messages.map((m) => topicLine(m, { where: `${m.mesh_name}/#${m.topic}` })).join('\n') || '(no activity in your topics)'}\n`);
+    process.stdout.write(`${safeText(messages.map((m) => topicLine(m, { where: `${m.mesh_name}/#${m.topic}` })).join('\n')) || '(no activity in your topics)'}\n`);
   }
 
   @Option({ flags: '-n, --limit <n>', description: 'how many (1–200, default 20)' })
@@ -116,7 +117,7 @@ export class MeSearchCommand extends MeshVerb<SearchOptions> {
     // Ranked within each mesh; meshes follow one another in the order they are joined.
     const found = rows.flatMap((r) => r.value.map((m) => ({ ...meshFields(r.mesh), ...m })));
     if (options.json) return ndjson(found);
-    process.stdout.write(`${found.map((m) => topicLine(m, { where: `${m.mesh_name}/#${m.topic}` })).join('\n') || `(nothing matches "${q}")`}\n`);
+    process.stdout.write(`${safeText(found.map((m) => topicLine(m, { where: `${m.mesh_name}/#${m.topic}` })).join('\n') || `(nothing matches "${q}")`)}\n`);
   }
 
   @Option({ flags: '-t, --topic <name>', description: 'only this topic' })

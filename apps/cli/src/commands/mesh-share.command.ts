@@ -2,22 +2,21 @@ import { SubCommand } from 'nest-commander';
 import { print, selectMesh } from '../context.js';
 import { InviteVerb, issueMeshInvite, type InviteOptions } from '../invite-issue.js';
 import { Gated } from '../gated.js';
-
-/** How the QR code is drawn: half-block characters, two module rows per text line. */
-const QR_OPTIONS = { type: 'terminal', small: true } as const;
+import { qrText, stdoutIsTerminal } from '../qr-text.js';
+import { safeText } from '../terminal-text.js';
 
 /**
  * `mesh share`: issues an invite exactly as `mesh invite` does (same flags, same broker record),
- * then shows the link as a QR code in the terminal, for a phone or a second machine's camera.
+ * then shows the link as a QR code in the terminal, for a phone or a second machine's camera:
+ * coloured on a terminal, plain block characters when piped and in `--json`.
  */
 @Gated({ resource: 'mesh', verb: 'share' })
 @SubCommand({ name: 'share', description: 'Issue an invite (as mesh invite) and show its link as a QR code in the terminal' })
 export class MeshShareCommand extends InviteVerb {
   async run(_args: string[], options: InviteOptions): Promise<void> {
     const issued = await issueMeshInvite(selectMesh(options.mesh), options);
-    // loaded here, not with the command tree: only this verb pays for the QR encoder
-    const { default: QRCode } = await import('qrcode');
-    const qr = await QRCode.toString(issued.link, QR_OPTIONS);
-    print(options.json ?? false, { ...issued.json, qr }, `${issued.text}\nor scan the link:\n${qr}`);
+    if (options.json) return print(true, { ...issued.json, qr: await qrText(issued.link, false) }, '');
+    // The QR's own colour escapes (on a terminal only) are the one thing not passed through safeText.
+    process.stdout.write(`${safeText(`${issued.text}\nor scan the link:`)}\n${await qrText(issued.link, stdoutIsTerminal())}\n`);
   }
 }

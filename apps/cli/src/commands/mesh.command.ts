@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MeshShareCommand } from './mesh-share.command.js';
 import { MeshHandoffCommand } from './mesh-handoff.command.js';
+import { MeshInviteListCommand, MeshInviteRevokeCommand } from './mesh-invites.command.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { accountForNewIdentity, meshIdentity } from '../identity/account.js';
 import { InviteVerb, issueMeshInvite } from '../invite-issue.js';
 import { issueEmailInvite, type EmailInviteOptions } from '../email-invite-issue.js';
 import { Gated } from '../gated.js';
+import { safeLine } from '../terminal-text.js';
 
 /** `mesh list`: the meshes joined on this machine (no network). */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'Meshes joined on this machine' })
@@ -23,7 +25,7 @@ export class MeshListCommand extends MeshVerb {
       rows,
       rows.length === 0
         ? "(no mesh joined) — run: claudemesh join '<invite link>' --name <you>, or claudemesh mesh create <name> --broker <url>"
-        : rows.map((r) => `${r.mesh_name.padEnd(20)} as ${r.display_name.padEnd(16)} ${r.role.padEnd(6)} ${r.broker_url}  ${r.mesh_id}`).join('\n'),
+        : rows.map((r) => `${safeLine(r.mesh_name).padEnd(20)} as ${safeLine(r.display_name).padEnd(16)} ${safeLine(r.role).padEnd(6)} ${safeLine(r.broker_url)}  ${safeLine(r.mesh_id)}`).join('\n'),
     );
   }
 }
@@ -85,8 +87,23 @@ export class MeshCreateCommand extends MeshVerb<CreateOptions> {
 
 /** `mesh invite`: a counted invite the broker cannot open (see issueMeshInvite). */
 @Gated({ resource: 'mesh', verb: 'invite' })
-@SubCommand({ name: 'invite', description: 'Issue an invite (owner or admin): a short link by default, a v1 signed link with --v1' })
+@SubCommand({ name: 'invite', description: 'Issue an invite (owner or admin): a short link by default, a v1 signed link with --v1; list and revoke them', subCommands: [MeshInviteListCommand, MeshInviteRevokeCommand] })
 export class MeshInviteCommand extends InviteVerb {
+  /**
+   * Commander gives a flag both verbs declare (--json, --mesh, --policy, --approval-mode) to
+   * `invite` even when it follows `list` / `revoke`: hand those down, and refuse issuing flags there.
+   */
+  override setCommand(command: Parameters<InviteVerb['setCommand']>[0]): this {
+    command.hook('preSubcommand', (parent, sub) => {
+      for (const [key, value] of Object.entries(parent.opts())) {
+        if (parent.getOptionValueSource(key) !== 'cli') continue;
+        if (!sub.options.some((o) => o.attributeName() === key)) throw new CliError(`mesh invite ${sub.name()} takes no --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} (that is for issuing an invite); see claudemesh mesh invite ${sub.name()} --help`, EXIT.usage);
+        sub.setOptionValueWithSource(key, value, 'cli');
+      }
+    });
+    return super.setCommand(command);
+  }
+
   async run(_args: string[], options: EmailInviteOptions): Promise<void> {
     const issued = options.email ? await issueEmailInvite(selectMesh(options.mesh), options) : await issueMeshInvite(selectMesh(options.mesh), options);
     print(options.json ?? false, issued.json, issued.text);

@@ -4,6 +4,7 @@ import { Gated } from '../gated.js';
 import { limitArg } from '../rest/args.js';
 import { withRestKey } from '../rest/ephemeral-key.js';
 import { notificationLine } from '../rest/topic-format.js';
+import { safeText } from '../terminal-text.js';
 
 interface ListOptions extends CommonOptions {
   unread?: boolean;
@@ -34,7 +35,7 @@ export class NotificationListCommand extends MeshVerb<ListOptions> {
     if (lines.length === 0) lines.push(options.unread ? '(no unread notifications)' : '(no notifications)');
     if (options.read) lines.push(`marked ${marked} read`);
     else if (notes.some((n) => n.read_at === null)) lines.push('mark them read: claudemesh notification list --read · see the thread: claudemesh topic history <topic>');
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${safeText(lines.join('\n'))}\n`);
   }
 
   @Option({ flags: '--unread', description: 'only those not read yet' })

@@ -1,11 +1,12 @@
 import { claudemeshHome, type PeerInfo } from '@claudemesh/core';
 import { cryptoReady, safetyNumber } from '@claudemesh/crypto';
 import { Option, SubCommand } from 'nest-commander';
-import QRCode from 'qrcode';
 import { withBackend } from '../backend.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
 import { Gated } from '../gated.js';
+import { qrText, stdoutIsTerminal } from '../qr-text.js';
+import { safeText } from '../terminal-text.js';
 
 interface VerifyOptions extends CommonOptions {
   confirm?: string;
@@ -88,7 +89,7 @@ export class PeerVerifyCommand extends MeshVerb<VerifyOptions> {
       return;
     }
     if (typed !== undefined) {
-      process.stdout.write(`verified: ${peer.display_name}'s key ${peer.member_pubkey.slice(0, 16)}… matches the safety number ${number}; claudemesh will warn if ${peer.display_name} ever comes with another key\n`);
+      process.stdout.write(`${safeText(`verified: ${peer.display_name}'s key ${peer.member_pubkey.slice(0, 16)}… matches the safety number ${number}; claudemesh will warn if ${peer.display_name} ever comes with another key`)}\n`);
       return;
     }
     const lines = [
@@ -107,8 +108,8 @@ export class PeerVerifyCommand extends MeshVerb<VerifyOptions> {
           ? `status: NOT verified — ${peer.display_name} had the key ${previous.slice(0, 16)}… when you verified it; this is a different key`
           : 'status: not verified',
     ];
-    if (options.qr) process.stdout.write(await QRCode.toString(safetyQrText(number), { type: 'terminal', small: true }));
-    process.stdout.write(`${lines.join('\n')}\n`);
+    if (options.qr) process.stdout.write(await qrText(safetyQrText(number), stdoutIsTerminal()));
+    process.stdout.write(`${safeText(lines.join('\n'))}\n`);
   }
 
   @Option({ flags: '--confirm <digits>', description: 'the digits your peer read to you: records its key as verified if they match' })

@@ -3,6 +3,7 @@ import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, connectTo, print, selectMesh, type CommonOptions } from '../context.js';
 import { resolvePeer } from './peer-verify.command.js';
 import { Gated } from '../gated.js';
+import { safeLine } from '../terminal-text.js';
 
 interface StateOptions extends CommonOptions {
   owner?: string;
@@ -88,7 +89,7 @@ export class StateListCommand extends StateVerb {
       return { found: await client.stateGet(owner ? { owner } : {}), peers: await names(client) };
     });
     const rows = found.map((v) => row(v, peers));
-    print(options.json ?? false, rows, rows.length === 0 ? '(no shared state you may read)' : rows.map((r) => `${r.owner_name.padEnd(16)} ${r.key.padEnd(24)} v${String(r.version).padEnd(4)} ${r.value}`).join('\n'));
+    print(options.json ?? false, rows, rows.length === 0 ? '(no shared state you may read)' : rows.map((r) => `${safeLine(r.owner_name).padEnd(16)} ${safeLine(r.key).padEnd(24)} v${String(r.version).padEnd(4)} ${safeLine(r.value)}`).join('\n'));
   }
 }
 

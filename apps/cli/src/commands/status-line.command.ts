@@ -1,5 +1,6 @@
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { drainStdin, statusLineText } from '../claude/status-line.js';
+import { safeLine } from '../terminal-text.js';
 
 interface StatusLineOptions {
   mesh?: string;
@@ -15,7 +16,8 @@ export class StatusLineCommand extends CommandRunner {
     process.stdout.on('error', () => process.exit(0)); // Claude Code may close the pipe early
     const [line] = await Promise.all([statusLineText({ ...(options.mesh ? { mesh: options.mesh } : {}) }).catch(() => '◇ claudemesh · offline'), drainStdin()]);
     // exit once the line is flushed: a connection still closing must not hold the status line up
-    process.stdout.write(`${line}\n`, () => process.exit(0));
+    // One line, and nothing in it (a mesh name from the broker) may drive the terminal Claude Code draws in.
+    process.stdout.write(`${safeLine(line)}\n`, () => process.exit(0));
   }
 
   @Option({ flags: '-m, --mesh <mesh>', description: 'mesh name or id (default: the one joined mesh)' })

@@ -6,6 +6,7 @@ import { limitArg, messageIdArg, topicArg } from '../rest/args.js';
 import { withRestKey } from '../rest/ephemeral-key.js';
 import { tailTopic } from '../rest/topic-tail.js';
 import { topicLine, topicMembersText, topicsText } from '../rest/topic-format.js';
+import { safeText } from '../terminal-text.js';
 
 /**
  * `topic …`: conversations with durable history (docs/topics.md), over the broker's REST API with a
@@ -128,7 +129,7 @@ export class TopicHistoryCommand extends MeshVerb<HistoryOptions> {
     const lines = page.messages.map((m) => topicLine(m));
     if (lines.length === 0) lines.push(`(no messages in #${name}${options.before ? ` before #${options.before}` : ''})`);
     if (page.has_more && page.messages[0]) lines.push(`older: claudemesh topic history ${name} --before ${page.messages[0].id}`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${safeText(lines.join('\n'))}\n`);
   }
 
   @Option({ flags: '--before <id>', description: 'messages older than this id' })

@@ -12,6 +12,7 @@ import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { DEFAULT_INBOX_DRAIN_WAIT_MS } from './inbox-wait.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
 import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
+import { safeLine } from '../terminal-text.js';
 
 /** Errors after which resending the same message cannot succeed: it leaves the outbox. */
 const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
@@ -180,7 +181,8 @@ export class Daemon {
 
   constructor(
     readonly home: string = claudemeshHome(),
-    private readonly log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+    // One line per event, and mesh names from a broker in it: tailed on a terminal, it must not drive one.
+    private readonly log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${safeLine(line)}\n`),
   ) {
     this.paths = daemonPaths(home);
     this.store = LocalStore.open(home);

@@ -1,4 +1,5 @@
 import { decodeBody, type DecodedBody, type InboundMessage, type StoredMesh, type TopicMessage } from '@claudemesh/core';
+import { safeLine } from '../terminal-text.js';
 
 /** The notification Claude Code turns into a channel message in the session. */
 export const CHANNEL_METHOD = 'notifications/claude/channel';
@@ -9,6 +10,8 @@ export const CHANNEL_CAPABILITY = 'claude/channel';
 /**
  * Claude Code drops a whole channel notification, silently, when a meta key is not an identifier
  * or a meta value is not a string; so meta is typed string→string and built from strings only.
+ * Meta values are one-line labels, so the ones others chose (names, the mesh name) have their
+ * control characters made visible; the content stays exactly what was sent.
  */
 export type ChannelMeta = Record<string, string>;
 
@@ -49,15 +52,15 @@ export function channelContent(m: InboundMessage, body: DecodedBody): string {
 /** The machine-readable side of the notification; every value is a string (see {@link ChannelMeta}). */
 export function channelMeta(m: InboundMessage, body: DecodedBody, mesh: MeshRef): ChannelMeta {
   const meta: ChannelMeta = {
-    from_name: m.from.displayName,
+    from_name: safeLine(m.from.displayName),
     from_member: m.from.memberPubkey,
     from_session: m.from.sessionPubkey,
     message_id: m.messageId,
     client_id: m.clientId,
-    mesh: mesh.mesh_name,
+    mesh: safeLine(mesh.mesh_name),
     mesh_id: mesh.mesh_id,
     kind: m.kind,
-    to: m.to,
+    to: safeLine(m.to),
     priority: body.priority,
     sent_at: new Date(m.sentAt).toISOString(),
   };
@@ -73,13 +76,13 @@ export function topicNotification(m: TopicMessage, mesh: MeshRef): ChannelNotifi
   const details = m.reply_to ? ` (in reply to message ${m.reply_to})` : '';
   const meta: ChannelMeta = {
     kind: 'topic',
-    topic: m.topic,
+    topic: safeLine(m.topic),
     message_id: m.id,
     client_id: m.client_id,
-    from: m.sender.display_name,
-    from_name: m.sender.display_name,
+    from: safeLine(m.sender.display_name),
+    from_name: safeLine(m.sender.display_name),
     from_member: m.sender.member_pubkey,
-    mesh: mesh.mesh_name,
+    mesh: safeLine(mesh.mesh_name),
     mesh_id: mesh.mesh_id,
     sent_at: new Date(m.created_at).toISOString(),
   };

@@ -4,6 +4,7 @@ import { ApprovalModeError, loadPolicies, MODE_ENV, PolicyFileError, resolveMode
 import { confirm } from './prompt.js';
 import { describeBecause, evaluate, type ApprovalMode, type Evaluation, type GateRequest } from './rules.js';
 import { gatedVerb } from './verbs.js';
+import { safeLine } from '../terminal-text.js';
 
 /**
  * The gate every broker-touching verb passes (command tree, fast path, MCP tools): load the
@@ -61,7 +62,8 @@ interface Decided {
 }
 
 async function decide(r: GateRequest, ev: Evaluation, mode: ApprovalMode, source: ModeSource, policyFile: string, c: GateContext): Promise<Decided> {
-  const action = describeAction(r);
+  // The mesh name came from a broker and the peers from the command line: both reach the terminal here.
+  const action = safeLine(describeAction(r));
   const why = describeBecause(ev.because);
   if (ev.decision === 'allow') return { verdict: { outcome: 'allow' }, prompt: null };
   if (ev.decision === 'plan') {

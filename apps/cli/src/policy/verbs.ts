@@ -21,6 +21,9 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'mesh invite': { kind: 'write', cli: 'mesh invite' },
   'mesh share': { kind: 'write', cli: 'mesh share' },
   'mesh handoff': { kind: 'write', cli: 'mesh handoff' },
+  'invite list': { kind: 'read', cli: 'mesh invite list' },
+  // A revoked invite cannot be reopened; its holder needs a new one.
+  'invite revoke': { kind: 'destructive', cli: 'mesh invite revoke' },
   'mesh join': { kind: 'write', cli: 'join' },
   // Deletes your keys for the mesh on this machine: without a backup there is no way back.
   'mesh leave': { kind: 'destructive', cli: 'mesh leave' },
@@ -58,6 +61,8 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'topic tail': { kind: 'read', cli: 'topic tail' },
   'member list': { kind: 'read', cli: 'member list' },
   'member rename': { kind: 'write', cli: 'member rename' },
+  // The member's key is refused for good (a new invite is the only way back).
+  'member revoke': { kind: 'destructive', cli: 'member revoke' },
   'notification list': { kind: 'read', cli: 'notification list' },
   'notification read': { kind: 'read', cli: 'notification list --read' },
   'me show': { kind: 'read', cli: 'me' },

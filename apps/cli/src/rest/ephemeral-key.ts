@@ -2,6 +2,7 @@ import { MeshApi, createApiKey, revokeApiKey, type ApiKeyCapability, type Stored
 import { cryptoReady, parseIdentity } from '@claudemesh/crypto';
 import { CliError, EXIT } from '../context.js';
 import { restError } from './rest-errors.js';
+import { safeText } from '../terminal-text.js';
 
 /**
  * Verbs that need the REST API (topics, members, notifications, the workspace views) do not keep a
@@ -59,7 +60,7 @@ export async function revokeRestKey(mesh: StoredMesh, id: string): Promise<boole
     await revokeApiKey(mesh.broker_url, parseIdentity(mesh.identity), mesh.mesh_id, id);
     return true;
   } catch (error) {
-    process.stderr.write(`claudemesh: warning: could not revoke the temporary API key ${id} (${(error as Error).message}); it expires by itself within ${keyTtlS()} s\n`);
+    process.stderr.write(`claudemesh: warning: could not revoke the temporary API key ${id} (${safeText((error as Error).message)}); it expires by itself within ${keyTtlS()} s\n`);
     return false;
   }
 }

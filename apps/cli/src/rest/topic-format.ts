@@ -1,6 +1,10 @@
 import type { ApiKeyInfo, MemberPresence, Notification, TopicInfo, TopicMember, TopicMessage } from '@claudemesh/core';
+import { safeLine as l, safeText } from '../terminal-text.js';
 
-/** How the topic, member, notification and key verbs print (text form; `--json` prints the broker's objects). */
+/**
+ * How the topic, member, notification and key verbs print (text form; `--json` prints the broker's
+ * objects). Every string from others goes through terminal-text.ts (`l` for one-line fields).
+ */
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
@@ -12,29 +16,29 @@ function stamp(ms: number, timeOnly: boolean): string {
 
 /** `#42 [12:03:05] ↳ re #41 dana (human): text` — the id to reply to, the thread, who, and what. */
 export function topicLine(m: TopicMessage, opts: { timeOnly?: boolean; where?: string } = {}): string {
-  const who = `${m.sender.display_name}${m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : ''}`;
-  const thread = m.reply_to ? `↳ re #${m.reply_to} ` : '';
-  const where = opts.where ? `${opts.where} ` : '';
-  const text = m.text ?? `(encrypted: body version ${m.body_version})`;
+  const who = `${l(m.sender.display_name)}${m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : ''}`;
+  const thread = m.reply_to ? `↳ re #${l(m.reply_to)} ` : '';
+  const where = opts.where ? `${l(opts.where)} ` : '';
+  const text = m.text === undefined ? `(encrypted: body version ${m.body_version})` : safeText(m.text);
   // Continuation lines are indented so a multi-line message still reads as one entry.
-  return `#${m.id} [${stamp(m.created_at, opts.timeOnly ?? false)}] ${where}${thread}${who}: ${text.replace(/\n/g, '\n    ')}`;
+  return `#${l(m.id)} [${stamp(m.created_at, opts.timeOnly ?? false)}] ${where}${thread}${who}: ${text.replace(/\n/g, '\n    ')}`;
 }
 
 export function topicsText(topics: Array<TopicInfo & { mesh_name?: string }>): string {
   if (topics.length === 0) return '(no topics)';
   return topics
     .map((t) => {
-      const where = t.mesh_name !== undefined ? `${t.mesh_name.padEnd(16)} ` : '';
+      const where = t.mesh_name !== undefined ? `${l(t.mesh_name).padEnd(16)} ` : '';
       const state = t.joined ? (t.unread > 0 ? `${t.unread} unread` : 'joined') : 'not joined';
       const flags = t.visibility === 'private' ? ' (private)' : '';
-      return `${where}#${t.name.padEnd(20)} ${String(t.members).padStart(3)} member${t.members === 1 ? ' ' : 's'}  ${state.padEnd(12)}${flags}${t.description ? `  ${t.description}` : ''}`;
+      return `${where}#${l(t.name).padEnd(20)} ${String(t.members).padStart(3)} member${t.members === 1 ? ' ' : 's'}  ${state.padEnd(12)}${flags}${t.description ? `  ${l(t.description)}` : ''}`;
     })
     .join('\n');
 }
 
 export function topicMembersText(name: string, members: TopicMember[]): string {
-  if (members.length === 0) return `(nobody is in #${name})`;
-  return members.map((m) => `${m.display_name.padEnd(20)} ${m.peer_type.padEnd(9)} ${m.online ? 'online' : 'offline'}  ${m.member_pubkey.slice(0, 16)}…`).join('\n');
+  if (members.length === 0) return `(nobody is in #${l(name)})`;
+  return members.map((m) => `${l(m.display_name).padEnd(20)} ${l(m.peer_type).padEnd(9)} ${m.online ? 'online' : 'offline'}  ${l(m.member_pubkey.slice(0, 16))}…`).join('\n');
 }
 
 /** Humans next to agents: WebSocket sessions for peers, recent REST use for the rest. */
@@ -44,8 +48,8 @@ export function presenceText(members: MemberPresence[]): string {
     .map((m) => {
       const how = m.sessions > 0 ? `${m.sessions} session${m.sessions === 1 ? '' : 's'}` : m.rest_active ? 'REST' : '';
       const state = m.online ? `online${how ? ` (${how})` : ''}` : `offline${m.last_seen_at ? `, last seen ${stamp(m.last_seen_at, false)}` : ''}`;
-      const extra = [m.status && m.online ? m.status : '', m.summary ? `— ${m.summary}` : '', m.rest_only ? '[REST-only]' : ''].filter(Boolean).join(' ');
-      return `${m.display_name.padEnd(20)} ${m.peer_type.padEnd(9)} ${m.role.padEnd(6)} ${state}${extra ? `  ${extra}` : ''}`;
+      const extra = [m.status && m.online ? l(m.status) : '', m.summary ? `— ${l(m.summary)}` : '', m.rest_only ? '[REST-only]' : ''].filter(Boolean).join(' ');
+      return `${l(m.display_name).padEnd(20)} ${l(m.peer_type).padEnd(9)} ${l(m.role).padEnd(6)} ${state}${extra ? `  ${extra}` : ''}`;
     })
     .join('\n');
 }
@@ -53,7 +57,7 @@ export function presenceText(members: MemberPresence[]): string {
 export function notificationLine(n: Notification, where?: string): string {
   const what = n.kind === 'mention' ? 'mentioned you' : 'replied to you';
   const unread = n.read_at === null ? '* ' : '  ';
-  return `${unread}${where ? `${where} ` : ''}#${n.topic} ${n.actor.display_name} ${what} in #${n.message.id}: ${(n.message.text ?? '').replace(/\n/g, ' ').slice(0, 200)}`;
+  return `${unread}${where ? `${l(where)} ` : ''}#${l(n.topic)} ${l(n.actor.display_name)} ${what} in #${l(n.message.id)}: ${l((n.message.text ?? '').replace(/\n/g, ' ').slice(0, 200))}`;
 }
 
 export function keyState(k: ApiKeyInfo, now = Date.now()): 'active' | 'revoked' | 'expired' {
@@ -63,8 +67,8 @@ export function keyState(k: ApiKeyInfo, now = Date.now()): 'active' | 'revoked' 
 }
 
 export function keyLine(k: ApiKeyInfo): string {
-  const scope = k.topics ? ` topics ${k.topics.map((t) => `#${t}`).join(',')}` : '';
+  const scope = k.topics ? ` topics ${k.topics.map((t) => `#${l(t)}`).join(',')}` : '';
   const expires = k.expires_at ? ` expires ${stamp(k.expires_at, false)}` : '';
   const used = k.last_used_at ? ` last used ${stamp(k.last_used_at, false)}` : ' never used';
-  return `${k.id}  ${keyState(k).padEnd(7)} ${k.display_name.padEnd(16)} ${k.capabilities.join(',').padEnd(15)}${scope}${expires}${used}${k.label ? `  "${k.label}"` : ''}`;
+  return `${l(k.id)}  ${keyState(k).padEnd(7)} ${l(k.display_name).padEnd(16)} ${l(k.capabilities.join(',')).padEnd(15)}${scope}${expires}${used}${k.label ? `  "${l(k.label)}"` : ''}`;
 }

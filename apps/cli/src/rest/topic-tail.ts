@@ -2,6 +2,7 @@ import { ProtocolError, type StoredMesh } from '@claudemesh/core';
 import { catchInterrupt, keyTtlS, mintRestKey, revokeRestKey } from './ephemeral-key.js';
 import { restError } from './rest-errors.js';
 import { topicLine } from './topic-format.js';
+import { safeText } from '../terminal-text.js';
 
 export interface TailOptions {
   json: boolean;
@@ -10,7 +11,7 @@ export interface TailOptions {
   hints?: Record<string, string>;
 }
 
-const say = (line: string): void => void process.stderr.write(`claudemesh: ${line}\n`);
+const say = (line: string): void => void process.stderr.write(`claudemesh: ${safeText(line)}\n`);
 
 /**
  * `topic tail`: follows a topic's SSE stream until SIGINT/SIGTERM, then revokes its key and returns

@@ -1,6 +1,7 @@
 import { claudemeshHome, loadMeshes, type MeshApi, type StoredMesh } from '@claudemesh/core';
 import { CliError, EXIT, selectMesh } from '../context.js';
 import { withRestKey } from './ephemeral-key.js';
+import { safeLine, safeText } from '../terminal-text.js';
 
 export interface MeshResult<T> {
   mesh: StoredMesh;
@@ -25,9 +26,9 @@ export async function acrossMeshes<T>(selector: string | undefined, verb: string
   settled.forEach((s, i) => (s.status === 'fulfilled' ? results.push({ mesh: meshes[i]!, value: s.value }) : failures.push({ mesh: meshes[i]!, error: s.reason })));
   if (failures.length > 0 && (results.length === 0 || meshes.length === 1)) {
     if (failures.length === 1) throw failures[0]!.error;
-    throw new CliError(failures.map((f) => `"${f.mesh.mesh_name}": ${(f.error as Error).message}`).join('\n'), exitOf(failures[0]!.error));
+    throw new CliError(failures.map((f) => `"${safeLine(f.mesh.mesh_name)}": ${(f.error as Error).message}`).join('\n'), exitOf(failures[0]!.error));
   }
-  for (const f of failures) process.stderr.write(`claudemesh: mesh "${f.mesh.mesh_name}" left out: ${(f.error as Error).message}\n`);
+  for (const f of failures) process.stderr.write(`claudemesh: mesh "${safeLine(f.mesh.mesh_name)}" left out: ${safeText((f.error as Error).message)}\n`);
   if (failures.length > 0) process.exitCode = exitOf(failures[0]!.error);
   return results;
 }

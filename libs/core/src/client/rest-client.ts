@@ -36,6 +36,7 @@ import {
   type EmailInviteClaimResponse,
   type EmailInviteResolveResponse,
   type EmailInviteResponse,
+  type EmailInvitesResponse,
   type KeyHandoffResponse,
   type KeyHandoffStored,
   type KeyRequest,
@@ -149,6 +150,11 @@ export async function issueInvite(base: string, opts: IssueInviteOptions): Promi
   return { invite, registered };
 }
 
+/** The mesh's v1 and short invites, oldest first (owner or admin; email invites are not listed). */
+export function listInvites(base: string, admin: Identity, meshId: string): Promise<{ invites: InviteResponse[] }> {
+  return signedRequest<{ invites: InviteResponse[] }>(base, admin, meshId, 'GET', `/api/v1/meshes/${meshId}/invites`);
+}
+
 export function revokeInvite(base: string, admin: Identity, meshId: string, inviteId: string): Promise<InviteResponse> {
   return signedRequest<InviteResponse>(base, admin, meshId, 'POST', `/api/v1/meshes/${meshId}/invites/${inviteId}/revoke`, {});
 }
@@ -243,6 +249,8 @@ export interface ClaimShortInviteOptions {
   peerType?: PeerType;
   /** When given, the claim result must be for this mesh (the one resolveShortInvite named). */
   expectMeshId?: string;
+  /** When given, the signed record must be issued by this key (the inviter resolveShortInvite named). */
+  expectIssuer?: string;
 }
 
 export type ClaimedShortInvite = ShortInviteClaimResult & { meshKey: Uint8Array };
@@ -285,6 +293,7 @@ function openClaim(opts: ClaimShortInviteOptions, sealed: string): ClaimedShortI
   const result = parsed.data;
   if (result.invite.mesh_id !== result.mesh_id || (opts.expectMeshId !== undefined && result.mesh_id !== opts.expectMeshId)) throw untrusted('names another mesh');
   if (result.member.member_pubkey !== opts.identity.publicKey) throw untrusted('enrolled another key');
+  if (opts.expectIssuer !== undefined && result.invite.issuer !== opts.expectIssuer) throw untrusted('is an invite from someone else than the inviter it named');
   let meshKey: Uint8Array;
   try {
     meshKey = openShortInvite(opts.code, result.invite);
@@ -394,6 +403,11 @@ export async function fetchKeyHandoff(base: string, identity: Identity, meshId: 
   } catch (error) {
     throw new ProtocolError('E_INVITE_INVALID', `the key handoff does not verify: ${(error as Error).message.replace(/^E_INVITE_INVALID: /, '')}`);
   }
+}
+
+/** The mesh's email invites, oldest first (owner or admin). */
+export function listEmailInvites(base: string, admin: Identity, meshId: string): Promise<EmailInvitesResponse> {
+  return signedRequest<EmailInvitesResponse>(base, admin, meshId, 'GET', `/api/v1/meshes/${meshId}/invites/email`);
 }
 
 export function revokeEmailInvite(base: string, admin: Identity, meshId: string, inviteId: string): Promise<{ invite_id: string; revoked: boolean }> {

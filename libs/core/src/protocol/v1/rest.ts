@@ -90,7 +90,14 @@ export const ShortInviteRecordSchema = z.object(shortInviteShape);
 
 /** POST /invites/v2/resolve: which mesh a code is for, so the joiner can derive its member key first. */
 export const ShortInviteResolveBody = z.strictObject({ lookup: InviteLookup });
-export const ShortInviteResolveResponse = z.object({ mesh_id: Uuid, mesh_name: MeshName, role: z.enum(['member', 'admin']), expires_at: EpochMs });
+export const ShortInviteResolveResponse = z.object({
+  mesh_id: Uuid,
+  mesh_name: MeshName,
+  role: z.enum(['member', 'admin']),
+  expires_at: EpochMs,
+  /** Who issued it (the record's `issuer`) and its display name now: shown to the joiner before it joins. */
+  inviter: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName }),
+});
 
 /** POST /invites/v2/claim: enrollment with a code, signed by the new member key. */
 export const ShortInviteClaimBody = z.strictObject({
@@ -144,6 +151,17 @@ export const EmailInviteBody = z.strictObject(emailInviteShape);
 export const EmailInviteRecordSchema = z.object(emailInviteShape);
 /** The answer to the inviting admin: never the code. */
 export const EmailInviteResponse = z.object({ invite_id: InviteId, mesh_id: Uuid, email: EmailAddress, role: z.enum(['member', 'admin']), expires_at: EpochMs });
+/** GET …/invites/email: one email invite as its owner or admins see it (never the code or its lookup). */
+export const EmailInviteInfo = EmailInviteResponse.extend({
+  issuer: PubkeyHex,
+  created_at: EpochMs,
+  /** The mail transport accepted it (false: sending failed, and it admits no one). */
+  sent: z.boolean(),
+  revoked: z.boolean(),
+  /** The member it admitted, once claimed. */
+  member_pubkey: PubkeyHex.nullable(),
+});
+export const EmailInvitesResponse = z.object({ invites: z.array(EmailInviteInfo) });
 
 /** POST /invites/email/resolve: the mailed code's lookup → the mesh and the signed invite. */
 export const EmailInviteResolveBody = z.strictObject({ lookup: InviteLookup });
@@ -257,6 +275,8 @@ export type ShortInviteClaimResponse = z.output<typeof ShortInviteClaimResponse>
 export type ShortInviteClaimResult = z.output<typeof ShortInviteClaimResult>;
 export type EmailInviteBody = z.output<typeof EmailInviteBody>;
 export type EmailInviteResponse = z.output<typeof EmailInviteResponse>;
+export type EmailInviteInfo = z.output<typeof EmailInviteInfo>;
+export type EmailInvitesResponse = z.output<typeof EmailInvitesResponse>;
 export type EmailInviteResolveResponse = z.output<typeof EmailInviteResolveResponse>;
 export type EmailInviteClaimBody = z.output<typeof EmailInviteClaimBody>;
 export type EmailInviteClaimResponse = z.output<typeof EmailInviteClaimResponse>;
