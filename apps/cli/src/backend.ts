@@ -7,6 +7,18 @@ export interface SendOutcome {
   queued: boolean;
   client_id: string;
   ack: Ack | null;
+  /** The target as resolved (a name typed in another case becomes the member's name). */
+  to?: string;
+  /** A line for stderr: the verified key of this name changed (claudemesh peer verify). */
+  warning?: string;
+  /** Why the broker is unreachable, when the message was queued for that reason. */
+  unreachable?: string;
+}
+
+/** A member list, and when it is the last one seen because the broker is unreachable now. */
+export interface PeerList {
+  peers: PeerInfo[];
+  stale: { at: number; cause: string } | null;
 }
 
 /**
@@ -17,11 +29,13 @@ export interface SendOutcome {
 export interface Backend {
   readonly kind: 'daemon' | 'direct';
   send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome>;
-  peers(mesh: StoredMesh): Promise<PeerInfo[]>;
+  peers(mesh: StoredMesh): Promise<PeerList>;
   messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]>;
   /** Brings what waits at the broker into the local inbox (and waits `waitS` for more). */
   syncInbox(mesh: StoredMesh, waitS: number): Promise<void>;
   markRead(mesh: StoredMesh, ids: string[]): Promise<void>;
+  /** Why the broker is unreachable for this mesh right now (the daemon knows; a direct connection just worked), or null. */
+  offline(mesh: StoredMesh): Promise<string | null>;
   setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void>;
   setSummary(mesh: StoredMesh, summary: string): Promise<void>;
   group(mesh: StoredMesh, group: string, join: boolean): Promise<void>;
@@ -39,8 +53,8 @@ class DaemonBackend implements Backend {
     return (await this.call(() => this.d.call('send', params))) as SendOutcome;
   }
 
-  async peers(mesh: StoredMesh): Promise<PeerInfo[]> {
-    return (await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id }))) as PeerInfo[];
+  async peers(mesh: StoredMesh): Promise<PeerList> {
+    return (await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id }))) as PeerList;
   }
 
   async messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
@@ -54,6 +68,12 @@ class DaemonBackend implements Backend {
 
   async markRead(mesh: StoredMesh, ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.call(() => this.d.call('mark_read', { mesh_id: mesh.mesh_id, message_ids: ids.slice(i, i + 500) }));
+  }
+
+  async offline(mesh: StoredMesh): Promise<string | null> {
+    const info = (await this.call(() => this.d.call('info'))) as { meshes: Array<{ mesh_id: string; state?: string; cause?: string }> };
+    const link = info.meshes.find((m) => m.mesh_id === mesh.mesh_id);
+    return link && (link.state === 'unreachable' || link.state === 'refused') ? (link.cause ?? link.state) : null;
   }
 
   async setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
@@ -102,15 +122,31 @@ class DirectBackend implements Backend {
     }
   }
 
+  /** Checks the target against a fresh member list (as the daemon does with its own), then sends. */
   async send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome> {
+    const [{ checkSendTarget }, { isNameTarget }, { LocalStore }, { ProtocolError }] = await Promise.all([
+      import('./verified-check.js'),
+      import('./peer-names.js'),
+      import('./store/local-store.js'),
+      import('@claudemesh/core'),
+    ]);
     return this.with(mesh, async (c) => {
-      const ack = await c.send(to, plaintext);
-      return { queued: false, client_id: ack.id, ack };
+      const store = LocalStore.open(claudemeshHome());
+      let target;
+      try {
+        const list = isNameTarget(to) ? { peers: await c.listPeers(), stale: false } : null;
+        target = checkSendTarget(to, list, (name) => store.verifiedByName(mesh.mesh_id, name).map((v) => v.member_pubkey));
+      } finally {
+        store.close();
+      }
+      if (!target.ok) throw new ProtocolError('E_UNKNOWN_TARGET', target.message);
+      const ack = await c.send(target.to, plaintext);
+      return { queued: false, client_id: ack.id, ack, to: target.to, ...(target.warning ? { warning: target.warning } : {}) };
     });
   }
 
-  peers(mesh: StoredMesh): Promise<PeerInfo[]> {
-    return this.with(mesh, (c) => c.listPeers());
+  async peers(mesh: StoredMesh): Promise<PeerList> {
+    return { peers: await this.with(mesh, (c) => c.listPeers()), stale: null };
   }
 
   messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
@@ -136,6 +172,10 @@ class DirectBackend implements Backend {
       c.markRead(ids);
       await new Promise((r) => setTimeout(r, 50));
     });
+  }
+
+  async offline(): Promise<string | null> {
+    return null;
   }
 
   setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {

@@ -5,9 +5,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DaemonCallError, DaemonClient } from '../daemon/client.js';
 import { daemonPaths } from '../daemon/paths.js';
-import { warnIfKeyChanged } from '../verified-check.js';
-import { EXIT } from '../exit-codes.js';
-import { errorLine, inboxText, peersText, sentText, statusText } from '../format.js';
+import { EXIT, exitCodeOf } from '../exit-codes.js';
+import { errorLine, inboxText, offlineInboxLine, peersText, sentText, staleLine, statusText } from '../format.js';
 import { enforce } from '../policy/gate.js';
 import { hasTerminal } from '../policy/prompt.js';
 
@@ -130,7 +129,7 @@ export async function tryFastPath(args: string[], env: NodeJS.ProcessEnv = proce
       process.exitCode = error.exitCode;
     } else if (error instanceof DaemonCallError) {
       process.stderr.write(errorLine(error.body.message, error.body.code));
-      process.exitCode = error.body.exit_code ?? EXIT.failure;
+      process.exitCode = error.body.exit_code ?? exitCodeOf(error.body.code);
     } else throw error;
   } finally {
     daemon.close();
@@ -160,13 +159,15 @@ interface Ctx {
 async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite, c: Ctx): Promise<string> {
   switch (verb) {
     case 'send': {
-      await warnIfKeyChanged(home, mesh.mesh_id, c.pos[0]!, async () => (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof peersText>[0]);
+      // The daemon resolves the name and checks a verified key against its member list (verified-check.ts).
       const wait = Number(c.env['CLAUDEMESH_SEND_WAIT_MS']);
-      const outcome = await d.call('send', { mesh_id: mesh.mesh_id, to: c.pos[0]!, plaintext: c.plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) });
-      return sentText(c.pos[0]!, outcome as Parameters<typeof sentText>[1], c.json);
+      const outcome = (await d.call('send', { mesh_id: mesh.mesh_id, to: c.pos[0]!, plaintext: c.plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) })) as Parameters<typeof sentText>[1] & { warning?: string };
+      if (outcome.warning) process.stderr.write(outcome.warning);
+      return sentText(c.pos[0]!, outcome, c.json);
     }
     case 'peers': {
-      const peers = (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof peersText>[0];
+      const { peers, stale } = (await d.call('peers', { mesh_id: mesh.mesh_id })) as { peers: Parameters<typeof peersText>[0]; stale: Parameters<typeof staleLine>[0] | null };
+      if (stale) process.stderr.write(staleLine(stale));
       const { LocalStore } = await import('../store/local-store.js');
       const store = LocalStore.open(home);
       let verified: Set<string>;
@@ -197,6 +198,8 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
       } finally {
         store.close();
       }
+      const offline = await offlineNote(d, mesh.mesh_id);
+      if (offline) process.stderr.write(offline);
       const read = c.o['read'] === true;
       const unread = messages.filter((m) => m.read_at === null).map((m) => m.message_id);
       if (read) for (let i = 0; i < unread.length; i += 500) await d.call('mark_read', { mesh_id: mesh.mesh_id, message_ids: unread.slice(i, i + 500) });
@@ -205,3 +208,10 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
   }
 }
 
+
+/** The stderr line for an inbox read while the daemon cannot reach this mesh's broker, or null. */
+async function offlineNote(d: DaemonClient, meshId: string): Promise<string | null> {
+  const info = (await d.call('info')) as { meshes: Array<{ mesh_id: string; state?: string; cause?: string }> };
+  const link = info.meshes.find((m) => m.mesh_id === meshId);
+  return link && (link.state === 'unreachable' || link.state === 'refused') ? offlineInboxLine(link.cause ?? link.state) : null;
+}
