@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Command, CommanderError } from 'commander';
+import type { Command, CommanderError, Option } from 'commander';
 import { InjectCommander } from 'nest-commander';
 import { didYouMean, suggest } from './did-you-mean.js';
 
@@ -51,24 +51,37 @@ function groupRules(cmd: Command, onUsage: (failure: UsageFailure) => never): vo
     const names = cmd.commands.flatMap((c) => [c.name(), ...c.aliases()]);
     return onUsage({ message: `unknown command "${word}" for ${pathOf(cmd)}${didYouMean(suggest(word, names))}`, command: pathOf(cmd) });
   };
+  const isChild = (word: string) => cmd.commands.some((c) => c.name() === word || c.aliases().includes(word));
   cmd.action(() => {
-    const word = cmd.args.find((a) => !a.startsWith('-'));
     const option = cmd.args.find((a) => a.startsWith('-'));
-    if (word !== undefined) {
-      if (cmd.commands.some((c) => c.name() === word || c.aliases().includes(word))) {
-        return onUsage({ message: `unknown option "${option ?? ''}" before the command; options go after it: ${pathOf(cmd)} ${word} ${option ?? ''}`.trimEnd(), command: pathOf(cmd) });
-      }
-      return unknown(word);
+    // `peer --json list`: commander stops at the unknown option, so the command is still on the line.
+    const child = cmd.args.find(isChild);
+    if (child !== undefined) {
+      return onUsage({ message: `unknown option "${option ?? ''}" before the command; options go after it: ${pathOf(cmd)} ${child} ${option ?? ''}`.trimEnd(), command: pathOf(cmd) });
     }
+    const word = firstOperand(cmd.args, cmd.commands.flatMap((c) => c.options));
+    if (word !== undefined) return unknown(word);
     if (option !== undefined) return onUsage({ message: `unknown option "${option}" for ${pathOf(cmd)}`, command: pathOf(cmd) });
     cmd.outputHelp();
     return undefined;
   });
   cmd.hook('preSubcommand', (parent, sub) => {
-    const word = parent.args.find((a) => !a.startsWith('-'));
+    const word = firstOperand(parent.args, sub.options);
     const named = word !== undefined && (sub.name() === word || sub.aliases().includes(word));
     if (word !== undefined && !named && sub.registeredArguments.length === 0) unknown(word);
   });
+}
+
+/** The first word that is neither an option nor the value of one (`me --mesh team lst` → `lst`). */
+function firstOperand(args: readonly string[], options: readonly Option[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('-')) return arg;
+    if (arg.includes('=')) continue;
+    const known = options.find((o) => o.long === arg || o.short === arg);
+    if (known && (known.required || known.optional)) i++;
+  }
+  return undefined;
 }
 
 /** Commands that pass what they do not know on (launch → claude, the status line → Claude Code's extras). */

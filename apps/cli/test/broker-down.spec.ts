@@ -50,7 +50,7 @@ describe('working while the broker is unreachable', () => {
     const url = `http://127.0.0.1:${port}`;
     brokerEnv = { PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: dir('cmh-downbroker-'), ADMIN_TOKEN, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' };
     broker = new BrokerProcess(brokerEnv);
-    await broker.start();
+    await broker.start(120_000);
     const ownerId = generateIdentity();
     const meshKey = generateMeshKey();
     const created = await createMesh(url, { name: 'downmesh', owner: ownerId, displayName: 'owner', adminToken: ADMIN_TOKEN });
@@ -137,7 +137,7 @@ describe('working while the broker is unreachable', () => {
     // The broker is back: the daemon reconnects and the queue goes out, each message exactly once.
     const firstId = /client id ([0-9a-f-]{36})/.exec(sent.stdout)![1]!;
     broker = new BrokerProcess(brokerEnv);
-    await broker.start();
+    await broker.start(120_000);
     const texts = () => ownerInbox.map((m) => decodeBody(m.text).text);
     await waitFor(() => texts().includes('written while the broker was down') && texts().includes('second while down'), 'the queued sends at the owner', 30_000);
     await waitFor(() => ownerInbox.length >= 2 && owner.connected, 'the owner back', 10_000);

@@ -141,6 +141,13 @@ describe('usage errors across the command tree', () => {
     }
   });
 
+  it('tells option values from commands: a default subcommand still runs with its options, an option before the command is named as such', async () => {
+    // `me` runs `me show`: its --mesh value is no misspelt command (the verb itself then fails: nothing joined).
+    await expect(parse(['me', '--mesh', 'lst', '--json'])).rejects.toThrow(/no mesh joined|no single mesh/);
+    expect((await parse(['me', '--mesh', 'team', 'lst'])).usage?.message).toBe('unknown command "lst" for claudemesh me');
+    expect((await parse(['peer', '--json', 'list'])).usage?.message).toBe('unknown option "--json" before the command; options go after it: claudemesh peer list --json');
+  });
+
   it('through the real CLI: exit 2 with the message printed once, for each kind of usage error', { timeout: 120_000 }, async () => {
     const cases: Array<[string[], string]> = [
       [['peer', 'lst'], 'claudemesh: unknown command "lst" for claudemesh peer; did you mean list or ls?\n  next: claudemesh peer --help\n'],
