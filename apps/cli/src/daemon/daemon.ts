@@ -9,6 +9,7 @@ import { writePresenceCache } from '../claude/presence-cache.js';
 import { EXIT, exitCodeOf } from '../exit-codes.js';
 import { answerKeyRequests, canHandOver } from '../handoff.js';
 import { netCause } from '../net-cause.js';
+import { isNameTarget } from '../peer-names.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { checkSendTarget } from '../verified-check.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
@@ -526,7 +527,8 @@ export class Daemon {
     await link.settled();
     if (link.state === 'refused') throw link.refusal();
     const verifiedKeys = (name: string) => this.store.verifiedByName(p.mesh_id, name).map((v) => v.member_pubkey);
-    const target = checkSendTarget(p.to, await link.targetList(p.to, verifiedKeys(p.to).length > 0), verifiedKeys);
+    const list = isNameTarget(p.to) ? await link.targetList(p.to, verifiedKeys(p.to).length > 0) : null;
+    const target = checkSendTarget(p.to, list, verifiedKeys);
     if (!target.ok) throw new DaemonError(target.message, EXIT.notFound, 'E_UNKNOWN_TARGET');
     const clientId = p.client_id ?? randomUUID();
     // Durable first: from here on the message survives a daemon or machine restart.
