@@ -89,6 +89,9 @@ describe('the broker front door', () => {
     const raw = await rawPost(tb.url, '/api/v1/topics', key, '{"name":"from-raw"}');
     expect(raw.status).toBe(400);
     expect(raw.body).toContain('this request had no content-type');
+    // An unknown route is still a 404, whatever it was sent.
+    const nowhere = await fetch(`${tb.url}/no/such/route`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+    expect([nowhere.status, ((await nowhere.json()) as { error: { code: string } }).error.code]).toEqual([404, 'E_NOT_FOUND']);
     // The same body with the header is a topic.
     const ok = await post({ 'content-type': 'application/json' }, '{"name":"from-curl"}');
     expect(ok.status).toBe(201);

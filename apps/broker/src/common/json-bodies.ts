@@ -15,6 +15,8 @@ const JSON_ANSWER = /^application\/(?:[\w.+-]+\+)?json\b/i;
  */
 export function requireJsonBodies(app: FastifyInstance): void {
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    // An unknown route stays a 404 whatever it was sent.
+    if (req.is404) return;
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     const type = req.headers['content-type'];
     if (!hasBody || (type !== undefined && JSON_REQUEST.test(type))) return;
