@@ -45,8 +45,9 @@ export function applyUsageRules(root: Command, onUsage: (failure: UsageFailure) 
  */
 function groupRules(cmd: Command, onUsage: (failure: UsageFailure) => never): void {
   cmd.allowUnknownOption(true);
-  // An action handler would otherwise drop commander's implicit `help <command>`.
-  cmd.addHelpCommand(true);
+  // `claudemesh help <verb>` stays (an action handler would drop commander's implicit help command);
+  // the groups never had one, and their completions list none.
+  if (!cmd.parent) cmd.addHelpCommand(true);
   const unknown = (word: string): never => {
     const names = cmd.commands.flatMap((c) => [c.name(), ...c.aliases()]);
     return onUsage({ message: `unknown command "${word}" for ${pathOf(cmd)}${didYouMean(suggest(word, names))}`, command: pathOf(cmd) });
