@@ -1,6 +1,6 @@
-import { claudemeshHome, type Ack, type MessageStatus, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { claudemeshHome, type Ack, type MessageStatus, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { EXIT } from './exit-codes.js';
-import { DaemonCallError, ensureDaemon, type DaemonClient } from './daemon/client.js';
+import { DaemonCallError, ensureDaemon, peerList, type DaemonClient, type PeerListAnswer } from './daemon/client.js';
 
 export interface SendOutcome {
   /** True when the broker did not ack in time: the message waits in the daemon's durable outbox. */
@@ -16,10 +16,7 @@ export interface SendOutcome {
 }
 
 /** A member list, and when it is the last one seen because the broker is unreachable now. */
-export interface PeerList {
-  peers: PeerInfo[];
-  stale: { at: number; cause: string } | null;
-}
+export type PeerList = PeerListAnswer;
 
 /**
  * What the verbs need from the mesh, served by the daemon's warm connection when it runs (started
@@ -54,7 +51,7 @@ class DaemonBackend implements Backend {
   }
 
   async peers(mesh: StoredMesh): Promise<PeerList> {
-    return (await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id }))) as PeerList;
+    return peerList(await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id })));
   }
 
   async messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {

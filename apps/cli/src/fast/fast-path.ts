@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DaemonCallError, DaemonClient } from '../daemon/client.js';
+import { DaemonCallError, DaemonClient, peerList } from '../daemon/client.js';
 import { daemonPaths } from '../daemon/paths.js';
 import { EXIT, exitCodeOf } from '../exit-codes.js';
 import { errorLine, inboxText, offlineInboxLine, peersText, sentText, staleLine, statusText } from '../format.js';
@@ -166,7 +166,7 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
       return sentText(c.pos[0]!, outcome, c.json);
     }
     case 'peers': {
-      const { peers, stale } = (await d.call('peers', { mesh_id: mesh.mesh_id })) as { peers: Parameters<typeof peersText>[0]; stale: Parameters<typeof staleLine>[0] | null };
+      const { peers, stale } = peerList(await d.call('peers', { mesh_id: mesh.mesh_id }));
       if (stale) process.stderr.write(staleLine(stale));
       const { LocalStore } = await import('../store/local-store.js');
       const store = LocalStore.open(home);
