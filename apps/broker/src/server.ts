@@ -3,9 +3,11 @@ import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { cryptoReady } from '@claudemesh/crypto';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { mountOpenApi } from './api/openapi.js';
 import { AppModule } from './app.module.js';
+import { newlineAfterJson, requireJsonBodies } from './common/json-bodies.js';
 import { clientErrorReply, frameworkErrorReply } from './common/protocol-exception.filter.js';
 import { registerRequestShapeChecks } from './common/request-shape.js';
 import { publicUrlOf, type BrokerConfig } from './config/broker.config.js';
@@ -40,6 +42,8 @@ export interface RunningBroker {
  */
 export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
   await cryptoReady();
+  // Before the database opens (seconds for an embedded one), and instead of Nest's own log line.
+  await assertPortFree(config.port, config.host);
   const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES);
   let app: NestFastifyApplication;
   let connections: ConnectionCounts;
@@ -50,7 +54,10 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
     connections = guardConnections(app.getHttpServer(), config.rest.http);
-    addSecurityHeaders(app.getHttpAdapter().getInstance());
+    const fastify = app.getHttpAdapter().getInstance();
+    addSecurityHeaders(fastify);
+    requireJsonBodies(fastify);
+    newlineAfterJson(fastify);
     app.useWebSocketAdapter(new BrokerWsAdapter(app));
     registerRequestShapeChecks(app.getHttpAdapter().getInstance());
     mountOpenApi(app);
@@ -79,4 +86,24 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       Logger.flush();
     },
   };
+}
+
+/** Thrown when PORT is taken: the operator's fix, in one line (main.ts prints it as is). */
+export class PortInUseError extends Error {
+  constructor(
+    readonly port: number,
+    readonly host: string,
+  ) {
+    super(`port ${port} is in use on ${host}; set PORT=<another port> (e.g. PORT=${port + 1} npm start) or stop the other broker`);
+  }
+}
+
+/** Binds and releases the port once, so a taken one fails fast with PortInUseError. Port 0 is always free. */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, host) : error));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

@@ -1,6 +1,6 @@
-import { claudemeshHome, type Ack, type MessageStatus, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { claudemeshHome, type Ack, type MessageStatus, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { EXIT } from './exit-codes.js';
-import { DaemonCallError, ensureDaemon, olderDaemon, type DaemonClient } from './daemon/client.js';
+import { DaemonCallError, ensureDaemon, olderDaemon, peerList, type DaemonClient, type PeerListAnswer } from './daemon/client.js';
 import { inboxDrainWaitMs } from './daemon/inbox-wait.js';
 import { LocalStore } from './store/local-store.js';
 
@@ -9,6 +9,12 @@ export interface SendOutcome {
   queued: boolean;
   client_id: string;
   ack: Ack | null;
+  /** The target as resolved (a name typed in another case becomes the member's name). */
+  to?: string;
+  /** A line for stderr: the verified key of this name changed (claudemesh peer verify). */
+  warning?: string;
+  /** Why the broker is unreachable, when the message was queued for that reason. */
+  unreachable?: string;
 }
 
 /** Whether the local inbox is known to hold everything the broker had queued for this member. */
@@ -16,6 +22,9 @@ export interface InboxSync {
   complete: boolean;
   broker_url: string;
 }
+
+/** A member list, and when it is the last one seen because the broker is unreachable now. */
+export type PeerList = PeerListAnswer;
 
 /**
  * What the verbs need from the mesh, served by the daemon's warm connection when it runs (started
@@ -25,7 +34,7 @@ export interface InboxSync {
 export interface Backend {
   readonly kind: 'daemon' | 'direct';
   send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome>;
-  peers(mesh: StoredMesh): Promise<PeerInfo[]>;
+  peers(mesh: StoredMesh): Promise<PeerList>;
   messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]>;
   /**
    * Brings what waits at the broker into the local inbox (and waits `waitS` for more); says whether
@@ -33,6 +42,8 @@ export interface Backend {
    */
   syncInbox(mesh: StoredMesh, waitS: number): Promise<InboxSync>;
   markRead(mesh: StoredMesh, ids: string[]): Promise<void>;
+  /** Why the broker is unreachable for this mesh right now (the daemon knows; a direct connection just worked), or null. */
+  offline(mesh: StoredMesh): Promise<string | null>;
   setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void>;
   setSummary(mesh: StoredMesh, summary: string): Promise<void>;
   group(mesh: StoredMesh, group: string, join: boolean): Promise<void>;
@@ -50,8 +61,8 @@ class DaemonBackend implements Backend {
     return (await this.call(() => this.d.call('send', params))) as SendOutcome;
   }
 
-  async peers(mesh: StoredMesh): Promise<PeerInfo[]> {
-    return (await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id }))) as PeerInfo[];
+  async peers(mesh: StoredMesh): Promise<PeerList> {
+    return peerList(await this.call(() => this.d.call('peers', { mesh_id: mesh.mesh_id })));
   }
 
   async messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
@@ -70,6 +81,12 @@ class DaemonBackend implements Backend {
 
   async markRead(mesh: StoredMesh, ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.call(() => this.d.call('mark_read', { mesh_id: mesh.mesh_id, message_ids: ids.slice(i, i + 500) }));
+  }
+
+  async offline(mesh: StoredMesh): Promise<string | null> {
+    const info = (await this.call(() => this.d.call('info'))) as { meshes: Array<{ mesh_id: string; state?: string; cause?: string }> };
+    const link = info.meshes.find((m) => m.mesh_id === mesh.mesh_id);
+    return link && (link.state === 'unreachable' || link.state === 'refused') ? (link.cause ?? link.state) : null;
   }
 
   async setStatus(mesh: StoredMesh, status: PeerStatus): Promise<void> {
@@ -118,15 +135,31 @@ class DirectBackend implements Backend {
     }
   }
 
+  /** Checks the target against a fresh member list (as the daemon does with its own), then sends. */
   async send(mesh: StoredMesh, to: string, plaintext: string): Promise<SendOutcome> {
+    const [{ checkSendTarget }, { isNameTarget }, { LocalStore }, { ProtocolError }] = await Promise.all([
+      import('./verified-check.js'),
+      import('./peer-names.js'),
+      import('./store/local-store.js'),
+      import('@claudemesh/core'),
+    ]);
     return this.with(mesh, async (c) => {
-      const ack = await c.send(to, plaintext);
-      return { queued: false, client_id: ack.id, ack };
+      const store = LocalStore.open(claudemeshHome());
+      let target;
+      try {
+        const list = isNameTarget(to) ? { peers: await c.listPeers(), stale: false } : null;
+        target = checkSendTarget(to, list, (name) => store.verifiedByName(mesh.mesh_id, name).map((v) => v.member_pubkey));
+      } finally {
+        store.close();
+      }
+      if (!target.ok) throw new ProtocolError('E_UNKNOWN_TARGET', target.message);
+      const ack = await c.send(target.to, plaintext);
+      return { queued: false, client_id: ack.id, ack, to: target.to, ...(target.warning ? { warning: target.warning } : {}) };
     });
   }
 
-  peers(mesh: StoredMesh): Promise<PeerInfo[]> {
-    return this.with(mesh, (c) => c.listPeers());
+  async peers(mesh: StoredMesh): Promise<PeerList> {
+    return { peers: await this.with(mesh, (c) => c.listPeers()), stale: null };
   }
 
   messageStatus(mesh: StoredMesh, ids: string[]): Promise<MessageStatus[]> {
@@ -147,6 +180,10 @@ class DirectBackend implements Backend {
       c.markRead(ids);
       await new Promise((r) => setTimeout(r, 50));
     });
+  }
+
+  async offline(): Promise<string | null> {
+    return null;
   }
 
   /** Kept in local.db too, so a daemon started later shows it on its session. */

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { CommandTree } from './usage-rules.js';
 import { StateCommand, StateGetCommand, StateListCommand, StateSetCommand } from './commands/state.command.js';
 import { AuditCommand, AuditShowCommand, AuditVerifyCommand } from './commands/audit.command.js';
 import { MeshHandoffCommand } from './commands/mesh-handoff.command.js';
@@ -39,6 +40,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
 /** The command tree: resource-noun-verb, plus the flat aliases (peers, send, inbox, list, leave). */
 @Module({
   providers: [
+    CommandTree,
     MeshCommand,
     MeshListCommand,
     MeshCreateCommand,

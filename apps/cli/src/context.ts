@@ -5,6 +5,7 @@ import { CommandRunner, Option } from 'nest-commander';
 import { EXIT } from './exit-codes.js';
 import { LocalStore } from './store/local-store.js';
 import { safeText } from './terminal-text.js';
+import { netCause } from './net-cause.js';
 
 export { EXIT };
 
@@ -71,9 +72,8 @@ export async function connectTo(mesh: StoredMesh, options: { reconnect?: boolean
     await client.connect();
   } catch (error) {
     store.close();
-    if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connection closed/.test(error.message)) {
-      throw new CliError(`cannot reach the broker at ${mesh.broker_url} (${error.message}); check it runs, then retry (claudemesh doctor)`, EXIT.unreachable);
-    }
+    const cause = netCause(error, mesh.broker_url);
+    if (cause) throw new CliError(`cannot reach the broker: ${cause.text}; check it runs, then retry (claudemesh doctor)`, EXIT.unreachable);
     throw error;
   }
   return client;

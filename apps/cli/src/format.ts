@@ -37,7 +37,16 @@ export function out(json: boolean, value: unknown, text: string): string {
 /** The first 16 hex digits of a member key, as every table shows it. */
 export const shortKey = (memberPubkey: string): string => `${safeLine(memberPubkey.slice(0, 16))}…`;
 
-export function sentText(to: string, outcome: { queued: boolean; client_id: string; ack: Ack | null }, json: boolean): string {
+/**
+ * One line for a send: stored by the broker, queued because the broker is unreachable (why, in
+ * JSON), or queued because it has not acked yet. `to` is the target as resolved when the answer
+ * carries it.
+ */
+export function sentText(typed: string, outcome: { queued: boolean; client_id: string; ack: Ack | null; to?: string; unreachable?: string }, json: boolean): string {
+  const to = safeLine(outcome.to ?? typed);
+  if (!outcome.ack && outcome.unreachable) {
+    return out(json, { to, queued: true, client_id: outcome.client_id, unreachable: outcome.unreachable }, `broker unreachable; queued for ${to}, will deliver when it is back (client id ${safeLine(outcome.client_id)}; why: claudemesh daemon status)`);
+  }
   if (!outcome.ack) {
     return out(json, { to, queued: true, client_id: outcome.client_id }, `queued for ${to}: the broker has not acknowledged yet; the daemon keeps it in its outbox and delivers it (client id ${outcome.client_id})`);
   }
@@ -47,6 +56,16 @@ export function sentText(to: string, outcome: { queued: boolean; client_id: stri
     { ...ack, to, queued: false },
     `sent to ${to} (message ${ack.message_id}, ${ack.recipients} recipient${ack.recipients === 1 ? '' : 's'}, stored by the broker)\nstatus: claudemesh message status ${ack.message_id}`,
   );
+}
+
+/** The stderr line above an answer taken from the last member list seen (the broker is unreachable). */
+export function staleLine(stale: { at: number; cause: string }): string {
+  return `claudemesh: broker unreachable (${safeLine(stale.cause)}); the member list below is as of ${new Date(stale.at).toISOString()}, presence may have changed\n`;
+}
+
+/** The stderr line above an inbox shown while the broker is unreachable. */
+export function offlineInboxLine(cause: string): string {
+  return `claudemesh: broker unreachable (${safeLine(cause)}); showing what reached this machine, more may wait at the broker\n`;
 }
 
 /** The columns of `peer list` (text form), after NAME. */

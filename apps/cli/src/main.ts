@@ -30,33 +30,36 @@ async function main(): Promise<void> {
   // the OS runs once `claudemesh url-handler install` registered the scheme). Same as LINK_PATTERN.
   if (args[0] !== undefined && /^(ic:\/\/join\/|claudemesh:\/\/|https?:\/\/[^\s]+\/(join#|i\/|e\/))/i.test(args[0])) process.argv.splice(2, 0, 'open');
   await import('reflect-metadata');
-  const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }, { errorLine }] = await Promise.all([
+  const [{ CommandFactory }, { CliModule }, { CliError, EXIT }, { ProtocolError }, { errorLine }, { exitCodeOf }, { applyUsageRules, CommandTree }] = await Promise.all([
     import('nest-commander'),
     import('./cli.module.js'),
     import('./context.js'),
     import('@claudemesh/core'),
     import('./format.js'),
+    import('./exit-codes.js'),
+    import('./usage-rules.js'),
   ]);
 
   /** Every failure ends here: one line on stderr (plus what to run next), a documented exit code. */
   const fail = (error: unknown): never => {
-    const exitCode = error instanceof CliError ? error.exitCode : EXIT.failure;
+    const exitCode = error instanceof CliError ? error.exitCode : error instanceof ProtocolError ? exitCodeOf(error.code) : EXIT.failure;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(errorLine(message, error instanceof ProtocolError ? error.code : undefined));
     process.exit(exitCode);
   };
 
-  await CommandFactory.run(CliModule, {
-    logger: false,
-    version: version(),
-    errorHandler: (error) => {
-      // commander reports --help/--version as "errors" with exit code 0
-      const exitCode = (error as { exitCode?: number }).exitCode;
-      if (exitCode === 0) process.exit(0);
-      fail(new CliError(`${error.message.replace(/^error: /, '')}; see claudemesh --help`, EXIT.usage));
-    },
-    serviceErrorHandler: fail,
-  });
+  const app = await CommandFactory.createWithoutRunning(CliModule, { logger: false, version: version(), serviceErrorHandler: fail });
+  // One rule for usage errors over the whole tree (usage-rules.ts): exit 2, printed once, with "did you mean".
+  applyUsageRules(
+    app.get(CommandTree).root,
+    ({ message, command }) => fail(new CliError(`${message}\n  next: ${command} --help`, EXIT.usage)),
+    (code) => process.exit(code),
+  );
+  try {
+    await CommandFactory.runApplication(app);
+  } finally {
+    await app.close();
+  }
 }
 
 main().catch((error: unknown) => {

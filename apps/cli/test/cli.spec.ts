@@ -87,8 +87,12 @@ describe('claudemesh CLI against a live broker', () => {
     const bad = await cli(empty, ['join', 'not-a-link']);
     expect(bad.code).toBe(2);
     const bobHome = homes[0]!;
+    // An unknown peer is "not found" (4) for every verb, with the close names.
     const unknown = await cli(bobHome, ['send', 'nobody', 'hi']);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(4);
     expect(unknown.stderr).toMatch(/E_UNKNOWN_TARGET/);
+    const typo = await cli(bobHome, ['send', 'ownr', 'hi']);
+    expect(typo.code).toBe(4);
+    expect(typo.stderr).toContain('no peer named "ownr" in this mesh; did you mean owner?');
   });
 });

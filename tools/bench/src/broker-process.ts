@@ -57,12 +57,12 @@ export class BrokerProcess {
   }
 
 
-  /** SIGKILL by default: no chance to flush or close, the crash case. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /** SIGKILL by default: no chance to flush or close, the crash case. Resolves with the exit code (null when killed by the signal). */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    return new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => resolve(code));
       child.kill(signal);
     });
   }

@@ -78,7 +78,7 @@ export function clientErrorReply(error: NodeJS.ErrnoException, socket: Duplex): 
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'E_TOO_LARGE' : 'E_SCHEMA';
   const message = code === 'E_TOO_LARGE' ? 'request headers too large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request incomplete' : 'malformed HTTP request';
-  const body = JSON.stringify({ error: { code, message } });
+  const body = `${JSON.stringify({ error: { code, message } })}\n`;
   const status = ERROR_CODES[code].http;
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);

@@ -9,6 +9,8 @@ export interface PresenceCache {
   total: number;
   /** Epoch ms when the counts were taken. */
   at: number;
+  /** Set by the daemon while it cannot reach the broker: why (the counts are then the last known). */
+  offline?: string;
 }
 
 /** Older than this, the status line asks the broker again. */
@@ -23,7 +25,7 @@ export function presenceCachePath(home: string, meshId: string): string {
  * holds a live connection and can keep it fresh so the status line never has to connect.
  */
 export function writePresenceCache(home: string, meshId: string, presence: Omit<PresenceCache, 'at'> & { at?: number }): PresenceCache {
-  const cache: PresenceCache = { mesh_name: presence.mesh_name, online: presence.online, total: presence.total, at: presence.at ?? Date.now() };
+  const cache: PresenceCache = { mesh_name: presence.mesh_name, online: presence.online, total: presence.total, at: presence.at ?? Date.now(), ...(presence.offline ? { offline: presence.offline } : {}) };
   writeFileAtomic(presenceCachePath(home, meshId), `${JSON.stringify(cache)}\n`, 0o600);
   return cache;
 }
@@ -48,5 +50,5 @@ function isPresenceCache(value: unknown): value is PresenceCache {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
-  return typeof v['mesh_name'] === 'string' && count(v['online']) && count(v['total']) && Number.isFinite(v['at']);
+  return typeof v['mesh_name'] === 'string' && count(v['online']) && count(v['total']) && Number.isFinite(v['at']) && (v['offline'] === undefined || typeof v['offline'] === 'string');
 }

@@ -35,14 +35,19 @@ export async function statusLineText(options: StatusLineOptions = {}): Promise<s
   if (!mesh) return options.mesh ? `${MARK} ${options.mesh} · not joined` : `${MARK} claudemesh · ${meshes.length} meshes joined (status-line --mesh <name>)`;
 
   const cached = readPresenceCache(home, mesh.mesh_id);
-  if (cached && isFresh(cached, options.now)) return presenceLine(cached.mesh_name, cached);
+  if (cached && isFresh(cached, options.now)) return cached.offline ? offlineLine(cached.mesh_name) : presenceLine(cached.mesh_name, cached);
   try {
     const counts = await fetchPresence(mesh, options.timeoutMs ?? 2_000);
     saveQuietly(home, mesh, counts);
     return presenceLine(mesh.mesh_name, counts);
   } catch {
-    return `${MARK} ${mesh.mesh_name} · offline`;
+    return offlineLine(mesh.mesh_name);
   }
+}
+
+/** The daemon (or this call) could not reach the broker. */
+export function offlineLine(meshName: string): string {
+  return `${MARK} ${meshName} · offline`;
 }
 
 export function presenceLine(meshName: string, counts: { online: number; total: number }): string {

@@ -63,13 +63,10 @@ export class DaemonStatusCommand extends DaemonVerb {
       print(options.json ?? false, { running: false }, 'the daemon is not running (any verb starts it; or: claudemesh daemon start)');
       return;
     }
-    const info = (await client.call('info')) as { pid: number; socket: string; meshes: Array<{ mesh_name: string; connected: boolean; outbox: number; unread: number }> };
+    const info = (await client.call('info')) as { pid: number; socket: string; meshes: Array<{ mesh_name: string; connected: boolean; state?: string; cause?: string; outbox: number; unread: number }> };
     client.close();
-    print(
-      options.json ?? false,
-      { running: true, ...info },
-      [`daemon running (pid ${info.pid}) on ${info.socket}`, ...info.meshes.map((m) => `  ${m.mesh_name.padEnd(20)} ${m.connected ? 'connected' : 'connecting'}  outbox ${m.outbox}  unread ${m.unread}`)].join('\n'),
-    );
+    const line = (m: (typeof info.meshes)[number]) => `  ${m.mesh_name.padEnd(20)} ${(m.state ?? (m.connected ? 'connected' : 'connecting')).padEnd(11)}  outbox ${m.outbox}  unread ${m.unread}${m.cause && !m.connected ? `\n    ${m.cause}` : ''}`;
+    print(options.json ?? false, { running: true, ...info }, [`daemon running (pid ${info.pid}) on ${info.socket}`, ...info.meshes.map(line)].join('\n'));
   }
 }
 

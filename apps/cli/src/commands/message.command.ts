@@ -2,9 +2,8 @@ import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudem
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
-import { warnIfKeyChanged } from '../verified-check.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
-import { inboxIncompleteNote, inboxText, sentText, statusText } from '../format.js';
+import { inboxIncompleteNote, inboxText, offlineInboxLine, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { Gated } from '../gated.js';
 
@@ -22,10 +21,8 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
     if (!text) throw new CliError('nothing to send; usage: claudemesh message send <to> <text>', EXIT.usage);
     const mesh = selectMesh(options.mesh);
     const plaintext = encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
-    const outcome = await withBackend(async (b) => {
-      await warnIfKeyChanged(claudemeshHome(), mesh.mesh_id, to!, () => b.peers(mesh));
-      return b.send(mesh, to!, plaintext);
-    });
+    const outcome = await withBackend((b) => b.send(mesh, to!, plaintext));
+    if (outcome.warning) process.stderr.write(outcome.warning);
     process.stdout.write(sentText(to!, outcome, options.json ?? false));
   }
 
@@ -61,7 +58,9 @@ export class MessageInboxCommand extends MeshVerb<InboxOptions> {
     const mesh = selectMesh(options.mesh);
     await withBackend(async (backend) => {
       const sync = await backend.syncInbox(mesh, options.wait ?? 0);
-      if (!sync.complete) process.stderr.write(inboxIncompleteNote(sync.broker_url, inboxDrainWaitMs()));
+      const offline = await backend.offline(mesh);
+      if (offline) process.stderr.write(offlineInboxLine(offline));
+      else if (!sync.complete) process.stderr.write(inboxIncompleteNote(sync.broker_url, inboxDrainWaitMs()));
       const store = LocalStore.open(claudemeshHome());
       let messages: LocalMessage[];
       try {

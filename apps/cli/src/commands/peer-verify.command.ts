@@ -4,6 +4,7 @@ import { Option, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
+import { matchPeerName } from '../peer-names.js';
 import { Gated } from '../gated.js';
 import { qrText, stdoutIsTerminal } from '../qr-text.js';
 import { safeText } from '../terminal-text.js';
@@ -25,16 +26,19 @@ export function fingerprint(memberPubkey: string): string {
   return memberPubkey.match(/.{1,4}/g)!.join(' ');
 }
 
-/** The peer named by display name, full member key, or a unique member-key prefix (8+ hex, as `peer list` shows 16). */
+/**
+ * The peer named by display name (exact, else unique ignoring case), full member key, or a unique
+ * member-key prefix (8+ hex, as `peer list` shows 16). Not found is exit 4, with close names.
+ */
 export function resolvePeer(peers: PeerInfo[], selector: string): PeerInfo {
-  const byName = peers.find((p) => p.display_name === selector);
-  if (byName) return byName;
-  if (/^[0-9a-f]{8,64}$/.test(selector)) {
+  if (/^[0-9a-f]{8,64}$/.test(selector) && !peers.some((p) => p.display_name === selector)) {
     const matches = peers.filter((p) => p.member_pubkey.startsWith(selector));
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) throw new CliError(`"${selector}" matches several members (${matches.map((p) => p.display_name).join(', ')}); give more of the key`, EXIT.usage);
   }
-  throw new CliError(`no member "${selector}" in this mesh; see who is there: claudemesh peer list`, EXIT.notFound);
+  const match = matchPeerName(peers, selector);
+  if (match.ok) return peers.find((p) => p.display_name === match.name)!;
+  throw new CliError(`${match.message}; see who is there: claudemesh peer list`, EXIT.notFound);
 }
 
 /**
@@ -57,7 +61,7 @@ export class PeerVerifyCommand extends MeshVerb<VerifyOptions> {
 
     const mesh = selectMesh(options.mesh);
     const mine = mesh.identity.public_key;
-    const peer = resolvePeer(await withBackend((b) => b.peers(mesh)), selector!);
+    const peer = resolvePeer((await withBackend((b) => b.peers(mesh))).peers, selector!);
     if (peer.member_pubkey === mine) throw new CliError('that is you; verify someone else (claudemesh peer list)', EXIT.usage);
     await cryptoReady();
     const number = safetyNumber(mine, peer.member_pubkey);

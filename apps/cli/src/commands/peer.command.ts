@@ -2,7 +2,7 @@ import { claudemeshHome } from '@claudemesh/core';
 import { Command, CommandRunner, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
-import { peersText } from '../format.js';
+import { peersText, staleLine } from '../format.js';
 import { Gated } from '../gated.js';
 import { LocalStore } from '../store/local-store.js';
 import { PeerVerifyCommand } from './peer-verify.command.js';
@@ -14,7 +14,8 @@ import { PeerBlockCommand, PeerGrantCommand, PeerGrantsCommand, PeerRevokeComman
 export class PeerListCommand extends MeshVerb {
   async run(_args: string[], options: CommonOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
-    const peers = await withBackend((b) => b.peers(mesh));
+    const { peers, stale } = await withBackend((b) => b.peers(mesh));
+    if (stale) process.stderr.write(staleLine(stale));
     const store = LocalStore.open(claudemeshHome());
     let verified: Set<string>;
     try {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import type { PeerInfo } from '@claudemesh/core';
 import { cliBinPath } from '../claude/cli-location.js';
 import { EXIT } from '../exit-codes.js';
 import { daemonPaths } from './paths.js';
@@ -132,4 +133,15 @@ export async function ensureDaemon(home: string, env: NodeJS.ProcessEnv = proces
     }
   }
   return null;
+}
+
+/** The daemon's `peers` answer: the list, and when it is the last one seen (stale). */
+export interface PeerListAnswer {
+  peers: PeerInfo[];
+  stale: { at: number; cause: string } | null;
+}
+
+/** Reads a `peers` answer; a daemon started by an older claudemesh answers the bare list. */
+export function peerList(answer: unknown): PeerListAnswer {
+  return Array.isArray(answer) ? { peers: answer as PeerInfo[], stale: null } : (answer as PeerListAnswer);
 }

@@ -1,16 +1,20 @@
 import { meshClientFor } from '../mesh-client-for.js';
-import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, type Ack, type PeerStatus, type StoredMesh } from '@claudemesh/core';
+import { MeshClient, ProtocolError, claudemeshHome, loadMeshes, type Ack, type PeerInfo, type PeerStatus, type StoredMesh } from '@claudemesh/core';
 import { cryptoReady } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { writePresenceCache } from '../claude/presence-cache.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, exitCodeOf } from '../exit-codes.js';
 import { answerKeyRequests, canHandOver } from '../handoff.js';
+import { netCause } from '../net-cause.js';
+import { isNameTarget } from '../peer-names.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { DEFAULT_INBOX_DRAIN_WAIT_MS } from './inbox-wait.js';
+import { checkSendTarget } from '../verified-check.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
+import { readPeersCache, writePeersCache, type PeersSnapshot } from './peers-cache.js';
 import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
 import { safeLine } from '../terminal-text.js';
 
@@ -20,6 +24,13 @@ const DEFAULT_SEND_WAIT_MS = 8_000;
 const WATCHDOG_MS = 2_000;
 /** How long a request through the daemon waits for the broker before the CLI hears why not. */
 const BROKER_ANSWER_MS = 10_000;
+/**
+ * A lost connection that has not come back within this long counts as unreachable even when no
+ * attempt has failed yet (a broker host that drops packets makes attempts hang, not fail).
+ */
+const UNREACHABLE_AFTER_MS = Number(process.env['CLAUDEMESH_UNREACHABLE_AFTER_MS']) || 3_000;
+/** How long a request waits for a link that is still making its first connection (a daemon just started). */
+const FIRST_CONNECT_GRACE_MS = 1_500;
 /** Within the status line's 60 s cache lifetime. */
 const PRESENCE_REFRESH_MS = 30_000;
 /** How often an owner's or admin's daemon hands the mesh key to members its email invites admitted (§9c). */
@@ -35,14 +46,35 @@ class DaemonError extends Error {
   }
 }
 
+/**
+ * Where a mesh's connection stands, as `daemon status` and every answer report it: `connecting`
+ * (first attempt, or a connection just lost), `connected`, `unreachable` (attempts fail: refused,
+ * DNS, TLS, timeout — `cause` says which) or `refused` (the broker turned this member away).
+ */
+export type LinkState = 'connecting' | 'connected' | 'unreachable' | 'refused';
+
+/** Hello refusals after which the SDK stops reconnecting. */
+const REFUSALS = new Set(['E_NOT_MEMBER', 'E_REVOKED', 'E_UNKNOWN_MESH', 'E_BAD_SIGNATURE']);
+
 /** One joined mesh: a warm, reconnecting connection plus what this member wants its sessions to show. */
 class MeshLink {
   readonly client: MeshClient;
   private presenceTimer: NodeJS.Timeout | null = null;
   private handoffTimer: NodeJS.Timeout | null = null;
+  private lostTimer: NodeJS.Timeout | null = null;
   private handingOver = false;
-  status: PeerStatus | null;
-  summary: string | null;
+  status: PeerStatus | null = null;
+  summary: string | null = null;
+  state: LinkState = 'connecting';
+  /** Why the link is not connected (null while connected or on its first attempt). */
+  cause: string | null = null;
+  code: string | undefined;
+  since = Date.now();
+  /** The last member list the broker gave (also read back from the cache after a restart). */
+  private snapshot: PeersSnapshot | null;
+  private readonly stateListeners = new Set<() => void>();
+  /** Read marks made while offline; the broker hears them on the next connection. */
+  private readonly unsentReads = new Set<string>();
   /** Whether some connection of this link has drained the broker's offline queue into the local inbox. */
   private everDrained = false;
   /** Outbox entries handed to the SDK in this process (it resends them itself until acked). */
@@ -55,6 +87,7 @@ class MeshLink {
     private readonly onMessage: (meshId: string, m: LocalMessage) => void,
     private readonly log: (line: string) => void,
   ) {
+    this.snapshot = readPeersCache(home, mesh.mesh_id);
     this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon', history: store });
     // What this member last set survives a daemon restart: it is re-applied on every connect below.
     ({ status: this.status, summary: this.summary } = store.selfPresence(mesh.mesh_id));
@@ -70,14 +103,146 @@ class MeshLink {
       }
     });
     this.client.on('connected', () => {
-      this.log(`${mesh.mesh_name}: connected`);
+      this.setState('connected', null);
       void this.refreshPresence();
       void this.handOver();
       if (this.status) void this.client.setStatus(this.status).catch(() => undefined);
       if (this.summary !== null) void this.client.setSummary(this.summary).catch(() => undefined);
+      if (this.unsentReads.size > 0) {
+        this.client.markRead([...this.unsentReads]);
+        this.unsentReads.clear();
+      }
     });
-    this.client.on('disconnected', ({ code, reason }) => this.log(`${mesh.mesh_name}: disconnected (${code} ${reason})`));
-    this.client.on('error', (e) => this.log(`${mesh.mesh_name}: ${e.message}`));
+    this.client.on('disconnected', ({ code, reason }) => {
+      this.setState('connecting', `connection to ${mesh.broker_url} lost (${code}${reason ? ` ${reason}` : ''})`);
+      if (this.lostTimer) clearTimeout(this.lostTimer);
+      this.lostTimer = setTimeout(() => {
+        if (this.state === 'connecting') this.setState('unreachable', `no connection to ${mesh.broker_url} for ${UNREACHABLE_AFTER_MS / 1000} s`);
+      }, UNREACHABLE_AFTER_MS);
+      this.lostTimer.unref();
+    });
+    this.client.on('connect_failed', (e) => {
+      if (this.state !== 'refused') this.setState('unreachable', netCause(e, mesh.broker_url)?.text ?? `${e.message} (${mesh.broker_url})`);
+    });
+    this.client.on('error', (e) => {
+      this.log(`${mesh.mesh_name}: ${e.message}`);
+      if (e instanceof ProtocolError && REFUSALS.has(e.code)) this.refuse(e);
+    });
+  }
+
+  private refuse(e: ProtocolError): void {
+    this.code = e.code;
+    this.setState('refused', `the broker at ${this.mesh.broker_url} refuses this member: ${e.message} [${e.code}]`);
+  }
+
+  private setState(state: LinkState, cause: string | null): void {
+    const changed = state !== this.state || cause !== this.cause;
+    if (state !== this.state) this.since = Date.now();
+    this.state = state;
+    this.cause = cause;
+    if (!changed) return;
+    this.log(`${this.mesh.mesh_name}: ${state}${cause ? ` (${cause})` : ''}`);
+    // The status line must not show the last online count once the broker is gone.
+    if (state === 'unreachable' || state === 'refused') this.writeOffline();
+    for (const listener of [...this.stateListeners]) listener();
+  }
+
+  private writeOffline(): void {
+    try {
+      writePresenceCache(this.home, this.mesh.mesh_id, { mesh_name: this.mesh.mesh_name, online: 0, total: this.snapshot?.peers.length ?? 0, offline: this.cause ?? this.state });
+    } catch (error) {
+      this.log(`${this.mesh.mesh_name}: presence cache not written: ${(error as Error).message}`);
+    }
+  }
+
+  /** Resolves when the state next changes, or after `ms`. */
+  private changed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.stateListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      this.stateListeners.add(done);
+    });
+  }
+
+  /** Waits (up to `ms`) for a link still on its first attempt to connect or fail; then answers at once. */
+  async settled(ms = FIRST_CONNECT_GRACE_MS): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.state === 'connecting' && this.cause === null && Date.now() < deadline) await this.changed(deadline - Date.now());
+  }
+
+  /** Resolves when the link stops being connected (to answer a waiting send at once), or after `ms`. */
+  async lost(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.state === 'connected' && Date.now() < deadline) await this.changed(deadline - Date.now());
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected' && this.client.connected;
+  }
+
+  /** The member list from the broker (kept as the snapshot), or the snapshot marked stale when unreachable. */
+  async peers(): Promise<{ peers: PeerInfo[]; stale: { at: number; cause: string } | null }> {
+    await this.settled();
+    if (this.connected) {
+      try {
+        return { peers: await this.listFresh(), stale: null };
+      } catch (error) {
+        if (this.connected || !this.snapshot) throw error;
+      }
+    }
+    if (this.state === 'refused') throw this.refusal();
+    if (!this.snapshot) throw this.unreachable('no member list was seen yet');
+    return { peers: this.snapshot.peers, stale: { at: this.snapshot.at, cause: this.cause ?? 'no connection yet' } };
+  }
+
+  /** Lists members at the broker (within the answer budget) and keeps the list. */
+  private async listFresh(): Promise<PeerInfo[]> {
+    const peers = await answered(this, (c) => c.listPeers());
+    this.snapshot = { peers, at: Date.now() };
+    try {
+      writePeersCache(this.home, this.mesh.mesh_id, this.snapshot);
+    } catch (error) {
+      this.log(`${this.mesh.mesh_name}: member list cache not written: ${(error as Error).message}`);
+    }
+    return peers;
+  }
+
+  /**
+   * The list a send checks its target against: the snapshot when it already has the name and no
+   * verified key rides on it, else a fresh one while connected (a key change must not hide behind
+   * a cache), else the snapshot marked stale, or null when none was ever seen.
+   */
+  async targetList(to: string, verified: boolean): Promise<{ peers: PeerInfo[]; stale: boolean } | null> {
+    if (this.connected) {
+      if (this.snapshot && !verified && this.snapshot.peers.some((p) => p.display_name === to)) return { peers: this.snapshot.peers, stale: false };
+      try {
+        return { peers: await this.listFresh(), stale: false };
+      } catch {
+        // lost meanwhile: fall back to what we saw last
+      }
+    }
+    return this.snapshot ? { peers: this.snapshot.peers, stale: true } : null;
+  }
+
+  /** The error for a request that needs the broker right now. */
+  unreachable(what: string): DaemonError {
+    if (this.state === 'refused') return this.refusal();
+    return new DaemonError(`broker unreachable (${this.cause ?? `no connection to ${this.mesh.broker_url} yet`}); ${what}; claudemesh doctor says more`, EXIT.unreachable);
+  }
+
+  refusal(): DaemonError {
+    return new DaemonError(this.cause ?? 'the broker refuses this member', EXIT.failure, this.code);
+  }
+
+  /** Marks read at the broker now, or on the next connection. */
+  markRead(ids: string[]): void {
+    if (this.connected) this.client.markRead(ids);
+    else for (const id of ids) this.unsentReads.add(id);
   }
 
   /**
@@ -85,9 +250,13 @@ class MeshLink {
    * since this daemon's session is a real one.
    */
   private async refreshPresence(): Promise<void> {
-    if (!this.client.connected) return;
+    if (!this.connected) {
+      // keeps the offline mark fresh for the status line while the broker stays away
+      if (this.state === 'unreachable' || this.state === 'refused') this.writeOffline();
+      return;
+    }
     try {
-      const peers = await this.client.listPeers();
+      const peers = await this.listFresh();
       writePresenceCache(this.home, this.mesh.mesh_id, { mesh_name: this.mesh.mesh_name, online: peers.filter((p) => p.online).length, total: peers.length });
     } catch (error) {
       this.log(`${this.mesh.mesh_name}: presence refresh failed: ${(error as Error).message}`);
@@ -118,6 +287,8 @@ class MeshLink {
     if (settled()) return true;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      // An unreachable or refusing broker hands nothing over: answer from the store at once.
+      if (this.state === 'unreachable' || this.state === 'refused') return settled();
       if (await this.client.waitDrained(Math.min(250, deadline - Date.now()))) return true;
       // Disconnected after an earlier drain: nothing more can arrive now, answer from the store.
       if (settled()) return true;
@@ -132,7 +303,10 @@ class MeshLink {
       this.handoffTimer = setInterval(() => void this.handOver(), HANDOFF_MS);
       this.handoffTimer.unref();
     }
-    this.client.connect().catch((e: Error) => this.log(`${this.mesh.mesh_name}: ${e.message}`));
+    this.client.connect().catch((e: Error) => {
+      this.log(`${this.mesh.mesh_name}: ${e.message}`);
+      if (e instanceof ProtocolError && REFUSALS.has(e.code)) this.refuse(e);
+    });
     // What an earlier daemon accepted but never saw acked goes out again under its client id.
     for (const entry of this.store.pendingOutbound(this.mesh.mesh_id)) void this.deliver(entry.client_id, entry.to, entry.plaintext).catch(() => undefined);
   }
@@ -162,6 +336,7 @@ class MeshLink {
   close(): Promise<void> {
     if (this.presenceTimer) clearInterval(this.presenceTimer);
     if (this.handoffTimer) clearInterval(this.handoffTimer);
+    if (this.lostTimer) clearTimeout(this.lostTimer);
     return this.client.close();
   }
 }
@@ -312,32 +487,37 @@ export class Daemon {
         return {
           pid: process.pid,
           socket: this.paths.socket,
-          meshes: [...this.links.values()].map((l) => ({ mesh_id: l.mesh.mesh_id, mesh_name: l.mesh.mesh_name, connected: l.client.connected, outbox: this.store.pendingOutbound(l.mesh.mesh_id).length, unread: this.store.unreadCount(l.mesh.mesh_id) })),
+          meshes: [...this.links.values()].map((l) => ({
+            mesh_id: l.mesh.mesh_id,
+            mesh_name: l.mesh.mesh_name,
+            broker_url: l.mesh.broker_url,
+            connected: l.connected,
+            state: l.state,
+            ...(l.cause ? { cause: l.cause } : {}),
+            since: l.since,
+            outbox: this.store.pendingOutbound(l.mesh.mesh_id).length,
+            unread: this.store.unreadCount(l.mesh.mesh_id),
+          })),
         };
       case 'reload':
         return this.reload();
       case 'stop':
         setImmediate(() => void this.stop().then(() => process.exit(0)));
         return { stopping: true };
-      case 'send': {
-        const p = req.params;
-        const link = this.link(p.mesh_id);
-        const clientId = p.client_id ?? randomUUID();
-        // Durable first: from here on the message survives a daemon or machine restart.
-        this.store.enqueueOutbound({ mesh_id: p.mesh_id, client_id: clientId, to: p.to, plaintext: p.plaintext, created_at: Date.now() });
-        const sending = link.deliver(clientId, p.to, p.plaintext, p.receipts);
-        const waited = await Promise.race([sending.then((ack) => ({ ack })), sleep(p.wait_ms ?? DEFAULT_SEND_WAIT_MS).then(() => null)]);
-        sending.catch(() => undefined);
-        return waited ? { queued: false, client_id: clientId, ack: waited.ack } : { queued: true, client_id: clientId, ack: null };
-      }
+      case 'send':
+        return this.send(req.params);
       case 'peers':
-        return answered(this.link(req.params.mesh_id), (c) => c.listPeers());
-      case 'message_status':
-        return answered(this.link(req.params.mesh_id), (c) => c.messageStatus({ messageIds: req.params.message_ids }));
+        return this.link(req.params.mesh_id).peers();
+      case 'message_status': {
+        const link = this.link(req.params.mesh_id);
+        await link.settled();
+        if (!link.connected) throw link.unreachable('message status needs it (your sends wait in the outbox: claudemesh daemon status)');
+        return answered(link, (c) => c.messageStatus({ messageIds: req.params.message_ids }));
+      }
       case 'mark_read': {
         const link = this.link(req.params.mesh_id);
         const changed = this.store.markRead(req.params.mesh_id, req.params.message_ids);
-        link.client.markRead(req.params.message_ids);
+        link.markRead(req.params.message_ids);
         return { marked: changed.length };
       }
       case 'inbox_ready': {
@@ -361,6 +541,8 @@ export class Daemon {
       }
       case 'group': {
         const link = this.link(req.params.mesh_id);
+        await link.settled();
+        if (!link.connected) throw link.unreachable('group membership lives at the broker; retry when it is back');
         await answered(link, (c) => (req.params.join ? c.joinGroup(req.params.group) : c.leaveGroup(req.params.group)));
         return { group: req.params.group, joined: req.params.join };
       }
@@ -370,15 +552,51 @@ export class Daemon {
     }
   }
 
+  /**
+   * A send: the target is checked against the member list (a name resolves as every verb resolves
+   * it; a verified name's key is compared), then the message is written to the outbox and handed to
+   * the SDK. While the broker is unreachable the answer is "queued" at once, with the cause; while
+   * connected it waits for the ack up to `wait_ms`, and answers "queued" early if the link drops.
+   */
+  private async send(p: Extract<DaemonRequest, { method: 'send' }>['params']): Promise<SendAnswer> {
+    const link = this.link(p.mesh_id);
+    await link.settled();
+    if (link.state === 'refused') throw link.refusal();
+    const verifiedKeys = (name: string) => this.store.verifiedByName(p.mesh_id, name).map((v) => v.member_pubkey);
+    const list = isNameTarget(p.to) ? await link.targetList(p.to, verifiedKeys(p.to).length > 0) : null;
+    const target = checkSendTarget(p.to, list, verifiedKeys);
+    if (!target.ok) throw new DaemonError(target.message, EXIT.notFound, 'E_UNKNOWN_TARGET');
+    const clientId = p.client_id ?? randomUUID();
+    // Durable first: from here on the message survives a daemon or machine restart.
+    this.store.enqueueOutbound({ mesh_id: p.mesh_id, client_id: clientId, to: target.to, plaintext: p.plaintext, created_at: Date.now() });
+    const sending = link.deliver(clientId, target.to, p.plaintext, p.receipts);
+    sending.catch(() => undefined);
+    const base = { client_id: clientId, to: target.to, ...(target.warning ? { warning: target.warning } : {}) };
+    const queued = (): SendAnswer => ({ ...base, queued: true, ack: null, ...(link.connected ? {} : { unreachable: link.cause ?? `no connection to ${link.mesh.broker_url} yet` }) });
+    if (!link.connected) return queued();
+    const waited = await Promise.race([sending.then((ack) => ({ ack })), link.lost(p.wait_ms ?? DEFAULT_SEND_WAIT_MS).then(() => null)]);
+    return waited ? { ...base, queued: false, ack: waited.ack } : queued();
+  }
+
   private publish(meshId: string, message: LocalMessage): void {
     const line = `${JSON.stringify({ event: 'message', mesh_id: meshId, message })}\n`;
     for (const s of this.subscribers) if (!s.meshId || s.meshId === meshId) s.socket.write(line);
   }
 }
 
+/** What a send answers: the ack, or queued (with why, when the broker is unreachable); `to` as resolved. */
+interface SendAnswer {
+  queued: boolean;
+  client_id: string;
+  ack: Ack | null;
+  to: string;
+  warning?: string;
+  unreachable?: string;
+}
+
 function errorBody(error: unknown): DaemonErrorBody {
   if (error instanceof DaemonError) return { message: error.message, exit_code: error.exitCode, ...(error.code ? { code: error.code } : {}) };
-  if (error instanceof ProtocolError) return { message: error.message, code: error.code, exit_code: EXIT.failure };
+  if (error instanceof ProtocolError) return { message: error.message, code: error.code, exit_code: exitCodeOf(error.code) };
   return { message: error instanceof Error ? error.message : String(error), exit_code: EXIT.failure };
 }
 
@@ -387,7 +605,7 @@ async function answered<T>(link: MeshLink, work: (client: MeshClient) => Promise
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new DaemonError(`no answer from the broker at ${link.mesh.broker_url} within ${BROKER_ANSWER_MS / 1000} s (connected: ${link.client.connected}); see claudemesh daemon status`, EXIT.unreachable)),
+      () => reject(new DaemonError(`no answer from the broker at ${link.mesh.broker_url} within ${BROKER_ANSWER_MS / 1000} s (${link.state}); see claudemesh daemon status`, EXIT.unreachable)),
       BROKER_ANSWER_MS,
     );
   });
@@ -397,8 +615,6 @@ async function answered<T>(link: MeshLink, work: (client: MeshClient) => Promise
     clearTimeout(timer);
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /** Whether something accepts connections on this socket path. */
 export function answers(path: string): Promise<boolean> {

@@ -3,12 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DaemonCallError, DaemonClient, olderDaemon } from '../daemon/client.js';
+import { DaemonCallError, DaemonClient, olderDaemon, peerList } from '../daemon/client.js';
 import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
 import { daemonPaths } from '../daemon/paths.js';
-import { warnIfKeyChanged } from '../verified-check.js';
-import { EXIT } from '../exit-codes.js';
-import { errorLine, inboxIncompleteNote, inboxText, peersText, sentText, statusText } from '../format.js';
+import { EXIT, exitCodeOf } from '../exit-codes.js';
+import { errorLine, inboxIncompleteNote, inboxText, offlineInboxLine, peersText, sentText, staleLine, statusText } from '../format.js';
 import { enforce } from '../policy/gate.js';
 import { hasTerminal } from '../policy/prompt.js';
 
@@ -131,7 +130,7 @@ export async function tryFastPath(args: string[], env: NodeJS.ProcessEnv = proce
       process.exitCode = error.exitCode;
     } else if (error instanceof DaemonCallError) {
       process.stderr.write(errorLine(error.body.message, error.body.code));
-      process.exitCode = error.body.exit_code ?? EXIT.failure;
+      process.exitCode = error.body.exit_code ?? exitCodeOf(error.body.code);
     } else throw error;
   } finally {
     daemon.close();
@@ -161,13 +160,15 @@ interface Ctx {
 async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite, c: Ctx): Promise<string> {
   switch (verb) {
     case 'send': {
-      await warnIfKeyChanged(home, mesh.mesh_id, c.pos[0]!, async () => (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof peersText>[0]);
+      // The daemon resolves the name and checks a verified key against its member list (verified-check.ts).
       const wait = Number(c.env['CLAUDEMESH_SEND_WAIT_MS']);
-      const outcome = await d.call('send', { mesh_id: mesh.mesh_id, to: c.pos[0]!, plaintext: c.plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) });
-      return sentText(c.pos[0]!, outcome as Parameters<typeof sentText>[1], c.json);
+      const outcome = (await d.call('send', { mesh_id: mesh.mesh_id, to: c.pos[0]!, plaintext: c.plaintext, ...(Number.isInteger(wait) && wait >= 0 ? { wait_ms: wait } : {}) })) as Parameters<typeof sentText>[1] & { warning?: string };
+      if (outcome.warning) process.stderr.write(outcome.warning);
+      return sentText(c.pos[0]!, outcome, c.json);
     }
     case 'peers': {
-      const peers = (await d.call('peers', { mesh_id: mesh.mesh_id })) as Parameters<typeof peersText>[0];
+      const { peers, stale } = peerList(await d.call('peers', { mesh_id: mesh.mesh_id }));
+      if (stale) process.stderr.write(staleLine(stale));
       const { LocalStore } = await import('../store/local-store.js');
       const store = LocalStore.open(home);
       let verified: Set<string>;
@@ -192,7 +193,9 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
       // A daemon whose session has not drained the broker's offline queue yet would answer short.
       const waitMs = inboxDrainWaitMs(c.env);
       const ready = (await d.call('inbox_ready', { mesh_id: mesh.mesh_id, timeout_ms: waitMs }).catch(olderDaemon)) as { complete: boolean; broker_url: string };
-      if (!ready.complete) process.stderr.write(inboxIncompleteNote(ready.broker_url, waitMs));
+      const offline = await offlineNote(d, mesh.mesh_id);
+      if (offline) process.stderr.write(offline);
+      else if (!ready.complete) process.stderr.write(inboxIncompleteNote(ready.broker_url, waitMs));
       if (c.waitS > 0) await new Promise((r) => setTimeout(r, c.waitS * 1000));
       const { LocalStore } = await import('../store/local-store.js');
       const store = LocalStore.open(home);
@@ -210,3 +213,10 @@ async function answer(verb: Verb, d: DaemonClient, home: string, mesh: MeshLite,
   }
 }
 
+
+/** The stderr line for an inbox read while the daemon cannot reach this mesh's broker, or null. */
+async function offlineNote(d: DaemonClient, meshId: string): Promise<string | null> {
+  const info = (await d.call('info')) as { meshes: Array<{ mesh_id: string; state?: string; cause?: string }> };
+  const link = info.meshes.find((m) => m.mesh_id === meshId);
+  return link && (link.state === 'unreachable' || link.state === 'refused') ? offlineInboxLine(link.cause ?? link.state) : null;
+}

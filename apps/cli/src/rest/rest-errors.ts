@@ -1,5 +1,7 @@
 import { ProtocolError, type StoredMesh } from '@claudemesh/core';
 import { CliError, EXIT } from '../context.js';
+import { exitCodeOf } from '../exit-codes.js';
+import { netCause } from '../net-cause.js';
 
 /** What to run next after a refusal of the REST API, per code (the CLI's own words for topics and keys). */
 const NEXT: Record<string, string> = {
@@ -18,22 +20,6 @@ const NEXT: Record<string, string> = {
   E_TOO_LARGE: 'send less (split the message)',
 };
 
-const EXIT_OF: Record<string, number> = {
-  E_NOT_FOUND: EXIT.notFound,
-  E_UNKNOWN_TARGET: EXIT.notFound,
-  E_SCHEMA: EXIT.usage,
-  E_TOO_LARGE: EXIT.usage,
-};
-
-const NETWORK = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|EAI_AGAIN|fetch failed|other side closed|socket hang up/;
-
-function networkCause(error: unknown): string | null {
-  if (!(error instanceof Error)) return null;
-  const cause = (error as { cause?: unknown }).cause;
-  const text = [error.message, cause instanceof Error ? `${(cause as { code?: string }).code ?? ''} ${cause.message}` : ''].join(' ');
-  return NETWORK.test(text) ? (cause instanceof Error ? ((cause as { code?: string }).code ?? cause.message) : error.message) : null;
-}
-
 /**
  * The CLI error for a failed REST call: the broker's message with its code and a `next:` line, and
  * the exit code of docs/cli.md (not found 4, usage 2, unreachable 5, else 1). `hints` override the
@@ -43,9 +29,9 @@ export function restError(error: unknown, mesh: StoredMesh, hints: Record<string
   if (error instanceof CliError) return error;
   if (error instanceof ProtocolError) {
     const next = hints[error.code] ?? NEXT[error.code];
-    return new CliError(`${error.message} [${error.code}]${next ? `\n  next: ${next}` : ''}`, EXIT_OF[error.code] ?? EXIT.failure);
+    return new CliError(`${error.message} [${error.code}]${next ? `\n  next: ${next}` : ''}`, exitCodeOf(error.code));
   }
-  const cause = networkCause(error);
-  if (cause) return new CliError(`cannot reach the broker of "${mesh.mesh_name}" at ${mesh.broker_url} (${cause})\n  next: check it runs, then retry (claudemesh doctor)`, EXIT.unreachable);
+  const cause = netCause(error, mesh.broker_url);
+  if (cause) return new CliError(`cannot reach the broker of "${mesh.mesh_name}": ${cause.text}\n  next: check it runs, then retry (claudemesh doctor)`, EXIT.unreachable);
   return error instanceof Error ? error : new Error(String(error));
 }

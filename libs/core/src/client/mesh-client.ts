@@ -274,12 +274,14 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   private open(): void {
-    const ws = new WebSocket(this.opts.url, { maxPayload: 1024 * 1024 });
+    const ws = new WebSocket(this.opts.url, { maxPayload: 1024 * 1024, handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000 });
     this.ws = ws;
     this.authenticated = false;
     ws.on('message', (data: WebSocket.RawData) => this.onRaw(ws, data as Buffer));
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
     ws.on('error', (err) => {
+      // Tells a reconnecting owner (the daemon) why it is offline, at every failed attempt.
+      if (!this.authenticated && ws === this.ws) this.emit('connect_failed', err);
       // 'close' follows; a first connect that cannot open fails fast instead of retrying forever.
       if (this.firstConnect && !this.opts.reconnect) {
         this.firstConnect.reject(err);

@@ -17,6 +17,8 @@ export interface MeshClientOptions {
   /** Reconnect automatically after an unexpected close (default true). */
   reconnect?: boolean;
   backoff?: { initialMs: number; maxMs: number };
+  /** Give up on one connection attempt (TCP, TLS and the HTTP upgrade) after this long (default 10 000 ms). */
+  connectTimeoutMs?: number;
   /** Resend an unacked send after this long while connected (same client id). */
   resendAfterMs?: number;
   /** Confirm receipt of pushes automatically (default true). */
@@ -74,6 +76,8 @@ export interface MeshClientEvents {
    */
   drained: [{ queued: number }];
   disconnected: [{ code: number; reason: string }];
+  /** A connection attempt failed before the hello (refused, DNS, TLS, timeout); a reconnecting client tries again. */
+  connect_failed: [Error];
   decrypt_error: [{ messageId: string; from: string; error: Error }];
   /** A push the `accept` option refused (already confirmed to the broker). */
   dropped: [{ messageId: string; from: string; kind: MessageKind }];
