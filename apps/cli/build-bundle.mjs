@@ -176,6 +176,28 @@ async function buildBundle() {
     metafile: true,
     logLevel: 'warning',
   });
+  // The command tree once more, as one CommonJS file: src/tree-loader.ts compiles it through
+  // vm.Script with V8's code cache, which Node 20 offers for scripts but not for ES modules.
+  await build({
+    absWorkingDir: here,
+    entryPoints: [join(here, 'dist', 'command-tree.js')],
+    outfile: join(staging, 'chunks', 'tree.cjs'),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    tsconfig: join(here, 'tsconfig.build.json'),
+    external: EXTERNAL,
+    plugins: [stubs, trims],
+    // Its package-relative paths resolve from where the ES chunks sit (tree-loader.ts sets this).
+    define: { 'import.meta.url': 'globalThis.__claudemeshTreeUrl' },
+    minifyIdentifiers: true,
+    keepNames: true,
+    legalComments: 'none',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'warning',
+  });
   const metafile = JSON.stringify(result.metafile).replaceAll('dist-bundle.tmp/', 'dist-bundle/');
   writeFileSync(join(staging, 'meta.json'), metafile);
   rmSync(outdir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -83,7 +83,8 @@ describe('the CLI bundle (apps/cli/dist-bundle)', () => {
     // Only main.ts itself went into the entry chunk; everything else waits behind import().
     expect(Object.keys(entry!.inputs)).toEqual(['dist/main.js']);
     const dynamic = entry!.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path);
-    expect(dynamic.some((p) => /nest-commander/.test(p))).toBe(true);
+    // The command tree (Nest, commander) is reached only through the loader, behind import().
+    expect(dynamic.some((p) => /tree-loader/.test(p)), JSON.stringify(dynamic)).toBe(true);
   });
 
   it('bundles only what the CLI runs, and stays small', () => {
@@ -115,6 +116,58 @@ describe('the CLI bundle (apps/cli/dist-bundle)', () => {
   });
 });
 
+describe('the command tree from the CommonJS copy with V8 code cache (src/tree-loader.ts)', () => {
+  const TREE = join(BUNDLE, 'chunks', 'tree.cjs');
+  const home = temp('cmh-cc-home-');
+  const run = (xdg: string, args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    exec(process.execPath, [ENTRY, ...args], { env: { ...process.env, CLAUDEMESH_HOME: home, XDG_CACHE_HOME: xdg, ...extra } });
+  const caches = (xdg: string): string[] => {
+    const dir = join(xdg, 'claudemesh', 'code-cache');
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bin')) : [];
+  };
+
+  it('writes a private cache on the first run, reuses it unchanged, and answers exactly like the module path', async () => {
+    expect(existsSync(TREE), `${TREE} (npm run build)`).toBe(true);
+    const xdg = temp('cmh-cc-');
+    const first = await run(xdg, ['--help']);
+    expect(first.code).toBe(0);
+    const [cache] = caches(xdg);
+    expect(cache).toMatch(/^tree-[0-9a-f]+\.bin$/);
+    const file = join(xdg, 'claudemesh', 'code-cache', cache!);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(xdg, 'claudemesh', 'code-cache')).mode & 0o777).toBe(0o700);
+    const written = statSync(file).mtimeMs;
+    const again = await run(xdg, ['--help']);
+    expect(again).toEqual(first);
+    expect(statSync(file).mtimeMs, 'an accepted cache is not written again').toBe(written);
+    expect(await run(xdg, ['--help'], { CLAUDEMESH_CODE_CACHE: 'off' })).toEqual(first);
+    const peers = await run(xdg, ['peers']);
+    expect(peers.code).toBe(3);
+    expect(peers).toEqual(await run(xdg, ['peers'], { CLAUDEMESH_CODE_CACHE: 'off' }));
+  });
+
+  it('recompiles over a cache V8 rejects and replaces it', async () => {
+    const xdg = temp('cmh-cc-');
+    await run(xdg, ['--help']);
+    const file = join(xdg, 'claudemesh', 'code-cache', caches(xdg)[0]!);
+    writeFileSync(file, Buffer.alloc(4096, 7));
+    const after = await run(xdg, ['--help']);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/^Usage: /);
+    expect(readFileSync(file).equals(Buffer.alloc(4096, 7)), 'the rejected cache was replaced').toBe(false);
+  });
+
+  it('uses no cache directory that others could write to', async () => {
+    const xdg = temp('cmh-cc-');
+    const dir = join(xdg, 'claudemesh', 'code-cache');
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o777);
+    const r = await run(xdg, ['--help']);
+    expect(r.code).toBe(0);
+    expect(caches(xdg)).toEqual([]);
+  });
+});
+
 const PACK = process.env.CLAUDEMESH_TEST_PACK === '1';
 const WHY = 'builds better-sqlite3 from source, ~60 s; run with CLAUDEMESH_TEST_PACK=1';
 
@@ -136,7 +189,7 @@ describe('the npm package (npm pack -w apps/cli)', () => {
       const listing = await exec('tar', ['-tzf', tarball]);
       const files = listing.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
       expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'bin/claudemesh.js', 'dist-bundle/main.js', 'skill/SKILL.md']));
-      expect(files.filter((f) => !/^(package\.json|README\.md|bin\/claudemesh\.js|skill\/SKILL\.md|dist-bundle\/(main|chunks\/[\w.-]+)\.js)$/.test(f))).toEqual([]);
+      expect(files.filter((f) => !/^(package\.json|README\.md|bin\/claudemesh\.js|skill\/SKILL\.md|dist-bundle\/(main|chunks\/[\w.-]+)\.js|dist-bundle\/chunks\/tree\.cjs)$/.test(f))).toEqual([]);
       expect(files.some((f) => /^(src|test|dist)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'))).toBe(false);
       const manifest = JSON.parse((await exec('tar', ['-xzOf', tarball, 'package/package.json'])).stdout) as { dependencies?: Record<string, string> };
       expect(Object.keys(manifest.dependencies ?? {})).toEqual(['better-sqlite3']);
