@@ -9,6 +9,13 @@ export class CommandTree {
   constructor(@InjectCommander() readonly root: Command) {}
 }
 
+/**
+ * Commands that have subcommands and still act on their own when none is named (`mesh invite`
+ * issues an invite; `mesh invite list` lists them). Such a command registers itself here from its
+ * setCommand; any other command with subcommands is a plain group that shows its help.
+ */
+export const runsItself = new WeakSet<Command>();
+
 /** A usage error as the rules report it: one message, the command it happened in, exit 2. */
 export interface UsageFailure {
   message: string;
@@ -39,11 +46,14 @@ export function applyUsageRules(root: Command, onUsage: (failure: UsageFailure) 
 }
 
 /**
- * A command with subcommands does nothing of its own: bare, it shows its help; anything else on its
- * line is an unknown command (checked before options, so `peer lst --json` names the typo). A
- * default subcommand (`me` → `me show`) runs only when nothing that looks like a command was typed.
+ * A command with subcommands does nothing of its own (unless it is in `runsItself`): bare, it shows
+ * its help; anything else on its line is an unknown command (checked before options, so `peer lst
+ * --json` names the typo). A default subcommand (`me` → `me show`) runs only when nothing that looks
+ * like a command was typed.
  */
 function groupRules(cmd: Command, onUsage: (failure: UsageFailure) => never): void {
+  // What nest-commander attached: the command's own run(), for a command that acts by itself.
+  const own = runsItself.has(cmd) ? (cmd as unknown as { _actionHandler: ((args: unknown[]) => void | Promise<void>) | null })._actionHandler : null;
   cmd.allowUnknownOption(true);
   // `claudemesh help <verb>` stays (an action handler would drop commander's implicit help command);
   // the groups never had one, and their completions list none.
@@ -63,6 +73,7 @@ function groupRules(cmd: Command, onUsage: (failure: UsageFailure) => never): vo
     const word = firstOperand(cmd.args, cmd.commands.flatMap((c) => c.options));
     if (word !== undefined) return unknown(word);
     if (option !== undefined) return onUsage({ message: `unknown option "${option}" for ${pathOf(cmd)}`, command: pathOf(cmd) });
+    if (own) return own(cmd.processedArgs);
     cmd.outputHelp();
     return undefined;
   });

@@ -13,6 +13,7 @@ import { InviteVerb, issueMeshInvite } from '../invite-issue.js';
 import { issueEmailInvite, type EmailInviteOptions } from '../email-invite-issue.js';
 import { Gated } from '../gated.js';
 import { safeLine } from '../terminal-text.js';
+import { runsItself } from '../usage-rules.js';
 
 /** `mesh list`: the meshes joined on this machine (no network). */
 @SubCommand({ name: 'list', aliases: ['ls'], description: 'Meshes joined on this machine' })
@@ -94,6 +95,8 @@ export class MeshInviteCommand extends InviteVerb {
    * `invite` even when it follows `list` / `revoke`: hand those down, and refuse issuing flags there.
    */
   override setCommand(command: Parameters<InviteVerb['setCommand']>[0]): this {
+    // Bare `mesh invite` issues one: it is not a group that only shows its help (usage-rules.ts).
+    runsItself.add(command);
     command.hook('preSubcommand', (parent, sub) => {
       for (const [key, value] of Object.entries(parent.opts())) {
         if (parent.getOptionValueSource(key) !== 'cli') continue;
