@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
 import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 
 /** The broker's whole configuration: one zod schema over the environment. */
@@ -17,6 +18,7 @@ export const BrokerEnv = z.object({
   BOOTSTRAP_MESH: z.string().min(1).default('default'),
   NATS_URL: z.string().optional(),
   ...MAIL_ENV,
+  ...LIMITS_ENV,
 });
 
 export interface BrokerConfig {
@@ -32,6 +34,8 @@ export interface BrokerConfig {
   migrationsDir: string;
   /** Email invites (docs/protocol.md §9c); absent means no mail. */
   mail?: MailSettings;
+  /** WebSocket and send-path limits (docs/protocol.md §1.2). */
+  limits: LimitSettings;
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -56,6 +60,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
     migrationsDir,
     mail: mailSettingsOf(e),
+    limits: limitSettingsOf(e),
   };
 }
 
