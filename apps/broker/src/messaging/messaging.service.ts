@@ -147,6 +147,7 @@ export class MessagingService implements OnModuleDestroy {
     for (let delay = CONFIRM_RETRY_FIRST_MS; ; delay *= 2) {
       try {
         await Promise.all(messageIds.map((messageId) => this.receipts.submit({ recipientMemberId: session.member.id, recipientPubkey: session.member.pubkey, messageId, state })));
+        this.quota.released(session.member.id);
         return;
       } catch (error) {
         if (!isDatabaseUnavailable(error) || delay > CONFIRM_RETRY_LAST_MS || !session.open) throw error;

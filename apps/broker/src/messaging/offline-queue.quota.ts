@@ -8,18 +8,23 @@ const REFRESH_MS = 60_000;
 const RECHECK_MS = 1_000;
 
 interface Totals {
+  /** As read from the database, plus what this node admitted since. */
   count: number;
   bytes: number;
+  /** As read from the database. */
+  read: { count: number; bytes: number };
   readAt: number;
 }
 
 /**
  * The per-recipient offline-queue quota (docs/protocol.md §7.5): messages and ciphertext bytes in
  * state `queued` for one member. Totals are read from the database once, then counted up by the
- * sends this node admits (confirmations are not counted down, so the estimate only errs high); a
- * recipient is refused only on totals read within the last second, so an estimate that erred high
- * costs a query, never a wrong refusal. Several broker nodes each count their own admissions until
- * the next read, so the quota holds approximately there.
+ * sends this node admits (confirmations are not counted down, so the estimate only errs high). A
+ * recipient is refused only when totals read from the database within the last second leave no
+ * room, so an estimate that erred high costs a query, never a refusal; confirmations from a
+ * recipient at its quota drop its totals, so it takes messages again as soon as it has caught up.
+ * Several broker nodes each count their own admissions until the next read, so there the quota
+ * holds approximately.
  */
 @Injectable()
 export class OfflineQueueQuota implements OnModuleDestroy {
@@ -45,7 +50,8 @@ export class OfflineQueueQuota implements OnModuleDestroy {
   async admit(recipients: string[], bytes: number): Promise<{ admitted: string[]; full: string[] }> {
     const now = Date.now();
     await this.read(recipients.filter((r) => this.stale(r, now, REFRESH_MS)));
-    await this.read(recipients.filter((r) => !this.fits(r, bytes) && this.stale(r, now, RECHECK_MS)));
+    // Past the estimate: refused only if a read of the last second already showed no room.
+    await this.read(recipients.filter((r) => !this.fits(r, bytes) && (this.stale(r, now, RECHECK_MS) || this.fits(r, bytes, 'read'))));
     const admitted: string[] = [];
     const full: string[] = [];
     for (const r of recipients) {
@@ -61,9 +67,19 @@ export class OfflineQueueQuota implements OnModuleDestroy {
     return { admitted, full };
   }
 
-  private fits(recipient: string, bytes: number): boolean {
+  /**
+   * The recipient confirmed messages: if it was at its quota, its totals are read again on the next
+   * send (far from the quota, nothing changes: online members confirm all the time).
+   */
+  released(recipient: string): void {
+    if (this.totals.has(recipient) && (!this.fits(recipient, 0) || !this.fits(recipient, 0, 'read'))) this.totals.delete(recipient);
+  }
+
+  private fits(recipient: string, bytes: number, which: 'estimate' | 'read' = 'estimate'): boolean {
     const t = this.totals.get(recipient);
-    return !t || (t.count + 1 <= this.maxMessages && t.bytes + bytes <= this.maxBytes);
+    if (!t) return true;
+    const base = which === 'read' ? t.read : t;
+    return base.count + 1 <= this.maxMessages && base.bytes + bytes <= this.maxBytes;
   }
 
   private stale(recipient: string, now: number, maxAgeMs: number): boolean {
@@ -75,7 +91,10 @@ export class OfflineQueueQuota implements OnModuleDestroy {
     if (recipients.length === 0) return;
     const readAt = Date.now();
     const found = await this.store.queuedTotals(recipients);
-    for (const r of recipients) this.totals.set(r, { ...(found.get(r) ?? { count: 0, bytes: 0 }), readAt });
+    for (const r of recipients) {
+      const read = found.get(r) ?? { count: 0, bytes: 0 };
+      this.totals.set(r, { ...read, read, readAt });
+    }
   }
 
   private sweep(): void {
