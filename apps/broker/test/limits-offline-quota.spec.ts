@@ -22,7 +22,6 @@ describe.each(dbKinds())('the offline-queue quota of a recipient on %s', (kind) 
   let alice: Identity;
   let bob: Identity;
   let carol: Identity;
-  let dave: Identity;
   let a: MeshClient;
   const clients: MeshClient[] = [];
 
@@ -35,7 +34,7 @@ describe.each(dbKinds())('the offline-queue quota of a recipient on %s', (kind) 
     alice = await addMember(tb, mesh, 'alice');
     bob = await addMember(tb, mesh, 'bob');
     carol = await addMember(tb, mesh, 'carol');
-    dave = await addMember(tb, mesh, 'dave');
+    await addMember(tb, mesh, 'dave');
     a = await connectClient(tb, mesh, alice);
     clients.push(a);
     await a.listPeers();
