@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType } from '@claudemesh/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { FUZZ_BROKER_LIMITS } from '../../../tools/fuzz/src/broker-limits.js';
 import { Findings } from '../../../tools/fuzz/src/findings.js';
 import { CLIENT_FRAME_TYPES, FRAME_FIELDS, frameCase, mutatedFrame, validCase, type FrameContext } from '../../../tools/fuzz/src/frames.js';
 import { GrantStateModel } from '../../../tools/fuzz/src/grant-state-model.js';
@@ -117,7 +118,7 @@ describe('fuzz: a live broker', () => {
   let tb: TestBroker;
 
   beforeAll(async () => {
-    tb = await startTestBroker('embedded');
+    tb = await startTestBroker('embedded', { ...FUZZ_BROKER_LIMITS });
   });
   afterAll(async () => tb?.close());
 

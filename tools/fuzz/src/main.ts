@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { cryptoReady } from '@claudemesh/crypto';
 import { BrokerProcess, freePort } from '../../bench/dist/broker-process.js';
+import { FUZZ_BROKER_LIMITS } from './broker-limits.js';
 import { runFuzz, summaryLine } from './harness.js';
 
 const USAGE = `usage: npm run fuzz -- [options]
@@ -65,7 +66,7 @@ async function main(): Promise<number> {
   const home = mkdtempSync(join(tmpdir(), 'cmh-fuzz-'));
   const adminToken = 'fuzz-admin-token-0123456789';
   const port = await freePort();
-  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error' });
+  const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error', ...FUZZ_BROKER_LIMITS });
   let exited = false;
   try {
     await broker.start();

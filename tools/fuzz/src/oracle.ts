@@ -226,6 +226,10 @@ export function checkServerFrame(frame: unknown): string | null {
   if (type === 'error') {
     if (!isErrorCode(f['code'])) return `error code ${JSON.stringify(f['code'])} is not in the frozen table`;
     if (typeof f['message'] !== 'string') return 'error frame without a string message';
+    // §5.3: a rate refusal says how long to wait, and only a rate refusal does.
+    const retryAfter = f['retry_after_ms'];
+    if (f['code'] === 'E_RATE_LIMITED' && !(Number.isSafeInteger(retryAfter) && (retryAfter as number) > 0)) return 'E_RATE_LIMITED without a positive integer retry_after_ms';
+    if (f['code'] !== 'E_RATE_LIMITED' && retryAfter !== undefined) return `retry_after_ms on ${String(f['code'])}`;
   }
   const parsed = SERVER_FRAME_SCHEMAS[type as keyof typeof SERVER_FRAME_SCHEMAS].safeParse(f);
   if (!parsed.success) return `${type} frame does not match its schema: ${parsed.error.issues[0]?.message ?? ''}`;
