@@ -24,10 +24,10 @@ export const LIMIT_DEFAULTS = Object.freeze({
   preauthBytes: 64 * 1024,
   /** Token-bucket refill rates; each bucket holds two seconds' worth (RATE_BURST_SECONDS). */
   connFramesPerS: 1_000,
-  connBytesPerS: 8 * MiB,
+  connBytesPerS: 16 * MiB,
   connCostlyPerS: 50,
   memberFramesPerS: 2_000,
-  memberBytesPerS: 16 * MiB,
+  memberBytesPerS: 32 * MiB,
   memberCostlyPerS: 100,
   /** Ciphertext bytes one group commit of sends may carry (besides its 2 000-message cap). */
   sendBatchBytes: 8 * MiB,

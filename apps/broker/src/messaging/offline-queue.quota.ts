@@ -29,6 +29,8 @@ interface Totals {
 @Injectable()
 export class OfflineQueueQuota implements OnModuleDestroy {
   private readonly totals = new Map<string, Totals>();
+  /** Reads in progress: a send that needs one joins it, so sends resume in the order they came. */
+  private readonly reading = new Map<string, Promise<void>>();
   private readonly maxMessages: number;
   private readonly maxBytes: number;
   private readonly sweeper: NodeJS.Timeout;
@@ -89,12 +91,21 @@ export class OfflineQueueQuota implements OnModuleDestroy {
 
   private async read(recipients: string[]): Promise<void> {
     if (recipients.length === 0) return;
-    const readAt = Date.now();
-    const found = await this.store.queuedTotals(recipients);
-    for (const r of recipients) {
-      const read = found.get(r) ?? { count: 0, bytes: 0 };
-      this.totals.set(r, { ...read, read, readAt });
+    const start = recipients.filter((r) => !this.reading.has(r));
+    if (start.length > 0) {
+      const readAt = Date.now();
+      const done = this.store.queuedTotals(start).then((found) => {
+        for (const r of start) {
+          const read = found.get(r) ?? { count: 0, bytes: 0 };
+          this.totals.set(r, { ...read, read, readAt });
+        }
+      });
+      const settled = done.finally(() => {
+        for (const r of start) if (this.reading.get(r) === settled) this.reading.delete(r);
+      });
+      for (const r of start) this.reading.set(r, settled);
     }
+    await Promise.all(recipients.map((r) => this.reading.get(r)));
   }
 
   private sweep(): void {
