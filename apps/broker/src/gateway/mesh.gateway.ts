@@ -23,6 +23,8 @@ import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 
+const refOf = (frame: ClientFrame): string | undefined => ('req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined);
+
 /** Frames above the soft limit get E_TOO_LARGE and the connection lives; above this hard cap ws closes it (1009). */
 export const HARD_MAX_PAYLOAD = 4 * LIMITS.maxFrameBytes;
 
@@ -105,14 +107,13 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       return;
     }
     const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
-    const frame = decoded.ok ? decoded.frame : null;
-    const ref = frame ? ('req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined) : decoded.ok ? undefined : decoded.ref;
-    if (conn.session && !this.admitRate(conn, conn.session, data.length, frame, ref)) return;
+    const ref = decoded.ok ? refOf(decoded.frame) : decoded.ref;
+    if (conn.session && !this.admitRate(conn, conn.session, data.length, decoded.ok ? decoded.frame : null, ref)) return;
     if (!decoded.ok) {
       this.error(conn, decoded.code, decoded.message, decoded.ref);
       return;
     }
-    if (!frame) return;
+    const frame = decoded.frame;
     try {
       if (frame.type === 'hello') await this.onHello(conn, frame);
       else if (!conn.session) this.error(conn, 'E_NOT_AUTHENTICATED', `${frame.type} needs a completed hello`, ref);
