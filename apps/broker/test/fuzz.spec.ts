@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType } from '@claudemesh/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { FUZZ_BROKER_LIMITS } from '../../../tools/fuzz/src/broker-limits.js';
 import { Findings } from '../../../tools/fuzz/src/findings.js';
 import { CLIENT_FRAME_TYPES, FRAME_FIELDS, frameCase, mutatedFrame, validCase, type FrameContext } from '../../../tools/fuzz/src/frames.js';
 import { GrantStateModel } from '../../../tools/fuzz/src/grant-state-model.js';
@@ -117,7 +118,7 @@ describe('fuzz: a live broker', () => {
   let tb: TestBroker;
 
   beforeAll(async () => {
-    tb = await startTestBroker('embedded');
+    tb = await startTestBroker('embedded', { ...FUZZ_BROKER_LIMITS });
   });
   afterAll(async () => tb?.close());
 
@@ -220,6 +221,66 @@ describe('fuzz: a live broker', () => {
     expect(findings.outcomes.get('state') ?? 0, 'some writes and reads succeeded').toBeGreaterThan(0);
     expect(findings.outcomes.get('grants') ?? 0).toBeGreaterThan(0);
   }, 120_000);
+
+  it('answers every frame under tiny rate limits as the protocol says or with E_RATE_LIMITED carrying retry_after_ms, and keeps the connection', async () => {
+    const limited = await startTestBroker('embedded', {
+      ...FUZZ_BROKER_LIMITS,
+      CLAUDEMESH_WS_CONN_FRAMES_PER_S: '40',
+      CLAUDEMESH_WS_CONN_BYTES_PER_S: String(256 * 1024),
+      CLAUDEMESH_WS_CONN_COSTLY_PER_S: '10',
+    });
+    try {
+      const owner = fuzzIdentity(SEED, 'rl-owner');
+      const member = fuzzIdentity(SEED, 'rl-member');
+      const mesh = await createMesh(limited.url, { name: 'fuzz-rate', owner, displayName: 'owner', adminToken: limited.adminToken });
+      const { invite } = await issueInvite(limited.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: limited.url, issuer: owner });
+      await joinMesh(limited.url, { invite, identity: member, displayName: 'fz-member' });
+      const ctx: FrameContext = {
+        meshId: mesh.mesh_id,
+        knownTargets: ['owner', owner.publicKey, 'fz-member', member.publicKey],
+        knownGroups: [],
+        members: [owner.publicKey, member.publicKey],
+        grantees: [],
+        sessionKeys: [],
+      };
+      const findings = new Findings();
+      const session = fuzzIdentity(SEED, 'rl-session');
+      let connections = 0;
+      const lane = new FrameLane({
+        name: 'rate-limited',
+        findings,
+        connect: async () => {
+          connections++;
+          const conn = await RawConn.open(limited.wsUrl);
+          let acked = false;
+          conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
+          conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
+          await conn.until(() => acked, 5_000);
+          return conn;
+        },
+        authenticated: true,
+        model: new MeshModel(new Set(ctx.knownTargets), new Set()),
+        replyTimeoutMs: 30_000,
+        confirmPushes: true,
+        rateLimited: true,
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(frameCase(ctx), { minLength: 1, maxLength: 20 }), async (window) => {
+          await lane.runWindow(window);
+          expect(findings.violations, `${window.map((c) => c.label).join(', ')}; ${replay}`).toEqual([]);
+        }),
+        { seed: SEED, numRuns: 40 },
+      );
+      // Forty costly frames at once, whatever the load: past the bucket of twenty, so some are refused.
+      await lane.runWindow(fc.sample(validCase(ctx, 'list_peers'), { seed: SEED, numRuns: 40 }));
+      await lane.finish(500);
+      expect(findings.violations, replay).toEqual([]);
+      expect(findings.outcomes.get('E_RATE_LIMITED') ?? 0, 'some frames were refused').toBeGreaterThan(0);
+      expect(connections, 'one connection throughout').toBe(1);
+    } finally {
+      await limited.close();
+    }
+  }, 180_000);
 
   it('keeps to the protocol under a mixed stream of frames, handshakes, signed and bearer REST requests', async () => {
     const lines: string[] = [];

@@ -16,6 +16,7 @@ export const HINTS: Record<string, string> = {
   E_FORBIDDEN: 'you lack the right for this in the mesh; ask its owner',
   E_UNAVAILABLE: 'the broker cannot store messages right now; retry in a moment',
   E_RATE_LIMITED: 'slow down and retry',
+  E_QUEUE_FULL: 'the recipient has too many messages waiting; send again once it has caught up (claudemesh peer list shows when it is online)',
   E_TOO_LARGE: 'send less (split the message)',
   E_INVITE_INVALID: 'the link is damaged or forged; ask the mesh owner for a fresh one',
   E_INVITE_NOT_FOUND: 'check the code (or the broker it belongs to); ask for a fresh invite',

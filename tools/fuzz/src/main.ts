@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { cryptoReady } from '@claudemesh/crypto';
 import { BrokerProcess, freePort } from '../../bench/dist/broker-process.js';
+import { FUZZ_BROKER_LIMITS } from './broker-limits.js';
 import { runFuzz, summaryLine } from './harness.js';
 
 const USAGE = `usage: npm run fuzz -- [options]
@@ -67,7 +68,7 @@ async function main(): Promise<number> {
   const port = await freePort();
   // Every fuzz request comes from one address and most fail on purpose: the per-address and
   // per-key budgets (docs/protocol.md §8.4) would answer 429 to most of the run.
-  const limits = { CLAUDEMESH_PUBLIC_ATTEMPTS_BURST: '1000000', CLAUDEMESH_SEARCH_BURST: '1000000' };
+  const limits = { CLAUDEMESH_PUBLIC_ATTEMPTS_BURST: '1000000', CLAUDEMESH_SEARCH_BURST: '1000000', ...FUZZ_BROKER_LIMITS };
   const broker = new BrokerProcess({ PORT: String(port), HOST: '127.0.0.1', CLAUDEMESH_HOME: home, ADMIN_TOKEN: adminToken, BOOTSTRAP_MESH: 'off', LOG_LEVEL: 'error', ...limits });
   let exited = false;
   try {

@@ -97,6 +97,8 @@ export interface Expectation extends Partial<Omit<ReplyRule, 'outcomes'>> {
   outcomes: readonly Outcome[];
   /** Frame excerpt, for reports. */
   excerpt: string;
+  /** A reply that may come or not (a frame that expects none, under rate limits: its refusal). */
+  optional?: boolean;
 }
 
 /** What a connection's peer knows about the mesh, to predict send outcomes (§6.1, §7.1). */
@@ -113,6 +115,11 @@ export interface ConnState {
   model: SendModel;
   /** The lane member's grants and keys; absent, any answer the protocol allows is accepted. */
   grantState?: GrantStateModel;
+  /**
+   * The broker runs with tiny rate limits (§1.2): any frame but `delivered` and `read` may instead
+   * be refused with E_RATE_LIMITED (with its ref), and a frame that expects no reply may get one.
+   */
+  rateLimited?: boolean;
 }
 
 export function excerpt(data: string | Uint8Array, max = 160): string {
@@ -135,10 +142,22 @@ export function noteStorable(c: Classified, state: ConnState): void {
  * unauthenticated connection is not predicted here: it ends the connection (see the hello lane).
  */
 export function expectReply(c: Classified, state: ConnState, label: string, data: string | Uint8Array): Expectation | null {
+  const expected = expectHandled(c, state, label, data);
+  if (!state.authenticated || !state.rateLimited || (c.ok && (c.frame.type === 'delivered' || c.frame.type === 'read'))) return expected;
+  if (expected) return { ...expected, outcomes: [...expected.outcomes, 'E_RATE_LIMITED'] };
+  return { label, refs: c.ok ? [refOf(c.frame)] : c.refs, outcomes: ['E_RATE_LIMITED'], excerpt: excerpt(data), optional: true };
+}
+
+function refOf(frame: ClientFrame): string | undefined {
+  return 'req_id' in frame && frame.req_id !== undefined ? frame.req_id : 'id' in frame ? frame.id : undefined;
+}
+
+/** The reply a frame gets when it is handled. */
+function expectHandled(c: Classified, state: ConnState, label: string, data: string | Uint8Array): Expectation | null {
   const mk = (outcomes: Outcome[], refs: ReadonlyArray<string | undefined>): Expectation => ({ label, refs, outcomes, excerpt: excerpt(data) });
   if (!c.ok) return mk([c.code], c.refs);
   const frame = c.frame;
-  const ref = 'req_id' in frame && frame.req_id !== undefined ? frame.req_id : 'id' in frame ? frame.id : undefined;
+  const ref = refOf(frame);
   if (frame.type === 'hello') return mk([state.authenticated ? 'E_ALREADY_AUTHENTICATED' : 'E_REPLAY'], [undefined]);
   if (!state.authenticated) return mk(['E_NOT_AUTHENTICATED'], [ref]);
   switch (frame.type) {
@@ -230,6 +249,10 @@ export function checkServerFrame(frame: unknown): string | null {
   if (type === 'error') {
     if (!isErrorCode(f['code'])) return `error code ${JSON.stringify(f['code'])} is not in the frozen table`;
     if (typeof f['message'] !== 'string') return 'error frame without a string message';
+    // §5.3: a rate refusal says how long to wait, and only a rate refusal does.
+    const retryAfter = f['retry_after_ms'];
+    if (f['code'] === 'E_RATE_LIMITED' && !(Number.isSafeInteger(retryAfter) && (retryAfter as number) > 0)) return 'E_RATE_LIMITED without a positive integer retry_after_ms';
+    if (f['code'] !== 'E_RATE_LIMITED' && retryAfter !== undefined) return `retry_after_ms on ${String(f['code'])}`;
   }
   const parsed = SERVER_FRAME_SCHEMAS[type as keyof typeof SERVER_FRAME_SCHEMAS].safeParse(f);
   if (!parsed.success) return `${type} frame does not match its schema: ${parsed.error.issues[0]?.message ?? ''}`;

@@ -151,12 +151,16 @@ export interface LaneOptions {
   replyTimeoutMs: number;
   /** Confirm pushes with `delivered`, like a real client, so offline queues stay short. */
   confirmPushes: boolean;
+  /** The broker runs with tiny rate limits: E_RATE_LIMITED may answer any frame (oracle.ts). */
+  rateLimited?: boolean;
 }
 
 /** One pipelining connection (reopened after an unexpected close). */
 export class FrameLane {
   private conn: RawConn | null = null;
   private outstanding: Expectation[] = [];
+  /** Possible refusals of earlier windows' frames that expect no reply (rate-limited lanes). */
+  private readonly lateRefusals: Expectation[] = [];
   private toConfirm: string[] = [];
   private expectingClose = false;
   skipped = 0;
@@ -164,7 +168,12 @@ export class FrameLane {
   constructor(private readonly opts: LaneOptions) {}
 
   private get state(): ConnState {
-    return { authenticated: this.opts.authenticated, model: this.opts.model, ...(this.opts.grantState ? { grantState: this.opts.grantState } : {}) };
+    return {
+      authenticated: this.opts.authenticated,
+      model: this.opts.model,
+      ...(this.opts.grantState ? { grantState: this.opts.grantState } : {}),
+      ...(this.opts.rateLimited ? { rateLimited: true } : {}),
+    };
   }
 
   private async ensureOpen(): Promise<RawConn> {
@@ -208,7 +217,10 @@ export class FrameLane {
     }
     if (bad) findings.violation('bad-server-frame', `${this.opts.name}: ${bad}`, JSON.stringify(frame).slice(0, 200));
     const { outcome, ref } = replyKey(frame);
-    const i = this.outstanding.findIndex((e) => e.outcomes.includes(outcome as Outcome) && e.refs.includes(ref));
+    // A reply that must come is matched before one that may (a refusal of a frame that expects none).
+    const matches = (e: Expectation) => e.outcomes.includes(outcome as Outcome) && e.refs.includes(ref);
+    let i = this.outstanding.findIndex((e) => !e.optional && matches(e));
+    if (i < 0) i = this.outstanding.findIndex(matches);
     if (i >= 0) {
       const [e] = this.outstanding.splice(i, 1);
       findings.countOutcome(outcome);
@@ -217,6 +229,12 @@ export class FrameLane {
         if (wrong) findings.violation('wrong-reply-content', `${this.opts.name}: ${wrong}`, `${e!.label}: ${e!.excerpt}`);
         else e!.onReply?.(frame);
       }
+      return;
+    }
+    const late = this.lateRefusals.findIndex(matches);
+    if (late >= 0) {
+      this.lateRefusals.splice(late, 1);
+      findings.countOutcome(outcome);
       return;
     }
     const sameRef = this.outstanding.filter((e) => e.refs.includes(ref));
@@ -260,10 +278,17 @@ export class FrameLane {
       sent++;
     }
     this.flushConfirmations(conn);
-    const done = await conn.until(() => this.outstanding.length === 0 || conn.closed !== null, this.opts.replyTimeoutMs);
+    const done = await conn.until(() => this.outstanding.every((e) => e.optional) || conn.closed !== null, this.opts.replyTimeoutMs);
+    // Refusals that have not come: those frames were handled and answered nothing, or are refused
+    // after the window's last reply (a late refusal still matches one of them).
+    if (done) {
+      this.lateRefusals.push(...this.outstanding.filter((e) => e.optional));
+      this.lateRefusals.splice(0, Math.max(0, this.lateRefusals.length - 1_000));
+      this.outstanding = [];
+    }
     this.opts.grantState?.endWindow(done && conn.closed === null && this.conn === conn);
     if (!done) {
-      for (const e of this.outstanding.slice(0, 3)) {
+      for (const e of this.outstanding.filter((o) => !o.optional).slice(0, 3)) {
         findings.violation(
           'no-reply',
           `${this.opts.name}: no ${e.outcomes.join('|')} within ${this.opts.replyTimeoutMs} ms (${this.outstanding.length} outstanding)`,
@@ -287,7 +312,7 @@ export class FrameLane {
     if (!conn) return;
     this.flushConfirmations(conn);
     await new Promise((r) => setTimeout(r, quietMs));
-    await conn.until(() => this.outstanding.length === 0, this.opts.replyTimeoutMs);
+    await conn.until(() => this.outstanding.every((e) => e.optional), this.opts.replyTimeoutMs);
     this.expectingClose = true;
     conn.close();
   }

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
 import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 import { REST_LIMITS_ENV, restLimitsOf, type RestLimits } from './rest-limits.config.js';
 
@@ -21,6 +22,7 @@ export const BrokerEnv = z.object({
   NATS_URL: z.string().optional(),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
+  ...LIMITS_ENV,
 });
 
 export interface BrokerConfig {
@@ -40,6 +42,8 @@ export interface BrokerConfig {
   mail?: MailSettings;
   /** HTTP timeouts and connection caps, per-address limits, SSE and search limits (rest-limits.config.ts). */
   rest: RestLimits;
+  /** WebSocket and send-path limits (docs/protocol.md §1.2). */
+  limits: LimitSettings;
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -66,6 +70,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     migrationsDir,
     mail: mailSettingsOf(e),
     rest: restLimitsOf(e),
+    limits: limitSettingsOf(e),
   };
 }
 

@@ -1,15 +1,22 @@
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import { LIMITS, ProtocolError, TOPIC_LIMITS, corkedSend, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
+import { LIMITS, ProtocolError, TOPIC_LIMITS, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
 import { randomId } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import type { BusEvent } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { ApiKeysService } from '../apikeys/api-keys.service.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { GrantsService } from '../grants/grants.service.js';
 import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
+import { InboundGate } from '../limits/inbound-gate.js';
+import type { LimitSettings } from '../limits/limits.config.js';
+import { Outbound } from '../limits/outbound.js';
+import { PREAUTH_RETRY_AFTER_MS, PreAuthBudget, PreAuthTracker } from '../limits/preauth.js';
+import { COSTLY_FRAMES, NEVER_REFUSED, RateLimiter, type RateBuckets } from '../limits/rate-limiter.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
 import { atDeadline } from '../presence/deadline-timer.js';
@@ -17,12 +24,21 @@ import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 
+const refOf = (frame: ClientFrame): string | undefined => ('req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined);
+
 /** Frames above the soft limit get E_TOO_LARGE and the connection lives; above this hard cap ws closes it (1009). */
 export const HARD_MAX_PAYLOAD = 4 * LIMITS.maxFrameBytes;
-const HELLO_TIMEOUT_MS = 10_000;
 
 interface Connection {
   ws: WebSocket;
+  /** Every write, before and after hello, goes through the outbound budget. */
+  out: Outbound;
+  /** Every frame read goes through the bound on frames in flight. */
+  inbound: InboundGate;
+  rates: RateBuckets;
+  ip: string;
+  /** What it sent before hello; null once hello completed (its pre-hello slot is given back then). */
+  preauth: PreAuthBudget | null;
   challenge: string | null;
   session: LiveSession | null;
   helloPending: boolean;
@@ -34,6 +50,7 @@ interface Connection {
 export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   private readonly logger = new Logger('Gateway');
   private readonly connections = new Set<Connection>();
+  private readonly limits: LimitSettings;
 
   constructor(
     private readonly hello: HelloVerifier,
@@ -44,21 +61,39 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     private readonly apiKeys: ApiKeysService,
     private readonly sharedState: SharedStateService,
     private readonly topics: TopicsService,
-  ) {}
+    private readonly rateLimiter: RateLimiter,
+    private readonly preauthTracker: PreAuthTracker,
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
+  ) {
+    this.limits = config.limits;
+  }
 
-  handleConnection(ws: WebSocket): void {
+  handleConnection(ws: WebSocket, request: IncomingMessage): void {
+    ws.on('error', () => undefined);
+    const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs);
+    const ip = request.socket.remoteAddress ?? '';
+    if (!this.preauthTracker.open(ip)) {
+      out.write(serverFrame('error', { code: 'E_RATE_LIMITED', message: 'too many connections from this address are waiting for hello; retry later', retry_after_ms: PREAUTH_RETRY_AFTER_MS }));
+      out.close(4001, 'E_RATE_LIMITED');
+      return;
+    }
+    const helloTimeoutMs = this.limits.helloTimeoutMs;
     const conn: Connection = {
       ws,
+      out,
+      inbound: new InboundGate(ws, this.limits.maxInFlight, (data, isBinary) => this.onMessage(conn, data, isBinary)),
+      rates: this.rateLimiter.forConnection(),
+      ip,
+      preauth: new PreAuthBudget(this.limits),
       challenge: randomId(),
       session: null,
       helloPending: false,
-      helloTimer: setTimeout(() => this.fail(conn, 'E_NOT_AUTHENTICATED', 'no hello within 10 s'), HELLO_TIMEOUT_MS),
+      helloTimer: setTimeout(() => this.fail(conn, 'E_NOT_AUTHENTICATED', `no hello within ${helloTimeoutMs / 1000} s`), helloTimeoutMs),
     };
     this.connections.add(conn);
-    ws.on('message', (data: Buffer, isBinary: boolean) => void this.onMessage(conn, data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => conn.inbound.push(data, isBinary));
     ws.on('close', () => this.onClose(conn));
-    ws.on('error', () => undefined);
-    ws.send(serverFrame('challenge', { v: 1, nonce: conn.challenge!, server_time: Date.now() }));
+    out.write(serverFrame('challenge', { v: 1, nonce: conn.challenge!, server_time: Date.now() }));
   }
 
   onModuleDestroy(): void {
@@ -67,14 +102,20 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
 
   private async onMessage(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
     // A connection the broker is closing (revoked, expired, slow) does nothing more, whatever still arrives.
-    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    if (!conn.out.open) return;
+    const overPreauth = conn.preauth?.exceeded(data.length);
+    if (overPreauth) {
+      this.fail(conn, 'E_NOT_AUTHENTICATED', `${overPreauth}; reconnect and send hello first`);
+      return;
+    }
     const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
+    const ref = decoded.ok ? refOf(decoded.frame) : decoded.ref;
+    if (conn.session && !this.admitRate(conn, conn.session, data.length, decoded.ok ? decoded.frame : null, ref)) return;
     if (!decoded.ok) {
       this.error(conn, decoded.code, decoded.message, decoded.ref);
       return;
     }
     const frame = decoded.frame;
-    const ref = 'req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined;
     try {
       if (frame.type === 'hello') await this.onHello(conn, frame);
       else if (!conn.session) this.error(conn, 'E_NOT_AUTHENTICATED', `${frame.type} needs a completed hello`, ref);
@@ -103,8 +144,9 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     conn.challenge = null; // single use, whatever the outcome
     const { state, member } = await this.hello.verify(frame, challenge);
     clearTimeout(conn.helloTimer);
-    if (conn.ws.readyState !== conn.ws.OPEN) return;
-    const session = new LiveSession(randomUUID(), conn.ws, state, member, frame.session_pubkey, frame.peer_type);
+    if (!conn.out.open) return;
+    const session = new LiveSession(randomUUID(), conn.out, state, member, frame.session_pubkey, frame.peer_type);
+    this.endPreauth(conn);
     this.presence.register(session, (event) => this.onBusEvent(session, event));
     // A revocation sets `revoked` and publishes its bus event in one synchronous step, so a hello
     // verified before it and registered after it would miss both: look again now that it listens.
@@ -224,8 +266,34 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }
 
+  /**
+   * Per-connection and per-member token buckets (docs/protocol.md §1.2). A refused frame gets
+   * E_RATE_LIMITED with the wait, and the connection is not read until then.
+   */
+  private admitRate(conn: Connection, session: LiveSession, bytes: number, frame: ClientFrame | null, ref: string | undefined): boolean {
+    const wait = this.rateLimiter.admit(conn.rates, session.member.id, {
+      bytes,
+      costly: frame !== null && COSTLY_FRAMES.has(frame.type),
+      force: frame !== null && NEVER_REFUSED.has(frame.type),
+    });
+    if (wait === 0) return true;
+    conn.inbound.hold(wait);
+    const message = `rate limit reached; send this frame again in ${wait} ms`;
+    conn.out.write(serverFrame('error', { code: 'E_RATE_LIMITED', message, ...(ref !== undefined ? { ref } : {}), retry_after_ms: wait }));
+    return false;
+  }
+
+  /** Hello completed, or the connection ended before it: its address gets its pre-hello slot back. */
+  private endPreauth(conn: Connection): void {
+    if (!conn.preauth) return;
+    conn.preauth = null;
+    this.preauthTracker.release(conn.ip);
+  }
+
   private onClose(conn: Connection): void {
     clearTimeout(conn.helloTimer);
+    conn.inbound.close();
+    this.endPreauth(conn);
     this.connections.delete(conn);
     if (conn.session) {
       conn.session.cancelExpiry();
@@ -234,11 +302,10 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private error(conn: Connection, code: ErrorCode, message: string, ref?: string): void {
-    if (conn.ws.readyState === conn.ws.OPEN) corkedSend(conn.ws, serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
+    conn.out.write(serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
   }
 
   private fail(conn: Connection, code: ErrorCode, message: string): void {
-    this.error(conn, code, message);
-    conn.ws.close(4001, code);
+    conn.out.fail(code, message, 4001);
   }
 }

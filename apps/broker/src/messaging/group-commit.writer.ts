@@ -1,3 +1,10 @@
+/** Bounds of one commit: items, and bytes as `sizeOf` counts them (at least one item per commit). */
+export interface BatchBounds<T> {
+  maxItems: number;
+  maxBytes?: number;
+  sizeOf?: (item: T) => number;
+}
+
 /**
  * Group commit: everything submitted while a commit is in flight goes into the next one, so one
  * transaction carries a whole burst and each caller resolves only after its item is durable.
@@ -10,7 +17,7 @@ export class GroupCommitWriter<T, R> {
 
   constructor(
     private readonly commit: (items: T[]) => Promise<R[]>,
-    private readonly maxBatch = 2_000,
+    private readonly bounds: BatchBounds<T> = { maxItems: 2_000 },
   ) {}
 
   submit(item: T): Promise<R> {
@@ -34,7 +41,7 @@ export class GroupCommitWriter<T, R> {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
+        const batch = this.queue.splice(0, this.batchLength());
         try {
           const results = await this.commit(batch.map((b) => b.item));
           batch.forEach((b, i) => b.resolve(results[i] as R));
@@ -46,5 +53,18 @@ export class GroupCommitWriter<T, R> {
       this.running = false;
       for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /** How many queued items the next commit takes. */
+  private batchLength(): number {
+    const { maxItems, maxBytes, sizeOf } = this.bounds;
+    const limit = Math.min(maxItems, this.queue.length);
+    if (maxBytes === undefined || !sizeOf) return limit;
+    let bytes = 0;
+    for (let n = 0; n < limit; n++) {
+      bytes += sizeOf(this.queue[n]!.item);
+      if (bytes > maxBytes) return Math.max(1, n);
+    }
+    return limit;
   }
 }

@@ -196,6 +196,19 @@ export class MessageStore {
     return row?.n ?? 0;
   }
 
+  /** Messages and ciphertext bytes still `queued` for each of these members (absent: none). */
+  async queuedTotals(recipientMemberIds: string[]): Promise<Map<string, { count: number; bytes: number }>> {
+    const found = await rows<{ member: string; n: number; bytes: string }>(
+      this.ds,
+      `SELECT d.recipient_member_id AS member, count(*)::int AS n, coalesce(sum(octet_length(m.ciphertext)), 0)::bigint AS bytes
+       FROM deliveries d JOIN messages m ON m.id = d.message_id
+       WHERE d.recipient_member_id = ANY($1::bigint[]) AND d.state = 'queued'
+       GROUP BY d.recipient_member_id`,
+      [recipientMemberIds],
+    );
+    return new Map(found.map((r) => [String(r.member), { count: r.n, bytes: Number(r.bytes) }]));
+  }
+
   /** Applies a batch of delivered/read confirmations; returns the rows whose state actually advanced. */
   applyStateChanges(all: StateChange[]): Promise<ChangedDelivery[]> {
     const changes = all.filter((c) => canExist(c.messageId));

@@ -2,14 +2,14 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ProtocolError, serverFrame, type ReceiptEntry, type SendFrame, type ServerFrameMap } from '@claudemesh/core';
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import type { LiveSession } from '../presence/live-session.js';
 import { GroupCommitWriter } from './group-commit.writer.js';
 import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, type StateChange, type StoredMessage } from './message.store.js';
+import { OfflineQueueQuota } from './offline-queue.quota.js';
 import { TargetResolver } from './target.resolver.js';
 
 const DRAIN_PAGE = 500;
-/** The drain waits for the socket to flush below this before writing the next push. */
-const DRAIN_LOW_WATER_BYTES = 1024 * 1024;
 
 /** Confirmations that hit an unreachable database are retried after 250, 500, … 8 000 ms. */
 const CONFIRM_RETRY_FIRST_MS = 250;
@@ -25,7 +25,9 @@ export class MessagingService implements OnModuleDestroy {
   constructor(
     private readonly store: MessageStore,
     private readonly resolver: TargetResolver,
+    private readonly quota: OfflineQueueQuota,
     @Inject(BUS) private readonly bus: Bus,
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
   ) {
     this.sends = new GroupCommitWriter(async (batch) => {
       const results = await this.store.insertBatch(batch);
@@ -37,32 +39,39 @@ export class MessagingService implements OnModuleDestroy {
         for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
       });
       return results;
-    });
+    }, { maxItems: 2_000, maxBytes: config.limits.sendBatchBytes, sizeOf: (m) => m.ciphertext.length });
     this.receipts = new GroupCommitWriter(async (changes) => {
       const changed = await this.store.applyStateChanges(changes);
       this.publishReceipts(changed, changes);
       return changes.map(() => undefined);
-    }, 5_000);
+    }, { maxItems: 5_000 });
   }
 
   async onModuleDestroy(): Promise<void> {
     await Promise.all([this.sends.idle(), this.receipts.idle()]);
   }
 
-  /** Accepts a send: resolves it, commits it (batched), and answers only after the commit. */
+  /**
+   * Accepts a send: resolves it, checks its recipients' offline-queue quota, commits it (batched),
+   * and answers only after the commit.
+   */
   async send(session: LiveSession, frame: SendFrame): Promise<Ack> {
     let route;
     try {
       route = await this.resolver.resolve(session.state, session.member, frame.to);
     } catch (error) {
       // A retry of a stored message whose recipient has since gone is still that message.
-      const stored = error instanceof ProtocolError && error.code === 'E_UNKNOWN_TARGET' ? await this.store.findByClientId(session.member.id, frame.id) : null;
-      if (!stored) throw error;
-      return { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: true, accepted_at: stored.acceptedAt };
+      if (error instanceof ProtocolError && error.code === 'E_UNKNOWN_TARGET') return this.storedOr(session, frame, error);
+      throw error;
     }
     const nonce = Buffer.from(frame.nonce, 'base64url');
     const ciphertext = Buffer.from(frame.ciphertext, 'base64url');
     if (nonce.length !== 24 || ciphertext.length < 16) throw new ProtocolError('E_SCHEMA', 'nonce must be 24 bytes and ciphertext at least 16');
+    const { admitted, full } = await this.quota.admit(route.recipients, ciphertext.length);
+    // A DM has one recipient: refused whole. A fan-out goes to those with room; the ack names the others.
+    if (route.kind === 'dm' && full.length > 0) {
+      return this.storedOr(session, frame, new ProtocolError('E_QUEUE_FULL', "the recipient's offline queue is full; nothing was stored; retry once it has caught up"));
+    }
     // Pushes carry the canonical encoding of the stored bytes, live or drained alike.
     const nonceB64 = nonce.toString('base64url');
     const ciphertextB64 = ciphertext.toString('base64url');
@@ -79,7 +88,7 @@ export class MessagingService implements OnModuleDestroy {
         nonce,
         ciphertext,
         receipts: frame.receipts ?? (route.kind === 'dm' ? 'all' : 'none'),
-        recipients: route.recipients,
+        recipients: admitted,
         push: (messageId, at) =>
           serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at }),
       });
@@ -87,7 +96,17 @@ export class MessagingService implements OnModuleDestroy {
       if (isDatabaseUnavailable(error)) throw new ProtocolError('E_UNAVAILABLE', 'message not stored: database unavailable; retry with the same id');
       throw error;
     }
-    return { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: stored.duplicate, accepted_at: stored.acceptedAt };
+    const ack: Ack = { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: stored.duplicate, accepted_at: stored.acceptedAt };
+    // A duplicate's recipients were settled by its first copy; this attempt's refusals say nothing of them.
+    if (full.length > 0 && !stored.duplicate) ack.queue_full = full.flatMap((id) => session.state.byId.get(id)?.pubkey ?? []);
+    return ack;
+  }
+
+  /** The ack of this client id's stored message, if there is one; otherwise the refusal stands. */
+  private async storedOr(session: LiveSession, frame: SendFrame, refusal: ProtocolError): Promise<Ack> {
+    const stored = await this.store.findByClientId(session.member.id, frame.id);
+    if (!stored) throw refusal;
+    return { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: true, accepted_at: stored.acceptedAt };
   }
 
   /**
@@ -105,7 +124,7 @@ export class MessagingService implements OnModuleDestroy {
           cursor = BigInt(row.id);
           // Per push, not per page: a page of 500 large messages written at once would pass the
           // slow-consumer limit even for a client that reads as fast as it can.
-          while (session.open && session.backlogBytes > DRAIN_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 5));
+          while (session.open && session.backlogged) await new Promise((r) => setTimeout(r, 5));
         }
         if (page.length < DRAIN_PAGE || !session.open) break;
       }
@@ -128,6 +147,7 @@ export class MessagingService implements OnModuleDestroy {
     for (let delay = CONFIRM_RETRY_FIRST_MS; ; delay *= 2) {
       try {
         await Promise.all(messageIds.map((messageId) => this.receipts.submit({ recipientMemberId: session.member.id, recipientPubkey: session.member.pubkey, messageId, state })));
+        this.quota.released(session.member.id);
         return;
       } catch (error) {
         if (!isDatabaseUnavailable(error) || delay > CONFIRM_RETRY_LAST_MS || !session.open) throw error;

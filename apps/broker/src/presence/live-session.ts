@@ -1,19 +1,13 @@
 import type { PeerStatus, PeerType } from '@claudemesh/core';
-import { corkedSend, serverFrame, type ErrorCode } from '@claudemesh/core';
-import WebSocket from 'ws';
+import type { ErrorCode } from '@claudemesh/core';
+import type WebSocket from 'ws';
+import type { Outbound } from '../limits/outbound.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 
-/** Above this many unsent bytes a connection is a slow consumer: it is closed, its messages stay queued. */
-export const SEND_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 /** Live pushes held while the offline queue drains; beyond this the drain simply runs another round. */
 const MAX_HELD_PUSHES = 10_000;
-/** The same, in bytes: a drain that waits on a slow reader must not pile up large pushes in memory. */
-const MAX_HELD_BYTES = SEND_HIGH_WATER_BYTES;
-/**
- * A slow consumer's close frame waits behind megabytes it does not read; past this grace the socket
- * is destroyed, releasing its buffer (ws would otherwise wait 30 s for the closing handshake).
- */
-const SLOW_CONSUMER_CLOSE_GRACE_MS = 1_000;
+/** The drain waits for the socket to flush below this before writing the next push (or half the budget, if less). */
+const DRAIN_LOW_WATER_BYTES = 1024 * 1024;
 
 /**
  * One authenticated connection. Pushes are written in message-id order exactly once per session:
@@ -38,7 +32,8 @@ export class LiveSession {
 
   constructor(
     readonly id: string,
-    readonly ws: WebSocket,
+    /** Every write goes through the connection's outbound budget (slow consumers are closed there). */
+    private readonly out: Outbound,
     readonly state: MeshState,
     readonly member: MemberRecord,
     readonly sessionPubkey: string,
@@ -50,7 +45,12 @@ export class LiveSession {
   }
 
   get open(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.out.open;
+  }
+
+  /** The socket itself, for tests that cut it from the broker's side. */
+  get ws(): WebSocket {
+    return this.out.ws;
   }
 
   get drainCursor(): bigint {
@@ -61,7 +61,8 @@ export class LiveSession {
   pushLive(messageId: string, frame: string): void {
     const id = BigInt(messageId);
     if (this.draining) {
-      if (this.held.length < MAX_HELD_PUSHES && this.heldBytes < MAX_HELD_BYTES) {
+      // In bytes too: a drain that waits on a slow reader must not pile up large pushes in memory.
+      if (this.held.length < MAX_HELD_PUSHES && this.heldBytes < this.out.budgetBytes) {
         this.held.push({ id, frame });
         this.heldBytes += frame.length;
       } else this.heldOverflow = true;
@@ -107,27 +108,23 @@ export class LiveSession {
     else this.send(frame);
   }
 
-  get backlogBytes(): number {
-    return this.ws.bufferedAmount;
+  /** Whether the drain should wait for the client to read before its next push. */
+  get backlogged(): boolean {
+    return this.out.backlogBytes > Math.min(DRAIN_LOW_WATER_BYTES, this.out.budgetBytes / 2);
   }
 
   send(frame: string): void {
-    if (this.open) corkedSend(this.ws, frame);
+    this.out.write(frame);
   }
 
   fail(code: ErrorCode, message: string, closeCode = 4000): void {
-    this.send(serverFrame('error', { code, message }));
-    this.ws.close(closeCode, code);
+    this.out.fail(code, message, closeCode);
   }
 
   private write(id: bigint, frame: string): void {
     if (id <= this.cursor || !this.open) return;
-    this.cursor = id;
-    corkedSend(this.ws, frame);
-    if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) {
-      // The messages stay queued in the database; the client reconnects and drains at its pace.
-      this.fail('E_SLOW_CONSUMER', 'connection is not reading; reconnect to resume', 4008);
-      setTimeout(() => this.ws.terminate(), SLOW_CONSUMER_CLOSE_GRACE_MS).unref();
-    }
+    // A push the budget refuses is not counted as written: the connection is closing, and the
+    // message stays queued in the database for the next one.
+    if (this.out.write(frame)) this.cursor = id;
   }
 }

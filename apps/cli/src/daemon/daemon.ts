@@ -19,7 +19,7 @@ import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } fr
 import { safeLine } from '../terminal-text.js';
 
 /** Errors after which resending the same message cannot succeed: it leaves the outbox. */
-const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
+const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME', 'E_QUEUE_FULL']);
 const DEFAULT_SEND_WAIT_MS = 8_000;
 const WATCHDOG_MS = 2_000;
 /** How long a request through the daemon waits for the broker before the CLI hears why not. */

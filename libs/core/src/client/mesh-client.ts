@@ -24,12 +24,16 @@ export type { TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
 export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 interface PendingRequest {
+  /** Written again, under the same req_id, when the broker answers E_RATE_LIMITED. */
+  frame: string;
   resolve: (frame: ServerFrame) => void;
   reject: (err: Error) => void;
 }
 
-/** Errors after which resending the same frame cannot succeed. */
-const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME']);
+/** Errors after which resending the same frame cannot succeed (E_QUEUE_FULL: not until the recipient drains). */
+const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME', 'E_QUEUE_FULL']);
+/** An E_RATE_LIMITED without retry_after_ms (an older broker) waits this long. */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
 /** Errors that end the session for good: reconnecting would be refused again. */
 const TERMINAL_AUTH_ERRORS = new Set<ErrorCode>(['E_NOT_MEMBER', 'E_REVOKED', 'E_UNKNOWN_MESH', 'E_BAD_SIGNATURE']);
 
@@ -45,6 +49,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private closedByUser = false;
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** The broker refused this connection before hello (E_RATE_LIMITED): the reconnect waits at least this. */
+  private reconnectNotBeforeMs = 0;
   private resendTimer: NodeJS.Timeout | null = null;
   private readonly unackedSends = new UnackedSends((frame) => this.write(frame), () => this.authenticated);
   private readonly pendingRequests = new Map<string, PendingRequest>();
@@ -432,6 +438,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {
     const code = frame.code as ErrorCode;
     const err = new ProtocolError(code, frame.message);
+    const retryAfterMs = code === 'E_RATE_LIMITED' ? (frame.retry_after_ms ?? DEFAULT_RETRY_AFTER_MS) : undefined;
+    if (!this.authenticated && retryAfterMs !== undefined) {
+      // Too many connections waiting for hello from here: the close follows, then a later attempt.
+      this.reconnectNotBeforeMs = retryAfterMs;
+      return;
+    }
     if (!this.authenticated && this.firstConnect) {
       this.firstConnect.reject(err);
       this.firstConnect = null;
@@ -443,18 +455,29 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     const ref = frame.ref;
     if (ref !== undefined) {
       const send = this.unackedSends.has(ref);
-      if (this.topics.onError(ref, code, err)) return;
+      if (this.topics.onError(ref, code, err, retryAfterMs)) return;
       if (send && PERMANENT_SEND_ERRORS.has(code)) {
         this.unackedSends.fail(ref, err);
         return;
       }
       const request = this.pendingRequests.get(ref);
+      if (request && retryAfterMs !== undefined) {
+        // Asked to slow down: the same request again, once the broker said it may pass.
+        setTimeout(() => {
+          if (this.pendingRequests.get(ref) === request) this.write(request.frame);
+        }, retryAfterMs);
+        return;
+      }
       if (request) {
         this.pendingRequests.delete(ref);
         request.reject(err);
         return;
       }
-      if (send) return; // transient (E_UNAVAILABLE, E_RATE_LIMITED): the resend timer retries
+      if (send && retryAfterMs !== undefined) {
+        this.unackedSends.retryAfter(ref, retryAfterMs);
+        return;
+      }
+      if (send) return; // transient (E_UNAVAILABLE): the resend timer retries
     }
     this.report(err);
   }
@@ -485,7 +508,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       this.failPendingSends(new Error('client closed before the broker acknowledged'));
       return;
     }
-    this.reconnectTimer = setTimeout(() => this.open(), this.backoff.next());
+    const delay = Math.max(this.backoff.next(), this.reconnectNotBeforeMs);
+    this.reconnectNotBeforeMs = 0;
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
   }
 
   private failPendingSends(err: Error): void {
@@ -543,9 +568,10 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   ): Promise<ServerFrameMap[K]> {
     await this.waitConnected();
     const reqId = `r${++this.reqCounter}`;
+    const data = JSON.stringify({ ...frame, req_id: reqId });
     return new Promise<ServerFrameMap[K]>((resolve, reject) => {
-      this.pendingRequests.set(reqId, { resolve: resolve as (f: ServerFrame) => void, reject });
-      this.write(JSON.stringify({ ...frame, req_id: reqId }));
+      this.pendingRequests.set(reqId, { frame: data, resolve: resolve as (f: ServerFrame) => void, reject });
+      this.write(data);
     });
   }
 

@@ -75,10 +75,11 @@ export class TopicClient {
   }
 
   /** An error frame whose ref is a pending topic_send; true when it was one (handled here). */
-  onError(ref: string, code: ErrorCode, err: Error): boolean {
+  onError(ref: string, code: ErrorCode, err: Error, retryAfterMs?: number): boolean {
     if (!this.unacked.has(ref)) return false;
     if (PERMANENT_TOPIC_ERRORS.has(code)) this.unacked.fail(ref, err);
-    return true; // transient: the resend timer retries under the same id
+    else if (retryAfterMs !== undefined) this.unacked.retryAfter(ref, retryAfterMs);
+    return true; // otherwise transient: the resend timer retries under the same id
   }
 
   onPush(frame: ServerFrameMap['topic_message']): void {

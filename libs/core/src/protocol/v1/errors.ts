@@ -34,6 +34,7 @@ export const ERROR_CODES = Object.freeze({
   E_INVITE_NOT_FOUND: { http: 404, fatal: false, description: 'No invite matches this code (a typo, or another broker).' },
   E_MAIL_DISABLED: { http: 503, fatal: false, description: 'This broker sends no mail (CLAUDEMESH_MAIL is off); email invites are unavailable.' },
   E_MAIL_FAILED: { http: 502, fatal: false, description: 'The mail transport did not accept the message; the invite was not kept.' },
+  E_QUEUE_FULL: { http: 429, fatal: false, description: "The recipient's offline queue is full; nothing was stored for it." },
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

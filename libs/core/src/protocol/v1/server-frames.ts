@@ -54,6 +54,8 @@ export const ErrorFrame = z.object({
   message: z.string(),
   /** The client id or req_id the error answers, when there is one. */
   ref: z.string().optional(),
+  /** With E_RATE_LIMITED: how long to wait before sending the refused frame again. */
+  retry_after_ms: z.number().int().nonnegative().optional(),
 });
 
 export const AckFrame = z.object({
@@ -63,6 +65,8 @@ export const AckFrame = z.object({
   recipients: z.number().int().nonnegative(),
   duplicate: z.boolean(),
   accepted_at: EpochMs,
+  /** Recipient members (`@group`, `*`) whose offline queue was full: they got no copy (§7.5). */
+  queue_full: z.array(PubkeyHex).optional(),
 });
 
 export const PushFrame = z.object({
