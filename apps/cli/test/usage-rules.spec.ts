@@ -168,6 +168,17 @@ describe('usage errors across the command tree', () => {
     expect(group.stdout).toMatch(/^Usage: claudemesh peer /);
   });
 
+  it('runs a command that has subcommands and acts on its own (whoami, mesh invite) when none is named, and still names a misspelt one', { timeout: 120_000 }, async () => {
+    // Bare, they run their verb (which then fails here: nothing joined), they do not print help.
+    const [whoami, invite, typo] = await Promise.all([run(['whoami']), run(['mesh', 'invite', '--json']), run(['whoami', 'renmae', 'x'])]);
+    expect(whoami).toMatchObject({ code: 3, stdout: '' });
+    expect(whoami.stderr).toMatch(/no mesh joined/);
+    expect(invite).toMatchObject({ code: 3, stdout: '' });
+    expect(invite.stderr).toMatch(/no mesh joined/);
+    expect(typo).toMatchObject({ code: 2, stdout: '' });
+    expect(typo.stderr).toMatch(/unknown command "renmae" for claudemesh whoami; did you mean rename\?/);
+  });
+
   it('suggests by edit distance and prefix, ignoring case', () => {
     expect(suggest('lst', ['list', 'ls', 'verify'])).toEqual(['list', 'ls']);
     expect(suggest('craete', ['create', 'list'])).toEqual(['create']);
