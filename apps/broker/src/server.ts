@@ -44,7 +44,9 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   await cryptoReady();
   // Before the database opens (seconds for an embedded one), and instead of Nest's own log line.
   await assertPortFree(config.port, config.host);
-  const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES);
+  const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES, {
+    ...(config.embeddedSharedBuffers ? { embedded: { sharedBuffers: config.embeddedSharedBuffers } } : {}),
+  });
   let app: NestFastifyApplication;
   let connections: ConnectionCounts;
   try {

@@ -20,6 +20,8 @@ export const BrokerEnv = z.object({
   /** `on`: the first start also issues and prints a v1 link, which carries the mesh key itself. */
   BOOTSTRAP_V1_LINK: z.enum(['on', 'off']).default('off'),
   NATS_URL: z.string().optional(),
+  /** Postgres `shared_buffers` of the embedded database, e.g. `32MB`; unset keeps PGlite's 128 MB. */
+  CLAUDEMESH_EMBEDDED_SHARED_BUFFERS: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'expected a size such as 32MB').optional(),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
   ...LIMITS_ENV,
@@ -38,6 +40,8 @@ export interface BrokerConfig {
   /** Print a key-bearing v1 link on the first start too (off by default: logs keep what is printed). */
   bootstrapV1Link: boolean;
   migrationsDir: string;
+  /** shared_buffers of the embedded database (unset: PGlite's default). */
+  embeddedSharedBuffers: string | undefined;
   /** Email invites (docs/protocol.md §9c); absent means no mail. */
   mail?: MailSettings;
   /** HTTP timeouts and connection caps, per-address limits, SSE and search limits (rest-limits.config.ts). */
@@ -68,6 +72,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
     bootstrapV1Link: e.BOOTSTRAP_V1_LINK === 'on',
     migrationsDir,
+    embeddedSharedBuffers: e.CLAUDEMESH_EMBEDDED_SHARED_BUFFERS,
     mail: mailSettingsOf(e),
     rest: restLimitsOf(e),
     limits: limitSettingsOf(e),

@@ -118,3 +118,45 @@ describe('openDatabase', () => {
     }
   });
 });
+
+describe('a new embedded data directory from the migrated cluster', () => {
+  const open = async (target: ReturnType<typeof embeddedTarget>, dir: string, templateCacheDir: string, extra: { sharedBuffers?: string } = {}) => {
+    const lines: string[] = [];
+    const db = await openDatabase(target, dir, [Note], { log: (line) => lines.push(line), embedded: { templateCacheDir, ...extra } });
+    opened.push(db);
+    return { db, lines };
+  };
+
+  it('caches a cluster once its migrations ran, and starts the next new data directory from it with nothing left to apply', async () => {
+    const cache = join(tempDir(), 'templates');
+    const dir = migrations(NOTES);
+    const first = await open(embeddedTarget(), dir, cache);
+    expect(first.db.embedded?.startup.source).toMatch(/^(initdb|template)$/);
+    expect(first.lines).toContain('migrations: 1 applied, 0 already up to date');
+    expect(first.lines).toContain('database: cached the migrated cluster for the next new data directory');
+    await first.db.dataSource.getRepository(Note).save({ id: 1, body: 'only in the first data directory' });
+
+    const second = await open(embeddedTarget(), dir, cache);
+    expect(second.db.embedded?.startup.source).toBe('migrated');
+    expect(second.lines).toContain('migrations: 0 applied, 1 already up to date');
+    // The cache holds the schema the migrations built, never a row written afterwards.
+    expect(await second.db.dataSource.getRepository(Note).find()).toEqual([]);
+    await second.db.dataSource.getRepository(Note).save({ id: 2, body: 'the table is there' });
+    expect(await second.db.dataSource.getRepository(Note).count()).toBe(1);
+  });
+
+  it('does not use a cached cluster built by other migrations: a new migration is applied, not skipped', async () => {
+    const cache = join(tempDir(), 'templates');
+    await open(embeddedTarget(), migrations(NOTES), cache);
+    const more = migrations({ ...NOTES, '0002_tags.sql': 'ALTER TABLE notes ADD COLUMN tag text;' });
+    const next = await open(embeddedTarget(), more, cache);
+    expect(next.db.embedded?.startup.source).not.toBe('migrated');
+    expect(next.lines).toContain('migrations: 2 applied, 0 already up to date');
+    expect(await next.db.dataSource.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'tag'`)).toHaveLength(1);
+  });
+
+  it('runs with the shared_buffers it is given', async () => {
+    const { db } = await open(embeddedTarget(), migrations(NOTES), join(tempDir(), 'templates'), { sharedBuffers: '16MB' });
+    expect(await db.dataSource.query('SHOW shared_buffers')).toEqual([{ shared_buffers: '16MB' }]);
+  });
+});

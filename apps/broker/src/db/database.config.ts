@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createDataSource, type EntityList } from './data-source.factory.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
-import { runMigrations } from './migration.runner.js';
+import { migrationsDigest, runMigrations } from './migration.runner.js';
 
 export type DatabaseTarget =
   | { kind: 'postgres'; url: string }
@@ -41,8 +41,8 @@ export interface OpenDatabaseOptions {
   log?: (line: string) => void;
   /** TypeORM query logging. */
   logging?: boolean;
-  /** Passed to startEmbeddedPostgres (template cache, slot wait, unexpected-exit handler). */
-  embedded?: Pick<EmbeddedPostgresOptions, 'templateCacheDir' | 'slotWaitMs' | 'onUnexpectedExit'>;
+  /** Passed to startEmbeddedPostgres (template cache, slot wait, shared buffers, unexpected-exit handler). */
+  embedded?: Pick<EmbeddedPostgresOptions, 'templateCacheDir' | 'slotWaitMs' | 'onUnexpectedExit' | 'sharedBuffers'>;
 }
 
 export async function openDatabase(
@@ -57,13 +57,18 @@ export async function openDatabase(
   try {
     let connection: string | EmbeddedPostgres['connection'];
     if (target.kind === 'embedded') {
-      embedded = await startEmbeddedPostgres({ dataDir: target.dataDir, socketDir: target.socketDir, log, ...options.embedded });
+      const migratedKey = migrationsDigest(migrationsDir);
+      embedded = await startEmbeddedPostgres({ dataDir: target.dataDir, socketDir: target.socketDir, log, ...(migratedKey ? { migratedKey } : {}), ...options.embedded });
       log(`database: embedded PGlite at ${target.dataDir} (${embedded.startup.source}, ${embedded.startup.ms} ms), socket ${embedded.socketPath}`);
       connection = embedded.connection;
     } else {
       connection = target.url;
     }
     await runMigrations(connection, migrationsDir, log);
+    // A new cluster that just got every migration: the next new data directory starts from it.
+    if (embedded && (embedded.startup.source === 'template' || embedded.startup.source === 'initdb') && (await embedded.saveMigratedTemplate())) {
+      log('database: cached the migrated cluster for the next new data directory');
+    }
     dataSource = createDataSource({ connection, poolMax: POOL_MAX[target.kind], entities, logging: options.logging ?? false });
     await dataSource.initialize();
   } catch (error) {

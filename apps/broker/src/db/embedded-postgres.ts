@@ -9,9 +9,10 @@
  * PGlite is a single session: use ONE connection at a time (pool max 1). Further connections
  * wait for the slot; each connection starts from a reset session.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EmbeddedWorkerInput, MainToWorker, StartupSource, WorkerToMain } from './embedded-postgres.worker.js';
@@ -33,6 +34,13 @@ export interface EmbeddedPostgresOptions {
   templateCacheDir?: string | false;
   /** How long an extra connection waits for the single session before FATAL 53300. Default 30 s. */
   slotWaitMs?: number;
+  /**
+   * A digest of the migrations a new cluster gets: with it a fresh data directory starts from the
+   * cached cluster those migrations already built (saved by saveMigratedTemplate after a first run).
+   */
+  migratedKey?: string;
+  /** Postgres `shared_buffers` for this cluster (e.g. `16MB`); default PGlite's 128 MB. */
+  sharedBuffers?: string;
   /** Receives the worker's diagnostic lines (stale socket removed, cache problems). */
   log?: (line: string) => void;
   /** Called if the worker dies without stop(): the database is gone, the process should exit. */
@@ -53,6 +61,11 @@ export interface EmbeddedPostgres {
   readonly dataDir: string | undefined;
   /** How the cluster was opened and how long it took, in ms, inside the worker. */
   readonly startup: { ms: number; source: StartupSource };
+  /**
+   * After the migrations ran on a new cluster (and before anything else connected): caches it, so
+   * the next fresh data directory with the same migrations skips them. Resolves whether it saved.
+   */
+  saveMigratedTemplate(): Promise<boolean>;
   /** Closes client connections, shuts PGlite down cleanly (checkpoint) and removes the socket. */
   stop(): Promise<void>;
 }
@@ -76,6 +89,28 @@ export function defaultTemplateCacheDir(): string {
   return join(tmpdir(), `claudemesh-pglite-${uid}`);
 }
 
+let compiledWasm: Promise<WebAssembly.Module | null> | undefined;
+
+/**
+ * PGlite's WASM, compiled once per process and handed to every worker (a compiled module is shared
+ * between threads, not copied): a process that opens several embedded databases, the tests above
+ * all, compiles and optimises the 9 MB module once instead of once per database. Null when it
+ * cannot be found, and PGlite compiles its own.
+ */
+function pgliteWasm(): Promise<WebAssembly.Module | null> {
+  compiledWasm ??= (async () => {
+    try {
+      const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+      // The WebAssembly global exists in Node; this tsconfig's libs only declare its types.
+      const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+      return await wasm.compile(readFileSync(join(dirname(entry), 'pglite.wasm')));
+    } catch {
+      return null;
+    }
+  })();
+  return compiledWasm;
+}
+
 async function workerEntry(): Promise<URL> {
   const compiledSibling = new URL('./embedded-postgres.worker.js', import.meta.url);
   if (existsSync(fileURLToPath(compiledSibling))) return compiledSibling;
@@ -93,7 +128,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   const dataDir = options.dataDir === undefined ? undefined : isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
   const templateCacheDir = options.templateCacheDir === false ? null : resolve(options.templateCacheDir ?? defaultTemplateCacheDir());
-  const input: EmbeddedWorkerInput = { dataDir: dataDir ?? null, socketPath, templateCacheDir, slotWaitMs: options.slotWaitMs ?? 30_000 };
+  const input: EmbeddedWorkerInput = {
+    dataDir: dataDir ?? null,
+    socketPath,
+    templateCacheDir,
+    slotWaitMs: options.slotWaitMs ?? 30_000,
+    migratedKey: options.migratedKey ?? null,
+    sharedBuffers: options.sharedBuffers ?? null,
+    wasmModule: await pgliteWasm(),
+  };
   const log = options.log ?? ((): void => undefined);
 
   const worker = new Worker(await workerEntry(), { workerData: input });
@@ -122,8 +165,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
 
   let stopError: Error | undefined;
+  const saveWaiters: Array<(saved: boolean) => void> = [];
   worker.on('message', (message: WorkerToMain) => {
     if (message.type === 'log') log(message.line);
+    else if (message.type === 'template-saved') saveWaiters.shift()?.(message.file !== null);
     else if (message.type === 'error') stopError = new EmbeddedPostgresError(message.code ?? 'E_EMBEDDED_STOP', message.message);
   });
   worker.on('error', (error: Error) => {
@@ -155,6 +200,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     socketPath,
     dataDir,
     startup: ready,
+    saveMigratedTemplate: () =>
+      new Promise<boolean>((resolveSaved) => {
+        if (exited || stopping || (ready.source !== 'template' && ready.source !== 'initdb')) return resolveSaved(false);
+        saveWaiters.push(resolveSaved);
+        worker.postMessage({ type: 'save-migrated-template' } satisfies MainToWorker);
+      }),
     stop,
   };
 }

@@ -15,7 +15,7 @@
  * This file must stay self-contained at runtime (no relative value imports): it is loaded by
  * `new Worker()` from dist/, or from a transpiled copy when the broker runs from source.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -32,17 +32,28 @@ export interface EmbeddedWorkerInput {
   templateCacheDir: string | null;
   /** How long a second connection waits for the single session before it is refused. */
   slotWaitMs: number;
+  /**
+   * Names the migrations a new cluster should have applied (a digest of the migration files), so a
+   * fresh data directory can start from a cached, already migrated cluster; null disables that.
+   */
+  migratedKey: string | null;
+  /** Postgres `shared_buffers` (e.g. `16MB`); null keeps PGlite's default (128 MB). */
+  sharedBuffers: string | null;
+  /** PGlite's WASM, compiled once per process by the parent thread (null: PGlite compiles its own). */
+  wasmModule: WebAssembly.Module | null;
 }
 
-export type StartupSource = 'existing' | 'template' | 'initdb';
+/** How the cluster was opened: an existing data dir, a migrated template, the fresh-cluster template, or initdb. */
+export type StartupSource = 'existing' | 'migrated' | 'template' | 'initdb';
 
 export type WorkerToMain =
   | { type: 'ready'; startupMs: number; source: StartupSource }
   | { type: 'log'; line: string }
   | { type: 'error'; message: string; code?: string; stack?: string }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  | { type: 'template-saved'; file: string | null };
 
-export type MainToWorker = { type: 'stop' };
+export type MainToWorker = { type: 'stop' } | { type: 'save-migrated-template' };
 
 class CodedError extends Error {
   constructor(
@@ -337,16 +348,45 @@ function emptyDir(dir: string): void {
   for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
+/** PGlite's own start parameters plus the operator's shared_buffers, and the parent's compiled WASM. */
+function startParams(input: EmbeddedWorkerInput): { startParams?: string[]; pgliteWasmModule?: WebAssembly.Module } {
+  return {
+    ...(input.sharedBuffers === null ? {} : { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${input.sharedBuffers}`] }),
+    ...(input.wasmModule === null ? {} : { pgliteWasmModule: input.wasmModule }),
+  };
+}
+
+/** The cached, already migrated cluster for this PGlite and these migrations, when the cache may be used. */
+function migratedTemplateFile(input: EmbeddedWorkerInput): string | null {
+  if (input.migratedKey === null || input.templateCacheDir === null || !privateDir(input.templateCacheDir)) return null;
+  return join(input.templateCacheDir, `pglite-${pgliteVersion()}-migrated-${input.migratedKey}.tar`);
+}
+
 async function openPglite(input: EmbeddedWorkerInput, log: (line: string) => void): Promise<{ db: PGlite; source: StartupSource }> {
   const { dataDir } = input;
   if (dataDir !== null) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    if (existsSync(join(dataDir, 'PG_VERSION'))) return { db: await PGlite.create({ dataDir }), source: 'existing' };
+    if (existsSync(join(dataDir, 'PG_VERSION'))) return { db: await PGlite.create({ dataDir, ...startParams(input) }), source: 'existing' };
     if (readdirSync(dataDir).length > 0) {
       throw new CodedError('E_EMBEDDED_DATA_DIR', `${dataDir} is not empty but holds no database (no PG_VERSION); refusing to initialise over it`);
     }
   }
-  const options = dataDir === null ? {} : { dataDir };
+  const options = { ...(dataDir === null ? {} : { dataDir }), ...startParams(input) };
+
+  // A cluster with every migration already applied: the migration runner then finds nothing to do.
+  const migratedFile = migratedTemplateFile(input);
+  const migrated = migratedFile === null ? null : readTemplate(migratedFile);
+  if (migratedFile !== null && migrated !== null) {
+    try {
+      const db = await PGlite.create({ ...options, loadDataDir: new Blob([new Uint8Array(migrated)]) });
+      touch(migratedFile);
+      return { db, source: 'migrated' };
+    } catch (error) {
+      log(`migrated template ${migratedFile} failed to load (${(error as Error).message}); starting from the fresh cluster`);
+      rmSync(migratedFile, { force: true });
+      if (dataDir !== null) emptyDir(dataDir);
+    }
+  }
 
   const cacheDir = input.templateCacheDir !== null && privateDir(input.templateCacheDir) ? input.templateCacheDir : null;
   const templateFile = cacheDir === null ? null : join(cacheDir, `pglite-${pgliteVersion()}-pgdata.tar`);
@@ -365,15 +405,46 @@ async function openPglite(input: EmbeddedWorkerInput, log: (line: string) => voi
   if (templateFile !== null) {
     // A dump of the untouched cluster; taken before any client can connect, so it holds no data.
     try {
-      const dump = await db.dumpDataDir('none');
-      const partial = `${templateFile}.${process.pid}.${Date.now()}.partial`;
-      writeFileSync(partial, new Uint8Array(await dump.arrayBuffer()), { mode: 0o600 });
-      renameSync(partial, templateFile);
+      await saveDump(db, templateFile);
     } catch (error) {
       log(`could not cache the fresh cluster in ${templateFile}: ${(error as Error).message}`);
     }
   }
   return { db, source: 'initdb' };
+}
+
+/** Migrated templates kept in the cache directory: the most recently used ones. */
+const KEEP_MIGRATED_TEMPLATES = 4;
+
+/** Marks a template as used, so pruning keeps it. */
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // only the pruning order suffers
+  }
+}
+
+/** Every schema change names a new migrated template (about 40 MB each): keep the few last used. */
+function pruneMigratedTemplates(dir: string): void {
+  const templates = readdirSync(dir)
+    .filter((f) => /^pglite-.+-migrated-[0-9a-f]+\.tar$/.test(f))
+    .map((f) => ({ f, at: lstatSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const { f } of templates.slice(KEEP_MIGRATED_TEMPLATES)) rmSync(join(dir, f), { force: true });
+}
+
+/** The cluster as a tarball, written aside and renamed into place (a file that exists is whole). */
+async function saveDump(db: PGlite, file: string): Promise<void> {
+  const dump = await db.dumpDataDir('none');
+  const partial = `${file}.${process.pid}.${Date.now()}.partial`;
+  try {
+    writeFileSync(partial, new Uint8Array(await dump.arrayBuffer()), { mode: 0o600 });
+    renameSync(partial, file);
+  } finally {
+    rmSync(partial, { force: true });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +470,23 @@ async function main(): Promise<void> {
     rmSync(input.socketPath, { force: true });
   };
 
+  let source: StartupSource | null = null;
   port.on('message', (message: MainToWorker) => {
+    if (message.type === 'save-migrated-template') {
+      // Asked right after the migrations ran on a new cluster, before any other client connected.
+      const file = migratedTemplateFile(input);
+      if (file === null || db === null || (source !== 'template' && source !== 'initdb')) return post({ type: 'template-saved', file: null });
+      saveDump(db, file)
+        .then(() => {
+          pruneMigratedTemplates(dirname(file));
+          post({ type: 'template-saved', file });
+        })
+        .catch((error: Error) => {
+          log(`could not cache the migrated cluster in ${file}: ${error.message}`);
+          post({ type: 'template-saved', file: null });
+        });
+      return;
+    }
     if (message.type !== 'stop') return;
     shutdown()
       .then(() => post({ type: 'stopped' }))
@@ -412,6 +499,7 @@ async function main(): Promise<void> {
     await claimSocket(server, input.socketPath, log);
     const opened = await openPglite(input, log);
     db = opened.db;
+    source = opened.source;
     gate.open(db);
     post({ type: 'ready', startupMs: Math.round(performance.now() - started), source: opened.source });
   } catch (error) {

@@ -75,6 +75,21 @@ function readMigrationFiles(dir: string): MigrationFile[] {
   });
 }
 
+/**
+ * One digest of a migrations directory: every file's name and sha256, in order. Names a cluster
+ * that has exactly these migrations applied (the embedded database's migrated template). A
+ * directory the runner would refuse (a bad name, a duplicate number) has none.
+ */
+export function migrationsDigest(dir: string): string | null {
+  try {
+    const hash = createHash('sha256');
+    for (const file of readMigrationFiles(dir)) hash.update(`${file.filename}\0${file.sha256}\n`);
+    return hash.digest('hex').slice(0, 32);
+  } catch {
+    return null;
+  }
+}
+
 function describePgError(error: unknown): string {
   const err = error as Partial<pg.DatabaseError> & Error;
   const parts = [err.message];
