@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EmbeddedWorkerInput, MainToWorker, StartupSource, WorkerToMain } from './embedded-postgres.worker.js';
+import type { EmbeddedWorkerInput, MainToWorker, PgliteWasmModule, StartupSource, WorkerToMain } from './embedded-postgres.worker.js';
 
 export type { StartupSource } from './embedded-postgres.worker.js';
 
@@ -89,7 +89,7 @@ export function defaultTemplateCacheDir(): string {
   return join(tmpdir(), `claudemesh-pglite-${uid}`);
 }
 
-let compiledWasm: Promise<WebAssembly.Module | null> | undefined;
+let compiledWasm: Promise<PgliteWasmModule | null> | undefined;
 
 /**
  * PGlite's WASM, compiled once per process and handed to every worker (a compiled module is shared
@@ -97,12 +97,12 @@ let compiledWasm: Promise<WebAssembly.Module | null> | undefined;
  * all, compiles and optimises the 9 MB module once instead of once per database. Null when it
  * cannot be found, and PGlite compiles its own.
  */
-function pgliteWasm(): Promise<WebAssembly.Module | null> {
+function pgliteWasm(): Promise<PgliteWasmModule | null> {
   compiledWasm ??= (async () => {
     try {
       const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
-      // The WebAssembly global exists in Node; this tsconfig's libs only declare its types.
-      const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+      // The WebAssembly global exists in Node; the build's libs do not declare it.
+      const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<PgliteWasmModule> } }).WebAssembly;
       return await wasm.compile(readFileSync(join(dirname(entry), 'pglite.wasm')));
     } catch {
       return null;

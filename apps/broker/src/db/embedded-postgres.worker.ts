@@ -20,8 +20,11 @@ import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { PGLiteSocketHandler, type PGLiteSocketHandlerOptions } from '@electric-sql/pglite-socket';
+
+/** A compiled PGlite module (WebAssembly.Module; named through PGlite's own types). */
+export type PgliteWasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>;
 
 export interface EmbeddedWorkerInput {
   /** Absolute data directory, or null for an in-memory database. */
@@ -40,7 +43,7 @@ export interface EmbeddedWorkerInput {
   /** Postgres `shared_buffers` (e.g. `16MB`); null keeps PGlite's default (128 MB). */
   sharedBuffers: string | null;
   /** PGlite's WASM, compiled once per process by the parent thread (null: PGlite compiles its own). */
-  wasmModule: WebAssembly.Module | null;
+  wasmModule: PgliteWasmModule | null;
 }
 
 /** How the cluster was opened: an existing data dir, a migrated template, the fresh-cluster template, or initdb. */
@@ -349,7 +352,7 @@ function emptyDir(dir: string): void {
 }
 
 /** PGlite's own start parameters plus the operator's shared_buffers, and the parent's compiled WASM. */
-function startParams(input: EmbeddedWorkerInput): { startParams?: string[]; pgliteWasmModule?: WebAssembly.Module } {
+function startParams(input: EmbeddedWorkerInput): { startParams?: string[]; pgliteWasmModule?: PgliteWasmModule } {
   return {
     ...(input.sharedBuffers === null ? {} : { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${input.sharedBuffers}`] }),
     ...(input.wasmModule === null ? {} : { pgliteWasmModule: input.wasmModule }),
