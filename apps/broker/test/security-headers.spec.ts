@@ -50,6 +50,20 @@ describe('security headers', () => {
     }
   });
 
+  it('serves the status page (GET / for a browser) with no script and only its own inline style', async () => {
+    const page = await get(tb, '/', { accept: 'text/html' });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expectHardened(page.headers, '/ (html)');
+    const csp = directives(page.headers['content-security-policy'] ?? '');
+    expect(csp.get('default-src')).toEqual(["'none'"]);
+    expect(csp.get('script-src')).toEqual(["'none'"]);
+    expect(csp.get('style-src')).toEqual(inlineHashes(page.body, 'style'));
+    expect(csp.get('style-src')).toHaveLength(1);
+    expect(csp.get('frame-ancestors')).toEqual(["'none'"]);
+    expect(page.body).not.toMatch(/<script/i);
+  });
+
   it('serves the API docs under a policy Swagger UI renders with: its scripts and styles load from this origin', async () => {
     const page = await get(tb, '/api/docs/');
     expect(page.status).toBe(200);
@@ -76,7 +90,7 @@ describe('security headers', () => {
     const mesh = await createTestMesh(tb, 'headers');
     const key = (await issueKey(tb, mesh, mesh.owner, { label: 'h', capabilities: ['read'] })).secret;
     for (const [path, headers, status] of [
-      ['/', {}, 404],
+      ['/', {}, 200],
       ['/healthz', {}, 200],
       ['/readyz', {}, 200],
       ['/no/such/route', {}, 404],
@@ -86,8 +100,7 @@ describe('security headers', () => {
       const a = await get(tb, path, headers);
       expect([path, a.status]).toEqual([path, status]);
       expectHardened(a.headers, path);
-      // GET / becomes the status page (an HTML page) later: its policy is then the page default.
-      if (!/^text\/html/.test(a.headers['content-type'] ?? '')) expect(a.headers['content-security-policy'], path).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(a.headers['content-security-policy'], path).toBe("default-src 'none'; frame-ancestors 'none'");
     }
   });
 

@@ -52,7 +52,7 @@ describe('backup and restore move a whole home', () => {
     expect((await cli(bob, ['send', 'alice', 'third, still unread'])).code).toBe(0);
     const before = lines((await cli(alice, ['inbox', '--all', '--json'])).stdout);
     expect(before.map((m) => [m.text, m.read_at === null])).toEqual([['first, to be read', false], ['second, to be read', false], ['third, still unread', true]]);
-    expect((await cli(alice, ['peers'])).stdout).toMatch(/^bob .*✓$/m);
+    expect((await cli(alice, ['peers'])).stdout).toMatch(/^bob .*✓/m);
 
     const file = join(dir(), 'alice.cmb');
     const backup = await cli(alice, ['backup', file, '--json'], PASS);
@@ -67,7 +67,7 @@ describe('backup and restore move a whole home', () => {
     expect(json<{ local: Record<string, number> }>(restored).local).toMatchObject({ inbox: 3, verified_peers: 1 });
     expect(lines((await cli(moved, ['inbox', '--all', '--json'])).stdout)).toEqual(before);
     expect(lines((await cli(moved, ['inbox', '--json'])).stdout).map((m) => m.text)).toEqual(['third, still unread']);
-    expect((await cli(moved, ['peers'])).stdout).toMatch(/^bob .*✓$/m);
+    expect((await cli(moved, ['peers'])).stdout).toMatch(/^bob .*✓/m);
     expect(json<{ verified: boolean }>(await cli(moved, ['peer', 'verify', 'bob', '--json'])).verified).toBe(true);
 
     // Restoring again adds nothing and loses nothing.

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { OPENAPI_JSON_PATH } from '../api/openapi.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { pageCsp } from '../http/security-headers.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { BROKER_VERSION, INVITE_HOWTO, JOIN_COMMAND, statusHtml, type BrokerStatus } from './status-page.js';
 
@@ -36,8 +37,10 @@ export class HealthController {
     };
     void reply.header('vary', 'accept');
     if (!wantsHtml(req.headers.accept)) return status;
-    void reply.header('content-type', 'text/html; charset=utf-8');
-    return statusHtml(status);
+    const html = statusHtml(status);
+    // Its own policy: no script at all, only its one inline style (by hash).
+    void reply.header('content-type', 'text/html; charset=utf-8').header('content-security-policy', pageCsp(html));
+    return html;
   }
 
   /** Liveness: the process serves HTTP. */
