@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { ADMIN_TOKEN, HANG_MS, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { CLI, cli, json, type CliResult } from './helpers/cli.js';
 
 const direct = { CLAUDEMESH_DAEMON: 'off' };
@@ -240,7 +240,12 @@ describe('claudemesh topics, members, notifications, API keys and the workspace 
     const before = (await perRunKeys()).length;
     const live = tail('bob', ['general', '--json'], { CLAUDEMESH_REST_KEY_TTL_S: '10' });
     await live.until(() => /following #general/.test(live.err), 'the tail to connect');
-    await new Promise((r) => setTimeout(r, 11_000)); // past the first key's lifetime
+    // The tail mints its second key at 80% of the first one's lifetime (8 s); post once it has.
+    const tailKeys = async () => (await perRunKeys()).slice(before).filter((k) => k.label === 'claudemesh-cli: topic tail');
+    for (let waited = 0; (await tailKeys()).length < 2; waited += 1_000) {
+      if (waited > HANG_MS) throw new Error('the tail never minted its second key');
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
     const posted = json<{ message: Msg }>(await ok('alice', ['topic', 'send', 'general', 'after', 'the', 'switch', '--json'])).message;
     await live.until(() => live.out.some((l) => (JSON.parse(l) as Msg).id === posted.id), 'the message after the switch');
     expect(await live.stop()).toBe(0);
