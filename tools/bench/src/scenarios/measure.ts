@@ -56,6 +56,12 @@ export class Tracker {
     while (this.delivered < expected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
+  /** Acks trail the pushes of their batch: waited for after the last delivery, so `acked` is final. */
+  async waitAcked(expected: number, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.acked < expected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
   summary(expected: number, seconds: number) {
     return {
       sent: this.sent,

@@ -46,7 +46,10 @@ async function openLoop(peers: BenchPeer[], tracker: Tracker, total: number, pre
     await new Promise((r) => setTimeout(r, 1));
   }
   await tracker.waitDelivered(total, o.timeoutMs);
-  const summary = tracker.summary(total, (performance.now() - start) / 1000);
+  // Throughput counts to the last delivery; the acks still on their way are then waited for.
+  const seconds = (performance.now() - start) / 1000;
+  await tracker.waitAcked(total, o.timeoutMs);
+  const summary = tracker.summary(total, seconds);
   tracker.detach();
   return summary;
 }
