@@ -12,7 +12,14 @@ export type CryptoErrorCode =
   | 'E_BACKUP_NOT_BACKUP'
   | 'E_BACKUP_UNSUPPORTED'
   | 'E_BACKUP_CORRUPTED'
-  | 'E_BACKUP_DECRYPT';
+  | 'E_BACKUP_DECRYPT'
+  | 'E_BAD_SIGNATURE'
+  | 'E_MANIFEST_INVALID'
+  | 'E_MANIFEST_CHAIN'
+  | 'E_MANIFEST_UNAUTHORIZED'
+  | 'E_SEAL_UNAUTHORIZED'
+  | 'E_SEAL_MISMATCH'
+  | 'E_SENDER_UNAUTHORIZED';
 
 export class CryptoError extends Error {
   override readonly name = 'CryptoError';

@@ -15,6 +15,7 @@ export { canonicalJson } from './canonical-json.js';
 export {
   DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, requestString,
   inviteSignedString, shortInviteString, shortInviteClaimString, emailInviteString, emailInviteClaimString, keyHandoffString,
+  epochManifestString, epochSealString, epochMessageString, type EpochSealFields, type EpochMessageFields,
   type EmailInviteFields, type KeyHandoffFields, type Domain, type HelloFields,
   type SessionAttestationFields, type JoinFields, type MeshCreateFields, type RequestFields, type ShortInviteFields,
   type ShortInviteClaimFields,
@@ -46,3 +47,18 @@ export {
   type BackupKdfParams, type BackupHeader,
 } from './backup.js';
 export { deriveStateKey, stateAssociatedData, stateEncrypt, stateDecrypt, STATE_KEY_INFO, type StateSlot } from './state.js';
+export {
+  EPOCH_REASONS, type EpochReason, type KnownEpochReason, type EpochManifest, type SignedEpochManifest, type EpochSeal, type EpochMessage,
+  type EpochContext, type ManifestCheck,
+} from './epoch-types.js';
+export {
+  validateEpochManifest, manifestHash, signManifest, verifyManifest, verifyManifestChain, topicScope, isEpochScope,
+  MESH_SCOPE, TOPIC_SCOPE_PREFIX, MAX_EPOCH, MAX_EPOCH_MEMBERS, type VerifyManifestOptions,
+} from './epoch-manifest.js';
+export { generateEpochKey, epochKeyCommitment, deriveEpochMessageKey, epochContext, EPOCH_KEY_BYTES } from './epoch-key.js';
+export { sealEpochKey, openEpochSeal, type OpenEpochSealOptions } from './epoch-seal.js';
+export {
+  encryptEpochMessage, decryptEpochMessage, decryptEpochMessageText, epochMessageAssociatedData,
+  type EncryptEpochMessageOptions, type DecryptEpochMessageOptions,
+} from './epoch-message.js';
+export { firstEpoch, nextEpoch, type NewEpoch, type EpochFields, type FirstEpochOptions, type NextEpochOptions } from './epoch-rotation.js';

@@ -1,6 +1,7 @@
 import { canonicalJson } from './canonical-json.js';
 import { CryptoError } from './errors.js';
 import { isWellFormedString } from './encoding.js';
+import type { EpochManifest } from './epoch-types.js';
 import type { InvitePayload } from './invite-types.js';
 
 /** Domain tags: the first line of every signed string, so a signature for one purpose never verifies for another. */
@@ -28,6 +29,18 @@ export const DOMAIN = {
   emailInviteLookup: 'claudemesh/v1/email-invite-lookup',
   /** Email invites: the inviting admin's signature over a mesh key sealed to the joiner. */
   keyHandoff: 'claudemesh/v1/key-handoff',
+  /** Key epochs: the creator's signature over an epoch manifest (tag, newline, canonical JSON). */
+  keyEpoch: 'claudemesh/v1/key-epoch',
+  /** Key epochs: hashing domain of the manifest hash that chains epochs (not a signature). */
+  keyEpochHash: 'claudemesh/v1/key-epoch-hash',
+  /** Key epochs: the sealer's signature over one member's sealed copy of an epoch key. */
+  keyEpochSeal: 'claudemesh/v1/key-epoch-seal',
+  /** Key epochs: first line of a message's associated data, which the sender also signs. */
+  keyEpochMessage: 'claudemesh/v1/key-epoch-message',
+  /** Key epochs: HKDF info turning an epoch key into the commitment its manifest publishes (not a signature). */
+  keyEpochCommitment: 'claudemesh/v1/key-epoch-commitment',
+  /** Key epochs: HKDF info turning an epoch key into the AEAD key of its messages (not a signature). */
+  keyEpochMessageKey: 'claudemesh/v1/key-epoch-message-key',
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];
@@ -49,6 +62,15 @@ export interface EmailInviteFields {
 }
 export interface KeyHandoffFields {
   meshId: string; inviteId: string; memberPubkey: string; x25519Pubkey: string; sealed: string; issuer: string;
+}
+
+/** Key epochs: what a sealer vouches for when it hands one member the key of one epoch. */
+export interface EpochSealFields {
+  meshId: string; scope: string; epoch: number; manifestHash: string; recipient: string; sealer: string; sealed: string;
+}
+/** Key epochs: where a message belongs and who wrote it; messageId is the sender's client id. */
+export interface EpochMessageFields {
+  meshId: string; scope: string; epoch: number; manifestHash: string; sender: string; messageId: string;
 }
 
 type Field = { name: string; value: unknown; kind: 'text' | 'int' };
@@ -156,5 +178,33 @@ export function keyHandoffString(f: KeyHandoffFields): string {
   return render(DOMAIN.keyHandoff, [
     text('meshId', f.meshId), text('inviteId', f.inviteId), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
     text('sealed', f.sealed), text('issuer', f.issuer),
+  ]);
+}
+
+/** Key epochs: a manifest is signed as its tag, a newline, then its canonical JSON (like an invite). */
+export function epochManifestString(manifest: EpochManifest): string {
+  return `${DOMAIN.keyEpoch}\n${canonicalJson(manifest)}`;
+}
+
+/**
+ * Key epochs: the sealer signs the sealed box together with everything that says which key it is
+ * (mesh, scope, epoch, manifest) and for whom, so a box cannot be replayed into another epoch,
+ * scope or recipient, nor claimed by another sealer.
+ */
+export function epochSealString(f: EpochSealFields): string {
+  return render(DOMAIN.keyEpochSeal, [
+    text('meshId', f.meshId), text('scope', f.scope), int('epoch', f.epoch), text('manifestHash', f.manifestHash),
+    text('recipient', f.recipient), text('sealer', f.sealer), text('sealed', f.sealed),
+  ]);
+}
+
+/**
+ * Key epochs: a message's associated data. Its UTF-8 bytes are the AEAD's associated data, and the
+ * sender signs them followed by a newline, the nonce and the ciphertext.
+ */
+export function epochMessageString(f: EpochMessageFields): string {
+  return render(DOMAIN.keyEpochMessage, [
+    text('meshId', f.meshId), text('scope', f.scope), int('epoch', f.epoch), text('manifestHash', f.manifestHash),
+    text('sender', f.sender), text('messageId', f.messageId),
   ]);
 }
