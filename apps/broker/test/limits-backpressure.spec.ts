@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addMember, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
-import { buildHello } from './hello-frames.js';
+import { helloPeer } from './hello-frames.js';
 
 const MAX_IN_FLIGHT = 2;
 const BATCH_BYTES = 32 * 1024;
@@ -39,10 +39,8 @@ describe.each(dbKinds())('bounds on the send path on %s', (kind) => {
   }
 
   async function authenticated(tb: TestBroker, mesh: TestMesh, identity: Identity): Promise<RawPeer> {
-    const p = await RawPeer.connect(tb.wsUrl);
+    const p = await helloPeer(tb.wsUrl, mesh.meshId, identity);
     peers.push(p);
-    p.send(buildHello(mesh.meshId, identity, p.challenge));
-    await p.next('hello_ack');
     return p;
   }
 

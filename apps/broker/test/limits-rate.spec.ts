@@ -9,7 +9,7 @@ import type { Identity } from '@claudemesh/crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
-import { buildHello } from './hello-frames.js';
+import { helloPeer } from './hello-frames.js';
 
 type Frame = Record<string, unknown>;
 
@@ -48,10 +48,8 @@ describe('rate limits', () => {
   const clients: MeshClient[] = [];
 
   async function authenticated(identity: Identity): Promise<RawPeer> {
-    const p = await RawPeer.connect(tb.wsUrl);
+    const p = await helloPeer(tb.wsUrl, mesh.meshId, identity);
     peers.push(p);
-    p.send(buildHello(mesh.meshId, identity, p.challenge));
-    await p.next('hello_ack');
     return p;
   }
 

@@ -11,7 +11,7 @@ import { addMember, connectClient, createTestMesh, startTestBroker, type TestBro
 import { dbKinds } from '../../../test/helpers/db.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
 import { api, issueKey } from './bearer-api.js';
-import { buildHello } from './hello-frames.js';
+import { helloPeer } from './hello-frames.js';
 
 describe.each(dbKinds())('REST-only humans on %s', (kind) => {
   let tb: TestBroker;
@@ -23,10 +23,8 @@ describe.each(dbKinds())('REST-only humans on %s', (kind) => {
   const peers: RawPeer[] = [];
 
   async function authenticated(identity: Identity): Promise<RawPeer> {
-    const p = await RawPeer.connect(tb.wsUrl);
+    const p = await helloPeer(tb.wsUrl, mesh.meshId, identity);
     peers.push(p);
-    p.send(buildHello(mesh.meshId, identity, p.challenge));
-    await p.next('hello_ack');
     return p;
   }
 

@@ -12,7 +12,7 @@ import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, typ
 import { dbKinds } from '../../../test/helpers/db.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
 import { api, issueKey } from './bearer-api.js';
-import { buildHello } from './hello-frames.js';
+import { buildHello, helloPeer } from './hello-frames.js';
 
 /** A raw HTTP request, for what fetch refuses to send (a GET with a body, bytes that are not UTF-8). */
 function rawHttp(url: string, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; body: { error?: { code: string; message: string } } }> {
@@ -47,10 +47,8 @@ describe.each(dbKinds())('wire conformance on %s', (kind) => {
   const peers: RawPeer[] = [];
 
   async function authenticated(identity: Identity): Promise<RawPeer> {
-    const p = await RawPeer.connect(tb.wsUrl);
+    const p = await helloPeer(tb.wsUrl, mesh.meshId, identity);
     peers.push(p);
-    p.send(buildHello(mesh.meshId, identity, p.challenge));
-    await p.next('hello_ack');
     return p;
   }
 
