@@ -7,3 +7,4 @@ export * from './seen-set.js';
 export * from './home.js';
 export * from './api-client.js';
 export * from './topic-client.js';
+export * from './epoch-keyring.js';

@@ -1,0 +1,280 @@
+import {
+  CryptoError,
+  decryptEpochMessageText,
+  encryptEpochMessage,
+  epochContext,
+  firstEpoch,
+  fromB64u,
+  manifestHash,
+  nextEpoch,
+  openEpochSeal,
+  sealEpochKey,
+  toB64u,
+  verifyManifest,
+  type EpochContext,
+  type EpochManifest,
+  type EpochMessage,
+  type EpochReason,
+  type EpochSeal,
+  type Identity,
+  type NewEpoch,
+  type SignedEpochManifest,
+} from '@claudemesh/crypto';
+
+/**
+ * A member client's key epochs (docs/crypto.md, "Key epochs"): the verified chain of manifests of
+ * each scope, and the epoch keys this member could open. The broker only orders and stores epochs;
+ * everything it hands over is checked here before a key is used: each manifest against the one
+ * before it (never a shortcut from a later epoch), each seal against its verified manifest. The
+ * keyring is pure (no I/O): the client feeds it what the broker sent and publishes what it builds.
+ */
+
+/** Rotation by volume and age when no member change forces one (the issue's defaults). */
+export interface RotationPolicy {
+  everyMessages: number;
+  everyMs: number;
+}
+export const DEFAULT_ROTATION: RotationPolicy = { everyMessages: 100, everyMs: 7 * 24 * 3600 * 1000 };
+
+/** Why a keyring refuses to act: no verified epoch yet, or an epoch whose key this member lacks. */
+export class EpochKeyError extends Error {
+  constructor(
+    readonly code: 'E_NO_EPOCH' | 'E_NO_KEY' | 'E_EPOCH_FORK',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EpochKeyError';
+  }
+}
+
+/** A seal as the broker hands it over: the epoch it belongs to travels beside it. */
+export interface EpochSealOf {
+  epoch: number;
+  seal: EpochSeal;
+}
+
+/** What one ingest did: epochs newly verified, keys newly opened, and what was refused (and why). */
+export interface IngestResult {
+  verified: number[];
+  opened: number[];
+  refused: Array<{ epoch: number | null; code: string; message: string }>;
+}
+
+/** A rotation built but not yet accepted by the broker: publish `signed` with `seals`, then `accept`. */
+export interface PendingEpoch extends NewEpoch {
+  seals: EpochSeal[];
+}
+
+/** The plain data of a keyring, for a caller that persists it (it holds epoch keys: store it private). */
+export interface KeyringSnapshot {
+  v: 1;
+  scopes: Record<string, { chain: SignedEpochManifest[]; keys: Record<string, string> }>;
+}
+
+interface ScopeState {
+  /** Verified manifests, epoch 1 first (index = epoch − 1), as signed. */
+  chain: SignedEpochManifest[];
+  hashes: string[];
+  contexts: Map<number, EpochContext>;
+}
+
+export interface EpochKeyringOptions {
+  me: Identity;
+  meshId: string;
+  /**
+   * Keys that may create an epoch of a scope without being members of the one before, and seal
+   * without being members of it: asked at each check. For epoch 1 they are the only possible
+   * creators: whoever may create the scope (a public topic's, the mesh's members; a private topic's
+   * members); for later epochs the owners and admins.
+   */
+  authorities?: (scope: string, epoch: number) => readonly string[];
+}
+
+export class EpochKeyring {
+  private readonly scopes = new Map<string, ScopeState>();
+
+  constructor(private readonly opts: EpochKeyringOptions) {}
+
+  private authorities(scope: string, epoch: number): readonly string[] {
+    return this.opts.authorities?.(scope, epoch) ?? [];
+  }
+
+  private state(scope: string): ScopeState {
+    let s = this.scopes.get(scope);
+    if (!s) {
+      s = { chain: [], hashes: [], contexts: new Map() };
+      this.scopes.set(scope, s);
+    }
+    return s;
+  }
+
+  /**
+   * Takes manifests (in epoch order, possibly overlapping what is known) and seals addressed to this
+   * member. A manifest for a known epoch must be the one already verified (another one is a fork the
+   * broker presented: refused, E_EPOCH_FORK); a new one must follow the last verified one. The first
+   * refusal ends the chain (nothing after it can be linked); seals of unverified epochs wait for a
+   * later ingest that brings their manifest.
+   */
+  ingest(scope: string, manifests: readonly SignedEpochManifest[], seals: readonly EpochSealOf[] = []): IngestResult {
+    const s = this.state(scope);
+    const result: IngestResult = { verified: [], opened: [], refused: [] };
+    // Malformed ones last: verifyManifest refuses them with the reason.
+    const order = (m: SignedEpochManifest): number => epochOf(m) ?? Number.POSITIVE_INFINITY;
+    for (const signed of [...manifests].sort((a, b) => order(a) - order(b))) {
+      const epoch = epochOf(signed);
+      if (epoch !== null && epoch <= s.chain.length) {
+        if (hashOrNull(signed.manifest) !== s.hashes[epoch - 1]) {
+          result.refused.push({ epoch, code: 'E_EPOCH_FORK', message: `epoch ${epoch} differs from the manifest already verified` });
+          break;
+        }
+        continue;
+      }
+      const previous = s.chain.at(-1)?.manifest ?? null;
+      const check = verifyManifest(signed, { previous, authorities: this.authorities(scope, epoch ?? s.chain.length + 1) });
+      if (!check.ok) {
+        result.refused.push({ epoch, code: check.code, message: check.message });
+        break;
+      }
+      if (check.manifest.mesh_id !== this.opts.meshId || check.manifest.scope !== scope) {
+        result.refused.push({ epoch: check.manifest.epoch, code: 'E_MANIFEST_CHAIN', message: 'the manifest is of another mesh or scope' });
+        break;
+      }
+      s.chain.push({ manifest: check.manifest, sig: signed.sig });
+      s.hashes.push(check.hash);
+      result.verified.push(check.manifest.epoch);
+    }
+    for (const { epoch, seal } of seals) {
+      if (s.contexts.has(epoch) || seal.recipient !== this.opts.me.publicKey) continue;
+      const manifest = s.chain[epoch - 1]?.manifest;
+      if (!manifest) continue;
+      try {
+        s.contexts.set(epoch, openEpochSeal(seal, { manifest, recipient: this.opts.me, authorities: this.authorities(scope, epoch) }));
+        result.opened.push(epoch);
+      } catch (err) {
+        result.refused.push({ epoch, code: err instanceof CryptoError ? err.code : 'E_DECRYPT', message: (err as Error).message });
+      }
+    }
+    return result;
+  }
+
+  /** The last verified epoch of a scope (0 when none). */
+  currentEpoch(scope: string): number {
+    return this.scopes.get(scope)?.chain.length ?? 0;
+  }
+
+  currentManifest(scope: string): EpochManifest | null {
+    return this.scopes.get(scope)?.chain.at(-1)?.manifest ?? null;
+  }
+
+  /** The epoch ready for use, when this member holds its key. */
+  context(scope: string, epoch: number): EpochContext | null {
+    return this.scopes.get(scope)?.contexts.get(epoch) ?? null;
+  }
+
+  /**
+   * The next epoch of a scope (the first when none is verified) with a fresh key and a seal for every
+   * member, this one included. Kept apart until the broker accepts it (`accept`); on a conflict the
+   * caller ingests the newer manifests and builds again.
+   */
+  rotate(scope: string, o: { members: readonly string[]; reason: EpochReason; now?: number }): PendingEpoch {
+    const members = [...new Set([...o.members, this.opts.me.publicKey])];
+    const previous = this.currentManifest(scope);
+    const made = previous === null
+      ? firstEpoch({ meshId: this.opts.meshId, scope, members, creator: this.opts.me, ...(o.now === undefined ? {} : { now: o.now }) })
+      : nextEpoch(previous, { members, reason: o.reason, creator: this.opts.me, ...(o.now === undefined ? {} : { now: o.now }) });
+    const seals = made.context.manifest.members.map((member) => sealEpochKey(made.context, member, this.opts.me));
+    return { ...made, seals };
+  }
+
+  /** Records an epoch this member built once the broker accepted it: verified like any other. */
+  accept(scope: string, pending: PendingEpoch): void {
+    const s = this.state(scope);
+    const { refused } = this.ingest(scope, [pending.signed]);
+    if (refused.length > 0) throw new EpochKeyError('E_EPOCH_FORK', `epoch ${pending.signed.manifest.epoch} no longer follows the chain: ${refused[0]!.message}`);
+    s.contexts.set(pending.context.manifest.epoch, pending.context);
+  }
+
+  /** Seals of a held epoch for members of it that lack one (the re-sealing every keyed member does). */
+  resealFor(scope: string, epoch: number, recipients: readonly string[]): EpochSeal[] {
+    const context = this.requireKey(scope, epoch);
+    return recipients.filter((r) => context.members.has(r)).map((r) => sealEpochKey(context, r, this.opts.me));
+  }
+
+  /** Encrypts under the current epoch: its number travels beside the message. */
+  encrypt(scope: string, messageId: string, plaintext: string): { epoch: number; message: EpochMessage } {
+    const epoch = this.currentEpoch(scope);
+    if (epoch === 0) throw new EpochKeyError('E_NO_EPOCH', `no key epoch for ${scope} yet`);
+    const context = this.requireKey(scope, epoch);
+    return { epoch, message: encryptEpochMessage({ context, sender: this.opts.me, messageId, plaintext }) };
+  }
+
+  /** Opens a message of a held epoch; E_NO_KEY means "waiting for a key from a member". */
+  decrypt(scope: string, epoch: number, sender: string, messageId: string, message: EpochMessage): string {
+    return decryptEpochMessageText(message, { context: this.requireKey(scope, epoch), sender, messageId });
+  }
+
+  /**
+   * Why the scope needs a new epoch before the next send, or null: a member of the current epoch
+   * is no longer a member (`member_removed`: the key must not reach anything new), a new member
+   * is not in it (`member_added`: a seal goes only to members of the manifest), or the epoch is
+   * past the policy's message count or age (`scheduled`).
+   */
+  rotationDue(scope: string, o: { members: readonly string[]; sentInEpoch: number; now?: number; policy?: RotationPolicy }): EpochReason | null {
+    const current = this.currentManifest(scope);
+    if (current === null) return 'create';
+    const now = new Set(o.members);
+    if (current.members.some((m) => !now.has(m))) return 'member_removed';
+    if (o.members.some((m) => !current.members.includes(m))) return 'member_added';
+    const policy = o.policy ?? DEFAULT_ROTATION;
+    if (o.sentInEpoch >= policy.everyMessages || (o.now ?? Date.now()) - current.created_at >= policy.everyMs) return 'scheduled';
+    return null;
+  }
+
+  snapshot(): KeyringSnapshot {
+    const scopes: KeyringSnapshot['scopes'] = {};
+    for (const [scope, s] of this.scopes) {
+      scopes[scope] = { chain: [...s.chain], keys: Object.fromEntries([...s.contexts].map(([epoch, c]) => [String(epoch), toB64u(c.epochKey)])) };
+    }
+    return { v: 1, scopes };
+  }
+
+  /** Loads a snapshot, verifying it as if the broker had sent it (a stored key must match its manifest's commitment). */
+  restore(snapshot: KeyringSnapshot): IngestResult[] {
+    const results: IngestResult[] = [];
+    for (const [scope, { chain, keys }] of Object.entries(snapshot.scopes)) {
+      const result = this.ingest(scope, chain);
+      const s = this.state(scope);
+      for (const [epochText, key] of Object.entries(keys)) {
+        const manifest = s.chain[Number(epochText) - 1]?.manifest;
+        if (!manifest) continue;
+        try {
+          s.contexts.set(manifest.epoch, epochContext(manifest, fromB64u(key)));
+        } catch (err) {
+          result.refused.push({ epoch: manifest.epoch, code: err instanceof CryptoError ? err.code : 'E_KEY_INVALID', message: (err as Error).message });
+        }
+      }
+      results.push(result);
+    }
+    return results;
+  }
+
+  private requireKey(scope: string, epoch: number): EpochContext {
+    const context = this.context(scope, epoch);
+    if (!context) throw new EpochKeyError('E_NO_KEY', `waiting for a key from a member for epoch ${epoch} of ${scope}`);
+    return context;
+  }
+}
+
+/** A manifest's epoch number, null when it has none (verifyManifest then says why). */
+function epochOf(signed: SignedEpochManifest): number | null {
+  const epoch = (signed as { manifest?: { epoch?: unknown } } | null)?.manifest?.epoch;
+  return typeof epoch === 'number' && Number.isInteger(epoch) && epoch >= 1 ? epoch : null;
+}
+
+function hashOrNull(manifest: EpochManifest): string | null {
+  try {
+    return manifestHash(manifest);
+  } catch {
+    return null;
+  }
+}
