@@ -4,6 +4,7 @@ import { decodeBody } from '@claudemesh/core/body';
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { TopicIndex } from './topic-index.js';
 
 /** A received message as kept on this machine until it is read (and for a while after). */
 export interface LocalMessage {
@@ -119,7 +120,15 @@ function seaAddon(): string | undefined {
  * never see half a message.
  */
 export class LocalStore {
+  private index: TopicIndex | undefined;
+
   private constructor(private readonly db: Database.Database) {}
+
+  /** The search index of decrypted topic messages (tables created on first use). */
+  topicIndex(): TopicIndex {
+    this.index ??= TopicIndex.on(this.db);
+    return this.index;
+  }
 
   static open(home: string): LocalStore {
     mkdirSync(home, { recursive: true, mode: 0o700 });
