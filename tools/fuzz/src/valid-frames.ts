@@ -175,7 +175,7 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
     case 'epoch_get':
       return fc.record({ type: fc.constant('epoch_get'), req_id: arb.reqId(), scope: arb.epochScope(), after_epoch: fc.option(arb.afterEpoch(), { nil: undefined }) });
     case 'epoch_seal':
-      return fc.record({ type: fc.constant('epoch_seal'), req_id: arb.reqId(), scope: arb.epochScope(), epoch: arb.epochNumber(), seals: arb.epochSeals().filter((s) => s.length > 0) });
+      return fc.record({ type: fc.constant('epoch_seal'), req_id: arb.reqId(), scope: arb.epochScope(), epoch: arb.epochNumber(), seals: arb.epochSeals() });
     case 'state_get':
       return fc.record({
         type: fc.constant('state_get'),

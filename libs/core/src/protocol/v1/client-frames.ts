@@ -153,7 +153,8 @@ export const EpochSealFrame = z.strictObject({
   req_id: ReqId,
   scope: EpochScope,
   epoch: EpochNumber,
-  seals: EpochSeals.refine((s) => s.length > 0, 'at least one seal'),
+  /** May be empty (answered `ok` once the epoch is found), like the seals of epoch_publish. */
+  seals: EpochSeals,
 });
 
 export const CLIENT_FRAME_SCHEMAS = {
