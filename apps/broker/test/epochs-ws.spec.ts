@@ -7,8 +7,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { RawPeer } from '../../../test/helpers/raw-ws.js';
+import { ApiKeysService } from '../src/apikeys/api-keys.service.js';
 import { MeshDirectory } from '../src/meshes/mesh-directory.js';
 import { TopicsService, type TopicScope } from '../src/topics/topics.service.js';
+import { api } from './bearer-api.js';
 import { buildHello } from './hello-frames.js';
 
 type Name = 'alice' | 'bob' | 'carol' | 'dave' | 'erin';
@@ -255,5 +257,23 @@ describe.each(dbKinds())('key epochs over WebSocket on %s', (kind) => {
     raw.send({ type: 'epoch_get', req_id: 'g1', scope: `topic:${topic}` });
     await raw.waitClosed();
     expect(raw.frames.some((f) => f['type'] === 'epochs')).toBe(false);
+  });
+
+  it("serves a topic's epochs over REST to an API key: its member's seals, and only the topics the key may see", async () => {
+    const topic = await newTopic();
+    const alice = await connect(ids.alice);
+    const e1 = first(topic, 'alice', ['alice', 'bob']);
+    const forBob = sealEpochKey(e1.context, ids.bob.publicKey, ids.alice);
+    await alice.client.publishEpoch(e1.signed, [forBob]);
+    const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
+    const keys = tb.broker.app.get(ApiKeysService);
+    const bobKey = await keys.create(state, state.byPubkey.get(ids.bob.publicKey)!, { label: 'bob-bot', capabilities: ['read'] });
+    const page = await api<{ current_epoch: number; manifests: Array<{ manifest: EpochManifest; sig: string }>; seals: unknown[]; missing?: string[] }>(tb, bobKey.secret, 'GET', `/topics/${topic}/epochs`);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ scope: `topic:${topic}`, current_epoch: 1, seals: [{ epoch: 1, ...forBob }], missing: [ids.alice.publicKey], has_more: false });
+    expect(verifyManifestChain(page.body.manifests, { authorities: [ids.alice.publicKey] }).ok).toBe(true);
+    expect((await api(tb, bobKey.secret, 'GET', `/topics/${topic}/epochs?after_epoch=1`)).body).toMatchObject({ current_epoch: 1, manifests: [] });
+    const scoped = await keys.create(state, state.byPubkey.get(ids.bob.publicKey)!, { label: 'bob-general', capabilities: ['read'], topics: ['general'] });
+    expect((await api<{ error: { code: string } }>(tb, scoped.secret, 'GET', `/topics/${topic}/epochs`)).body.error.code).toBe('E_FORBIDDEN');
   });
 });

@@ -9,10 +9,14 @@ import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { TopicsService } from '../topics/topics.service.js';
 
-/** Who asks: an active member of a mesh, over a WebSocket session (it speaks for its whole member). */
+/**
+ * Who asks: an active member of a mesh. A WebSocket session speaks for its whole member; an API key
+ * (REST, reads only) may be limited to some topics.
+ */
 export interface EpochCaller {
   state: MeshState;
   member: MemberRecord;
+  topics?: ReadonlySet<string> | null;
 }
 
 /** What a scope allows, worked out from the broker's own records before anything is stored. */
@@ -195,11 +199,12 @@ export class EpochsService {
     if (caller.member.revoked) throw new ProtocolError('E_REVOKED', 'the member has been revoked');
     const active = (m: MemberRecord): boolean => !m.revoked && !m.restOnly;
     if (scope === 'mesh') {
+      if (caller.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot use the mesh scope');
       const authorities = caller.state.activeMembers().filter((m) => m.role === 'owner' || m.role === 'admin').map((m) => m.pubkey);
       return { eligible: active, label: 'the mesh scope', authorities: () => authorities };
     }
     const name = scope.slice('topic:'.length);
-    const topic = await this.topics.resolve({ state: caller.state, member: caller.member, topics: null }, name);
+    const topic = await this.topics.resolve({ state: caller.state, member: caller.member, topics: caller.topics ?? null }, name);
     const label = `#${name}`;
     // Whoever may post to a topic may create its first epoch; later ones come from the previous epoch's members.
     const authorities = (creator: string, epoch: number): string[] => (epoch === 1 ? [creator] : []);

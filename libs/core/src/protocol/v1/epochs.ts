@@ -71,6 +71,23 @@ export const StoredEpochManifest = z.object({
   accepted_at: EpochMs,
 });
 
+/**
+ * A page of a scope's epochs, as `epochs` (WebSocket) and `GET /api/v1/topics/:name/epochs` (REST)
+ * answer it: manifests in order, the caller's own seals, and (for a member listed in the current
+ * epoch) the members still without a seal.
+ */
+export const EpochsPage = z.object({
+  scope: EpochScope,
+  current_epoch: z.number().int().nonnegative(),
+  manifests: z.array(StoredEpochManifest),
+  seals: z.array(StoredEpochSeal),
+  missing: z.array(PubkeyHex).optional(),
+  has_more: z.boolean(),
+});
+/** `GET /api/v1/topics/:name/epochs`: the manifests after this epoch (default 0: from the first). */
+export const EpochsQuery = z.strictObject({ after_epoch: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0) });
+
 export type EpochScope = z.output<typeof EpochScope>;
+export type EpochsPage = z.output<typeof EpochsPage>;
 export type StoredEpochSeal = z.output<typeof StoredEpochSeal>;
 export type StoredEpochManifest = z.output<typeof StoredEpochManifest>;
