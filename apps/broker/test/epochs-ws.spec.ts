@@ -276,4 +276,27 @@ describe.each(dbKinds())('key epochs over WebSocket on %s', (kind) => {
     const scoped = await keys.create(state, state.byPubkey.get(ids.bob.publicKey)!, { label: 'bob-general', capabilities: ['read'], topics: ['general'] });
     expect((await api<{ error: { code: string } }>(tb, scoped.secret, 'GET', `/topics/${topic}/epochs`)).body.error.code).toBe('E_FORBIDDEN');
   });
+
+  it('pages a long chain: has_more until the last epoch, and after_epoch resumes where the page ended', async () => {
+    const topic = await newTopic();
+    const alice = await connect(ids.alice);
+    let last = first(topic, 'alice', ['alice', 'bob']);
+    await alice.client.publishEpoch(last.signed, []);
+    for (let epoch = 2; epoch <= 70; epoch++) {
+      last = nextEpoch(last.signed.manifest, { members: keysOf('alice', 'bob'), reason: 'scheduled', creator: ids.alice });
+      await alice.client.publishEpoch(last.signed, []);
+    }
+    const seen: SignedEpochManifest[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await alice.client.getEpochs(`topic:${topic}`, after);
+      expect(page.currentEpoch).toBe(70);
+      seen.push(...page.manifests);
+      after = page.manifests[page.manifests.length - 1]!.manifest.epoch;
+      if (!page.hasMore) break;
+      expect(page.manifests.length).toBeGreaterThan(1);
+    }
+    expect(seen.map((m) => m.manifest.epoch)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+    expect(verifyManifestChain(seen, { authorities: [ids.alice.publicKey] }).ok).toBe(true);
+  });
 });
