@@ -299,4 +299,21 @@ describe.each(dbKinds())('key epochs over WebSocket on %s', (kind) => {
     expect(seen.map((m) => m.manifest.epoch)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
     expect(verifyManifestChain(seen, { authorities: [ids.alice.publicKey] }).ok).toBe(true);
   });
+
+  it('lets exactly one of four racing publishers of the same epoch win, on its own connection each', async () => {
+    const topic = await newTopic();
+    const racers: Name[] = ['alice', 'bob', 'carol', 'dave'];
+    const clients = await Promise.all(racers.map((n) => connect(ids[n])));
+    const e1 = first(topic, 'alice', racers);
+    await clients[0]!.client.publishEpoch(e1.signed, []);
+    const next = racers.map((n) => nextEpoch(e1.signed.manifest, { members: keysOf(...racers), reason: 'manual', creator: ids[n] }));
+    const results = await Promise.allSettled(clients.map((c, i) => c.client.publishEpoch(next[i]!.signed, [])));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+      expect(r.reason).toMatchObject({ code: 'E_EPOCH_CONFLICT', details: { current_epoch: 2 } });
+    }
+    const page = await clients[0]!.client.getEpochs(`topic:${topic}`);
+    const winner = results.findIndex((r) => r.status === 'fulfilled');
+    expect(page.manifests.map((m) => m.manifest.created_by)).toEqual([ids.alice.publicKey, ids[racers[winner]!].publicKey]);
+  });
 });
