@@ -1,10 +1,11 @@
 import { CAPABILITIES, DEFAULT_CAPABILITIES, MeshApi, ProtocolError, createApiKey, type Capability, type InboundMessage, type MeshClient, type Receipt } from '@claudemesh/core';
-import type { Identity } from '@claudemesh/crypto';
+import { firstEpoch, sealEpochKey, topicScope, type Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { MeshDirectory } from '../src/meshes/mesh-directory.js';
+import { TopicsService } from '../src/topics/topics.service.js';
 
 /**
  * Capability grants × every frame type (docs/protocol.md §5.5). `olive` sets a grant for `pete`;
@@ -35,8 +36,11 @@ const GUARDED: Array<{ frame: string; needs: Capability }> = [
   { frame: 'state_set', needs: 'state-write' },
 ];
 /** Frames about the sender's own things: a grant never changes them. */
-/** Topics are governed by topic membership (docs/topics.md), not by what one member grants another. */
-const UNGUARDED = ['delivered', 'read', 'message_status', 'set_summary', 'set_status', 'join_group', 'leave_group', 'set_grants', 'list_grants', 'topic_send', 'topic_history'];
+/** Topics and their key epochs are governed by topic membership (docs/topics.md, protocol §5.6), not by what one member grants another. */
+const UNGUARDED = [
+  'delivered', 'read', 'message_status', 'set_summary', 'set_status', 'join_group', 'leave_group', 'set_grants', 'list_grants', 'topic_send', 'topic_history',
+  'epoch_publish', 'epoch_get', 'epoch_seal',
+];
 
 describe.each(dbKinds())('capability grants on %s', (kind) => {
   let tb: TestBroker;
@@ -51,6 +55,7 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
   /** Olive's notifications, read over REST. */
   let oliveApi: MeshApi;
   const receiptsX: Receipt[] = [];
+  let epochTopics = 0;
 
   beforeAll(async () => {
     tb = await startTestBroker(kind);
@@ -166,6 +171,26 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
         expect(page.messages.length).toBeGreaterThan(0);
         return;
       }
+      // Pete makes epoch 1 of a fresh topic for himself and olive; olive gets her seal, with the
+      // publish (epoch_publish) or afterwards (epoch_seal), whatever she grants him.
+      case 'epoch_publish':
+      case 'epoch_seal': {
+        const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
+        const name = `epochs-${++epochTopics}`;
+        await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ids.pete.publicKey)!, topics: null }, { name, visibility: 'public', description: '' });
+        const e1 = firstEpoch({ meshId: mesh.meshId, scope: topicScope(name), members: [ids.pete.publicKey, ids.olive.publicKey], creator: ids.pete });
+        const forOlive = sealEpochKey(e1.context, ids.olive.publicKey, ids.pete);
+        if (frame === 'epoch_publish') expect(await pete.publishEpoch(e1.signed, [forOlive])).toMatchObject({ epoch: 1 });
+        else {
+          await pete.publishEpoch(e1.signed, []);
+          await pete.addSeals(`topic:${name}`, 1, [forOlive]);
+        }
+        expect((await olive.getEpochs(`topic:${name}`)).seals).toEqual([{ epoch: 1, ...forOlive }]);
+        return;
+      }
+      case 'epoch_get':
+        expect(await pete.getEpochs('topic:general')).toMatchObject({ scope: 'topic:general', hasMore: false });
+        return;
     }
     throw new Error(frame);
   }

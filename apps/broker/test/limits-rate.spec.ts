@@ -123,6 +123,21 @@ describe('rate limits', () => {
     expect(refused(await repliesTo(p, cheap))).toEqual([]);
   });
 
+  it('counts epoch frames as costly, and the SDK retries refused epoch requests until they pass', async () => {
+    const p = await authenticated(alice);
+    const refs = Array.from({ length: 8 }, (_, n) => `eg-${n}`);
+    for (const ref of refs) p.send({ type: 'epoch_get', req_id: ref, scope: 'topic:general' });
+    const replies = await repliesTo(p, refs);
+    expect(refused(replies).length).toBeGreaterThanOrEqual(2);
+    expect([...replies.values()].filter((f) => f['type'] === 'epochs').length).toBeGreaterThan(0);
+    expectRetryAfter(refused(replies));
+
+    const c = await connectClient(tb, mesh, bob);
+    clients.push(c);
+    const pages = await Promise.all(Array.from({ length: 8 }, () => c.getEpochs('topic:general')));
+    expect(pages.map((x) => x.scope)).toEqual(Array.from({ length: 8 }, () => 'topic:general'));
+  });
+
   it('limits the bytes a connection sends per second', async () => {
     const p = await authenticated(alice);
     // 50 KiB of ciphertext per send: the 128 KiB bucket takes two or three of six.

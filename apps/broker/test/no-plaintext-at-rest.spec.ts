@@ -1,4 +1,5 @@
 import type { InboundMessage } from '@claudemesh/core';
+import { firstEpoch, openEpochSeal, sealEpochKey, topicScope, toB64u, type EpochManifest } from '@claudemesh/crypto';
 import { describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
@@ -41,6 +42,44 @@ describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
       expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex'))), `${secret} as hex`).toBe(false);
     }
     expect(dump.includes(Buffer.from('PLAINTEXT-CANARY'))).toBe(false);
+    await tb.close();
+  });
+
+  it('stores key epochs as manifests and sealed boxes only: a full dump contains no epoch key, in any spelling', async () => {
+    const tb = await startTestBroker(kind);
+    const mesh = await createTestMesh(tb, 'control-epochs-mesh-4b2d');
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const carol = await addMember(tb, mesh, 'carol');
+    const a = await connectClient(tb, mesh, alice);
+    const b = await connectClient(tb, mesh, bob);
+    const members = [alice.publicKey, bob.publicKey, carol.publicKey];
+    const topicEpoch = firstEpoch({ meshId: mesh.meshId, scope: topicScope('general'), members, creator: alice });
+    await a.publishEpoch(topicEpoch.signed, [sealEpochKey(topicEpoch.context, alice.publicKey, alice), sealEpochKey(topicEpoch.context, bob.publicKey, alice)]);
+    // Bob opens his seal and re-seals for carol, the other path a key takes to the broker.
+    const page = await b.getEpochs('topic:general');
+    const { epoch: _epoch, ...seal } = page.seals[0]!;
+    const held = openEpochSeal(seal, { manifest: page.manifests[0]!.manifest as EpochManifest, recipient: bob });
+    await b.addSeals('topic:general', 1, [sealEpochKey(held, carol.publicKey, bob)]);
+    const owner = await connectClient(tb, mesh, mesh.owner);
+    const meshEpoch = firstEpoch({ meshId: mesh.meshId, scope: 'mesh', members: [mesh.owner.publicKey, alice.publicKey], creator: mesh.owner });
+    await owner.publishEpoch(meshEpoch.signed, [sealEpochKey(meshEpoch.context, alice.publicKey, mesh.owner)]);
+    for (const c of [a, b, owner]) await c.close();
+    await tb.broker.close();
+
+    const dump = dumpDatabase(tb);
+    // Control: what the broker keeps in clear is there (a manifest's commitment and a seal's box).
+    expect(dump.includes(Buffer.from(topicEpoch.signed.manifest.key_commitment))).toBe(true);
+    expect(dump.includes(Buffer.from(seal.sealed))).toBe(true);
+    for (const { context } of [topicEpoch, meshEpoch]) {
+      for (const secret of [context.epochKey, context.messageKey]) {
+        const bytes = Buffer.from(secret);
+        expect(dump.includes(bytes)).toBe(false);
+        expect(dump.includes(Buffer.from(bytes.toString('hex')))).toBe(false);
+        expect(dump.includes(Buffer.from(toB64u(secret)))).toBe(false);
+        expect(dump.includes(Buffer.from(bytes.toString('base64')))).toBe(false);
+      }
+    }
     await tb.close();
   });
 });

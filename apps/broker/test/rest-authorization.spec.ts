@@ -123,6 +123,7 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     { route: 'GET /topics/{name}/messages', expect: expected('read', '200', true), run: call('GET', '/topics/ops/messages') },
     { route: 'POST /topics/{name}/messages', expect: expected('send', '201', true), run: call('POST', '/topics/ops/messages', { text: 'status?' }) },
     { route: 'PATCH /topics/{name}/read', expect: expected('send', '200', true), run: call('PATCH', '/topics/ops/read', {}) },
+    { route: 'GET /topics/{name}/epochs', expect: expected('read', '200', true), run: call('GET', '/topics/ops/epochs') },
     { route: 'GET /topics/{name}/stream', expect: expected('read', '200', true), run: stream('/topics/ops/stream') },
     { route: 'POST /messages', expect: expected('send', '201', true), run: call('POST', '/messages', { topic: 'ops', text: 'by body' }) },
     { route: 'GET /messages', expect: expected('read', '200', true), run: call('GET', '/messages?topic=ops') },

@@ -38,9 +38,14 @@ export type FieldKind =
   | 'topic'
   | 'topicText'
   | 'topicMessageId'
-  | 'historyLimit';
+  | 'historyLimit'
+  | 'epochScope'
+  | 'epochNumber'
+  | 'afterEpoch'
+  | 'signedManifest'
+  | 'epochSeals';
 
-export type JsonKind = 'string' | 'number' | 'boolean' | 'array';
+export type JsonKind = 'string' | 'number' | 'boolean' | 'array' | 'object';
 export const JSON_KIND: Record<FieldKind, JsonKind> = {
   type: 'string',
   v: 'number',
@@ -71,6 +76,11 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   topicText: 'string',
   topicMessageId: 'string',
   historyLimit: 'number',
+  epochScope: 'string',
+  epochNumber: 'number',
+  afterEpoch: 'number',
+  signedManifest: 'object',
+  epochSeals: 'array',
 };
 /** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
 export const ASCII_ONLY = new Set<FieldKind>([
@@ -90,6 +100,7 @@ export const ASCII_ONLY = new Set<FieldKind>([
   'stateCiphertext',
   'topic',
   'topicMessageId',
+  'epochScope',
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -219,6 +230,16 @@ export const arb = {
       .filter((s) => s.length >= 1 && s.length <= TOPIC_LIMITS.maxTextChars && isFreeText(s)),
   ),
   historyLimit: memo((): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(50, TOPIC_LIMITS.maxHistoryPage))),
+  /** Scopes of the run's meshes: the mesh scope, #general, or a topic no mesh has (`zz…`). */
+  epochScope: memo((): fc.Arbitrary<string> =>
+    fc.oneof({ weight: 3, arbitrary: fc.constantFrom('mesh', 'topic:general') }, { weight: 1, arbitrary: chars(GROUP_REST, 0, 60).map((s) => `topic:zz${s}`) }),
+  ),
+  epochNumber: memo((): fc.Arbitrary<number> => fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(2 ** 31 - 1) })),
+  afterEpoch: memo((): fc.Arbitrary<number> => fc.integer({ min: 0, max: 4 })),
+  /** Seals of the right form under random keys: one per recipient, so never repeated. */
+  epochSeals: memo((): fc.Arbitrary<Array<Record<string, string>>> =>
+    fc.uniqueArray(fc.record({ recipient: arb.pubkey(), sealer: arb.pubkey(), sealed: b64uOf(80, 80), sig: arb.sig() }), { maxLength: 3, selector: (x) => x.recipient }),
+  ),
   stateCiphertext: memo((): fc.Arbitrary<string> =>
     fc.oneof({ weight: 20, arbitrary: b64uOf(16, 150) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map(qs) }),
   ),
@@ -459,6 +480,22 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     raw('0', false, '0'),
     raw('1.5', false, 'fraction'),
     raw('"5"', false, 'string'),
+  ],
+  epochScope: [s('mesh', true, 'mesh'), s('topic:general', true, 'topic'), s('topic:', false, 'empty-topic'), s('Mesh', false, 'upper'), s('topic:#general', false, 'hash'), s('group:x', false, 'other'), s('', false, 'empty')],
+  epochNumber: [raw('1', true, '1'), raw(String(2 ** 31 - 1), true, 'int4-max'), raw(String(2 ** 31), false, 'int4-max+1'), raw('0', false, '0'), raw('1.5', false, 'fraction'), raw('"1"', false, 'string')],
+  afterEpoch: [raw('0', true, '0'), raw(String(2 ** 31 - 1), true, 'int4-max'), raw(String(2 ** 31), false, 'int4-max+1'), raw('-1', false, '-1'), raw('null', false, 'null')],
+  signedManifest: [
+    raw('{}', false, 'empty'),
+    raw(JSON.stringify({ manifest: {}, sig: 'A'.repeat(86) }), false, 'empty-manifest'),
+    raw('null', false, 'null'),
+  ],
+  epochSeals: [
+    raw('[]', true, 'empty'),
+    raw(JSON.stringify([{ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(107), sig: 'A'.repeat(86) }]), true, 'one-seal'),
+    raw(JSON.stringify([{ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(106), sig: 'A'.repeat(86) }]), false, 'sealed-79-bytes'),
+    raw(JSON.stringify(Array.from({ length: 2 }, () => ({ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(107), sig: 'A'.repeat(86) }))), false, 'same-recipient'),
+    raw(JSON.stringify([{ recipient: 'A'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(107), sig: 'A'.repeat(86) }]), false, 'upper-hex'),
+    raw(JSON.stringify([{ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: `${'A'.repeat(106)}B`, sig: 'A'.repeat(86) }]), false, 'trailing-bits'),
   ],
   group: [s('g'.repeat(64), true, '64'), s('g'.repeat(65), false, '65'), s('Ops', false, 'upper'), s('-x', false, 'leading-dash'), s('@ops', false, 'at'), s('', false, 'empty')],
 };

@@ -94,6 +94,9 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('after', 'topicMessageId', false),
     f('limit', 'historyLimit', false),
   ],
+  epoch_publish: [TYPE, f('req_id', 'reqId'), f('manifest', 'signedManifest'), f('seals', 'epochSeals')],
+  epoch_get: [TYPE, f('req_id', 'reqId'), f('scope', 'epochScope'), f('after_epoch', 'afterEpoch', false)],
+  epoch_seal: [TYPE, f('req_id', 'reqId'), f('scope', 'epochScope'), f('epoch', 'epochNumber'), f('seals', 'epochSeals')],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -373,8 +376,8 @@ const duplicateKey: Mutation = (base) =>
   });
 
 /**
- * Arrays: a repeated item (only capabilities must not repeat; ids may, up to the 500 limit), or an
- * item of the wrong JSON kind (every array holds strings).
+ * Arrays: a repeated item (capabilities and seals must not repeat; ids may, up to the 500 limit), or
+ * an item of the wrong JSON kind (every array holds strings, or seal objects of another form).
  */
 const arrayItem: Mutation = (base) => {
   const specs = fieldsPresent(base).filter((spec) => JSON_KIND[spec.kind] === 'array' && (base.frame[spec.name] as unknown[]).length > 0);
@@ -385,7 +388,7 @@ const arrayItem: Mutation = (base) => {
       const items = (base.frame[spec.name] as unknown[]).map((item) => JSON.stringify(item));
       const extra = how === 'repeat' ? items[from % items.length]! : how;
       const out = [...items.slice(0, to % (items.length + 1)), extra, ...items.slice(to % (items.length + 1))];
-      const expect: Expected = how !== 'repeat' || spec.kind === 'capabilities' || out.length > LIMITS.maxIdsPerFrame ? 'E_SCHEMA' : 'valid';
+      const expect: Expected = how !== 'repeat' || spec.kind === 'capabilities' || spec.kind === 'epochSeals' || out.length > LIMITS.maxIdsPerFrame ? 'E_SCHEMA' : 'valid';
       return text(`${base.type}/array-${how === 'repeat' ? 'repeat' : 'junk-item'}:${spec.name}`, objectText(replaceValue(entriesOf(base.frame), spec.name, `[${out.join(',')}]`)), expect);
     });
 };

@@ -85,10 +85,10 @@ export function selfCheck(fc: FrameCase, c: Classified): string | null {
 // Replies
 
 /** A reply the broker may send for one client frame. `none` means it must stay silent. */
-export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_ack' | 'topic_messages' | 'none' | ErrorCode;
+export type Outcome = 'ack' | 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_ack' | 'topic_messages' | 'epoch_ack' | 'epochs' | 'none' | ErrorCode;
 
 /** Server frames that answer no request: pushes, receipts and topic messages posted by others. */
-export const UNSOLICITED_FRAME_TYPES: ReadonlySet<string> = new Set(['push', 'receipt', 'topic_message']);
+export const UNSOLICITED_FRAME_TYPES: ReadonlySet<string> = new Set(['push', 'receipt', 'topic_message', 'epoch_new', 'epoch_seal_new']);
 
 export interface Expectation extends Partial<Omit<ReplyRule, 'outcomes'>> {
   label: string;
@@ -184,6 +184,14 @@ function expectHandled(c: Classified, state: ConnState, label: string, data: str
       return mk(frame.topic === 'general' ? ['topic_ack', 'E_CONFLICT', ...(frame.reply_to !== undefined ? (['E_SCHEMA'] as const) : [])] : ['E_NOT_FOUND'], [frame.id]);
     case 'topic_history':
       return mk([frame.topic === 'general' ? 'topic_messages' : 'E_NOT_FOUND'], [frame.req_id]);
+    // No frame of the run carries a valid signature, so no epoch is ever stored: a publish is refused
+    // (another mesh or creator, strangers listed, a missing topic, the signature), a seal finds no epoch.
+    case 'epoch_publish':
+      return mk(['E_EPOCH_INVALID', 'E_FORBIDDEN', 'E_EPOCH_CONFLICT', 'E_NOT_FOUND'], [frame.req_id]);
+    case 'epoch_get':
+      return mk([frame.scope === 'mesh' || frame.scope === 'topic:general' ? 'epochs' : 'E_NOT_FOUND'], [frame.req_id]);
+    case 'epoch_seal':
+      return mk(['E_NOT_FOUND'], [frame.req_id]);
     case 'set_grants':
     case 'list_grants':
     case 'state_set':

@@ -5,7 +5,7 @@
  * anyone listing it here. The zod schemas of libs/core (api.ts) are the model of each part.
  */
 import {
-  AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo,
+  AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo,
   MemberPresence, Notification, NotificationsQuery, PostMessageBody, PostTopicMessageBody, SearchQuery, TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName,
 } from '@claudemesh/core';
 import { z } from 'zod';
@@ -45,6 +45,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   MemberPresence,
   TopicMember,
   MarkedNotifications,
+  EpochsPage,
   ApiKeyInfo,
   CreatedApiKey,
 };
@@ -58,6 +59,7 @@ const QUERY_SCHEMAS: Record<string, z.ZodObject> = {
   'GET /api/v1/messages': MessagesQuery,
   'GET /api/v1/search': SearchQuery,
   'GET /api/v1/topics/{name}/stream': StreamQuery,
+  'GET /api/v1/topics/{name}/epochs': EpochsQuery,
 };
 
 /** Path parameters by name. */

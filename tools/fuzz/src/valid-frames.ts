@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { CLIENT_FRAME_SCHEMAS, type ClientFrameType } from '@claudemesh/core';
-import { arb, memo, memoBy } from './field-values.js';
+import { arb, b64uOf, memo, memoBy } from './field-values.js';
 
 export const CLIENT_FRAME_TYPES = Object.keys(CLIENT_FRAME_SCHEMAS) as ClientFrameType[];
 
@@ -81,6 +81,29 @@ const stateSlot = memo((): fc.Arbitrary<{ key: string; version: number }> =>
   ),
 );
 
+/**
+ * A manifest of the right form whose signature is random: the broker refuses it (wrong mesh,
+ * another creator, strangers listed, a missing topic, or the signature), and stores nothing.
+ */
+const signedManifestArb = memoBy((ctx: FrameContext): fc.Arbitrary<FrameObject> =>
+  fc
+    .record({
+      mesh_id: fc.oneof(fc.constant(ctx.meshId), arb.uuid()),
+      scope: arb.epochScope(),
+      epoch: arb.epochNumber(),
+      hash: b64uOf(32, 32),
+      members: fc.uniqueArray(fc.oneof(arb.pubkey(), ...(ctx.self !== undefined ? [fc.constant(ctx.self)] : [])), { minLength: 1, maxLength: 4 }),
+      reason: fc.constantFrom('create', 'manual', 'member_left'),
+      created_at: arb.epoch(),
+      key_commitment: b64uOf(32, 32),
+      sig: arb.sig(),
+    })
+    .map(({ hash, members, sig, ...m }) => ({
+      manifest: { v: 1, ...m, prev_epoch_hash: m.epoch === 1 ? null : hash, members: [...members].sort(), created_by: members[0]! },
+      sig,
+    })),
+);
+
 export type FrameObject = Record<string, unknown>;
 
 const validFrames = memoBy((ctx: FrameContext) => memoBy((type: ClientFrameType) => buildValidFrame(ctx, type)));
@@ -147,6 +170,12 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
       return fc
         .record({ req_id: arb.reqId(), topic: topicArb(), edge: fc.constantFrom('before', 'after', 'none'), id: arb.messageId(), limit: fc.option(arb.historyLimit(), { nil: undefined }) })
         .map(({ req_id, topic, edge, id, limit }) => ({ type: 'topic_history', req_id, topic, ...(edge === 'none' ? {} : { [edge]: id }), limit }));
+    case 'epoch_publish':
+      return fc.record({ type: fc.constant('epoch_publish'), req_id: arb.reqId(), manifest: signedManifestArb(ctx), seals: arb.epochSeals() });
+    case 'epoch_get':
+      return fc.record({ type: fc.constant('epoch_get'), req_id: arb.reqId(), scope: arb.epochScope(), after_epoch: fc.option(arb.afterEpoch(), { nil: undefined }) });
+    case 'epoch_seal':
+      return fc.record({ type: fc.constant('epoch_seal'), req_id: arb.reqId(), scope: arb.epochScope(), epoch: arb.epochNumber(), seals: arb.epochSeals() });
     case 'state_get':
       return fc.record({
         type: fc.constant('state_get'),

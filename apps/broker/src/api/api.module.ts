@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ApiKeysModule } from '../apikeys/apikeys.module.js';
+import { EpochsModule } from '../epochs/epochs.module.js';
 import { MeshesModule } from '../meshes/meshes.module.js';
 import { PresenceModule } from '../presence/presence.module.js';
 import { TopicsModule } from '../topics/topics.module.js';
 import { ApiKeysController } from './apikeys.controller.js';
 import { BearerGuard } from './bearer.guard.js';
+import { EpochsController } from './epochs.controller.js';
 import { MeController } from './me.controller.js';
 import { MemberPresenceView } from './member-presence.js';
 import { MembersController } from './members.controller.js';
@@ -22,7 +24,7 @@ import { TopicStreamController } from './topic-stream.controller.js';
  * this module's controllers (openapi.ts).
  */
 @Module({
-  imports: [ApiKeysModule, TopicsModule, PresenceModule, MeshesModule],
+  imports: [ApiKeysModule, EpochsModule, TopicsModule, PresenceModule, MeshesModule],
   controllers: [
     MeController,
     TopicsController,
@@ -33,6 +35,7 @@ import { TopicStreamController } from './topic-stream.controller.js';
     ApiKeysController,
     MeshApiKeysController,
     TopicStreamController,
+    EpochsController,
   ],
   providers: [MemberPresenceView, BearerGuard, SignedMemberGuard],
   exports: [MemberPresenceView, BearerGuard],

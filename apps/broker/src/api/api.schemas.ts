@@ -1,5 +1,5 @@
 import {
-  AddTopicMemberBody, ApiKeyInfo, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
+  AddTopicMemberBody, ApiKeyInfo, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PostMessageBody, PostTopicMessageBody, Sender, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '@claudemesh/core';
 import { z } from 'zod';
@@ -54,6 +54,7 @@ const named: Array<[z.ZodType, string, string?]> = [
   [ReadMark, 'ReadMark'],
   [LeftTopic, 'LeftTopic'],
   [MarkedNotifications, 'MarkedNotifications'],
+  [EpochsPage, 'EpochsPage', 'key epochs of a scope: signed manifests in order, the caller’s seals, the members without one (docs/protocol.md §5.6)'],
   [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],
 ];
 for (const [schema, id, description] of named) API_SCHEMAS.add(schema, description ? { id, description } : { id });

@@ -14,7 +14,9 @@ export type BusEvent =
   /** On memberTopic(m) when the member leaves a topic: its streams of a private topic end. */
   | { kind: 'topic_left'; topicId: string }
   /** A committed topic message: on topicChannel(id) for streams, and on memberTopic(m) for each member's WebSocket sessions. */
-  | { kind: 'topic'; message: TopicMessage };
+  | { kind: 'topic'; message: TopicMessage }
+  /** A frame for each WebSocket session of memberTopic(m), encoded once by its sender (epoch_new, epoch_seal_new). */
+  | { kind: 'control'; frame: string };
 
 export interface Bus {
   publish(topic: string, event: BusEvent): void;

@@ -1,3 +1,4 @@
+import { EpochManifestEntity, EpochSealEntity } from '../epochs/epoch.entities.js';
 import { PeerGrantEntity } from '../grants/peer-grant.entity.js';
 import { SharedStateEntity } from '../grants/shared-state.entity.js';
 import { EmailInviteEntity } from '../email-invites/email-invite.entity.js';
@@ -13,4 +14,4 @@ import { MeshEntity } from '../meshes/mesh.entity.js';
 import { DeliveryEntity } from '../messaging/delivery.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
 
-export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, EmailInviteEntity, MessageEntity, DeliveryEntity, PeerGrantEntity, SharedStateEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity, NotificationEntity, ApiKeyEntity, SignedRequestEntity];
+export const ENTITIES = [MeshEntity, MemberEntity, GroupMemberEntity, SessionEntity, InviteEntity, ShortInviteEntity, EmailInviteEntity, MessageEntity, DeliveryEntity, PeerGrantEntity, SharedStateEntity, TopicEntity, TopicMemberEntity, TopicMessageEntity, NotificationEntity, ApiKeyEntity, SignedRequestEntity, EpochManifestEntity, EpochSealEntity];

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ApiKeysModule } from '../apikeys/apikeys.module.js';
+import { EpochsModule } from '../epochs/epochs.module.js';
 import { GrantsModule } from '../grants/grants.module.js';
 import { IdentityModule } from '../identity/identity.module.js';
 import { LimitsModule } from '../limits/limits.module.js';
@@ -9,5 +10,5 @@ import { PresenceModule } from '../presence/presence.module.js';
 import { TopicsModule } from '../topics/topics.module.js';
 import { MeshGateway } from './mesh.gateway.js';
 
-@Module({ imports: [ApiKeysModule, GrantsModule, IdentityModule, LimitsModule, MeshesModule, MessagingModule, PresenceModule, TopicsModule], providers: [MeshGateway] })
+@Module({ imports: [ApiKeysModule, EpochsModule, GrantsModule, IdentityModule, LimitsModule, MeshesModule, MessagingModule, PresenceModule, TopicsModule], providers: [MeshGateway] })
 export class GatewayModule {}

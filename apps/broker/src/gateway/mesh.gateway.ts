@@ -9,6 +9,7 @@ import type { BusEvent } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { ApiKeysService } from '../apikeys/api-keys.service.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { EpochsService } from '../epochs/epochs.service.js';
 import { GrantsService } from '../grants/grants.service.js';
 import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
@@ -61,6 +62,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     private readonly apiKeys: ApiKeysService,
     private readonly sharedState: SharedStateService,
     private readonly topics: TopicsService,
+    private readonly epochs: EpochsService,
     private readonly rateLimiter: RateLimiter,
     private readonly preauthTracker: PreAuthTracker,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
@@ -127,7 +129,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       const failedHello = frame.type === 'hello' && !(error instanceof ProtocolError && error.code === 'E_ALREADY_AUTHENTICATED');
       if (error instanceof ProtocolError) {
         if (error.fatal || failedHello) this.fail(conn, error.code, error.message);
-        else this.error(conn, error.code, error.message, ref);
+        else this.error(conn, error.code, error.message, ref, error.details);
         return;
       }
       const code: ErrorCode = isDatabaseUnavailable(error) ? 'E_UNAVAILABLE' : 'E_INTERNAL';
@@ -226,6 +228,19 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
         session.send(serverFrame('topic_messages', { req_id: frame.req_id, topic: frame.topic, ...page }));
         return;
       }
+      case 'epoch_publish': {
+        const ack = await this.epochs.publish(session, frame);
+        session.send(serverFrame('epoch_ack', { req_id: frame.req_id, ...ack }));
+        return;
+      }
+      case 'epoch_get': {
+        const answer = await this.epochs.get(session, frame.scope, frame.after_epoch);
+        session.send(serverFrame('epochs', { req_id: frame.req_id, ...answer }));
+        return;
+      }
+      case 'epoch_seal':
+        await this.epochs.seal(session, frame);
+        break;
       case 'message_status': {
         const messages = await this.messaging.status(session, {
           ...(frame.message_ids ? { messageIds: frame.message_ids } : {}),
@@ -263,6 +278,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     else if (event.kind === 'receipt') session.pushControl(event.frame);
     // Topic messages are not delivery-tracked: the history is their log (topic_history after=…).
     else if (event.kind === 'topic') session.pushControl(serverFrame('topic_message', { topic: event.message.topic, message: event.message }));
+    else if (event.kind === 'control') session.pushControl(event.frame);
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }
 
@@ -301,8 +317,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     }
   }
 
-  private error(conn: Connection, code: ErrorCode, message: string, ref?: string): void {
-    conn.out.write(serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}) }));
+  private error(conn: Connection, code: ErrorCode, message: string, ref?: string, details: ProtocolError['details'] = {}): void {
+    conn.out.write(serverFrame('error', { code, message, ...(ref !== undefined ? { ref } : {}), ...details }));
   }
 
   private fail(conn: Connection, code: ErrorCode, message: string): void {

@@ -4,7 +4,11 @@ import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { RATE_BURST_SECONDS, type LimitSettings } from './limits.config.js';
 import { TokenBucket } from './token-bucket.js';
 
-/** Frames whose handling costs a database query of its own (sends and confirmations are batched). */
+/**
+ * Frames whose handling costs a database query of its own (sends and confirmations are batched).
+ * Epoch frames are among them: a publish also verifies a signature per seal and a manifest of up to
+ * EPOCH_LIMITS.maxMembers keys, and every epoch adds rows that are kept.
+ */
 export const COSTLY_FRAMES: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
   'list_peers',
   'message_status',
@@ -14,6 +18,9 @@ export const COSTLY_FRAMES: ReadonlySet<ClientFrameType> = new Set<ClientFrameTy
   'set_grants',
   'join_group',
   'leave_group',
+  'epoch_publish',
+  'epoch_get',
+  'epoch_seal',
 ]);
 
 /**

@@ -18,10 +18,25 @@ import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
 import { TopicClient, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
+import type { StoredEpochManifest, StoredEpochSeal } from '../protocol/v1/epochs.js';
+import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
 export type { TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
-export type { Ack, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
+export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
+
+/** One page of a scope's epochs, as getEpochs returns it. */
+export interface EpochPage {
+  scope: string;
+  /** The scope's newest epoch; 0 before its first. */
+  currentEpoch: number;
+  manifests: StoredEpochManifest[];
+  /** This member's seals for the epochs of the page. */
+  seals: StoredEpochSeal[];
+  /** Members of the current epoch without a seal; only for a member listed in it. */
+  missing?: string[];
+  hasMore: boolean;
+}
 
 interface PendingRequest {
   /** Written again, under the same req_id, when the broker answers E_RATE_LIMITED. */
@@ -259,6 +274,34 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return { messages: frame.messages, has_more: frame.has_more };
   }
 
+  /**
+   * Publishes the next epoch of a scope (docs/protocol.md §5.6) with seals for some or all of its
+   * members. Rejects with E_EPOCH_CONFLICT (err.details.current_epoch) when another epoch was
+   * published first: fetch the chain, build on the current epoch and publish again.
+   */
+  async publishEpoch(signed: SignedEpochManifest, seals: readonly EpochSeal[] = []): Promise<{ scope: string; epoch: number; manifestHash: string }> {
+    const frame = await this.request<'epoch_ack'>({ type: 'epoch_publish', manifest: signed, seals });
+    return { scope: frame.scope, epoch: frame.epoch, manifestHash: frame.manifest_hash };
+  }
+
+  /**
+   * A page of a scope's manifests after `afterEpoch` (oldest first), this member's seals for them
+   * and, when it is listed in the current epoch, the members still without a seal. The broker is
+   * not trusted: verify the chain (verifyManifestChain) and open seals with openEpochSeal.
+   */
+  async getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage> {
+    const frame = await this.request<'epochs'>({ type: 'epoch_get', scope, ...(afterEpoch !== undefined ? { after_epoch: afterEpoch } : {}) });
+    return {
+      scope: frame.scope, currentEpoch: frame.current_epoch, manifests: frame.manifests, seals: frame.seals, hasMore: frame.has_more,
+      ...(frame.missing !== undefined ? { missing: frame.missing } : {}),
+    };
+  }
+
+  /** Seals an existing epoch's key for members that lack it (this member must hold the key and be listed). */
+  async addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<void> {
+    await this.request<'ok'>({ type: 'epoch_seal', scope, epoch, seals });
+  }
+
   /** The highest message id of `topic` seen, and where a reconnect catches up from (see TopicClient). */
   topicCursor(topic: string): string | undefined {
     return this.topics.cursor(topic);
@@ -329,12 +372,20 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       case 'error':
         this.onError(ws, frame);
         break;
+      case 'epoch_new':
+        this.emit('epoch', { scope: frame.scope, epoch: frame.epoch, manifest: frame.manifest, ...(frame.seal ? { seal: frame.seal } : {}) });
+        break;
+      case 'epoch_seal_new':
+        this.emit('epoch', { scope: frame.scope, epoch: frame.seal.epoch, seal: frame.seal });
+        break;
       case 'peers':
       case 'ok':
       case 'message_status_result':
       case 'grants':
       case 'state':
-      case 'topic_messages': {
+      case 'topic_messages':
+      case 'epoch_ack':
+      case 'epochs': {
         const pending = this.pendingRequests.get(frame.req_id);
         if (pending) {
           this.pendingRequests.delete(frame.req_id);
@@ -437,7 +488,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {
     const code = frame.code as ErrorCode;
-    const err = new ProtocolError(code, frame.message);
+    const err = new ProtocolError(code, frame.message, frame.current_epoch !== undefined ? { current_epoch: frame.current_epoch } : {});
     const retryAfterMs = code === 'E_RATE_LIMITED' ? (frame.retry_after_ms ?? DEFAULT_RETRY_AFTER_MS) : undefined;
     if (!this.authenticated && retryAfterMs !== undefined) {
       // Too many connections waiting for hello from here: the close follows, then a later attempt.
@@ -563,7 +614,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     this.topics.resendOlderThan(Date.now() - (this.opts.resendAfterMs ?? 10_000));
   }
 
-  private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_messages'>(
+  private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_messages' | 'epoch_ack' | 'epochs'>(
     frame: Record<string, unknown>,
   ): Promise<ServerFrameMap[K]> {
     await this.waitConnected();

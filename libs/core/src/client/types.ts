@@ -64,11 +64,23 @@ export type Receipt = ServerFrameMap['receipt']['receipts'][number];
 export type HelloAck = ServerFrameMap['hello_ack'];
 export type MessageStatus = ServerFrameMap['message_status_result']['messages'][number];
 
+/**
+ * A key-epoch push: a new epoch of a scope this member is listed in (`manifest`, with this member's
+ * seal when the creator sent one), or a seal made for it later (`seal` alone). Verify before use.
+ */
+export interface EpochEvent {
+  scope: string;
+  epoch: number;
+  manifest?: ServerFrameMap['epoch_new']['manifest'];
+  seal?: ServerFrameMap['epoch_seal_new']['seal'];
+}
+
 export interface MeshClientEvents {
   message: [InboundMessage];
   /** A topic message posted by another member (live, or read back from the history after a reconnect). */
   topic: [TopicMessage];
   receipt: [Receipt];
+  epoch: [EpochEvent];
   connected: [HelloAck];
   /**
    * Every push of the offline queue `hello_ack` announced (`queued`) has been handled by the

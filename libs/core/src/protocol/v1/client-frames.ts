@@ -21,6 +21,7 @@ import {
   Uuid,
 } from './primitives.js';
 import { PostTopicMessageBody, TOPIC_LIMITS, TopicMessageId, TopicName } from './api.js';
+import { EpochNumber, EpochScope, EpochSeals, SignedEpochManifestSchema } from './epochs.js';
 
 /** Frames a peer sends to the broker. Strict: unknown keys are a schema violation. */
 export const HelloFrame = z.strictObject({
@@ -129,6 +130,33 @@ export const TopicHistoryFrame = z
   })
   .refine((f) => f.before === undefined || f.after === undefined, 'give at most one of before, after');
 
+/**
+ * Publishes the next epoch of a scope (docs/protocol.md §5.6): accepted only on top of the current
+ * epoch (compare-and-set), with the creator's seals for some or all of its members.
+ */
+export const EpochPublishFrame = z.strictObject({
+  type: z.literal('epoch_publish'),
+  req_id: ReqId,
+  manifest: SignedEpochManifestSchema,
+  seals: EpochSeals,
+});
+/** Manifests of a scope in order (after `after_epoch`), and the seals addressed to the sender. */
+export const EpochGetFrame = z.strictObject({
+  type: z.literal('epoch_get'),
+  req_id: ReqId,
+  scope: EpochScope,
+  after_epoch: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+});
+/** Seals of an existing epoch, by a member of it that holds the key, for members that lack theirs. */
+export const EpochSealFrame = z.strictObject({
+  type: z.literal('epoch_seal'),
+  req_id: ReqId,
+  scope: EpochScope,
+  epoch: EpochNumber,
+  /** May be empty (answered `ok` once the epoch is found), like the seals of epoch_publish. */
+  seals: EpochSeals,
+});
+
 export const CLIENT_FRAME_SCHEMAS = {
   hello: HelloFrame,
   send: SendFrame,
@@ -146,6 +174,9 @@ export const CLIENT_FRAME_SCHEMAS = {
   state_get: StateGetFrame,
   topic_send: TopicSendFrame,
   topic_history: TopicHistoryFrame,
+  epoch_publish: EpochPublishFrame,
+  epoch_get: EpochGetFrame,
+  epoch_seal: EpochSealFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;

@@ -35,6 +35,8 @@ export const ERROR_CODES = Object.freeze({
   E_MAIL_DISABLED: { http: 503, fatal: false, description: 'This broker sends no mail (CLAUDEMESH_MAIL is off); email invites are unavailable.' },
   E_MAIL_FAILED: { http: 502, fatal: false, description: 'The mail transport did not accept the message; the invite was not kept.' },
   E_QUEUE_FULL: { http: 429, fatal: false, description: "The recipient's offline queue is full; nothing was stored for it." },
+  E_EPOCH_INVALID: { http: 400, fatal: false, description: 'An epoch manifest or seal does not verify (signature, chain, mesh or members); nothing was stored.' },
+  E_EPOCH_CONFLICT: { http: 409, fatal: false, description: 'The epoch does not follow the current epoch of its scope (another was published first); build on current_epoch and publish again.' },
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -49,6 +51,8 @@ export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string = ERROR_CODES[code].description,
+    /** With E_EPOCH_CONFLICT: the scope's current epoch, sent beside the code. */
+    readonly details: { current_epoch?: number } = {},
   ) {
     super(message);
     this.name = 'ProtocolError';

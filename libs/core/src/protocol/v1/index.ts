@@ -7,3 +7,4 @@ export * from './codec.js';
 export * from './json-keys.js';
 export * from './body.js';
 export * from './api.js';
+export * from './epochs.js';

@@ -20,6 +20,7 @@ import {
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
 import { TopicMessage, TopicName } from './api.js';
+import { EpochNumber, EpochScope, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -56,6 +57,8 @@ export const ErrorFrame = z.object({
   ref: z.string().optional(),
   /** With E_RATE_LIMITED: how long to wait before sending the refused frame again. */
   retry_after_ms: z.number().int().nonnegative().optional(),
+  /** With E_EPOCH_CONFLICT: the scope's current epoch (0 when it has none), to build on and publish again. */
+  current_epoch: z.number().int().nonnegative().optional(),
 });
 
 export const AckFrame = z.object({
@@ -173,6 +176,30 @@ export const TopicMessageFrame = z.object({ type: z.literal('topic_message'), to
 /** Answers topic_history: oldest first, as REST `GET /topics/:name/messages`. */
 export const TopicMessagesFrame = z.object({ type: z.literal('topic_messages'), req_id: ReqId, topic: TopicName, messages: z.array(TopicMessage), has_more: z.boolean() });
 
+/** Answers epoch_publish once the manifest and its seals are committed. */
+export const EpochAckFrame = z.object({ type: z.literal('epoch_ack'), req_id: ReqId, scope: EpochScope, epoch: EpochNumber, manifest_hash: NonEmptyB64u });
+/**
+ * Answers epoch_get: manifests in epoch order (the client verifies the chain itself), the seals
+ * addressed to the sender for those epochs, and, for a sender listed in the current epoch, which of
+ * its members have no seal yet (`missing`), so a holder of the key can seal for them (epoch_seal).
+ */
+export const EpochsFrame = z.object({
+  type: z.literal('epochs'),
+  req_id: ReqId,
+  scope: EpochScope,
+  /** The scope's newest epoch; 0 when it has none. */
+  current_epoch: z.number().int().nonnegative(),
+  manifests: z.array(StoredEpochManifest),
+  seals: z.array(StoredEpochSeal),
+  missing: z.array(PubkeyHex).optional(),
+  /** More manifests follow: ask again after the last epoch of this page. */
+  has_more: z.boolean(),
+});
+/** A new epoch, pushed to the live sessions of the members it lists, each with its own seal when the publisher sent one. */
+export const EpochNewFrame = z.object({ type: z.literal('epoch_new'), scope: EpochScope, epoch: EpochNumber, manifest: StoredEpochManifest, seal: StoredEpochSeal.optional() });
+/** A seal stored after its epoch (epoch_seal), pushed to its recipient's live sessions. */
+export const EpochSealNewFrame = z.object({ type: z.literal('epoch_seal_new'), scope: EpochScope, seal: StoredEpochSeal });
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   hello_ack: HelloAckFrame,
@@ -188,6 +215,10 @@ export const SERVER_FRAME_SCHEMAS = {
   topic_ack: TopicAckFrame,
   topic_message: TopicMessageFrame,
   topic_messages: TopicMessagesFrame,
+  epoch_ack: EpochAckFrame,
+  epochs: EpochsFrame,
+  epoch_new: EpochNewFrame,
+  epoch_seal_new: EpochSealNewFrame,
 } as const;
 
 export type ServerFrameType = keyof typeof SERVER_FRAME_SCHEMAS;

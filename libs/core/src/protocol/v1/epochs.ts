@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { EpochMs, PubkeyHex, Signature, b64uBytes } from './primitives.js';
+
+/**
+ * Key epochs on the wire (docs/protocol.md §5.6, docs/crypto.md "Key epochs"). The broker orders and
+ * stores manifests and seals; it never holds an epoch key. These schemas check the form; the
+ * manifest's own rules (member order, creator among members, chain link, signature) are checked by
+ * verifyManifest in @claudemesh/crypto, at the broker and again by every recipient.
+ */
+export const EPOCH_LIMITS = Object.freeze({
+  /**
+   * Members one manifest may list at this broker: 1 000 keys are about 67 KB of JSON, so a publish
+   * with a full batch of seals, and an `epochs` page with its `missing` list, both fit one frame.
+   * Below the crypto library's MAX_EPOCH_MEMBERS (10 000), which a frame could not carry.
+   */
+  maxMembers: 1000,
+  /** Seals in one epoch_publish or epoch_seal (about 370 bytes each); the rest follow in epoch_seal frames. */
+  maxSealsPerFrame: 256,
+  /** Manifest bytes (as stored) in one `epochs` answer; at least one manifest is always sent. */
+  maxPageManifestBytes: 128 * 1024,
+});
+
+/** `mesh` or `topic:<topic name>`. */
+export const EpochScope = z.string().regex(/^(mesh|topic:[a-z0-9][a-z0-9_-]{0,63})$/, 'expected "mesh" or "topic:<topic name>"');
+export const EpochNumber = z.number().int().min(1).max(2 ** 31 - 1);
+const Hash32 = b64uBytes(32);
+
+/** The signed fields, as docs/crypto.md defines them; order, uniqueness and the creator's presence are verifyManifest's checks. */
+export const EpochManifestSchema = z.strictObject({
+  v: z.literal(1),
+  mesh_id: z.string().min(1).max(2048),
+  scope: EpochScope,
+  epoch: EpochNumber,
+  prev_epoch_hash: Hash32.nullable(),
+  members: z.array(PubkeyHex).min(1).max(EPOCH_LIMITS.maxMembers),
+  reason: z.string().regex(/^[a-z][a-z_]{0,31}$/, 'expected ^[a-z][a-z_]{0,31}$'),
+  created_by: PubkeyHex,
+  created_at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  key_commitment: Hash32,
+});
+export const SignedEpochManifestSchema = z.strictObject({ manifest: EpochManifestSchema, sig: Signature });
+
+/** One member's copy of an epoch key: a sealed box (32-byte key + 48) signed by its sealer. */
+export const EpochSealSchema = z.strictObject({
+  recipient: PubkeyHex,
+  sealer: PubkeyHex,
+  sealed: b64uBytes(80),
+  sig: Signature,
+});
+
+/** Seals of one frame: one per recipient, so a frame never says two things about one member. */
+export const EpochSeals = z
+  .array(EpochSealSchema)
+  .max(EPOCH_LIMITS.maxSealsPerFrame)
+  .refine((s) => new Set(s.map((x) => x.recipient)).size === s.length, 'at most one seal per recipient');
+
+/** A seal as the broker hands it out: with the epoch it opens. */
+export const StoredEpochSeal = z.object({
+  epoch: EpochNumber,
+  recipient: PubkeyHex,
+  sealer: PubkeyHex,
+  sealed: b64uBytes(80),
+  sig: Signature,
+});
+
+/** A manifest as stored and served: exactly what its creator signed, with when the broker accepted it. */
+export const StoredEpochManifest = z.object({
+  manifest: EpochManifestSchema,
+  sig: Signature,
+  manifest_hash: Hash32,
+  accepted_at: EpochMs,
+});
+
+/**
+ * A page of a scope's epochs, as `epochs` (WebSocket) and `GET /api/v1/topics/:name/epochs` (REST)
+ * answer it: manifests in order, the caller's own seals, and (for a member listed in the current
+ * epoch) the members still without a seal.
+ */
+export const EpochsPage = z.object({
+  scope: EpochScope,
+  current_epoch: z.number().int().nonnegative(),
+  manifests: z.array(StoredEpochManifest),
+  seals: z.array(StoredEpochSeal),
+  missing: z.array(PubkeyHex).optional(),
+  has_more: z.boolean(),
+});
+/** `GET /api/v1/topics/:name/epochs`: the manifests after this epoch (default 0: from the first). */
+export const EpochsQuery = z.strictObject({ after_epoch: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0) });
+
+export type EpochScope = z.output<typeof EpochScope>;
+export type EpochsPage = z.output<typeof EpochsPage>;
+export type StoredEpochSeal = z.output<typeof StoredEpochSeal>;
+export type StoredEpochManifest = z.output<typeof StoredEpochManifest>;
