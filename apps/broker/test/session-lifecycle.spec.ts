@@ -43,6 +43,22 @@ describe.each(dbKinds())('session lifecycle on %s', (kind) => {
     await a.close();
   });
 
+  it('fails a request made on a closed client, or waiting for its connection when it is closed, instead of waiting for ever', async () => {
+    const mesh = await createTestMesh(tb);
+    const alice = await addMember(tb, mesh, 'alice');
+    const a = await connectClient(tb, mesh, alice);
+    await a.close();
+    await expect(a.listPeers()).rejects.toThrow(/closed/);
+    // A client between connections (the broker went away) fails its waiting request once closed.
+    const b = await connectClient(tb, mesh, alice, { reconnect: true });
+    const dropped = new Promise((resolve) => b.once('disconnected', resolve));
+    (b as unknown as { ws: { terminate(): void } }).ws.terminate();
+    await dropped;
+    const waiting = b.listPeers();
+    await b.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+  });
+
   it('accepts an attestation up to 30 days ahead and refuses a longer one with E_SESSION_EXPIRED (close 4001)', async () => {
     const mesh = await createTestMesh(tb);
     const alice = await addMember(tb, mesh, 'alice');

@@ -8,3 +8,4 @@ export * from './home.js';
 export * from './api-client.js';
 export * from './topic-client.js';
 export * from './epoch-keyring.js';
+export * from './epoch-sync.js';

@@ -62,6 +62,9 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private ws: WebSocket | null = null;
   private authenticated = false;
   private closedByUser = false;
+  /** Why this client will not connect again (closed, or refused for good), for calls made after. */
+  private ended: Error | null = null;
+  private readonly endWaiters = new Set<(err: Error) => void>();
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** The broker refused this connection before hello (E_RATE_LIMITED): the reconnect waits at least this. */
@@ -146,6 +149,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   /** Opens the connection and completes the hello handshake. */
   connect(): Promise<HelloAck> {
     this.closedByUser = false;
+    this.ended = null;
     return new Promise<HelloAck>((resolve, reject) => {
       this.firstConnect = { resolve, reject };
       this.open();
@@ -154,6 +158,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   async close(): Promise<void> {
     this.closedByUser = true;
+    this.end(this.ended ?? new Error('the client was closed'));
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.resendTimer) clearInterval(this.resendTimer);
     this.delivered.flush();
@@ -502,7 +507,10 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       ws.close();
       return;
     }
-    if (TERMINAL_AUTH_ERRORS.has(code)) this.closedByUser = true;
+    if (TERMINAL_AUTH_ERRORS.has(code)) {
+      this.closedByUser = true;
+      this.ended = err;
+    }
     const ref = frame.ref;
     if (ref !== undefined) {
       const send = this.unackedSends.has(ref);
@@ -557,6 +565,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         this.firstConnect = null;
       }
       this.failPendingSends(new Error('client closed before the broker acknowledged'));
+      this.end(this.ended ?? new Error(`the client is closed (${code} ${reason})`));
       return;
     }
     const delay = Math.max(this.backoff.next(), this.reconnectNotBeforeMs);
@@ -603,9 +612,29 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return memberPubkey;
   }
 
+  /** Resolves once authenticated; rejects at once, or as soon as it is known, when the client will not connect again. */
   private waitConnected(): Promise<void> {
     if (this.authenticated) return Promise.resolve();
-    return new Promise((resolve) => this.once('connected', () => resolve()));
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => {
+      const onEnded = (err: Error): void => {
+        this.off('connected', onConnected);
+        reject(err);
+      };
+      const onConnected = (): void => {
+        this.endWaiters.delete(onEnded);
+        resolve();
+      };
+      this.once('connected', onConnected);
+      this.endWaiters.add(onEnded);
+    });
+  }
+
+  /** The client stops for good: calls waiting for a connection fail with `err`, and later ones at once. */
+  private end(err: Error): void {
+    this.ended = err;
+    for (const waiter of this.endWaiters) waiter(err);
+    this.endWaiters.clear();
   }
 
   private resendStale(): void {

@@ -1,0 +1,58 @@
+import type { EpochReason } from '@claudemesh/crypto';
+import { ProtocolError } from '../protocol/v1/errors.js';
+import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
+import type { EpochPage, MeshClient } from './mesh-client.js';
+
+/** How often a rotation is rebuilt on top of a newer epoch before giving up (each loss means another member rotated). */
+const MAX_REBUILDS = 8;
+
+/** Feeds one page of `epoch_get` into a keyring: the manifests as signed, the seals with their epoch. */
+export function ingestPage(ring: EpochKeyring, page: EpochPage): IngestResult {
+  return ring.ingest(
+    page.scope,
+    page.manifests.map((m) => ({ manifest: m.manifest, sig: m.sig })),
+    page.seals.map(({ epoch, ...seal }) => ({ epoch, seal })),
+  );
+}
+
+/**
+ * Brings a keyring up to the broker's newest epoch of a scope: the pages after what it verified (from
+ * the epoch before when it still lacks the current key, so that seal comes too). Returns what all
+ * pages did together and the members the broker says lack a seal of the current epoch.
+ */
+export async function syncEpochs(client: MeshClient, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[] }> {
+  const total: IngestResult & { missing: string[] } = { verified: [], opened: [], refused: [], missing: [] };
+  let after = ring.currentEpoch(scope);
+  if (after > 0 && ring.context(scope, after) === null) after -= 1;
+  for (;;) {
+    const page = await client.getEpochs(scope, after);
+    const result = ingestPage(ring, page);
+    total.verified.push(...result.verified);
+    total.opened.push(...result.opened);
+    total.refused.push(...result.refused);
+    total.missing = page.missing ?? [];
+    const last = page.manifests.at(-1)?.manifest.epoch;
+    if (!page.hasMore || last === undefined || result.refused.length > 0) return total;
+    after = last;
+  }
+}
+
+/**
+ * Makes and publishes the next epoch of a scope for `members` (this member added). When another
+ * member's rotation was accepted first (E_EPOCH_CONFLICT), fetches it and builds on top of it, so
+ * concurrent rotations end as consecutive epochs and nothing waits on a lost race. Returns the epoch.
+ */
+export async function publishRotation(client: MeshClient, ring: EpochKeyring, scope: string, o: { members: readonly string[]; reason: EpochReason }): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const pending = ring.rotate(scope, o);
+    try {
+      await client.publishEpoch(pending.signed, pending.seals);
+      ring.accept(scope, pending);
+      return pending.signed.manifest.epoch;
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT') || attempt >= MAX_REBUILDS) throw error;
+      const synced = await syncEpochs(client, ring, scope);
+      if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's newer epoch of ${scope} does not verify: ${synced.refused[0]!.message}`);
+    }
+  }
+}
