@@ -143,14 +143,15 @@ export class TopicsService implements OnApplicationBootstrap {
     return { ...t, id: String(t.id) };
   }
 
-  async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
+  /** Creates a topic; without `encryption` (callers inside the broker) it is plaintext, as the wire default is. */
+  async create(scope: TopicScope, body: Omit<z.output<typeof CreateTopicBody>, 'encryption'> & Partial<Pick<z.output<typeof CreateTopicBody>, 'encryption'>>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
     const created = await transaction(this.ds, async (qr) => {
       const [t] = await rows<{ id: string }>(
         qr,
         `INSERT INTO topics (mesh_id, name, visibility, description, encryption, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
-        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption, scope.member.id],
+        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? 'plaintext', scope.member.id],
       );
       if (!t) return false;
       await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);
