@@ -143,8 +143,8 @@ export class TopicsService implements OnApplicationBootstrap {
     return { ...t, id: String(t.id) };
   }
 
-  /** Creates a topic; without `encryption` (callers inside the broker) it is plaintext, as the wire default is. */
-  async create(scope: TopicScope, body: Omit<z.output<typeof CreateTopicBody>, 'encryption'> & Partial<Pick<z.output<typeof CreateTopicBody>, 'encryption'>>): Promise<TopicInfo> {
+  /** Creates a topic; without `encryption` it is plaintext (docs/topics.md "Encryption"). */
+  async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
     const created = await transaction(this.ds, async (qr) => {
       const [t] = await rows<{ id: string }>(

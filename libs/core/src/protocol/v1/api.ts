@@ -43,10 +43,10 @@ export const CreateTopicBody = z.strictObject({
   visibility: TopicVisibility.default('public'),
   description: freeText(0, TOPIC_LIMITS.maxDescriptionChars).default(''),
   /**
-   * Fixed for the topic's life. Plaintext by default until the CLI and daemon encrypt
+   * Fixed for the topic's life. Absent: plaintext, until the CLI and daemon encrypt
    * (docs/topics.md "Encryption"); an SDK client holding a keyring asks for `e2e`.
    */
-  encryption: TopicEncryption.default('plaintext'),
+  encryption: TopicEncryption.optional(),
 });
 
 export const PostTopicMessageBody = z.strictObject({
