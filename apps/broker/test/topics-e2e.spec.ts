@@ -160,6 +160,10 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     const sealed = alice.ring.encrypt(topicScope(plainTopic), 'mode-plain-01', 'sealed words');
     await expect(alice.client.topicSendSealed(plainTopic, 'mode-plain-01', { key_epoch: 1, ...sealed.message, mentions: [] })).rejects.toMatchObject({ code: 'E_TOPIC_MODE' });
     expect(await alice.client.topicSend(plainTopic, 'plain words')).toMatchObject({ body_version: 1, text: 'plain words' });
+    const created = await api<{ name: string; encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-rest`, encryption: 'e2e' });
+    expect([created.status, created.body.encryption]).toEqual([201, 'e2e']);
+    const plainByDefault = await api<{ encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-default` });
+    expect([plainByDefault.status, plainByDefault.body.encryption]).toEqual([201, 'plaintext']);
     expect((await sql<{ n: number }>('SELECT count(*)::int AS n FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = $1', [sealedTopic]))[0]!.n).toBe(0);
   });
 
