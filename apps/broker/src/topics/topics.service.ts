@@ -221,6 +221,7 @@ export class TopicsService implements OnApplicationBootstrap {
   async post(scope: TopicScope, name: string, body: TopicPost): Promise<{ message: TopicMessage; duplicate: boolean }> {
     const t = await this.resolve(scope, name);
     const sealed = isSealed(body) ? body : null;
+    const text = isSealed(body) ? null : body.text;
     if (t.encryption === 'e2e' && !sealed) {
       throw new ProtocolError('E_TOPIC_MODE', `#${name} is end-to-end encrypted: post body_version 2 (encrypted under its key epoch) over the WebSocket, not text`);
     }
@@ -246,7 +247,7 @@ export class TopicsService implements OnApplicationBootstrap {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
         [
-          t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, sealed ? 2 : 1, sealed ? null : (body as { text: string }).text,
+          t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, sealed ? 2 : 1, text,
           sealed ? Buffer.from(sealed.nonce, 'base64url') : null, sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
           sealed?.key_epoch ?? null, sealed?.sig ?? null,
         ],
@@ -257,7 +258,7 @@ export class TopicsService implements OnApplicationBootstrap {
       // Who may read it: every active member for a public topic, its members for a private one.
       const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
       // A sealed post names its mentions (the broker cannot read the text); text is read for them.
-      const mentioned = (sealed ? sealed.mentions.map((k) => scope.state.byPubkey.get(k)) : mentionedNames((body as { text: string }).text).map((n) => scope.state.byName.get(n)))
+      const mentioned = (sealed ? [...new Set(sealed.mentions)].map((k) => scope.state.byPubkey.get(k)) : mentionedNames(text ?? '').map((n) => scope.state.byName.get(n)))
         .filter((m): m is MemberRecord => m !== undefined && m.id !== scope.member.id && readers(m));
       const notes: Array<[string, 'mention' | 'reply']> = mentioned.map((m) => [m.id, 'mention']);
       const parent = parentSender ? scope.state.byId.get(parentSender) : undefined;
@@ -278,7 +279,7 @@ export class TopicsService implements OnApplicationBootstrap {
         client_id: clientId,
         reply_to: body.reply_to ?? null,
         body_version: sealed ? 2 : 1,
-        body: sealed ? null : (body as { text: string }).text,
+        body: text,
         nonce: sealed ? Buffer.from(sealed.nonce, 'base64url') : null,
         ciphertext: sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
         key_epoch: sealed?.key_epoch ?? null,
@@ -294,7 +295,7 @@ export class TopicsService implements OnApplicationBootstrap {
         `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
         [scope.member.id, clientId],
       );
-      const same = sealed ? existing?.sig === sealed.sig : existing?.body === (body as { text: string }).text;
+      const same = sealed ? existing?.sig === sealed.sig : existing?.body === text;
       if (!existing || String(existing.topic_id) !== t.id || !same) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
       return { message: toTopicMessage(scope.state, existing), duplicate: true };
     }
