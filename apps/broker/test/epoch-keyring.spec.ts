@@ -29,7 +29,7 @@ describe.each(dbKinds())('keyrings over a real broker on %s', (kind) => {
   const newTopic = async (): Promise<string> => {
     const name = `keyring-${++topicCount}`;
     const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
-    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(mesh.owner.publicKey)!, topics: null }, { name, visibility: 'public', description: '' });
+    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(mesh.owner.publicKey)!, topics: null }, { name, visibility: 'public', description: '', encryption: 'plaintext' });
     return topicScope(name);
   };
 

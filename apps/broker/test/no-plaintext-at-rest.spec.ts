@@ -1,9 +1,11 @@
-import type { InboundMessage } from '@claudemesh/core';
+import { EpochKeyring, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type InboundMessage, type TopicMessage } from '@claudemesh/core';
 import { firstEpoch, openEpochSeal, sealEpochKey, topicScope, toB64u, type EpochManifest } from '@claudemesh/crypto';
 import { describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { dumpDatabase } from '../../../test/helpers/db-dump.js';
+import { MeshDirectory } from '../src/meshes/mesh-directory.js';
+import { TopicsService } from '../src/topics/topics.service.js';
 
 
 describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
@@ -42,6 +44,45 @@ describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
       expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex'))), `${secret} as hex`).toBe(false);
     }
     expect(dump.includes(Buffer.from('PLAINTEXT-CANARY'))).toBe(false);
+    await tb.close();
+  });
+
+  it('stores e2e topic messages sealed: a full dump holds none of their texts, and a plaintext topic\'s text as the control', async () => {
+    const tb = await startTestBroker(kind);
+    const mesh = await createTestMesh(tb, 'control-e2e-topics-9d3f');
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
+    const topics = tb.broker.app.get(TopicsService);
+    const as = (who: typeof alice) => ({ state, member: state.byPubkey.get(who.publicKey)!, topics: null });
+    await topics.create(as(alice), { name: 'sealed', visibility: 'public', description: '', encryption: 'e2e' });
+    await topics.join(as(bob), 'sealed');
+    const a = await connectClient(tb, mesh, alice);
+    const b = await connectClient(tb, mesh, bob);
+    const got: TopicMessage[] = [];
+    b.on('topic', (m) => got.push(m));
+    const authorities = (_scope: string, epoch: number) => (epoch === 1 ? [alice.publicKey, bob.publicKey] : []);
+    const [ringA, ringB] = [new EpochKeyring({ me: alice, meshId: mesh.meshId, authorities }), new EpochKeyring({ me: bob, meshId: mesh.meshId, authorities })];
+
+    const secrets = Array.from({ length: 10 }, (_, i) => `PLAINTEXT-CANARY-topic-${i} quorvexine ${2000 + i}`);
+    for (const secret of secrets) await topicSendEncrypted(a, ringA, 'sealed', secret, { members: () => meshMembersWithKeys(a), mentions: [bob.publicKey] });
+    await waitFor(() => got.length === secrets.length, 'every topic message pushed');
+    expect((await openTopicMessages(b, ringB, got)).map((m) => m.text)).toEqual(secrets);
+    await a.topicSend('general', 'CONTROL-CANARY-plaintext-topic-5e1a');
+    await a.close();
+    await b.close();
+    await tb.broker.close();
+
+    const dump = dumpDatabase(tb);
+    // Control: a plaintext topic's text is stored in clear, and this dump would show it.
+    expect(dump.includes(Buffer.from('CONTROL-CANARY-plaintext-topic-5e1a'))).toBe(true);
+    for (const secret of secrets) {
+      expect(dump.includes(Buffer.from(secret)), secret).toBe(false);
+      expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex'))), `${secret} as hex`).toBe(false);
+    }
+    expect(dump.includes(Buffer.from('PLAINTEXT-CANARY'))).toBe(false);
+    // Nor any word of them on its own (a search vector would hold it).
+    expect(dump.includes(Buffer.from('quorvexine'))).toBe(false);
     await tb.close();
   });
 

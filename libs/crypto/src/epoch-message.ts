@@ -5,7 +5,7 @@ import type { Identity } from './identity.js';
 import { randomBytes } from './random.js';
 import { decodeSealed } from './sealed.js';
 import { sign, verify } from './signing.js';
-import { epochMessageString } from './signed-strings.js';
+import { epochMessageString, type EpochMessageFields } from './signed-strings.js';
 import { na } from './sodium.js';
 
 /**
@@ -86,6 +86,24 @@ export function decryptEpochMessage(message: EpochMessage, opts: DecryptEpochMes
   } catch {
     throw new CryptoError('E_DECRYPT', "the message does not open under this epoch's key");
   }
+}
+
+/**
+ * The sender's signature alone, from public fields: what a broker checks before it stores a
+ * message it cannot open, so a forged or re-labelled post (another mesh, scope, epoch, sender or
+ * id) is refused up front. False for a malformed nonce, ciphertext or signature; never throws on
+ * wire input. Readers still run decryptEpochMessage, which checks this and the AEAD.
+ */
+export function verifyEpochMessageSignature(message: EpochMessage, fields: EpochMessageFields): boolean {
+  const sodium = na();
+  if (!isPublicKeyHex(fields.sender) || typeof fields.messageId !== 'string' || !MESSAGE_ID_RE.test(fields.messageId)) return false;
+  let decoded: { nonce: Uint8Array; ciphertext: Uint8Array };
+  try {
+    decoded = decodeSealed(message, sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  } catch {
+    return false;
+  }
+  return verify(signedBytes(utf8Encode(epochMessageString(fields)), decoded.nonce, decoded.ciphertext), message.sig, fields.sender);
 }
 
 /** decryptEpochMessage, then fatal UTF-8 decoding (invalid UTF-8 is E_DECRYPT). */

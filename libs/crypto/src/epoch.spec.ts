@@ -2,10 +2,10 @@ import { createHash, createPublicKey, hkdfSync, verify as nodeVerify } from 'nod
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromB64u, fromHex, toHex, utf8Decode } from './encoding.js';
+import { fromB64u, fromHex, toB64u, toHex, utf8Decode } from './encoding.js';
 import { deriveEpochMessageKey, epochContext, epochKeyCommitment } from './epoch-key.js';
 import { manifestHash, signManifest, topicScope, verifyManifest, verifyManifestChain } from './epoch-manifest.js';
-import { decryptEpochMessage, decryptEpochMessageText, encryptEpochMessage, encryptEpochMessageWithNonce } from './epoch-message.js';
+import { decryptEpochMessage, decryptEpochMessageText, encryptEpochMessage, encryptEpochMessageWithNonce, verifyEpochMessageSignature } from './epoch-message.js';
 import { firstEpoch, newEpochWithKey, nextEpoch, nextFields, type NewEpoch } from './epoch-rotation.js';
 import { openEpochSeal, sealEpochKey } from './epoch-seal.js';
 import type { EpochContext, EpochManifest, EpochMessage, EpochSeal, SignedEpochManifest } from './epoch-types.js';
@@ -215,6 +215,22 @@ describe('key epochs', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('verify the sender\'s signature from public fields alone, as a broker does, and only under the labels it was made for', () => {
+    const { context } = firstEpoch({ meshId, scope: topicScope('ops'), members: keys, creator: members[0]! });
+    const m = context.manifest;
+    const fields = { meshId: m.mesh_id, scope: m.scope, epoch: m.epoch, manifestHash: context.manifestHash, sender: members[1]!.publicKey, messageId: 'public-fields-1' };
+    const message = encryptEpochMessage({ context, sender: members[1]!, messageId: fields.messageId, plaintext: 'hidden' });
+    expect(verifyEpochMessageSignature(message, fields)).toBe(true);
+    for (const relabel of [{ scope: topicScope('other') }, { epoch: 2 }, { sender: members[2]!.publicKey }, { messageId: 'public-fields-2' }, { manifestHash: 'A'.repeat(43) }]) {
+      expect(verifyEpochMessageSignature(message, { ...fields, ...relabel }), JSON.stringify(relabel)).toBe(false);
+    }
+    const flipped = fromB64u(message.ciphertext);
+    flipped[0] = flipped[0]! ^ 1;
+    expect(verifyEpochMessageSignature({ ...message, ciphertext: toB64u(flipped) }, fields)).toBe(false);
+    for (const bad of [{ nonce: 'A' }, { ciphertext: '' }, { sig: 'x' }]) expect(verifyEpochMessageSignature({ ...message, ...bad }, fields)).toBe(false);
+    expect(verifyEpochMessageSignature(message, { ...fields, sender: 'not-a-key' })).toBe(false);
   });
 
   it('use a fresh nonce per message', () => {

@@ -58,7 +58,7 @@ export {
 export { generateEpochKey, epochKeyCommitment, deriveEpochMessageKey, epochContext, EPOCH_KEY_BYTES } from './epoch-key.js';
 export { sealEpochKey, openEpochSeal, type OpenEpochSealOptions } from './epoch-seal.js';
 export {
-  encryptEpochMessage, decryptEpochMessage, decryptEpochMessageText, epochMessageAssociatedData,
+  encryptEpochMessage, decryptEpochMessage, decryptEpochMessageText, epochMessageAssociatedData, verifyEpochMessageSignature,
   type EncryptEpochMessageOptions, type DecryptEpochMessageOptions,
 } from './epoch-message.js';
 export { firstEpoch, nextEpoch, type NewEpoch, type EpochFields, type FirstEpochOptions, type NextEpochOptions } from './epoch-rotation.js';

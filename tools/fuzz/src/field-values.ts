@@ -43,7 +43,9 @@ export type FieldKind =
   | 'epochNumber'
   | 'afterEpoch'
   | 'signedManifest'
-  | 'epochSeals';
+  | 'epochSeals'
+  | 'bodyVersion'
+  | 'mentions';
 
 export type JsonKind = 'string' | 'number' | 'boolean' | 'array' | 'object';
 export const JSON_KIND: Record<FieldKind, JsonKind> = {
@@ -81,6 +83,8 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   afterEpoch: 'number',
   signedManifest: 'object',
   epochSeals: 'array',
+  bodyVersion: 'number',
+  mentions: 'array',
 };
 /** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
 export const ASCII_ONLY = new Set<FieldKind>([
@@ -240,6 +244,8 @@ export const arb = {
   epochSeals: memo((): fc.Arbitrary<Array<Record<string, string>>> =>
     fc.uniqueArray(fc.record({ recipient: arb.pubkey(), sealer: arb.pubkey(), sealed: b64uOf(80, 80), sig: arb.sig() }), { maxLength: 3, selector: (x) => x.recipient }),
   ),
+  bodyVersion: memo((): fc.Arbitrary<number> => fc.constantFrom(1, 2)),
+  mentions: memo((): fc.Arbitrary<string[]> => fc.uniqueArray(arb.pubkey(), { maxLength: 3 })),
   stateCiphertext: memo((): fc.Arbitrary<string> =>
     fc.oneof({ weight: 20, arbitrary: b64uOf(16, 150) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map(qs) }),
   ),
@@ -489,6 +495,8 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     raw(JSON.stringify({ manifest: {}, sig: 'A'.repeat(86) }), false, 'empty-manifest'),
     raw('null', false, 'null'),
   ],
+  bodyVersion: [raw('1', true, '1'), raw('2', true, '2'), raw('3', false, '3'), raw('0', false, '0'), raw('"2"', false, 'string')],
+  mentions: [raw('[]', true, 'empty'), raw(JSON.stringify(['a'.repeat(64)]), true, 'one'), raw(JSON.stringify(['A'.repeat(64)]), false, 'upper'), raw('"a"', false, 'string')],
   epochSeals: [
     raw('[]', true, 'empty'),
     raw(JSON.stringify([{ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(107), sig: 'A'.repeat(86) }]), true, 'one-seal'),

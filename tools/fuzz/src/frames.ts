@@ -84,7 +84,20 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('ciphertext', 'stateCiphertext'),
   ],
   state_get: [TYPE, f('req_id', 'reqId'), f('owner', 'pubkey', false), f('key', 'stateKey', false)],
-  topic_send: [TYPE, f('id', 'clientId'), f('topic', 'topic'), f('text', 'topicText'), f('reply_to', 'topicMessageId', false)],
+  // Version 1 (text) or version 2 (the sealed fields): the generator makes version-1 frames only.
+  topic_send: [
+    TYPE,
+    f('id', 'clientId'),
+    f('topic', 'topic'),
+    f('text', 'topicText', false),
+    f('reply_to', 'topicMessageId', false),
+    f('body_version', 'bodyVersion', false),
+    f('key_epoch', 'epochNumber', false),
+    f('nonce', 'boxNonce', false),
+    f('ciphertext', 'ciphertext', false),
+    f('sig', 'sig', false),
+    f('mentions', 'mentions', false),
+  ],
   // At most one of before / after: valid frames carry one or neither.
   topic_history: [
     TYPE,
@@ -252,6 +265,8 @@ function fieldsPresent(base: Base): FieldSpec[] {
 /** Whether removing `spec` from the frame leaves it schema-valid. */
 function droppable(base: Base, spec: FieldSpec): boolean {
   if (base.type === 'message_status' && (spec.name === 'message_ids' || spec.name === 'client_ids')) return false;
+  // A version-1 topic_send without text is neither version.
+  if (base.type === 'topic_send' && spec.name === 'text') return false;
   return !spec.required;
 }
 

@@ -23,7 +23,7 @@ import { MessagingService } from '../messaging/messaging.service.js';
 import { atDeadline } from '../presence/deadline-timer.js';
 import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
-import { TopicsService, type TopicScope } from '../topics/topics.service.js';
+import { TopicsService, type TopicPost, type TopicScope } from '../topics/topics.service.js';
 
 const refOf = (frame: ClientFrame): string | undefined => ('req_id' in frame ? frame.req_id : 'id' in frame ? frame.id : undefined);
 
@@ -217,7 +217,13 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
         session.send(serverFrame('state', { req_id: frame.req_id, entries: await this.sharedState.get(session.state, session.member, frame) }));
         return;
       case 'topic_send': {
-        const body = { text: frame.text, client_id: frame.id, ...(frame.reply_to !== undefined ? { reply_to: frame.reply_to } : {}) };
+        const reply = frame.reply_to !== undefined ? { reply_to: frame.reply_to } : {};
+        const body: TopicPost = frame.body_version === 2
+          ? {
+            body_version: 2, key_epoch: frame.key_epoch!, nonce: frame.nonce!, ciphertext: frame.ciphertext!, sig: frame.sig!, mentions: frame.mentions ?? [],
+            client_id: frame.id, ...reply,
+          }
+          : { text: frame.text!, client_id: frame.id, ...reply };
         const { message, duplicate } = await this.topics.post(this.topicScope(session), frame.topic, body);
         session.send(serverFrame('topic_ack', { id: frame.id, topic: frame.topic, message, duplicate }));
         return;

@@ -7,6 +7,7 @@ export interface TopicRow {
   name: string;
   visibility: 'public' | 'private';
   description: string;
+  encryption: 'e2e' | 'plaintext';
   created_at: Date;
 }
 
@@ -22,6 +23,7 @@ export interface MessageRow {
   nonce: Buffer | null;
   ciphertext: Buffer | null;
   key_epoch: number | null;
+  sig: string | null;
   created_at: Date;
   mentions: string[] | null;
 }
@@ -36,7 +38,7 @@ export interface NotificationRow {
 
 /** Message columns plus the topic name and the mentioned member ids (from notifications). */
 export const MESSAGE_COLUMNS = `m.id, m.topic_id, t.name AS topic, m.sender_member_id, m.client_id, m.reply_to, m.body_version, m.body, m.nonce,
-  m.ciphertext, m.key_epoch, m.created_at,
+  m.ciphertext, m.key_epoch, m.sig, m.created_at,
   ARRAY(SELECT n.member_id::text FROM notifications n WHERE n.message_id = m.id AND n.kind = 'mention' ORDER BY n.member_id) AS mentions`;
 
 export function senderOf(state: MeshState, memberId: string): TopicMessage['sender'] {
@@ -44,7 +46,10 @@ export function senderOf(state: MeshState, memberId: string): TopicMessage['send
   return { member_pubkey: m.pubkey, display_name: m.displayName, peer_type: m.peerType };
 }
 
-/** The wire form of a stored topic message: version 1 carries `text`, version 2 its sealed form. */
+/**
+ * The wire form of a stored topic message: version 1 carries `text`, version 2 its sealed form and
+ * signature (with the sender's key and client id beside them, a reader rebuilds the associated data).
+ */
 export function toTopicMessage(state: MeshState, r: MessageRow): TopicMessage {
   const base: TopicMessage = {
     id: String(r.id),
@@ -57,7 +62,7 @@ export function toTopicMessage(state: MeshState, r: MessageRow): TopicMessage {
     created_at: r.created_at.getTime(),
   };
   if (r.body_version === 1) return { ...base, text: r.body ?? '' };
-  return { ...base, nonce: r.nonce!.toString('base64url'), ciphertext: r.ciphertext!.toString('base64url'), key_epoch: r.key_epoch! };
+  return { ...base, nonce: Buffer.from(r.nonce!).toString('base64url'), ciphertext: Buffer.from(r.ciphertext!).toString('base64url'), sig: r.sig!, key_epoch: r.key_epoch! };
 }
 
 export function toNotification(state: MeshState, n: NotificationRow, message: TopicMessage): Notification {

@@ -6,6 +6,7 @@ import { MeshEntity } from '../meshes/mesh.entity.js';
 @Entity({ name: 'topics' })
 @Unique('topics_mesh_name_key', ['meshId', 'name'])
 @Check('topics_visibility_check', `visibility IN ('public', 'private')`)
+@Check('topics_encryption_check', `encryption IN ('e2e', 'plaintext')`)
 export class TopicEntity {
   @PrimaryGeneratedColumn('increment', { type: 'bigint', primaryKeyConstraintName: 'topics_pkey' })
   id!: string;
@@ -22,6 +23,10 @@ export class TopicEntity {
 
   @Column({ type: 'text', default: '' })
   description!: string;
+
+  /** migrations/0011: which body version the topic takes (e2e: 2 only, plaintext: 1 only). */
+  @Column({ type: 'text', default: 'plaintext' })
+  encryption!: 'e2e' | 'plaintext';
 
   @Column({ name: 'created_by_member_id', type: 'bigint', nullable: true })
   createdByMemberId!: string | null;
@@ -55,7 +60,7 @@ export class TopicMemberEntity {
 @Index('topic_messages_search_idx', { synchronize: false })
 @Check(
   'topic_messages_body_check',
-  `(body_version = 1 AND body IS NOT NULL AND ciphertext IS NULL) OR (body_version = 2 AND body IS NULL AND nonce IS NOT NULL AND ciphertext IS NOT NULL AND key_epoch IS NOT NULL)`,
+  `(body_version = 1 AND body IS NOT NULL AND ciphertext IS NULL AND sig IS NULL) OR (body_version = 2 AND body IS NULL AND nonce IS NOT NULL AND ciphertext IS NOT NULL AND key_epoch IS NOT NULL AND sig IS NOT NULL)`,
 )
 export class TopicMessageEntity {
   @PrimaryGeneratedColumn('increment', { type: 'bigint', primaryKeyConstraintName: 'topic_messages_pkey' })
@@ -91,6 +96,10 @@ export class TopicMessageEntity {
 
   @Column({ name: 'key_epoch', type: 'integer', nullable: true })
   keyEpoch!: number | null;
+
+  /** Version 2 (migrations/0011): the sender's signature over associated data, nonce and ciphertext. */
+  @Column({ type: 'text', nullable: true })
+  sig!: string | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -3,7 +3,7 @@ import {
   ProtocolError, TOPIC_LIMITS, type CreateTopicBody, type HistoryQuery, type MarkReadBody, type PostTopicMessageBody, type SearchQuery, type TopicInfo,
   type TopicMember, type TopicMessage,
 } from '@claudemesh/core';
-import { randomId } from '@claudemesh/crypto';
+import { randomId, topicScope, verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
@@ -53,6 +53,23 @@ export interface ResolvedTopic extends TopicRow {
   joined: boolean;
 }
 
+/** A body_version 2 post (topic_send): sealed under an epoch key, with the members it mentions. */
+export interface SealedPost {
+  body_version: 2;
+  key_epoch: number;
+  nonce: string;
+  ciphertext: string;
+  sig: string;
+  mentions: string[];
+  client_id: string;
+  reply_to?: string | undefined;
+}
+
+/** What post() takes: version 1 text (REST and topic_send), or a sealed version 2 body (topic_send). */
+export type TopicPost = z.output<typeof PostTopicMessageBody> | SealedPost;
+
+const isSealed = (body: TopicPost): body is SealedPost => 'body_version' in body && body.body_version === 2;
+
 /**
  * Topics (docs/topics.md): create, list, join, leave, members, history, post, read marks, search.
  * Public topics are readable by every member of the mesh; private ones only by their members. A
@@ -83,7 +100,7 @@ export class TopicsService implements OnApplicationBootstrap {
   async list(scope: TopicScope): Promise<TopicInfo[]> {
     const found = await rows<TopicRow & { members: number; joined: boolean; unread: number; last_message_id: string | null; last_message_at: Date | null }>(
       this.ds,
-      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.created_at,
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.created_at,
               (SELECT count(*) FROM topic_members x WHERE x.topic_id = t.id)::int AS members,
               me.member_id IS NOT NULL AS joined,
               CASE WHEN me.member_id IS NULL THEN 0 ELSE
@@ -102,6 +119,7 @@ export class TopicsService implements OnApplicationBootstrap {
         name: t.name,
         visibility: t.visibility,
         description: t.description,
+        encryption: t.encryption,
         created_at: t.created_at.getTime(),
         members: t.members,
         joined: t.joined,
@@ -116,7 +134,7 @@ export class TopicsService implements OnApplicationBootstrap {
     if (scope.topics && !scope.topics.has(name)) throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${[...scope.topics].map((t) => `#${t}`).join(', ')}`);
     const [t] = await rows<ResolvedTopic>(
       this.ds,
-      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.created_at, me.member_id IS NOT NULL AS joined
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.created_at, me.member_id IS NOT NULL AS joined
        FROM topics t LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $3 WHERE t.mesh_id = $1 AND t.name = $2`,
       [scope.state.mesh.id, name, scope.member.id],
     );
@@ -125,13 +143,15 @@ export class TopicsService implements OnApplicationBootstrap {
     return { ...t, id: String(t.id) };
   }
 
+  /** Creates a topic; without `encryption` it is plaintext (docs/topics.md "Encryption"). */
   async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
     const created = await transaction(this.ds, async (qr) => {
       const [t] = await rows<{ id: string }>(
         qr,
-        `INSERT INTO topics (mesh_id, name, visibility, description, created_by_member_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
-        [scope.state.mesh.id, body.name, body.visibility, body.description, scope.member.id],
+        `INSERT INTO topics (mesh_id, name, visibility, description, encryption, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
+        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? 'plaintext', scope.member.id],
       );
       if (!t) return false;
       await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);
@@ -194,10 +214,20 @@ export class TopicsService implements OnApplicationBootstrap {
     return { messages: page.map((r) => toTopicMessage(scope.state, r)), has_more };
   }
 
-  /** Stores a message (idempotent by client id), records its mentions and reply, then publishes it. */
-  async post(scope: TopicScope, name: string, body: z.output<typeof PostTopicMessageBody>): Promise<{ message: TopicMessage; duplicate: boolean }> {
+  /**
+   * Stores a message (idempotent by client id), records its mentions and reply, then publishes it.
+   * The body version must be the topic's (E_TOPIC_MODE); a sealed body is checked first (sealed()).
+   */
+  async post(scope: TopicScope, name: string, body: TopicPost): Promise<{ message: TopicMessage; duplicate: boolean }> {
     const t = await this.resolve(scope, name);
+    const sealed = isSealed(body) ? body : null;
+    const text = isSealed(body) ? null : body.text;
+    if (t.encryption === 'e2e' && !sealed) {
+      throw new ProtocolError('E_TOPIC_MODE', `#${name} is end-to-end encrypted: post body_version 2 (encrypted under its key epoch) over the WebSocket, not text`);
+    }
+    if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();
+    if (sealed) await this.checkSealed(scope, name, sealed, clientId);
     const result = await transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
       // cross), so a stream resuming after id N can never miss a lower id committed later.
@@ -213,17 +243,22 @@ export class TopicsService implements OnApplicationBootstrap {
       }
       const [inserted] = await rows<{ id: string; created_at: Date }>(
         qr,
-        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body) VALUES ($1, $2, $3, $4, $5, 1, $6)
+        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
-        [t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, body.text],
+        [
+          t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, sealed ? 2 : 1, text,
+          sealed ? Buffer.from(sealed.nonce, 'base64url') : null, sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
+          sealed?.key_epoch ?? null, sealed?.sig ?? null,
+        ],
       );
       if (!inserted) return null;
       const members = (await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id));
       const inTopic = new Set(members);
       // Who may read it: every active member for a public topic, its members for a private one.
       const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
-      const mentioned = mentionedNames(body.text)
-        .map((n) => scope.state.byName.get(n))
+      // A sealed post names its mentions (the broker cannot read the text); text is read for them.
+      const mentioned = (sealed ? [...new Set(sealed.mentions)].map((k) => scope.state.byPubkey.get(k)) : mentionedNames(text ?? '').map((n) => scope.state.byName.get(n)))
         .filter((m): m is MemberRecord => m !== undefined && m.id !== scope.member.id && readers(m));
       const notes: Array<[string, 'mention' | 'reply']> = mentioned.map((m) => [m.id, 'mention']);
       const parent = parentSender ? scope.state.byId.get(parentSender) : undefined;
@@ -243,11 +278,12 @@ export class TopicsService implements OnApplicationBootstrap {
         sender_member_id: scope.member.id,
         client_id: clientId,
         reply_to: body.reply_to ?? null,
-        body_version: 1,
-        body: body.text,
-        nonce: null,
-        ciphertext: null,
-        key_epoch: null,
+        body_version: sealed ? 2 : 1,
+        body: text,
+        nonce: sealed ? Buffer.from(sealed.nonce, 'base64url') : null,
+        ciphertext: sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
+        key_epoch: sealed?.key_epoch ?? null,
+        sig: sealed?.sig ?? null,
         created_at: inserted.created_at,
         mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
       };
@@ -259,7 +295,8 @@ export class TopicsService implements OnApplicationBootstrap {
         `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
         [scope.member.id, clientId],
       );
-      if (!existing || String(existing.topic_id) !== t.id || existing.body !== body.text) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
+      const same = sealed ? existing?.sig === sealed.sig : existing?.body === text;
+      if (!existing || String(existing.topic_id) !== t.id || !same) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
       return { message: toTopicMessage(scope.state, existing), duplicate: true };
     }
     const message = toTopicMessage(scope.state, result.row);
@@ -268,6 +305,35 @@ export class TopicsService implements OnApplicationBootstrap {
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
     this.statistics.posted();
     return { message, duplicate: false };
+  }
+
+  /**
+   * A sealed post must be under the scope's current epoch (E_EPOCH_STALE with current_epoch, 0
+   * before epoch 1 exists), from a member listed in it, and signed by that member over the
+   * associated data the broker rebuilds from public facts: this mesh, `topic:<name>`, the epoch
+   * and its manifest hash, the sender's key and the client id. A post re-labelled to another topic,
+   * epoch, sender or id fails here (E_MESSAGE_INVALID); recipients check it again with the AEAD.
+   */
+  private async checkSealed(scope: TopicScope, name: string, body: SealedPost, clientId: string): Promise<void> {
+    const epochScope = topicScope(name);
+    const [current] = await rows<{ epoch: number; manifest: string; manifest_hash: string }>(
+      this.ds,
+      'SELECT epoch, manifest, manifest_hash FROM epoch_manifests WHERE mesh_id = $1 AND scope = $2 ORDER BY epoch DESC LIMIT 1',
+      [scope.state.mesh.id, epochScope],
+    );
+    const currentEpoch = current ? Number(current.epoch) : 0;
+    if (!current || body.key_epoch !== currentEpoch) {
+      const why = current ? `the current key epoch of #${name} is ${currentEpoch}: sync it, encrypt again and resend` : `#${name} has no key epoch yet: publish epoch 1, then send`;
+      throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: currentEpoch });
+    }
+    const manifest = JSON.parse(current.manifest) as EpochManifest;
+    if (!manifest.members.includes(scope.member.pubkey)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `you are not a member of key epoch ${currentEpoch} of #${name}: an epoch listing you comes first`);
+    }
+    const fields = { meshId: scope.state.mesh.id, scope: epochScope, epoch: currentEpoch, manifestHash: current.manifest_hash, sender: scope.member.pubkey, messageId: clientId };
+    if (!verifyEpochMessageSignature({ nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig }, fields)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for #${name}, epoch ${currentEpoch} and id ${clientId}`);
+    }
   }
 
   async markRead(scope: TopicScope, name: string, body: z.output<typeof MarkReadBody>): Promise<{ topic: string; last_read_id: string; unread: number }> {

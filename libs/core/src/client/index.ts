@@ -9,3 +9,4 @@ export * from './api-client.js';
 export * from './topic-client.js';
 export * from './epoch-keyring.js';
 export * from './epoch-sync.js';
+export * from './topic-crypto.js';

@@ -16,13 +16,13 @@ import { newClientId } from './client-id.js';
 import { buildHelloFrame } from './hello-frame.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
-import { TopicClient, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
+import { TopicClient, type SealedTopicBody, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
 import type { StoredEpochManifest, StoredEpochSeal } from '../protocol/v1/epochs.js';
 import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
-export type { TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
+export type { SealedTopicBody, TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
 export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 /** One page of a scope's epochs, as getEpochs returns it. */
@@ -111,6 +111,10 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   get memberPubkey(): string {
     return this.opts.identity.publicKey;
+  }
+
+  get meshId(): string {
+    return this.opts.meshId;
   }
 
   /**
@@ -271,6 +275,15 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    */
   topicSend(topic: string, text: string, options: { replyTo?: string; id?: string } = {}): Promise<TopicMessage> {
     return this.topics.send(topic, text, options);
+  }
+
+  /**
+   * Posts a body_version 2 message to an e2e topic, sealed by the caller under `key_epoch` with `id`
+   * as its message id (topicSendEncrypted does the sealing, syncing and retrying). Rejects with
+   * E_EPOCH_STALE (err.details.current_epoch) when that is not the topic's current epoch.
+   */
+  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+    return this.topics.sendSealed(topic, id, body, options);
   }
 
   /** A page of a topic's history, oldest first: `before` pages back, `after` catches up. */

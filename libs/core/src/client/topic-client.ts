@@ -24,10 +24,21 @@ export interface TopicTransport {
 }
 
 /** Refusals that a resend under the same client id cannot turn into an ack. */
-const PERMANENT_TOPIC_ERRORS = new Set<ErrorCode>(['E_NOT_FOUND', 'E_FORBIDDEN', 'E_SCHEMA', 'E_CONFLICT', 'E_TOO_LARGE', 'E_BAD_FRAME']);
+const PERMANENT_TOPIC_ERRORS = new Set<ErrorCode>([
+  'E_NOT_FOUND', 'E_FORBIDDEN', 'E_SCHEMA', 'E_CONFLICT', 'E_TOO_LARGE', 'E_BAD_FRAME', 'E_TOPIC_MODE', 'E_EPOCH_STALE', 'E_MESSAGE_INVALID',
+]);
 const CATCH_UP_PAGE = 200;
 
 const idOf = (m: TopicMessage): bigint => BigInt(m.id);
+
+/** A topic message sealed under an epoch key (body_version 2) and the members it mentions. */
+export interface SealedTopicBody {
+  key_epoch: number;
+  nonce: string;
+  ciphertext: string;
+  sig: string;
+  mentions: string[];
+}
 
 /**
  * Topic messages over the WebSocket (docs/protocol.md §5, `topic_send` / `topic_message` /
@@ -56,6 +67,18 @@ export class TopicClient {
   send(topic: string, text: string, options: { replyTo?: string; id?: string } = {}): Promise<TopicMessage> {
     const id = options.id ?? newClientId();
     const frame = JSON.stringify({ type: 'topic_send', id, topic, text, ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}) });
+    return this.unacked.add(id, frame).then((ack) => ack.message);
+  }
+
+  /**
+   * Posts a body_version 2 message sealed by the caller (see topicSendEncrypted): `id` must be the
+   * message id bound into its associated data. Resent under that id until acked, like send().
+   */
+  sendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+    const frame = JSON.stringify({
+      type: 'topic_send', id, topic, body_version: 2, key_epoch: body.key_epoch, nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig,
+      mentions: body.mentions, ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
+    });
     return this.unacked.add(id, frame).then((ack) => ack.message);
   }
 

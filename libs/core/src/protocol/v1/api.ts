@@ -9,6 +9,8 @@ import { ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, Pubke
 /** Topic names: lowercase, addressed as `#name` by the CLI, bare in URLs. */
 export const TopicName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'expected 1–64 chars: a-z 0-9 _ - (not first)');
 export const TopicVisibility = z.enum(['public', 'private']);
+/** e2e: messages are body_version 2 under the topic's key epochs; plaintext: body_version 1 text the broker reads. */
+export const TopicEncryption = z.enum(['e2e', 'plaintext']);
 /** Topic message ids are decimal strings (a bigint sequence, separate from DM message ids). */
 export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal topic message id');
 export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
@@ -17,6 +19,10 @@ export const DEFAULT_TOPIC = 'general';
 
 export const TOPIC_LIMITS = Object.freeze({
   maxTextChars: 16_000,
+  /** body_version 2: the UTF-8 of maxTextChars code points at most, plus the 16-byte AEAD tag. */
+  maxCiphertextBytes: 16_000 * 4 + 16,
+  /** Members a body_version 2 post may declare as mentioned. */
+  maxMentions: 100,
   maxHistoryPage: 200,
   defaultHistoryPage: 50,
   maxDescriptionChars: 500,
@@ -36,6 +42,11 @@ export const CreateTopicBody = z.strictObject({
   name: TopicName,
   visibility: TopicVisibility.default('public'),
   description: freeText(0, TOPIC_LIMITS.maxDescriptionChars).default(''),
+  /**
+   * Fixed for the topic's life. Absent: plaintext, until the CLI and daemon encrypt
+   * (docs/topics.md "Encryption"); an SDK client holding a keyring asks for `e2e`.
+   */
+  encryption: TopicEncryption.optional(),
 });
 
 export const PostTopicMessageBody = z.strictObject({
@@ -96,11 +107,16 @@ export const TopicMessage = z.object({
   client_id: z.string(),
   sender: Sender,
   reply_to: TopicMessageId.nullable(),
-  /** 1: `text` is plaintext. 2 (later): `nonce`/`ciphertext` under topic key `key_epoch`. */
+  /**
+   * 1: `text` is plaintext. 2: `nonce`/`ciphertext`/`sig` under the key of epoch `key_epoch` of
+   * scope `topic:<topic>`; a reader rebuilds the associated data from the mesh, that scope and
+   * epoch, `sender.member_pubkey` and `client_id` (docs/crypto.md "Key epochs").
+   */
   body_version: z.number().int().min(1),
   text: z.string().optional(),
   nonce: z.string().optional(),
   ciphertext: z.string().optional(),
+  sig: z.string().optional(),
   key_epoch: z.number().int().optional(),
   mentions: z.array(PubkeyHex),
   created_at: EpochMs,
@@ -110,6 +126,7 @@ export const TopicInfo = z.object({
   name: TopicName,
   visibility: TopicVisibility,
   description: z.string(),
+  encryption: TopicEncryption,
   created_at: EpochMs,
   members: z.number().int().nonnegative(),
   joined: z.boolean(),

@@ -110,14 +110,32 @@ export const StateGetFrame = z.strictObject({
   key: StateKey.optional(),
 });
 
-/** Posts a topic message (docs/topics.md); idempotent by `id` per sender member, like `send`. */
-export const TopicSendFrame = z.strictObject({
-  type: z.literal('topic_send'),
-  id: ClientId,
-  topic: TopicName,
-  text: PostTopicMessageBody.shape.text,
-  reply_to: TopicMessageId.optional(),
-});
+/**
+ * Posts a topic message (docs/topics.md); idempotent by `id` per sender member, like `send`. A
+ * plaintext topic takes `text` (body_version 1); an e2e topic takes body_version 2: the sealed
+ * form made with the epoch key (`id` is the message id bound into its associated data) and the
+ * members it mentions, declared by the sender because the broker cannot read the text.
+ */
+export const TopicSendFrame = z
+  .strictObject({
+    type: z.literal('topic_send'),
+    id: ClientId,
+    topic: TopicName,
+    text: PostTopicMessageBody.shape.text.optional(),
+    reply_to: TopicMessageId.optional(),
+    body_version: z.union([z.literal(1), z.literal(2)]).optional(),
+    key_epoch: EpochNumber.optional(),
+    nonce: BoxNonce.optional(),
+    ciphertext: b64uBytes({ min: 17, max: TOPIC_LIMITS.maxCiphertextBytes }).optional(),
+    sig: Signature.optional(),
+    mentions: z.array(PubkeyHex).max(TOPIC_LIMITS.maxMentions).optional(),
+  })
+  .refine(
+    (f) => (f.body_version ?? 1) === 1
+      ? f.text !== undefined && f.key_epoch === undefined && f.nonce === undefined && f.ciphertext === undefined && f.sig === undefined && f.mentions === undefined
+      : f.text === undefined && f.key_epoch !== undefined && f.nonce !== undefined && f.ciphertext !== undefined && f.sig !== undefined,
+    'body_version 1 carries text only; body_version 2 carries key_epoch, nonce, ciphertext, sig (and mentions), never text',
+  );
 /** A page of a topic's history: the catch-up after a reconnect is `after` the last id seen. */
 export const TopicHistoryFrame = z
   .strictObject({

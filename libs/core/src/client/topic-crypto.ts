@@ -1,0 +1,92 @@
+import { isCryptoError, topicScope } from '@claudemesh/crypto';
+import type { TopicMessage } from '../protocol/v1/api.js';
+import { ProtocolError } from '../protocol/v1/errors.js';
+import { newClientId } from './client-id.js';
+import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
+import { publishRotation, syncEpochs } from './epoch-sync.js';
+import type { MeshClient } from './mesh-client.js';
+
+/**
+ * End-to-end encrypted topics (docs/topics.md "Encryption"), the SDK's low-level half: sealing a
+ * post under the topic's current key epoch and opening what arrives. The broker checks what is
+ * public (epoch, listing, signature); only members holding the epoch key read the text.
+ */
+
+/** Why an e2e message shows no text: its epoch's key has not reached this member yet. */
+export const WAITING_FOR_KEY = 'waiting for a key from a member';
+
+/** A topic message as a reader sees it: `text` null when it cannot be opened, with the reason. */
+export type OpenedTopicMessage = Omit<TopicMessage, 'text'> & { text: string | null; reason?: string };
+
+/** Stale-epoch refusals followed before giving up (each means a member rotated meanwhile). */
+const MAX_STALE_RETRIES = 4;
+
+export interface EncryptedSendOptions {
+  replyTo?: string;
+  /** Members (keys) the text mentions: the broker cannot read it, so the sender declares them. */
+  mentions?: readonly string[];
+  /**
+   * Who epoch 1 lists when the topic has none yet: for a public topic the mesh's members that
+   * hold keys (meshMembersWithKeys), for a private topic its members. Asked only when needed.
+   */
+  members: () => Promise<readonly string[]>;
+}
+
+/**
+ * The members of a mesh that can receive a key: everyone listPeers shows except REST-only humans,
+ * whose key is a placeholder nobody holds. What epoch 1 of a public topic lists.
+ */
+export async function meshMembersWithKeys(client: MeshClient): Promise<string[]> {
+  return (await client.listPeers()).filter((p) => p.rest_only !== true).map((p) => p.member_pubkey);
+}
+
+/**
+ * Seals `text` under the topic's current epoch and posts it. Syncs the keyring first when it holds
+ * no epoch of the topic, creates epoch 1 (publishRotation) when the broker has none, and on
+ * E_EPOCH_STALE syncs to the epoch the broker names and seals again under a fresh message id
+ * (a refused post was not stored, so nothing is duplicated).
+ */
+export async function topicSendEncrypted(client: MeshClient, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
+  const scope = topicScope(topic);
+  if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
+  for (let attempt = 0; ; attempt++) {
+    if (ring.currentEpoch(scope) === 0) await publishRotation(client, ring, scope, { members: await o.members(), reason: 'create' });
+    const id = newClientId();
+    const { epoch, message } = ring.encrypt(scope, id, text);
+    try {
+      return await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE') || attempt >= MAX_STALE_RETRIES) throw error;
+      const synced = await syncEpochs(client, ring, scope);
+      if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of #${topic} do not verify: ${synced.refused[0]!.message}`);
+    }
+  }
+}
+
+/**
+ * Opens a topic message with the keyring, never throwing and never guessing: version 1 passes
+ * through; version 2 gets its text, or `text: null` with why — the key has not reached this
+ * member yet (WAITING_FOR_KEY), or the message does not verify for its mesh, topic, epoch, sender
+ * and id (a tampered or re-labelled row).
+ */
+export function openTopicMessage(ring: EpochKeyring, m: TopicMessage): OpenedTopicMessage {
+  if (m.body_version === 1) return { ...m, text: m.text ?? '' };
+  if (m.body_version !== 2 || m.key_epoch === undefined || m.nonce === undefined || m.ciphertext === undefined || m.sig === undefined) {
+    return { ...m, text: null, reason: `body_version ${m.body_version} is not one this client reads` };
+  }
+  try {
+    const text = ring.decrypt(topicScope(m.topic), m.key_epoch, m.sender.member_pubkey, m.client_id, { nonce: m.nonce, ciphertext: m.ciphertext, sig: m.sig });
+    return { ...m, text };
+  } catch (error) {
+    if (error instanceof EpochKeyError && error.code === 'E_NO_KEY') return { ...m, text: null, reason: WAITING_FOR_KEY };
+    if (isCryptoError(error)) return { ...m, text: null, reason: `refused: ${error.message}` };
+    throw error;
+  }
+}
+
+/** openTopicMessage for a page, syncing the keyring once first when it lacks a key some message needs. */
+export async function openTopicMessages(client: MeshClient, ring: EpochKeyring, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
+  const needed = new Set(messages.filter((m) => m.body_version === 2 && m.key_epoch !== undefined && ring.context(topicScope(m.topic), m.key_epoch) === null).map((m) => m.topic));
+  for (const topic of needed) await syncEpochs(client, ring, topicScope(topic));
+  return messages.map((m) => openTopicMessage(ring, m));
+}
