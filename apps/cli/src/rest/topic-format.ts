@@ -14,12 +14,15 @@ function stamp(ms: number, timeOnly: boolean): string {
   return timeOnly ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
-/** `#42 [12:03:05] ↳ re #41 dana (human): text` — the id to reply to, the thread, who, and what. */
-export function topicLine(m: TopicMessage, opts: { timeOnly?: boolean; where?: string } = {}): string {
+/**
+ * `#42 [12:03:05] ↳ re #41 dana (human): text` — the id to reply to, the thread, who, and what. An
+ * e2e message this member could not open (text null) shows why, in parentheses, never a guess.
+ */
+export function topicLine(m: Omit<TopicMessage, 'text'> & { text?: string | null; reason?: string }, opts: { timeOnly?: boolean; where?: string } = {}): string {
   const who = `${l(m.sender.display_name)}${m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : ''}`;
   const thread = m.reply_to ? `↳ re #${l(m.reply_to)} ` : '';
   const where = opts.where ? `${l(opts.where)} ` : '';
-  const text = m.text === undefined ? `(encrypted: body version ${m.body_version})` : safeText(m.text);
+  const text = m.text === undefined ? `(encrypted: body version ${m.body_version})` : m.text === null ? `(${safeText(m.reason ?? 'encrypted')})` : safeText(m.text);
   // Continuation lines are indented so a multi-line message still reads as one entry.
   return `#${l(m.id)} [${stamp(m.created_at, opts.timeOnly ?? false)}] ${where}${thread}${who}: ${text.replace(/\n/g, '\n    ')}`;
 }
@@ -30,8 +33,8 @@ export function topicsText(topics: Array<TopicInfo & { mesh_name?: string }>): s
     .map((t) => {
       const where = t.mesh_name !== undefined ? `${l(t.mesh_name).padEnd(16)} ` : '';
       const state = t.joined ? (t.unread > 0 ? `${t.unread} unread` : 'joined') : 'not joined';
-      const flags = t.visibility === 'private' ? ' (private)' : '';
-      return `${where}#${l(t.name).padEnd(20)} ${String(t.members).padStart(3)} member${t.members === 1 ? ' ' : 's'}  ${state.padEnd(12)}${flags}${t.description ? `  ${l(t.description)}` : ''}`;
+      const flags = [t.visibility === 'private' ? 'private' : '', t.encryption === 'e2e' ? 'e2e' : ''].filter(Boolean).join(', ');
+      return `${where}#${l(t.name).padEnd(20)} ${String(t.members).padStart(3)} member${t.members === 1 ? ' ' : 's'}  ${state.padEnd(12)}${flags ? ` (${flags})` : ''}${t.description ? `  ${l(t.description)}` : ''}`;
     })
     .join('\n');
 }

@@ -1,0 +1,139 @@
+import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf } from '@claudemesh/core';
+import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
+import { cli, json, type CliResult } from './helpers/cli.js';
+
+const direct = { CLAUDEMESH_DAEMON: 'off' };
+const SLOW = 120_000;
+
+interface Msg {
+  id: string;
+  topic: string;
+  text: string | null;
+  body_version: number;
+  key_epoch?: number;
+  undecryptable_reason?: string | null;
+  sender: { display_name: string };
+}
+
+const lines = <T>(r: CliResult): T[] => r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+
+/**
+ * End-to-end encrypted topics through the real CLI (docs/cli.md "End-to-end encrypted topics"):
+ * the CLI seals and opens with a keyring on disk, an SDK client with its own keyring reads and
+ * writes the same topic, a member who joined after the key was made waits for one, and the
+ * broker's database holds none of the text.
+ */
+describe('claudemesh topics, end-to-end encrypted', () => {
+  let tb: TestBroker;
+  const homes: string[] = [];
+  const who = {} as Record<'alice' | 'bob' | 'carol' | 'dave', string>;
+  let link = '';
+  const ok = async (name: keyof typeof who, args: string[], env: Record<string, string> = {}): Promise<CliResult> => {
+    const r = await cli(who[name], args, { ...direct, ...env });
+    expect(r.code, `${name} ${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return r;
+  };
+  /** An SDK member from a CLI home's stored keys, with its own keyring (in memory). */
+  const sdkMember = async (name: keyof typeof who) => {
+    await cryptoReady();
+    const [mesh] = loadMeshes(who[name]);
+    const client = new MeshClient({
+      url: wsUrlOf(mesh!.broker_url),
+      meshId: mesh!.mesh_id,
+      identity: parseIdentity(mesh!.identity),
+      ...(mesh!.mesh_key ? { meshKey: fromB64u(mesh!.mesh_key) } : {}),
+      peerType: mesh!.peer_type,
+      reconnect: false,
+      clientName: 'sdk-test',
+    });
+    await client.connect();
+    const ring = new EpochKeyring({ me: parseIdentity(mesh!.identity), meshId: mesh!.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
+    return { client, ring, meshId: mesh!.mesh_id };
+  };
+
+  beforeAll(async () => {
+    tb = await startTestBroker('embedded');
+    for (const name of ['alice', 'bob', 'carol', 'dave'] as const) {
+      who[name] = mkdtempSync(join(tmpdir(), 'cmh-e2e-'));
+      homes.push(who[name]);
+    }
+    await ok('alice', ['mesh', 'create', 'e2e-a', '--broker', tb.url, '--name', 'alice'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
+    ({ link } = json<{ link: string }>(await ok('alice', ['mesh', 'invite', '--uses', '3', '--json'])));
+    await ok('bob', ['join', link, '--name', 'bob']);
+    await ok('carol', ['join', link, '--name', 'carol']);
+    // dave joins later (below), so epoch 1 does not list him.
+  }, SLOW);
+  afterAll(async () => {
+    await tb?.close();
+    for (const h of homes) rmSync(h, { recursive: true, force: true });
+  });
+
+  it('creates an e2e topic; CLI and SDK members post and read each other; a late member waits for a key; the broker stores no text', async () => {
+    const created = json<{ name: string; encryption: string }>(await ok('alice', ['topic', 'create', 'ops', '--e2e', '--json']));
+    expect(created).toMatchObject({ name: 'ops', encryption: 'e2e' });
+    expect((await ok('alice', ['topic', 'create', 'plain'])).stdout).toMatch(/created #plain \(public\)/);
+    expect((await ok('bob', ['topic', 'list'])).stdout).toMatch(/#ops .*\(e2e\)/);
+    expect(json<Array<{ name: string; encryption: string }>>(await ok('bob', ['topic', 'list', '--json'])).map((t) => [t.name, t.encryption]))
+      .toEqual([['general', 'plaintext'], ['ops', 'e2e'], ['plain', 'plaintext']]);
+
+    const secret = 'the rollout key is hunter2, @bob';
+    const sent = json<{ message: Msg; duplicate: boolean }>(await ok('alice', ['topic', 'send', 'ops', secret, '--json']));
+    expect(sent).toMatchObject({ duplicate: false, message: { topic: 'ops', text: secret, body_version: 2, key_epoch: 1 } });
+    expect((await ok('alice', ['topic', 'send', 'ops', 'second', 'post'])).stdout).toMatch(/^posted #\S+ to #ops\n$/);
+
+    // The keyring: private, and it survives across runs (alice reads her own posts).
+    const ring = keyringPath(who.alice, loadMeshes(who.alice)[0]!.mesh_id);
+    expect(statSync(ring).mode & 0o777).toBe(0o600);
+    expect(statSync(join(who.alice, 'keyrings')).mode & 0o777).toBe(0o700);
+    expect(lines<Msg>(await ok('alice', ['topic', 'history', 'ops', '--json'])).map((m) => m.text)).toEqual([secret, 'second post']);
+
+    // bob reads it with the CLI: plaintext shown, a mention notified.
+    const bobText = (await ok('bob', ['topic', 'history', 'ops'])).stdout;
+    expect(bobText).toContain(`alice: ${secret}`);
+    expect(bobText).toContain('alice: second post');
+    expect((await ok('bob', ['notification', 'list'])).stdout).toMatch(/alice mentioned you in #/);
+
+    // An SDK client reads and posts; the CLI shows its post.
+    const carol = await sdkMember('carol');
+    try {
+      const page = await carol.client.topicHistory('ops');
+      expect((await openTopicMessages(carol.client, carol.ring, page.messages)).map((m) => m.text)).toEqual([secret, 'second post']);
+      await topicSendEncrypted(carol.client, carol.ring, 'ops', 'from the SDK', { members: () => meshMembersWithKeys(carol.client) });
+    } finally {
+      await carol.client.close();
+    }
+    expect(lines<Msg>(await ok('bob', ['topic', 'history', 'ops', '--json'])).map((m) => [m.sender.display_name, m.text])).toEqual([
+      ['alice', secret],
+      ['alice', 'second post'],
+      ['carol', 'from the SDK'],
+    ]);
+
+    // dave joined after epoch 1 was made: he sees the messages but waits for a key.
+    await ok('dave', ['join', link, '--name', 'dave']);
+    const daveText = (await ok('dave', ['topic', 'history', 'ops'])).stdout;
+    expect(daveText).toContain('alice: (waiting for a key from a member)');
+    expect(daveText).not.toContain('hunter2');
+    const daveJson = lines<Msg>(await ok('dave', ['topic', 'history', 'ops', '--json']));
+    expect(daveJson.map((m) => [m.text, m.undecryptable_reason])).toEqual(Array(3).fill([null, 'waiting for a key from a member']));
+
+    // The broker's rows hold ciphertext only.
+    const rows = await tb.broker.app.get(DataSource).query<Array<{ row: string }>>(
+      `SELECT row_to_json(m)::text AS row FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = 'ops'`,
+    );
+    expect(rows).toHaveLength(3);
+    for (const { row } of rows) {
+      expect(row).not.toContain('hunter2');
+      expect(row).not.toContain('second post');
+      expect(row).not.toContain('from the SDK');
+    }
+    // What alice's keyring file holds is a verified chain: a fresh run still opens everything.
+    expect(JSON.parse(readFileSync(ring, 'utf8'))).toMatchObject({ v: 1, scopes: { 'topic:ops': { keys: { 1: expect.any(String) } } } });
+  }, SLOW);
+});
