@@ -1,5 +1,6 @@
 import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf } from '@claudemesh/core';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
-import { cli, json, type CliResult } from './helpers/cli.js';
+import { CLI, cli, json, type CliResult } from './helpers/cli.js';
 
 const direct = { CLAUDEMESH_DAEMON: 'off' };
 const SLOW = 120_000;
@@ -100,14 +101,35 @@ describe('claudemesh topics, end-to-end encrypted', () => {
     expect(bobText).toContain('alice: second post');
     expect((await ok('bob', ['notification', 'list'])).stdout).toMatch(/alice mentioned you in #/);
 
-    // An SDK client reads and posts; the CLI shows its post.
+    // bob's CLI indexed what it opened: me search finds it on this machine (the broker cannot).
+    const hits = lines<Msg & { local?: boolean }>(await ok('bob', ['me', 'search', 'hunter2', '--json']));
+    expect(hits.map((h) => [h.topic, h.text, h.local])).toEqual([['ops', secret, true]]);
+    expect((await ok('bob', ['me', 'search', 'hunter2'])).stdout).toContain(`alice: ${secret}`);
+
+    // bob follows the topic; an SDK client reads and posts; tail and history show its post.
+    const tail = spawn(process.execPath, [CLI, 'topic', 'tail', 'ops', '--json'], { env: { ...process.env, CLAUDEMESH_HOME: who.bob, ...direct } });
+    const tailExit = new Promise((resolve) => tail.once('exit', resolve));
+    let tailed = '';
+    let tailErr = '';
+    tail.stdout.on('data', (b: Buffer) => (tailed += b.toString()));
+    tail.stderr.on('data', (b: Buffer) => (tailErr += b.toString()));
+    const waitFor = async (what: () => boolean, label: string): Promise<void> => {
+      for (const end = Date.now() + 20_000; !what(); await new Promise((r) => setTimeout(r, 50))) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${label}; tail stdout: ${tailed} stderr: ${tailErr}`);
+      }
+    };
+    await waitFor(() => tailErr.includes('following #ops'), 'the tail to start');
     const carol = await sdkMember('carol');
     try {
       const page = await carol.client.topicHistory('ops');
       expect((await openTopicMessages(carol.client, carol.ring, page.messages)).map((m) => m.text)).toEqual([secret, 'second post']);
       await topicSendEncrypted(carol.client, carol.ring, 'ops', 'from the SDK', { members: () => meshMembersWithKeys(carol.client) });
+      await waitFor(() => tailed.includes('from the SDK'), 'the tail to show the SDK post');
+      expect(JSON.parse(tailed.split('\n')[0]!)).toMatchObject({ topic: 'ops', body_version: 2, text: 'from the SDK', sender: { display_name: 'carol' } });
     } finally {
       await carol.client.close();
+      tail.kill('SIGTERM');
+      await tailExit;
     }
     expect(lines<Msg>(await ok('bob', ['topic', 'history', 'ops', '--json'])).map((m) => [m.sender.display_name, m.text])).toEqual([
       ['alice', secret],

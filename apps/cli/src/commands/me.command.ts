@@ -4,6 +4,7 @@ import { CliError, EXIT, MeshVerb, print, type CommonOptions } from '../context.
 import { Gated } from '../gated.js';
 import { limitArg, topicArg } from '../rest/args.js';
 import { notificationLine, topicLine, topicsText } from '../rest/topic-format.js';
+import { localSearch, type LocalHit } from '../rest/topic-e2e.js';
 import { acrossMeshes, meshFields } from '../rest/workspace.js';
 import { safeLine, safeText } from '../terminal-text.js';
 
@@ -113,7 +114,13 @@ export class MeSearchCommand extends MeshVerb<SearchOptions> {
     const q = words.join(' ').trim();
     if (!q || q.length > 200) throw new CliError('search wants 1–200 characters, e.g. claudemesh me search deploy -staging', EXIT.usage);
     const limit = options.limit ?? 20;
-    const rows = await acrossMeshes<TopicMessage[]>(options.mesh, 'me search', (api) => api.search(q, { limit, ...(options.topic ? { topic: options.topic } : {}) }));
+    const rows = await acrossMeshes<Array<TopicMessage | LocalHit>>(options.mesh, 'me search', async (api, mesh) => {
+      const remote = await api.search(q, { limit, ...(options.topic ? { topic: options.topic } : {}) });
+      // e2e topics are searched here, in what this member decrypted (the broker holds only ciphertext).
+      const seen = new Set(remote.map((m) => `${m.topic}/${m.id}`));
+      const local = localSearch(mesh, q, { limit, ...(options.topic ? { topic: options.topic } : {}) }).filter((h) => !seen.has(`${h.topic}/${h.id}`));
+      return [...remote, ...local].slice(0, limit);
+    });
     // Ranked within each mesh; meshes follow one another in the order they are joined.
     const found = rows.flatMap((r) => r.value.map((m) => ({ ...meshFields(r.mesh), ...m })));
     if (options.json) return ndjson(found);

@@ -1,6 +1,9 @@
-import { claudemeshHome, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type OpenedTopicMessage, type PeerInfo, type StoredMesh, type TopicMessage } from '@claudemesh/core';
+import {
+  claudemeshHome, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type MeshClient, type OpenedTopicMessage, type PeerInfo, type StoredMesh, type TopicMessage,
+} from '@claudemesh/core';
 import { connectTo } from '../context.js';
-import { loadKeyring } from '../topic-keyring.js';
+import { LocalStore } from '../store/local-store.js';
+import { loadKeyring, type StoredKeyring } from '../topic-keyring.js';
 
 /**
  * The CLI's end-to-end encrypted topics (docs/topics.md "Encryption"): the broker cannot read an
@@ -38,6 +41,9 @@ export async function sendEncryptedPost(mesh: StoredMesh, topic: string, text: s
         members: o.topicMembers ?? (() => meshMembersWithKeys(client)),
         mentions: mentionedKeys(text, peers),
         ...(o.replyTo ? { replyTo: o.replyTo } : {}),
+      }).then((sent) => {
+        indexOpened(mesh, [{ ...sent, text }]);
+        return sent;
       });
     } finally {
       stored.save();
@@ -53,17 +59,81 @@ export async function sendEncryptedPost(mesh: StoredMesh, topic: string, text: s
  * some row is sealed; syncs the keyring once for the epochs it lacks and saves it.
  */
 export async function openPage(mesh: StoredMesh, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
-  if (!messages.some((m) => m.body_version === 2)) return messages.map((m) => ({ ...m, text: m.text ?? '' }));
-  const client = await connectTo(mesh);
+  const reader = new E2eReader(mesh, { reconnect: false });
   try {
-    const stored = await loadKeyring(claudemeshHome(), mesh, client);
+    return await reader.open(messages);
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * Opens pages or single messages as they come (history, tail): connects and loads the keyring on
+ * the first sealed message only, then keeps both for the next ones, syncing the keyring only when
+ * a message names an epoch it lacks. What opens is indexed for `me search`.
+ */
+export class E2eReader {
+  private session: Promise<{ client: MeshClient; stored: StoredKeyring }> | null = null;
+
+  constructor(
+    private readonly mesh: StoredMesh,
+    private readonly o: { reconnect: boolean },
+  ) {}
+
+  async open(messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
+    if (!messages.some((m) => m.body_version === 2)) return messages.map((m) => ({ ...m, text: m.text ?? '' }));
+    this.session ??= this.connect();
+    const { client, stored } = await this.session;
     try {
-      return await openTopicMessages(client, stored.ring, messages);
+      const opened = await openTopicMessages(client, stored.ring, messages);
+      indexOpened(this.mesh, opened);
+      return opened;
     } finally {
       stored.save();
     }
+  }
+
+  async close(): Promise<void> {
+    const session = await this.session?.catch(() => null);
+    this.session = null;
+    await session?.client.close();
+  }
+
+  private async connect(): Promise<{ client: MeshClient; stored: StoredKeyring }> {
+    const client = await connectTo(this.mesh, { reconnect: this.o.reconnect });
+    try {
+      return { client, stored: await loadKeyring(claudemeshHome(), this.mesh, client) };
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+  }
+}
+
+/**
+ * Keeps the decrypted messages of e2e topics in the local search index (store/topic-index.ts): the
+ * broker cannot search them. Plaintext ones are the broker's to search; undecryptable ones wait.
+ */
+export function indexOpened(mesh: StoredMesh, messages: readonly OpenedTopicMessage[]): void {
+  const sealed = messages.filter((m): m is OpenedTopicMessage & { text: string } => m.body_version === 2 && typeof m.text === 'string');
+  if (sealed.length === 0) return;
+  const store = LocalStore.open(claudemeshHome());
+  try {
+    const index = store.topicIndex();
+    for (const m of sealed) {
+      index.add({
+        mesh_id: mesh.mesh_id,
+        topic: m.topic,
+        message_id: m.id,
+        sender_name: m.sender.display_name,
+        sender_member: m.sender.member_pubkey,
+        epoch: m.key_epoch ?? null,
+        created_at: m.created_at,
+        text: m.text,
+      });
+    }
   } finally {
-    await client.close();
+    store.close();
   }
 }
 
@@ -71,4 +141,42 @@ export async function openPage(mesh: StoredMesh, messages: readonly TopicMessage
 export function openedJson(m: OpenedTopicMessage): Record<string, unknown> {
   const { reason, ...rest } = m;
   return m.text === null ? { ...rest, undecryptable_reason: reason ?? null } : rest;
+}
+
+/** A `me search` hit from the local index: what was decrypted, without the sealed fields or what the index does not keep. */
+export interface LocalHit {
+  id: string;
+  topic: string;
+  sender: { member_pubkey: string; display_name: string };
+  body_version: 2;
+  key_epoch: number | null;
+  text: string;
+  created_at: number;
+  /** Found on this machine (an e2e topic), not by the broker. */
+  local: true;
+}
+
+/**
+ * Hits of `me search` in what this member decrypted of e2e topics (the broker's search covers
+ * plaintext topics only), best first.
+ */
+export function localSearch(mesh: StoredMesh, query: string, o: { topic?: string; limit: number }): LocalHit[] {
+  const store = LocalStore.open(claudemeshHome());
+  try {
+    return store
+      .topicIndex()
+      .search(query, { meshId: mesh.mesh_id, limit: o.limit, ...(o.topic ? { topic: o.topic } : {}) })
+      .map((h) => ({
+        id: h.message_id,
+        topic: h.topic,
+        sender: { member_pubkey: h.sender_member, display_name: h.sender_name },
+        body_version: 2,
+        key_epoch: h.epoch,
+        text: h.text,
+        created_at: h.created_at,
+        local: true,
+      }));
+  } finally {
+    store.close();
+  }
 }

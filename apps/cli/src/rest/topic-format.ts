@@ -14,11 +14,19 @@ function stamp(ms: number, timeOnly: boolean): string {
   return timeOnly ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
+/** What a line shows: a broker message, an opened one (text null and a reason), or a local search hit. */
+export type TopicLineMessage = Pick<TopicMessage, 'id' | 'created_at' | 'body_version'> & {
+  reply_to?: string | null;
+  sender: { display_name: string; peer_type?: string };
+  text?: string | null;
+  reason?: string;
+};
+
 /**
  * `#42 [12:03:05] ↳ re #41 dana (human): text` — the id to reply to, the thread, who, and what. An
  * e2e message this member could not open (text null) shows why, in parentheses, never a guess.
  */
-export function topicLine(m: Omit<TopicMessage, 'text'> & { text?: string | null; reason?: string }, opts: { timeOnly?: boolean; where?: string } = {}): string {
+export function topicLine(m: TopicLineMessage, opts: { timeOnly?: boolean; where?: string } = {}): string {
   const who = `${l(m.sender.display_name)}${m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : ''}`;
   const thread = m.reply_to ? `↳ re #${l(m.reply_to)} ` : '';
   const where = opts.where ? `${l(opts.where)} ` : '';

@@ -1,6 +1,7 @@
 import { ProtocolError, type StoredMesh } from '@claudemesh/core';
 import { catchInterrupt, keyTtlS, mintRestKey, revokeRestKey } from './ephemeral-key.js';
 import { restError } from './rest-errors.js';
+import { E2eReader, openedJson } from './topic-e2e.js';
 import { topicLine } from './topic-format.js';
 import { safeText } from '../terminal-text.js';
 
@@ -26,6 +27,8 @@ export async function tailTopic(mesh: StoredMesh, name: string, opts: TailOption
   /** Consecutive refusals of a fresh key: one is a key that expired early, two is a real refusal. */
   let refused = 0;
   const write = (line: string): void => void process.stdout.write(`${line}\n`);
+  // Sealed messages (an e2e topic) are opened over a direct connection, made on the first one.
+  const reader = new E2eReader(mesh, { reconnect: true });
   // A closed pipe (… | head) ends the tail as Ctrl-C would: the key is still revoked.
   const closed = (): void => interrupt.stop('stdout closed');
   process.stdout.on('error', closed);
@@ -52,7 +55,8 @@ export async function tailTopic(mesh: StoredMesh, name: string, opts: TailOption
           onReconnect: (error, ms) => say(`lost the stream of #${name} (${(error as Error).message}); reconnecting in ${(ms / 1000).toFixed(1)} s`),
         });
         for await (const { id, message } of stream) {
-          write(opts.json ? JSON.stringify(message) : topicLine(message, { timeOnly: true }));
+          const [opened] = await reader.open([message]);
+          write(opts.json ? JSON.stringify(message.body_version === 2 ? openedJson(opened!) : message) : topicLine(opened!, { timeOnly: true }));
           last = id;
         }
       } catch (error) {
@@ -68,6 +72,7 @@ export async function tailTopic(mesh: StoredMesh, name: string, opts: TailOption
       }
     }
   } finally {
+    await reader.close();
     interrupt.dispose();
     process.stdout.off('error', closed);
   }
