@@ -1,7 +1,7 @@
 import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf } from '@claudemesh/core';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -157,5 +157,21 @@ describe('claudemesh topics, end-to-end encrypted', () => {
     }
     // What alice's keyring file holds is a verified chain: a fresh run still opens everything.
     expect(JSON.parse(readFileSync(ring, 'utf8'))).toMatchObject({ v: 1, scopes: { 'topic:ops': { keys: { 1: expect.any(String) } } } });
+  }, SLOW);
+
+  it('keys a private e2e topic to its members; a keyring that cannot be read is refused, never overwritten', async () => {
+    await ok('alice', ['topic', 'create', 'vault', '--private', '--e2e']);
+    expect((await ok('alice', ['topic', 'send', 'vault', 'only', 'for', 'members'])).stdout).toMatch(/^posted #\S+ to #vault\n$/);
+    // Epoch 1 lists the topic's members (alice alone): bob, added later, waits for a key.
+    await ok('alice', ['topic', 'add', 'vault', 'bob']);
+    expect((await ok('bob', ['topic', 'history', 'vault'])).stdout).toContain('alice: (waiting for a key from a member)');
+    expect((await ok('alice', ['topic', 'history', 'vault'])).stdout).toContain('alice: only for members');
+
+    const path = keyringPath(who.bob, loadMeshes(who.bob)[0]!.mesh_id);
+    writeFileSync(path, 'not json');
+    const refused = await cli(who.bob, ['topic', 'history', 'vault'], direct);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`cannot read the keyring ${path}`);
+    expect(readFileSync(path, 'utf8')).toBe('not json');
   }, SLOW);
 });
