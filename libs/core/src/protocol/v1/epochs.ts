@@ -78,10 +78,12 @@ export const StoredEpochManifest = z.object({
  */
 export const EpochsPage = z.object({
   scope: EpochScope,
+  /** The scope's newest epoch; 0 when it has none. */
   current_epoch: z.number().int().nonnegative(),
   manifests: z.array(StoredEpochManifest),
   seals: z.array(StoredEpochSeal),
   missing: z.array(PubkeyHex).optional(),
+  /** More manifests follow: ask again after the last epoch of this page. */
   has_more: z.boolean(),
 });
 /** `GET /api/v1/topics/:name/epochs`: the manifests after this epoch (default 0: from the first). */

@@ -20,7 +20,7 @@ import {
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
 import { TopicMessage, TopicName } from './api.js';
-import { EpochNumber, EpochScope, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
+import { EpochNumber, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -183,18 +183,7 @@ export const EpochAckFrame = z.object({ type: z.literal('epoch_ack'), req_id: Re
  * addressed to the sender for those epochs, and, for a sender listed in the current epoch, which of
  * its members have no seal yet (`missing`), so a holder of the key can seal for them (epoch_seal).
  */
-export const EpochsFrame = z.object({
-  type: z.literal('epochs'),
-  req_id: ReqId,
-  scope: EpochScope,
-  /** The scope's newest epoch; 0 when it has none. */
-  current_epoch: z.number().int().nonnegative(),
-  manifests: z.array(StoredEpochManifest),
-  seals: z.array(StoredEpochSeal),
-  missing: z.array(PubkeyHex).optional(),
-  /** More manifests follow: ask again after the last epoch of this page. */
-  has_more: z.boolean(),
-});
+export const EpochsFrame = EpochsPage.extend({ type: z.literal('epochs'), req_id: ReqId });
 /** A new epoch, pushed to the live sessions of the members it lists, each with its own seal when the publisher sent one. */
 export const EpochNewFrame = z.object({ type: z.literal('epoch_new'), scope: EpochScope, epoch: EpochNumber, manifest: StoredEpochManifest, seal: StoredEpochSeal.optional() });
 /** A seal stored after its epoch (epoch_seal), pushed to its recipient's live sessions. */
