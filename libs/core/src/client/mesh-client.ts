@@ -506,7 +506,10 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   private onError(ws: WebSocket, frame: ServerFrameMap['error']): void {
     const code = frame.code as ErrorCode;
-    const err = new ProtocolError(code, frame.message, frame.current_epoch !== undefined ? { current_epoch: frame.current_epoch } : {});
+    const err = new ProtocolError(code, frame.message, {
+      ...(frame.current_epoch !== undefined ? { current_epoch: frame.current_epoch } : {}),
+      ...(frame.rotate !== undefined ? { rotate: frame.rotate } : {}),
+    });
     const retryAfterMs = code === 'E_RATE_LIMITED' ? (frame.retry_after_ms ?? DEFAULT_RETRY_AFTER_MS) : undefined;
     if (!this.authenticated && retryAfterMs !== undefined) {
       // Too many connections waiting for hello from here: the close follows, then a later attempt.

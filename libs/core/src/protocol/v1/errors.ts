@@ -49,13 +49,33 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
+/**
+ * Why a current epoch must be rotated before the next send (docs/protocol.md §5.6 "Rotation"):
+ * listed members who were revoked or left (`departed`), eligible members it does not list
+ * (`joined`), and the manifest reason the next epoch takes.
+ */
+export interface EpochRotateDetails {
+  reason: 'member_removed' | 'member_left' | 'member_added';
+  departed: string[];
+  joined: string[];
+}
+
+/** What an error frame (or REST error body) carries beside code and message for some codes. */
+export interface ErrorDetails {
+  current_epoch?: number;
+  rotate?: EpochRotateDetails;
+}
+
 /** A wire error raised inside the broker or SDK; edges turn it into an `error` frame or HTTP body. */
 export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string = ERROR_CODES[code].description,
-    /** With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch, sent beside the code. */
-    readonly details: { current_epoch?: number } = {},
+    /**
+     * With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch, sent beside the code; with
+     * E_EPOCH_STALE also `rotate` when that epoch lists the wrong members (rotate before sending).
+     */
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
     this.name = 'ProtocolError';
