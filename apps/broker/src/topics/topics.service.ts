@@ -144,7 +144,10 @@ export class TopicsService implements OnApplicationBootstrap {
     return { ...t, id: String(t.id) };
   }
 
-  /** Creates a topic; without `encryption` it is plaintext (docs/topics.md "Encryption"). */
+  /**
+   * Creates a topic; without `encryption` it is e2e, unless its creator is a REST-only human, who
+   * could neither post to nor read an e2e topic: then plaintext (docs/topics.md "Encryption").
+   */
   async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
     const created = await transaction(this.ds, async (qr) => {
@@ -152,7 +155,7 @@ export class TopicsService implements OnApplicationBootstrap {
         qr,
         `INSERT INTO topics (mesh_id, name, visibility, description, encryption, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
-        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? 'plaintext', scope.member.id],
+        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? (scope.member.restOnly ? 'plaintext' : 'e2e'), scope.member.id],
       );
       if (!t) return false;
       await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);
