@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 /**
  * The one place where domain errors become HTTP responses: `{ error: { code, message } }`, plus
  * `retry_after_ms` and a `Retry-After` header (whole seconds, rounded up) when the error says when
- * to retry (E_RATE_LIMITED from a rate limit).
+ * to retry (E_RATE_LIMITED from a rate limit), and `current_epoch` with E_EPOCH_STALE / E_EPOCH_CONFLICT.
  */
 @Catch()
 export class ProtocolExceptionFilter implements ExceptionFilter {
@@ -18,7 +18,9 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
     const { code, message } = this.toWire(exception);
     const retryAfterMs = retryAfterOf(exception);
     if (retryAfterMs === undefined) {
-      void reply.status(ERROR_CODES[code].http).send({ error: { code, message } });
+      // E_EPOCH_STALE and E_EPOCH_CONFLICT name the scope's current epoch beside the code, as the error frame does.
+      const currentEpoch = exception instanceof ProtocolError ? exception.details.current_epoch : undefined;
+      void reply.status(ERROR_CODES[code].http).send({ error: { code, message, ...(currentEpoch !== undefined ? { current_epoch: currentEpoch } : {}) } });
       return;
     }
     void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
