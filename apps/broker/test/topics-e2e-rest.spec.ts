@@ -8,9 +8,9 @@ import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, typ
 import { dbKinds } from '../../../test/helpers/db.js';
 import { MeshDirectory } from '../src/meshes/mesh-directory.js';
 import { TopicsService } from '../src/topics/topics.service.js';
-import { api, cell, issueKey } from './bearer-api.js';
+import { api, cell, issueKey, type Answer } from './bearer-api.js';
 
-type ErrorAnswer = { error: { code: string; message: string; current_epoch?: number } };
+type ErrorAnswer = { error: { code: string; message: string; current_epoch?: number; retry_after_ms?: number } };
 
 /**
  * Issue 13: SDK (WebSocket) and REST-with-keypair clients interoperate in one e2e topic. A REST
@@ -217,5 +217,21 @@ describe.each(dbKinds())('e2e topics over REST on %s', (kind) => {
     const publish = await api<ErrorAnswer>(tb, human, 'POST', `/topics/${topic}/epochs`, { manifest: manifest.signed, seals: [] });
     expect([cell(publish), publish.body.error.message]).toEqual(['403 E_FORBIDDEN', expect.stringMatching(/REST-only member without a keypair: it cannot publish or seal/)]);
     expect(cell(await api(tb, human, 'POST', `/topics/${topic}/epochs/1/seals`, { seals: [] }))).toBe('403 E_FORBIDDEN');
+  });
+
+  it('counts each REST epoch request as its frame in the member’s costly-frame rate: 429 with retry_after_ms beyond', async () => {
+    const limited = await startTestBroker(kind, { CLAUDEMESH_WS_MEMBER_COSTLY_PER_S: '1' });
+    try {
+      const m = await createTestMesh(limited, 'rest-e2e-rate');
+      const key = (await issueKey(limited, m, m.owner, { label: 'rate', capabilities: ['read', 'send'] })).secret;
+      // A burst of two, refilled at one a second: a tight loop meets the limit without timing anything.
+      const answers: Array<Answer<ErrorAnswer>> = [];
+      while (answers.length < 50 && answers.every((a) => a.status === 200)) answers.push(await api<ErrorAnswer>(limited, key, 'GET', '/topics/general/epochs'));
+      const refused = answers.at(-1)!;
+      expect(cell(refused)).toBe('429 E_RATE_LIMITED');
+      expect(refused.body.error).toMatchObject({ retry_after_ms: expect.any(Number), message: expect.stringMatching(/rate of epoch requests/) });
+    } finally {
+      await limited.close();
+    }
   });
 });
