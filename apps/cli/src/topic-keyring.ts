@@ -46,8 +46,6 @@ export interface StoredKeyring {
    * what other processes saved since it was loaded (their epochs and keys also enter the ring).
    */
   save(): void;
-  /** Takes what other processes saved since (under the lock, without writing). */
-  reload(): void;
 }
 
 /** How long a save waits for another process's lock before giving up (CLAUDEMESH_KEYRING_LOCK_WAIT_MS). */
@@ -200,9 +198,6 @@ export function openKeyring(home: string, mesh: Pick<StoredMesh, 'mesh_id' | 'id
   };
   return {
     ring,
-    reload() {
-      withKeyringLock(home, mesh.mesh_id, merge);
-    },
     save() {
       withKeyringLock(home, mesh.mesh_id, () => {
         merge();

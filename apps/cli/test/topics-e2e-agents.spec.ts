@@ -112,13 +112,18 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     for (const h of homes) rmSync(h, { recursive: true, force: true });
   });
 
-  it("a member listed in an epoch without its key gets it from another member's running daemon, and then reads", async () => {
-    // alice's daemon runs (in the foreground here, to read its log); a short sweep interval.
+  /** alice's daemon, in the foreground to read its log, with a short sweep interval. */
+  const startDaemon = async () => {
     const daemon = spawn(process.execPath, [CLI, 'daemon', 'run'], { env: { ...process.env, CLAUDEMESH_HOME: who.alice, CLAUDEMESH_RESEAL_INTERVAL_MS: '1000' }, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(daemon);
-    let log = '';
-    daemon.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-    await eventually('the daemon connected', () => /e2e-agents: connected/.test(log));
+    const d = { log: '', process: daemon };
+    daemon.stderr!.on('data', (b: Buffer) => (d.log += b.toString()));
+    await eventually('the daemon connected', () => /e2e-agents: connected/.test(d.log));
+    return d;
+  };
+
+  it("a member listed in an epoch without its key gets it from another member's running daemon, and then reads", async () => {
+    const daemon = await startDaemon();
 
     // Another session of alice (the SDK) makes epoch 1 listing bob, but seals it to herself only.
     const alice = await sdkMember('alice');
@@ -134,7 +139,7 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
       const r = await cli(who.bob, ['topic', 'history', 'ops', '--json'], direct);
       return r.code === 0 && lines<Row>(r).some((m) => m.text === secret);
     });
-    expect(log).toMatch(/e2e-agents: sealed the key of topic:ops epoch 1 for 1 member without it/);
+    expect(daemon.log).toMatch(/e2e-agents: sealed the key of topic:ops epoch 1 for 1 member without it/);
     const page = await bob.client.getEpochs('topic:ops');
     expect(page.seals).toEqual([expect.objectContaining({ epoch: 1, recipient: bob.key, sealer: alice.key })]);
     // The daemon took the epoch push into alice's keyring file: her CLI finds the key on disk.
@@ -143,8 +148,33 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     expect(lines<Row>(await ok('alice', ['topic', 'history', 'ops', '--json'])).map((m) => m.text)).toEqual([secret]);
   }, SLOW);
 
-  it('the MCP push-pipe pushes e2e topic messages opened (or waiting for a key), never ciphertext, and its topic_send seals', async () => {
+  it("the daemon learns of an e2e topic its keyring never held from a sealed message, and re-seals for it", async () => {
+    // The daemon is down while the epoch is made, so no epoch push reaches it, and alice's keyring file lacks the topic.
+    await ok('alice', ['daemon', 'stop'], { CLAUDEMESH_DAEMON: 'on' });
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await ok('alice', ['topic', 'create', 'infra', '--e2e']);
     await ok('dave', ['join', link, '--name', 'dave']);
+    for (const name of ['bob', 'dave'] as const) await ok(name, ['topic', 'join', 'infra']);
+    const alice = await sdkMember('alice');
+    const bob = await sdkMember('bob');
+    const dave = await sdkMember('dave');
+    const pending = alice.ring.rotate('topic:infra', { members: [alice.key, bob.key, dave.key], reason: 'create' });
+    await alice.client.publishEpoch(pending.signed, pending.seals.filter((s) => s.recipient !== bob.key));
+    alice.ring.accept('topic:infra', pending);
+    expect(JSON.parse(readFileSync(keyringPath(who.alice, alice.meshId), 'utf8'))).not.toHaveProperty(['scopes', 'topic:infra']);
+
+    const daemon = await startDaemon();
+    // dave posts: the sealed message names the topic to alice's daemon, which fetches its epochs and seals for bob.
+    const secret = 'the infra runbook moved to /srv/run';
+    await topicSendEncrypted(dave.client, dave.ring, 'infra', secret, { members: async () => [] });
+    await eventually('bob to read the message', async () => {
+      const r = await cli(who.bob, ['topic', 'history', 'infra', '--json'], direct);
+      return r.code === 0 && lines<Row>(r).some((m) => m.text === secret);
+    });
+    expect(daemon.log).toMatch(/e2e-agents: sealed the key of topic:infra epoch 1 for 1 member without it/);
+  }, SLOW);
+
+  it('the MCP push-pipe pushes e2e topic messages opened (or waiting for a key), never ciphertext, and its topic_send seals', async () => {
     await ok('dave', ['topic', 'join', 'ops']);
     const bobPipe = await startPipe('bob');
     const davePipe = await startPipe('dave');

@@ -97,6 +97,9 @@ class MeshLink {
     ({ status: this.status, summary: this.summary } = store.selfPresence(mesh.mesh_id));
     this.keeper = new EpochKeeper(mesh, home, this.client, log);
     this.client.on('epoch', (e) => this.keeper.onEpoch(e));
+    this.client.on('topic', (m) => {
+      if (m.body_version === 2) this.keeper.onSealedTopicMessage(m.topic);
+    });
     this.client.on('drained', ({ queued }) => {
       this.everDrained = true;
       if (queued > 0) this.log(`${mesh.mesh_name}: ${queued} queued message${queued === 1 ? '' : 's'} now in the local inbox`);

@@ -1,4 +1,5 @@
 import { syncEpochs, type EpochEvent, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { topicScope } from '@claudemesh/crypto';
 import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
 
 /**
@@ -24,6 +25,9 @@ export class EpochKeeper {
   private full = false;
   private readonly events: EpochEvent[] = [];
   private readonly failing = new Map<string, string>();
+  /** Scopes named by sealed topic messages, for the next pass; and all those seen, not to look twice. */
+  private readonly scopes = new Set<string>();
+  private readonly known = new Set<string>();
 
   constructor(
     private readonly mesh: StoredMesh,
@@ -35,6 +39,18 @@ export class EpochKeeper {
   /** An epoch push: ingested and its scope looked at. */
   onEpoch(event: EpochEvent): void {
     this.events.push(event);
+    this.kick();
+  }
+
+  /**
+   * A sealed topic message arrived: its scope is looked at (and kept from then on), so a keyring
+   * that never held the topic learns of it without a CLI run.
+   */
+  onSealedTopicMessage(topic: string): void {
+    const scope = topicScope(topic);
+    if (this.known.has(scope)) return;
+    this.known.add(scope);
+    this.scopes.add(scope);
     this.kick();
   }
 
@@ -68,11 +84,25 @@ export class EpochKeeper {
 
   private async run(): Promise<void> {
     const events = this.events.splice(0);
+    const named = [...this.scopes];
+    this.scopes.clear();
     const full = this.full;
     this.full = false;
+    try {
+      await this.pass(events, named, full);
+    } catch (error) {
+      // Nothing of it is lost: the next trigger (at the latest the next sweep) takes it again.
+      this.events.unshift(...events);
+      for (const scope of named) this.scopes.add(scope);
+      throw error;
+    }
+  }
+
+  private async pass(events: readonly EpochEvent[], named: readonly string[], full: boolean): Promise<void> {
     const stored = openKeyring(this.home, this.mesh, keyringAuthorities(await this.client.listPeers()));
     const { ring } = stored;
     const scopes = new Set<string>(full ? Object.keys(ring.snapshot().scopes) : []);
+    for (const scope of named) scopes.add(scope);
     for (const e of events) {
       scopes.add(e.scope);
       ring.ingest(
