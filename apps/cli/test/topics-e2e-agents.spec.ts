@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { CHANNEL_METHOD, isChannelMeta } from '../src/mcp/channel.js';
+import { isTerminalSafe } from '../src/terminal-text.js';
 import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
 import { CLI, cli, json, type CliResult } from './helpers/cli.js';
 
@@ -226,6 +227,16 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     expect((await ok('bob', ['me', 'notifications'])).stdout).toContain(`alice mentioned you in #${posted.id}: ${secret}`);
     expect((await ok('bob', ['notification', 'list'])).stdout).toContain(`alice mentioned you in #${posted.id}: ${secret}`);
     expect(lines<{ opened_text?: string }>(await ok('bob', ['notification', 'list', '--json'])).map((n) => n.opened_text)).toContain(secret);
+
+    // Opened text from a peer reaches a terminal through the sanitiser; --json keeps it exact.
+    const hostile = 'red \u001b[31malert\u001b[0m \u0007done';
+    const loud = await topicSendEncrypted(alice.client, alice.ring, 'ops', hostile, { members: async () => [], mentions: [bob.key] });
+    for (const args of [['me', 'activity'], ['me', 'notifications'], ['notification', 'list']]) {
+      const out = (await ok('bob', args)).stdout;
+      expect(out, args.join(' ')).toContain('red ␛[31malert␛[0m ␇done');
+      expect(isTerminalSafe(out), args.join(' ')).toBe(true);
+    }
+    expect(lines<Row>(await ok('bob', ['me', 'activity', '--json'])).find((m) => m.id === loud.id)?.opened_text).toBe(hostile);
 
     // dave has no key: the views say so, never a guess.
     const daveRow = lines<Row>(await ok('dave', ['me', 'activity', '--json'])).find((m) => m.id === posted.id)!;
