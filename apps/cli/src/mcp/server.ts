@@ -46,6 +46,7 @@ const SERVER_INFO = { name: 'claudemesh', version: '0.1.0' } as const;
 const INSTRUCTIONS =
   'Messages from peers on your claudemesh mesh are pushed into this session as channel events (meta: from_name, message_id, kind, priority, reply_to). ' +
   'Topic messages have kind "topic" and a topic (#name); answer them with `claudemesh topic send <topic> "<text>"` (or the topic_send tool). ' +
+  'Those of end-to-end encrypted topics (meta encryption: e2e) arrive decrypted, or say they are waiting for a key from a member (meta undecryptable) until one is sealed to you. ' +
   'They stay unread until you read them: run `claudemesh inbox --read` (or call check_messages when tools are enabled). ' +
   'Reply with `claudemesh send <from_name> "<text>"` (or the send_message tool).';
 
