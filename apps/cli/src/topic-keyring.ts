@@ -107,11 +107,11 @@ export function withKeyringLock<T>(home: string, meshId: string, work: () => T):
       continue;
     }
     try {
-      writeSync(fd, `${process.pid}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    try {
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
       return work();
     } finally {
       rmSync(lock, { force: true });
@@ -137,7 +137,9 @@ function takeOverStale(lock: string): void {
     try {
       linkSync(aside, lock);
     } catch {
-      // another lock exists again: its holder goes first, the one moved aside ends with its process
+      // A third process made a lock meanwhile: two holders may overlap once, only while a stale
+      // lock is being cleared (after a crash); the merge on save still keeps what both wrote
+      // unless their renames interleave exactly.
     }
   }
   rmSync(aside, { force: true });
