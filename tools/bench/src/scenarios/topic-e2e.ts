@@ -3,7 +3,7 @@ import {
   type EpochEvent, type TopicMessage,
 } from '@claudemesh/core';
 import { generateIdentity, generateMeshKey, topicScope, type Identity } from '@claudemesh/crypto';
-import { PeakSampler } from '../process-stats.js';
+import { PeakSampler, cpuMs } from '../process-stats.js';
 import { percentile, round } from '../stats.js';
 import type { MeshSystem } from '../transports/mesh.js';
 import type { BenchPeer } from '../transports/transport.js';
@@ -49,6 +49,8 @@ class TopicMember implements BenchPeer {
   private handlers: Array<(text: string) => void> = [];
   /** e2e messages that arrived while measuring but did not open (a refusal or a missing key). */
   unopened = 0;
+  /** Time spent in openTopicMessage while measuring (ms). */
+  openMs = 0;
 
   constructor(
     readonly index: number,
@@ -62,7 +64,9 @@ class TopicMember implements BenchPeer {
       let text: string | null;
       if (this.e2e) {
         // Every message is opened and verified (signature, then AEAD) with this member's keyring.
+        const t0 = performance.now();
         const opened = openTopicMessage(this.m.ring, msg);
+        this.openMs += performance.now() - t0;
         text = opened.text;
         if (text === null || msg.body_version !== 2) {
           this.unopened += 1;
@@ -178,7 +182,12 @@ async function fanoutPhase(sys: MeshSystem, peers: TopicMember[], o: TopicE2eOpt
   const sampler = new PeakSampler(sys.serverPid);
   const tracker = new Tracker();
   tracker.attach(subscribers);
-  for (const s of subscribers) s.unopened = 0;
+  for (const s of subscribers) {
+    s.unopened = 0;
+    s.openMs = 0;
+  }
+  const brokerCpu0 = cpuMs(sys.serverPid);
+  const benchCpu0 = process.cpuUsage();
   try {
     const start = performance.now();
     let seq = 0;
@@ -191,7 +200,20 @@ async function fanoutPhase(sys: MeshSystem, peers: TopicMember[], o: TopicE2eOpt
     await tracker.waitDelivered(expected, o.timeoutMs);
     const seconds = (performance.now() - start) / 1000;
     const unopened = subscribers.reduce((n, s) => n + s.unopened, 0);
-    return { ...tracker.summary(expected, seconds), unopened, ...sampler.stop() };
+    const openMs = subscribers.reduce((n, s) => n + s.openMs, 0);
+    const brokerCpu1 = cpuMs(sys.serverPid);
+    const benchCpu = process.cpuUsage(benchCpu0);
+    return {
+      ...tracker.summary(expected, seconds),
+      unopened,
+      // Where the time went: the broker's CPU, the load generator's (all 100 members, this process),
+      // and of the latter the opening (signature check and AEAD) of every delivery.
+      broker_cpu_ms: brokerCpu0 !== null && brokerCpu1 !== null ? brokerCpu1 - brokerCpu0 : null,
+      bench_cpu_ms: round((benchCpu.user + benchCpu.system) / 1000, 0),
+      open_ms: round(openMs, 0),
+      open_us_per_delivery: tracker.delivered > 0 ? round((openMs * 1000) / tracker.delivered, 1) : null,
+      ...sampler.stop(),
+    };
   } finally {
     sampler.stop();
     tracker.detach();
@@ -309,6 +331,12 @@ export async function topicE2e(sys: MeshSystem, o: TopicE2eOptions): Promise<Rec
       baseline_e2e_p99_ms: median(pick('plaintext', 'e2e_p99_ms')),
       ratio_to_baseline: ratio,
       target_ratio: 0.8,
+      // Per phase (medians): CPU of the broker and of this process, which runs every member.
+      broker_cpu_ms: median(pick('e2e', 'broker_cpu_ms')),
+      baseline_broker_cpu_ms: median(pick('plaintext', 'broker_cpu_ms')),
+      bench_cpu_ms: median(pick('e2e', 'bench_cpu_ms')),
+      baseline_bench_cpu_ms: median(pick('plaintext', 'bench_cpu_ms')),
+      open_us_per_delivery: median(pick('e2e', 'open_us_per_delivery')),
       rotation_ack_ms: rotation['ack_ms_median'],
       rotation_all_opened_ms: rotation['all_opened_ms_median'],
       rotation,
@@ -333,7 +361,8 @@ export function topicE2eLine(row: Record<string, unknown>): string {
     `topic-e2e (${row['db']}): 1 → ${row['subscribers']} fan-out, ${row['messages']} messages × ${row['rounds']} rounds:`,
     `e2e ${row['throughput_msgs_s']} deliveries/s (p50 ${row['e2e_p50_ms']} / p99 ${row['e2e_p99_ms']} ms, ${row['delivered']} delivered, ${row['unopened']} unopened),`,
     `plaintext ${row['baseline_throughput_msgs_s']} deliveries/s (p50 ${row['baseline_e2e_p50_ms']} / p99 ${row['baseline_e2e_p99_ms']} ms),`,
-    `e2e/plaintext ${row['ratio_to_baseline']}${ok(row['ratio_to_baseline'], 0.8, false)};`,
+    `e2e/plaintext ${row['ratio_to_baseline']}${ok(row['ratio_to_baseline'], 0.8, false)}`,
+    `(CPU per phase: broker ${row['broker_cpu_ms']} vs ${row['baseline_broker_cpu_ms']} ms, load generator ${row['bench_cpu_ms']} vs ${row['baseline_bench_cpu_ms']} ms, opening ${row['open_us_per_delivery']} µs a delivery);`,
     `rotation of ${(row['rotation'] as Record<string, unknown>)['members']} members: ack ${row['rotation_ack_ms']} ms${ok(row['rotation_ack_ms'], 1000, true)},`,
     `all ${Number((row['rotation'] as Record<string, unknown>)['members']) - 1} opened ${row['rotation_all_opened_ms']} ms (medians)`,
   ].join(' ');
