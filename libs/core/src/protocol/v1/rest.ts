@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
-import { EpochRotate, MemberInfo } from './server-frames.js';
+import { EpochRotate } from './epochs.js';
+import { MemberInfo } from './server-frames.js';
 
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
 /** Free text on one line: signed (§4.4 refuses line breaks) and stored (no NUL in a Postgres text). */
