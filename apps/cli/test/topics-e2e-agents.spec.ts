@@ -1,5 +1,5 @@
-import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, syncEpochs, topicSendEncrypted, wsUrlOf, type TopicMessage } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { loadMeshes, meshMembersWithKeys, syncEpochs, topicSendEncrypted, type TopicMessage } from '@claudemesh/core';
+import { parseIdentity } from '@claudemesh/crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult, Notification } from '@modelcontextprotocol/sdk/types.js';
@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { CHANNEL_METHOD, isChannelMeta } from '../src/mcp/channel.js';
 import { isTerminalSafe } from '../src/terminal-text.js';
-import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
+import { keyringPath } from '../src/topic-keyring.js';
 import { CLI, cli, json, type CliResult } from './helpers/cli.js';
+import { sdkMemberOf } from './helpers/sdk-member.js';
 
 const direct = { CLAUDEMESH_DAEMON: 'off' };
 const SLOW = 180_000;
@@ -59,23 +60,11 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     expect(r.code, `${name} ${args.join(' ')}: ${r.stderr}`).toBe(0);
     return r;
   };
-  /** An SDK member from a CLI home's stored keys, with its own keyring (in memory). */
+  /** An SDK member from a CLI home's stored keys, with its own keyring (in memory); closed after the suite. */
   const sdkMember = async (name: Name) => {
-    await cryptoReady();
-    const [mesh] = loadMeshes(who[name]);
-    const client = new MeshClient({
-      url: wsUrlOf(mesh!.broker_url),
-      meshId: mesh!.mesh_id,
-      identity: parseIdentity(mesh!.identity),
-      ...(mesh!.mesh_key ? { meshKey: fromB64u(mesh!.mesh_key) } : {}),
-      peerType: mesh!.peer_type,
-      reconnect: false,
-      clientName: 'sdk-test',
-    });
-    await client.connect();
-    closers.push(() => client.close());
-    const ring = new EpochKeyring({ me: parseIdentity(mesh!.identity), meshId: mesh!.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
-    return { client, ring, meshId: mesh!.mesh_id, key: parseIdentity(mesh!.identity).publicKey };
+    const m = await sdkMemberOf(who[name]);
+    closers.push(() => m.client.close());
+    return m;
   };
   /** A real MCP client on a spawned `claudemesh mcp --tools`, collecting every channel notification. */
   const startPipe = async (name: Name) => {
