@@ -142,7 +142,7 @@ describe('fuzz: a live broker', () => {
   it('answers every mutation of a valid send frame with a stable code, and stays usable', async () => {
     const owner = fuzzIdentity(SEED, 'spec-owner');
     const member = fuzzIdentity(SEED, 'spec-member');
-    const mesh = await createMesh(tb.url, { name: 'fuzz-send', owner, displayName: 'owner', adminToken: tb.adminToken });
+    const mesh = await createMesh(tb.url, { name: 'fuzz-send', owner, displayName: 'owner', adminToken: tb.adminToken, general: 'plaintext' });
     const { invite } = await issueInvite(tb.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: tb.url, issuer: owner });
     await joinMesh(tb.url, { invite, identity: member, displayName: 'fz-member' });
     const ctx: FrameContext = {
@@ -186,7 +186,7 @@ describe('fuzz: a live broker', () => {
     const owner = fuzzIdentity(SEED, 'e2e-owner');
     const member = fuzzIdentity(SEED, 'e2e-member');
     const session = fuzzIdentity(SEED, 'e2e-session');
-    const mesh = await createMesh(tb.url, { name: 'fuzz-e2e', owner, displayName: 'owner', adminToken: tb.adminToken });
+    const mesh = await createMesh(tb.url, { name: 'fuzz-e2e', owner, displayName: 'owner', adminToken: tb.adminToken, general: 'plaintext' });
     const { invite } = await issueInvite(tb.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: tb.url, issuer: owner });
     await joinMesh(tb.url, { invite, identity: member, displayName: 'fz-member' });
     const key = await createApiKey(tb.url, owner, mesh.mesh_id, { label: 'setup', capabilities: ['read', 'send', 'admin'] });
@@ -301,7 +301,7 @@ describe('fuzz: a live broker', () => {
     try {
       const owner = fuzzIdentity(SEED, 'rl-owner');
       const member = fuzzIdentity(SEED, 'rl-member');
-      const mesh = await createMesh(limited.url, { name: 'fuzz-rate', owner, displayName: 'owner', adminToken: limited.adminToken });
+      const mesh = await createMesh(limited.url, { name: 'fuzz-rate', owner, displayName: 'owner', adminToken: limited.adminToken, general: 'plaintext' });
       const { invite } = await issueInvite(limited.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: limited.url, issuer: owner });
       await joinMesh(limited.url, { invite, identity: member, displayName: 'fz-member' });
       const ctx: FrameContext = {

@@ -177,7 +177,7 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
       case 'epoch_seal': {
         const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
         const name = `epochs-${++epochTopics}`;
-        await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ids.pete.publicKey)!, topics: null }, { name, visibility: 'public', description: '' });
+        await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ids.pete.publicKey)!, topics: null }, { name, visibility: 'public', description: '', encryption: 'plaintext' });
         const e1 = firstEpoch({ meshId: mesh.meshId, scope: topicScope(name), members: [ids.pete.publicKey, ids.olive.publicKey], creator: ids.pete });
         const forOlive = sealEpochKey(e1.context, ids.olive.publicKey, ids.pete);
         if (frame === 'epoch_publish') expect(await pete.publishEpoch(e1.signed, [forOlive])).toMatchObject({ epoch: 1 });

@@ -38,7 +38,7 @@ describe.each(dbKinds())('notification visibility on %s', (kind) => {
   const texts = (notes: Notification[]) => notes.map((n) => `${n.kind} ${n.message.text}`).sort();
 
   it('stops showing a private topic’s notifications, and so their text, to a member who left it', async () => {
-    await api(tb, keys.alice, 'POST', '/topics', { name: 'vault', visibility: 'private' });
+    await api(tb, keys.alice, 'POST', '/topics', { name: 'vault', visibility: 'private', encryption: 'plaintext' });
     await api(tb, keys.alice, 'POST', '/topics/vault/members', { member: 'bob' });
     const bobs = await post('bob', 'vault', 'what is the code?');
     await post('alice', 'vault', '@bob the vault code is 4711');
@@ -85,7 +85,7 @@ describe.each(dbKinds())('notification visibility on %s', (kind) => {
   });
 
   it('marks read only the notifications within a topic-scoped key’s topics', async () => {
-    await api(tb, keys.alice, 'POST', '/topics', { name: 'ops' });
+    await api(tb, keys.alice, 'POST', '/topics', { name: 'ops', encryption: 'plaintext' });
     await api(tb, keys.bob, 'POST', '/notifications/read');
     await post('alice', 'ops', '@bob ops needs you');
     await post('alice', 'general', '@bob general needs you');

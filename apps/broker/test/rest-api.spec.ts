@@ -104,7 +104,7 @@ describe.each(dbKinds())('REST /api/v1 with an API key on %s', (kind) => {
   });
 
   it('keeps a private topic to its members: adding someone lets them in', async () => {
-    await api(tb, aliceKey, 'POST', '/topics', { name: 'hush', visibility: 'private' });
+    await api(tb, aliceKey, 'POST', '/topics', { name: 'hush', visibility: 'private', encryption: 'plaintext' });
     await api(tb, aliceKey, 'POST', '/topics/hush/messages', { text: 'just us' });
     expect((await api<TopicInfo[]>(tb, dana, 'GET', '/topics')).body.map((t) => t.name)).not.toContain('hush');
     expect(await api(tb, dana, 'POST', '/topics/hush/join')).toMatchObject({ status: 403, body: { error: { code: 'E_FORBIDDEN' } } });

@@ -78,7 +78,7 @@ describe.each(dbKinds())('SSE revocation and stream caps on %s', (kind) => {
 
   it('ends a stream of a private topic with E_FORBIDDEN as soon as its member leaves the topic', async () => {
     const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
-    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(alice.publicKey)!, topics: null }, { name: 'inner', visibility: 'private', description: '' });
+    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(alice.publicKey)!, topics: null }, { name: 'inner', visibility: 'private', description: '', encryption: 'plaintext' });
     const key = await readKey(alice, 'inner');
     const stream = await open(key.secret, 'inner');
     await waitFor(() => controller.open.streams === 1, 'the stream');

@@ -71,7 +71,7 @@ describe.each(dbKinds())('topic SSE stream on %s', (kind) => {
   });
 
   it('answers a request that fails before the stream with the JSON error and its status', async () => {
-    await topics.create(scope.alice, { name: 'hidden', visibility: 'private', description: '' });
+    await topics.create(scope.alice, { name: 'hidden', visibility: 'private', description: '', encryption: 'plaintext' });
     const sendOnly = await keyFor(scope.bob, { label: 'poster', capabilities: ['send'] });
     const generalOnly = await keyFor(scope.bob, { label: 'scoped', capabilities: ['read'], topics: ['general'] });
     const cases: Array<[string, OpenOptions, number, string, RegExp?]> = [
@@ -112,7 +112,7 @@ describe.each(dbKinds())('topic SSE stream on %s', (kind) => {
   });
 
   it('resumes without a gap or a repeat while messages are being posted concurrently', { timeout: 90_000 }, async () => {
-    await topics.create(scope.alice, { name: 'busy', visibility: 'public', description: '' });
+    await topics.create(scope.alice, { name: 'busy', visibility: 'public', description: '', encryption: 'plaintext' });
     const posted: string[] = [];
     const total = 160;
     let n = 0;
@@ -155,7 +155,7 @@ describe.each(dbKinds())('topic SSE stream on %s', (kind) => {
     const other = await createTestMesh(tb, 'elsewhere');
     const otherState = (await tb.broker.app.get(MeshDirectory).get(other.meshId))!;
     const stranger: TopicScope = { state: otherState, member: otherState.byPubkey.get(other.owner.publicKey)!, topics: null };
-    await topics.create(scope.alice, { name: 'ops', visibility: 'public', description: '' });
+    await topics.create(scope.alice, { name: 'ops', visibility: 'public', description: '', encryption: 'plaintext' });
     const start = await post(stranger, 'general', 'other mesh before');
     await post(scope.alice, 'ops', 'other topic before');
     const mine = await post(scope.alice, 'general', 'this topic before');
@@ -197,7 +197,7 @@ describe.each(dbKinds())('topic SSE stream on %s', (kind) => {
   });
 
   it('cuts off a client that stops reading instead of buffering the topic for it; it resumes with Last-Event-ID', async () => {
-    await topics.create(scope.alice, { name: 'firehose', visibility: 'public', description: '' });
+    await topics.create(scope.alice, { name: 'firehose', visibility: 'public', description: '', encryption: 'plaintext' });
     const slow = await open('firehose', { key: bobKey });
     slow.pause();
     await waitFor(() => controller.open.streams === 1, 'the stream');

@@ -62,7 +62,7 @@ describe.each(dbKinds())('topics and API keys (services) on %s', (kind) => {
     expect(again).toMatchObject({ duplicate: true, message: { id: reply.message.id } });
     await expect(topics.post(scope.bob, 'general', { text: 'different', client_id: 'bob-reply-0001' })).rejects.toMatchObject({ code: 'E_CONFLICT' });
 
-    await topics.create(scope.owner, { name: 'ops', visibility: 'public', description: '' });
+    await topics.create(scope.owner, { name: 'ops', visibility: 'public', description: '', encryption: 'plaintext' });
     const elsewhere = (await topics.post(scope.owner, 'ops', { text: 'in ops' })).message;
     await expect(topics.post(scope.bob, 'general', { text: 'cross-topic reply', reply_to: elsewhere.id })).rejects.toMatchObject({ code: 'E_SCHEMA' });
   });
@@ -79,7 +79,7 @@ describe.each(dbKinds())('topics and API keys (services) on %s', (kind) => {
   });
 
   it('keeps private topics to their members: no join, no read, no mention of outsiders', async () => {
-    await topics.create(scope.alice, { name: 'secret', visibility: 'private', description: 'alice only' });
+    await topics.create(scope.alice, { name: 'secret', visibility: 'private', description: 'alice only', encryption: 'plaintext' });
     expect((await topics.list(scope.bob)).map((t) => t.name)).not.toContain('secret');
     await expect(topics.join(scope.bob, 'secret')).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
     await expect(topics.history(scope.bob, 'secret', { limit: 5 })).rejects.toMatchObject({ code: 'E_FORBIDDEN' });

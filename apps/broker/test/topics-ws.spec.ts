@@ -73,7 +73,7 @@ describe.each(dbKinds())('topic messages over WebSocket on %s', (kind) => {
   });
 
   it('refuses a private topic to a non-member, and pushes it only to its members', async () => {
-    await topics.create(scope.owner, { name: 'secret', visibility: 'private', description: '' });
+    await topics.create(scope.owner, { name: 'secret', visibility: 'private', description: '', encryption: 'plaintext' });
     await topics.addMember(scope.owner, 'secret', 'alice');
     const alice = await connect(ids.alice);
     const bob = await connect(ids.bob);

@@ -63,7 +63,7 @@ describe('text from other members never drives the terminal; --json stays exact'
     await mallory.send('victor', BODY);
     await mallory.send('*', BODY);
     const key = await createApiKey(tb.url, mesh.owner, mesh.meshId, { label: 'mallory', capabilities: ['read', 'send'] });
-    await new MeshApi(tb.url, key.secret).createTopic({ name: 'ops', description: FORGED });
+    await new MeshApi(tb.url, key.secret).createTopic({ name: 'ops', description: FORGED, encryption: 'plaintext' });
     await mallory.topicSend('general', `@victor ${BODY}`);
     await mallory.topicSend('ops', BODY);
   });

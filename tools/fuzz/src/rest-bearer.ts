@@ -77,7 +77,8 @@ export class BearerRunner {
       const res = await fetch(`${env.baseUrl}/api/v1/topics`, {
         method: 'POST',
         headers: { 'content-type': JSON_CT, authorization: `Bearer ${ownerRw.secret}` },
-        body: JSON.stringify({ name, visibility }),
+        // Plaintext: the lane posts text to them (new topics are e2e by default).
+        body: JSON.stringify({ name, visibility, encryption: 'plaintext' }),
       });
       if (res.status !== 201) throw new Error(`could not create #${name}: ${res.status} ${await res.text()}`);
       TopicInfo.parse(await res.json());

@@ -85,7 +85,7 @@ async function connectSse(sys: MeshSystem, subscribers: number): Promise<BenchPe
   const mesh = await createMesh(sys.url, { name: 'bench-sse', owner, displayName: 'owner', adminToken: sys.adminToken });
   const admin = await createApiKey(sys.url, owner, mesh.mesh_id, { label: 'bench publisher', capabilities: ['read', 'send', 'admin'] });
   const api = new MeshApi(sys.url, admin.secret);
-  await api.createTopic({ name: TOPIC });
+  await api.createTopic({ name: TOPIC, encryption: 'plaintext' });
   const keys = await mapLimit(subscribers, 8, (i) => api.createApiKey({ label: `reader ${i}`, capabilities: ['read'], human: `reader-${i}` }));
   const subs = keys.map((k, i) => new SseSubscriber(i + 1, new MeshApi(sys.url, k.secret)));
   await mapLimit(subs.length, 16, (i) => subs[i]!.open());
