@@ -38,6 +38,7 @@ export const ERROR_CODES = Object.freeze({
   E_EPOCH_INVALID: { http: 400, fatal: false, description: 'An epoch manifest or seal does not verify (signature, chain, mesh or members); nothing was stored.' },
   E_EPOCH_CONFLICT: { http: 409, fatal: false, description: 'The epoch does not follow the current epoch of its scope (another was published first); build on current_epoch and publish again.' },
   E_EPOCH_STALE: { http: 409, fatal: false, description: "The message is not under its scope's current epoch (0: none yet); sync to current_epoch (or create epoch 1), encrypt again and resend." },
+  E_EPOCH_REQUIRED: { http: 409, fatal: false, description: 'The mesh scope has a key epoch: @group and * messages must be body_version 2 under its current epoch (current_epoch); the mesh key no longer carries them.' },
   E_TOPIC_MODE: { http: 400, fatal: false, description: 'The body version does not match the topic: an e2e topic takes body_version 2 only, a plaintext topic body_version 1 only.' },
   E_MESSAGE_INVALID: { http: 400, fatal: false, description: "A body_version 2 message is not signed by its sender for this mesh, scope, epoch and id, or its sender is not in the epoch; nothing was stored." },
 } as const);
@@ -49,13 +50,24 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
+/** Why a scope needs a new epoch before a send: who left or was revoked, who joined. */
+export interface EpochRotateDetails {
+  reason: string;
+  departed: string[];
+  joined: string[];
+}
+
 /** A wire error raised inside the broker or SDK; edges turn it into an `error` frame or HTTP body. */
 export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string = ERROR_CODES[code].description,
-    /** With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch, sent beside the code. */
-    readonly details: { current_epoch?: number } = {},
+    /**
+     * With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch, sent
+     * beside the code; with E_EPOCH_STALE, `rotate` when the current epoch's members are not the
+     * scope's members any more (publish a new epoch for `reason`, then send again).
+     */
+    readonly details: { current_epoch?: number; rotate?: EpochRotateDetails } = {},
   ) {
     super(message);
     this.name = 'ProtocolError';

@@ -14,6 +14,7 @@ import {
   PeerStatus,
   PeerType,
   PubkeyHex,
+  Signature,
   ReqId,
   StateKey,
   Uuid,
@@ -57,8 +58,10 @@ export const ErrorFrame = z.object({
   ref: z.string().optional(),
   /** With E_RATE_LIMITED: how long to wait before sending the refused frame again. */
   retry_after_ms: z.number().int().nonnegative().optional(),
-  /** With E_EPOCH_CONFLICT: the scope's current epoch (0 when it has none), to build on and publish again. */
+  /** With E_EPOCH_CONFLICT, E_EPOCH_STALE, E_EPOCH_REQUIRED: the scope's current epoch (0 when it has none). */
   current_epoch: z.number().int().nonnegative().optional(),
+  /** With E_EPOCH_STALE: the current epoch lists a departed member or misses a joined one; publish a new epoch first. */
+  rotate: z.object({ reason: z.string(), departed: z.array(PubkeyHex), joined: z.array(PubkeyHex) }).optional(),
 });
 
 export const AckFrame = z.object({
@@ -83,6 +86,9 @@ export const PushFrame = z.object({
   nonce: BoxNonce,
   ciphertext: NonEmptyB64u,
   sent_at: EpochMs,
+  /** Both present for a body_version 2 `@group` / `*` message: its mesh-scope epoch and the sender's signature. */
+  key_epoch: EpochNumber.optional(),
+  sig: Signature.optional(),
 });
 
 export const ReceiptEntry = z.object({

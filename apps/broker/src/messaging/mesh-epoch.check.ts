@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { ProtocolError, type SendFrame } from '@claudemesh/core';
+import { verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import { rows } from '../db/sql.js';
+import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { rotationGuard } from './rotation-guard.js';
+
+/** The mesh scope's newest epoch, as the send path needs it. */
+interface CurrentMeshEpoch {
+  epoch: number;
+  manifest: EpochManifest;
+  manifestHash: string;
+}
+
+/** What a stored `@group` / `*` message keeps of its body version: both null for the mesh key. */
+export interface MeshEpochFields {
+  keyEpoch: number | null;
+  sig: string | null;
+}
+
+const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
+
+/**
+ * The body-version rules of `@group` and `*` sends (docs/protocol.md §5.2 `send`). Before the mesh
+ * scope has an epoch, body_version 1 (the mesh key) is taken and body_version 2 refused with
+ * E_EPOCH_STALE (current_epoch 0). Once it has one, body_version 1 is refused (E_EPOCH_REQUIRED) and
+ * a body_version 2 message must be under the current epoch (E_EPOCH_STALE), whose members must
+ * still be the mesh's (E_EPOCH_STALE with `rotate`), from a member listed in it and signed by the
+ * sender over this mesh, the epoch and its manifest hash, the sender, the client id and the target
+ * (E_MESSAGE_INVALID). The broker cannot open the message; recipients check it again with the AEAD.
+ */
+@Injectable()
+export class MeshEpochCheck {
+  constructor(private readonly ds: DataSource) {}
+
+  async check(state: MeshState, sender: MemberRecord, frame: SendFrame, target: string): Promise<MeshEpochFields> {
+    const current = await this.current(state.mesh.id);
+    const version = frame.body_version ?? 1;
+    if (version === 1) {
+      if (current) {
+        throw new ProtocolError(
+          'E_EPOCH_REQUIRED',
+          `the mesh has key epoch ${current.epoch}: send @group and * messages as body_version 2 under it (the mesh key no longer carries them)`,
+          { current_epoch: current.epoch },
+        );
+      }
+      return NONE;
+    }
+    if (!current || frame.key_epoch !== current.epoch) {
+      const why = current ? `the mesh's current key epoch is ${current.epoch}: sync it, encrypt again and resend` : 'the mesh has no key epoch yet: publish epoch 1 of the mesh scope, then send';
+      throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: current?.epoch ?? 0 });
+    }
+    rotationGuard(current.epoch, current.manifest, state.activeMembers().filter((m) => !m.restOnly).map((m) => m.pubkey));
+    if (!current.manifest.members.includes(sender.pubkey)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `you are not a member of key epoch ${current.epoch} of the mesh: an epoch listing you comes first`);
+    }
+    const fields = {
+      meshId: state.mesh.id, scope: 'mesh', epoch: current.epoch, manifestHash: current.manifestHash, sender: sender.pubkey, messageId: frame.id, target,
+    };
+    if (!verifyEpochMessageSignature({ nonce: frame.nonce, ciphertext: frame.ciphertext, sig: frame.sig! }, fields)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for the mesh, epoch ${current.epoch}, id ${frame.id} and target ${target}`);
+    }
+    return { keyEpoch: current.epoch, sig: frame.sig! };
+  }
+
+  private async current(meshId: string): Promise<CurrentMeshEpoch | null> {
+    const [row] = await rows<{ epoch: number; manifest: string; manifest_hash: string }>(
+      this.ds,
+      `SELECT epoch, manifest, manifest_hash FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch DESC LIMIT 1`,
+      [meshId],
+    );
+    return row ? { epoch: Number(row.epoch), manifest: JSON.parse(row.manifest) as EpochManifest, manifestHash: row.manifest_hash } : null;
+  }
+}
