@@ -1,6 +1,6 @@
 import {
   EpochKeyring, WAITING_FOR_KEY, meshMembersWithKeys, openTopicMessage, openTopicMessages, publishRotation, syncEpochs, topicSendEncrypted,
-  type MeshClient, type TopicMessage,
+  revokeMember, type MeshClient, type TopicMessage,
 } from '@claudemesh/core';
 import { topicScope, type Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
@@ -42,6 +42,8 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     for (const who of Object.values(ids)) await topics.join({ state, member: state.byPubkey.get(who.publicKey)!, topics: null }, name);
     return name;
   };
+  /** Every member of the mesh with a keypair: what the current epoch of a public topic must list. */
+  const everyone = (): string[] => [mesh.owner, ...Object.values(ids)].map((i) => i.publicKey);
   const sql = <T>(query: string, params: unknown[] = []): Promise<T[]> => tb.broker.app.get(DataSource).query(query, params);
 
   beforeAll(async () => {
@@ -94,7 +96,7 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     const topic = await newTopic();
     const scope = topicScope(topic);
     const [alice, bob] = [await member(ids.alice), await member(ids.bob)];
-    const both = [ids.alice.publicKey, ids.bob.publicKey];
+    const both = everyone();
     await expect(bob.client.topicSendSealed(topic, 'stale-none-01', { key_epoch: 1, nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(24), sig: 'A'.repeat(86), mentions: [] }))
       .rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 0 } });
     await publishRotation(alice.client, alice.ring, scope, { members: both, reason: 'create' });
@@ -114,7 +116,7 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
   it('refuses posts re-labelled to another topic, epoch or sender (E_MESSAGE_INVALID), and a reader refuses a tampered stored row', async () => {
     const [first, second] = [await newTopic(), await newTopic()];
     const [alice, carol] = [await member(ids.alice), await member(ids.carol)];
-    const all = [ids.alice.publicKey, ids.carol.publicKey];
+    const all = everyone();
     for (const t of [first, second]) await publishRotation(alice.client, alice.ring, topicScope(t), { members: all, reason: 'create' });
     await syncEpochs(carol.client, carol.ring, topicScope(first));
     const invalid = { code: 'E_MESSAGE_INVALID' };
@@ -171,7 +173,12 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
   it('shows a message whose key has not reached the reader as text null, waiting for a key, never dropped', async () => {
     const topic = await newTopic();
     const [alice, carol] = [await member(ids.alice), await member(ids.carol)];
-    await topicSendEncrypted(alice.client, alice.ring, topic, 'only for alice and bob', { members: async () => [ids.alice.publicKey, ids.bob.publicKey] });
+    // Epoch 1 lists carol, but its creator sealed the key only for alice and bob (a seal still to come).
+    const scope = topicScope(topic);
+    const pending = alice.ring.rotate(scope, { members: everyone(), reason: 'create' });
+    await alice.client.publishEpoch(pending.signed, pending.seals.filter((x) => x.recipient === ids.alice.publicKey || x.recipient === ids.bob.publicKey));
+    alice.ring.accept(scope, pending);
+    await topicSendEncrypted(alice.client, alice.ring, topic, 'only for alice and bob', { members: async () => everyone() });
     await waitFor(() => carol.got.length === 1, 'carol to get the push');
     const [opened] = await openTopicMessages(carol.client, carol.ring, carol.got);
     expect(opened).toMatchObject({ text: null, reason: WAITING_FOR_KEY, key_epoch: 1, ciphertext: carol.got[0]!.ciphertext });
@@ -187,5 +194,59 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     const forged = alice.ring.encrypt(topicScope(topic), 'unlisted-c-01', 'from alice');
     await expect(carol.client.topicSendSealed(topic, 'unlisted-c-01', { key_epoch: 1, ...forged.message, mentions: [] }))
       .rejects.toMatchObject({ code: 'E_MESSAGE_INVALID', message: expect.stringMatching(/not a member of key epoch 1/) });
+  });
+
+  it('rotates before the next send when a listed member is revoked or a member joins: the broker says so, the sender rotates, the revoked member cannot open what follows', async () => {
+    // A mesh of its own: revoking here must not disturb the other tests.
+    const m2 = await createTestMesh(tb, 'e2e-rotation');
+    const [dan, erin, frank] = [await addMember(tb, m2, 'dan'), await addMember(tb, m2, 'erin'), await addMember(tb, m2, 'frank')];
+    const ring = (me: Identity) => new EpochKeyring({ me, meshId: m2.meshId, authorities: (_s, epoch) => (epoch === 1 ? [m2.owner, dan, erin, frank].map((i) => i.publicKey) : []) });
+    const join = async (who: Identity) => {
+      const client = await connectClient(tb, m2, who);
+      open.push(client);
+      return { client, ring: ring(who), members: () => meshMembersWithKeys(client) };
+    };
+    const [d, e, f] = [await join(dan), await join(erin), await join(frank)];
+    const topic = 'rotating';
+    const state = (await tb.broker.app.get(MeshDirectory).get(m2.meshId))!;
+    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(dan.publicKey)!, topics: null }, { name: topic, visibility: 'public', description: '', encryption: 'e2e' });
+    const scope = topicScope(topic);
+
+    const first = await topicSendEncrypted(d.client, d.ring, topic, 'all four of us', { members: d.members });
+    expect(first.key_epoch).toBe(1);
+    await syncEpochs(f.client, f.ring, scope);
+    expect(openTopicMessage(f.ring, first).text).toBe('all four of us');
+
+    await revokeMember(tb.url, m2.owner, m2.meshId, frank.publicKey);
+    // Under epoch 1, which lists frank, nothing more is stored: the broker names who departed.
+    await syncEpochs(e.client, e.ring, scope);
+    const stale = e.ring.encrypt(scope, 'rotate-need-01', 'still epoch 1');
+    await expect(e.client.topicSendSealed(topic, 'rotate-need-01', { key_epoch: 1, ...stale.message, mentions: [] })).rejects.toMatchObject({
+      code: 'E_EPOCH_STALE', details: { current_epoch: 1, rotate: { reason: 'member_removed', departed: [frank.publicKey], joined: [] } },
+    });
+    // The SDK rotates on that answer and sends again: epoch 2 does not list frank.
+    const after = await topicSendEncrypted(e.client, e.ring, topic, 'frank must not read this', { members: e.members });
+    expect(after.key_epoch).toBe(2);
+    expect(e.ring.currentManifest(scope)!.members).not.toContain(frank.publicKey);
+    expect(e.ring.currentManifest(scope)!.reason).toBe('member_removed');
+    // Frank's keyring still holds epoch 1, and gets nothing of epoch 2, even from the stored row.
+    const [row] = await sql<{ nonce: Buffer; ciphertext: Buffer; sig: string; key_epoch: number }>('SELECT nonce, ciphertext, sig, key_epoch FROM topic_messages WHERE id = $1', [after.id]);
+    const taken = { ...after, key_epoch: row!.key_epoch, nonce: row!.nonce.toString('base64url'), ciphertext: row!.ciphertext.toString('base64url'), sig: row!.sig };
+    expect(openTopicMessage(f.ring, taken)).toMatchObject({ text: null, reason: WAITING_FOR_KEY });
+    expect(f.ring.context(scope, 1)).not.toBeNull();
+    await syncEpochs(d.client, d.ring, scope);
+    expect(openTopicMessage(d.ring, taken).text).toBe('frank must not read this');
+
+    // A joiner is added by the next send: rotation with reason member_added, and it reads from then on.
+    const gwen = await addMember(tb, m2, 'gwen');
+    const g = await join(gwen);
+    g.ring = new EpochKeyring({ me: gwen, meshId: m2.meshId, authorities: (_s, epoch) => (epoch === 1 ? [dan.publicKey] : []) });
+    const welcome = await topicSendEncrypted(d.client, d.ring, topic, 'welcome gwen', { members: d.members });
+    expect(welcome.key_epoch).toBe(3);
+    expect(d.ring.currentManifest(scope)).toMatchObject({ reason: 'member_added' });
+    await syncEpochs(g.client, g.ring, scope);
+    expect(openTopicMessage(g.ring, welcome).text).toBe('welcome gwen');
+    // History from before her join stays closed to her (docs/topics.md "Joiners and history").
+    expect(openTopicMessage(g.ring, after)).toMatchObject({ text: null, reason: WAITING_FOR_KEY });
   });
 });

@@ -1,5 +1,5 @@
 import {
-  AddTopicMemberBody, ApiKeyInfo, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
+  AddTopicMemberBody, ApiKeyInfo, EpochRotate, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PostMessageBody, PostTopicMessageBody, Sender, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '@claudemesh/core';
 import { z } from 'zod';
@@ -22,6 +22,10 @@ export const ErrorBody = z.object({
     message: z.string(),
     /** Set with E_RATE_LIMITED when waiting helps; the `Retry-After` header says the same in seconds. */
     retry_after_ms: z.number().int().nonnegative().optional(),
+    /** With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch (docs/protocol.md §5.6). */
+    current_epoch: z.number().int().nonnegative().optional(),
+    /** With E_EPOCH_STALE: the current epoch lists the wrong members; rotate, then send again. */
+    rotate: EpochRotate.optional(),
   }),
 });
 

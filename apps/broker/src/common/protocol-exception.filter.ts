@@ -18,7 +18,9 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
     const { code, message } = this.toWire(exception);
     const retryAfterMs = retryAfterOf(exception);
     if (retryAfterMs === undefined) {
-      void reply.status(ERROR_CODES[code].http).send({ error: { code, message } });
+      // E_EPOCH_CONFLICT / E_EPOCH_STALE say which epoch is current, and whether to rotate (§5.6).
+      const details = exception instanceof ProtocolError ? exception.details : {};
+      void reply.status(ERROR_CODES[code].http).send({ error: { code, message, ...details } });
       return;
     }
     void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));

@@ -4,7 +4,7 @@ import { verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/cry
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
-import { rotationGuard } from './rotation-guard.js';
+import { requireCurrentMembers } from '../epochs/epoch-guard.js';
 
 /** The mesh scope's newest epoch, as the send path needs it. */
 interface CurrentMeshEpoch {
@@ -25,10 +25,11 @@ const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
  * The body-version rules of `@group` and `*` sends (docs/protocol.md §5.2 `send`). Before the mesh
  * scope has an epoch, body_version 1 (the mesh key) is taken and body_version 2 refused with
  * E_EPOCH_STALE (current_epoch 0). Once it has one, body_version 1 is refused (E_EPOCH_REQUIRED) and
- * a body_version 2 message must be under the current epoch (E_EPOCH_STALE), whose members must
- * still be the mesh's (E_EPOCH_STALE with `rotate`), from a member listed in it and signed by the
- * sender over this mesh, the epoch and its manifest hash, the sender, the client id and the target
- * (E_MESSAGE_INVALID). The broker cannot open the message; recipients check it again with the AEAD.
+ * a body_version 2 message must be under the current epoch (E_EPOCH_STALE), from a member listed in
+ * it and signed by the sender over this mesh, the epoch and its manifest hash, the sender, the
+ * client id and the target (E_MESSAGE_INVALID), and the epoch must still list exactly the mesh's
+ * members with keys (E_EPOCH_STALE with `rotate`, epoch-guard.ts). The broker cannot open the
+ * message; recipients check it again with the AEAD.
  */
 @Injectable()
 export class MeshEpochCheck {
@@ -51,7 +52,6 @@ export class MeshEpochCheck {
       const why = current ? `the mesh's current key epoch is ${current.epoch}: sync it, encrypt again and resend` : 'the mesh has no key epoch yet: publish epoch 1 of the mesh scope, then send';
       throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: current?.epoch ?? 0 });
     }
-    rotationGuard(current.epoch, current.manifest, state.activeMembers().filter((m) => !m.restOnly).map((m) => m.pubkey));
     if (!current.manifest.members.includes(sender.pubkey)) {
       throw new ProtocolError('E_MESSAGE_INVALID', `you are not a member of key epoch ${current.epoch} of the mesh: an epoch listing you comes first`);
     }
@@ -61,6 +61,8 @@ export class MeshEpochCheck {
     if (!verifyEpochMessageSignature({ nonce: frame.nonce, ciphertext: frame.ciphertext, sig: frame.sig! }, fields)) {
       throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for the mesh, epoch ${current.epoch}, id ${frame.id} and target ${target}`);
     }
+    // Last, as for topics: only a message that would otherwise be stored learns the epoch must rotate first.
+    requireCurrentMembers(state, current.manifest, (m) => !m.revoked && !m.restOnly, 'the mesh');
     return { keyEpoch: current.epoch, sig: frame.sig! };
   }
 

@@ -11,6 +11,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.config.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { requireCurrentMembers } from '../epochs/epoch-guard.js';
 import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
 import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
@@ -227,7 +228,7 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();
-    if (sealed) await this.checkSealed(scope, name, sealed, clientId);
+    if (sealed) await this.checkSealed(scope, t, sealed, clientId);
     const result = await transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
       // cross), so a stream resuming after id N can never miss a lower id committed later.
@@ -314,7 +315,8 @@ export class TopicsService implements OnApplicationBootstrap {
    * and its manifest hash, the sender's key and the client id. A post re-labelled to another topic,
    * epoch, sender or id fails here (E_MESSAGE_INVALID); recipients check it again with the AEAD.
    */
-  private async checkSealed(scope: TopicScope, name: string, body: SealedPost, clientId: string): Promise<void> {
+  private async checkSealed(scope: TopicScope, t: ResolvedTopic, body: SealedPost, clientId: string): Promise<void> {
+    const name = t.name;
     const epochScope = topicScope(name);
     const [current] = await rows<{ epoch: number; manifest: string; manifest_hash: string }>(
       this.ds,
@@ -328,12 +330,28 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     const manifest = JSON.parse(current.manifest) as EpochManifest;
     if (!manifest.members.includes(scope.member.pubkey)) {
-      throw new ProtocolError('E_MESSAGE_INVALID', `you are not a member of key epoch ${currentEpoch} of #${name}: an epoch listing you comes first`);
+      throw new ProtocolError(
+        'E_MESSAGE_INVALID',
+        `you are not a member of key epoch ${currentEpoch} of #${name}: a member of it adds you with the next epoch (at its next post, or its daemon's next sweep)`,
+      );
     }
     const fields = { meshId: scope.state.mesh.id, scope: epochScope, epoch: currentEpoch, manifestHash: current.manifest_hash, sender: scope.member.pubkey, messageId: clientId };
     if (!verifyEpochMessageSignature({ nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig }, fields)) {
       throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for #${name}, epoch ${currentEpoch} and id ${clientId}`);
     }
+    // Last: only a post that would otherwise be stored learns that its epoch must be rotated first.
+    requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
+  }
+
+  /**
+   * Who may hold a topic's key now: every active member with a keypair for a public topic (any of
+   * them may read it), the members of a private one. What the current epoch must list (§5.6).
+   */
+  private async keyHolders(t: ResolvedTopic): Promise<(m: MemberRecord) => boolean> {
+    const keyed = (m: MemberRecord): boolean => !m.revoked && !m.restOnly;
+    if (t.visibility === 'public') return keyed;
+    const ids = new Set((await rows<{ member_id: string }>(this.ds, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id)));
+    return (m) => keyed(m) && ids.has(m.id);
   }
 
   async markRead(scope: TopicScope, name: string, body: z.output<typeof MarkReadBody>): Promise<{ topic: string; last_read_id: string; unread: number }> {

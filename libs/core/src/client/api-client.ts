@@ -6,6 +6,7 @@ import {
   Notification, PostMessageBody, PostTopicMessageBody, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '../protocol/v1/api.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from '../protocol/v1/errors.js';
+import { EpochRotate } from '../protocol/v1/server-frames.js';
 import { Backoff } from './backoff.js';
 import { httpBaseOf, signedRequest } from './rest-client.js';
 
@@ -89,8 +90,14 @@ async function errorOf(res: Response, what: string): Promise<ProtocolError> {
   } catch {
     body = undefined;
   }
-  const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  if (err && isErrorCode(err.code)) return new ProtocolError(err.code, typeof err.message === 'string' ? err.message : `HTTP ${res.status}`);
+  const err = (body as { error?: { code?: unknown; message?: unknown; current_epoch?: unknown; rotate?: unknown } } | undefined)?.error;
+  if (err && isErrorCode(err.code)) {
+    const rotate = EpochRotate.safeParse(err.rotate);
+    return new ProtocolError(err.code, typeof err.message === 'string' ? err.message : `HTTP ${res.status}`, {
+      ...(typeof err.current_epoch === 'number' ? { current_epoch: err.current_epoch } : {}),
+      ...(rotate.success ? { rotate: rotate.data } : {}),
+    });
+  }
   return new ProtocolError(statusCode(res.status), `HTTP ${res.status} for ${what}${res.status === 404 ? ' (does this broker serve the topics API?)' : ''}`);
 }
 

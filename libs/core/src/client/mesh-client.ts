@@ -24,7 +24,7 @@ import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
 export type { SealedTopicBody, TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
-export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
+export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 /** One page of a scope's epochs, as getEpochs returns it. */
 export interface EpochPage {

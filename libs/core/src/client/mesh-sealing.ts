@@ -1,5 +1,5 @@
-import { CryptoError, isCryptoError, type EpochReason } from '@claudemesh/crypto';
-import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
+import { CryptoError, isCryptoError } from '@claudemesh/crypto';
+import { ProtocolError } from '../protocol/v1/errors.js';
 import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
@@ -43,12 +43,18 @@ export interface MeshSendOptions {
 
 /**
  * Publishes the next epoch of `scope` because the broker said its members changed (E_EPOCH_STALE
- * with `rotate`): for `reason`, listing `members` now. Syncs first when the broker's epoch is
- * ahead of the ring, so the new epoch builds on the current one.
+ * with `rotate`, docs/protocol.md §5.6 "Rotation before the next send"), as topicSendEncrypted
+ * does for topics: after a sync, and only when the ring's current epoch is the one refused (else
+ * another member rotated already). It lists `members` (this client's own member list) minus
+ * `departed`: the broker's word can take a member out, never put a key of its choosing in.
  */
-export async function rotateForRefusal(client: MeshClient, ring: EpochKeyring, scope: string, rotate: EpochRotateDetails, currentEpoch: number | undefined, members: readonly string[]): Promise<number> {
-  if (currentEpoch !== undefined && ring.currentEpoch(scope) < currentEpoch) await syncOrRefuse(client, ring, scope);
-  return publishRotation(client, ring, scope, { members, reason: rotate.reason as EpochReason });
+export async function rotateForRefusal(client: MeshClient, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>): Promise<boolean> {
+  const rotate = refused.details.rotate;
+  await syncOrRefuse(client, ring, scope);
+  if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
+  const departed = new Set(rotate.departed);
+  await publishRotation(client, ring, scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
+  return true;
 }
 
 async function syncOrRefuse(client: MeshClient, ring: EpochKeyring, scope: string): Promise<void> {
@@ -107,6 +113,11 @@ export class MeshSealing {
           await publishRotation(this.client, ring, MESH_SCOPE, { members: await meshMembersWithKeys(this.client), reason: 'create' });
           this.changed();
         }
+        if (!ring.currentManifest(MESH_SCOPE)!.members.includes(this.client.memberPubkey) && this.mayCreate()) {
+          // A joiner the current epoch does not list yet: an owner or admin makes the next one itself.
+          await publishRotation(this.client, ring, MESH_SCOPE, { members: await meshMembersWithKeys(this.client), reason: 'member_added' });
+          this.changed();
+        }
         const epoch = ring.currentEpoch(MESH_SCOPE);
         if (ring.context(MESH_SCOPE, epoch) === null) await this.sync();
         let sealed;
@@ -124,7 +135,7 @@ export class MeshSealing {
       } catch (error) {
         if (!(error instanceof ProtocolError) || attempt >= MAX_STALE_RETRIES) throw error;
         if (error.code === 'E_EPOCH_STALE' && error.details.rotate) {
-          await rotateForRefusal(this.client, ring, MESH_SCOPE, error.details.rotate, error.details.current_epoch, await meshMembersWithKeys(this.client));
+          await rotateForRefusal(this.client, ring, MESH_SCOPE, error, () => meshMembersWithKeys(this.client));
           this.changed();
         } else if (error.code === 'E_EPOCH_STALE' || error.code === 'E_EPOCH_REQUIRED') {
           await this.sync();

@@ -50,11 +50,21 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
-/** Why a scope needs a new epoch before a send: who left or was revoked, who joined. */
+/**
+ * Why a current epoch must be rotated before the next send (docs/protocol.md §5.6 "Rotation"):
+ * listed members who were revoked or left (`departed`), eligible members it does not list
+ * (`joined`), and the manifest reason the next epoch takes.
+ */
 export interface EpochRotateDetails {
-  reason: string;
+  reason: 'member_removed' | 'member_left' | 'member_added';
   departed: string[];
   joined: string[];
+}
+
+/** What an error frame (or REST error body) carries beside code and message for some codes. */
+export interface ErrorDetails {
+  current_epoch?: number;
+  rotate?: EpochRotateDetails;
 }
 
 /** A wire error raised inside the broker or SDK; edges turn it into an `error` frame or HTTP body. */
@@ -63,11 +73,10 @@ export class ProtocolError extends Error {
     readonly code: ErrorCode,
     message: string = ERROR_CODES[code].description,
     /**
-     * With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch, sent
-     * beside the code; with E_EPOCH_STALE, `rotate` when the current epoch's members are not the
-     * scope's members any more (publish a new epoch for `reason`, then send again).
+     * With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch, sent beside the code; with
+     * E_EPOCH_STALE also `rotate` when that epoch lists the wrong members (rotate before sending).
      */
-    readonly details: { current_epoch?: number; rotate?: EpochRotateDetails } = {},
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
     this.name = 'ProtocolError';

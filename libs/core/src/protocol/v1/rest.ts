@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
-import { MemberInfo } from './server-frames.js';
+import { EpochRotate, MemberInfo } from './server-frames.js';
 
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
 /** Free text on one line: signed (§4.4 refuses line breaks) and stored (no NUL in a Postgres text). */
@@ -215,8 +215,19 @@ export const KeyHandoffResponse = z.object({
   handed_over_at: EpochMs.nullable(),
 });
 
-/** Every REST failure; `retry_after_ms` (also sent as `Retry-After` in seconds) when a rate limit says when to retry. */
-export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), retry_after_ms: z.number().int().nonnegative().optional() }) });
+/**
+ * Every REST failure; `retry_after_ms` (also sent as `Retry-After` in seconds) when a rate limit says
+ * when to retry; `current_epoch` and `rotate` with the epoch codes, as in the error frame (§5.6).
+ */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    retry_after_ms: z.number().int().nonnegative().optional(),
+    current_epoch: z.number().int().nonnegative().optional(),
+    rotate: EpochRotate.optional(),
+  }),
+});
 
 /** `Authorization: Claudemesh-Sig pubkey=<hex>,ts=<ms>,sig=<b64u>` over the request string. */
 export const SIGNED_REQUEST_SCHEME = 'Claudemesh-Sig';

@@ -21,7 +21,7 @@ import {
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
 import { TopicMessage, TopicName } from './api.js';
-import { EpochNumber, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
+import { EPOCH_LIMITS, EpochNumber, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -50,6 +50,13 @@ export const HelloAckFrame = z.object({
   max_frame_bytes: z.number().int().positive(),
 });
 
+/** docs/protocol.md §5.6 "Rotation": why the current epoch must be rotated before the next send. */
+export const EpochRotate = z.object({
+  reason: z.enum(['member_removed', 'member_left', 'member_added']),
+  departed: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
+  joined: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
+});
+
 export const ErrorFrame = z.object({
   type: z.literal('error'),
   code: z.enum(ERROR_CODE_LIST as [string, ...string[]]),
@@ -58,10 +65,10 @@ export const ErrorFrame = z.object({
   ref: z.string().optional(),
   /** With E_RATE_LIMITED: how long to wait before sending the refused frame again. */
   retry_after_ms: z.number().int().nonnegative().optional(),
-  /** With E_EPOCH_CONFLICT, E_EPOCH_STALE, E_EPOCH_REQUIRED: the scope's current epoch (0 when it has none). */
+  /** With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch (0 when it has none). */
   current_epoch: z.number().int().nonnegative().optional(),
-  /** With E_EPOCH_STALE: the current epoch lists a departed member or misses a joined one; publish a new epoch first. */
-  rotate: z.object({ reason: z.string(), departed: z.array(PubkeyHex), joined: z.array(PubkeyHex) }).optional(),
+  /** With E_EPOCH_STALE only: the current epoch lists the wrong members; rotate, then send again (§5.6). */
+  rotate: EpochRotate.optional(),
 });
 
 export const AckFrame = z.object({
