@@ -22,8 +22,10 @@ describe.each(dbKinds())('group and broadcast messages under mesh epochs on %s',
   let meshCount = 0;
 
   const sql = <T>(query: string, params: unknown[] = []): Promise<T[]> => tb.broker.app.get(DataSource).query(query, params);
+  /** Admins added by a test: with the owner, the authorities of the mesh scope (as the CLI takes them from list_peers). */
+  const admins: string[] = [];
   const keyring = (mesh: TestMesh, me: Identity): EpochKeyring =>
-    new EpochKeyring({ me, meshId: mesh.meshId, authorities: (scope, epoch) => (scope === MESH_SCOPE || epoch > 1 ? [mesh.owner.publicKey] : []) });
+    new EpochKeyring({ me, meshId: mesh.meshId, authorities: (scope, epoch) => (scope === MESH_SCOPE || epoch > 1 ? [mesh.owner.publicKey, ...admins] : []) });
 
   interface Member {
     client: MeshClient;
@@ -141,6 +143,20 @@ describe.each(dbKinds())('group and broadcast messages under mesh epochs on %s',
     expect(await meshEpochs(mesh)).toEqual([{ epoch: 1, reason: 'create' }, { epoch: 2, reason: 'member_added' }]);
     await waitFor(() => d.got.some((m) => m.text === 'welcome dave'), 'dave to read it');
     expect(d.got.find((m) => m.text === 'welcome dave')!.keyEpoch).toBe(2);
+  });
+
+  it('lets an admin who joined after the epoch publish the next one itself before its first send', async () => {
+    const { mesh, ids } = await newMesh('alice');
+    const owner = await member(mesh, mesh.owner);
+    const alice = await member(mesh, ids.alice!);
+    await owner.client.send('*', 'epoch one');
+    const admin = await addMember(tb, mesh, 'erin', 'admin');
+    admins.push(admin.publicKey);
+    const erin = await member(mesh, admin);
+    await erin.client.send('*', 'hello from the new admin');
+    expect(await meshEpochs(mesh)).toEqual([{ epoch: 1, reason: 'create' }, { epoch: 2, reason: 'member_added' }]);
+    await waitFor(() => alice.got.length === 2, 'alice to read both');
+    expect(alice.got.map((m) => [m.text, m.keyEpoch])).toEqual([['epoch one', 1], ['hello from the new admin', 2]]);
   });
 
   it('reports a push the broker re-labelled (other target, epoch or sender) as not verifying, never as a message', async () => {
