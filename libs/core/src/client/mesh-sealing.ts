@@ -67,30 +67,56 @@ async function syncOrRefuse(client: MeshClient, ring: EpochKeyring, scope: strin
  * made an epoch (an application persists it then).
  */
 export class MeshSealing {
+  private ring: EpochKeyring | null;
+  private readonly load: (() => Promise<EpochKeyring>) | null = null;
+  private loading: Promise<EpochKeyring> | null = null;
+
   constructor(
     private readonly client: MeshClient,
-    readonly ring: EpochKeyring,
+    /** The keyring, or how to load it once connected (first asked at the first send or epoch push that needs it). */
+    keyring: EpochKeyring | ((client: MeshClient) => Promise<EpochKeyring>),
     private readonly changed: () => void = () => undefined,
     /** Whether this member may create the mesh scope's epoch 1 (owner or admin). */
     private readonly mayCreate: () => boolean = () => false,
-  ) {}
+  ) {
+    if (typeof keyring === 'function') {
+      this.ring = null;
+      this.load = () => keyring(client);
+    } else {
+      this.ring = keyring;
+    }
+  }
+
+  /** The keyring, loading it on first use; a failed load is tried again at the next use. */
+  private async keyring(): Promise<EpochKeyring> {
+    if (this.ring) return this.ring;
+    this.loading ??= this.load!().then(
+      (ring) => (this.ring = ring),
+      (error: unknown) => {
+        this.loading = null;
+        throw error;
+      },
+    );
+    return this.loading;
+  }
 
   /** Brings the ring up to the broker's mesh epochs. */
   async sync(): Promise<void> {
-    await syncOrRefuse(this.client, this.ring, MESH_SCOPE);
+    await syncOrRefuse(this.client, await this.keyring(), MESH_SCOPE);
     this.changed();
   }
 
-  /** True when a push can be opened without fetching anything first. */
+  /** True when a push can be opened without loading or fetching anything first. */
   canOpenNow(frame: ServerFrameMap['push']): boolean {
-    return frame.key_epoch === undefined || this.ring.context(MESH_SCOPE, frame.key_epoch) !== null;
+    return frame.key_epoch === undefined || (this.ring !== null && this.ring.context(MESH_SCOPE, frame.key_epoch) !== null);
   }
 
-  /** Fetches the mesh epochs when a push names one this ring lacks; errors stay silent (the open reports them). */
+  /** Loads the ring and fetches the mesh epochs when a push names one it lacks; errors stay silent (the open reports them). */
   async prepareOpen(frame: ServerFrameMap['push']): Promise<void> {
     if (this.canOpenNow(frame)) return;
     try {
-      await this.sync();
+      const ring = await this.keyring();
+      if (frame.key_epoch !== undefined && ring.context(MESH_SCOPE, frame.key_epoch) === null) await this.sync();
     } catch {
       // The open says why: the key is still missing.
     }
@@ -103,7 +129,7 @@ export class MeshSealing {
    * (with `rotate`) or syncs, then seals again under a fresh client id: a refused send was not stored.
    */
   async send(to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>): Promise<Ack> {
-    const ring = this.ring;
+    const ring = await this.keyring();
     if (ring.currentEpoch(MESH_SCOPE) === 0) await this.sync();
     for (let attempt = 0; ; attempt++) {
       const id = attempt === 0 && options.id !== undefined ? options.id : newClientId();
@@ -154,6 +180,7 @@ export class MeshSealing {
    */
   open(frame: ServerFrameMap['push']): InboundMessage {
     if (frame.key_epoch === undefined || frame.sig === undefined || frame.kind === 'dm') throw new UnopenedPushError('does_not_verify', 'not a body_version 2 group or broadcast message');
+    if (!this.ring) throw new UnopenedPushError('waiting_for_key', `the keyring is not loaded (mesh epoch ${frame.key_epoch})`);
     let body: Uint8Array;
     try {
       body = this.ring.decryptBytes(MESH_SCOPE, frame.key_epoch, frame.from.member_pubkey, frame.client_id, { nonce: frame.nonce, ciphertext: frame.ciphertext, sig: frame.sig }, frame.to);

@@ -3,6 +3,7 @@ import type { MessageKind, PeerType } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
 import type { EpochKeyring } from './epoch-keyring.js';
+import type { MeshClient } from './mesh-client.js';
 
 export interface MeshClientOptions {
   /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
@@ -15,9 +16,11 @@ export interface MeshClientOptions {
   /**
    * The member's key epochs: with it, `@group` and `*` messages are sent under the mesh scope's
    * current epoch (body_version 2; created by an owner or admin, rotated when members change) and
-   * body_version 2 pushes are opened (docs/protocol.md §5.2 `send`).
+   * body_version 2 pushes are opened (docs/protocol.md §5.2 `send`). A function loads it once
+   * connected (it may ask the broker, e.g. for the member list its authorities come from), at the
+   * first send or push that needs it.
    */
-  keyring?: EpochKeyring;
+  keyring?: EpochKeyring | ((client: MeshClient) => Promise<EpochKeyring>);
   /** Runs after the keyring learned or made an epoch, so the application can persist it. */
   onKeyringChange?: () => void;
   peerType?: PeerType;
