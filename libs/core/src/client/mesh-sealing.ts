@@ -4,7 +4,7 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, syncEpochs } from './epoch-sync.js';
+import { publishRotation, syncAfterStale, syncEpochs } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
 import type { Ack, InboundMessage } from './types.js';
@@ -39,22 +39,6 @@ export class UnopenedPushError extends Error {
 export interface MeshSendOptions {
   id?: string;
   receipts?: ReceiptPolicy;
-}
-
-/**
- * Publishes the next epoch of `scope` because the broker said its members changed (E_EPOCH_STALE
- * with `rotate`, docs/protocol.md §5.6 "Rotation before the next send"), as topicSendEncrypted
- * does for topics: after a sync, and only when the ring's current epoch is the one refused (else
- * another member rotated already). It lists `members` (this client's own member list) minus
- * `departed`: the broker's word can take a member out, never put a key of its choosing in.
- */
-export async function rotateForRefusal(client: MeshClient, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>): Promise<boolean> {
-  const rotate = refused.details.rotate;
-  await syncOrRefuse(client, ring, scope);
-  if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
-  const departed = new Set(rotate.departed);
-  await publishRotation(client, ring, scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
-  return true;
 }
 
 async function syncOrRefuse(client: MeshClient, ring: EpochKeyring, scope: string): Promise<void> {
@@ -160,10 +144,11 @@ export class MeshSealing {
         });
       } catch (error) {
         if (!(error instanceof ProtocolError) || attempt >= MAX_STALE_RETRIES) throw error;
-        if (error.code === 'E_EPOCH_STALE' && error.details.rotate) {
-          await rotateForRefusal(this.client, ring, MESH_SCOPE, error, () => meshMembersWithKeys(this.client));
+        if (error.code === 'E_EPOCH_STALE') {
+          // As topicSendEncrypted: sync, and publish the next epoch when the broker asks (`rotate`).
+          await syncAfterStale(this.client, ring, MESH_SCOPE, error, () => meshMembersWithKeys(this.client), 'the mesh scope');
           this.changed();
-        } else if (error.code === 'E_EPOCH_STALE' || error.code === 'E_EPOCH_REQUIRED') {
+        } else if (error.code === 'E_EPOCH_REQUIRED') {
           await this.sync();
         } else {
           throw error;
