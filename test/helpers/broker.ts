@@ -84,9 +84,15 @@ export interface TestMesh {
   owner: Identity;
 }
 
-export async function createTestMesh(tb: TestBroker, name = 'test-mesh'): Promise<TestMesh> {
+/**
+ * A mesh made through the real REST call. Its #general is plaintext unless `general: 'e2e'` (the
+ * product's default): most suites use #general to exercise what plaintext topics do (text over
+ * REST, search, mentions by name), so the helper asks for it as an integration would. Suites about
+ * e2e topics make their own or ask for an e2e #general.
+ */
+export async function createTestMesh(tb: TestBroker, name = 'test-mesh', o: { general?: 'e2e' | 'plaintext' } = {}): Promise<TestMesh> {
   const owner = generateIdentity();
-  const created = await createMesh(tb.url, { name, owner, displayName: 'owner', adminToken: tb.adminToken });
+  const created = await createMesh(tb.url, { name, owner, displayName: 'owner', adminToken: tb.adminToken, general: o.general ?? 'plaintext' });
   return { meshId: created.mesh_id, name, meshKey: generateMeshKey(), owner };
 }
 

@@ -57,6 +57,17 @@ describe.each(dbKinds())('REST-only humans on %s', (kind) => {
     expect(listed.find((p) => p.display_name === 'bob')).not.toHaveProperty('rest_only');
   });
 
+  it('creates plaintext topics by default for one (it could not use an e2e topic); anyone may still ask for e2e', async () => {
+    const own = await api<{ encryption: string }>(tb, danaKey, 'POST', '/topics', { name: 'dana-notes' });
+    expect([own.status, own.body.encryption]).toEqual([201, 'plaintext']);
+    const posted = await api<{ message: { text: string } }>(tb, danaKey, 'POST', '/topics/dana-notes/messages', { text: 'posted with curl' });
+    expect([posted.status, posted.body.message.text]).toEqual([201, 'posted with curl']);
+    const sealed = await api<{ encryption: string }>(tb, danaKey, 'POST', '/topics', { name: 'dana-sealed', encryption: 'e2e' });
+    expect([sealed.status, sealed.body.encryption]).toEqual([201, 'e2e']);
+    const refused = await api<{ error: { code: string } }>(tb, danaKey, 'POST', '/topics/dana-sealed/messages', { text: 'cannot seal' });
+    expect([refused.status, refused.body.error.code]).toEqual([400, 'E_TOPIC_MODE']);
+  });
+
   it('refuses a DM to one, by name or by key, with E_FORBIDDEN and stores nothing', async () => {
     const p = await authenticated(alice);
     p.send({ type: 'send', id: 'dm-to-dana-1', to: 'dana', ...sealed() });

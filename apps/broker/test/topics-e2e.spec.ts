@@ -165,8 +165,10 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     expect(await alice.client.topicSend(plainTopic, 'plain words')).toMatchObject({ body_version: 1, text: 'plain words' });
     const created = await api<{ name: string; encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-rest`, encryption: 'e2e' });
     expect([created.status, created.body.encryption]).toEqual([201, 'e2e']);
-    const plainByDefault = await api<{ encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-default` });
-    expect([plainByDefault.status, plainByDefault.body.encryption]).toEqual([201, 'plaintext']);
+    const e2eByDefault = await api<{ encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-default` });
+    expect([e2eByDefault.status, e2eByDefault.body.encryption]).toEqual([201, 'e2e']);
+    const plainOnRequest = await api<{ encryption: string }>(tb, key.secret, 'POST', '/topics', { name: `${plainTopic}-plain`, encryption: 'plaintext' });
+    expect([plainOnRequest.status, plainOnRequest.body.encryption]).toEqual([201, 'plaintext']);
     expect((await sql<{ n: number }>('SELECT count(*)::int AS n FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = $1', [sealedTopic]))[0]!.n).toBe(0);
   });
 
@@ -248,5 +250,21 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     expect(openTopicMessage(g.ring, welcome).text).toBe('welcome gwen');
     // History from before her join stays closed to her (docs/topics.md "Joiners and history").
     expect(openTopicMessage(g.ring, after)).toMatchObject({ text: null, reason: WAITING_FOR_KEY });
+  });
+
+  it("makes #general of a new mesh e2e, keyed by the first member client that posts in it", async () => {
+    const m3 = await createTestMesh(tb, 'e2e-general', { general: 'e2e' });
+    const hana = await addMember(tb, m3, 'hana');
+    const client = await connectClient(tb, m3, hana);
+    open.push(client);
+    const key = await issueKey(tb, m3, hana, { label: 'reader', capabilities: ['read', 'send'] });
+    const listed = await api<Array<{ name: string; encryption: string }>>(tb, key.secret, 'GET', '/topics');
+    expect(listed.body.find((t) => t.name === 'general')?.encryption).toBe('e2e');
+    const text = await api<{ error: { code: string } }>(tb, key.secret, 'POST', '/topics/general/messages', { text: 'plain' });
+    expect([text.status, text.body.error.code]).toEqual([400, 'E_TOPIC_MODE']);
+    const ring = new EpochKeyring({ me: hana, meshId: m3.meshId, authorities: (_s, epoch) => (epoch === 1 ? [hana.publicKey] : []) });
+    const first = await topicSendEncrypted(client, ring, 'general', 'first words in #general', { members: () => meshMembersWithKeys(client) });
+    expect(first).toMatchObject({ key_epoch: 1, body_version: 2 });
+    expect(ring.currentManifest(topicScope('general'))).toMatchObject({ created_by: hana.publicKey, members: [hana.publicKey, m3.owner.publicKey].sort() });
   });
 });

@@ -101,7 +101,9 @@ describe('claudemesh topics, members, notifications, API keys and the workspace 
   beforeAll(async () => {
     tb = await startTestBroker('embedded');
     for (const name of ['alice', 'bob', 'carol'] as const) who[name] = home();
-    await ok('alice', ['mesh', 'create', 'topics-a', '--broker', tb.url, '--name', 'alice'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
+    // This suite is about what plaintext topics do (text over REST, mentions by name, search): a
+    // plaintext #general and plaintext topics, asked for as an integration would.
+    await ok('alice', ['mesh', 'create', 'topics-a', '--broker', tb.url, '--name', 'alice', '--plaintext-general'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
     const { link } = json<{ link: string }>(await ok('alice', ['mesh', 'invite', '--uses', '2', '--json']));
     await ok('bob', ['join', link, '--name', 'bob']);
     await ok('carol', ['join', link, '--name', 'carol']);
@@ -113,9 +115,9 @@ describe('claudemesh topics, members, notifications, API keys and the workspace 
   });
 
   it('creates, lists, joins and leaves topics; posts, threads, pages history and moves read marks', async () => {
-    const created = json<Topic>(await ok('alice', ['topic', 'create', 'deploys', '--description', 'release notes', '--json']));
+    const created = json<Topic>(await ok('alice', ['topic', 'create', 'deploys', '--plaintext', '--description', 'release notes', '--json']));
     expect(created).toMatchObject({ name: 'deploys', visibility: 'public', joined: true, members: 1 });
-    const again = await run('alice', ['topic', 'create', '#deploys']);
+    const again = await run('alice', ['topic', 'create', '#deploys', '--plaintext']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/\[E_CONFLICT\][\s\S]*next: join it instead: claudemesh topic join deploys/);
 
@@ -156,7 +158,7 @@ describe('claudemesh topics, members, notifications, API keys and the workspace 
   }, SLOW);
 
   it('keeps a private topic to its members: others are refused until a member adds them', async () => {
-    await ok('alice', ['topic', 'create', 'secret', '--private']);
+    await ok('alice', ['topic', 'create', 'secret', '--private', '--plaintext']);
     const refused = await run('carol', ['topic', 'history', 'secret']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/private[\s\S]*\[E_FORBIDDEN\][\s\S]*next: a member of #secret can let you in: claudemesh topic add secret carol/);
@@ -320,7 +322,7 @@ describe('claudemesh topics, members, notifications, API keys and the workspace 
   }, SLOW);
 
   it('me views span every joined mesh unless --mesh is given; writes still want one mesh', async () => {
-    await ok('carol', ['mesh', 'create', 'topics-b', '--broker', tb.url, '--name', 'carol-b'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
+    await ok('carol', ['mesh', 'create', 'topics-b', '--broker', tb.url, '--name', 'carol-b', '--plaintext-general'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
     const { link } = json<{ link: string }>(await ok('carol', ['mesh', 'invite', '--mesh', 'topics-b', '--json']));
     await ok('bob', ['join', link, '--name', 'bob']);
     await ok('carol', ['topic', 'send', 'general', '@bob', 'welcome', 'to', 'b', '--mesh', 'topics-b']);

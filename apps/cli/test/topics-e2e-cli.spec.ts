@@ -1,5 +1,5 @@
-import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { EpochKeyring, MeshClient, WAITING_FOR_KEY, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf, type TopicMessage } from '@claudemesh/core';
+import { cryptoReady, fromB64u, parseIdentity, topicScope } from '@claudemesh/crypto';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,12 +77,14 @@ describe('claudemesh topics, end-to-end encrypted', () => {
   });
 
   it('creates an e2e topic; CLI and SDK members post and read each other; a late member waits for a key; the broker stores no text', async () => {
-    const created = json<{ name: string; encryption: string }>(await ok('alice', ['topic', 'create', 'ops', '--e2e', '--json']));
+    // No flag: a new topic is end-to-end encrypted, and so is #general of a new mesh.
+    const created = json<{ name: string; encryption: string }>(await ok('alice', ['topic', 'create', 'ops', '--json']));
     expect(created).toMatchObject({ name: 'ops', encryption: 'e2e' });
-    expect((await ok('alice', ['topic', 'create', 'plain'])).stdout).toMatch(/created #plain \(public\)/);
+    expect((await ok('alice', ['topic', 'create', 'plain', '--plaintext'])).stdout).toMatch(/created #plain \(public\) in "e2e-a", plaintext: the broker \(and anyone operating it\) can read every message/);
+    expect((await cli(who.alice, ['topic', 'create', 'both', '--plaintext', '--e2e'], direct)).code).toBe(2);
     expect((await ok('bob', ['topic', 'list'])).stdout).toMatch(/#ops .*\(e2e\)/);
     expect(json<Array<{ name: string; encryption: string }>>(await ok('bob', ['topic', 'list', '--json'])).map((t) => [t.name, t.encryption]))
-      .toEqual([['general', 'plaintext'], ['ops', 'e2e'], ['plain', 'plaintext']]);
+      .toEqual([['general', 'e2e'], ['ops', 'e2e'], ['plain', 'plaintext']]);
 
     const secret = 'the rollout key is hunter2, @bob';
     const sent = json<{ message: Msg; duplicate: boolean }>(await ok('alice', ['topic', 'send', 'ops', secret, '--json']));
@@ -145,15 +147,42 @@ describe('claudemesh topics, end-to-end encrypted', () => {
     const daveJson = lines<Msg>(await ok('dave', ['topic', 'history', 'ops', '--json']));
     expect(daveJson.map((m) => [m.text, m.undecryptable_reason])).toEqual(Array(3).fill([null, 'waiting for a key from a member']));
 
+    // alice's next post is refused until a new epoch lists dave: her CLI rotates and posts; dave reads
+    // from his join on, what came before stays sealed to him.
+    expect((await ok('alice', ['topic', 'send', 'ops', 'welcome', 'dave'])).stdout).toMatch(/^posted #\S+ to #ops\n$/);
+    expect(lines<Msg>(await ok('dave', ['topic', 'history', 'ops', '--json'])).map((m) => [m.text, m.key_epoch])).toEqual([
+      [null, 1], [null, 1], [null, 1], ['welcome dave', 2],
+    ]);
+
+    // carol (the SDK client) is removed. bob's next post rotates her out: epoch 3 does not list her, and
+    // her keyring — which opened everything until now — cannot open it, even from the stored row.
+    const removed = await ok('alice', ['member', 'revoke', 'carol', '-y']);
+    expect(removed.stdout).toMatch(/^removed carol/);
+    const afterSent = json<{ message: Msg }>(await ok('bob', ['topic', 'send', 'ops', 'carol is gone, the new plan is plan B', '--json'])).message;
+    expect(afterSent.key_epoch).toBe(3);
+    const [stored] = await tb.broker.app.get(DataSource).query<Array<{ nonce: Buffer; ciphertext: Buffer; sig: string }>>(
+      'SELECT nonce, ciphertext, sig FROM topic_messages WHERE id = $1', [afterSent.id],
+    );
+    // The CLI's --json line is the broker's message plus the opened text: drop the text, take the sealed fields from the row.
+    const taken = { ...afterSent, text: undefined, nonce: stored!.nonce.toString('base64url'), ciphertext: stored!.ciphertext.toString('base64url'), sig: stored!.sig } as unknown as TopicMessage;
+    expect(openTopicMessage(carol.ring, taken)).toMatchObject({ text: null, reason: WAITING_FOR_KEY });
+    expect(carol.ring.context(topicScope('ops'), 1)).not.toBeNull(); // what she held before stays hers
+    expect(carol.ring.currentManifest(topicScope('ops'))?.epoch).toBeLessThan(3);
+    for (const reader of ['alice', 'dave'] as const) {
+      expect(lines<Msg>(await ok(reader, ['topic', 'history', 'ops', '--json'])).at(-1)).toMatchObject({ text: 'carol is gone, the new plan is plan B', key_epoch: 3 });
+    }
+    expect((await ok('alice', ['topic', 'history', 'ops'])).stdout).toContain('bob: carol is gone, the new plan is plan B');
+
     // The broker's rows hold ciphertext only.
     const rows = await tb.broker.app.get(DataSource).query<Array<{ row: string }>>(
       `SELECT row_to_json(m)::text AS row FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = 'ops'`,
     );
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(5);
     for (const { row } of rows) {
       expect(row).not.toContain('hunter2');
       expect(row).not.toContain('second post');
       expect(row).not.toContain('from the SDK');
+      expect(row).not.toContain('plan B');
     }
     // What alice's keyring file holds is a verified chain: a fresh run still opens everything.
     expect(JSON.parse(readFileSync(ring, 'utf8'))).toMatchObject({ v: 1, scopes: { 'topic:ops': { keys: { 1: expect.any(String) } } } });

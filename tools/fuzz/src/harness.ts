@@ -91,7 +91,7 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
   const base = target.httpUrl;
   // The WebSocket mesh. Member names start with "fz", never with "zz" (reserved for unknown targets).
   const wsOwner = id('ws-owner');
-  const wsMesh = await createMesh(base, { name: `fuzz-ws-${opts.seed}`, owner: wsOwner, displayName: 'owner', adminToken: target.adminToken, meshId: randomUUID() });
+  const wsMesh = await createMesh(base, { name: `fuzz-ws-${opts.seed}`, owner: wsOwner, displayName: 'owner', adminToken: target.adminToken, meshId: randomUUID(), general: 'plaintext' });
   const wsMeshId = wsMesh.mesh_id;
   const join = async (identity: Identity, name: string): Promise<void> => {
     const { invite } = await issueInvite(base, { meshId: wsMeshId, meshName: wsMesh.name, brokerUrl: base, issuer: wsOwner });
@@ -143,6 +143,8 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
     peer_type: 'ai',
     ts,
     sig: sign(meshCreateString({ meshId: restMeshId, name: restMeshName, ownerPubkey: restOwner.publicKey, displayName: 'owner', ts }), restOwner.secretKey),
+    // The bearer lane posts text to #general and reads it back: a plaintext #general.
+    general: 'plaintext',
   };
   const created = await fetch(`${base}/api/v1/meshes`, {
     method: 'POST',

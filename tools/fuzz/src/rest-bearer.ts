@@ -87,7 +87,7 @@ export class BearerRunner {
     const revoked = await member('fz-revoked', ['read', 'send']);
     await revokeApiKey(env.baseUrl, env.member, env.meshId, revoked.id);
     const other = env.identity('bearer-other-owner');
-    const otherMesh = await createMesh(env.baseUrl, { name: `fuzz-bearer-other-${randomUUID().slice(0, 8)}`, owner: other, displayName: 'owner', adminToken: env.adminToken, meshId: randomUUID() });
+    const otherMesh = await createMesh(env.baseUrl, { name: `fuzz-bearer-other-${randomUUID().slice(0, 8)}`, owner: other, displayName: 'owner', adminToken: env.adminToken, meshId: randomUUID(), general: 'plaintext' });
     const otherKey = await createApiKey(env.baseUrl, other, otherMesh.mesh_id, { label: 'fz-other', capabilities: [...KEY_CAPABILITIES.other] });
     const keys: Record<KeyName, string> = {
       full: (await member('fz-full', [...KEY_CAPABILITIES.full])).secret,

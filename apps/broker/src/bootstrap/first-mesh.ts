@@ -53,6 +53,7 @@ export async function bootstrapFirstMesh(broker: RunningBroker, meshName: string
     peer_type: 'human',
     ts,
     sig: sign(meshCreateString({ meshId, name: meshName, ownerPubkey: owner.publicKey, displayName, ts }), owner.secretKey),
+    general: 'e2e',
   });
   const stored: StoredMesh = {
     v: 1,

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_EPOCH_ROTATION, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
 import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 import { REST_LIMITS_ENV, restLimitsOf, type RestLimits } from './rest-limits.config.js';
@@ -22,6 +23,9 @@ export const BrokerEnv = z.object({
   NATS_URL: z.string().optional(),
   /** Postgres `shared_buffers` of the embedded database, e.g. `32MB`; unset keeps PGlite's 128 MB. */
   CLAUDEMESH_EMBEDDED_SHARED_BUFFERS: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'expected a size such as 32MB').optional(),
+  /** Scheduled key rotation (docs/protocol.md §5.6): messages per epoch and epoch age; 0 turns one off. */
+  CLAUDEMESH_EPOCH_ROTATE_MESSAGES: z.coerce.number().int().min(0).max(1_000_000_000).default(DEFAULT_EPOCH_ROTATION.messages),
+  CLAUDEMESH_EPOCH_ROTATE_AFTER_MS: z.coerce.number().int().min(0).max(10 * 365 * 24 * 3600_000).default(DEFAULT_EPOCH_ROTATION.afterMs),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
   ...LIMITS_ENV,
@@ -48,6 +52,8 @@ export interface BrokerConfig {
   rest: RestLimits;
   /** WebSocket and send-path limits (docs/protocol.md §1.2). */
   limits: LimitSettings;
+  /** When an e2e topic's key epoch must be rotated before the next message (epoch-use.ts). */
+  epochRotation: EpochRotationPolicy;
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -76,6 +82,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     mail: mailSettingsOf(e),
     rest: restLimitsOf(e),
     limits: limitSettingsOf(e),
+    epochRotation: { messages: e.CLAUDEMESH_EPOCH_ROTATE_MESSAGES, afterMs: e.CLAUDEMESH_EPOCH_ROTATE_AFTER_MS },
   };
 }
 

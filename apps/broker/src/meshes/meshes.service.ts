@@ -73,6 +73,8 @@ export class MeshesService {
         body.display_name,
         body.peer_type,
       ]);
+      // The trigger of migration 0006 made #general with the column default (e2e, migration 0012).
+      if (body.general === 'plaintext') await qr.query(`UPDATE topics SET encryption = 'plaintext' WHERE mesh_id = $1 AND name = 'general'`, [body.mesh_id]);
       return mesh!.created_at.getTime();
     });
   }

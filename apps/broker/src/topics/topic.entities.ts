@@ -24,8 +24,8 @@ export class TopicEntity {
   @Column({ type: 'text', default: '' })
   description!: string;
 
-  /** migrations/0011: which body version the topic takes (e2e: 2 only, plaintext: 1 only). */
-  @Column({ type: 'text', default: 'plaintext' })
+  /** migrations/0011, 0012: which body version the topic takes (e2e: 2 only, plaintext: 1 only); e2e unless created otherwise. */
+  @Column({ type: 'text', default: 'e2e' })
   encryption!: 'e2e' | 'plaintext';
 
   @Column({ name: 'created_by_member_id', type: 'bigint', nullable: true })

@@ -12,6 +12,7 @@ import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.con
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
+import { EpochUse, scheduledRotationDue, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
 import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
@@ -82,6 +83,8 @@ export class TopicsService implements OnApplicationBootstrap {
   private readonly searchLimits: SearchLimits;
   private readonly searches: SearchGate;
   private readonly statistics: TopicStatistics;
+  private readonly epochUse: EpochUse;
+  private readonly rotation: EpochRotationPolicy;
 
   constructor(
     private readonly ds: DataSource,
@@ -92,6 +95,8 @@ export class TopicsService implements OnApplicationBootstrap {
     const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
     this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
     this.statistics = new TopicStatistics(ds, database === 'embedded');
+    this.epochUse = new EpochUse(ds);
+    this.rotation = config.epochRotation;
   }
 
   onApplicationBootstrap(): void {
@@ -144,7 +149,10 @@ export class TopicsService implements OnApplicationBootstrap {
     return { ...t, id: String(t.id) };
   }
 
-  /** Creates a topic; without `encryption` it is plaintext (docs/topics.md "Encryption"). */
+  /**
+   * Creates a topic; without `encryption` it is e2e, unless its creator is a REST-only human, who
+   * could neither post to nor read an e2e topic: then plaintext (docs/topics.md "Encryption").
+   */
   async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
     const created = await transaction(this.ds, async (qr) => {
@@ -152,7 +160,7 @@ export class TopicsService implements OnApplicationBootstrap {
         qr,
         `INSERT INTO topics (mesh_id, name, visibility, description, encryption, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
-        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? 'plaintext', scope.member.id],
+        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? (scope.member.restOnly ? 'plaintext' : 'e2e'), scope.member.id],
       );
       if (!t) return false;
       await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);
@@ -228,7 +236,13 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();
-    if (sealed) await this.checkSealed(scope, t, sealed, clientId);
+    if (sealed) {
+      // A retry of a stored sealed post is answered as a duplicate even when its epoch has been
+      // rotated since (the checks below would refuse it, and the sender would post it twice).
+      const stored = await this.storedPost(scope, t, clientId, sealed, text);
+      if (stored) return stored;
+      await this.checkSealed(scope, t, sealed, clientId);
+    }
     const result = await transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
       // cross), so a stream resuming after id N can never miss a lower id committed later.
@@ -291,21 +305,33 @@ export class TopicsService implements OnApplicationBootstrap {
       return { row, members };
     });
     if (result === null) {
-      const [existing] = await rows<MessageRow>(
-        this.ds,
-        `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
-        [scope.member.id, clientId],
-      );
-      const same = sealed ? existing?.sig === sealed.sig : existing?.body === text;
-      if (!existing || String(existing.topic_id) !== t.id || !same) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
-      return { message: toTopicMessage(scope.state, existing), duplicate: true };
+      const existing = await this.storedPost(scope, t, clientId, sealed, text);
+      if (!existing) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
+      return existing;
     }
     const message = toTopicMessage(scope.state, result.row);
     // After the commit: to the topic's streams, and to each member's WebSocket sessions but the sender's.
     this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
     this.statistics.posted();
+    if (sealed) this.epochUse.posted(`${scope.state.mesh.id}|${topicScope(t.name)}`, sealed.key_epoch);
     return { message, duplicate: false };
+  }
+
+  /**
+   * The sender's stored post with this client id, as a duplicate answer; E_CONFLICT when the id was
+   * used for another message (or topic); null when there is none.
+   */
+  private async storedPost(scope: TopicScope, t: ResolvedTopic, clientId: string, sealed: SealedPost | null, text: string | null): Promise<{ message: TopicMessage; duplicate: true } | null> {
+    const [existing] = await rows<MessageRow>(
+      this.ds,
+      `SELECT ${MESSAGE_COLUMNS} FROM topic_messages m JOIN topics t ON t.id = m.topic_id WHERE m.sender_member_id = $1 AND m.client_id = $2`,
+      [scope.member.id, clientId],
+    );
+    if (!existing) return null;
+    const same = sealed ? existing.sig === sealed.sig : existing.body === text;
+    if (String(existing.topic_id) !== t.id || !same) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
+    return { message: toTopicMessage(scope.state, existing), duplicate: true };
   }
 
   /**
@@ -318,9 +344,9 @@ export class TopicsService implements OnApplicationBootstrap {
   private async checkSealed(scope: TopicScope, t: ResolvedTopic, body: SealedPost, clientId: string): Promise<void> {
     const name = t.name;
     const epochScope = topicScope(name);
-    const [current] = await rows<{ epoch: number; manifest: string; manifest_hash: string }>(
+    const [current] = await rows<{ epoch: number; manifest: string; manifest_hash: string; created_at: Date }>(
       this.ds,
-      'SELECT epoch, manifest, manifest_hash FROM epoch_manifests WHERE mesh_id = $1 AND scope = $2 ORDER BY epoch DESC LIMIT 1',
+      'SELECT epoch, manifest, manifest_hash, created_at FROM epoch_manifests WHERE mesh_id = $1 AND scope = $2 ORDER BY epoch DESC LIMIT 1',
       [scope.state.mesh.id, epochScope],
     );
     const currentEpoch = current ? Number(current.epoch) : 0;
@@ -341,6 +367,14 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     // Last: only a post that would otherwise be stored learns that its epoch must be rotated first.
     requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
+    const sent = await this.epochUse.sent(t.id, `${scope.state.mesh.id}|${epochScope}`, currentEpoch);
+    if (scheduledRotationDue(this.rotation, sent, current.created_at.getTime(), Date.now())) {
+      throw new ProtocolError(
+        'E_EPOCH_STALE',
+        `key epoch ${currentEpoch} of #${name} is due for its scheduled rotation (${sent} messages; every ${this.rotation.messages} messages or ${Math.round(this.rotation.afterMs / 3600_000)} h): publish epoch ${currentEpoch + 1} (reason scheduled) and send again`,
+        { current_epoch: currentEpoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
+      );
+    }
   }
 
   /**

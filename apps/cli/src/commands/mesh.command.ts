@@ -35,6 +35,7 @@ interface CreateOptions extends CommonOptions {
   broker?: string;
   adminToken?: string;
   name?: string;
+  plaintextGeneral?: boolean;
 }
 
 /** `mesh create <name>`: a new mesh on a broker, owned by the account's identity for the new mesh id. */
@@ -53,7 +54,7 @@ export class MeshCreateCommand extends MeshVerb<CreateOptions> {
     const owner = meshIdentity(pending.account, meshId);
     const meshKey = generateMeshKey();
     const displayName = options.name ?? process.env['USER'] ?? 'owner';
-    const created = await createMesh(broker, { name: meshName!, owner, displayName, adminToken, meshId });
+    const created = await createMesh(broker, { name: meshName!, owner, displayName, adminToken, meshId, general: options.plaintextGeneral ? 'plaintext' : 'e2e' });
     pending.commit();
     const file = saveMesh(claudemeshHome(), {
       v: 1,
@@ -67,7 +68,8 @@ export class MeshCreateCommand extends MeshVerb<CreateOptions> {
       mesh_key: toB64u(meshKey),
       joined_at: Date.now(),
     });
-    print(options.json ?? false, { mesh_id: created.mesh_id, mesh_name: created.name, file }, `created "${created.name}" (${created.mesh_id}); keys in ${file}\nnext: claudemesh mesh invite --mesh ${created.name}`);
+    const general = options.plaintextGeneral ? '#general is plaintext: the broker can read it, curl can post to it' : '#general is end-to-end encrypted';
+    print(options.json ?? false, { mesh_id: created.mesh_id, mesh_name: created.name, file }, `created "${created.name}" (${created.mesh_id}); keys in ${file}; ${general}\nnext: claudemesh mesh invite --mesh ${created.name}`);
   }
 
   @Option({ flags: '-b, --broker <url>', description: 'broker URL, e.g. http://127.0.0.1:7900' })
@@ -83,6 +85,11 @@ export class MeshCreateCommand extends MeshVerb<CreateOptions> {
   @Option({ flags: '-n, --name <name>', description: 'your display name in the new mesh' })
   parseName(value: string): string {
     return value;
+  }
+
+  @Option({ flags: '--plaintext-general', description: '#general as a plaintext topic the broker can read (for curl and integrations); default: end-to-end encrypted' })
+  parsePlaintextGeneral(): boolean {
+    return true;
   }
 }
 

@@ -29,23 +29,28 @@ function hints(mesh: StoredMesh, name: string): Record<string, string> {
 interface CreateOptions extends CommonOptions {
   private?: boolean;
   e2e?: boolean;
+  plaintext?: boolean;
   description?: string;
 }
 
 @Gated({ resource: 'topic', verb: 'create', peers: target })
-@SubCommand({ name: 'create', arguments: '<name>', description: 'Create a topic (#name) and join it; --private: only those you add can read it; --e2e: the broker cannot read it' })
+@SubCommand({ name: 'create', arguments: '<name>', description: 'Create an end-to-end encrypted topic (#name) and join it; --private: only those you add can read it; --plaintext: text the broker reads, for curl and integrations' })
 export class TopicCreateCommand extends MeshVerb<CreateOptions> {
   async run([raw]: string[], options: CreateOptions): Promise<void> {
     const name = topicArg(raw);
+    if (options.e2e && options.plaintext) throw new CliError('--e2e and --plaintext exclude each other (e2e is the default)', EXIT.usage);
     const mesh = selectMesh(options.mesh);
     const body = {
       name,
       visibility: options.private ? ('private' as const) : ('public' as const),
       description: options.description ?? '',
-      ...(options.e2e ? { encryption: 'e2e' as const } : {}),
+      encryption: options.plaintext ? ('plaintext' as const) : ('e2e' as const),
     };
     const t = await withRestKey(mesh, { verb: 'topic create', capabilities: ['send'] }, (api) => api.createTopic(body), hints(mesh, name));
-    print(options.json ?? false, t, `created #${t.name} (${t.visibility}${t.encryption === 'e2e' ? ', end-to-end encrypted' : ''}) in "${mesh.mesh_name}"${t.visibility === 'private' ? `; add others: claudemesh topic add ${t.name} <peer>` : ''}\npost: claudemesh topic send ${t.name} <text>`);
+    const mode = t.encryption === 'e2e'
+      ? 'end-to-end encrypted: members seal and open its messages, the broker stores only ciphertext'
+      : 'plaintext: the broker (and anyone operating it) can read every message; curl and integrations can post text';
+    print(options.json ?? false, t, `created #${t.name} (${t.visibility}) in "${mesh.mesh_name}", ${mode}${t.visibility === 'private' ? `\nadd others: claudemesh topic add ${t.name} <peer>` : ''}\npost: claudemesh topic send ${t.name} <text>`);
   }
 
   @Option({ flags: '--private', description: 'only members of the topic may read, post or be added by its members' })
@@ -53,9 +58,13 @@ export class TopicCreateCommand extends MeshVerb<CreateOptions> {
     return true;
   }
 
-  // Plaintext stays the default for now (REST and curl users post text); a later release flips it.
-  @Option({ flags: '--e2e', description: 'end-to-end encrypted: members seal and open its messages, the broker stores only ciphertext (default for now: plaintext, readable by the broker)' })
+  @Option({ flags: '--e2e', description: 'end-to-end encrypted (the default): members seal and open its messages, the broker stores only ciphertext' })
   parseE2e(): boolean {
+    return true;
+  }
+
+  @Option({ flags: '--plaintext', description: 'a plaintext topic: the broker can read its messages; plain REST (curl, scripts, REST-only humans) can post and search it' })
+  parsePlaintext(): boolean {
     return true;
   }
 

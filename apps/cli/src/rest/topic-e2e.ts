@@ -38,7 +38,13 @@ export async function sendEncryptedPost(mesh: StoredMesh, topic: string, text: s
     const peers = await client.listPeers();
     try {
       return await topicSendEncrypted(client, stored.ring, topic, text, {
-        members: o.topicMembers ?? (() => meshMembersWithKeys(client)),
+        // REST-only humans hold no key to seal to: never listed (the broker would refuse the epoch).
+        members: o.topicMembers
+          ? async () => {
+            const restOnly = new Set(peers.filter((p) => p.rest_only === true).map((p) => p.member_pubkey));
+            return (await o.topicMembers!()).filter((k) => !restOnly.has(k));
+          }
+          : () => meshMembersWithKeys(client),
         mentions: mentionedKeys(text, peers),
         ...(o.replyTo ? { replyTo: o.replyTo } : {}),
       }).then((sent) => {

@@ -107,6 +107,8 @@ export interface CreateMeshOptions {
   peerType?: PeerType;
   adminToken?: string;
   meshId?: string;
+  /** #general's mode (docs/topics.md "Encryption"): e2e when absent; plaintext for a mesh whose #general curl and integrations post to. */
+  general?: 'e2e' | 'plaintext';
 }
 
 export function createMesh(base: string, opts: CreateMeshOptions): Promise<MeshResponse> {
@@ -120,7 +122,10 @@ export function createMesh(base: string, opts: CreateMeshOptions): Promise<MeshR
     base,
     'POST',
     '/api/v1/meshes',
-    { mesh_id: meshId, name: opts.name, owner_pubkey: opts.owner.publicKey, display_name: opts.displayName, peer_type: opts.peerType ?? 'ai', ts, sig },
+    {
+      mesh_id: meshId, name: opts.name, owner_pubkey: opts.owner.publicKey, display_name: opts.displayName, peer_type: opts.peerType ?? 'ai', ts, sig,
+      ...(opts.general ? { general: opts.general } : {}),
+    },
     opts.adminToken ? { authorization: `Bearer ${opts.adminToken}` } : {},
   );
 }

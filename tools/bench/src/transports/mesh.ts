@@ -102,7 +102,7 @@ export class MeshSystem implements BenchSystem {
     const perMember = opts.sessionsPerMember ?? 1;
     const memberCount = Math.ceil(count / perMember);
     const owner = generateIdentity();
-    const mesh = await createMesh(this.url, { name: 'bench', owner, displayName: 'owner', adminToken: ADMIN_TOKEN });
+    const mesh = await createMesh(this.url, { name: 'bench', owner, displayName: 'owner', adminToken: ADMIN_TOKEN, general: 'plaintext' });
     const meshKey = generateMeshKey();
     const { invite } = await issueInvite(this.url, { meshId: mesh.mesh_id, meshName: 'bench', brokerUrl: this.url, issuer: owner, maxUses: memberCount });
     const members: Identity[] = [];

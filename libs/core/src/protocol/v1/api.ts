@@ -43,8 +43,9 @@ export const CreateTopicBody = z.strictObject({
   visibility: TopicVisibility.default('public'),
   description: freeText(0, TOPIC_LIMITS.maxDescriptionChars).default(''),
   /**
-   * Fixed for the topic's life. Absent: plaintext, until the CLI and daemon encrypt
-   * (docs/topics.md "Encryption"); an SDK client holding a keyring asks for `e2e`.
+   * Fixed for the topic's life. Absent: `e2e` (docs/topics.md "Encryption"), or `plaintext` when the
+   * creator is a REST-only human (it could not use an e2e topic); ask for `plaintext` for a topic
+   * that curl and integrations post text to, which the broker can read.
    */
   encryption: TopicEncryption.optional(),
 });

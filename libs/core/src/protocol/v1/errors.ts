@@ -53,10 +53,11 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 /**
  * Why a current epoch must be rotated before the next send (docs/protocol.md §5.6 "Rotation"):
  * listed members who were revoked or left (`departed`), eligible members it does not list
- * (`joined`), and the manifest reason the next epoch takes.
+ * (`joined`), and the manifest reason the next epoch takes (`scheduled`: the epoch carried its
+ * messages or reached its age, both lists empty).
  */
 export interface EpochRotateDetails {
-  reason: 'member_removed' | 'member_left' | 'member_added';
+  reason: 'member_removed' | 'member_left' | 'member_added' | 'scheduled';
   departed: string[];
   joined: string[];
 }

@@ -15,6 +15,12 @@ export const CreateMeshBody = z.strictObject({
   ts: EpochMs,
   /** Owner's signature over the mesh-create string. */
   sig: Signature,
+  /**
+   * How #general is created (docs/topics.md "Encryption"): `e2e` by default, keyed by the first
+   * member client that posts in it; `plaintext` for a mesh whose #general is read and posted over
+   * plain REST. Not part of the signed string: like any topic's mode, it is public and fixed.
+   */
+  general: z.enum(['e2e', 'plaintext']).default('e2e'),
 });
 
 export const InvitePayloadSchema = z.strictObject({

@@ -52,7 +52,7 @@ export const HelloAckFrame = z.object({
 
 /** docs/protocol.md §5.6 "Rotation": why the current epoch must be rotated before the next send. */
 export const EpochRotate = z.object({
-  reason: z.enum(['member_removed', 'member_left', 'member_added']),
+  reason: z.enum(['member_removed', 'member_left', 'member_added', 'scheduled']),
   departed: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
   joined: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
 });

@@ -1,0 +1,53 @@
+import type { DataSource } from 'typeorm';
+import { rows } from '../db/sql.js';
+
+/** When a scope's key is rotated on a schedule (docs/protocol.md §5.6): 0 turns a bound off. */
+export interface EpochRotationPolicy {
+  /** Messages under one epoch; the next message after that many is refused until a rotation. */
+  messages: number;
+  /** Age of an epoch (from when the broker accepted it) after which the next message rotates first. */
+  afterMs: number;
+}
+
+/** 100 messages or 7 days, whichever comes first (CLAUDEMESH_EPOCH_ROTATE_MESSAGES, CLAUDEMESH_EPOCH_ROTATE_AFTER_MS). */
+export const DEFAULT_EPOCH_ROTATION: EpochRotationPolicy = Object.freeze({ messages: 100, afterMs: 7 * 24 * 3600_000 });
+
+/** Whether the policy says an epoch is due, given what it carried and when it was accepted. Pure, for tests. */
+export function scheduledRotationDue(policy: EpochRotationPolicy, sent: number, acceptedAt: number, now: number): boolean {
+  return (policy.messages > 0 && sent >= policy.messages) || (policy.afterMs > 0 && now - acceptedAt >= policy.afterMs);
+}
+
+/**
+ * How many messages the current epoch of each topic scope has carried, counted from the database
+ * the first time a scope is asked about on this node and then kept up as posts are stored. Only
+ * the newest epoch of a scope is kept. On several nodes each counts what it stored on top of the
+ * count it read, so the bound is approximate there (a few messages over, never a lost one).
+ */
+export class EpochUse {
+  /** Per scope: the newest epoch asked about, its count read once, and the posts stored since. */
+  private readonly current = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
+
+  constructor(private readonly ds: DataSource) {}
+
+  async sent(topicId: string, scopeKey: string, epoch: number): Promise<number> {
+    let entry = this.current.get(scopeKey);
+    if (!entry || entry.epoch !== epoch) {
+      const counted = rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [topicId, epoch])
+        .then(([r]) => Number(r?.n ?? 0));
+      entry = { epoch, counted, since: 0 };
+      this.current.set(scopeKey, entry);
+      // A failed count is asked again next time rather than kept.
+      counted.catch(() => {
+        if (this.current.get(scopeKey) === entry) this.current.delete(scopeKey);
+      });
+    }
+    // A post stored while the count ran may be counted twice: over by a message or two, never under.
+    return (await entry.counted) + entry.since;
+  }
+
+  /** A post under `epoch` was stored. */
+  posted(scopeKey: string, epoch: number): void {
+    const entry = this.current.get(scopeKey);
+    if (entry && entry.epoch === epoch) entry.since += 1;
+  }
+}
