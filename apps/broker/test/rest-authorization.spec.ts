@@ -1,6 +1,6 @@
 import type { ApiKeyInfo, CreatedApiKey, MemberPresence, TopicInfo, TopicMember, TopicMessage } from '@claudemesh/core';
-import { TOPIC_LIMITS, signedRequest } from '@claudemesh/core';
-import type { Identity } from '@claudemesh/crypto';
+import { EpochKeyring, MeshApi, TOPIC_LIMITS, signedRequest, syncEpochs } from '@claudemesh/core';
+import { topicScope, type Identity } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
@@ -70,7 +70,7 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     alice = await addMember(tb, mesh, 'alice');
     const owner = (body: Parameters<typeof issueKey>[3]) => issueKey(tb, mesh, mesh.owner, body).then((k) => k.secret);
     full = await owner({ label: 'full', capabilities: ['read', 'send', 'admin'] });
-    await api(tb, full, 'POST', '/topics', { name: 'ops' });
+    await api(tb, full, 'POST', '/topics', { name: 'ops', encryption: 'plaintext' });
     await api(tb, full, 'POST', '/topics/ops/messages', { text: 'deploy at noon' });
 
     keys.none = null;
@@ -107,6 +107,20 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
 
   const rejoinOps = () => api(tb, full, 'POST', '/topics/ops/join');
 
+  /** The owner's keyring for #ops, kept current over REST with the full key: each publish row builds the next epoch. */
+  let opsRing: EpochKeyring | null = null;
+  const nextOpsEpoch = async (): Promise<unknown> => {
+    opsRing ??= new EpochKeyring({ me: mesh.owner, meshId: mesh.meshId, authorities: (_scope, epoch) => (epoch === 1 ? [mesh.owner.publicKey] : []) });
+    await syncEpochs(new MeshApi(tb.url, full), opsRing, topicScope('ops'));
+    const next = opsRing.rotate(topicScope('ops'), { members: [mesh.owner.publicKey], reason: opsRing.currentEpoch(topicScope('ops')) === 0 ? 'create' : 'scheduled' });
+    return { manifest: next.signed, seals: next.seals };
+  };
+  /** Epoch 1 of #ops, published once with the full key, for the seal row. */
+  const opsEpochOne = async (): Promise<void> => {
+    const page = await new MeshApi(tb.url, full).epochs('ops');
+    if (page.current_epoch === 0) expect(cell(await api(tb, full, 'POST', '/topics/ops/epochs', await nextOpsEpoch()))).toBe('201');
+  };
+
   const matrix: Row[] = [
     { route: 'GET /me', expect: expected('read', '200', false), run: call('GET', '/me') },
     { route: 'GET /me/topics', expect: expected('read', '200', false), run: call('GET', '/me/topics') },
@@ -124,6 +138,13 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     { route: 'POST /topics/{name}/messages', expect: expected('send', '201', true), run: call('POST', '/topics/ops/messages', { text: 'status?' }) },
     { route: 'PATCH /topics/{name}/read', expect: expected('send', '200', true), run: call('PATCH', '/topics/ops/read', {}) },
     { route: 'GET /topics/{name}/epochs', expect: expected('read', '200', true), run: call('GET', '/topics/ops/epochs') },
+    // The keys are the owner's: a manifest the owner made and signed, built on the current epoch before each caller.
+    {
+      route: 'POST /topics/{name}/epochs',
+      expect: expected('send', '201', true),
+      run: async (auth) => cell(await api(tb, auth, 'POST', '/topics/ops/epochs', await nextOpsEpoch())),
+    },
+    { route: 'POST /topics/{name}/epochs/{epoch}/seals', expect: expected('send', '200', true), run: call('POST', '/topics/ops/epochs/1/seals', { seals: [] }), before: opsEpochOne },
     { route: 'GET /topics/{name}/stream', expect: expected('read', '200', true), run: stream('/topics/ops/stream') },
     { route: 'POST /messages', expect: expected('send', '201', true), run: call('POST', '/messages', { topic: 'ops', text: 'by body' }) },
     { route: 'GET /messages', expect: expected('read', '200', true), run: call('GET', '/messages?topic=ops') },
@@ -313,7 +334,7 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
 
   it('gives a key of one mesh nothing of another', async () => {
     const b = keys['other-mesh']!;
-    await api(tb, b, 'POST', '/topics', { name: 'bonly' });
+    await api(tb, b, 'POST', '/topics', { name: 'bonly', encryption: 'plaintext' });
     await api(tb, b, 'POST', '/topics/bonly/messages', { text: 'mesh b secret plans' });
     const bKeys = (await api<ApiKeyInfo[]>(tb, b, 'GET', '/apikeys')).body;
 
@@ -332,7 +353,7 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
 
   it('keeps a private topic from a non-member: no join, no read, no post, not listed', async () => {
     const aliceKey = (await issueKey(tb, mesh, alice, { label: 'alice', capabilities: ['read', 'send'] })).secret;
-    expect(cell(await api(tb, aliceKey, 'POST', '/topics', { name: 'vault', visibility: 'private' }))).toBe('201');
+    expect(cell(await api(tb, aliceKey, 'POST', '/topics', { name: 'vault', visibility: 'private', encryption: 'plaintext' }))).toBe('201');
     await api(tb, aliceKey, 'POST', '/topics/vault/messages', { text: 'the vault combination' });
     // The mesh owner is not a member of the topic.
     expect((await api<TopicInfo[]>(tb, full, 'GET', '/topics')).body.map((t) => t.name)).not.toContain('vault');

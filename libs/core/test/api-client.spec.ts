@@ -123,7 +123,7 @@ describe('MeshApi against a real broker', () => {
 
   it('speaks every bearer route it wraps, with answers parsed by the protocol schemas', async () => {
     expect(await api.me()).toMatchObject({ mesh_id: mesh.meshId, mesh_name: 'sdk-api', member: { display_name: 'owner' }, key: { id: keyId, capabilities: ['read', 'send'] } });
-    expect(await api.createTopic({ name: 'ops', description: 'operations' })).toMatchObject({ name: 'ops', visibility: 'public', joined: true });
+    expect(await api.createTopic({ name: 'ops', description: 'operations', encryption: 'plaintext' })).toMatchObject({ name: 'ops', visibility: 'public', joined: true });
     expect((await api.topics()).map((t) => t.name)).toEqual(['general', 'ops']);
     expect(await api.topic('#ops')).toMatchObject({ name: 'ops', members: 1 });
     const first = await api.post('ops', { text: 'deploy at noon', client_id: 'retry-safe-1' });
@@ -188,5 +188,39 @@ describe('MeshApi against a real broker', () => {
     expect(error.code).toBe('E_UNAUTHORIZED');
     expect(error.message).toMatch(/revoked/);
     expect((await rejection(revokeApiKey(tb.url, mesh.owner, mesh.meshId, '0123456789abcdef'))).code).toBe('E_NOT_FOUND');
+  });
+});
+
+describe('MeshApi, e2e topics over REST', () => {
+  let server: Server;
+  let base: string;
+  const asked: string[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      asked.push(`${req.method} ${req.url}`);
+      res.writeHead(409, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'E_EPOCH_STALE', message: 'the current key epoch of #ops is 3', current_epoch: 3 } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('carries current_epoch of an error body into err.details, as the WebSocket client does', async () => {
+    const api = new MeshApi(base, 'cmk_test');
+    const body = { key_epoch: 2, nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(24), sig: 'A'.repeat(86), mentions: [] };
+    const error = await rejection(api.topicSendSealed('ops', 'rest-unit-0001', body, { replyTo: '7' }));
+    expect([error.code, error.details]).toEqual(['E_EPOCH_STALE', { current_epoch: 3 }]);
+    expect(asked.at(-1)).toBe('POST /api/v1/topics/ops/messages');
+  });
+
+  it('serves topic scopes only, and checks bodies before anything leaves', async () => {
+    const api = new MeshApi(base, 'cmk_test');
+    const count = asked.length;
+    expect((await rejection(api.getEpochs('mesh'))).code).toBe('E_SCHEMA');
+    expect((await rejection(api.addSeals('topic:ops', 1, [{ recipient: 'x', sealer: 'y', sealed: 'z', sig: 's' }]))).code).toBe('E_SCHEMA');
+    expect((await rejection(api.postSealed('ops', { body_version: 2, client_id: 'short', key_epoch: 1, nonce: 'A'.repeat(32), ciphertext: 'A'.repeat(24), sig: 'A'.repeat(86) }))).code).toBe('E_SCHEMA');
+    expect(asked.length).toBe(count);
   });
 });

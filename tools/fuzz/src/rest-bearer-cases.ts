@@ -62,6 +62,13 @@ export const topicNameArb = (): fc.Arbitrary<string> =>
   );
 
 const paramArb = (name: string): fc.Arbitrary<ParamValue> => {
+  if (name === 'epoch') {
+    return fc.oneof(
+      { weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }).map((n) => ({ decoded: String(n) })) },
+      { weight: 2, arbitrary: fc.constantFrom('0', '-1', '1.5', 'x', '2147483647', '2147483648', '01', '').map((decoded) => ({ decoded })) },
+      { weight: 1, arbitrary: fc.constantFrom('%', '%ZZ').map((raw) => ({ raw })) },
+    );
+  }
   if (name === 'id') {
     return fc.oneof(
       { weight: 3, arbitrary: hex(16).map((decoded) => ({ decoded })) },
@@ -92,6 +99,50 @@ const textArb = (): fc.Arbitrary<string> =>
 
 const memberSelectorArb = (): fc.Arbitrary<string> => fc.oneof(fc.constantFrom('owner', 'member', '{owner}', '{member}', 'zz-nobody'), hex(64), fc.constantFrom(...NASTY_STRINGS));
 
+const b64 = (bytes: number): string => 'A'.repeat(Math.ceil((bytes * 4) / 3));
+const keyArb = (): fc.Arbitrary<string> => fc.oneof(fc.constantFrom('{owner}', '{member}'), hex(64));
+
+/** A body_version 2 post: well formed, never validly signed (the model expects E_TOPIC_MODE on the plaintext fixtures). */
+const sealedPostArb = (): fc.Arbitrary<Record<string, unknown>> =>
+  fc.record(
+    {
+      body_version: fc.constantFrom(2, 2, 3),
+      client_id: fc.oneof(urlSafe(8, 64), fc.constantFrom('short')),
+      key_epoch: fc.constantFrom(1, 2, 0),
+      nonce: fc.constantFrom(b64(24), b64(23)),
+      ciphertext: fc.constantFrom(b64(18), b64(40), ''),
+      sig: fc.constantFrom(b64(64), 'A'),
+      mentions: fc.option(fc.array(keyArb(), { maxLength: 2 }), { nil: undefined }),
+      reply_to: fc.option(messageIdArb(), { nil: undefined, freq: 1 }),
+      text: fc.option(fc.constant('sealed and text'), { nil: undefined, freq: 4 }),
+    },
+    { requiredKeys: ['body_version', 'key_epoch', 'nonce', 'ciphertext', 'sig'] },
+  );
+
+/** A manifest shaped as epoch_publish wants it, signed by nobody: refused after the topic, by creator, chain or signature. */
+const signedManifestArb = (): fc.Arbitrary<Record<string, unknown>> =>
+  fc.record({
+    manifest: fc.record({
+      v: fc.constantFrom(1, 2),
+      mesh_id: fc.oneof(fc.uuid(), fc.constant('')),
+      scope: fc.oneof(topicNameArb().map((t) => `topic:${t}`), fc.constantFrom('mesh', 'topic:general', 'nope')),
+      epoch: fc.constantFrom(1, 2, 0),
+      prev_epoch_hash: fc.constantFrom(null, b64(32)),
+      members: fc.array(keyArb(), { minLength: 0, maxLength: 3 }),
+      reason: fc.constantFrom('create', 'scheduled', 'Bad'),
+      created_by: keyArb(),
+      created_at: fc.constantFrom(1, 1_767_225_600_000, -1),
+      key_commitment: fc.constantFrom(b64(32), b64(31)),
+    }),
+    sig: fc.constantFrom(b64(64), 'A'),
+  });
+
+const sealsArb = (): fc.Arbitrary<unknown[]> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constant<unknown[]>([]) },
+    { weight: 2, arbitrary: fc.array(fc.record({ recipient: keyArb(), sealer: keyArb(), sealed: fc.constantFrom(b64(80), b64(79)), sig: fc.constant(b64(64)) }), { maxLength: 2 }) },
+  );
+
 /** Bodies valid (mostly) per each request schema of api.ts, with the fixture values that make them meaningful. */
 function validBodyArb(schema: string): fc.Arbitrary<Record<string, unknown>> {
   const opt = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a, { nil: undefined, freq: 2 });
@@ -111,6 +162,12 @@ function validBodyArb(schema: string): fc.Arbitrary<Record<string, unknown>> {
       );
     case 'PostTopicMessageBody':
       return post;
+    case 'TopicPostBody':
+      return fc.oneof({ weight: 3, arbitrary: post }, { weight: 2, arbitrary: sealedPostArb() });
+    case 'PublishEpochBody':
+      return fc.record({ manifest: signedManifestArb(), seals: sealsArb() });
+    case 'AddEpochSealsBody':
+      return fc.record({ seals: sealsArb() });
     case 'PostMessageBody':
       return fc.tuple(post, topicNameArb()).map(([b, topic]) => ({ ...b, topic }));
     case 'MarkReadBody':

@@ -99,7 +99,14 @@ function serviceModel(env: BearerModelEnv, c: BearerCase, key: KeyName, params: 
       return then(topicView(key, name!), () => union(fail('E_FORBIDDEN'), env.members.has(member) ? ok() : fail('E_UNKNOWN_TARGET')));
     }
     case 'POST /api/v1/topics/{name}/messages':
-      return post(topicView(key, name!));
+      // Every topic the fuzzer meets is plaintext: a sealed body is refused for its version, before anything else is checked.
+      return body['body_version'] === 2 ? then(topicView(key, name!), () => fail('E_TOPIC_MODE')) : post(topicView(key, name!));
+    case 'POST /api/v1/topics/{name}/epochs':
+      // Never validly signed: refused for its scope, mesh, members, creator, chain or signature.
+      return then(topicView(key, name!), () => fail('E_EPOCH_INVALID', 'E_FORBIDDEN', 'E_EPOCH_CONFLICT'));
+    case 'POST /api/v1/topics/{name}/epochs/{epoch}/seals':
+      // The WebSocket lane may have published epochs: an empty batch of seals to one is stored as nothing.
+      return then(topicView(key, name!), () => union(ok(), fail('E_NOT_FOUND', 'E_FORBIDDEN', 'E_EPOCH_INVALID')));
     case 'POST /api/v1/messages':
       return post(topicView(key, String(body['topic'])));
     case 'GET /api/v1/messages':

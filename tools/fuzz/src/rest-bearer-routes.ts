@@ -5,8 +5,9 @@
  * anyone listing it here. The zod schemas of libs/core (api.ts) are the model of each part.
  */
 import {
-  AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo,
-  MemberPresence, Notification, NotificationsQuery, PostMessageBody, PostTopicMessageBody, SearchQuery, TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName,
+  AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
+  HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
+  TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -25,7 +26,10 @@ export const ApiKeyId = z.string().regex(/^[a-z0-9]{16}$/);
 export const BODY_SCHEMAS: Record<string, z.ZodType> = {
   CreateTopicBody,
   PostTopicMessageBody,
+  TopicPostBody,
   PostMessageBody,
+  PublishEpochBody,
+  AddEpochSealsBody,
   MarkReadBody,
   AddTopicMemberBody,
   MarkNotificationsReadBody,
@@ -46,6 +50,8 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   TopicMember,
   MarkedNotifications,
   EpochsPage,
+  EpochAck,
+  EpochSealsAdded,
   ApiKeyInfo,
   CreatedApiKey,
 };
@@ -63,7 +69,7 @@ const QUERY_SCHEMAS: Record<string, z.ZodObject> = {
 };
 
 /** Path parameters by name. */
-export const PARAM_SCHEMAS: Record<string, z.ZodType> = { name: TopicName, id: ApiKeyId };
+export const PARAM_SCHEMAS: Record<string, z.ZodType> = { name: TopicName, id: ApiKeyId, epoch: EpochParam };
 
 export interface BearerRoute {
   /** `METHOD /path` as the document writes it: the route's key in the case labels. */

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ApiKeysModule } from '../apikeys/apikeys.module.js';
 import { EpochsModule } from '../epochs/epochs.module.js';
+import { LimitsModule } from '../limits/limits.module.js';
 import { MeshesModule } from '../meshes/meshes.module.js';
 import { PresenceModule } from '../presence/presence.module.js';
 import { TopicsModule } from '../topics/topics.module.js';
@@ -24,7 +25,7 @@ import { TopicStreamController } from './topic-stream.controller.js';
  * this module's controllers (openapi.ts).
  */
 @Module({
-  imports: [ApiKeysModule, EpochsModule, TopicsModule, PresenceModule, MeshesModule],
+  imports: [ApiKeysModule, EpochsModule, LimitsModule, TopicsModule, PresenceModule, MeshesModule],
   controllers: [
     MeController,
     TopicsController,

@@ -1,6 +1,7 @@
 import {
-  AddTopicMemberBody, ApiKeyInfo, EpochRotate, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
-  MeInfo, MemberPresence, Notification, PostMessageBody, PostTopicMessageBody, Sender, TopicInfo, TopicMember, TopicMessage, TopicName,
+  AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
+  MeInfo, MemberPresence, Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
+  TopicMessage, TopicName, TopicPostBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -38,7 +39,9 @@ export const ApiKeyId = z.string().regex(/^[a-z0-9]{16}$/, 'expected the 16-char
 export const API_SCHEMAS = z.registry<{ id: string; description?: string }>();
 const named: Array<[z.ZodType, string, string?]> = [
   [CreateTopicBody, 'CreateTopicBody'],
-  [PostTopicMessageBody, 'PostTopicMessageBody'],
+  [TopicPostBody, 'TopicPostBody', 'body_version 1 text for a plaintext topic, or a sealed body_version 2 for an e2e topic'],
+  [PostTopicMessageBody, 'PostTopicMessageBody', 'body_version 1: text, plaintext to the broker'],
+  [PostSealedTopicMessageBody, 'PostSealedTopicMessageBody', 'body_version 2: sealed under the topic’s current key epoch and signed by the key’s member (docs/crypto.md "Key epochs")'],
   [PostMessageBody, 'PostMessageBody', 'PostTopicMessageBody addressed by topic in the body'],
   [MarkReadBody, 'MarkReadBody'],
   [AddTopicMemberBody, 'AddTopicMemberBody', 'a member of the mesh by public key or display name'],
@@ -59,6 +62,10 @@ const named: Array<[z.ZodType, string, string?]> = [
   [LeftTopic, 'LeftTopic'],
   [MarkedNotifications, 'MarkedNotifications'],
   [EpochsPage, 'EpochsPage', 'key epochs of a scope: signed manifests in order, the caller’s seals, the members without one (docs/protocol.md §5.6)'],
+  [PublishEpochBody, 'PublishEpochBody', 'epoch_publish without type and req_id: a signed manifest and its creator’s seals'],
+  [AddEpochSealsBody, 'AddEpochSealsBody', 'epoch_seal’s seals; the scope and epoch are in the path'],
+  [EpochAck, 'EpochAck', 'as epoch_ack: the accepted epoch and its manifest hash'],
+  [EpochSealsAdded, 'EpochSealsAdded'],
   [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],
 ];
 for (const [schema, id, description] of named) API_SCHEMAS.add(schema, description ? { id, description } : { id });

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 /**
  * The one place where domain errors become HTTP responses: `{ error: { code, message } }`, plus
  * `retry_after_ms` and a `Retry-After` header (whole seconds, rounded up) when the error says when
- * to retry (E_RATE_LIMITED from a rate limit).
+ * to retry (E_RATE_LIMITED from a rate limit), and `current_epoch` with E_EPOCH_STALE / E_EPOCH_CONFLICT.
  */
 @Catch()
 export class ProtocolExceptionFilter implements ExceptionFilter {

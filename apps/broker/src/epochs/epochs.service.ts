@@ -11,7 +11,7 @@ import { TopicsService } from '../topics/topics.service.js';
 
 /**
  * Who asks: an active member of a mesh. A WebSocket session speaks for its whole member; an API key
- * (REST, reads only) may be limited to some topics.
+ * (REST) may be limited to some topics.
  */
 export interface EpochCaller {
   state: MeshState;
@@ -60,6 +60,16 @@ const toStoredManifest = (r: ManifestRow): StoredEpochManifest => ({
 const toStoredSeal = (r: SealRow): StoredEpochSeal => ({ epoch: Number(r.epoch), recipient: r.recipient, sealer: r.sealer, sealed: r.sealed, sig: r.sig });
 
 /**
+ * Publishing and sealing need a member that holds its keypair. A REST-only human's key is a
+ * placeholder nobody holds (§6.5): it is refused plainly here rather than by a signature check.
+ */
+function holdsKeys(caller: EpochCaller): void {
+  if (caller.member.restOnly && !caller.member.revoked) {
+    throw new ProtocolError('E_FORBIDDEN', `${caller.member.displayName} is a REST-only member without a keypair: it cannot publish or seal key epochs (it reads e2e topics as ciphertext only)`);
+  }
+}
+
+/**
  * Key epochs (docs/protocol.md §5.6): the broker orders each scope's epochs (compare-and-set on the
  * epoch number and the previous manifest's hash) and keeps manifests and seals. It checks what is
  * public — signatures, chain, who is listed, who seals for whom — so a forged or stale epoch is
@@ -74,7 +84,8 @@ export class EpochsService {
   ) {}
 
   /** Stores epoch N+1 of a scope if N is current, with the seals that came with it; then pushes epoch_new. */
-  async publish(caller: EpochCaller, frame: ClientFrameMap['epoch_publish']): Promise<Omit<ServerFrameMap['epoch_ack'], 'type' | 'req_id'>> {
+  async publish(caller: EpochCaller, frame: Pick<ClientFrameMap['epoch_publish'], 'manifest' | 'seals'>): Promise<Omit<ServerFrameMap['epoch_ack'], 'type' | 'req_id'>> {
+    holdsKeys(caller);
     const signed = frame.manifest as SignedEpochManifest;
     const m = signed.manifest;
     const meshId = caller.state.mesh.id;
@@ -154,8 +165,12 @@ export class EpochsService {
     return answer;
   }
 
-  /** Seals of an existing epoch by a member of it, for members that lack theirs; the first seal per recipient stays. */
-  async seal(caller: EpochCaller, frame: ClientFrameMap['epoch_seal']): Promise<void> {
+  /**
+   * Seals of an existing epoch by a member of it, for members that lack theirs; the first seal per
+   * recipient stays. Returns how many were stored.
+   */
+  async seal(caller: EpochCaller, frame: Pick<ClientFrameMap['epoch_seal'], 'scope' | 'epoch' | 'seals'>): Promise<number> {
+    holdsKeys(caller);
     const policy = await this.policy(caller, frame.scope);
     const meshId = caller.state.mesh.id;
     const [row] = await rows<ManifestRow>(
@@ -178,6 +193,7 @@ export class EpochsService {
       const push = serverFrame('epoch_seal_new', { scope: frame.scope, seal: { epoch: frame.epoch, ...s } });
       this.bus.publish(memberTopic(caller.state.byPubkey.get(s.recipient)!.id), { kind: 'control', frame: push });
     }
+    return added.length;
   }
 
   /** The scope's newest manifest row, or null before its epoch 1. */

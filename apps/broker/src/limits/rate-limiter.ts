@@ -91,11 +91,7 @@ export class RateLimiter implements OnModuleDestroy {
    */
   admit(conn: RateBuckets, memberId: string, frame: { bytes: number; costly: boolean; force: boolean }): number {
     const now = performance.now();
-    let member = this.members.get(memberId);
-    if (!member) {
-      const l = this.limits;
-      this.members.set(memberId, (member = new RateBuckets({ frames: l.memberFramesPerS, bytes: l.memberBytesPerS, costly: l.memberCostlyPerS }, now)));
-    }
+    const member = this.member(memberId, now);
     if (!frame.force) {
       const wait = Math.max(conn.waitMs(frame.bytes, frame.costly, now), member.waitMs(frame.bytes, frame.costly, now));
       if (wait > 0) return wait;
@@ -103,6 +99,29 @@ export class RateLimiter implements OnModuleDestroy {
     conn.take(frame.bytes, frame.costly, now);
     member.take(frame.bytes, frame.costly, now);
     return 0;
+  }
+
+  /**
+   * A REST request doing what a frame does (the epoch routes): counted in its member's buckets,
+   * shared with the member's WebSocket sessions, so REST is no way around the frame limits. 0 or
+   * the ms to wait, as admit.
+   */
+  admitMember(memberId: string, request: { bytes: number; costly: boolean }): number {
+    const now = performance.now();
+    const member = this.member(memberId, now);
+    const wait = member.waitMs(request.bytes, request.costly, now);
+    if (wait > 0) return wait;
+    member.take(request.bytes, request.costly, now);
+    return 0;
+  }
+
+  private member(memberId: string, now: number): RateBuckets {
+    let member = this.members.get(memberId);
+    if (!member) {
+      const l = this.limits;
+      this.members.set(memberId, (member = new RateBuckets({ frames: l.memberFramesPerS, bytes: l.memberBytesPerS, costly: l.memberCostlyPerS }, now)));
+    }
+    return member;
   }
 
   private sweep(): void {

@@ -67,7 +67,7 @@ export interface SealedPost {
   reply_to?: string | undefined;
 }
 
-/** What post() takes: version 1 text (REST and topic_send), or a sealed version 2 body (topic_send). */
+/** What post() takes: version 1 text, or a sealed version 2 body (both from topic_send and REST). */
 export type TopicPost = z.output<typeof PostTopicMessageBody> | SealedPost;
 
 const isSealed = (body: TopicPost): body is SealedPost => 'body_version' in body && body.body_version === 2;
@@ -231,8 +231,11 @@ export class TopicsService implements OnApplicationBootstrap {
     const t = await this.resolve(scope, name);
     const sealed = isSealed(body) ? body : null;
     const text = isSealed(body) ? null : body.text;
+    if (t.encryption === 'e2e' && scope.member.restOnly) {
+      throw new ProtocolError('E_TOPIC_MODE', `#${name} is end-to-end encrypted and ${scope.member.displayName} is a REST-only member without a keypair: it can read #${name} as ciphertext only, not post`);
+    }
     if (t.encryption === 'e2e' && !sealed) {
-      throw new ProtocolError('E_TOPIC_MODE', `#${name} is end-to-end encrypted: post body_version 2 (encrypted under its key epoch) over the WebSocket, not text`);
+      throw new ProtocolError('E_TOPIC_MODE', `#${name} is end-to-end encrypted: post body_version 2 (sealed under its current key epoch, topic_send or POST /api/v1/topics/${name}/messages), not text`);
     }
     if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();

@@ -1,12 +1,15 @@
-import type { Identity } from '@claudemesh/crypto';
+import type { EpochSeal, Identity, SignedEpochManifest } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   AddTopicMemberBody, ApiKeyInfo, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence,
-  Notification, PostMessageBody, PostTopicMessageBody, TopicInfo, TopicMember, TopicMessage, TopicName,
+  Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '../protocol/v1/api.js';
+import { AddEpochSealsBody, EpochAck, EpochSealsAdded, EpochsPage, PublishEpochBody } from '../protocol/v1/epochs.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from '../protocol/v1/errors.js';
 import { EpochRotate } from '../protocol/v1/server-frames.js';
+import type { EpochPage } from './mesh-client.js';
+import type { SealedTopicBody } from './topic-client.js';
 import { Backoff } from './backoff.js';
 import { httpBaseOf, signedRequest } from './rest-client.js';
 
@@ -103,6 +106,12 @@ async function errorOf(res: Response, what: string): Promise<ProtocolError> {
 
 const seg = (name: string): string => encodeURIComponent(name.replace(/^#/, ''));
 
+/** The topic of an epoch scope `topic:<name>`; the REST routes serve no other scope. */
+function topicOfScope(scope: string): string {
+  if (!scope.startsWith('topic:')) throw new ProtocolError('E_SCHEMA', `scope ${scope}: the REST API serves topic scopes (topic:<name>) only; use the WebSocket for the mesh scope`);
+  return scope.slice('topic:'.length);
+}
+
 function query(params: Record<string, string | number | boolean | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
@@ -196,6 +205,52 @@ export class MeshApi {
   /** Posts to a topic (posting joins a public one). A client id makes retries safe; one is made when absent. */
   async post(name: string, body: z.input<typeof PostTopicMessageBody>): Promise<TopicPostResult> {
     return this.call(TopicPostResult, 'POST', `/topics/${seg(name)}/messages`, checked(PostTopicMessageBody, { client_id: randomUUID(), ...body }));
+  }
+
+  /**
+   * Posts a body_version 2 message to an e2e topic, sealed by this key's member (who must hold its
+   * keypair) with `client_id` as the signed message id; a retry with the same body is a duplicate.
+   * Rejects with E_EPOCH_STALE (err.details.current_epoch) when key_epoch is not the topic's current epoch.
+   */
+  async postSealed(name: string, body: z.input<typeof PostSealedTopicMessageBody>): Promise<TopicPostResult> {
+    return this.call(TopicPostResult, 'POST', `/topics/${seg(name)}/messages`, checked(PostSealedTopicMessageBody, body));
+  }
+
+  /** postSealed as MeshClient.topicSendSealed has it, so the e2e helpers (topicSendEncrypted) take either client. */
+  async topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+    const reply = options.replyTo !== undefined ? { reply_to: options.replyTo } : {};
+    return (await this.postSealed(topic, { body_version: 2, client_id: id, ...body, ...reply })).message;
+  }
+
+  /** `GET /topics/:name/epochs`: the topic's key epochs after `afterEpoch`, this key's member's seals, and `missing`. */
+  async epochs(name: string, afterEpoch?: number): Promise<EpochsPage> {
+    return this.call(EpochsPage, 'GET', `/topics/${seg(name)}/epochs${query({ after_epoch: afterEpoch })}`);
+  }
+
+  /** epochs() as MeshClient.getEpochs has it (scope `topic:<name>`: REST serves topic scopes only). */
+  async getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage> {
+    const page = await this.epochs(topicOfScope(scope), afterEpoch);
+    return {
+      scope: page.scope, currentEpoch: page.current_epoch, manifests: page.manifests, seals: page.seals, hasMore: page.has_more,
+      ...(page.missing !== undefined ? { missing: page.missing } : {}),
+    };
+  }
+
+  /**
+   * Publishes the next epoch of a topic (the manifest's scope) with seals made by this key's member,
+   * as MeshClient.publishEpoch. Rejects with E_EPOCH_CONFLICT (err.details.current_epoch) when
+   * another epoch was published first (publishRotation rebuilds on it).
+   */
+  async publishEpoch(signed: SignedEpochManifest, seals: readonly EpochSeal[] = []): Promise<{ scope: string; epoch: number; manifestHash: string }> {
+    const body = checked(PublishEpochBody, { manifest: signed, seals });
+    const ack = await this.call(EpochAck, 'POST', `/topics/${seg(topicOfScope(signed.manifest.scope))}/epochs`, body);
+    return { scope: ack.scope, epoch: ack.epoch, manifestHash: ack.manifest_hash };
+  }
+
+  /** Seals an existing epoch's key for members that lack it; resolves with how many were stored. */
+  async addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<number> {
+    const body = checked(AddEpochSealsBody, { seals });
+    return (await this.call(EpochSealsAdded, 'POST', `/topics/${seg(topicOfScope(scope))}/epochs/${epoch}/seals`, body)).stored;
   }
 
   /** `POST /messages`: the same as post, addressed by `topic` in the body. */

@@ -1,7 +1,17 @@
-import type { EpochReason } from '@claudemesh/crypto';
+import type { EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
-import type { EpochPage, MeshClient } from './mesh-client.js';
+import type { EpochPage } from './mesh-client.js';
+
+/**
+ * What syncing and publishing epochs need of a client. MeshClient (the WebSocket: epoch_get,
+ * epoch_publish) and MeshApi (REST with an API key whose member holds its keypair: GET and POST
+ * /topics/:name/epochs, topic scopes only) both have it, so one sync and one rotation serve both.
+ */
+export interface EpochTransport {
+  getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage>;
+  publishEpoch(signed: SignedEpochManifest, seals?: readonly EpochSeal[]): Promise<{ scope: string; epoch: number; manifestHash: string }>;
+}
 
 /** How often a rotation is rebuilt on top of a newer epoch before giving up (each loss means another member rotated). */
 const MAX_REBUILDS = 8;
@@ -20,7 +30,7 @@ export function ingestPage(ring: EpochKeyring, page: EpochPage): IngestResult {
  * the epoch before when it still lacks the current key, so that seal comes too). Returns what all
  * pages did together and the members the broker says lack a seal of the current epoch.
  */
-export async function syncEpochs(client: MeshClient, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[] }> {
+export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[] }> {
   const total: IngestResult & { missing: string[] } = { verified: [], opened: [], refused: [], missing: [] };
   let after = ring.currentEpoch(scope);
   if (after > 0 && ring.context(scope, after) === null) after -= 1;
@@ -42,7 +52,7 @@ export async function syncEpochs(client: MeshClient, ring: EpochKeyring, scope: 
  * member's rotation was accepted first (E_EPOCH_CONFLICT), fetches it and builds on top of it, so
  * concurrent rotations end as consecutive epochs and nothing waits on a lost race. Returns the epoch.
  */
-export async function publishRotation(client: MeshClient, ring: EpochKeyring, scope: string, o: { members: readonly string[]; reason: EpochReason }): Promise<number> {
+export async function publishRotation(client: EpochTransport, ring: EpochKeyring, scope: string, o: { members: readonly string[]; reason: EpochReason }): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const pending = ring.rotate(scope, o);
     try {
@@ -68,7 +78,7 @@ export async function publishRotation(client: MeshClient, ring: EpochKeyring, sc
  * Returns whether it rotated; either way the caller seals again under a fresh id.
  */
 export async function syncAfterStale(
-  client: MeshClient, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
+  client: EpochTransport, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
 ): Promise<boolean> {
   const synced = await syncEpochs(client, ring, scope);
   if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);

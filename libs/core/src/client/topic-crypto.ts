@@ -3,8 +3,19 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { publishRotation, syncAfterStale, syncEpochs, type EpochTransport } from './epoch-sync.js';
+import type { MeshApi } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
+import type { SealedTopicBody } from './topic-client.js';
+
+/**
+ * What sending to an e2e topic needs of a client: its epochs and a sealed post. MeshClient
+ * (topic_send over the WebSocket) and MeshApi (POST /topics/:name/messages with a keypair-holding
+ * key's member) both have it: topicSendEncrypted and openTopicMessages take either.
+ */
+export interface SealedTopicTransport extends EpochTransport {
+  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options?: { replyTo?: string }): Promise<TopicMessage>;
+}
 
 /**
  * End-to-end encrypted topics (docs/topics.md "Encryption"), the SDK's low-level half: sealing a
@@ -33,11 +44,13 @@ export interface EncryptedSendOptions {
 }
 
 /**
- * The members of a mesh that can receive a key: everyone listPeers shows except REST-only humans,
- * whose key is a placeholder nobody holds. What epoch 1 of a public topic lists.
+ * The members of a mesh that can receive a key: every member (listPeers over the WebSocket, GET
+ * /members over REST) except REST-only humans, whose key is a placeholder nobody holds. What epoch 1
+ * of a public topic lists. (A topic-scoped API key sees only its topics' members.)
  */
-export async function meshMembersWithKeys(client: MeshClient): Promise<string[]> {
-  return (await client.listPeers()).filter((p) => p.rest_only !== true).map((p) => p.member_pubkey);
+export async function meshMembersWithKeys(client: MeshClient | MeshApi): Promise<string[]> {
+  const members = 'listPeers' in client ? await client.listPeers() : await client.members();
+  return members.filter((p) => p.rest_only !== true).map((p) => p.member_pubkey);
 }
 
 /**
@@ -46,7 +59,7 @@ export async function meshMembersWithKeys(client: MeshClient): Promise<string[]>
  * E_EPOCH_STALE syncs to the epoch the broker names and seals again under a fresh message id
  * (a refused post was not stored, so nothing is duplicated).
  */
-export async function topicSendEncrypted(client: MeshClient, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
+export async function topicSendEncrypted(client: SealedTopicTransport, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   const scope = topicScope(topic);
   if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
   for (let attempt = 0; ; attempt++) {
@@ -84,7 +97,7 @@ export function openTopicMessage(ring: EpochKeyring, m: TopicMessage): OpenedTop
 }
 
 /** openTopicMessage for a page, syncing the keyring once first when it lacks a key some message needs. */
-export async function openTopicMessages(client: MeshClient, ring: EpochKeyring, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
+export async function openTopicMessages(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
   const needed = new Set(messages.filter((m) => m.body_version === 2 && m.key_epoch !== undefined && ring.context(topicScope(m.topic), m.key_epoch) === null).map((m) => m.topic));
   for (const topic of needed) await syncEpochs(client, ring, topicScope(topic));
   return messages.map((m) => openTopicMessage(ring, m));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, PubkeyHex, Uuid, freeText } from './primitives.js';
+import { EpochNumber } from './epochs.js';
+import { BoxNonce, ClientId, DisplayName, EpochMs, MemberRole, PeerStatus, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
 
 /**
  * The topic and API-key surface (docs/topics.md): REST /api/v1 with bearer keys, SSE, and the
@@ -51,6 +52,8 @@ export const CreateTopicBody = z.strictObject({
 });
 
 export const PostTopicMessageBody = z.strictObject({
+  /** 1 (the default): text, for a plaintext topic. */
+  body_version: z.literal(1).optional(),
   /** Stored and served verbatim (line breaks included): plaintext to the broker in body_version 1. */
   text: freeText(1, TOPIC_LIMITS.maxTextChars),
   reply_to: TopicMessageId.optional(),
@@ -58,7 +61,26 @@ export const PostTopicMessageBody = z.strictObject({
   client_id: ClientId.optional(),
 });
 
-/** `POST /api/v1/messages`: the same, addressed by topic in the body. */
+/**
+ * A body_version 2 post to an e2e topic, as topic_send carries it (docs/protocol.md §5.2): sealed by
+ * the key's member under the topic's current key epoch, `client_id` being the message id bound into
+ * its associated data (so it is required), with the members it mentions declared by the sender.
+ */
+export const PostSealedTopicMessageBody = z.strictObject({
+  body_version: z.literal(2),
+  key_epoch: EpochNumber,
+  nonce: BoxNonce,
+  ciphertext: b64uBytes({ min: 17, max: TOPIC_LIMITS.maxCiphertextBytes }),
+  sig: Signature,
+  mentions: z.array(PubkeyHex).max(TOPIC_LIMITS.maxMentions).default([]),
+  reply_to: TopicMessageId.optional(),
+  client_id: ClientId,
+});
+
+/** `POST /api/v1/topics/:name/messages`: text (body_version 1, the default) or a sealed body_version 2. */
+export const TopicPostBody = z.discriminatedUnion('body_version', [PostTopicMessageBody, PostSealedTopicMessageBody]);
+
+/** `POST /api/v1/messages`: text, addressed by topic in the body. */
 export const PostMessageBody = PostTopicMessageBody.extend({ topic: TopicName });
 
 export const MarkReadBody = z.strictObject({

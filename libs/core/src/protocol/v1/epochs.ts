@@ -89,6 +89,17 @@ export const EpochsPage = z.object({
 /** `GET /api/v1/topics/:name/epochs`: the manifests after this epoch (default 0: from the first). */
 export const EpochsQuery = z.strictObject({ after_epoch: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0) });
 
+/** `POST /api/v1/topics/:name/epochs`: epoch_publish without its type and req_id; the manifest's scope is the topic's. */
+export const PublishEpochBody = z.strictObject({ manifest: SignedEpochManifestSchema, seals: EpochSeals });
+/** `POST /api/v1/topics/:name/epochs/:epoch/seals`: epoch_seal's seals (scope and epoch are in the path). */
+export const AddEpochSealsBody = z.strictObject({ seals: EpochSeals });
+/** What a publish answers, as epoch_ack: the accepted epoch and its manifest hash. */
+export const EpochAck = z.object({ scope: EpochScope, epoch: EpochNumber, manifest_hash: Hash32 });
+/** What adding seals answers: how many were stored (a recipient's first seal of an epoch stays; a later one is not stored). */
+export const EpochSealsAdded = z.object({ scope: EpochScope, epoch: EpochNumber, stored: z.number().int().nonnegative() });
+/** `:epoch` in `POST /api/v1/topics/:name/epochs/:epoch/seals`. */
+export const EpochParam = z.coerce.number().int().min(1).max(2 ** 31 - 1);
+
 export type EpochScope = z.output<typeof EpochScope>;
 export type EpochsPage = z.output<typeof EpochsPage>;
 export type StoredEpochSeal = z.output<typeof StoredEpochSeal>;
