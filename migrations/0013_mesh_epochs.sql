@@ -8,3 +8,6 @@ ALTER TABLE messages ADD CONSTRAINT messages_epoch_check CHECK (
   (key_epoch IS NULL AND sig IS NULL)
   OR (key_epoch IS NOT NULL AND key_epoch >= 1 AND sig IS NOT NULL AND kind IN ('group', 'broadcast'))
 );
+
+-- Scheduled rotation counts the messages under the mesh scope's current epoch (docs/protocol.md §5.6).
+CREATE INDEX messages_epoch_idx ON messages (mesh_id, key_epoch) WHERE key_epoch IS NOT NULL;

@@ -229,6 +229,28 @@ describe.each(dbKinds())('group and broadcast messages under mesh epochs on %s',
   });
 });
 
+describe.each(dbKinds())('scheduled rotation of the mesh scope on %s', (kind) => {
+  let tb: TestBroker;
+  afterAll(async () => tb?.close());
+
+  it('rotates the mesh scope every 2 @group / * messages; members read across the epochs', async () => {
+    tb = await startTestBroker(kind, { CLAUDEMESH_EPOCH_ROTATE_MESSAGES: '2' });
+    const mesh = await createTestMesh(tb, 'mesh-scheduled');
+    const alice = await addMember(tb, mesh, 'alice');
+    const ring = (me: Identity) => new EpochKeyring({ me, meshId: mesh.meshId, authorities: (scope) => (scope === MESH_SCOPE ? [mesh.owner.publicKey] : []) });
+    const owner = await connectClient(tb, mesh, mesh.owner, { keyring: ring(mesh.owner) });
+    const got: InboundMessage[] = [];
+    const a = await connectClient(tb, mesh, alice, { keyring: ring(alice) }, got);
+    for (let i = 1; i <= 5; i++) await (i % 2 === 0 ? a : owner).send('*', `message ${i}`);
+    await waitFor(() => got.length === 3, 'alice to read the owner\'s three');
+    expect(got.map((m) => [m.text, m.keyEpoch])).toEqual([['message 1', 1], ['message 3', 2], ['message 5', 3]]);
+    const reasons = await tb.broker.app.get(DataSource).query(`SELECT manifest::json->>'reason' AS reason FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch`, [mesh.meshId]);
+    expect((reasons as { reason: string }[]).map((r) => r.reason)).toEqual(['create', 'scheduled', 'scheduled']);
+    await owner.close();
+    await a.close();
+  });
+});
+
 function codeOf(f: () => unknown): string {
   try {
     f();

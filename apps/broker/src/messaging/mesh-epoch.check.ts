@@ -1,16 +1,19 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ProtocolError, type SendFrame } from '@claudemesh/core';
 import { verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
+import { scheduledRotationDue } from '../epochs/epoch-use.js';
 
 /** The mesh scope's newest epoch, as the send path needs it. */
 interface CurrentMeshEpoch {
   epoch: number;
   manifest: EpochManifest;
   manifestHash: string;
+  acceptedAt: number;
 }
 
 /** What a stored `@group` / `*` message keeps of its body version: both null for the mesh key. */
@@ -33,7 +36,36 @@ const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
  */
 @Injectable()
 export class MeshEpochCheck {
-  constructor(private readonly ds: DataSource) {}
+  /**
+   * Per mesh: the newest epoch asked about, its message count read once from the database and the
+   * messages stored under it since on this node (as EpochUse does for topics: approximate across nodes).
+   */
+  private readonly use = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
+
+  constructor(
+    private readonly ds: DataSource,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  /** A message under `epoch` of the mesh was stored (not a duplicate). */
+  stored(meshId: string, epoch: number): void {
+    const entry = this.use.get(meshId);
+    if (entry && entry.epoch === epoch) entry.since += 1;
+  }
+
+  private async sent(meshId: string, epoch: number): Promise<number> {
+    let entry = this.use.get(meshId);
+    if (!entry || entry.epoch !== epoch) {
+      const counted = rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM messages WHERE mesh_id = $1 AND key_epoch = $2', [meshId, epoch]).then(([r]) => Number(r?.n ?? 0));
+      const fresh = { epoch, counted, since: 0 };
+      entry = fresh;
+      this.use.set(meshId, fresh);
+      counted.catch(() => {
+        if (this.use.get(meshId) === fresh) this.use.delete(meshId);
+      });
+    }
+    return (await entry.counted) + entry.since;
+  }
 
   async check(state: MeshState, sender: MemberRecord, frame: SendFrame, target: string): Promise<MeshEpochFields> {
     const current = await this.current(state.mesh.id);
@@ -63,15 +95,24 @@ export class MeshEpochCheck {
     }
     // Last, as for topics: only a message that would otherwise be stored learns the epoch must rotate first.
     requireCurrentMembers(state, current.manifest, (m) => !m.revoked && !m.restOnly, 'the mesh');
+    const policy = this.config.epochRotation;
+    const sent = await this.sent(state.mesh.id, current.epoch);
+    if (scheduledRotationDue(policy, sent, current.acceptedAt, Date.now())) {
+      throw new ProtocolError(
+        'E_EPOCH_STALE',
+        `key epoch ${current.epoch} of the mesh is due for its scheduled rotation (${sent} messages; every ${policy.messages} messages or ${Math.round(policy.afterMs / 3600_000)} h): publish epoch ${current.epoch + 1} (reason scheduled) and send again`,
+        { current_epoch: current.epoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
+      );
+    }
     return { keyEpoch: current.epoch, sig: frame.sig! };
   }
 
   private async current(meshId: string): Promise<CurrentMeshEpoch | null> {
-    const [row] = await rows<{ epoch: number; manifest: string; manifest_hash: string }>(
+    const [row] = await rows<{ epoch: number; manifest: string; manifest_hash: string; created_at: Date }>(
       this.ds,
-      `SELECT epoch, manifest, manifest_hash FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch DESC LIMIT 1`,
+      `SELECT epoch, manifest, manifest_hash, created_at FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch DESC LIMIT 1`,
       [meshId],
     );
-    return row ? { epoch: Number(row.epoch), manifest: JSON.parse(row.manifest) as EpochManifest, manifestHash: row.manifest_hash } : null;
+    return row ? { epoch: Number(row.epoch), manifest: JSON.parse(row.manifest) as EpochManifest, manifestHash: row.manifest_hash, acceptedAt: new Date(row.created_at).getTime() } : null;
   }
 }

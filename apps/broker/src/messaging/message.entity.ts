@@ -1,10 +1,12 @@
-import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /**
  * Mapped for schema checks and admin queries; the send path writes with batched SQL. No foreign
  * keys on the hot path (migrations/0002_hot_path.sql says why).
  */
 @Entity({ name: 'messages' })
+// Partial index (migrations/0013_mesh_epochs.sql), outside what TypeORM compares.
+@Index('messages_epoch_idx', { synchronize: false })
 @Unique('messages_sender_client_key', ['senderMemberId', 'clientId'])
 @Check('messages_kind_check', `kind IN ('dm', 'group', 'broadcast')`)
 @Check('messages_receipts_check', `receipts IN ('all', 'read', 'none')`)

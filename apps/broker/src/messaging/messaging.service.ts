@@ -37,6 +37,7 @@ export class MessagingService implements OnModuleDestroy {
       batch.forEach((m, i) => {
         const r = results[i]!;
         if (r.duplicate) return;
+        if (m.keyEpoch !== null) this.meshEpochs.stored(m.meshId, m.keyEpoch);
         const frame = m.push(r.messageId, r.acceptedAt);
         for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
       });
