@@ -5,7 +5,9 @@
  */
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType } from '@claudemesh/core';
+import {
+  CLIENT_FRAME_SCHEMAS, ERROR_CODES, MeshApi, createApiKey, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType,
+} from '@claudemesh/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { FUZZ_BROKER_LIMITS } from '../../../tools/fuzz/src/broker-limits.js';
@@ -31,6 +33,7 @@ const OFFLINE: FrameContext = {
   grantees: ['b'.repeat(64)],
   sessionKeys: ['c'.repeat(64)],
   self: 'a'.repeat(64),
+  e2eTopics: ['fz-sealed'],
 };
 
 describe('fuzz: the field table (§5.2)', () => {
@@ -46,6 +49,20 @@ describe('fuzz: the field table (§5.2)', () => {
   it('generates valid and mutated frames of every client frame type', () => {
     const labels = new Set(fc.sample(frameCase(OFFLINE), { seed: SEED, numRuns: 4000 }).map((c) => c.label.split('/')[0]));
     expect([...CLIENT_FRAME_TYPES].filter((t) => !labels.has(t))).toEqual([]);
+  });
+
+  it('generates topic_send of both body versions, and epoch frames for the e2e topics of the context', () => {
+    const frames = (type: ClientFrameType, n: number): Array<Record<string, unknown>> =>
+      fc.sample(validCase(OFFLINE, type), { seed: SEED, numRuns: n }).map((c) => JSON.parse(c.data as string) as Record<string, unknown>);
+    const sends = frames('topic_send', 400);
+    const sealed = sends.filter((f) => f['body_version'] === 2);
+    expect(sealed.length).toBeGreaterThan(0);
+    expect(sealed.every((f) => f['text'] === undefined && ['key_epoch', 'nonce', 'ciphertext', 'sig'].every((k) => f[k] !== undefined))).toBe(true);
+    expect(sealed.some((f) => f['topic'] === 'fz-sealed')).toBe(true);
+    expect(sends.some((f) => f['body_version'] !== 2 && typeof f['text'] === 'string')).toBe(true);
+    const mutated = new Set(fc.sample(mutatedFrame(OFFLINE, 'topic_send'), { seed: SEED, numRuns: 2000 }).map((c) => c.label.split(':')[1]?.split('=')[0]));
+    for (const field of ['key_epoch', 'nonce', 'ciphertext', 'sig', 'mentions', 'body_version']) expect(mutated.has(field), field).toBe(true);
+    for (const type of ['epoch_get', 'epoch_seal'] as const) expect(frames(type, 400).some((f) => f['scope'] === 'topic:fz-sealed'), type).toBe(true);
   });
 });
 
@@ -163,6 +180,58 @@ describe('fuzz: a live broker', () => {
     );
     await lane.finish(200);
     expect(findings.violations, replay).toEqual([]);
+  }, 120_000);
+
+  it('answers topic and epoch frames of both body versions, on a plaintext and an e2e topic, and their mutations as the protocol says', async () => {
+    const owner = fuzzIdentity(SEED, 'e2e-owner');
+    const member = fuzzIdentity(SEED, 'e2e-member');
+    const session = fuzzIdentity(SEED, 'e2e-session');
+    const mesh = await createMesh(tb.url, { name: 'fuzz-e2e', owner, displayName: 'owner', adminToken: tb.adminToken });
+    const { invite } = await issueInvite(tb.url, { meshId: mesh.mesh_id, meshName: mesh.name, brokerUrl: tb.url, issuer: owner });
+    await joinMesh(tb.url, { invite, identity: member, displayName: 'fz-member' });
+    const key = await createApiKey(tb.url, owner, mesh.mesh_id, { label: 'setup', capabilities: ['read', 'send', 'admin'] });
+    await new MeshApi(tb.url, key.secret).createTopic({ name: 'fz-sealed', encryption: 'e2e' });
+    const members = [owner.publicKey, member.publicKey];
+    const ctx: FrameContext = {
+      meshId: mesh.mesh_id,
+      knownTargets: ['owner', ...members, 'fz-member'],
+      knownGroups: [],
+      members,
+      grantees: [],
+      sessionKeys: [session.publicKey],
+      self: member.publicKey,
+      e2eTopics: ['fz-sealed'],
+    };
+    const findings = new Findings();
+    const lane = new FrameLane({
+      name: 'topic-e2e',
+      findings,
+      connect: async () => {
+        const conn = await RawConn.open(tb.wsUrl);
+        let acked = false;
+        conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
+        conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
+        await conn.until(() => acked, 5_000);
+        return conn;
+      },
+      authenticated: true,
+      model: new MeshModel(new Set(ctx.knownTargets), new Set(), new Set(ctx.e2eTopics)),
+      replyTimeoutMs: 10_000,
+      confirmPushes: true,
+    });
+    const types = ['topic_send', 'topic_history', 'epoch_publish', 'epoch_get', 'epoch_seal'] as const;
+    const cases = fc.oneof({ weight: 3, arbitrary: validCase(ctx, 'topic_send') }, ...types.flatMap((t) => [validCase(ctx, t), mutatedFrame(ctx, t)]));
+    await fc.assert(
+      fc.asyncProperty(fc.array(cases, { minLength: 1, maxLength: 4 }), async (window) => {
+        await lane.runWindow(window);
+        expect(findings.violations, `${window.map((c) => c.label).join(', ')}; ${replay}`).toEqual([]);
+      }),
+      { seed: SEED, numRuns: 150 },
+    );
+    await lane.finish(200);
+    expect(findings.violations, replay).toEqual([]);
+    // Sealed posts reach the epoch check on the e2e topic; each version meets the other topic's mode.
+    for (const code of ['E_EPOCH_STALE', 'E_TOPIC_MODE', 'topic_ack', 'epochs'] as const) expect(findings.outcomes.get(code) ?? 0, code).toBeGreaterThan(0);
   }, 120_000);
 
   it('answers grant and shared-state frames and their mutations as the protocol says, keeping grants and versions exact', async () => {

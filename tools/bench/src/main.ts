@@ -7,24 +7,30 @@ import { fanout } from './scenarios/fanout.js';
 import { saturation } from './scenarios/saturation.js';
 import { seedLoad } from './scenarios/seed-load.js';
 import { sseFanout } from './scenarios/sse-fanout.js';
+import { topicE2e, topicE2eLine } from './scenarios/topic-e2e.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'connections', 'cli'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|connections|cli|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
   sse-fanout:  the same fan-out twice on one broker: to 100 SSE streams of a topic (REST publisher)
                and to an @group of 100 WebSocket members (the baseline; ratio = SSE / WS)
+  topic-e2e:   --peers 101 --messages 300 --rounds 3 --window 8: 1 WebSocket member → 100 of a
+               plaintext topic and of an e2e topic (each subscriber opens and verifies every message
+               with its keyring), alternated --rounds times on one broker; ratio = e2e / plaintext
+               (medians). Then --rotations 5 of a --rotation-members 100 e2e topic: one member builds
+               and publishes the next epoch (a seal each), timed to its ack and until the others opened theirs
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
-  sends a fifth of --messages first); 0 measures from a cold start. Warm-up figures are reported
+  and topic-e2e send a fifth of --messages first); 0 measures from a cold start. Warm-up figures are reported
   apart and never counted.
 Runs the built broker on the embedded database, or on Postgres with DATABASE_URL, and the bare
 baseline relay, each in its own process, in the same run. Progress on stderr; with --json one
@@ -45,6 +51,9 @@ interface Args {
   timeout: string;
   warmup: string;
   runs: string;
+  rounds: string;
+  rotations: string;
+  'rotation-members': string;
   json: boolean;
   'skip-baseline': boolean;
   'broker-node-args': string;
@@ -113,6 +122,17 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       const result = await runOn(system, (sys) => sseFanout(sys as MeshSystem, opts));
       return { scenario: name, db: system.db, rss_per_conn_kb: null, ...result, node: process.version, at: new Date().toISOString() };
     }
+    case 'topic-e2e': {
+      const messages = Number(a.messages ?? 300);
+      const opts = {
+        subscribers: Number(a.peers ?? 101) - 1, messages, rounds: Number(a.rounds), window: Number(a.window ?? 8), size, timeoutMs,
+        warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, rotationMembers: Number(a['rotation-members']), rotations: Number(a.rotations), log,
+      };
+      const system = mesh();
+      log(`${name}: plaintext vs end-to-end encrypted topic fan-out, and epoch rotation, on one broker (${system.db})`);
+      const result = await runOn(system, (sys) => topicE2e(sys as MeshSystem, opts));
+      return { scenario: name, db: system.db, rss_per_conn_kb: null, ...result, node: process.version, at: new Date().toISOString() };
+    }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
       run = (sys) => connections(sys, opts);
@@ -171,6 +191,9 @@ async function main(): Promise<void> {
       timeout: { type: 'string', default: '120' },
       warmup: { type: 'string', default: '3' },
       runs: { type: 'string', default: '15' },
+      rounds: { type: 'string', default: '3' },
+      rotations: { type: 'string', default: '5' },
+      'rotation-members': { type: 'string', default: '100' },
       json: { type: 'boolean', default: false },
       'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },
@@ -188,6 +211,7 @@ async function main(): Promise<void> {
   for (const n of names) {
     const row = await scenario(n, a);
     if (a.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+    else if (n === 'topic-e2e') process.stdout.write(`${topicE2eLine(row)}\n`);
     else log(JSON.stringify(row, null, 2));
   }
 }

@@ -45,6 +45,7 @@ export type FieldKind =
   | 'signedManifest'
   | 'epochSeals'
   | 'bodyVersion'
+  | 'topicCiphertext'
   | 'mentions';
 
 export type JsonKind = 'string' | 'number' | 'boolean' | 'array' | 'object';
@@ -84,6 +85,7 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   signedManifest: 'object',
   epochSeals: 'array',
   bodyVersion: 'number',
+  topicCiphertext: 'string',
   mentions: 'array',
 };
 /** Fields whose schema is an ASCII-only pattern or enum: any non-ASCII character makes them invalid. */
@@ -105,6 +107,7 @@ export const ASCII_ONLY = new Set<FieldKind>([
   'topic',
   'topicMessageId',
   'epochScope',
+  'topicCiphertext',
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +152,8 @@ const STATE_KEY_REST = `${ALNUM}._:/-`;
 const STATE_KEY_POOL = ['plan/current', 'lock', 'task:1', 'task:2', 'notes.md', 'a', 'Z', '0', 'cfg/v-1_x', 'x'.repeat(128)];
 export const MAX_STATE_VERSION = 2 ** 31 - 1;
 const maxStateCipherChars = Math.ceil(((LIMITS.maxStateValueBytes + 16) * 4) / 3);
+/** base64url characters of the longest sealed topic text (TOPIC_LIMITS.maxCiphertextBytes). */
+const maxTopicCipherChars = Math.ceil((TOPIC_LIMITS.maxCiphertextBytes * 4) / 3);
 
 export const MAX_EPOCH = 8_640_000_000_000_000;
 const NOW_ISH = 1_767_225_600_000;
@@ -246,6 +251,10 @@ export const arb = {
   ),
   bodyVersion: memo((): fc.Arbitrary<number> => fc.constantFrom(1, 2)),
   mentions: memo((): fc.Arbitrary<string[]> => fc.uniqueArray(arb.pubkey(), { maxLength: 3 })),
+  /** A sealed topic text (body_version 2): at least the 16-byte tag and one byte, up to TOPIC_LIMITS.maxCiphertextBytes. */
+  topicCiphertext: memo((): fc.Arbitrary<string> =>
+    fc.oneof({ weight: 20, arbitrary: b64uOf(17, 300) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxTopicCipherChars }).map(qs) }),
+  ),
   stateCiphertext: memo((): fc.Arbitrary<string> =>
     fc.oneof({ weight: 20, arbitrary: b64uOf(16, 150) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: maxStateCipherChars }).map(qs) }),
   ),
@@ -496,7 +505,25 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     raw('null', false, 'null'),
   ],
   bodyVersion: [raw('1', true, '1'), raw('2', true, '2'), raw('3', false, '3'), raw('0', false, '0'), raw('"2"', false, 'string')],
-  mentions: [raw('[]', true, 'empty'), raw(JSON.stringify(['a'.repeat(64)]), true, 'one'), raw(JSON.stringify(['A'.repeat(64)]), false, 'upper'), raw('"a"', false, 'string')],
+  mentions: [
+    raw('[]', true, 'empty'),
+    raw(JSON.stringify(['a'.repeat(64)]), true, 'one'),
+    raw(JSON.stringify(['A'.repeat(64)]), false, 'upper'),
+    raw('"a"', false, 'string'),
+    // Mentions may repeat (the broker records each member once); at most TOPIC_LIMITS.maxMentions.
+    raw(JSON.stringify(Array.from({ length: 2 }, () => 'a'.repeat(64))), true, 'repeated'),
+    raw(JSON.stringify(Array.from({ length: TOPIC_LIMITS.maxMentions }, (_, i) => i.toString(16).padStart(64, '0'))), true, 'max'),
+    raw(JSON.stringify(Array.from({ length: TOPIC_LIMITS.maxMentions + 1 }, (_, i) => i.toString(16).padStart(64, '0'))), false, 'max+1'),
+  ],
+  topicCiphertext: [
+    s('', false, 'empty'),
+    s('A'.repeat(22), false, '16-bytes'),
+    s('A'.repeat(23), true, '17-bytes'),
+    s(`${'A'.repeat(22)}B`, false, 'trailing-bits'),
+    s('A'.repeat(25), false, 'impossible-length'),
+    s('A'.repeat(maxTopicCipherChars), true, 'max'),
+    s('A'.repeat(maxTopicCipherChars + 1), false, 'max+1'),
+  ],
   epochSeals: [
     raw('[]', true, 'empty'),
     raw(JSON.stringify([{ recipient: 'a'.repeat(64), sealer: 'b'.repeat(64), sealed: 'A'.repeat(107), sig: 'A'.repeat(86) }]), true, 'one-seal'),

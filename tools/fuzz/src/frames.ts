@@ -11,7 +11,7 @@
  */
 import fc from 'fast-check';
 import { LIMITS, SERVER_FRAME_SCHEMAS, type ClientFrameType, type ErrorCode, type ServerFrameType } from '@claudemesh/core';
-import { ASCII_ONLY, JSON_KIND, boundaryArb, memo, memoBy, type FieldKind, type JsonKind } from './field-values.js';
+import { ASCII_ONLY, JSON_KIND, boundaryArb, memo, memoBy, type Boundary, type FieldKind, type JsonKind } from './field-values.js';
 import { entriesOf, nestedText, objectText, utf8Length, wireText, type Entry, type JsonValue } from './json-text.js';
 import { CLIENT_FRAME_TYPES, anyValidFrame, stripUndefined, validFrame, type FrameContext, type FrameObject } from './valid-frames.js';
 
@@ -84,7 +84,7 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('ciphertext', 'stateCiphertext'),
   ],
   state_get: [TYPE, f('req_id', 'reqId'), f('owner', 'pubkey', false), f('key', 'stateKey', false)],
-  // Version 1 (text) or version 2 (the sealed fields): the generator makes version-1 frames only.
+  // Version 1 (text) or version 2 (the sealed fields): the generator makes both (valid-frames.ts).
   topic_send: [
     TYPE,
     f('id', 'clientId'),
@@ -94,7 +94,7 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('body_version', 'bodyVersion', false),
     f('key_epoch', 'epochNumber', false),
     f('nonce', 'boxNonce', false),
-    f('ciphertext', 'ciphertext', false),
+    f('ciphertext', 'topicCiphertext', false),
     f('sig', 'sig', false),
     f('mentions', 'mentions', false),
   ],
@@ -265,9 +265,14 @@ function fieldsPresent(base: Base): FieldSpec[] {
 /** Whether removing `spec` from the frame leaves it schema-valid. */
 function droppable(base: Base, spec: FieldSpec): boolean {
   if (base.type === 'message_status' && (spec.name === 'message_ids' || spec.name === 'client_ids')) return false;
-  // A version-1 topic_send without text is neither version.
-  if (base.type === 'topic_send' && spec.name === 'text') return false;
-  return !spec.required;
+  if (spec.required) return false;
+  if (base.type === 'topic_send') {
+    // A version-1 topic_send without text is neither version; so is a version-2 one without a
+    // sealed field, or without its body_version (it then reads as version 1 carrying sealed fields).
+    if (base.frame['body_version'] === 2) return !['body_version', 'key_epoch', 'nonce', 'ciphertext', 'sig'].includes(spec.name);
+    return spec.name !== 'text';
+  }
+  return true;
 }
 
 function replaceValue(entries: Entry[], key: string, valueText: string): Entry[] {
@@ -330,8 +335,14 @@ const boundary: Mutation = (base) => {
   return fc
     .constantFrom(...specs)
     .chain((spec) => boundaryArb(spec.kind as Exclude<FieldKind, 'type'>).map((b) => ({ spec, b })))
-    .map(({ spec, b }) => text(`${base.type}/boundary:${spec.name}=${b.what}`, objectText(replaceValue(entriesOf(base.frame), spec.name, b.text)), b.valid ? 'valid' : 'E_SCHEMA'));
+    .map(({ spec, b }) => text(`${base.type}/boundary:${spec.name}=${b.what}`, objectText(replaceValue(entriesOf(base.frame), spec.name, b.text)), boundaryValid(base, spec, b) ? 'valid' : 'E_SCHEMA'));
 };
+
+/** A boundary value the field's schema accepts may still break the frame: a topic_send's body_version must stay its version. */
+function boundaryValid(base: Base, spec: FieldSpec, b: Boundary): boolean {
+  if (base.type === 'topic_send' && spec.name === 'body_version') return b.valid && b.text === String(base.frame['body_version'] ?? 1);
+  return b.valid;
+}
 
 const unicodeValue: Mutation = (base) => {
   const specs = fieldsPresent(base).filter((spec) => JSON_KIND[spec.kind] === 'string' && spec.kind !== 'type');

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
-import { MeshClient, createMesh, issueInvite, joinMesh } from '@claudemesh/core';
+import { MeshApi, MeshClient, createApiKey, createMesh, issueInvite, joinMesh } from '@claudemesh/core';
 import { generateIdentity, meshCreateString, sign, type Identity } from '@claudemesh/crypto';
 import { wellBehavedPair } from './control-peers.js';
 import { Findings } from './findings.js';
@@ -72,6 +72,8 @@ export function subSeed(seed: number, ...parts: Array<number | string>): number 
 }
 
 const ANCHOR_GROUP = 'anchor-grp';
+/** The WebSocket mesh's e2e topic (no epoch of it is ever stored: no generated manifest verifies). */
+const E2E_TOPIC = 'fz-sealed';
 const MAX_LANE_FAILURES = 20;
 
 interface Setup {
@@ -124,6 +126,10 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
     grantees.push(identity);
   }
 
+  // An end-to-end encrypted topic beside #general: body_version 2 frames get past the mode check.
+  const ownerKey = await createApiKey(base, wsOwner, wsMeshId, { label: 'fuzz setup', capabilities: ['read', 'send', 'admin'] });
+  await new MeshApi(base, ownerKey.secret).createTopic({ name: E2E_TOPIC, encryption: 'e2e' });
+
   const knownTargets = new Set<string>(['owner', wsOwner.publicKey, 'fz-anchor', anchor.publicKey]);
   for (const m of laneMembers) for (const t of [m.name, m.identity.publicKey, m.session.publicKey]) knownTargets.add(t);
   helloMembers.forEach((m, i) => [`fz-hello-${i}`, m.publicKey].forEach((t) => knownTargets.add(t)));
@@ -164,6 +170,7 @@ async function setup(target: FuzzTarget, opts: FuzzOptions): Promise<Setup> {
       members,
       grantees: grantees.map((g) => g.publicKey),
       sessionKeys: laneMembers.map((m) => m.session.publicKey),
+      e2eTopics: [E2E_TOPIC],
     },
     wsMeshId,
     wsOwner,
@@ -219,6 +226,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
   const s = await setup(target, opts);
   const mix = opts.mix ?? DEFAULT_MIX;
   const knownGroups = new Set(s.ctx.knownGroups);
+  const e2eTopics = new Set(s.ctx.e2eTopics);
   const arbitrary = frameCase(s.ctx, mix);
   const members = new Set(s.ctx.members);
   const keyless = new Set(s.ctx.grantees);
@@ -255,7 +263,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
         findings,
         connect: () => authenticatedConn(target, s.wsMeshId, m.identity, m.session, opts.replyTimeoutMs),
         authenticated: true,
-        model: new MeshModel(s.knownTargets, knownGroups),
+        model: new MeshModel(s.knownTargets, knownGroups, e2eTopics),
         grantState: new GrantStateModel({ self, members, keyless }),
         replyTimeoutMs: opts.replyTimeoutMs,
         confirmPushes: true,
@@ -272,7 +280,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
         findings,
         connect: () => RawConn.open(target.wsUrl, opts.replyTimeoutMs),
         authenticated: false,
-        model: new MeshModel(s.knownTargets, knownGroups),
+        model: new MeshModel(s.knownTargets, knownGroups, e2eTopics),
         replyTimeoutMs: opts.replyTimeoutMs,
         confirmPushes: false,
       }),
@@ -308,7 +316,7 @@ export async function runFuzz(target: FuzzTarget, opts: FuzzOptions): Promise<Fu
     members: s.helloMembers,
     stranger: fuzzIdentity(opts.seed, 'stranger'),
     session: generateIdentity,
-    model: new MeshModel(s.knownTargets, knownGroups),
+    model: new MeshModel(s.knownTargets, knownGroups, e2eTopics),
     findings,
     timeoutMs: opts.replyTimeoutMs,
   };

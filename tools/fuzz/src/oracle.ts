@@ -108,6 +108,11 @@ export interface SendModel {
   /** Client ids of this member that may already be stored (a retry of them is acked as a duplicate). */
   mayBeStored(id: string): boolean;
   noteSent(id: string): void;
+  /**
+   * What a topic name is in the lane's mesh: #general is plaintext; the mesh may have e2e topics
+   * (with no epoch ever stored); anything else is missing. Absent: only #general exists.
+   */
+  topicMode?(topic: string): 'plaintext' | 'e2e' | 'missing';
 }
 
 export interface ConnState {
@@ -152,6 +157,10 @@ function refOf(frame: ClientFrame): string | undefined {
   return 'req_id' in frame && frame.req_id !== undefined ? frame.req_id : 'id' in frame ? frame.id : undefined;
 }
 
+function topicMode(state: ConnState, topic: string): 'plaintext' | 'e2e' | 'missing' {
+  return state.model.topicMode?.(topic) ?? (topic === 'general' ? 'plaintext' : 'missing');
+}
+
 /** The reply a frame gets when it is handled. */
 function expectHandled(c: Classified, state: ConnState, label: string, data: string | Uint8Array): Expectation | null {
   const mk = (outcomes: Outcome[], refs: ReadonlyArray<string | undefined>): Expectation => ({ label, refs, outcomes, excerpt: excerpt(data) });
@@ -178,18 +187,27 @@ function expectHandled(c: Classified, state: ConnState, label: string, data: str
       return mk(['peers'], [frame.req_id]);
     case 'message_status':
       return mk(['message_status_result'], [frame.req_id]);
-    // Only #general exists. A client id may repeat across cases (boundary values), with another
-    // text: E_CONFLICT. A random reply_to is rarely a message of #general: E_SCHEMA, or an ack.
-    case 'topic_send':
-      return mk(frame.topic === 'general' ? ['topic_ack', 'E_CONFLICT', ...(frame.reply_to !== undefined ? (['E_SCHEMA'] as const) : [])] : ['E_NOT_FOUND'], [frame.id]);
+    // #general is plaintext; e2e topics have no epoch (no publish of the run is valid). The body
+    // version must be the topic's (E_TOPIC_MODE, checked first); a sealed post then meets the
+    // epoch check: E_EPOCH_STALE (current_epoch 0), before its signature or reply_to are looked at.
+    // A client id may repeat across cases (boundary values), with another text: E_CONFLICT. A
+    // random reply_to is rarely a message of #general: E_SCHEMA, or an ack.
+    case 'topic_send': {
+      const mode = topicMode(state, frame.topic);
+      if (mode === 'missing') return mk(['E_NOT_FOUND'], [frame.id]);
+      const sealed = frame.body_version === 2;
+      if (sealed !== (mode === 'e2e')) return mk(['E_TOPIC_MODE'], [frame.id]);
+      if (sealed) return mk(['E_EPOCH_STALE'], [frame.id]);
+      return mk(['topic_ack', 'E_CONFLICT', ...(frame.reply_to !== undefined ? (['E_SCHEMA'] as const) : [])], [frame.id]);
+    }
     case 'topic_history':
-      return mk([frame.topic === 'general' ? 'topic_messages' : 'E_NOT_FOUND'], [frame.req_id]);
+      return mk([topicMode(state, frame.topic) !== 'missing' ? 'topic_messages' : 'E_NOT_FOUND'], [frame.req_id]);
     // No frame of the run carries a valid signature, so no epoch is ever stored: a publish is refused
     // (another mesh or creator, strangers listed, a missing topic, the signature), a seal finds no epoch.
     case 'epoch_publish':
       return mk(['E_EPOCH_INVALID', 'E_FORBIDDEN', 'E_EPOCH_CONFLICT', 'E_NOT_FOUND'], [frame.req_id]);
     case 'epoch_get':
-      return mk([frame.scope === 'mesh' || frame.scope === 'topic:general' ? 'epochs' : 'E_NOT_FOUND'], [frame.req_id]);
+      return mk([frame.scope === 'mesh' || (frame.scope.startsWith('topic:') && topicMode(state, frame.scope.slice(6)) !== 'missing') ? 'epochs' : 'E_NOT_FOUND'], [frame.req_id]);
     case 'epoch_seal':
       return mk(['E_NOT_FOUND'], [frame.req_id]);
     case 'set_grants':

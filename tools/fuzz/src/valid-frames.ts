@@ -33,6 +33,12 @@ export interface FrameContext {
   sessionKeys: string[];
   /** The sending member's own pubkey, when the context is one authenticated lane's. */
   self?: string;
+  /**
+   * End-to-end encrypted topics of the mesh beside #general (plaintext), if any. No epoch of them is
+   * ever stored (no generated manifest carries a valid signature), so a sealed post to one is
+   * always E_EPOCH_STALE, a text post E_TOPIC_MODE.
+   */
+  e2eTopics?: string[];
 }
 
 const targetArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> => {
@@ -68,8 +74,27 @@ const ownerArb = memoBy((ctx: FrameContext): fc.Arbitrary<string | undefined> =>
   return fc.oneof(...options);
 });
 
-/** Every mesh has #general (and the fuzzer creates no other topic): `zz…` names are E_NOT_FOUND. */
-const topicArb = memo((): fc.Arbitrary<string> => fc.oneof({ weight: 6, arbitrary: fc.constant('general') }, { weight: 1, arbitrary: arb.missingTopic() }));
+/**
+ * Every mesh has #general (plaintext), some also the e2e topics of the context; the fuzzer creates no
+ * other topic: `zz…` names are E_NOT_FOUND.
+ */
+const topicArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.constant('general') },
+    { weight: 1, arbitrary: arb.missingTopic() },
+    ...(ctx.e2eTopics?.length ? [{ weight: 4, arbitrary: fc.constantFrom(...ctx.e2eTopics) }] : []),
+  ),
+);
+
+/** Epoch scopes: those of field-values (mesh, #general, missing topics) and the context's e2e topics. */
+const epochScopeArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> =>
+  ctx.e2eTopics?.length ? fc.oneof({ weight: 4, arbitrary: arb.epochScope() }, { weight: 2, arbitrary: fc.constantFrom(...ctx.e2eTopics.map((t) => `topic:${t}`)) }) : arb.epochScope(),
+);
+
+/** Mentions of a sealed post: members of the mesh or random keys (the broker records members only). */
+const mentionsArb = memoBy((ctx: FrameContext): fc.Arbitrary<string[]> =>
+  ctx.members.length > 0 ? fc.uniqueArray(fc.oneof(arb.pubkey(), fc.constantFrom(...ctx.members)), { maxLength: 3 }) : arb.mentions(),
+);
 
 const optionalReqId = memo((): fc.Arbitrary<string | undefined> => fc.option(arb.reqId(), { nil: undefined, freq: 3 }));
 
@@ -89,7 +114,7 @@ const signedManifestArb = memoBy((ctx: FrameContext): fc.Arbitrary<FrameObject> 
   fc
     .record({
       mesh_id: fc.oneof(fc.constant(ctx.meshId), arb.uuid()),
-      scope: arb.epochScope(),
+      scope: epochScopeArb(ctx),
       epoch: arb.epochNumber(),
       hash: b64uOf(32, 32),
       members: fc.uniqueArray(fc.oneof(arb.pubkey(), ...(ctx.self !== undefined ? [fc.constant(ctx.self)] : [])), { minLength: 1, maxLength: 4 }),
@@ -162,20 +187,40 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
         .record({ req_id: arb.reqId(), owner: ownerArb(ctx), slot: stateSlot(), nonce: arb.boxNonce(), ciphertext: arb.stateCiphertext() })
         .map(({ req_id, owner, slot, nonce, ciphertext }) => ({ type: 'state_set', req_id, owner, key: slot.key, version: slot.version, nonce, ciphertext }));
     case 'topic_send':
-      return fc.record(
-        { type: fc.constant('topic_send'), id: arb.clientId(), topic: topicArb(), text: arb.topicText(), reply_to: arb.messageId() },
-        { requiredKeys: ['type', 'id', 'topic', 'text'] },
+      return fc.oneof(
+        // Version 1: text, body_version absent or 1.
+        fc.record(
+          { type: fc.constant('topic_send'), id: arb.clientId(), topic: topicArb(ctx), text: arb.topicText(), reply_to: arb.messageId(), body_version: fc.constant(1) },
+          { requiredKeys: ['type', 'id', 'topic', 'text'] },
+        ),
+        // Version 2: sealed under a key epoch, with a random signature (the broker checks it only
+        // after the topic's mode and current epoch, which these frames never get past).
+        fc.record(
+          {
+            type: fc.constant('topic_send'),
+            id: arb.clientId(),
+            topic: topicArb(ctx),
+            body_version: fc.constant(2),
+            key_epoch: arb.epochNumber(),
+            nonce: arb.boxNonce(),
+            ciphertext: arb.topicCiphertext(),
+            sig: arb.sig(),
+            mentions: mentionsArb(ctx),
+            reply_to: arb.messageId(),
+          },
+          { requiredKeys: ['type', 'id', 'topic', 'body_version', 'key_epoch', 'nonce', 'ciphertext', 'sig'] },
+        ),
       );
     case 'topic_history':
       return fc
-        .record({ req_id: arb.reqId(), topic: topicArb(), edge: fc.constantFrom('before', 'after', 'none'), id: arb.messageId(), limit: fc.option(arb.historyLimit(), { nil: undefined }) })
+        .record({ req_id: arb.reqId(), topic: topicArb(ctx), edge: fc.constantFrom('before', 'after', 'none'), id: arb.messageId(), limit: fc.option(arb.historyLimit(), { nil: undefined }) })
         .map(({ req_id, topic, edge, id, limit }) => ({ type: 'topic_history', req_id, topic, ...(edge === 'none' ? {} : { [edge]: id }), limit }));
     case 'epoch_publish':
       return fc.record({ type: fc.constant('epoch_publish'), req_id: arb.reqId(), manifest: signedManifestArb(ctx), seals: arb.epochSeals() });
     case 'epoch_get':
-      return fc.record({ type: fc.constant('epoch_get'), req_id: arb.reqId(), scope: arb.epochScope(), after_epoch: fc.option(arb.afterEpoch(), { nil: undefined }) });
+      return fc.record({ type: fc.constant('epoch_get'), req_id: arb.reqId(), scope: epochScopeArb(ctx), after_epoch: fc.option(arb.afterEpoch(), { nil: undefined }) });
     case 'epoch_seal':
-      return fc.record({ type: fc.constant('epoch_seal'), req_id: arb.reqId(), scope: arb.epochScope(), epoch: arb.epochNumber(), seals: arb.epochSeals() });
+      return fc.record({ type: fc.constant('epoch_seal'), req_id: arb.reqId(), scope: epochScopeArb(ctx), epoch: arb.epochNumber(), seals: arb.epochSeals() });
     case 'state_get':
       return fc.record({
         type: fc.constant('state_get'),

@@ -121,7 +121,13 @@ export class MeshModel implements SendModel {
   constructor(
     private readonly knownTargets: ReadonlySet<string>,
     private readonly knownGroups: ReadonlySet<string>,
+    /** The mesh's e2e topics beside #general (FrameContext.e2eTopics). */
+    private readonly e2eTopics: ReadonlySet<string> = new Set(),
   ) {}
+
+  topicMode(topic: string): 'plaintext' | 'e2e' | 'missing' {
+    return topic === 'general' ? 'plaintext' : this.e2eTopics.has(topic) ? 'e2e' : 'missing';
+  }
 
   target(to: string): 'known' | 'unknown' | 'maybe' {
     if (to === '*' || this.knownTargets.has(to) || this.knownGroups.has(to)) return 'known';

@@ -1,10 +1,10 @@
-import { type MeInfo, type Notification, type TopicInfo, type TopicMessage } from '@claudemesh/core';
+import { WAITING_FOR_KEY, type MeInfo, type Notification, type TopicInfo, type TopicMessage } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { CliError, EXIT, MeshVerb, print, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
 import { limitArg, topicArg } from '../rest/args.js';
 import { notificationLine, topicLine, topicsText } from '../rest/topic-format.js';
-import { localSearch, type LocalHit } from '../rest/topic-e2e.js';
+import { localSearch, openBeside, openedFields, openedOf, withOpenedText, type LocalHit, type OpenedText } from '../rest/topic-e2e.js';
 import { acrossMeshes, meshFields } from '../rest/workspace.js';
 import { safeLine, safeText } from '../terminal-text.js';
 
@@ -65,10 +65,17 @@ interface NotesOptions extends CommonOptions {
 export class MeNotificationsCommand extends MeshVerb<NotesOptions> {
   async run(_args: string[], options: NotesOptions): Promise<void> {
     const limit = options.limit ?? 50;
-    const rows = await acrossMeshes<Notification[]>(options.mesh, 'me notifications', (api) => api.myNotifications({ ...(options.unread ? { unread: true } : {}), limit }));
-    const notes = rows.flatMap((r) => r.value.map((n) => ({ ...meshFields(r.mesh), ...n }))).sort((a, b) => b.created_at - a.created_at).slice(0, limit);
-    if (options.json) return ndjson(notes);
-    process.stdout.write(`${safeText(notes.map((n) => notificationLine(n, n.mesh_name)).join('\n')) || (options.unread ? '(no unread notifications)' : '(no notifications)')}\n`);
+    const rows = await acrossMeshes<{ notes: Notification[]; opened: Map<string, OpenedText> }>(options.mesh, 'me notifications', async (api, mesh) => {
+      const notes = await api.myNotifications({ ...(options.unread ? { unread: true } : {}), limit });
+      // e2e topics: the broker holds ciphertext only, so the text is opened here with the keyring.
+      return { notes, opened: await openBeside(mesh, notes.map((n) => n.message)) };
+    });
+    const notes = rows
+      .flatMap((r) => r.value.notes.map((n) => ({ row: { ...meshFields(r.mesh), ...n }, opened: openedOf(r.value.opened, n.message) })))
+      .sort((a, b) => b.row.created_at - a.row.created_at)
+      .slice(0, limit);
+    if (options.json) return ndjson(notes.map(({ row, opened }) => ({ ...row, ...openedFields(opened) })));
+    process.stdout.write(`${safeText(notes.map(({ row, opened }) => notificationLine(withOpenedText(row, opened), row.mesh_name)).join('\n')) || (options.unread ? '(no unread notifications)' : '(no notifications)')}\n`);
   }
 
   @Option({ flags: '--unread', description: 'only those not read yet' })
@@ -91,10 +98,18 @@ interface LimitOptions extends CommonOptions {
 export class MeActivityCommand extends MeshVerb<LimitOptions> {
   async run(_args: string[], options: LimitOptions): Promise<void> {
     const limit = options.limit ?? 20;
-    const rows = await acrossMeshes<TopicMessage[]>(options.mesh, 'me activity', (api) => api.activity(limit));
-    const messages = rows.flatMap((r) => r.value.map((m) => ({ ...meshFields(r.mesh), ...m }))).sort((a, b) => b.created_at - a.created_at).slice(0, limit);
-    if (options.json) return ndjson(messages);
-    process.stdout.write(`${safeText(messages.map((m) => topicLine(m, { where: `${m.mesh_name}/#${m.topic}` })).join('\n')) || '(no activity in your topics)'}\n`);
+    const rows = await acrossMeshes<{ messages: TopicMessage[]; opened: Map<string, OpenedText> }>(options.mesh, 'me activity', async (api, mesh) => {
+      const messages = await api.activity(limit);
+      return { messages, opened: await openBeside(mesh, messages) };
+    });
+    const messages = rows
+      .flatMap((r) => r.value.messages.map((m) => ({ row: { ...meshFields(r.mesh), ...m }, opened: openedOf(r.value.opened, m) })))
+      .sort((a, b) => b.row.created_at - a.row.created_at)
+      .slice(0, limit);
+    if (options.json) return ndjson(messages.map(({ row, opened }) => ({ ...row, ...openedFields(opened) })));
+    process.stdout.write(
+      `${safeText(messages.map(({ row, opened }) => topicLine(opened ? { ...row, text: opened.text, ...(opened.text === null ? { reason: `encrypted: ${opened.reason ?? WAITING_FOR_KEY}` } : {}) } : row, { where: `${row.mesh_name}/#${row.topic}` })).join('\n')) || '(no activity in your topics)'}\n`,
+    );
   }
 
   @Option({ flags: '-n, --limit <n>', description: 'how many (1–200, default 20)' })

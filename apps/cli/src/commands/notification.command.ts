@@ -3,6 +3,7 @@ import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
 import { limitArg } from '../rest/args.js';
 import { withRestKey } from '../rest/ephemeral-key.js';
+import { openBeside, openedFields, openedOf, withOpenedText } from '../rest/topic-e2e.js';
 import { notificationLine } from '../rest/topic-format.js';
 import { safeText } from '../terminal-text.js';
 
@@ -27,11 +28,13 @@ export class NotificationListCommand extends MeshVerb<ListOptions> {
       const marked = options.read && ids.length > 0 ? (await api.markNotificationsRead(ids)).marked : 0;
       return { notes, marked };
     });
+    // e2e topics: the broker holds ciphertext only, so the text is opened here with the keyring.
+    const opened = await openBeside(mesh, notes.map((n) => n.message));
     if (options.json) {
-      process.stdout.write(notes.map((n) => `${JSON.stringify(n)}\n`).join(''));
+      process.stdout.write(notes.map((n) => `${JSON.stringify({ ...n, ...openedFields(openedOf(opened, n.message)) })}\n`).join(''));
       return;
     }
-    const lines = notes.map((n) => notificationLine(n));
+    const lines = notes.map((n) => notificationLine(withOpenedText(n, openedOf(opened, n.message))));
     if (lines.length === 0) lines.push(options.unread ? '(no unread notifications)' : '(no notifications)');
     if (options.read) lines.push(`marked ${marked} read`);
     else if (notes.some((n) => n.read_at === null)) lines.push('mark them read: claudemesh notification list --read · see the thread: claudemesh topic history <topic>');

@@ -12,6 +12,7 @@ import { netCause } from '../net-cause.js';
 import { isNameTarget } from '../peer-names.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { DEFAULT_INBOX_DRAIN_WAIT_MS } from './inbox-wait.js';
+import { EpochKeeper, resealIntervalMs } from './epoch-keeper.js';
 import { checkSendTarget } from '../verified-check.js';
 import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
 import { readPeersCache, writePeersCache, type PeersSnapshot } from './peers-cache.js';
@@ -61,6 +62,9 @@ class MeshLink {
   readonly client: MeshClient;
   private presenceTimer: NodeJS.Timeout | null = null;
   private handoffTimer: NodeJS.Timeout | null = null;
+  private resealTimer: NodeJS.Timeout | null = null;
+  /** Keeps the mesh's keyring and seals epoch keys for listed members that lack them. */
+  readonly keeper: EpochKeeper;
   private lostTimer: NodeJS.Timeout | null = null;
   private handingOver = false;
   status: PeerStatus | null = null;
@@ -91,6 +95,11 @@ class MeshLink {
     this.client = meshClientFor(mesh, { reconnect: true, clientName: 'claudemesh-daemon', history: store });
     // What this member last set survives a daemon restart: it is re-applied on every connect below.
     ({ status: this.status, summary: this.summary } = store.selfPresence(mesh.mesh_id));
+    this.keeper = new EpochKeeper(mesh, home, this.client, log);
+    this.client.on('epoch', (e) => this.keeper.onEpoch(e));
+    this.client.on('topic', (m) => {
+      if (m.body_version === 2) this.keeper.onSealedTopicMessage(m.topic);
+    });
     this.client.on('drained', ({ queued }) => {
       this.everDrained = true;
       if (queued > 0) this.log(`${mesh.mesh_name}: ${queued} queued message${queued === 1 ? '' : 's'} now in the local inbox`);
@@ -106,6 +115,7 @@ class MeshLink {
       this.setState('connected', null);
       void this.refreshPresence();
       void this.handOver();
+      this.keeper.sweep();
       if (this.status) void this.client.setStatus(this.status).catch(() => undefined);
       if (this.summary !== null) void this.client.setSummary(this.summary).catch(() => undefined);
       if (this.unsentReads.size > 0) {
@@ -303,6 +313,8 @@ class MeshLink {
       this.handoffTimer = setInterval(() => void this.handOver(), HANDOFF_MS);
       this.handoffTimer.unref();
     }
+    this.resealTimer = setInterval(() => this.keeper.sweep(), resealIntervalMs());
+    this.resealTimer.unref();
     this.client.connect().catch((e: Error) => {
       this.log(`${this.mesh.mesh_name}: ${e.message}`);
       if (e instanceof ProtocolError && REFUSALS.has(e.code)) this.refuse(e);
@@ -336,6 +348,7 @@ class MeshLink {
   close(): Promise<void> {
     if (this.presenceTimer) clearInterval(this.presenceTimer);
     if (this.handoffTimer) clearInterval(this.handoffTimer);
+    if (this.resealTimer) clearInterval(this.resealTimer);
     if (this.lostTimer) clearTimeout(this.lostTimer);
     return this.client.close();
   }

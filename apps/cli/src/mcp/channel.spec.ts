@@ -1,6 +1,6 @@
-import type { InboundMessage } from '@claudemesh/core';
+import type { InboundMessage, OpenedTopicMessage } from '@claudemesh/core';
 import { describe, expect, it } from 'vitest';
-import { channelNotification, isChannelMeta } from './channel.js';
+import { channelNotification, isChannelMeta, topicNotification } from './channel.js';
 
 const ESCAPES = '\x1b]0;pwned\x07\x1b[2J\u202e';
 
@@ -22,5 +22,26 @@ describe('the channel notification for Claude Code', () => {
     expect(n.params.content.endsWith(`:\n${text}`)).toBe(true);
     expect(n.params.meta['mesh']).toBe('team␛]0;pwned␇␛[2J\\u202e');
     expect(isChannelMeta(n.params.meta)).toBe(true);
+  });
+
+  it('shows an e2e topic message opened, or why it is not, never its ciphertext', () => {
+    const sealed: Omit<OpenedTopicMessage, 'text'> = {
+      id: '42', topic: 'ops', client_id: 'c7654321', reply_to: null, body_version: 2, key_epoch: 3,
+      nonce: 'bm9uY2U', ciphertext: 'Y2lwaGVydGV4dC1ieXRlcw', sig: 'c2ln', mentions: [], created_at: 0,
+      sender: { member_pubkey: 'a'.repeat(64), display_name: 'alice', peer_type: 'ai' } as OpenedTopicMessage['sender'],
+    };
+    const mesh = { mesh_id: 'm', mesh_name: 'team' };
+    const opened = topicNotification({ ...sealed, text: 'the plan' }, mesh);
+    expect(opened.params.content).toBe('claudemesh #ops message 42 from alice:\nthe plan');
+    expect(opened.params.meta).toMatchObject({ kind: 'topic', encryption: 'e2e' });
+    expect(opened.params.meta).not.toHaveProperty('undecryptable');
+    const waiting = topicNotification({ ...sealed, text: null, reason: 'waiting for a key from a member' }, mesh);
+    expect(waiting.params.content).toBe('claudemesh #ops message 42 from alice:\n(encrypted: waiting for a key from a member)');
+    expect(waiting.params.meta).toMatchObject({ encryption: 'e2e', undecryptable: 'waiting for a key from a member' });
+    const refused = topicNotification({ ...sealed, text: null, reason: `refused: bad signature${ESCAPES}` }, mesh);
+    expect(refused.params.content).toContain('(encrypted: refused: bad signature');
+    expect(isChannelMeta(refused.params.meta)).toBe(true);
+    expect(refused.params.meta['undecryptable']).toBe('refused: bad signature␛]0;pwned␇␛[2J\\u202e');
+    for (const n of [opened, waiting, refused]) expect(JSON.stringify(n)).not.toContain(sealed.ciphertext!);
   });
 });

@@ -1,4 +1,4 @@
-import { decodeBody, type DecodedBody, type InboundMessage, type StoredMesh, type TopicMessage } from '@claudemesh/core';
+import { decodeBody, WAITING_FOR_KEY, type DecodedBody, type InboundMessage, type OpenedTopicMessage, type StoredMesh, type TopicMessage } from '@claudemesh/core';
 import { safeLine } from '../terminal-text.js';
 
 /** The notification Claude Code turns into a channel message in the session. */
@@ -70,9 +70,12 @@ export function channelMeta(m: InboundMessage, body: DecodedBody, mesh: MeshRef)
 
 /**
  * A topic message (docs/topics.md) as a channel event: marked `kind: topic` with its `#topic`, so
- * the model tells it from a DM and answers in the topic (`claudemesh topic send <topic> …`).
+ * the model tells it from a DM and answers in the topic (`claudemesh topic send <topic> …`). A
+ * message of an e2e topic (body_version 2) comes opened (its text decrypted and its sender's
+ * signature checked) with `encryption: e2e`; one this member cannot open yet says why instead
+ * (`(encrypted: waiting for a key from a member)`, and `undecryptable` in meta), never ciphertext.
  */
-export function topicNotification(m: TopicMessage, mesh: MeshRef): ChannelNotification {
+export function topicNotification(m: TopicMessage | OpenedTopicMessage, mesh: MeshRef): ChannelNotification {
   const details = m.reply_to ? ` (in reply to message ${m.reply_to})` : '';
   const meta: ChannelMeta = {
     kind: 'topic',
@@ -87,7 +90,16 @@ export function topicNotification(m: TopicMessage, mesh: MeshRef): ChannelNotifi
     sent_at: new Date(m.created_at).toISOString(),
   };
   if (m.reply_to) meta['reply_to'] = m.reply_to;
-  const content = `claudemesh #${m.topic} message ${m.id} from ${m.sender.display_name}${details}:\n${m.text ?? '(encrypted topic message)'}`;
+  let text = m.text ?? '(encrypted topic message)';
+  if (m.body_version === 2) {
+    meta['encryption'] = 'e2e';
+    if (typeof m.text !== 'string') {
+      const why = ('reason' in m ? m.reason : undefined) ?? WAITING_FOR_KEY;
+      meta['undecryptable'] = safeLine(why);
+      text = `(encrypted: ${why})`;
+    }
+  }
+  const content = `claudemesh #${m.topic} message ${m.id} from ${m.sender.display_name}${details}:\n${text}`;
   return { method: CHANNEL_METHOD, params: { content, meta } };
 }
 

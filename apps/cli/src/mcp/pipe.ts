@@ -1,4 +1,4 @@
-import { SeenSet, type InboundMessage, type TopicMessage } from '@claudemesh/core';
+import { SeenSet, type InboundMessage, type OpenedTopicMessage, type TopicMessage } from '@claudemesh/core';
 import type { LocalStore } from '../store/local-store.js';
 import { channelNotification, topicNotification, type ChannelNotification, type MeshRef } from './channel.js';
 
@@ -45,8 +45,9 @@ export class ChannelPipe {
   /**
    * Pushes one topic message posted by another member. Topic messages are not kept in the local
    * inbox: the topic's history is their log (`claudemesh topic history`). Pushed once per id.
+   * A message of an e2e topic is handed over opened (server.ts opens it with the keyring first).
    */
-  receiveTopic(m: TopicMessage): boolean {
+  receiveTopic(m: TopicMessage | OpenedTopicMessage): boolean {
     const key = `topic:${m.id}`;
     if (this.pushed.has(key)) return false;
     this.pushed.add(key);

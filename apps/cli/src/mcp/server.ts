@@ -1,5 +1,6 @@
 import { meshClientFor } from '../mesh-client-for.js';
-import { claudemeshHome, findMesh, loadMeshes, MeshClient, type StoredMesh } from '@claudemesh/core';
+import { claudemeshHome, findMesh, loadMeshes, MeshClient, WAITING_FOR_KEY, type StoredMesh } from '@claudemesh/core';
+import { epochOneMembers, openWithClient, sendEncryptedWith } from '../rest/topic-e2e.js';
 import { cryptoReady } from '@claudemesh/crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification, Request, Result } from '@modelcontextprotocol/sdk/types.js';
@@ -45,6 +46,7 @@ const SERVER_INFO = { name: 'claudemesh', version: '0.1.0' } as const;
 const INSTRUCTIONS =
   'Messages from peers on your claudemesh mesh are pushed into this session as channel events (meta: from_name, message_id, kind, priority, reply_to). ' +
   'Topic messages have kind "topic" and a topic (#name); answer them with `claudemesh topic send <topic> "<text>"` (or the topic_send tool). ' +
+  'Those of end-to-end encrypted topics (meta encryption: e2e) arrive decrypted, or say they are waiting for a key from a member (meta undecryptable) until one is sealed to you. ' +
   'They stay unread until you read them: run `claudemesh inbox --read` (or call check_messages when tools are enabled). ' +
   'Reply with `claudemesh send <from_name> "<text>"` (or the send_message tool).';
 
@@ -168,10 +170,29 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
     const store = LocalStore.open(claudemeshHome());
     const client = createPipeClient(m, store);
     const pipe = new ChannelPipe(store, m, (n) => server.notification(n), log);
-    const ctx: ToolContext = { client, store, mesh: m, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(m, options) };
+    const ctx: ToolContext = {
+      client, store, mesh: m, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(m, options),
+      sealTopic: (topic, text, replyTo) => sendEncryptedWith(client, m, topic, text, { ...(replyTo ? { replyTo } : {}), topicMembers: () => epochOneMembers(m, topic, client) }),
+    };
     // Listen before connecting: the offline queue drains right after the handshake.
     client.on('message', (msg) => pipe.receive(msg));
-    client.on('topic', (msg) => pipe.receiveTopic(msg));
+    // e2e topic messages are opened with the keyring first, one at a time so they stay in order.
+    let opening: Promise<void> = Promise.resolve();
+    client.on('topic', (msg) => {
+      if (msg.body_version !== 2) {
+        void opening.then(() => pipe.receiveTopic(msg));
+        return;
+      }
+      opening = opening.then(async () => {
+        try {
+          const [opened] = await openWithClient(client, m, [msg]);
+          pipe.receiveTopic(opened ?? { ...msg, text: null, reason: WAITING_FOR_KEY });
+        } catch (error) {
+          log(`could not open #${msg.topic} message ${msg.id}: ${(error as Error).message}`);
+          pipe.receiveTopic({ ...msg, text: null, reason: `could not be opened: ${(error as Error).message}` });
+        }
+      });
+    });
     logClientEvents(client, m, log);
     if (initialized) pipe.open();
     return { mesh: m, store, client, pipe, ctx };

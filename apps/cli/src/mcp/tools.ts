@@ -1,4 +1,4 @@
-import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, PostTopicMessageBody, ProtocolError, Target, TopicMessageId, TopicName, type MeshClient } from '@claudemesh/core';
+import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, PostTopicMessageBody, ProtocolError, Target, TopicMessageId, TopicName, type MeshClient, type TopicMessage } from '@claudemesh/core';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { LocalMessage, LocalStore } from '../store/local-store.js';
@@ -16,6 +16,8 @@ export interface ToolContext {
   timeoutMs: number;
   /** The policy gate (apps/cli/src/policy): a refusal's text, or null to go ahead. */
   gate?: (tool: string, args: Record<string, unknown>) => Promise<string | null>;
+  /** Seals and posts to an end-to-end encrypted topic with the member's keyring (server.ts); without it such a post is refused. */
+  sealTopic?: (topic: string, text: string, replyTo?: string) => Promise<TopicMessage>;
 }
 
 /** One tool as listed and called: the zod schema is both the validator and the advertised JSON schema. */
@@ -162,13 +164,22 @@ const setStatus = defineTool(
 
 const topicSend = defineTool(
   'topic_send',
-  'Post a message to a topic (#name) of the mesh; every member of the topic sees it. Topic messages are readable by the broker (not end-to-end encrypted). Returns the stored message.',
+  'Post a message to a topic (#name) of the mesh; every member of the topic sees it. A plaintext topic is readable by the broker; an end-to-end encrypted (e2e) topic is sealed here with your keyring, so only its members read it. Returns the stored message.',
   z.strictObject({
     topic: TopicName.describe('the topic name without #, e.g. general'),
     text: PostTopicMessageBody.shape.text.describe('the message text'),
     reply_to: TopicMessageId.optional().describe('id of the topic message this answers'),
   }),
-  async (ctx, { topic, text, reply_to }) => JSON.stringify(await ctx.client.topicSend(topic, text, reply_to ? { replyTo: reply_to } : {})),
+  async (ctx, { topic, text, reply_to }) => {
+    try {
+      return JSON.stringify(await ctx.client.topicSend(topic, text, reply_to ? { replyTo: reply_to } : {}));
+    } catch (error) {
+      // An e2e topic refuses text (nothing was stored): seal it under the topic's key epoch instead.
+      if (!(error instanceof ProtocolError && error.code === 'E_TOPIC_MODE' && ctx.sealTopic)) throw error;
+      const sent = await ctx.sealTopic(topic, text, reply_to);
+      return JSON.stringify({ ...sent, text });
+    }
+  },
   ' (it keeps retrying in the background under the same id; do not resend)',
 );
 

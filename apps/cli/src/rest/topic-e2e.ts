@@ -1,7 +1,8 @@
 import {
-  claudemeshHome, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type MeshClient, type OpenedTopicMessage, type PeerInfo, type StoredMesh, type TopicMessage,
+  claudemeshHome, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, WAITING_FOR_KEY, type MeshClient, type OpenedTopicMessage, type PeerInfo, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { connectTo } from '../context.js';
+import { withRestKey } from './ephemeral-key.js';
 import { LocalStore } from '../store/local-store.js';
 import { loadKeyring, type StoredKeyring } from '../topic-keyring.js';
 
@@ -34,28 +35,62 @@ export function mentionedKeys(text: string, peers: readonly PeerInfo[]): string[
 export async function sendEncryptedPost(mesh: StoredMesh, topic: string, text: string, o: { replyTo?: string; topicMembers?: () => Promise<string[]> }): Promise<TopicMessage> {
   const client = await connectTo(mesh);
   try {
-    const stored = await loadKeyring(claudemeshHome(), mesh, client);
-    const peers = await client.listPeers();
-    try {
-      return await topicSendEncrypted(client, stored.ring, topic, text, {
-        // REST-only humans hold no key to seal to: never listed (the broker would refuse the epoch).
-        members: o.topicMembers
-          ? async () => {
-            const restOnly = new Set(peers.filter((p) => p.rest_only === true).map((p) => p.member_pubkey));
-            return (await o.topicMembers!()).filter((k) => !restOnly.has(k));
-          }
-          : () => meshMembersWithKeys(client),
-        mentions: mentionedKeys(text, peers),
-        ...(o.replyTo ? { replyTo: o.replyTo } : {}),
-      }).then((sent) => {
-        indexOpened(mesh, [{ ...sent, text }]);
-        return sent;
-      });
-    } finally {
-      stored.save();
-    }
+    return await sendEncryptedWith(client, mesh, topic, text, o);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * Who epoch 1 of an e2e topic lists when a post creates it: a private topic's members (asked over
+ * REST with a short-lived read key), else the mesh's members that hold keys.
+ */
+export async function epochOneMembers(mesh: StoredMesh, topic: string, client: MeshClient): Promise<string[]> {
+  const controller = new AbortController();
+  const members = await withRestKey(mesh, { verb: 'topic send', capabilities: ['read'], topics: [topic], signal: controller.signal }, async (reader) => {
+    const t = await reader.topic(topic);
+    return t.visibility === 'private' ? (await reader.topicMembers(topic)).map((m) => m.member_pubkey) : null;
+  });
+  return members ?? meshMembersWithKeys(client);
+}
+
+/** sendEncryptedPost over a connection the caller holds (the MCP push-pipe's). */
+export async function sendEncryptedWith(client: MeshClient, mesh: StoredMesh, topic: string, text: string, o: { replyTo?: string; topicMembers?: () => Promise<string[]> }): Promise<TopicMessage> {
+  const stored = await loadKeyring(claudemeshHome(), mesh, client);
+  const peers = await client.listPeers();
+  try {
+    const sent = await topicSendEncrypted(client, stored.ring, topic, text, {
+      // REST-only humans hold no key to seal to: never listed (the broker would refuse the epoch).
+      members: o.topicMembers
+        ? async () => {
+          const restOnly = new Set(peers.filter((p) => p.rest_only === true).map((p) => p.member_pubkey));
+          return (await o.topicMembers!()).filter((k) => !restOnly.has(k));
+        }
+        : () => meshMembersWithKeys(client),
+      mentions: mentionedKeys(text, peers),
+      ...(o.replyTo ? { replyTo: o.replyTo } : {}),
+    });
+    indexOpened(mesh, [{ ...sent, text }]);
+    return sent;
+  } finally {
+    stored.save();
+  }
+}
+
+/**
+ * Opens messages over a connection the caller holds (the MCP push-pipe's): loads the keyring
+ * (what the daemon or another run saved included), fetches the keys it lacks, saves it, and
+ * indexes what opened. Version 1 messages pass through without touching the keyring.
+ */
+export async function openWithClient(client: MeshClient, mesh: StoredMesh, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
+  if (!messages.some((m) => m.body_version === 2)) return messages.map((m) => ({ ...m, text: m.text ?? '' }));
+  const stored = await loadKeyring(claudemeshHome(), mesh, client);
+  try {
+    const opened = await openTopicMessages(client, stored.ring, messages);
+    indexOpened(mesh, opened);
+    return opened;
+  } finally {
+    stored.save();
   }
 }
 
@@ -71,6 +106,55 @@ export async function openPage(mesh: StoredMesh, messages: readonly TopicMessage
   } finally {
     await reader.close();
   }
+}
+
+/** What a view shows of one e2e message beside the broker's row: the opened text, or why there is none. */
+export interface OpenedText {
+  text: string | null;
+  reason?: string;
+}
+
+const openedKey = (m: Pick<TopicMessage, 'topic' | 'id'>): string => `${m.topic}/${m.id}`;
+
+/**
+ * Opens the e2e messages among `messages` (views that list them beside others: `me activity`,
+ * notifications), keyed by topic and id; plaintext ones are not in the map. Never throws: when the
+ * keyring or the broker cannot be reached, each sealed message says so instead of its text.
+ */
+export async function openBeside(mesh: StoredMesh, messages: readonly TopicMessage[]): Promise<Map<string, OpenedText>> {
+  const sealed = messages.filter((m) => m.body_version === 2);
+  const out = new Map<string, OpenedText>();
+  if (sealed.length === 0) return out;
+  try {
+    for (const m of await openPage(mesh, sealed)) out.set(openedKey(m), m.text === null ? { text: null, reason: m.reason ?? WAITING_FOR_KEY } : { text: m.text });
+  } catch (error) {
+    for (const m of sealed) out.set(openedKey(m), { text: null, reason: `could not be opened here: ${(error as Error).message}` });
+  }
+  return out;
+}
+
+/** The opened text of `m` from openBeside's map, undefined for a plaintext message. */
+export function openedOf(opened: ReadonlyMap<string, OpenedText>, m: Pick<TopicMessage, 'topic' | 'id'>): OpenedText | undefined {
+  return opened.get(openedKey(m));
+}
+
+/**
+ * The `--json` fields a view adds beside an e2e message (the broker's row stays as it is):
+ * `opened_text`, and `undecryptable_reason` when it could not be opened. Nothing for plaintext.
+ */
+export function openedFields(o: OpenedText | undefined): Record<string, unknown> {
+  if (!o) return {};
+  return o.text === null ? { opened_text: null, undecryptable_reason: o.reason ?? WAITING_FOR_KEY } : { opened_text: o.text };
+}
+
+/** How a text view shows an e2e message: its opened text, or `(encrypted: why)`. */
+export function openedDisplay(o: OpenedText): string {
+  return o.text ?? `(encrypted: ${o.reason ?? WAITING_FOR_KEY})`;
+}
+
+/** A notification as a text view prints it: its message's text replaced by the opened one (a copy; the row is not touched). */
+export function withOpenedText<N extends { message: TopicMessage }>(n: N, o: OpenedText | undefined): N {
+  return o ? { ...n, message: { ...n.message, text: openedDisplay(o) } } : n;
 }
 
 /**

@@ -1,0 +1,136 @@
+import { syncEpochs, type EpochEvent, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { topicScope } from '@claudemesh/crypto';
+import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
+
+/**
+ * How often the daemon looks for members listed in an epoch it holds that still lack its key
+ * (CLAUDEMESH_RESEAL_INTERVAL_MS, default 45 s). Pushes of new epochs trigger a look at once.
+ */
+export function resealIntervalMs(): number {
+  return Number(process.env['CLAUDEMESH_RESEAL_INTERVAL_MS']) || 45_000;
+}
+
+/**
+ * The daemon's care of one mesh's keyring (docs/cli.md "End-to-end encrypted topics"): it takes
+ * `epoch_new` / `epoch_seal_new` pushes into the keyring file (saved under its lock, so CLI runs find
+ * the keys without fetching them), and for every scope whose current epoch it holds it seals that
+ * key for the listed members the broker names as still without one (`missing` of `epoch_get`), so
+ * a member waits for a key only while no other member's daemon is running. One pass at a time; a
+ * trigger during a pass runs another one after it.
+ */
+export class EpochKeeper {
+  private running: Promise<void> | null = null;
+  private again = false;
+  /** A pass over every scope the keyring holds (not only the pushed ones) is due. */
+  private full = false;
+  private readonly events: EpochEvent[] = [];
+  private readonly failing = new Map<string, string>();
+  /** Scopes named by sealed topic messages, for the next pass; and all those seen, not to look twice. */
+  private readonly scopes = new Set<string>();
+  private readonly known = new Set<string>();
+
+  constructor(
+    private readonly mesh: StoredMesh,
+    private readonly home: string,
+    private readonly client: MeshClient,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** An epoch push: ingested and its scope looked at. */
+  onEpoch(event: EpochEvent): void {
+    this.events.push(event);
+    this.kick();
+  }
+
+  /**
+   * A sealed topic message arrived: its scope is looked at (and kept from then on), so a keyring
+   * that never held the topic learns of it without a CLI run.
+   */
+  onSealedTopicMessage(topic: string): void {
+    const scope = topicScope(topic);
+    if (this.known.has(scope)) return;
+    this.known.add(scope);
+    this.scopes.add(scope);
+    this.kick();
+  }
+
+  /** Looks at every scope the keyring holds (on connect and periodically). */
+  sweep(): void {
+    this.full = true;
+    this.kick();
+  }
+
+  /** Resolves when no pass is running (tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private kick(): void {
+    if (!this.client.connected) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.run()
+      .catch((error: unknown) => this.log(`${this.mesh.mesh_name}: key re-sealing failed: ${(error as Error).message}`))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async run(): Promise<void> {
+    const events = this.events.splice(0);
+    const named = [...this.scopes];
+    this.scopes.clear();
+    const full = this.full;
+    this.full = false;
+    try {
+      await this.pass(events, named, full);
+    } catch (error) {
+      // Nothing of it is lost: the next trigger (at the latest the next sweep) takes it again.
+      this.events.unshift(...events);
+      for (const scope of named) this.scopes.add(scope);
+      throw error;
+    }
+  }
+
+  private async pass(events: readonly EpochEvent[], named: readonly string[], full: boolean): Promise<void> {
+    const stored = openKeyring(this.home, this.mesh, keyringAuthorities(await this.client.listPeers()));
+    const { ring } = stored;
+    const scopes = new Set<string>(full ? Object.keys(ring.snapshot().scopes) : []);
+    for (const scope of named) scopes.add(scope);
+    for (const e of events) {
+      scopes.add(e.scope);
+      ring.ingest(
+        e.scope,
+        e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
+        e.seal ? [{ epoch: e.seal.epoch, seal: { recipient: e.seal.recipient, sealer: e.seal.sealer, sealed: e.seal.sealed, sig: e.seal.sig } }] : [],
+      );
+    }
+    if (scopes.size === 0) return;
+    for (const scope of scopes) {
+      try {
+        const synced = await syncEpochs(this.client, ring, scope);
+        const epoch = ring.currentEpoch(scope);
+        if (epoch > 0 && ring.context(scope, epoch) !== null && synced.missing.length > 0) {
+          const seals = ring.resealFor(scope, epoch, synced.missing);
+          if (seals.length > 0) {
+            await this.client.addSeals(scope, epoch, seals);
+            this.log(`${this.mesh.mesh_name}: sealed the key of ${scope} epoch ${epoch} for ${seals.length} member${seals.length === 1 ? '' : 's'} without it`);
+          }
+        }
+        this.failing.delete(scope);
+      } catch (error) {
+        // A topic deleted or left: said once, not at every sweep.
+        const why = (error as Error).message;
+        if (this.failing.get(scope) !== why) this.log(`${this.mesh.mesh_name}: ${scope}: ${why}`);
+        this.failing.set(scope, why);
+      }
+    }
+    stored.save();
+  }
+}
