@@ -1,5 +1,5 @@
-import { EpochKeyring, MeshClient, loadMeshes, meshMembersWithKeys, syncEpochs, topicSendEncrypted, wsUrlOf, type TopicMessage } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import { loadMeshes, meshMembersWithKeys, syncEpochs, topicSendEncrypted, type TopicMessage } from '@claudemesh/core';
+import { parseIdentity } from '@claudemesh/crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult, Notification } from '@modelcontextprotocol/sdk/types.js';
@@ -11,15 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { CHANNEL_METHOD, isChannelMeta } from '../src/mcp/channel.js';
 import { isTerminalSafe } from '../src/terminal-text.js';
-import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
+import { keyringPath } from '../src/topic-keyring.js';
 import { CLI, cli, json, type CliResult } from './helpers/cli.js';
+import { sdkMemberOf } from './helpers/sdk-member.js';
 
 const direct = { CLAUDEMESH_DAEMON: 'off' };
 const SLOW = 180_000;
 /** A wide bound for what a background process does "soon": the condition is polled, never timed. */
 const EVENTUALLY_MS = 60_000;
 
-type Name = 'alice' | 'bob' | 'dave';
+type Name = 'alice' | 'bob' | 'dave' | 'erin';
 
 interface Row {
   id: string;
@@ -59,23 +60,11 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     expect(r.code, `${name} ${args.join(' ')}: ${r.stderr}`).toBe(0);
     return r;
   };
-  /** An SDK member from a CLI home's stored keys, with its own keyring (in memory). */
+  /** An SDK member from a CLI home's stored keys, with its own keyring (in memory); closed after the suite. */
   const sdkMember = async (name: Name) => {
-    await cryptoReady();
-    const [mesh] = loadMeshes(who[name]);
-    const client = new MeshClient({
-      url: wsUrlOf(mesh!.broker_url),
-      meshId: mesh!.mesh_id,
-      identity: parseIdentity(mesh!.identity),
-      ...(mesh!.mesh_key ? { meshKey: fromB64u(mesh!.mesh_key) } : {}),
-      peerType: mesh!.peer_type,
-      reconnect: false,
-      clientName: 'sdk-test',
-    });
-    await client.connect();
-    closers.push(() => client.close());
-    const ring = new EpochKeyring({ me: parseIdentity(mesh!.identity), meshId: mesh!.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
-    return { client, ring, meshId: mesh!.mesh_id, key: parseIdentity(mesh!.identity).publicKey };
+    const m = await sdkMemberOf(who[name]);
+    closers.push(() => m.client.close());
+    return m;
   };
   /** A real MCP client on a spawned `claudemesh mcp --tools`, collecting every channel notification. */
   const startPipe = async (name: Name) => {
@@ -95,12 +84,12 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
 
   beforeAll(async () => {
     tb = await startTestBroker('embedded');
-    for (const name of ['alice', 'bob', 'dave'] as const) {
+    for (const name of ['alice', 'bob', 'dave', 'erin'] as const) {
       who[name] = mkdtempSync(join(tmpdir(), 'cmh-e2e-agents-'));
       homes.push(who[name]);
     }
     await ok('alice', ['mesh', 'create', 'e2e-agents', '--broker', tb.url, '--name', 'alice'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN });
-    ({ link } = json<{ link: string }>(await ok('alice', ['mesh', 'invite', '--uses', '3', '--json'])));
+    ({ link } = json<{ link: string }>(await ok('alice', ['mesh', 'invite', '--uses', '4', '--json'])));
     await ok('bob', ['join', link, '--name', 'bob']);
     await ok('alice', ['topic', 'create', 'ops', '--e2e']);
     await ok('bob', ['topic', 'join', 'ops']);
@@ -254,5 +243,22 @@ describe('e2e topics with the daemon, the MCP push-pipe and the me views', () =>
     const daveRow = lines<Row>(await ok('dave', ['me', 'activity', '--json'])).find((m) => m.id === posted.id)!;
     expect(daveRow).toMatchObject({ opened_text: null, undecryptable_reason: 'waiting for a key from a member' });
     expect((await ok('dave', ['me', 'activity'])).stdout).toContain('alice: (encrypted: waiting for a key from a member)');
+  }, SLOW);
+
+  it("a joiner gets the key from another member's daemon, which rotates the epoch without anyone posting", async () => {
+    const daemon = await startDaemon();
+    const bob = await sdkMember('bob');
+    await syncEpochs(bob.client, bob.ring, 'topic:ops');
+    const before = bob.ring.currentEpoch('topic:ops');
+    await ok('erin', ['join', link, '--name', 'erin']);
+    await eventually("alice's daemon to rotate #ops for erin", () => /e2e-agents: rotated the key of topic:ops to epoch \d+ \(member_added: 1 joined\)/.test(daemon.log));
+    await syncEpochs(bob.client, bob.ring, 'topic:ops');
+    expect(bob.ring.currentEpoch('topic:ops')).toBe(before + 1);
+    expect(bob.ring.currentManifest('topic:ops')).toMatchObject({ reason: 'member_added', created_by: (await sdkMember('alice')).key });
+    // The epoch already lists erin: bob's post needs no rotation (an empty member list would fail one).
+    const secret = 'welcome erin, the wiki is at /srv/wiki';
+    const posted = await topicSendEncrypted(bob.client, bob.ring, 'ops', secret, { members: async () => [] });
+    expect(posted.key_epoch).toBe(before + 1);
+    expect(lines<Row>(await ok('erin', ['topic', 'history', 'ops', '--json'])).find((m) => m.id === posted.id)).toMatchObject({ text: secret });
   }, SLOW);
 });

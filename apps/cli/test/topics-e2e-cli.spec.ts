@@ -1,5 +1,5 @@
-import { EpochKeyring, MeshClient, WAITING_FOR_KEY, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf, type TopicMessage } from '@claudemesh/core';
-import { cryptoReady, fromB64u, parseIdentity, topicScope } from '@claudemesh/crypto';
+import { WAITING_FOR_KEY, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, type TopicMessage } from '@claudemesh/core';
+import { topicScope } from '@claudemesh/crypto';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
-import { keyringAuthorities, keyringPath } from '../src/topic-keyring.js';
+import { keyringPath } from '../src/topic-keyring.js';
 import { CLI, cli, json, type CliResult } from './helpers/cli.js';
+import { sdkMemberOf } from './helpers/sdk-member.js';
 
 const direct = { CLAUDEMESH_DAEMON: 'off' };
 const SLOW = 120_000;
@@ -42,22 +43,7 @@ describe('claudemesh topics, end-to-end encrypted', () => {
     return r;
   };
   /** An SDK member from a CLI home's stored keys, with its own keyring (in memory). */
-  const sdkMember = async (name: keyof typeof who) => {
-    await cryptoReady();
-    const [mesh] = loadMeshes(who[name]);
-    const client = new MeshClient({
-      url: wsUrlOf(mesh!.broker_url),
-      meshId: mesh!.mesh_id,
-      identity: parseIdentity(mesh!.identity),
-      ...(mesh!.mesh_key ? { meshKey: fromB64u(mesh!.mesh_key) } : {}),
-      peerType: mesh!.peer_type,
-      reconnect: false,
-      clientName: 'sdk-test',
-    });
-    await client.connect();
-    const ring = new EpochKeyring({ me: parseIdentity(mesh!.identity), meshId: mesh!.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
-    return { client, ring, meshId: mesh!.mesh_id };
-  };
+  const sdkMember = (name: keyof typeof who) => sdkMemberOf(who[name]);
 
   beforeAll(async () => {
     tb = await startTestBroker('embedded');

@@ -8,6 +8,7 @@ import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { TopicsService } from '../topics/topics.service.js';
+import { rotationNeeded } from './epoch-guard.js';
 
 /**
  * Who asks: an active member of a mesh. A WebSocket session speaks for its whole member; an API key
@@ -132,7 +133,7 @@ export class EpochsService {
 
   /** Manifests after `afterEpoch` in order, the caller's seals for them, and who lacks a seal of the current epoch. */
   async get(caller: EpochCaller, scope: string, afterEpoch = 0): Promise<EpochsAnswer> {
-    await this.policy(caller, scope);
+    const policy = await this.policy(caller, scope);
     const meshId = caller.state.mesh.id;
     const found = await rows<ManifestRow>(
       this.ds,
@@ -156,11 +157,15 @@ export class EpochsService {
     const answer: EpochsAnswer = {
       scope, current_epoch: currentEpoch, manifests: page.map(toStoredManifest), seals: seals.map(toStoredSeal), has_more: page.length < found.length,
     };
-    const listed = current ? (JSON.parse(current.manifest) as EpochManifest).members : [];
-    if (current && listed.includes(caller.member.pubkey)) {
+    const manifest = current ? (JSON.parse(current.manifest) as EpochManifest) : null;
+    const listed = manifest?.members ?? [];
+    if (current && manifest && listed.includes(caller.member.pubkey)) {
       const sealed = new Set((await rows<{ recipient: string }>(this.ds, 'SELECT recipient FROM epoch_seals WHERE mesh_id = $1 AND scope = $2 AND epoch = $3', [meshId, scope, current.epoch])).map((r) => r.recipient));
       // Revoked members stay in an old manifest but are owed nothing: they are not "missing".
       answer.missing = listed.filter((k) => !sealed.has(k) && caller.state.byPubkey.get(k)?.revoked === false);
+      // What the next sender would be told (§5.6 "Rotation before the next send"), so a keyed member can rotate now.
+      const rotate = rotationNeeded(caller.state, manifest, policy.eligible);
+      if (rotate) answer.rotate = rotate;
     }
     return answer;
   }

@@ -1,4 +1,4 @@
-import { syncEpochs, type EpochEvent, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { ProtocolError, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
 import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
 
@@ -15,8 +15,9 @@ export function resealIntervalMs(): number {
  * `epoch_new` / `epoch_seal_new` pushes into the keyring file (saved under its lock, so CLI runs find
  * the keys without fetching them), and for every scope whose current epoch it holds it seals that
  * key for the listed members the broker names as still without one (`missing` of `epoch_get`), so
- * a member waits for a key only while no other member's daemon is running. One pass at a time; a
- * trigger during a pass runs another one after it.
+ * a member waits for a key only while no other member's daemon is running. When the broker says the
+ * current epoch lists the wrong members (`rotate` of `epoch_get`: a revoked member, a joiner), it
+ * makes the next epoch itself. One pass at a time; a trigger during a pass runs another one after it.
  */
 export class EpochKeeper {
   private running: Promise<void> | null = null;
@@ -99,7 +100,10 @@ export class EpochKeeper {
   }
 
   private async pass(events: readonly EpochEvent[], named: readonly string[], full: boolean): Promise<void> {
-    const stored = openKeyring(this.home, this.mesh, keyringAuthorities(await this.client.listPeers()));
+    const peers = await this.client.listPeers();
+    const stored = openKeyring(this.home, this.mesh, keyringAuthorities(peers));
+    // Members this client itself knows hold keys: a joiner the broker names is added only if listed here too.
+    const keyed = new Set(peers.filter((p) => p.rest_only !== true).map((p) => p.member_pubkey));
     const { ring } = stored;
     const scopes = new Set<string>(full ? Object.keys(ring.snapshot().scopes) : []);
     for (const scope of named) scopes.add(scope);
@@ -116,7 +120,9 @@ export class EpochKeeper {
       try {
         const synced = await syncEpochs(this.client, ring, scope);
         const epoch = ring.currentEpoch(scope);
-        if (epoch > 0 && ring.context(scope, epoch) !== null && synced.missing.length > 0) {
+        if (epoch > 0 && ring.context(scope, epoch) !== null && synced.rotate) {
+          await this.rotate(ring, scope, epoch, synced.rotate, keyed);
+        } else if (epoch > 0 && ring.context(scope, epoch) !== null && synced.missing.length > 0) {
           const seals = ring.resealFor(scope, epoch, synced.missing);
           if (seals.length > 0) {
             await this.client.addSeals(scope, epoch, seals);
@@ -132,5 +138,28 @@ export class EpochKeeper {
       }
     }
     stored.save();
+  }
+
+  /**
+   * The current epoch lists the wrong members (a revoked or departed member, a joiner): make the next
+   * one now rather than leave it to the next sender (docs/protocol.md §5.6), so a joiner gets the
+   * key without anyone posting. One attempt: if another member rotated first, its epoch is synced
+   * and nothing more is done (the next sweep looks again).
+   */
+  private async rotate(ring: EpochKeyring, scope: string, epoch: number, why: EpochRotateDetails, keyed: ReadonlySet<string>): Promise<void> {
+    const departed = new Set(why.departed);
+    const listed = ring.currentManifest(scope)!.members.filter((k) => !departed.has(k) && keyed.has(k));
+    const members = [...new Set([...listed, ...why.joined.filter((k) => keyed.has(k))])];
+    const pending = ring.rotate(scope, { members, reason: why.reason });
+    try {
+      await this.client.publishEpoch(pending.signed, pending.seals);
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
+      await syncEpochs(this.client, ring, scope);
+      return;
+    }
+    ring.accept(scope, pending);
+    const change = [why.departed.length ? `${why.departed.length} left` : '', why.joined.length ? `${why.joined.length} joined` : ''].filter(Boolean).join(', ');
+    this.log(`${this.mesh.mesh_name}: rotated the key of ${scope} to epoch ${epoch + 1} (${why.reason}: ${change || 'scheduled'})`);
   }
 }

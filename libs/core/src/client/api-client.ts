@@ -5,9 +5,8 @@ import {
   AddTopicMemberBody, ApiKeyInfo, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence,
   Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '../protocol/v1/api.js';
-import { AddEpochSealsBody, EpochAck, EpochSealsAdded, EpochsPage, PublishEpochBody } from '../protocol/v1/epochs.js';
+import { AddEpochSealsBody, EpochAck, EpochRotate, EpochSealsAdded, EpochsPage, PublishEpochBody } from '../protocol/v1/epochs.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from '../protocol/v1/errors.js';
-import { EpochRotate } from '../protocol/v1/server-frames.js';
 import type { EpochPage } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
 import { Backoff } from './backoff.js';
@@ -233,6 +232,7 @@ export class MeshApi {
     return {
       scope: page.scope, currentEpoch: page.current_epoch, manifests: page.manifests, seals: page.seals, hasMore: page.has_more,
       ...(page.missing !== undefined ? { missing: page.missing } : {}),
+      ...(page.rotate !== undefined ? { rotate: page.rotate } : {}),
     };
   }
 

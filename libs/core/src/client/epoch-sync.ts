@@ -1,5 +1,5 @@
 import type { EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
-import { ProtocolError } from '../protocol/v1/errors.js';
+import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
 import type { EpochPage } from './mesh-client.js';
 
@@ -30,8 +30,8 @@ export function ingestPage(ring: EpochKeyring, page: EpochPage): IngestResult {
  * the epoch before when it still lacks the current key, so that seal comes too). Returns what all
  * pages did together and the members the broker says lack a seal of the current epoch.
  */
-export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[] }> {
-  const total: IngestResult & { missing: string[] } = { verified: [], opened: [], refused: [], missing: [] };
+export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[]; rotate?: EpochRotateDetails }> {
+  const total: IngestResult & { missing: string[]; rotate?: EpochRotateDetails } = { verified: [], opened: [], refused: [], missing: [] };
   let after = ring.currentEpoch(scope);
   if (after > 0 && ring.context(scope, after) === null) after -= 1;
   for (;;) {
@@ -41,6 +41,8 @@ export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring
     total.opened.push(...result.opened);
     total.refused.push(...result.refused);
     total.missing = page.missing ?? [];
+    if (page.rotate) total.rotate = page.rotate;
+    else delete total.rotate;
     const last = page.manifests.at(-1)?.manifest.epoch;
     if (!page.hasMore || last === undefined || result.refused.length > 0) return total;
     after = last;

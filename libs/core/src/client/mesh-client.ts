@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, stateDecrypt, stateEncrypt, utf8Decode, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
-import { ProtocolError, type ErrorCode } from '../protocol/v1/errors.js';
+import { ProtocolError, type EpochRotateDetails, type ErrorCode } from '../protocol/v1/errors.js';
 import { LIMITS, kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ClientFrameInput } from '../protocol/v1/client-frames.js';
 import type { Capability } from '../protocol/v1/primitives.js';
@@ -36,6 +36,8 @@ export interface EpochPage {
   seals: StoredEpochSeal[];
   /** Members of the current epoch without a seal; only for a member listed in it. */
   missing?: string[];
+  /** For a member listed in it: the current epoch lists the wrong members; rotate (docs/protocol.md §5.6). */
+  rotate?: EpochRotateDetails;
   hasMore: boolean;
 }
 
@@ -331,6 +333,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return {
       scope: frame.scope, currentEpoch: frame.current_epoch, manifests: frame.manifests, seals: frame.seals, hasMore: frame.has_more,
       ...(frame.missing !== undefined ? { missing: frame.missing } : {}),
+      ...(frame.rotate !== undefined ? { rotate: frame.rotate } : {}),
     };
   }
 

@@ -71,6 +71,13 @@ export const StoredEpochManifest = z.object({
   accepted_at: EpochMs,
 });
 
+/** docs/protocol.md §5.6 "Rotation": why the current epoch must be rotated before the next send. */
+export const EpochRotate = z.object({
+  reason: z.enum(['member_removed', 'member_left', 'member_added', 'scheduled']),
+  departed: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
+  joined: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
+});
+
 /**
  * A page of a scope's epochs, as `epochs` (WebSocket) and `GET /api/v1/topics/:name/epochs` (REST)
  * answer it: manifests in order, the caller's own seals, and (for a member listed in the current
@@ -83,6 +90,12 @@ export const EpochsPage = z.object({
   manifests: z.array(StoredEpochManifest),
   seals: z.array(StoredEpochSeal),
   missing: z.array(PubkeyHex).optional(),
+  /**
+   * For a member listed in the current epoch, when that epoch lists the wrong members (a revoked or
+   * departed member, a joiner): what a sender would be told with E_EPOCH_STALE. A keyed member may
+   * rotate at once rather than wait for the next sender (docs/protocol.md §5.6).
+   */
+  rotate: EpochRotate.optional(),
   /** More manifests follow: ask again after the last epoch of this page. */
   has_more: z.boolean(),
 });

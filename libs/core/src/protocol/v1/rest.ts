@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
-import { EpochRotate, MemberInfo } from './server-frames.js';
+import { EpochRotate } from './epochs.js';
+import { MemberInfo } from './server-frames.js';
 
 /** REST bodies under /api/v1. Requests are strict; responses are not. */
 /** Free text on one line: signed (§4.4 refuses line breaks) and stored (no NUL in a Postgres text). */
@@ -16,11 +17,11 @@ export const CreateMeshBody = z.strictObject({
   /** Owner's signature over the mesh-create string. */
   sig: Signature,
   /**
-   * How #general is created (docs/topics.md "Encryption"): `e2e` by default, keyed by the first
+   * How #general is created (docs/topics.md "Encryption"): `e2e` when absent, keyed by the first
    * member client that posts in it; `plaintext` for a mesh whose #general is read and posted over
    * plain REST. Not part of the signed string: like any topic's mode, it is public and fixed.
    */
-  general: z.enum(['e2e', 'plaintext']).default('e2e'),
+  general: z.enum(['e2e', 'plaintext']).optional(),
 });
 
 export const InvitePayloadSchema = z.strictObject({

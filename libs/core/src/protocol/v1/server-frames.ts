@@ -21,7 +21,7 @@ import {
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
 import { TopicMessage, TopicName } from './api.js';
-import { EPOCH_LIMITS, EpochNumber, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
+import { EpochNumber, EpochRotate, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -48,13 +48,6 @@ export const HelloAckFrame = z.object({
   queued: z.number().int().nonnegative(),
   server_time: EpochMs,
   max_frame_bytes: z.number().int().positive(),
-});
-
-/** docs/protocol.md §5.6 "Rotation": why the current epoch must be rotated before the next send. */
-export const EpochRotate = z.object({
-  reason: z.enum(['member_removed', 'member_left', 'member_added', 'scheduled']),
-  departed: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
-  joined: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
 });
 
 export const ErrorFrame = z.object({
