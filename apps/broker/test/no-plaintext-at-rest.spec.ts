@@ -1,4 +1,4 @@
-import { EpochKeyring, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type InboundMessage, type TopicMessage } from '@claudemesh/core';
+import { EpochKeyring, MESH_SCOPE, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, type InboundMessage, type TopicMessage } from '@claudemesh/core';
 import { firstEpoch, openEpochSeal, sealEpochKey, topicScope, toB64u, type EpochManifest } from '@claudemesh/crypto';
 import { describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor } from '../../../test/helpers/broker.js';
@@ -83,6 +83,47 @@ describe.each(dbKinds())('no plaintext at rest on %s', (kind) => {
     expect(dump.includes(Buffer.from('PLAINTEXT-CANARY'))).toBe(false);
     // Nor any word of them on its own (a search vector would hold it).
     expect(dump.includes(Buffer.from('quorvexine'))).toBe(false);
+    await tb.close();
+  });
+
+  it('stores @group and * messages under mesh epochs sealed (body_version 2): a full dump holds none of their texts nor the epoch keys', async () => {
+    const tb = await startTestBroker(kind);
+    const mesh = await createTestMesh(tb, 'control-mesh-epochs-2a6c');
+    const alice = await addMember(tb, mesh, 'alice');
+    const bob = await addMember(tb, mesh, 'bob');
+    const authorities = (scope: string) => (scope === MESH_SCOPE ? [mesh.owner.publicKey] : []);
+    const ring = (me: typeof alice) => new EpochKeyring({ me, meshId: mesh.meshId, authorities });
+    const [ringOwner, ringA, ringB] = [ring(mesh.owner), ring(alice), ring(bob)];
+    const owner = await connectClient(tb, mesh, mesh.owner, { keyring: ringOwner });
+    const a = await connectClient(tb, mesh, alice, { keyring: ringA });
+    const inbox: InboundMessage[] = [];
+    const b = await connectClient(tb, mesh, bob, { keyring: ringB }, inbox);
+    await b.joinGroup('secret-club');
+
+    // The owner's first broadcast creates mesh epoch 1; alice then writes under it too.
+    await owner.send('*', 'PLAINTEXT-CANARY-mesh-epoch-first zyphorant 3000');
+    const secrets = Array.from({ length: 10 }, (_, i) => `PLAINTEXT-CANARY-mesh-epoch-${i} zyphorant ${3001 + i}`);
+    for (const [i, secret] of secrets.entries()) await a.send(i % 2 === 0 ? '@secret-club' : '*', secret);
+    await waitFor(() => inbox.length === secrets.length + 1, 'every message delivered');
+    expect(inbox.every((m) => m.keyEpoch === 1)).toBe(true);
+    expect(inbox.map((m) => m.text)).toEqual(['PLAINTEXT-CANARY-mesh-epoch-first zyphorant 3000', ...secrets]);
+    const context = ringB.context(MESH_SCOPE, 1)!;
+    for (const c of [owner, a, b]) await c.close();
+    await tb.broker.close();
+
+    const dump = dumpDatabase(tb);
+    expect(dump.includes(Buffer.from('control-mesh-epochs-2a6c'))).toBe(true);
+    for (const secret of secrets) {
+      expect(dump.includes(Buffer.from(secret)), secret).toBe(false);
+      expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex'))), `${secret} as hex`).toBe(false);
+    }
+    expect(dump.includes(Buffer.from('PLAINTEXT-CANARY'))).toBe(false);
+    expect(dump.includes(Buffer.from('zyphorant'))).toBe(false);
+    for (const secret of [context.epochKey, context.messageKey]) {
+      expect(dump.includes(Buffer.from(secret))).toBe(false);
+      expect(dump.includes(Buffer.from(toB64u(secret)))).toBe(false);
+      expect(dump.includes(Buffer.from(Buffer.from(secret).toString('hex')))).toBe(false);
+    }
     await tb.close();
   });
 

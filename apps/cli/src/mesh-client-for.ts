@@ -1,14 +1,27 @@
-import { MeshClient, wsUrlOf, type StoredMesh } from '@claudemesh/core';
+import { MeshClient, claudemeshHome, wsUrlOf, type EpochKeyring, type StoredMesh } from '@claudemesh/core';
 import { fromB64u, parseIdentity } from '@claudemesh/crypto';
 import type { LocalStore } from './store/local-store.js';
 
 /**
  * The SDK client for a joined mesh, from its stored keys: one place for the CLI's one-shot
  * connections, the daemon's and the push-pipe's reconnecting ones. libsodium must be ready.
+ * `@group` and `*` go under the mesh scope's key epochs once the mesh has one (an owner's or
+ * admin's first such send creates it), through the member's keyring.
  */
 export function meshClientFor(mesh: StoredMesh, options: { reconnect: boolean; clientName: string; history?: LocalStore }): MeshClient {
   const history = options.history;
+  // The member's keyring (keyrings/<mesh_id>.json), loaded once connected — its authorities come
+  // from the member list — at the first @group / * send or epoch push; saved whenever it changes.
+  let save: (() => void) | null = null;
+  const keyring = async (client: MeshClient): Promise<EpochKeyring> => {
+    const { loadKeyring } = await import('./topic-keyring.js');
+    const stored = await loadKeyring(claudemeshHome(), mesh, client);
+    save = () => stored.save();
+    return stored.ring;
+  };
   return new MeshClient({
+    keyring,
+    onKeyringChange: () => save?.(),
     url: wsUrlOf(mesh.broker_url),
     meshId: mesh.mesh_id,
     identity: parseIdentity(mesh.identity),

@@ -24,6 +24,8 @@ export interface EncryptEpochMessageOptions {
   sender: Identity;
   /** The sender's client id for this message (`^[A-Za-z0-9_-]{8,64}$`). */
   messageId: string;
+  /** The `mesh` scope only (required there): the target, `@name` or `*`, bound into the associated data. */
+  target?: string;
   plaintext: string | Uint8Array;
 }
 
@@ -32,14 +34,18 @@ export interface DecryptEpochMessageOptions {
   /** The member key the message claims as its sender. */
   sender: string;
   messageId: string;
+  /** The `mesh` scope only (required there): the target the message arrived for. */
+  target?: string;
 }
 
-/** The associated data as bytes: UTF-8 of epochMessageString for this epoch, sender and message id. */
-export function epochMessageAssociatedData(context: EpochContext, sender: string, messageId: string): Uint8Array {
+/** The associated data as bytes: UTF-8 of epochMessageString for this epoch, sender, message id and (mesh scope) target. */
+export function epochMessageAssociatedData(context: EpochContext, sender: string, messageId: string, target?: string): Uint8Array {
   if (!isPublicKeyHex(sender)) throw new CryptoError('E_FIELD_INVALID', 'sender must be 64 lowercase hex chars');
   if (typeof messageId !== 'string' || !MESSAGE_ID_RE.test(messageId)) throw new CryptoError('E_FIELD_INVALID', 'messageId must match ^[A-Za-z0-9_-]{8,64}$');
   const m = context.manifest;
-  return utf8Encode(epochMessageString({ meshId: m.mesh_id, scope: m.scope, epoch: m.epoch, manifestHash: context.manifestHash, sender, messageId }));
+  return utf8Encode(epochMessageString({
+    meshId: m.mesh_id, scope: m.scope, epoch: m.epoch, manifestHash: context.manifestHash, sender, messageId, ...(target !== undefined ? { target } : {}),
+  }));
 }
 
 /** What the sender signs: the associated data, a newline (it ends the last line), the nonce, the ciphertext. */
@@ -56,7 +62,7 @@ export function encryptEpochMessageWithNonce(opts: EncryptEpochMessageOptions, n
   const { context, sender } = opts;
   // Refusing here keeps a client from writing what every other member would refuse to read.
   if (!context.members.has(sender.publicKey)) throw new CryptoError('E_SENDER_UNAUTHORIZED', 'the sender is not a member of this epoch');
-  const ad = epochMessageAssociatedData(context, sender.publicKey, opts.messageId);
+  const ad = epochMessageAssociatedData(context, sender.publicKey, opts.messageId, opts.target);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(toBytes(opts.plaintext), ad, null, nonce, context.messageKey);
   return { nonce: toB64u(nonce), ciphertext: toB64u(ciphertext), sig: sign(signedBytes(ad, nonce, ciphertext), sender.secretKey) };
 }
@@ -69,13 +75,13 @@ export function encryptEpochMessage(opts: EncryptEpochMessageOptions): EpochMess
 /**
  * In this order: sender and message id well-formed (E_FIELD_INVALID); the sender a member of the
  * epoch (E_SENDER_UNAUTHORIZED); nonce and ciphertext well-formed (E_DECRYPT); the sender's signature
- * (E_BAD_SIGNATURE: forged, altered, or moved to another scope, epoch, id or sender); the AEAD
+ * (E_BAD_SIGNATURE: forged, altered, or moved to another scope, epoch, id, sender or target); the AEAD
  * (E_DECRYPT: a genuine sender whose ciphertext does not open under the key held for this epoch).
  */
 export function decryptEpochMessage(message: EpochMessage, opts: DecryptEpochMessageOptions): Uint8Array {
   const sodium = na();
   const { context } = opts;
-  const ad = epochMessageAssociatedData(context, opts.sender, opts.messageId);
+  const ad = epochMessageAssociatedData(context, opts.sender, opts.messageId, opts.target);
   if (!context.members.has(opts.sender)) throw new CryptoError('E_SENDER_UNAUTHORIZED', 'the sender is not a member of this epoch');
   const { nonce, ciphertext } = decodeSealed(message, sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES);
   if (!verify(signedBytes(ad, nonce, ciphertext), message.sig, opts.sender)) {
@@ -103,7 +109,13 @@ export function verifyEpochMessageSignature(message: EpochMessage, fields: Epoch
   } catch {
     return false;
   }
-  return verify(signedBytes(utf8Encode(epochMessageString(fields)), decoded.nonce, decoded.ciphertext), message.sig, fields.sender);
+  let ad: Uint8Array;
+  try {
+    ad = utf8Encode(epochMessageString(fields));
+  } catch {
+    return false;
+  }
+  return verify(signedBytes(ad, decoded.nonce, decoded.ciphertext), message.sig, fields.sender);
 }
 
 /** decryptEpochMessage, then fatal UTF-8 decoding (invalid UTF-8 is E_DECRYPT). */

@@ -71,6 +71,12 @@ export interface EpochSealFields {
 /** Key epochs: where a message belongs and who wrote it; messageId is the sender's client id. */
 export interface EpochMessageFields {
   meshId: string; scope: string; epoch: number; manifestHash: string; sender: string; messageId: string;
+  /**
+   * The `mesh` scope only: the message's target as sent (`@name` or `*`), so a message cannot be
+   * moved to another group or turned into a broadcast. Every `@group` and `*` message carries it;
+   * topic messages have none (a target with another scope is E_FIELD_INVALID).
+   */
+  target?: string;
 }
 
 type Field = { name: string; value: unknown; kind: 'text' | 'int' };
@@ -203,8 +209,18 @@ export function epochSealString(f: EpochSealFields): string {
  * sender signs them followed by a newline, the nonce and the ciphertext.
  */
 export function epochMessageString(f: EpochMessageFields): string {
-  return render(DOMAIN.keyEpochMessage, [
+  const fields = [
     text('meshId', f.meshId), text('scope', f.scope), int('epoch', f.epoch), text('manifestHash', f.manifestHash),
     text('sender', f.sender), text('messageId', f.messageId),
-  ]);
+  ];
+  // A mesh-scope message (`@group`, `*`) ends with its target; a topic message has no such line.
+  if (f.target !== undefined) {
+    if (f.scope !== 'mesh') throw new CryptoError('E_FIELD_INVALID', 'only a mesh-scope message has a target');
+    if (typeof f.target !== 'string' || !MESH_TARGET_RE.test(f.target)) throw new CryptoError('E_FIELD_INVALID', 'target must be @name or *');
+    fields.push(text('target', f.target));
+  }
+  return render(DOMAIN.keyEpochMessage, fields);
 }
+
+/** `*` or `@` and a group name: the targets a mesh-scope message can have (protocol §6.1). */
+const MESH_TARGET_RE = /^(\*|@[a-z0-9][a-z0-9_-]{0,63})$/;

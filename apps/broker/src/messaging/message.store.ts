@@ -15,6 +15,9 @@ export interface NewMessage {
   /** Which state advances are pushed to the sender (protocol §7.3). */
   receipts: ReceiptPolicy;
   recipients: string[];
+  /** body_version 2 (`@group`, `*`): the mesh-scope epoch and the sender's signature; null otherwise. */
+  keyEpoch: number | null;
+  sig: string | null;
 }
 
 export interface StoredMessage {
@@ -35,6 +38,8 @@ export interface QueuedRow {
   sender_session_pubkey: string;
   sender_pubkey: string;
   sender_name: string;
+  key_epoch: number | null;
+  sig: string | null;
 }
 
 export interface StateChange {
@@ -61,10 +66,10 @@ export interface ChangedDelivery {
  */
 const INSERT_BATCH = `
 WITH ins AS (
-  INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext, receipts)
-  SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts
-  FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $12::text[])
-       WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts, ord)
+  INSERT INTO messages (mesh_id, sender_member_id, sender_session_pubkey, client_id, kind, target, nonce, ciphertext, receipts, key_epoch, sig)
+  SELECT mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts, key_epoch, sig
+  FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $12::text[], $13::int[], $14::text[])
+       WITH ORDINALITY AS t(mesh_id, sender, session, client_id, kind, target, nonce, ciphertext, receipts, key_epoch, sig, ord)
   ORDER BY ord
   ON CONFLICT (sender_member_id, client_id) DO NOTHING
   RETURNING id, sender_member_id, client_id, created_at
@@ -82,7 +87,7 @@ FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS u(sender, client_id)
   ON m.sender_member_id = u.sender AND m.client_id = u.client_id`;
 
 const SELECT_QUEUED = `
-SELECT m.id, m.client_id, m.kind, m.target, m.nonce, m.ciphertext, m.created_at, m.sender_session_pubkey,
+SELECT m.id, m.client_id, m.kind, m.target, m.nonce, m.ciphertext, m.created_at, m.sender_session_pubkey, m.key_epoch, m.sig,
        s.pubkey AS sender_pubkey, s.display_name AS sender_name
 FROM deliveries d
 JOIN messages m ON m.id = d.message_id
@@ -148,6 +153,8 @@ export class MessageStore {
       dClient,
       dRecipient,
       unique.map((m) => m.receipts),
+      unique.map((m) => m.keyEpoch),
+      unique.map((m) => m.sig),
     ]);
     const results = new Map<string, StoredMessage>();
     for (const row of inserted) {

@@ -7,6 +7,7 @@ import type { LiveSession } from '../presence/live-session.js';
 import { GroupCommitWriter } from './group-commit.writer.js';
 import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, type StateChange, type StoredMessage } from './message.store.js';
 import { OfflineQueueQuota } from './offline-queue.quota.js';
+import { MeshEpochCheck, type MeshEpochFields } from './mesh-epoch.check.js';
 import { TargetResolver } from './target.resolver.js';
 
 const DRAIN_PAGE = 500;
@@ -25,6 +26,7 @@ export class MessagingService implements OnModuleDestroy {
   constructor(
     private readonly store: MessageStore,
     private readonly resolver: TargetResolver,
+    private readonly meshEpochs: MeshEpochCheck,
     private readonly quota: OfflineQueueQuota,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
@@ -35,6 +37,7 @@ export class MessagingService implements OnModuleDestroy {
       batch.forEach((m, i) => {
         const r = results[i]!;
         if (r.duplicate) return;
+        if (m.keyEpoch !== null) this.meshEpochs.stored(m.meshId, m.keyEpoch);
         const frame = m.push(r.messageId, r.acceptedAt);
         for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
       });
@@ -64,6 +67,16 @@ export class MessagingService implements OnModuleDestroy {
       if (error instanceof ProtocolError && error.code === 'E_UNKNOWN_TARGET') return this.storedOr(session, frame, error);
       throw error;
     }
+    let sealed: MeshEpochFields = { keyEpoch: null, sig: null };
+    if (route.kind !== 'dm') {
+      try {
+        sealed = await this.meshEpochs.check(session.state, session.member, frame, route.label);
+      } catch (error) {
+        // A retry of a message stored before the mesh rotated is still that message.
+        if (error instanceof ProtocolError) return this.storedOr(session, frame, error);
+        throw error;
+      }
+    }
     const nonce = Buffer.from(frame.nonce, 'base64url');
     const ciphertext = Buffer.from(frame.ciphertext, 'base64url');
     if (nonce.length !== 24 || ciphertext.length < 16) throw new ProtocolError('E_SCHEMA', 'nonce must be 24 bytes and ciphertext at least 16');
@@ -89,8 +102,12 @@ export class MessagingService implements OnModuleDestroy {
         ciphertext,
         receipts: frame.receipts ?? (route.kind === 'dm' ? 'all' : 'none'),
         recipients: admitted,
+        ...sealed,
         push: (messageId, at) =>
-          serverFrame('push', { message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at }),
+          serverFrame('push', {
+            message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at,
+            ...epochFields(sealed.keyEpoch, sealed.sig),
+          }),
       });
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw new ProtocolError('E_UNAVAILABLE', 'message not stored: database unavailable; retry with the same id');
@@ -211,5 +228,11 @@ function queuedFrame(row: QueuedRow): string {
     nonce: row.nonce.toString('base64url'),
     ciphertext: row.ciphertext.toString('base64url'),
     sent_at: row.created_at.getTime(),
+    ...epochFields(row.key_epoch, row.sig),
   });
+}
+
+/** A body_version 2 message's push carries its epoch and signature; a mesh-key message or DM neither. */
+function epochFields(keyEpoch: number | null, sig: string | null): { key_epoch?: number; sig?: string } {
+  return keyEpoch !== null && sig !== null ? { key_epoch: Number(keyEpoch), sig } : {};
 }

@@ -58,6 +58,8 @@ export class TopicMemberEntity {
 @Index('topic_messages_topic_idx', ['topicId', 'id'])
 // a GIN index on body_tsv (migrations/0007) TypeORM cannot describe; left to the migration
 @Index('topic_messages_search_idx', { synchronize: false })
+// partial index on (topic_id, key_epoch) for scheduled rotation (migrations/0012), left to the migration
+@Index('topic_messages_epoch_idx', { synchronize: false })
 @Check(
   'topic_messages_body_check',
   `(body_version = 1 AND body IS NOT NULL AND ciphertext IS NULL AND sig IS NULL) OR (body_version = 2 AND body IS NULL AND nonce IS NOT NULL AND ciphertext IS NOT NULL AND key_epoch IS NOT NULL AND sig IS NOT NULL)`,

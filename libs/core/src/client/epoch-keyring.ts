@@ -1,5 +1,6 @@
 import {
   CryptoError,
+  decryptEpochMessage,
   decryptEpochMessageText,
   encryptEpochMessage,
   epochContext,
@@ -200,17 +201,22 @@ export class EpochKeyring {
     return recipients.filter((r) => context.members.has(r)).map((r) => sealEpochKey(context, r, this.opts.me));
   }
 
-  /** Encrypts under the current epoch: its number travels beside the message. */
-  encrypt(scope: string, messageId: string, plaintext: string): { epoch: number; message: EpochMessage } {
+  /** Encrypts under the current epoch: its number travels beside the message. `target` (`@name`, `*`): the mesh scope only. */
+  encrypt(scope: string, messageId: string, plaintext: string | Uint8Array, target?: string): { epoch: number; message: EpochMessage } {
     const epoch = this.currentEpoch(scope);
     if (epoch === 0) throw new EpochKeyError('E_NO_EPOCH', `no key epoch for ${scope} yet`);
     const context = this.requireKey(scope, epoch);
-    return { epoch, message: encryptEpochMessage({ context, sender: this.opts.me, messageId, plaintext }) };
+    return { epoch, message: encryptEpochMessage({ context, sender: this.opts.me, messageId, plaintext, ...(target !== undefined ? { target } : {}) }) };
   }
 
   /** Opens a message of a held epoch; E_NO_KEY means "waiting for a key from a member". */
   decrypt(scope: string, epoch: number, sender: string, messageId: string, message: EpochMessage): string {
     return decryptEpochMessageText(message, { context: this.requireKey(scope, epoch), sender, messageId });
+  }
+
+  /** Opens a mesh-scope message (`@group`, `*`) to bytes, checked for its target too; E_NO_KEY as decrypt. */
+  decryptBytes(scope: string, epoch: number, sender: string, messageId: string, message: EpochMessage, target?: string): Uint8Array {
+    return decryptEpochMessage(message, { context: this.requireKey(scope, epoch), sender, messageId, ...(target !== undefined ? { target } : {}) });
   }
 
   /**

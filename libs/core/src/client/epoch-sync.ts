@@ -68,3 +68,25 @@ export async function publishRotation(client: EpochTransport, ring: EpochKeyring
     }
   }
 }
+
+/**
+ * The reaction to E_EPOCH_STALE on a send, shared by topics and the mesh scope: syncs the scope
+ * (E_EPOCH_CONFLICT when the broker's epochs do not verify; `label` names the scope), then, when
+ * the refusal carried `rotate` and the synced current epoch is the one refused (no other member
+ * rotated meanwhile), publishes the next epoch for `rotate.reason`. Who it lists: this client's own
+ * view of who may hold the key (`members`), minus the members the broker says departed. The
+ * broker's word can only take members out here, never put a key of its choosing in: a joiner is
+ * listed because this client's member list shows it, not because the broker named it.
+ * Returns whether it rotated; either way the caller seals again under a fresh id.
+ */
+export async function syncAfterStale(
+  client: EpochTransport, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
+): Promise<boolean> {
+  const synced = await syncEpochs(client, ring, scope);
+  if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);
+  const rotate = refused.details.rotate;
+  if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
+  const departed = new Set(rotate.departed);
+  await publishRotation(client, ring, scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
+  return true;
+}

@@ -10,3 +10,4 @@ export * from './topic-client.js';
 export * from './epoch-keyring.js';
 export * from './epoch-sync.js';
 export * from './topic-crypto.js';
+export * from './mesh-sealing.js';

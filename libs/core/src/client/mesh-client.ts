@@ -14,6 +14,7 @@ import { UnackedSends } from './unacked-sends.js';
 import { Backoff } from './backoff.js';
 import { newClientId } from './client-id.js';
 import { buildHelloFrame } from './hello-frame.js';
+import { MeshSealing, UnopenedPushError } from './mesh-sealing.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
 import { TopicClient, type SealedTopicBody, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
@@ -23,7 +24,7 @@ import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
 export type { SealedTopicBody, TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
-export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
+export type { Ack, EpochEvent, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, Receipt, StateValue } from './types.js';
 
 /** One page of a scope's epochs, as getEpochs returns it. */
 export interface EpochPage {
@@ -48,7 +49,9 @@ interface PendingRequest {
 }
 
 /** Errors after which resending the same frame cannot succeed (E_QUEUE_FULL: not until the recipient drains). */
-const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME', 'E_QUEUE_FULL']);
+const PERMANENT_SEND_ERRORS = new Set<ErrorCode>([
+  'E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME', 'E_QUEUE_FULL', 'E_EPOCH_STALE', 'E_EPOCH_REQUIRED', 'E_MESSAGE_INVALID',
+]);
 /** An E_RATE_LIMITED without retry_after_ms (an older broker) waits this long. */
 const DEFAULT_RETRY_AFTER_MS = 1_000;
 /** Errors that end the session for good: reconnecting would be refused again. */
@@ -98,8 +101,17 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     },
   });
 
+  /** `@group` and `*` under the mesh scope's key epochs, when the client holds a keyring. */
+  private readonly meshSealing: MeshSealing | null;
+  /** Pushes waiting behind one whose epoch key is being fetched: they are handled in arrival order. */
+  private pushTail: Promise<void> = Promise.resolve();
+  private pushesWaiting = 0;
+
   constructor(private readonly opts: MeshClientOptions) {
     super();
+    this.meshSealing = opts.keyring
+      ? new MeshSealing(this, opts.keyring, () => opts.onKeyringChange?.(), () => this.lastHelloAck?.member.role === 'owner' || this.lastHelloAck?.member.role === 'admin')
+      : null;
     const ttl = opts.sessionTtlMs;
     // The broker refuses an attestation beyond its maximum at every hello: fail here, not in a reconnect loop.
     if (ttl !== undefined && !(ttl > 0 && ttl <= LIMITS.maxSessionTtlMs)) throw new RangeError(`sessionTtlMs must be within 1…${LIMITS.maxSessionTtlMs} ms (30 days); got ${ttl}`);
@@ -181,6 +193,13 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * durably stored; survives disconnects by resending under the same client id.
    */
   send(to: string, plaintext: string | Uint8Array, options: { id?: string; receipts?: ReceiptPolicy } = {}): Promise<Ack> {
+    if (this.meshSealing && kindOfTarget(to) !== 'dm') {
+      const sealing = this.meshSealing;
+      const legacy = (id: string): Promise<Ack> => this.prepareSend(id, to, plaintext, options.receipts).then((frame) => this.unackedSends.add(id, frame));
+      const sent = this.sendChain.then(() => sealing.send(to, plaintext, options, legacy));
+      this.sendChain = sent.catch(() => undefined);
+      return sent;
+    }
     const id = options.id ?? newClientId();
     const prepared = this.sendChain.then(() => this.prepareSend(id, to, plaintext, options.receipts));
     this.sendChain = prepared.catch(() => undefined);
@@ -378,8 +397,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         this.onAck(frame);
         break;
       case 'push':
-        this.onPush(frame);
-        this.countDrained();
+        this.queuePush(frame);
         break;
       case 'receipt':
         for (const r of frame.receipts) this.emit('receipt', r);
@@ -467,6 +485,30 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     }
   }
 
+  /**
+   * Handles a push now, or (when it needs an epoch key the keyring must fetch first, or others wait
+   * already) after those before it: listeners see pushes in the order they arrived.
+   */
+  private queuePush(frame: ServerFrameMap['push']): void {
+    const sealing = this.meshSealing;
+    if (this.pushesWaiting === 0 && (!sealing || sealing.canOpenNow(frame))) {
+      this.onPush(frame);
+      this.countDrained();
+      return;
+    }
+    this.pushesWaiting += 1;
+    this.pushTail = this.pushTail
+      .then(() => sealing?.prepareOpen(frame))
+      .then(() => {
+        this.onPush(frame);
+        this.countDrained();
+      })
+      .catch((error: unknown) => this.report(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => {
+        this.pushesWaiting -= 1;
+      });
+  }
+
   private onAck(frame: Ack): void {
     this.unackedSends.acked(frame);
   }
@@ -491,9 +533,15 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     }
     let message: InboundMessage;
     try {
-      message = openPush(frame, this.opts.identity, this.opts.meshKey, this.boxCache);
+      if (frame.key_epoch !== undefined || frame.sig !== undefined) {
+        if (!this.meshSealing) throw new UnopenedPushError('waiting_for_key', 'a message under a mesh key epoch, and this client holds no keyring');
+        message = this.meshSealing.open(frame);
+      } else {
+        message = openPush(frame, this.opts.identity, this.opts.meshKey, this.boxCache);
+      }
     } catch (error) {
-      this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error });
+      const reason = error instanceof UnopenedPushError ? error.reason : 'does_not_open';
+      this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error, reason });
       this.queueDelivered(frame.message_id);
       return;
     }

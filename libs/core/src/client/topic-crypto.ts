@@ -1,9 +1,9 @@
 import { isCryptoError, topicScope } from '@claudemesh/crypto';
 import type { TopicMessage } from '../protocol/v1/api.js';
-import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
+import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, syncEpochs, type EpochTransport } from './epoch-sync.js';
+import { publishRotation, syncAfterStale, syncEpochs, type EpochTransport } from './epoch-sync.js';
 import type { MeshApi } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -70,25 +70,9 @@ export async function topicSendEncrypted(client: SealedTopicTransport, ring: Epo
       return await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
     } catch (error) {
       if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE') || attempt >= MAX_STALE_RETRIES) throw error;
-      const synced = await syncEpochs(client, ring, scope);
-      if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of #${topic} do not verify: ${synced.refused[0]!.message}`);
-      const rotate = error.details.rotate;
-      if (rotate && ring.currentEpoch(scope) === error.details.current_epoch) {
-        await publishRotation(client, ring, scope, { members: await rotationMembers(o, rotate), reason: rotate.reason });
-      }
+      await syncAfterStale(client, ring, scope, error, o.members, `#${topic}`);
     }
   }
-}
-
-/**
- * Who the next epoch lists when the broker asks for a rotation (E_EPOCH_STALE with `rotate`): this
- * client's own view of who may hold the key, minus the members the broker says departed. The
- * broker's word can only take members out here, never put a key of its choosing in: a joiner is
- * listed because this client's member list shows it, not because the broker named it.
- */
-async function rotationMembers(o: EncryptedSendOptions, rotate: EpochRotateDetails): Promise<string[]> {
-  const departed = new Set(rotate.departed);
-  return (await o.members()).filter((k) => !departed.has(k));
 }
 
 /**

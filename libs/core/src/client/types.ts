@@ -2,6 +2,8 @@ import type { Identity } from '@claudemesh/crypto';
 import type { MessageKind, PeerType } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
+import type { EpochKeyring } from './epoch-keyring.js';
+import type { MeshClient } from './mesh-client.js';
 
 export interface MeshClientOptions {
   /** Broker WebSocket URL, e.g. ws://127.0.0.1:7900/ws */
@@ -9,8 +11,18 @@ export interface MeshClientOptions {
   meshId: string;
   /** The member identity (its key opens DMs). */
   identity: Identity;
-  /** The mesh key (opens @group and * messages). */
+  /** The mesh key: seals `@group` and `*` messages while the mesh has no key epoch, and opens those (history). */
   meshKey?: Uint8Array;
+  /**
+   * The member's key epochs: with it, `@group` and `*` messages are sent under the mesh scope's
+   * current epoch (body_version 2; created by an owner or admin, rotated when members change) and
+   * body_version 2 pushes are opened (docs/protocol.md §5.2 `send`). A function loads it once
+   * connected (it may ask the broker, e.g. for the member list its authorities come from), at the
+   * first send or push that needs it.
+   */
+  keyring?: EpochKeyring | ((client: MeshClient) => Promise<EpochKeyring>);
+  /** Runs after the keyring learned or made an epoch, so the application can persist it. */
+  onKeyringChange?: () => void;
   peerType?: PeerType;
   /** Lifetime of the per-connection session attestation. */
   sessionTtlMs?: number;
@@ -56,6 +68,8 @@ export interface InboundMessage {
   body: Uint8Array;
   text: string;
   sentAt: number;
+  /** A body_version 2 `@group` / `*` message: the mesh-scope epoch it was sealed under (absent: the mesh key, or a DM). */
+  keyEpoch?: number;
 }
 
 export type Ack = ServerFrameMap['ack'];
@@ -90,7 +104,12 @@ export interface MeshClientEvents {
   disconnected: [{ code: number; reason: string }];
   /** A connection attempt failed before the hello (refused, DNS, TLS, timeout); a reconnecting client tries again. */
   connect_failed: [Error];
-  decrypt_error: [{ messageId: string; from: string; error: Error }];
+  /**
+   * A push that did not open. `reason` 'does_not_verify': not signed by its sender for its target,
+   * epoch and id (forged or re-labelled); 'waiting_for_key': its epoch's key has not reached this
+   * member; 'does_not_open': anything else (no key, bad ciphertext).
+   */
+  decrypt_error: [{ messageId: string; from: string; error: Error; reason: 'does_not_verify' | 'waiting_for_key' | 'does_not_open' }];
   /** A push the `accept` option refused (already confirmed to the broker). */
   dropped: [{ messageId: string; from: string; kind: MessageKind }];
   error: [Error];

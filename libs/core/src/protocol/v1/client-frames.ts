@@ -51,7 +51,19 @@ export const SendFrame = z.strictObject({
   ciphertext: b64uBytes({ min: 16, max: LIMITS.maxCiphertextBytes }),
   /** Which state advances the sender wants pushed; default `all` for a DM, `none` for `@group` and `*`. */
   receipts: ReceiptPolicy.optional(),
-});
+  /**
+   * 1 (the default): a DM under box, or `@group` / `*` under the mesh key. 2: `@group` or `*` under
+   * the mesh scope's key epoch `key_epoch` (XChaCha20-Poly1305), signed by the sender (`sig`).
+   */
+  body_version: z.union([z.literal(1), z.literal(2)]).optional(),
+  key_epoch: EpochNumber.optional(),
+  sig: Signature.optional(),
+}).refine(
+  (f) => (f.body_version ?? 1) === 1
+    ? f.key_epoch === undefined && f.sig === undefined
+    : f.key_epoch !== undefined && f.sig !== undefined && (f.to === '*' || f.to.startsWith('@')),
+  'body_version 1 carries no key_epoch or sig; body_version 2 is for @group and * only and carries key_epoch and sig',
+);
 
 const MessageIds = z.array(MessageId).min(1).max(LIMITS.maxIdsPerFrame);
 

@@ -38,6 +38,7 @@ export const ERROR_CODES = Object.freeze({
   E_EPOCH_INVALID: { http: 400, fatal: false, description: 'An epoch manifest or seal does not verify (signature, chain, mesh or members); nothing was stored.' },
   E_EPOCH_CONFLICT: { http: 409, fatal: false, description: 'The epoch does not follow the current epoch of its scope (another was published first); build on current_epoch and publish again.' },
   E_EPOCH_STALE: { http: 409, fatal: false, description: "The message is not under its scope's current epoch (0: none yet); sync to current_epoch (or create epoch 1), encrypt again and resend." },
+  E_EPOCH_REQUIRED: { http: 409, fatal: false, description: 'The mesh scope has a key epoch: @group and * messages must be body_version 2 under its current epoch (current_epoch); the mesh key no longer carries them.' },
   E_TOPIC_MODE: { http: 400, fatal: false, description: 'The body version does not match the topic: an e2e topic takes body_version 2 only, a plaintext topic body_version 1 only.' },
   E_MESSAGE_INVALID: { http: 400, fatal: false, description: "A body_version 2 message is not signed by its sender for this mesh, scope, epoch and id, or its sender is not in the epoch; nothing was stored." },
 } as const);
@@ -73,7 +74,7 @@ export class ProtocolError extends Error {
     readonly code: ErrorCode,
     message: string = ERROR_CODES[code].description,
     /**
-     * With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch, sent beside the code; with
+     * With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch, sent beside the code; with
      * E_EPOCH_STALE also `rotate` when that epoch lists the wrong members (rotate before sending).
      */
     readonly details: ErrorDetails = {},

@@ -14,6 +14,7 @@ import {
   PeerStatus,
   PeerType,
   PubkeyHex,
+  Signature,
   ReqId,
   StateKey,
   Uuid,
@@ -57,7 +58,7 @@ export const ErrorFrame = z.object({
   ref: z.string().optional(),
   /** With E_RATE_LIMITED: how long to wait before sending the refused frame again. */
   retry_after_ms: z.number().int().nonnegative().optional(),
-  /** With E_EPOCH_CONFLICT and E_EPOCH_STALE: the scope's current epoch (0 when it has none). */
+  /** With E_EPOCH_CONFLICT, E_EPOCH_STALE and E_EPOCH_REQUIRED: the scope's current epoch (0 when it has none). */
   current_epoch: z.number().int().nonnegative().optional(),
   /** With E_EPOCH_STALE only: the current epoch lists the wrong members; rotate, then send again (§5.6). */
   rotate: EpochRotate.optional(),
@@ -85,6 +86,9 @@ export const PushFrame = z.object({
   nonce: BoxNonce,
   ciphertext: NonEmptyB64u,
   sent_at: EpochMs,
+  /** Both present for a body_version 2 `@group` / `*` message: its mesh-scope epoch and the sender's signature. */
+  key_epoch: EpochNumber.optional(),
+  sig: Signature.optional(),
 });
 
 export const ReceiptEntry = z.object({

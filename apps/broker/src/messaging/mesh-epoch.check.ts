@@ -1,0 +1,118 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ProtocolError, type SendFrame } from '@claudemesh/core';
+import { verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
+import { DataSource } from 'typeorm';
+import { rows } from '../db/sql.js';
+import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { requireCurrentMembers } from '../epochs/epoch-guard.js';
+import { scheduledRotationDue } from '../epochs/epoch-use.js';
+
+/** The mesh scope's newest epoch, as the send path needs it. */
+interface CurrentMeshEpoch {
+  epoch: number;
+  manifest: EpochManifest;
+  manifestHash: string;
+  acceptedAt: number;
+}
+
+/** What a stored `@group` / `*` message keeps of its body version: both null for the mesh key. */
+export interface MeshEpochFields {
+  keyEpoch: number | null;
+  sig: string | null;
+}
+
+const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
+
+/**
+ * The body-version rules of `@group` and `*` sends (docs/protocol.md §5.2 `send`). Before the mesh
+ * scope has an epoch, body_version 1 (the mesh key) is taken and body_version 2 refused with
+ * E_EPOCH_STALE (current_epoch 0). Once it has one, body_version 1 is refused (E_EPOCH_REQUIRED) and
+ * a body_version 2 message must be under the current epoch (E_EPOCH_STALE), from a member listed in
+ * it and signed by the sender over this mesh, the epoch and its manifest hash, the sender, the
+ * client id and the target (E_MESSAGE_INVALID), and the epoch must still list exactly the mesh's
+ * members with keys (E_EPOCH_STALE with `rotate`, epoch-guard.ts). The broker cannot open the
+ * message; recipients check it again with the AEAD.
+ */
+@Injectable()
+export class MeshEpochCheck {
+  /**
+   * Per mesh: the newest epoch asked about, its message count read once from the database and the
+   * messages stored under it since on this node (as EpochUse does for topics: approximate across nodes).
+   */
+  private readonly use = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
+
+  constructor(
+    private readonly ds: DataSource,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  /** A message under `epoch` of the mesh was stored (not a duplicate). */
+  stored(meshId: string, epoch: number): void {
+    const entry = this.use.get(meshId);
+    if (entry && entry.epoch === epoch) entry.since += 1;
+  }
+
+  private async sent(meshId: string, epoch: number): Promise<number> {
+    let entry = this.use.get(meshId);
+    if (!entry || entry.epoch !== epoch) {
+      const counted = rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM messages WHERE mesh_id = $1 AND key_epoch = $2', [meshId, epoch]).then(([r]) => Number(r?.n ?? 0));
+      const fresh = { epoch, counted, since: 0 };
+      entry = fresh;
+      this.use.set(meshId, fresh);
+      counted.catch(() => {
+        if (this.use.get(meshId) === fresh) this.use.delete(meshId);
+      });
+    }
+    return (await entry.counted) + entry.since;
+  }
+
+  async check(state: MeshState, sender: MemberRecord, frame: SendFrame, target: string): Promise<MeshEpochFields> {
+    const current = await this.current(state.mesh.id);
+    const version = frame.body_version ?? 1;
+    if (version === 1) {
+      if (current) {
+        throw new ProtocolError(
+          'E_EPOCH_REQUIRED',
+          `the mesh has key epoch ${current.epoch}: send @group and * messages as body_version 2 under it (the mesh key no longer carries them)`,
+          { current_epoch: current.epoch },
+        );
+      }
+      return NONE;
+    }
+    if (!current || frame.key_epoch !== current.epoch) {
+      const why = current ? `the mesh's current key epoch is ${current.epoch}: sync it, encrypt again and resend` : 'the mesh has no key epoch yet: publish epoch 1 of the mesh scope, then send';
+      throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: current?.epoch ?? 0 });
+    }
+    if (!current.manifest.members.includes(sender.pubkey)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `you are not a member of key epoch ${current.epoch} of the mesh: an epoch listing you comes first`);
+    }
+    const fields = {
+      meshId: state.mesh.id, scope: 'mesh', epoch: current.epoch, manifestHash: current.manifestHash, sender: sender.pubkey, messageId: frame.id, target,
+    };
+    if (!verifyEpochMessageSignature({ nonce: frame.nonce, ciphertext: frame.ciphertext, sig: frame.sig! }, fields)) {
+      throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for the mesh, epoch ${current.epoch}, id ${frame.id} and target ${target}`);
+    }
+    // Last, as for topics: only a message that would otherwise be stored learns the epoch must rotate first.
+    requireCurrentMembers(state, current.manifest, (m) => !m.revoked && !m.restOnly, 'the mesh');
+    const policy = this.config.epochRotation;
+    const sent = await this.sent(state.mesh.id, current.epoch);
+    if (scheduledRotationDue(policy, sent, current.acceptedAt, Date.now())) {
+      throw new ProtocolError(
+        'E_EPOCH_STALE',
+        `key epoch ${current.epoch} of the mesh is due for its scheduled rotation (${sent} messages; every ${policy.messages} messages or ${Math.round(policy.afterMs / 3600_000)} h): publish epoch ${current.epoch + 1} (reason scheduled) and send again`,
+        { current_epoch: current.epoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
+      );
+    }
+    return { keyEpoch: current.epoch, sig: frame.sig! };
+  }
+
+  private async current(meshId: string): Promise<CurrentMeshEpoch | null> {
+    const [row] = await rows<{ epoch: number; manifest: string; manifest_hash: string; created_at: Date }>(
+      this.ds,
+      `SELECT epoch, manifest, manifest_hash, created_at FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch DESC LIMIT 1`,
+      [meshId],
+    );
+    return row ? { epoch: Number(row.epoch), manifest: JSON.parse(row.manifest) as EpochManifest, manifestHash: row.manifest_hash, acceptedAt: new Date(row.created_at).getTime() } : null;
+  }
+}
