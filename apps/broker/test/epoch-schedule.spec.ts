@@ -54,5 +54,13 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
     for (let i = 8; i <= 9; i++) await topicSendEncrypted(a, ra, 'ticking', `tick ${i}`, { members: () => meshMembersWithKeys(a) });
     const again = await a.topicSendSealed('ticking', first3.client_id, { key_epoch: 3, nonce: first3.nonce!, ciphertext: first3.ciphertext!, sig: first3.sig!, mentions: [] }).catch((e: unknown) => e);
     expect(again).toMatchObject({ id: first3.id, key_epoch: 3 });
+
+    // Epoch 3 is full: five posts in flight at once are refused together and share one rotation
+    // rather than each making its own (which stacked epochs 4, 5, 6, … one per refusal). The count
+    // is checked before each commit, so posts in flight together may all land in epoch 4.
+    const burst = await Promise.all([1, 2, 3, 4, 5].map((i) => topicSendEncrypted(a, ra, 'ticking', `burst ${i}`, { members: () => meshMembersWithKeys(a) })));
+    expect(burst.every((m) => m.key_epoch === 4 || m.key_epoch === 5)).toBe(true);
+    expect(burst[0]!.key_epoch).toBe(4);
+    expect(ra.currentEpoch(topicScope('ticking'))).toBeLessThanOrEqual(5);
   });
 });

@@ -1,4 +1,4 @@
-import { ProtocolError, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { ProtocolError, publishPending, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
 import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
 
@@ -152,7 +152,7 @@ export class EpochKeeper {
     const members = [...new Set([...listed, ...why.joined.filter((k) => keyed.has(k))])];
     const pending = ring.rotate(scope, { members, reason: why.reason });
     try {
-      await this.client.publishEpoch(pending.signed, pending.seals);
+      await publishPending(this.client, pending.signed, pending.seals);
     } catch (error) {
       if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
       await syncEpochs(this.client, ring, scope);

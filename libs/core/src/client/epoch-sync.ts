@@ -1,6 +1,7 @@
 import type { EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
+import { EPOCH_LIMITS } from '../protocol/v1/epochs.js';
 import type { EpochPage } from './mesh-client.js';
 
 /**
@@ -11,6 +12,20 @@ import type { EpochPage } from './mesh-client.js';
 export interface EpochTransport {
   getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage>;
   publishEpoch(signed: SignedEpochManifest, seals?: readonly EpochSeal[]): Promise<{ scope: string; epoch: number; manifestHash: string }>;
+  addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<unknown>;
+}
+
+/**
+ * Publishes an epoch this member built with every seal it made: the first
+ * EPOCH_LIMITS.maxSealsPerFrame with the manifest (one compare-and-set), the rest in `epoch_seal`
+ * batches of the same size right after, so an epoch of up to EPOCH_LIMITS.maxMembers members fits
+ * the frame limits. Rejects as publishEpoch does; a failed later batch leaves those members
+ * `missing`, for any keyed member to seal (the daemon's sweep does).
+ */
+export async function publishPending(client: EpochTransport, signed: SignedEpochManifest, seals: readonly EpochSeal[]): Promise<void> {
+  const per = EPOCH_LIMITS.maxSealsPerFrame;
+  await client.publishEpoch(signed, seals.slice(0, per));
+  for (let i = per; i < seals.length; i += per) await client.addSeals(signed.manifest.scope, signed.manifest.epoch, seals.slice(i, i + per));
 }
 
 /** How often a rotation is rebuilt on top of a newer epoch before giving up (each loss means another member rotated). */
@@ -58,7 +73,7 @@ export async function publishRotation(client: EpochTransport, ring: EpochKeyring
   for (let attempt = 0; ; attempt++) {
     const pending = ring.rotate(scope, o);
     try {
-      await client.publishEpoch(pending.signed, pending.seals);
+      await publishPending(client, pending.signed, pending.seals);
       ring.accept(scope, pending);
       return pending.signed.manifest.epoch;
     } catch (error) {
@@ -82,11 +97,38 @@ export async function publishRotation(client: EpochTransport, ring: EpochKeyring
 export async function syncAfterStale(
   client: EpochTransport, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
 ): Promise<boolean> {
-  const synced = await syncEpochs(client, ring, scope);
-  if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);
-  const rotate = refused.details.rotate;
-  if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
-  const departed = new Set(rotate.departed);
-  await publishRotation(client, ring, scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
-  return true;
+  // Several sends refused at once (a window of posts in flight) share one reaction: one sync, at
+  // most one rotation. Each rotating on its own would stack epochs N+1, N+2, … one per refusal.
+  let perScope = reacting.get(ring);
+  if (!perScope) reacting.set(ring, (perScope = new Map()));
+  const key = `${scope}\n${refused.details.current_epoch ?? ''}`;
+  const running = perScope.get(key);
+  if (running) return running.then(() => false);
+  const reaction = (async (): Promise<boolean> => {
+    const synced = await syncEpochs(client, ring, scope);
+    if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);
+    const rotate = refused.details.rotate;
+    if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
+    const departed = new Set(rotate.departed);
+    const pending = ring.rotate(scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
+    try {
+      await publishPending(client, pending.signed, pending.seals);
+    } catch (error) {
+      // Another member rotated first: its epoch answers the same refusal, so build nothing on top.
+      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
+      await syncEpochs(client, ring, scope);
+      return false;
+    }
+    ring.accept(scope, pending);
+    return true;
+  })();
+  perScope.set(key, reaction);
+  try {
+    return await reaction;
+  } finally {
+    perScope.delete(key);
+  }
 }
+
+/** syncAfterStale reactions in progress, per keyring and scope/refused epoch. */
+const reacting = new WeakMap<EpochKeyring, Map<string, Promise<boolean>>>();
