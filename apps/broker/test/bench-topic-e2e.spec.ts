@@ -23,7 +23,7 @@ describe('bench scenario topic-e2e at tiny sizes', () => {
       expect(row).toMatchObject({
         subscribers: 4, rounds: 2, probes: 1, duplicates: 0, baseline_delivered: 48, baseline_malformed: 0,
         // Primary: 1 probe opens all 12, the other 3 get all 12 sealed.
-        delivered: 48, opened: 12, opened_expected: 12, unopened: 0, malformed: 0, unmatched: 0,
+        delivered: 48, opened: 12, opened_expected: 12, unopened: 0, malformed: 0, unmatched: 0, sender_rotations: 0,
         // Secondary: all 4 open all 12.
         all_open_delivered: 48, all_open_opened: 48, all_open_opened_expected: 48, all_open_unopened: 0, all_open_malformed: 0,
       });
