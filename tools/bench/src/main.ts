@@ -7,7 +7,7 @@ import { fanout } from './scenarios/fanout.js';
 import { saturation } from './scenarios/saturation.js';
 import { seedLoad } from './scenarios/seed-load.js';
 import { sseFanout } from './scenarios/sse-fanout.js';
-import { topicE2e, topicE2eLine } from './scenarios/topic-e2e.js';
+import { topicE2e, topicE2eLine, type TopicE2eOptions } from './scenarios/topic-e2e.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
@@ -22,10 +22,13 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fano
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
   sse-fanout:  the same fan-out twice on one broker: to 100 SSE streams of a topic (REST publisher)
                and to an @group of 100 WebSocket members (the baseline; ratio = SSE / WS)
-  topic-e2e:   --peers 101 --messages 300 --rounds 3 --window 8: 1 WebSocket member → 100 of a
-               plaintext topic and of an e2e topic (each subscriber opens and verifies every message
-               with its keyring), alternated --rounds times on one broker; ratio = e2e / plaintext
-               (medians). Then --rotations 5 of a --rotation-members 100 e2e topic: one member builds
+  topic-e2e:   --peers 101 --messages 300 --rounds 3 --window 8 --probes 1 --open both: 1 WebSocket
+               member → 100 of a plaintext topic and of an e2e topic (the sender seals every post), in
+               --rounds rounds on one broker (phase order rotated; medians). Primary (--open probes):
+               --probes subscribers open and verify every e2e message, the others check each is sealed
+               and count it; ratio = e2e / plaintext, target 0.8. Secondary (--open all): every
+               subscriber opens every message, all in this one process. --open both runs both.
+               Then --rotations 5 of a --rotation-members 100 e2e topic: one member builds
                and publishes the next epoch (a seal each), timed to its ack and until the others opened theirs
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
@@ -54,6 +57,8 @@ interface Args {
   rounds: string;
   rotations: string;
   'rotation-members': string;
+  probes: string;
+  open: string;
   json: boolean;
   'skip-baseline': boolean;
   'broker-node-args': string;
@@ -124,9 +129,12 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
     }
     case 'topic-e2e': {
       const messages = Number(a.messages ?? 300);
-      const opts = {
+      const open = a.open;
+      if (open !== 'probes' && open !== 'all' && open !== 'both') throw new Error(`--open must be probes, all or both, not ${open}\n${USAGE}`);
+      const opts: TopicE2eOptions = {
         subscribers: Number(a.peers ?? 101) - 1, messages, rounds: Number(a.rounds), window: Number(a.window ?? 8), size, timeoutMs,
-        warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, rotationMembers: Number(a['rotation-members']), rotations: Number(a.rotations), log,
+        warmupMessages: Number(a.warmup) > 0 ? Math.ceil(messages / 5) : 0, rotationMembers: Number(a['rotation-members']), rotations: Number(a.rotations),
+        probes: Number(a.probes), open, log,
       };
       const system = mesh();
       log(`${name}: plaintext vs end-to-end encrypted topic fan-out, and epoch rotation, on one broker (${system.db})`);
@@ -194,6 +202,8 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       rotations: { type: 'string', default: '5' },
       'rotation-members': { type: 'string', default: '100' },
+      probes: { type: 'string', default: '1' },
+      open: { type: 'string', default: 'both' },
       json: { type: 'boolean', default: false },
       'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },
