@@ -145,12 +145,13 @@ class TopicMember implements BenchPeer {
     const token = tokenOf(text);
     // The client itself, but noting each sealed post's client id before it goes out (a stale-epoch
     // retry seals under a new id), and making the rotation the broker asks for (scheduled, every 100
-    // messages by default) once for all the posts of the window it refused: topicSendEncrypted on its
-    // own rotates per refused post, so 8 concurrent posts would publish a cascade of epochs. After
-    // this rotation the keyring is past the refused epoch and topicSendEncrypted just seals again.
+    // messages by default) here, once for all the posts of the window it refused, so the bench can
+    // count the rotations and the time they take. (The SDK shares one reaction between posts refused
+    // together too; after this rotation the keyring is past the refused epoch and it just seals again.)
     const transport: SealedTopicTransport = {
       getEpochs: (s, after) => c.getEpochs(s, after),
       publishEpoch: (signed, seals) => c.publishEpoch(signed, seals),
+      addSeals: (s, epoch, seals) => c.addSeals(s, epoch, seals),
       topicSendSealed: async (topic, id, body, options) => {
         this.sealedIds.set(id, token);
         try {
