@@ -240,11 +240,16 @@ export class TopicsService implements OnApplicationBootstrap {
     if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();
     if (sealed) {
-      // A retry of a stored sealed post is answered as a duplicate even when its epoch has been
-      // rotated since (the checks below would refuse it, and the sender would post it twice).
-      const stored = await this.storedPost(scope, t, clientId, sealed, text);
-      if (stored) return stored;
-      await this.checkSealed(scope, t, sealed, clientId);
+      try {
+        await this.checkSealed(scope, t, sealed, clientId);
+      } catch (error) {
+        // A retry of a stored sealed post is answered as a duplicate even when its epoch has been
+        // rotated since (the sender would otherwise seal it again and post it twice). Looked up only
+        // when a check refuses, so a first post costs no extra query.
+        const stored = error instanceof ProtocolError ? await this.storedPost(scope, t, clientId, sealed, text) : null;
+        if (stored) return stored;
+        throw error;
+      }
     }
     const result = await transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
