@@ -64,6 +64,27 @@ describe('fuzz: the field table (§5.2)', () => {
     for (const field of ['key_epoch', 'nonce', 'ciphertext', 'sig', 'mentions', 'body_version']) expect(mutated.has(field), field).toBe(true);
     for (const type of ['epoch_get', 'epoch_seal'] as const) expect(frames(type, 400).some((f) => f['scope'] === 'topic:fz-sealed'), type).toBe(true);
   });
+  it('generates send of both body versions: version 2 only to @group and *, with key_epoch and sig, and mutations that keep or break the version', () => {
+    const sends = fc.sample(validCase(OFFLINE, 'send'), { seed: SEED, numRuns: 400 }).map((c) => JSON.parse(c.data as string) as Record<string, unknown>);
+    const sealed = sends.filter((f) => f['body_version'] === 2);
+    expect(sealed.length).toBeGreaterThan(0);
+    expect(sealed.every((f) => ['key_epoch', 'nonce', 'ciphertext', 'sig'].every((k) => f[k] !== undefined))).toBe(true);
+    expect(sealed.every((f) => f['to'] === '*' || String(f['to']).startsWith('@'))).toBe(true);
+    expect(sealed.some((f) => f['to'] === '*') && sealed.some((f) => f['to'] === '@reviewers')).toBe(true);
+    const plain = sends.filter((f) => f['body_version'] !== 2);
+    expect(plain.length).toBeGreaterThan(0);
+    expect(plain.every((f) => f['key_epoch'] === undefined && f['sig'] === undefined)).toBe(true);
+    expect(plain.some((f) => typeof f['to'] === 'string' && !f['to'].startsWith('@') && f['to'] !== '*')).toBe(true);
+    const cases = fc.sample(mutatedFrame(OFFLINE, 'send'), { seed: SEED, numRuns: 2000 });
+    const mutated = new Set(cases.map((c) => c.label.split(':')[1]?.split('=')[0]));
+    for (const field of ['key_epoch', 'sig', 'body_version']) expect(mutated.has(field), field).toBe(true);
+    // Every mutation whose outcome the mutation decides agrees with the decoder.
+    for (const c of cases) {
+      if (c.expect === undefined || typeof c.data !== 'string') continue;
+      const decoded = decodeClientFrame(c.data);
+      expect(decoded.ok ? 'valid' : decoded.code, c.label).toBe(c.expect);
+    }
+  });
 });
 
 describe('fuzz: the frame decoder (§3.3)', () => {
