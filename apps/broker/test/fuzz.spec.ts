@@ -64,6 +64,27 @@ describe('fuzz: the field table (§5.2)', () => {
     for (const field of ['key_epoch', 'nonce', 'ciphertext', 'sig', 'mentions', 'body_version']) expect(mutated.has(field), field).toBe(true);
     for (const type of ['epoch_get', 'epoch_seal'] as const) expect(frames(type, 400).some((f) => f['scope'] === 'topic:fz-sealed'), type).toBe(true);
   });
+  it('generates send of both body versions: version 2 only to @group and *, with key_epoch and sig, and mutations that keep or break the version', () => {
+    const sends = fc.sample(validCase(OFFLINE, 'send'), { seed: SEED, numRuns: 400 }).map((c) => JSON.parse(c.data as string) as Record<string, unknown>);
+    const sealed = sends.filter((f) => f['body_version'] === 2);
+    expect(sealed.length).toBeGreaterThan(0);
+    expect(sealed.every((f) => ['key_epoch', 'nonce', 'ciphertext', 'sig'].every((k) => f[k] !== undefined))).toBe(true);
+    expect(sealed.every((f) => f['to'] === '*' || String(f['to']).startsWith('@'))).toBe(true);
+    expect(sealed.some((f) => f['to'] === '*') && sealed.some((f) => f['to'] === '@reviewers')).toBe(true);
+    const plain = sends.filter((f) => f['body_version'] !== 2);
+    expect(plain.length).toBeGreaterThan(0);
+    expect(plain.every((f) => f['key_epoch'] === undefined && f['sig'] === undefined)).toBe(true);
+    expect(plain.some((f) => typeof f['to'] === 'string' && !f['to'].startsWith('@') && f['to'] !== '*')).toBe(true);
+    const cases = fc.sample(mutatedFrame(OFFLINE, 'send'), { seed: SEED, numRuns: 2000 });
+    const mutated = new Set(cases.map((c) => c.label.split(':')[1]?.split('=')[0]));
+    for (const field of ['key_epoch', 'sig', 'body_version']) expect(mutated.has(field), field).toBe(true);
+    // Every mutation whose outcome the mutation decides agrees with the decoder.
+    for (const c of cases) {
+      if (c.expect === undefined || typeof c.data !== 'string') continue;
+      const decoded = decodeClientFrame(c.data);
+      expect(decoded.ok ? 'valid' : decoded.code, c.label).toBe(c.expect);
+    }
+  });
 });
 
 describe('fuzz: the frame decoder (§3.3)', () => {
@@ -178,8 +199,15 @@ describe('fuzz: a live broker', () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
+    // Valid sends of both body versions: the mesh has no mesh-scope epoch, so version 2 to `*` (or
+    // a group) is E_EPOCH_STALE and version 1 is acked.
+    for (const c of fc.sample(validCase(ctx, 'send'), { seed: SEED, numRuns: 80 })) {
+      await lane.runWindow([c]);
+      expect(findings.violations, `${c.label}; ${replay}`).toEqual([]);
+    }
     await lane.finish(200);
     expect(findings.violations, replay).toEqual([]);
+    for (const code of ['E_EPOCH_STALE', 'ack'] as const) expect(findings.outcomes.get(code) ?? 0, code).toBeGreaterThan(0);
   }, 120_000);
 
   it('answers topic and epoch frames of both body versions, on a plaintext and an e2e topic, and their mutations as the protocol says', async () => {

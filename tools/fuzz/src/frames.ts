@@ -62,7 +62,19 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('peer_type', 'peerType', false),
     f('client', 'client', false),
   ],
-  send: [TYPE, f('id', 'clientId'), f('to', 'target'), f('nonce', 'boxNonce'), f('ciphertext', 'ciphertext'), f('receipts', 'receipts', false)],
+  // Version 1 (a DM, or @group / * under the mesh key) or version 2 (@group / * under a mesh key
+  // epoch, with key_epoch and sig): the generator makes both (valid-frames.ts).
+  send: [
+    TYPE,
+    f('id', 'clientId'),
+    f('to', 'target'),
+    f('nonce', 'boxNonce'),
+    f('ciphertext', 'ciphertext'),
+    f('receipts', 'receipts', false),
+    f('body_version', 'bodyVersion', false),
+    f('key_epoch', 'epochNumber', false),
+    f('sig', 'sig', false),
+  ],
   delivered: [TYPE, f('message_ids', 'messageIds')],
   read: [TYPE, f('message_ids', 'messageIds')],
   list_peers: [TYPE, f('req_id', 'reqId')],
@@ -272,6 +284,9 @@ function droppable(base: Base, spec: FieldSpec): boolean {
     if (base.frame['body_version'] === 2) return !['body_version', 'key_epoch', 'nonce', 'ciphertext', 'sig'].includes(spec.name);
     return spec.name !== 'text';
   }
+  // A version-2 send without key_epoch or sig is invalid; without body_version it reads as version 1
+  // carrying them. A version-1 send may drop any optional field.
+  if (base.type === 'send' && base.frame['body_version'] === 2) return !['body_version', 'key_epoch', 'sig'].includes(spec.name);
   return true;
 }
 
@@ -338,9 +353,16 @@ const boundary: Mutation = (base) => {
     .map(({ spec, b }) => text(`${base.type}/boundary:${spec.name}=${b.what}`, objectText(replaceValue(entriesOf(base.frame), spec.name, b.text)), boundaryValid(base, spec, b) ? 'valid' : 'E_SCHEMA'));
 };
 
-/** A boundary value the field's schema accepts may still break the frame: a topic_send's body_version must stay its version. */
+/**
+ * A boundary value the field's schema accepts may still break the frame: a topic_send's or send's
+ * body_version must stay its version, and a version-2 send's target must stay `@group` or `*`.
+ */
 function boundaryValid(base: Base, spec: FieldSpec, b: Boundary): boolean {
-  if (base.type === 'topic_send' && spec.name === 'body_version') return b.valid && b.text === String(base.frame['body_version'] ?? 1);
+  if ((base.type === 'topic_send' || base.type === 'send') && spec.name === 'body_version') return b.valid && b.text === String(base.frame['body_version'] ?? 1);
+  if (base.type === 'send' && spec.name === 'to' && base.frame['body_version'] === 2) {
+    const to: unknown = JSON.parse(b.text);
+    return b.valid && typeof to === 'string' && (to === '*' || to.startsWith('@'));
+  }
   return b.valid;
 }
 

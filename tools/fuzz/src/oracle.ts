@@ -170,11 +170,22 @@ function expectHandled(c: Classified, state: ConnState, label: string, data: str
   if (frame.type === 'hello') return mk([state.authenticated ? 'E_ALREADY_AUTHENTICATED' : 'E_REPLAY'], [undefined]);
   if (!state.authenticated) return mk(['E_NOT_AUTHENTICATED'], [ref]);
   switch (frame.type) {
+    // The target is resolved first (E_UNKNOWN_TARGET). A `@group` / `*` send then meets the mesh
+    // epoch check (mesh-epoch.check.ts): no mesh epoch is ever stored in a fuzzed mesh (no publish of
+    // the run is valid, the control peers only DM), so version 1 is taken and version 2 is
+    // E_EPOCH_STALE (current_epoch 0) before its nonce, ciphertext or signature are looked at, and is
+    // never stored. A refusal of an id already stored is acked as its duplicate.
     case 'send': {
       const target = state.model.target(frame.to);
+      const sealed = frame.body_version === 2;
       const short = decodedLength(frame.ciphertext) < 16;
       const stored = state.model.mayBeStored(frame.id);
       const outcomes: Outcome[] = [];
+      if (sealed) {
+        if (target !== 'unknown') outcomes.push('E_EPOCH_STALE', ...(stored ? (['ack'] as const) : []));
+        if (target !== 'known') outcomes.push('E_UNKNOWN_TARGET', ...(stored ? (['ack'] as const) : []));
+        return mk([...new Set(outcomes)], [frame.id]);
+      }
       if (target !== 'unknown') outcomes.push(short ? 'E_SCHEMA' : 'ack');
       if (target !== 'known') outcomes.push('E_UNKNOWN_TARGET', ...(stored ? (['ack'] as const) : []));
       if (target !== 'unknown' && !short) state.model.noteSent(frame.id);

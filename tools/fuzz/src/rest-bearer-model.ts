@@ -141,11 +141,14 @@ const NOT_JSON = Symbol('not-json');
 export function bearerModel(c: BearerCase, env: BearerModelEnv): RestExpectation {
   const route = c.route;
   const status = route.success;
-  // 1. The router: percent-encoding that does not decode, a parameter over its length limit; dot segments are its call.
+  // 1. The router: percent-encoding that does not decode, a parameter over its length limit, an empty
+  // segment; dot segments are its call.
   const params: Record<string, string> = {};
   for (const [p, v] of Object.entries(c.params)) {
     if ('raw' in v) return { codes: ['E_SCHEMA'] };
     if (wireText(v.decoded).length > MAX_PARAM_LENGTH) return { codes: ['E_SCHEMA'] };
+    // An empty parameter inside the path (`…/epochs//seals`) leaves a path no route matches: a 404 whatever the key or body.
+    if (v.decoded === '' && !route.template.endsWith(`{${p}}`)) return { codes: ['E_NOT_FOUND'] };
     if (v.decoded === '.' || v.decoded === '..') return { codes: ['E_NOT_FOUND', 'E_SCHEMA', 'E_UNAUTHORIZED', 'E_FORBIDDEN', 'E_TOO_LARGE'], success: [status] };
     params[p] = wireText(v.decoded);
   }

@@ -53,6 +53,16 @@ const targetArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> => {
   return fc.oneof(...options);
 });
 
+/** Targets a version-2 send may name: `*`, the context's groups, or a group nobody joined (E_UNKNOWN_TARGET). */
+const groupTargetArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> => {
+  const options: Array<fc.WeightedArbitrary<string>> = [
+    { weight: 3, arbitrary: fc.constant('*') },
+    { weight: 1, arbitrary: arb.missingGroup().map((g) => `@${g}`) },
+  ];
+  if (ctx.knownGroups.length > 0) options.push({ weight: 3, arbitrary: fc.constantFrom(...ctx.knownGroups) });
+  return fc.oneof(...options);
+});
+
 /** `set_grants.peer`: mostly a grantee (accepted), sometimes oneself (E_FORBIDDEN) or no member (E_UNKNOWN_TARGET). */
 const grantPeerArb = memoBy((ctx: FrameContext): fc.Arbitrary<string> => {
   const options: Array<fc.WeightedArbitrary<string>> = [{ weight: 1, arbitrary: arb.pubkey() }];
@@ -158,9 +168,34 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
         { requiredKeys: ['type', 'v', 'mesh_id', 'member_pubkey', 'session_pubkey', 'session_expires_at', 'session_sig', 'nonce', 'ts', 'sig'] },
       );
     case 'send':
-      return fc.record(
-        { type: fc.constant('send'), id: arb.clientId(), to: targetArb(ctx), nonce: arb.boxNonce(), ciphertext: arb.ciphertext(), receipts: arb.receipts() },
-        { requiredKeys: ['type', 'id', 'to', 'nonce', 'ciphertext'] },
+      return fc.oneof(
+        // Version 1: any target, body_version absent or 1.
+        {
+          weight: 3,
+          arbitrary: fc.record(
+            { type: fc.constant('send'), id: arb.clientId(), to: targetArb(ctx), nonce: arb.boxNonce(), ciphertext: arb.ciphertext(), receipts: arb.receipts(), body_version: fc.constant(1) },
+            { requiredKeys: ['type', 'id', 'to', 'nonce', 'ciphertext'] },
+          ),
+        },
+        // Version 2: @group or * under a mesh key epoch, with a random signature (the broker checks it
+        // only after the mesh's current epoch, which these frames never get past: no mesh epoch exists).
+        {
+          weight: 1,
+          arbitrary: fc.record(
+            {
+              type: fc.constant('send'),
+              id: arb.clientId(),
+              to: groupTargetArb(ctx),
+              nonce: arb.boxNonce(),
+              ciphertext: arb.ciphertext(),
+              receipts: arb.receipts(),
+              body_version: fc.constant(2),
+              key_epoch: arb.epochNumber(),
+              sig: arb.sig(),
+            },
+            { requiredKeys: ['type', 'id', 'to', 'nonce', 'ciphertext', 'body_version', 'key_epoch', 'sig'] },
+          ),
+        },
       );
     case 'delivered':
     case 'read':
