@@ -113,7 +113,7 @@ export class EpochsService {
         [meshId, manifest.scope, manifest.epoch, canonicalJson(manifest), signed.sig, check.hash, caller.member.id],
       );
       if (!row) return null;
-      for (const s of frame.seals) await this.insertSeal(qr, meshId, manifest, s);
+      await this.insertSeals(qr, meshId, manifest, frame.seals);
       return row;
     });
     if (!stored) {
@@ -189,11 +189,7 @@ export class EpochsService {
     for (const s of frame.seals) {
       if (caller.state.byPubkey.get(s.recipient)?.revoked !== false) throw new ProtocolError('E_FORBIDDEN', `${s.recipient} is revoked: it gets no more keys`);
     }
-    const added = await transaction(this.ds, async (qr) => {
-      const stored: EpochSeal[] = [];
-      for (const s of frame.seals) if (await this.insertSeal(qr, meshId, manifest, s)) stored.push(s);
-      return stored;
-    });
+    const added = await transaction(this.ds, (qr) => this.insertSeals(qr, meshId, manifest, frame.seals));
     for (const s of added) {
       const push = serverFrame('epoch_seal_new', { scope: frame.scope, seal: { epoch: frame.epoch, ...s } });
       this.bus.publish(memberTopic(caller.state.byPubkey.get(s.recipient)!.id), { kind: 'control', frame: push });
@@ -260,14 +256,20 @@ export class EpochsService {
     }
   }
 
-  /** True when stored; false when the recipient already had a seal of this epoch (the first one stays). */
-  private async insertSeal(qr: Parameters<typeof rows>[0], meshId: string, manifest: EpochManifest, s: EpochSeal): Promise<boolean> {
+  /**
+   * Stores a batch of seals in one statement (a 100-member rotation is one round trip, not 100);
+   * returns those stored: a recipient that already had a seal of this epoch keeps the first one.
+   */
+  private async insertSeals(qr: Parameters<typeof rows>[0], meshId: string, manifest: EpochManifest, seals: readonly EpochSeal[]): Promise<EpochSeal[]> {
+    if (seals.length === 0) return [];
     const inserted = await rows<{ recipient: string }>(
       qr,
-      `INSERT INTO epoch_seals (mesh_id, scope, epoch, recipient, sealer, sealed, sig) VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO epoch_seals (mesh_id, scope, epoch, recipient, sealer, sealed, sig)
+       SELECT $1, $2, $3, r, se, sd, sg FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(r, se, sd, sg)
        ON CONFLICT (mesh_id, scope, epoch, recipient) DO NOTHING RETURNING recipient`,
-      [meshId, manifest.scope, manifest.epoch, s.recipient, s.sealer, s.sealed, s.sig],
+      [meshId, manifest.scope, manifest.epoch, seals.map((x) => x.recipient), seals.map((x) => x.sealer), seals.map((x) => x.sealed), seals.map((x) => x.sig)],
     );
-    return inserted.length > 0;
+    const stored = new Set(inserted.map((r) => r.recipient));
+    return seals.filter((x) => stored.has(x.recipient));
   }
 }
