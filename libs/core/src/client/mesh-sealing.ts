@@ -6,6 +6,7 @@ import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
 import { publishRotation, syncAfterStale, syncEpochs } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
+import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
 import type { Ack, InboundMessage } from './types.js';
 
@@ -19,8 +20,6 @@ export const MESH_SCOPE = 'mesh';
 
 /** Stale-epoch refusals followed before giving up (each means a member rotated or left meanwhile). */
 const MAX_STALE_RETRIES = 4;
-
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Why a push shows no message: it does not verify (refused), or its epoch's key has not reached this member. */
 export type UnopenedReason = 'does_not_verify' | 'waiting_for_key' | 'does_not_open';
@@ -176,16 +175,6 @@ export class MeshSealing {
       }
       throw new UnopenedPushError('does_not_open', (error as Error).message);
     }
-    return {
-      messageId: frame.message_id,
-      clientId: frame.client_id,
-      kind: frame.kind,
-      from: { memberPubkey: frame.from.member_pubkey, sessionPubkey: frame.from.session_pubkey, displayName: frame.from.display_name },
-      to: frame.to,
-      body,
-      text: textDecoder.decode(body),
-      sentAt: frame.sent_at,
-      keyEpoch: frame.key_epoch,
-    };
+    return inboundOf(frame, body);
   }
 }

@@ -13,6 +13,11 @@ export function openPush(frame: ServerFrameMap['push'], identity: Identity, mesh
     if (!meshKey) throw new Error('no mesh key to open a group message');
     body = secretboxDecrypt(sealed, meshKey);
   }
+  return inboundOf(frame, body);
+}
+
+/** The message a push carries once its body is open (by the member key, the mesh key or a mesh epoch). */
+export function inboundOf(frame: ServerFrameMap['push'], body: Uint8Array): InboundMessage {
   return {
     messageId: frame.message_id,
     clientId: frame.client_id,
@@ -22,5 +27,6 @@ export function openPush(frame: ServerFrameMap['push'], identity: Identity, mesh
     body,
     text: textDecoder.decode(body),
     sentAt: frame.sent_at,
+    ...(frame.key_epoch !== undefined ? { keyEpoch: frame.key_epoch } : {}),
   };
 }
