@@ -1,6 +1,3 @@
-import type { DataSource } from 'typeorm';
-import { rows } from '../db/sql.js';
-
 /** When a scope's key is rotated on a schedule (docs/protocol.md §5.6): 0 turns a bound off. */
 export interface EpochRotationPolicy {
   /** Messages under one epoch; the next message after that many is refused until a rotation. */
@@ -27,18 +24,20 @@ export class EpochUse {
   /** Per scope: the newest epoch asked about, its count read once, and the posts stored since. */
   private readonly current = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
 
-  constructor(private readonly ds: DataSource) {}
-
-  async sent(topicId: string, scopeKey: string, epoch: number): Promise<number> {
+  /**
+   * Messages under `epoch` of the scope named by `scopeKey`; `countStored` reads them from the
+   * database, called once per scope and epoch on this node.
+   */
+  async sent(scopeKey: string, epoch: number, countStored: () => Promise<number>): Promise<number> {
     let entry = this.current.get(scopeKey);
     if (!entry || entry.epoch !== epoch) {
-      const counted = rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [topicId, epoch])
-        .then(([r]) => Number(r?.n ?? 0));
-      entry = { epoch, counted, since: 0 };
-      this.current.set(scopeKey, entry);
+      const counted = countStored();
+      const fresh = { epoch, counted, since: 0 };
+      entry = fresh;
+      this.current.set(scopeKey, fresh);
       // A failed count is asked again next time rather than kept.
       counted.catch(() => {
-        if (this.current.get(scopeKey) === entry) this.current.delete(scopeKey);
+        if (this.current.get(scopeKey) === fresh) this.current.delete(scopeKey);
       });
     }
     // A post stored while the count ran may be counted twice: over by a message or two, never under.

@@ -6,7 +6,7 @@ import { rows } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
-import { scheduledRotationDue } from '../epochs/epoch-use.js';
+import { EpochUse, scheduledRotationDue } from '../epochs/epoch-use.js';
 
 /** The mesh scope's newest epoch, as the send path needs it. */
 interface CurrentMeshEpoch {
@@ -36,11 +36,8 @@ const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
  */
 @Injectable()
 export class MeshEpochCheck {
-  /**
-   * Per mesh: the newest epoch asked about, its message count read once from the database and the
-   * messages stored under it since on this node (as EpochUse does for topics: approximate across nodes).
-   */
-  private readonly use = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
+  /** Messages under the mesh scope's current epoch (approximate across nodes, as for topics). */
+  private readonly use = new EpochUse();
 
   constructor(
     private readonly ds: DataSource,
@@ -49,22 +46,12 @@ export class MeshEpochCheck {
 
   /** A message under `epoch` of the mesh was stored (not a duplicate). */
   stored(meshId: string, epoch: number): void {
-    const entry = this.use.get(meshId);
-    if (entry && entry.epoch === epoch) entry.since += 1;
+    this.use.posted(meshId, epoch);
   }
 
-  private async sent(meshId: string, epoch: number): Promise<number> {
-    let entry = this.use.get(meshId);
-    if (!entry || entry.epoch !== epoch) {
-      const counted = rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM messages WHERE mesh_id = $1 AND key_epoch = $2', [meshId, epoch]).then(([r]) => Number(r?.n ?? 0));
-      const fresh = { epoch, counted, since: 0 };
-      entry = fresh;
-      this.use.set(meshId, fresh);
-      counted.catch(() => {
-        if (this.use.get(meshId) === fresh) this.use.delete(meshId);
-      });
-    }
-    return (await entry.counted) + entry.since;
+  private sent(meshId: string, epoch: number): Promise<number> {
+    return this.use.sent(meshId, epoch, async () =>
+      Number((await rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM messages WHERE mesh_id = $1 AND key_epoch = $2', [meshId, epoch]))[0]?.n ?? 0));
   }
 
   async check(state: MeshState, sender: MemberRecord, frame: SendFrame, target: string): Promise<MeshEpochFields> {

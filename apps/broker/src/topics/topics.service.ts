@@ -95,7 +95,7 @@ export class TopicsService implements OnApplicationBootstrap {
     const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
     this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
     this.statistics = new TopicStatistics(ds, database === 'embedded');
-    this.epochUse = new EpochUse(ds);
+    this.epochUse = new EpochUse();
     this.rotation = config.epochRotation;
   }
 
@@ -375,7 +375,8 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     // Last: only a post that would otherwise be stored learns that its epoch must be rotated first.
     requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
-    const sent = await this.epochUse.sent(t.id, `${scope.state.mesh.id}|${epochScope}`, currentEpoch);
+    const sent = await this.epochUse.sent(`${scope.state.mesh.id}|${epochScope}`, currentEpoch, async () =>
+      Number((await rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [t.id, currentEpoch]))[0]?.n ?? 0));
     if (scheduledRotationDue(this.rotation, sent, current.created_at.getTime(), Date.now())) {
       throw new ProtocolError(
         'E_EPOCH_STALE',
