@@ -72,7 +72,7 @@ async function v1(mesh: StoredMesh, terms: InviteTerms): Promise<IssuedInvite> {
       `  ${link}`,
       'the peer runs:',
       `  claudemesh join '${link}' --name <their-name>`,
-      ...(meshKey ? ['this link carries the mesh key itself: whoever sees it can open @group and * messages, even after you revoke it, until the mesh key is rotated (key epochs, not built yet); a short code (without --v1) does not'] : []),
+      ...(meshKey ? ['this link carries the mesh key itself: whoever sees it can open @group and * messages sealed under it, even after you revoke it (once the mesh has a key epoch, new ones are sealed under epochs the link does not carry); a short code (without --v1) does not'] : []),
       `close it early: claudemesh mesh invite revoke ${registered.invite_id}`,
     ].join('\n'),
   };

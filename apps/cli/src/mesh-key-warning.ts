@@ -18,4 +18,5 @@ export function removedMemberWarning(name: string): string {
 /** After revoking a v1 link, which carries the mesh key itself. */
 export const V1_LINK_WARNING =
   'claudemesh: warning: a v1 link carries the mesh key itself: revoking it stops new joins, but whoever has seen the link can open ' +
-  '@group and * messages whose ciphertext reaches them, until the mesh key is rotated (key epochs, not built yet).\n';
+  '@group and * messages sealed under it whose ciphertext reaches them. Once the mesh has a key epoch (the first @group or * ' +
+  'message of an owner or admin makes one), @group and * are sealed under epochs the link does not carry.\n';
