@@ -25,7 +25,8 @@ describe('claudemesh CLI against a live broker', () => {
   });
   afterAll(async () => {
     await tb?.close();
-    for (const h of homes) rmSync(h, { recursive: true, force: true });
+    // A daemon a run started may still be writing its last files as it exits: retry, as rm -rf would.
+    for (const h of homes) rmSync(h, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   const invite = async () => (await issueInvite(tb.url, { meshId: mesh.meshId, meshName: mesh.name, brokerUrl: tb.url, issuer: mesh.owner })).invite;

@@ -144,11 +144,13 @@ export function bearerModel(c: BearerCase, env: BearerModelEnv): RestExpectation
   // 1. The router: percent-encoding that does not decode, a parameter over its length limit, an empty
   // segment; dot segments are its call.
   const params: Record<string, string> = {};
+  let noRoute = false;
   for (const [p, v] of Object.entries(c.params)) {
     if ('raw' in v) return { codes: ['E_SCHEMA'] };
     if (wireText(v.decoded).length > MAX_PARAM_LENGTH) return { codes: ['E_SCHEMA'] };
-    // An empty parameter inside the path (`…/epochs//seals`) leaves a path no route matches: a 404 whatever the key or body.
-    if (v.decoded === '' && !route.template.endsWith(`{${p}}`)) return { codes: ['E_NOT_FOUND'] };
+    // An empty parameter inside the path (`…/epochs//seals`) leaves a path no route matches: a 404
+    // whatever the key, once the body has been parsed (a body that does not parse is refused first).
+    if (v.decoded === '' && !route.template.endsWith(`{${p}}`)) noRoute = true;
     if (v.decoded === '.' || v.decoded === '..') return { codes: ['E_NOT_FOUND', 'E_SCHEMA', 'E_UNAUTHORIZED', 'E_FORBIDDEN', 'E_TOO_LARGE'], success: [status] };
     params[p] = wireText(v.decoded);
   }
@@ -157,6 +159,7 @@ export function bearerModel(c: BearerCase, env: BearerModelEnv): RestExpectation
   const parsed = sent.kind === 'none' && c.contentType === null ? ({ kind: 'none' } as const) : parseBody(c.contentType, sent);
   if (parsed.kind === 'too-large') return { codes: ['E_TOO_LARGE'] };
   if (parsed.kind === 'parse-error' || parsed.kind === 'unsupported') return { codes: ['E_SCHEMA'] };
+  if (noRoute) return { codes: ['E_NOT_FOUND'] };
   // An empty body in another content type is not parsed at all: the route sees none.
   const empty = sent.kind === 'none' || (sent.kind === 'text' && sent.text === '') || (sent.kind === 'bytes' && sent.bytes.byteLength === 0);
   const bodies: unknown[] =
