@@ -4,6 +4,7 @@
  * in-process broker. Set FUZZ_SEED to replay a failing run; the seed is in every failure message.
  */
 import fc from 'fast-check';
+import type { Identity } from '@claudemesh/crypto';
 import { readFileSync } from 'node:fs';
 import {
   CLIENT_FRAME_SCHEMAS, ERROR_CODES, MeshApi, createApiKey, createMesh, decodeClientFrame, isErrorCode, issueInvite, joinMesh, type ClientFrameType,
@@ -36,6 +37,16 @@ const OFFLINE: FrameContext = {
   e2eTopics: ['fz-sealed'],
 };
 
+
+/** A raw connection that completed its hello as `member` over `session` (what each lane reconnects with). */
+async function helloed(wsUrl: string, meshId: string, member: Identity, session: Identity): Promise<RawConn> {
+  const conn = await RawConn.open(wsUrl);
+  let acked = false;
+  conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
+  conn.send(JSON.stringify(signedHello(meshId, member, session, conn.challenge!)));
+  await conn.until(() => acked, 5_000);
+  return conn;
+}
 describe('fuzz: the field table (§5.2)', () => {
   it('lists exactly the fields of every client frame schema, required as the schema requires', () => {
     for (const type of Object.keys(CLIENT_FRAME_SCHEMAS) as ClientFrameType[]) {
@@ -179,14 +190,7 @@ describe('fuzz: a live broker', () => {
     const lane = new FrameLane({
       name: 'send-mutations',
       findings,
-      connect: async () => {
-        const conn = await RawConn.open(tb.wsUrl);
-        let acked = false;
-        conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
-        conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
-        await conn.until(() => acked, 5_000);
-        return conn;
-      },
+      connect: () => helloed(tb.wsUrl, mesh.mesh_id, member, session),
       authenticated: true,
       model: new MeshModel(new Set(ctx.knownTargets), new Set()),
       replyTimeoutMs: 10_000,
@@ -234,14 +238,7 @@ describe('fuzz: a live broker', () => {
     const lane = new FrameLane({
       name: 'topic-e2e',
       findings,
-      connect: async () => {
-        const conn = await RawConn.open(tb.wsUrl);
-        let acked = false;
-        conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
-        conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
-        await conn.until(() => acked, 5_000);
-        return conn;
-      },
+      connect: () => helloed(tb.wsUrl, mesh.mesh_id, member, session),
       authenticated: true,
       model: new MeshModel(new Set(ctx.knownTargets), new Set(), new Set(ctx.e2eTopics)),
       replyTimeoutMs: 10_000,
@@ -289,14 +286,7 @@ describe('fuzz: a live broker', () => {
     const lane = new FrameLane({
       name: 'grant-state',
       findings,
-      connect: async () => {
-        const conn = await RawConn.open(tb.wsUrl);
-        let acked = false;
-        conn.onFrame = (f) => (acked ||= f['type'] === 'hello_ack');
-        conn.send(JSON.stringify(signedHello(mesh.mesh_id, member, session, conn.challenge!)));
-        await conn.until(() => acked, 5_000);
-        return conn;
-      },
+      connect: () => helloed(tb.wsUrl, mesh.mesh_id, member, session),
       authenticated: true,
       model: new MeshModel(new Set(ctx.knownTargets), new Set()),
       grantState: new GrantStateModel({ self: member.publicKey, members: new Set(members), keyless: new Set([grantee.publicKey]) }),
