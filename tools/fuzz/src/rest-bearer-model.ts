@@ -159,7 +159,8 @@ export function bearerModel(c: BearerCase, env: BearerModelEnv): RestExpectation
   const parsed = sent.kind === 'none' && c.contentType === null ? ({ kind: 'none' } as const) : parseBody(c.contentType, sent);
   if (parsed.kind === 'too-large') return { codes: ['E_TOO_LARGE'] };
   if (parsed.kind === 'parse-error' || parsed.kind === 'unsupported') return { codes: ['E_SCHEMA'] };
-  if (noRoute) return { codes: ['E_NOT_FOUND'] };
+  // The JSON content-type rule is checked for every request, routed or not: another type is E_SCHEMA first.
+  if (noRoute) return { codes: ['E_NOT_FOUND', 'E_SCHEMA'] };
   // An empty body in another content type is not parsed at all: the route sees none.
   const empty = sent.kind === 'none' || (sent.kind === 'text' && sent.text === '') || (sent.kind === 'bytes' && sent.bytes.byteLength === 0);
   const bodies: unknown[] =
