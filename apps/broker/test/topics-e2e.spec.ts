@@ -136,7 +136,7 @@ describe.each(dbKinds())('e2e topics on %s', (kind) => {
     await expect(carol.client.topicSendSealed(first, 'relabel-i-01', { key_epoch: 2, ...signed.message, mentions: [] })).rejects.toMatchObject(invalid);
 
     // What the broker stores, a reader checks again: a row moved to another sender or topic is refused.
-    const good = await alice.client.topicSendSealed(first, 'relabel-i-01', { key_epoch: 2, ...signed.message, mentions: [] });
+    const { message: good } = await alice.client.topicSendSealed(first, 'relabel-i-01', { key_epoch: 2, ...signed.message, mentions: [] });
     expect(openTopicMessage(carol.ring, good).text).toBe('this id');
     const dir = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
     await sql('UPDATE topic_messages SET sender_member_id = $1 WHERE id = $2', [dir.byPubkey.get(ids.carol.publicKey)!.id, good.id]);

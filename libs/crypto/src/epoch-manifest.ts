@@ -116,7 +116,11 @@ export function manifestHash(manifest: EpochManifest): string {
 
 /** @internal manifestHash of a manifest validateEpochManifest already returned (skips checking it again). */
 export function hashChecked(checked: EpochManifest): string {
-  return toB64u(sha256(`${DOMAIN.keyEpochHash}\n${canonicalJson(checked)}`));
+  return hashOfCanonical(canonicalJson(checked));
+}
+
+function hashOfCanonical(canonical: string): string {
+  return toB64u(sha256(`${DOMAIN.keyEpochHash}\n${canonical}`));
 }
 
 /** The creator signs a complete manifest; only created_by's own identity may sign it. */
@@ -131,6 +135,11 @@ export interface VerifyManifestOptions {
   previous: EpochManifest | null;
   /** Keys that may create an epoch without being members of the previous one (owners, admins); the only creators of epoch 1. */
   authorities?: readonly string[];
+  /**
+   * manifestHash(previous), when the caller kept it from verifying `previous` (a keyring does):
+   * saves checking and hashing the previous manifest again.
+   */
+  previousHash?: string;
 }
 
 type Failure = Extract<ManifestCheck, { ok: false }>;
@@ -149,23 +158,25 @@ export function verifyManifest(signed: SignedEpochManifest, opts: VerifyManifest
     // CryptoError messages start with their code, which the result carries on its own.
     return fail('E_MANIFEST_INVALID', (err as Error).message.replace(/^E_[A-Z_]+: /, ''));
   }
-  if (!verify(epochManifestString(manifest), signed.sig, manifest.created_by)) {
+  // One canonical encoding serves the signature (epochManifestString) and the hash.
+  const canonical = canonicalJson(manifest);
+  if (!verify(`${DOMAIN.keyEpoch}\n${canonical}`, signed.sig, manifest.created_by)) {
     return fail('E_BAD_SIGNATURE', 'the manifest is not signed by its created_by key');
   }
-  const link = chainLink(manifest, opts.previous);
+  const link = chainLink(manifest, opts.previous, opts.previousHash);
   if (link) return fail('E_MANIFEST_CHAIN', link);
   const allowed = opts.previous?.members.includes(manifest.created_by) || (opts.authorities ?? []).includes(manifest.created_by);
   if (!allowed) return fail('E_MANIFEST_UNAUTHORIZED', 'the creator is neither a member of the previous epoch nor an authority');
-  return { ok: true, manifest, hash: hashChecked(manifest) };
+  return { ok: true, manifest, hash: hashOfCanonical(canonical) };
 }
 
 /** Why `manifest` does not follow `previous`, or null when it does. */
-function chainLink(manifest: EpochManifest, previous: EpochManifest | null): string | null {
+function chainLink(manifest: EpochManifest, previous: EpochManifest | null, previousHash: string | undefined): string | null {
   if (previous === null || previous === undefined) return manifest.epoch === 1 ? null : `epoch ${manifest.epoch} needs the manifest of epoch ${manifest.epoch - 1}`;
   if (manifest.epoch === 1) return 'epoch 1 has no previous manifest';
   let prevHash: string;
   try {
-    prevHash = manifestHash(previous);
+    prevHash = previousHash ?? manifestHash(previous);
   } catch {
     return 'the previous manifest is malformed';
   }

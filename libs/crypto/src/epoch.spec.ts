@@ -187,6 +187,20 @@ describe('key epochs', () => {
     );
   });
 
+  it('take a kept hash in place of hashing again, and fail when the kept hash is not the manifest\'s', () => {
+    const first = firstEpoch({ meshId, scope: 'mesh', members: keys.slice(0, 3), creator: members[0]! });
+    const second = nextEpoch(first.signed.manifest, { members: keys.slice(0, 3), reason: 'scheduled', creator: members[1]! });
+    const firstHash = manifestHash(first.signed.manifest);
+    const check = verifyManifest(second.signed, { previous: first.signed.manifest, previousHash: firstHash });
+    expect(check).toMatchObject({ ok: true, hash: manifestHash(second.signed.manifest) });
+    const otherHash = manifestHash(firstEpoch({ meshId, scope: 'mesh', members: keys.slice(0, 3), creator: members[0]! }).signed.manifest);
+    expect(verifyManifest(second.signed, { previous: first.signed.manifest, previousHash: otherHash })).toMatchObject({ ok: false, code: 'E_MANIFEST_CHAIN' });
+    const seal = sealEpochKey(second.context, keys[2]!, members[1]!);
+    const hash = manifestHash(second.signed.manifest);
+    expect(openEpochSeal(seal, { manifest: second.signed.manifest, manifestHash: hash, recipient: members[2]! }).epochKey).toEqual(second.context.epochKey);
+    expect(codeOf(() => openEpochSeal(seal, { manifest: second.signed.manifest, manifestHash: firstHash, recipient: members[2]! }))).toBe('E_BAD_SIGNATURE');
+  });
+
   it('give every member of an epoch, and nobody else, the same fresh key through its seal', () => {
     const first = firstEpoch({ meshId, scope: 'mesh', members: keys.slice(0, 4), creator: members[0]! });
     const second = nextEpoch(first.signed.manifest, { members: keys.slice(0, 3), reason: 'member_left', creator: members[1]! });

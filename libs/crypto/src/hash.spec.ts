@@ -63,5 +63,8 @@ describe('randomness', () => {
     expect(randomBytes(33)).toHaveLength(33);
     expect(randomId()).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(new Set(Array.from({ length: 100 }, randomId)).size).toBe(100);
+    // 2 of 64 first characters would read as an option on a command line; 4000 draws would show
+    // ~125 of them if ids were not redrawn.
+    expect(Array.from({ length: 4000 }, randomId).filter((id) => /^[-_]/.test(id))).toEqual([]);
   });
 });

@@ -27,7 +27,14 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-/** 128 random bits as base64url (22 chars): unguessable ids and nonces. */
+/**
+ * 128 random bits as base64url (22 chars): unguessable ids and nonces. The first character is a
+ * letter or digit (redrawn otherwise, 1 in 32), so an id pasted on a command line is never read as
+ * an option; that keeps 127.9 bits.
+ */
 export function randomId(): string {
-  return toB64u(randomBytes(16));
+  for (;;) {
+    const id = toB64u(randomBytes(16));
+    if (id[0] !== '-' && id[0] !== '_') return id;
+  }
 }

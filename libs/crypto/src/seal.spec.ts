@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromB64u, fromHex } from './encoding.js';
+import { fromB64u, fromHex, toB64u } from './encoding.js';
+import { randomBytes } from './random.js';
 import { generateIdentity, identityFromSeed } from './identity.js';
 import { sealOpen, sealTo } from './seal.js';
-import { cryptoReady } from './sodium.js';
+import { cryptoReady, na } from './sodium.js';
 import { codeOf } from '../test/code-of.js';
 
 interface SealVectors {
@@ -29,6 +30,19 @@ describe('sealed boxes', () => {
       { numRuns: 40 },
     );
     expect(codeOf(() => sealOpen(sealTo('x', bob.publicKey), generateIdentity()))).toBe('E_DECRYPT');
+  });
+
+  it('are libsodium sealed boxes: crypto_box_seal_open opens them, and sealOpen opens crypto_box_seal', () => {
+    const sodium = na();
+    for (let i = 0; i < 20; i++) {
+      const pt = randomBytes(32);
+      expect(sodium.crypto_box_seal_open(fromB64u(sealTo(pt, bob.publicKey)), bob.boxPublicKey, bob.boxSecretKey)).toEqual(pt);
+      expect(sealOpen(toB64u(sodium.crypto_box_seal(pt, bob.boxPublicKey)), bob)).toEqual(pt);
+    }
+    // The nonce is bound to the ephemeral key: swapping in another seal's first 32 bytes fails.
+    const [a, b] = [fromB64u(sealTo('x', bob.publicKey)), fromB64u(sealTo('x', bob.publicKey))];
+    a.set(b.subarray(0, 32));
+    expect(codeOf(() => sealOpen(toB64u(a), bob))).toBe('E_DECRYPT');
   });
 
   it('are randomised, so sealing twice gives different ciphertexts', () => {

@@ -5,7 +5,7 @@
  * anyone listing it here. The zod schemas of libs/core (api.ts) are the model of each part.
  */
 import {
-  AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
+  AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
   HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
   TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody,
 } from '@claudemesh/core';
@@ -13,7 +13,7 @@ import { z } from 'zod';
 
 // The envelopes and queries api.ts has no name for, as apps/broker/src/api/api.schemas.ts composes them.
 const HistoryPage = z.object({ messages: z.array(TopicMessage), has_more: z.boolean() });
-const PostedMessage = z.object({ message: TopicMessage, duplicate: z.boolean() });
+const PostedMessage = z.object({ message: TopicMessage, duplicate: z.boolean(), epoch_due: EpochDue.optional() });
 const ReadMark = z.object({ topic: TopicName, last_read_id: z.string().regex(/^(0|[1-9][0-9]{0,18})$/), unread: z.number().int().nonnegative() });
 const LeftTopic = z.object({ left: z.boolean() });
 const MarkedNotifications = z.object({ marked: z.number().int().nonnegative() });

@@ -1,5 +1,5 @@
 import {
-  AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
+  AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
   TopicMessage, TopicName, TopicPostBody,
 } from '@claudemesh/core';
@@ -13,7 +13,8 @@ import { z } from 'zod';
  */
 
 export const HistoryPage = z.object({ messages: z.array(TopicMessage), has_more: z.boolean() });
-export const PostedMessage = z.object({ message: TopicMessage, duplicate: z.boolean() });
+/** `epoch_due`: a sealed post stored near its epoch's scheduled rotation (docs/protocol.md §5.6): rotate ahead of it. */
+export const PostedMessage = z.object({ message: TopicMessage, duplicate: z.boolean(), epoch_due: EpochDue.optional() });
 export const ReadMark = z.object({ topic: TopicName, last_read_id: z.string().regex(/^(0|[1-9][0-9]{0,18})$/), unread: z.number().int().nonnegative() });
 export const LeftTopic = z.object({ left: z.boolean() });
 export const MarkedNotifications = z.object({ marked: z.number().int().nonnegative() });

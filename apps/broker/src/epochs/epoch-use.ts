@@ -1,3 +1,5 @@
+import type { EpochDue } from '@claudemesh/core';
+
 /** When a scope's key is rotated on a schedule (docs/protocol.md §5.6): 0 turns a bound off. */
 export interface EpochRotationPolicy {
   /** Messages under one epoch; the next message after that many is refused until a rotation. */
@@ -12,6 +14,26 @@ export const DEFAULT_EPOCH_ROTATION: EpochRotationPolicy = Object.freeze({ messa
 /** Whether the policy says an epoch is due, given what it carried and when it was accepted. Pure, for tests. */
 export function scheduledRotationDue(policy: EpochRotationPolicy, sent: number, acceptedAt: number, now: number): boolean {
   return (policy.messages > 0 && sent >= policy.messages) || (policy.afterMs > 0 && now - acceptedAt >= policy.afterMs);
+}
+
+/**
+ * The `epoch_due` hint beside the ack of a message stored under `epoch` (docs/protocol.md §5.6
+ * "Scheduled rotation"), or null when the epoch is not near its rotation: at the start of the last
+ * fifth of the message bound (at least one message) and at each quarter of it after, or in the last
+ * tenth of the age bound. `sent` counts the
+ * stored message. Early enough that a sender's rotation, made in the background, is accepted before
+ * the bound refuses its sends. Pure, for tests.
+ */
+export function epochDue(policy: EpochRotationPolicy, epoch: number, sent: number, acceptedAt: number, now: number): EpochDue | null {
+  const remaining = policy.messages > 0 ? Math.max(0, policy.messages - sent) : null;
+  const dueAt = policy.afterMs > 0 ? acceptedAt + policy.afterMs : null;
+  // Not on every message of the last fifth, where every sender would rotate at once (all but one
+  // losing the race): at its start and at every quarter of it after, until the bound.
+  const lead = Math.max(1, Math.ceil(policy.messages / 5));
+  const step = Math.max(1, Math.ceil(lead / 4));
+  const soonByCount = remaining !== null && remaining <= lead && ((lead - remaining) % step === 0 || remaining === 0);
+  const soonByAge = dueAt !== null && now >= dueAt - Math.ceil(policy.afterMs / 10);
+  return soonByCount || soonByAge ? { epoch, remaining_messages: remaining, due_at: dueAt } : null;
 }
 
 /**

@@ -122,12 +122,15 @@ export class EpochsService {
     }
     const wire = toStoredManifest(stored);
     const seals = new Map(frame.seals.map((s) => [s.recipient, s]));
-    for (const key of manifest.members) {
-      const member = caller.state.byPubkey.get(key)!;
-      const seal = seals.get(key);
-      const push = serverFrame('epoch_new', { scope: manifest.scope, epoch: manifest.epoch, manifest: wire, ...(seal ? { seal: { epoch: manifest.epoch, ...seal } } : {}) });
-      this.bus.publish(memberTopic(member.id), { kind: 'control', frame: push });
-    }
+    // The pushes go out after the publisher's ack (next turn of the event loop): the publisher's
+    // sends wait for that ack, the members' pushes wait for nothing.
+    setImmediate(() => {
+      const push = epochNewFrames(manifest.scope, manifest.epoch, wire);
+      for (const key of manifest.members) {
+        const member = caller.state.byPubkey.get(key)!;
+        this.bus.publish(memberTopic(member.id), { kind: 'control', frame: push(seals.get(key)) });
+      }
+    });
     return { scope: manifest.scope, epoch: manifest.epoch, manifest_hash: check.hash };
   }
 
@@ -272,4 +275,13 @@ export class EpochsService {
     const stored = new Set(inserted.map((r) => r.recipient));
     return seals.filter((x) => stored.has(x.recipient));
   }
+}
+
+/**
+ * The `epoch_new` push of one epoch for each member: the manifest (up to 660 KB) is encoded once and
+ * each member's frame adds its own seal, the same JSON serverFrame('epoch_new', …) gives.
+ */
+export function epochNewFrames(scope: string, epoch: number, manifest: StoredEpochManifest): (seal: EpochSeal | undefined) => string {
+  const head = serverFrame('epoch_new', { scope, epoch, manifest }).slice(0, -1);
+  return (seal) => (seal ? `${head},"seal":${JSON.stringify({ epoch, ...seal })}}` : `${head}}`);
 }

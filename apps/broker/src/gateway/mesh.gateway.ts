@@ -1,6 +1,6 @@
 import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import { LIMITS, ProtocolError, TOPIC_LIMITS, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode } from '@claudemesh/core';
+import { LIMITS, ProtocolError, TOPIC_LIMITS, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode, type TopicMessage } from '@claudemesh/core';
 import { randomId } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -224,8 +224,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
             client_id: frame.id, ...reply,
           }
           : { text: frame.text!, client_id: frame.id, ...reply };
-        const { message, duplicate } = await this.topics.post(this.topicScope(session), frame.topic, body);
-        session.send(serverFrame('topic_ack', { id: frame.id, topic: frame.topic, message, duplicate }));
+        const { message, duplicate, epoch_due } = await this.topics.post(this.topicScope(session), frame.topic, body);
+        session.send(serverFrame('topic_ack', { id: frame.id, topic: frame.topic, message, duplicate, ...(epoch_due ? { epoch_due } : {}) }));
         return;
       }
       case 'topic_history': {
@@ -283,7 +283,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     if (event.kind === 'push') session.pushLive(event.messageId, event.frame);
     else if (event.kind === 'receipt') session.pushControl(event.frame);
     // Topic messages are not delivery-tracked: the history is their log (topic_history after=…).
-    else if (event.kind === 'topic') session.pushControl(serverFrame('topic_message', { topic: event.message.topic, message: event.message }));
+    else if (event.kind === 'topic') session.pushControl(topicMessageFrame(event.message));
     else if (event.kind === 'control') session.pushControl(event.frame);
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }
@@ -330,4 +330,19 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   private fail(conn: Connection, code: ErrorCode, message: string): void {
     conn.out.fail(code, message, 4001);
   }
+}
+
+/**
+ * A topic message's push, encoded once however many sessions it goes to: the bus hands every
+ * member's subscription the same message object (in-process), so a fan-out to 100 members
+ * serialises it once rather than 100 times.
+ */
+const topicFrames = new WeakMap<TopicMessage, string>();
+function topicMessageFrame(message: TopicMessage): string {
+  let frame = topicFrames.get(message);
+  if (frame === undefined) {
+    frame = serverFrame('topic_message', { topic: message.topic, message });
+    topicFrames.set(message, frame);
+  }
+  return frame;
 }

@@ -1,25 +1,20 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ProtocolError, type SendFrame } from '@claudemesh/core';
-import { verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
+import { ProtocolError, type EpochDue, type SendFrame } from '@claudemesh/core';
+import { verifyEpochMessageSignature } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { CurrentEpochs, type CurrentEpoch } from '../epochs/current-epoch.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
-import { EpochUse, scheduledRotationDue } from '../epochs/epoch-use.js';
-
-/** The mesh scope's newest epoch, as the send path needs it. */
-interface CurrentMeshEpoch {
-  epoch: number;
-  manifest: EpochManifest;
-  manifestHash: string;
-  acceptedAt: number;
-}
+import { EpochUse, epochDue, scheduledRotationDue } from '../epochs/epoch-use.js';
 
 /** What a stored `@group` / `*` message keeps of its body version: both null for the mesh key. */
 export interface MeshEpochFields {
   keyEpoch: number | null;
   sig: string | null;
+  /** The ack's `epoch_due` should the message be stored (not a duplicate): its epoch nears its scheduled rotation. */
+  due?: EpochDue;
 }
 
 const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
@@ -38,11 +33,14 @@ const NONE: MeshEpochFields = { keyEpoch: null, sig: null };
 export class MeshEpochCheck {
   /** Messages under the mesh scope's current epoch (approximate across nodes, as for topics). */
   private readonly use = new EpochUse();
+  private readonly currentEpochs: CurrentEpochs;
 
   constructor(
     private readonly ds: DataSource,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
-  ) {}
+  ) {
+    this.currentEpochs = new CurrentEpochs(ds);
+  }
 
   /** A message under `epoch` of the mesh was stored (not a duplicate). */
   stored(meshId: string, epoch: number): void {
@@ -91,15 +89,12 @@ export class MeshEpochCheck {
         { current_epoch: current.epoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
       );
     }
-    return { keyEpoch: current.epoch, sig: frame.sig! };
+    const due = epochDue(policy, current.epoch, sent + 1, current.acceptedAt, Date.now());
+    return { keyEpoch: current.epoch, sig: frame.sig!, ...(due ? { due } : {}) };
   }
 
-  private async current(meshId: string): Promise<CurrentMeshEpoch | null> {
-    const [row] = await rows<{ epoch: number; manifest: string; manifest_hash: string; created_at: Date }>(
-      this.ds,
-      `SELECT epoch, manifest, manifest_hash, created_at FROM epoch_manifests WHERE mesh_id = $1 AND scope = 'mesh' ORDER BY epoch DESC LIMIT 1`,
-      [meshId],
-    );
-    return row ? { epoch: Number(row.epoch), manifest: JSON.parse(row.manifest) as EpochManifest, manifestHash: row.manifest_hash, acceptedAt: new Date(row.created_at).getTime() } : null;
+  private current(meshId: string): Promise<CurrentEpoch | null> {
+    return this.currentEpochs.get(meshId, 'mesh');
   }
+
 }

@@ -102,7 +102,8 @@ export class MessagingService implements OnModuleDestroy {
         ciphertext,
         receipts: frame.receipts ?? (route.kind === 'dm' ? 'all' : 'none'),
         recipients: admitted,
-        ...sealed,
+        keyEpoch: sealed.keyEpoch,
+        sig: sealed.sig,
         push: (messageId, at) =>
           serverFrame('push', {
             message_id: messageId, client_id: frame.id, kind: route.kind, from, to: route.label, nonce: nonceB64, ciphertext: ciphertextB64, sent_at: at,
@@ -116,6 +117,7 @@ export class MessagingService implements OnModuleDestroy {
     const ack: Ack = { id: frame.id, message_id: stored.messageId, recipients: stored.recipients, duplicate: stored.duplicate, accepted_at: stored.acceptedAt };
     // A duplicate's recipients were settled by its first copy; this attempt's refusals say nothing of them.
     if (full.length > 0 && !stored.duplicate) ack.queue_full = full.flatMap((id) => session.state.byId.get(id)?.pubkey ?? []);
+    if (sealed.due && !stored.duplicate) ack.epoch_due = sealed.due;
     return ack;
   }
 

@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   ProtocolError, TOPIC_LIMITS, type CreateTopicBody, type HistoryQuery, type MarkReadBody, type PostTopicMessageBody, type SearchQuery, type TopicInfo,
-  type TopicMember, type TopicMessage,
+  type EpochDue, type TopicMember, type TopicMessage,
 } from '@claudemesh/core';
-import { randomId, topicScope, verifyEpochMessageSignature, type EpochManifest } from '@claudemesh/crypto';
+import { randomId, topicScope, verifyEpochMessageSignature } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
@@ -12,10 +12,17 @@ import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.con
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
-import { EpochUse, scheduledRotationDue, type EpochRotationPolicy } from '../epochs/epoch-use.js';
+import { CurrentEpochs, currentEpochSql } from '../epochs/current-epoch.js';
+import { EpochUse, epochDue, scheduledRotationDue, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
 import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
+
+/** What a sealed post's check learnt of its epoch: messages it carried before this one, and when it was accepted. */
+interface EpochUseNow {
+  sent: number;
+  acceptedAt: number;
+}
 
 /** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
 export interface TopicScope {
@@ -84,6 +91,7 @@ export class TopicsService implements OnApplicationBootstrap {
   private readonly searches: SearchGate;
   private readonly statistics: TopicStatistics;
   private readonly epochUse: EpochUse;
+  private readonly currentEpochs: CurrentEpochs;
   private readonly rotation: EpochRotationPolicy;
 
   constructor(
@@ -96,6 +104,7 @@ export class TopicsService implements OnApplicationBootstrap {
     this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
     this.statistics = new TopicStatistics(ds, database === 'embedded');
     this.epochUse = new EpochUse();
+    this.currentEpochs = new CurrentEpochs(ds);
     this.rotation = config.epochRotation;
   }
 
@@ -227,7 +236,7 @@ export class TopicsService implements OnApplicationBootstrap {
    * Stores a message (idempotent by client id), records its mentions and reply, then publishes it.
    * The body version must be the topic's (E_TOPIC_MODE); a sealed body is checked first (sealed()).
    */
-  async post(scope: TopicScope, name: string, body: TopicPost): Promise<{ message: TopicMessage; duplicate: boolean }> {
+  async post(scope: TopicScope, name: string, body: TopicPost): Promise<{ message: TopicMessage; duplicate: boolean; epoch_due?: EpochDue }> {
     const t = await this.resolve(scope, name);
     const sealed = isSealed(body) ? body : null;
     const text = isSealed(body) ? null : body.text;
@@ -239,9 +248,10 @@ export class TopicsService implements OnApplicationBootstrap {
     }
     if (t.encryption === 'plaintext' && sealed) throw new ProtocolError('E_TOPIC_MODE', `#${name} is a plaintext topic: post text (body_version 1)`);
     const clientId = body.client_id ?? randomId();
+    let use: EpochUseNow | null = null;
     if (sealed) {
       try {
-        await this.checkSealed(scope, t, sealed, clientId);
+        use = await this.checkSealed(scope, t, sealed, clientId);
       } catch (error) {
         // A retry of a stored sealed post is answered as a duplicate even when its epoch has been
         // rotated since (the sender would otherwise seal it again and post it twice). Looked up only
@@ -251,10 +261,23 @@ export class TopicsService implements OnApplicationBootstrap {
         throw error;
       }
     }
-    const result = await transaction(this.ds, async (qr) => {
+    const epochScope = topicScope(t.name);
+    const stored = transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
-      // cross), so a stream resuming after id N can never miss a lower id committed later.
-      await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
+      // cross), so a stream resuming after id N can never miss a lower id committed later. A sealed
+      // post's epoch, checked against what this node last read, is confirmed current in the same statement.
+      if (sealed) {
+        const [lock] = await rows<{ current_epoch: number }>(
+          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, scope.state.mesh.id, epochScope],
+        );
+        const current = Number(lock?.current_epoch ?? 0);
+        if (current !== sealed.key_epoch) {
+          this.currentEpochs.forget(scope.state.mesh.id, epochScope);
+          throw new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current });
+        }
+      } else {
+        await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
+      }
       if (!t.joined) await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
       let parentSender: string | null = null;
       if (body.reply_to !== undefined) {
@@ -312,6 +335,13 @@ export class TopicsService implements OnApplicationBootstrap {
       };
       return { row, members };
     });
+    const result = sealed ? await stored.catch(async (error: unknown) => {
+      // As for a refusal of the checks above: a retry of a post stored before a rotation is a duplicate.
+      const dup = error instanceof ProtocolError && error.code === 'E_EPOCH_STALE' ? await this.storedPost(scope, t, clientId, sealed, text) : null;
+      if (dup) return { duplicate: dup };
+      throw error;
+    }) : await stored;
+    if (result !== null && 'duplicate' in result) return result.duplicate;
     if (result === null) {
       const existing = await this.storedPost(scope, t, clientId, sealed, text);
       if (!existing) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
@@ -322,8 +352,10 @@ export class TopicsService implements OnApplicationBootstrap {
     this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
     this.statistics.posted();
-    if (sealed) this.epochUse.posted(`${scope.state.mesh.id}|${topicScope(t.name)}`, sealed.key_epoch);
-    return { message, duplicate: false };
+    if (!sealed || !use) return { message, duplicate: false };
+    this.epochUse.posted(`${scope.state.mesh.id}|${topicScope(t.name)}`, sealed.key_epoch);
+    const due = epochDue(this.rotation, sealed.key_epoch, use.sent + 1, use.acceptedAt, Date.now());
+    return due ? { message, duplicate: false, epoch_due: due } : { message, duplicate: false };
   }
 
   /**
@@ -349,27 +381,24 @@ export class TopicsService implements OnApplicationBootstrap {
    * and its manifest hash, the sender's key and the client id. A post re-labelled to another topic,
    * epoch, sender or id fails here (E_MESSAGE_INVALID); recipients check it again with the AEAD.
    */
-  private async checkSealed(scope: TopicScope, t: ResolvedTopic, body: SealedPost, clientId: string): Promise<void> {
+  private async checkSealed(scope: TopicScope, t: ResolvedTopic, body: SealedPost, clientId: string): Promise<EpochUseNow> {
     const name = t.name;
     const epochScope = topicScope(name);
-    const [current] = await rows<{ epoch: number; manifest: string; manifest_hash: string; created_at: Date }>(
-      this.ds,
-      'SELECT epoch, manifest, manifest_hash, created_at FROM epoch_manifests WHERE mesh_id = $1 AND scope = $2 ORDER BY epoch DESC LIMIT 1',
-      [scope.state.mesh.id, epochScope],
-    );
-    const currentEpoch = current ? Number(current.epoch) : 0;
+    // Answered from what this node last read when the post claims that epoch; post() confirms it.
+    const current = await this.currentEpochs.get(scope.state.mesh.id, epochScope, body.key_epoch);
+    const currentEpoch = current?.epoch ?? 0;
     if (!current || body.key_epoch !== currentEpoch) {
       const why = current ? `the current key epoch of #${name} is ${currentEpoch}: sync it, encrypt again and resend` : `#${name} has no key epoch yet: publish epoch 1, then send`;
       throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: currentEpoch });
     }
-    const manifest = JSON.parse(current.manifest) as EpochManifest;
+    const manifest = current.manifest;
     if (!manifest.members.includes(scope.member.pubkey)) {
       throw new ProtocolError(
         'E_MESSAGE_INVALID',
         `you are not a member of key epoch ${currentEpoch} of #${name}: a member of it adds you with the next epoch (at its next post, or its daemon's next sweep)`,
       );
     }
-    const fields = { meshId: scope.state.mesh.id, scope: epochScope, epoch: currentEpoch, manifestHash: current.manifest_hash, sender: scope.member.pubkey, messageId: clientId };
+    const fields = { meshId: scope.state.mesh.id, scope: epochScope, epoch: currentEpoch, manifestHash: current.manifestHash, sender: scope.member.pubkey, messageId: clientId };
     if (!verifyEpochMessageSignature({ nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig }, fields)) {
       throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for #${name}, epoch ${currentEpoch} and id ${clientId}`);
     }
@@ -377,13 +406,14 @@ export class TopicsService implements OnApplicationBootstrap {
     requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
     const sent = await this.epochUse.sent(`${scope.state.mesh.id}|${epochScope}`, currentEpoch, async () =>
       Number((await rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [t.id, currentEpoch]))[0]?.n ?? 0));
-    if (scheduledRotationDue(this.rotation, sent, current.created_at.getTime(), Date.now())) {
+    if (scheduledRotationDue(this.rotation, sent, current.acceptedAt, Date.now())) {
       throw new ProtocolError(
         'E_EPOCH_STALE',
         `key epoch ${currentEpoch} of #${name} is due for its scheduled rotation (${sent} messages; every ${this.rotation.messages} messages or ${Math.round(this.rotation.afterMs / 3600_000)} h): publish epoch ${currentEpoch + 1} (reason scheduled) and send again`,
         { current_epoch: currentEpoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
       );
     }
+    return { sent, acceptedAt: current.acceptedAt };
   }
 
   /**

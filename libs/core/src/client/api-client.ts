@@ -5,7 +5,7 @@ import {
   AddTopicMemberBody, ApiKeyInfo, CreateApiKeyBody, CreateTopicBody, CreatedApiKey, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence,
   Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, TopicInfo, TopicMember, TopicMessage, TopicName,
 } from '../protocol/v1/api.js';
-import { AddEpochSealsBody, EpochAck, EpochRotate, EpochSealsAdded, EpochsPage, PublishEpochBody } from '../protocol/v1/epochs.js';
+import { AddEpochSealsBody, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, PublishEpochBody } from '../protocol/v1/epochs.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from '../protocol/v1/errors.js';
 import type { EpochPage } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -20,7 +20,7 @@ import { httpBaseOf, signedRequest } from './rest-client.js';
  */
 
 export const TopicHistory = z.object({ messages: z.array(TopicMessage), has_more: z.boolean() });
-export const TopicPostResult = z.object({ message: TopicMessage, duplicate: z.boolean() });
+export const TopicPostResult = z.object({ message: TopicMessage, duplicate: z.boolean(), epoch_due: EpochDue.optional() });
 export const TopicReadMark = z.object({ topic: TopicName, last_read_id: z.string(), unread: z.number().int().nonnegative() });
 export type TopicHistory = z.output<typeof TopicHistory>;
 export type TopicPostResult = z.output<typeof TopicPostResult>;
@@ -216,9 +216,9 @@ export class MeshApi {
   }
 
   /** postSealed as MeshClient.topicSendSealed has it, so the e2e helpers (topicSendEncrypted) take either client. */
-  async topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+  async topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicPostResult> {
     const reply = options.replyTo !== undefined ? { reply_to: options.replyTo } : {};
-    return (await this.postSealed(topic, { body_version: 2, client_id: id, ...body, ...reply })).message;
+    return this.postSealed(topic, { body_version: 2, client_id: id, ...body, ...reply });
   }
 
   /** `GET /topics/:name/epochs`: the topic's key epochs after `afterEpoch`, this key's member's seals, and `missing`. */

@@ -131,7 +131,10 @@ export class EpochKeyring {
         continue;
       }
       const previous = s.chain.at(-1)?.manifest ?? null;
-      const check = verifyManifest(signed, { previous, authorities: this.authorities(scope, epoch ?? s.chain.length + 1) });
+      const previousHash = s.hashes.at(-1);
+      const check = verifyManifest(signed, {
+        previous, authorities: this.authorities(scope, epoch ?? s.chain.length + 1), ...(previousHash !== undefined ? { previousHash } : {}),
+      });
       if (!check.ok) {
         result.refused.push({ epoch, code: check.code, message: check.message });
         break;
@@ -149,7 +152,8 @@ export class EpochKeyring {
       const manifest = s.chain[epoch - 1]?.manifest;
       if (!manifest) continue;
       try {
-        s.contexts.set(epoch, openEpochSeal(seal, { manifest, recipient: this.opts.me, authorities: this.authorities(scope, epoch) }));
+        // The manifest and its hash as verifyManifest returned them: the seal need not check them again.
+        s.contexts.set(epoch, openEpochSeal(seal, { manifest, manifestHash: s.hashes[epoch - 1]!, recipient: this.opts.me, authorities: this.authorities(scope, epoch) }));
         result.opened.push(epoch);
       } catch (err) {
         result.refused.push({ epoch, code: err instanceof CryptoError ? err.code : 'E_DECRYPT', message: (err as Error).message });

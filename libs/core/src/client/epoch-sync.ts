@@ -1,7 +1,7 @@
 import type { EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
-import { EPOCH_LIMITS } from '../protocol/v1/epochs.js';
+import { EPOCH_LIMITS, type EpochDue } from '../protocol/v1/epochs.js';
 import type { EpochPage } from './mesh-client.js';
 
 /**
@@ -97,38 +97,90 @@ export async function publishRotation(client: EpochTransport, ring: EpochKeyring
 export async function syncAfterStale(
   client: EpochTransport, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
 ): Promise<boolean> {
+  const current = refused.details.current_epoch;
+  const rotate = refused.details.rotate;
+  // Refused for an epoch this keyring already holds the key of (its own rotation, made ahead of the
+  // schedule, was accepted while the post was in flight): nothing to fetch, seal again.
+  if (!rotate && current !== undefined && current > 0 && ring.currentEpoch(scope) >= current && ring.context(scope, current) !== null) return false;
   // Several sends refused at once (a window of posts in flight) share one reaction: one sync, at
   // most one rotation. Each rotating on its own would stack epochs N+1, N+2, … one per refusal.
-  let perScope = reacting.get(ring);
-  if (!perScope) reacting.set(ring, (perScope = new Map()));
-  const key = `${scope}\n${refused.details.current_epoch ?? ''}`;
-  const running = perScope.get(key);
-  if (running) return running.then(() => false);
-  const reaction = (async (): Promise<boolean> => {
+  // A rotation made ahead of the schedule (rotateAhead) holds the same slot.
+  return shared(ring, `${scope}\n${current ?? ''}`, async (): Promise<boolean> => {
     const synced = await syncEpochs(client, ring, scope);
     if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);
-    const rotate = refused.details.rotate;
-    if (!rotate || ring.currentEpoch(scope) !== refused.details.current_epoch) return false;
+    if (!rotate || ring.currentEpoch(scope) !== current) return false;
     const departed = new Set(rotate.departed);
-    const pending = ring.rotate(scope, { members: (await members()).filter((k) => !departed.has(k)), reason: rotate.reason });
-    try {
-      await publishPending(client, pending.signed, pending.seals);
-    } catch (error) {
-      // Another member rotated first: its epoch answers the same refusal, so build nothing on top.
-      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
-      await syncEpochs(client, ring, scope);
-      return false;
-    }
-    ring.accept(scope, pending);
-    return true;
-  })();
-  perScope.set(key, reaction);
+    return rotateOnce(client, ring, scope, (await members()).filter((k) => !departed.has(k)), rotate.reason);
+  });
+}
+
+/**
+ * Rotation ahead of the schedule (docs/protocol.md §5.6 "Scheduled rotation"): an ack said the
+ * epoch this keyring sends under nears its scheduled rotation (`epoch_due`), so the next epoch is
+ * published now, in the background, and no send waits for a refusal. It holds syncAfterStale's slot
+ * for that epoch: a send refused meanwhile waits for it rather than rotating again. Started once per
+ * keyring, scope and epoch; null when not started (the keyring is past that epoch, lacks its key, or
+ * a reaction for it runs). Never rejects: a lost race means another member rotated (synced), and any
+ * other failure is left to the refusal at the bound, which rotates then.
+ */
+export function rotateAhead(client: EpochTransport, ring: EpochKeyring, scope: string, due: EpochDue, members: () => Promise<readonly string[]>): Promise<boolean> | null {
+  if (ring.currentEpoch(scope) !== due.epoch || ring.context(scope, due.epoch) === null) return null;
+  const key = `${scope}\n${due.epoch}`;
+  if (reacting.get(ring)?.has(key)) return null;
+  return shared(ring, key, async () => rotateOnce(client, ring, scope, await members(), 'scheduled')).catch(() => false);
+}
+
+/**
+ * Publishes the next epoch of a scope once: true when it was accepted; false when another member's
+ * was accepted first (that one is synced, and answers the same need, so nothing is built on top).
+ */
+async function rotateOnce(client: EpochTransport, ring: EpochKeyring, scope: string, members: readonly string[], reason: EpochReason): Promise<boolean> {
+  const pending = ring.rotate(scope, { members, reason });
+  let done!: () => void;
+  const published = new Promise<void>((resolve) => (done = resolve));
+  let perScope = publishing.get(ring);
+  if (!perScope) publishing.set(ring, (perScope = new Map()));
+  perScope.set(scope, published);
   try {
-    return await reaction;
+    await publishPending(client, pending.signed, pending.seals);
+  } catch (error) {
+    if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
+    await syncEpochs(client, ring, scope);
+    return false;
   } finally {
-    perScope.delete(key);
+    if (perScope.get(scope) === published) perScope.delete(scope);
+    done();
+  }
+  ring.accept(scope, pending);
+  return true;
+}
+
+/**
+ * The rotation of `scope` this keyring is publishing, if any: resolves once the broker answered it
+ * (accepted or not). A send about to seal waits for it rather than sealing under the epoch it
+ * replaces, which the broker would refuse as stale once it accepts the new one.
+ */
+export function rotationInFlight(ring: EpochKeyring, scope: string): Promise<void> | undefined {
+  return publishing.get(ring)?.get(scope);
+}
+
+/** Rotations being published, per keyring and scope. */
+const publishing = new WeakMap<EpochKeyring, Map<string, Promise<void>>>();
+
+/** Runs `work` once per keyring and key at a time: a caller arriving while it runs waits for it and gets false. */
+async function shared(ring: EpochKeyring, key: string, work: () => Promise<boolean>): Promise<boolean> {
+  let perScope = reacting.get(ring);
+  if (!perScope) reacting.set(ring, (perScope = new Map()));
+  const running = perScope.get(key);
+  if (running) return running.then(() => false, () => false);
+  const run = work();
+  perScope.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (perScope.get(key) === run) perScope.delete(key);
   }
 }
 
-/** syncAfterStale reactions in progress, per keyring and scope/refused epoch. */
+/** Reactions to refusals and rotations ahead in progress, per keyring and `${scope}\n${epoch}`. */
 const reacting = new WeakMap<EpochKeyring, Map<string, Promise<boolean>>>();

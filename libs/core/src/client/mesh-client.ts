@@ -18,6 +18,7 @@ import { MeshSealing, UnopenedPushError } from './mesh-sealing.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
 import { TopicClient, type SealedTopicBody, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
+import type { TopicPostResult } from './api-client.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
 import type { StoredEpochManifest, StoredEpochSeal } from '../protocol/v1/epochs.js';
 import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
@@ -300,10 +301,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   /**
    * Posts a body_version 2 message to an e2e topic, sealed by the caller under `key_epoch` with `id`
-   * as its message id (topicSendEncrypted does the sealing, syncing and retrying). Rejects with
-   * E_EPOCH_STALE (err.details.current_epoch) when that is not the topic's current epoch.
+   * as its message id (topicSendEncrypted does the sealing, syncing and retrying). Resolves with the
+   * stored message, whether it was a duplicate and `epoch_due` when the epoch nears its scheduled
+   * rotation. Rejects with E_EPOCH_STALE (err.details.current_epoch) when that is not the topic's
+   * current epoch.
    */
-  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicPostResult> {
     return this.topics.sendSealed(topic, id, body, options);
   }
 

@@ -4,7 +4,7 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
 import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
@@ -127,6 +127,9 @@ export class MeshSealing {
           await publishRotation(this.client, ring, MESH_SCOPE, { members: await meshMembersWithKeys(this.client), reason: 'member_added' });
           this.changed();
         }
+        // Not under an epoch this client is replacing right now (rotateAhead): the broker would refuse it.
+        const rotating = rotationInFlight(ring, MESH_SCOPE);
+        if (rotating) await rotating;
         const epoch = ring.currentEpoch(MESH_SCOPE);
         if (ring.context(MESH_SCOPE, epoch) === null) await this.sync();
         let sealed;
@@ -137,10 +140,13 @@ export class MeshSealing {
           if (isCryptoError(error) && error.code === 'E_SENDER_UNAUTHORIZED') throw new ProtocolError('E_FORBIDDEN', `this member is not listed in mesh epoch ${epoch}: an owner, an admin or a listed member publishes the next epoch`);
           throw error;
         }
-        return await this.client.sendFrame({
+        const ack = await this.client.sendFrame({
           type: 'send', id, to, body_version: 2, key_epoch: sealed.epoch, nonce: sealed.message.nonce, ciphertext: sealed.message.ciphertext, sig: sealed.message.sig,
           ...(options.receipts ? { receipts: options.receipts } : {}),
         });
+        // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
+        if (ack.epoch_due) void rotateAhead(this.client, ring, MESH_SCOPE, ack.epoch_due, () => meshMembersWithKeys(this.client))?.then((rotated) => rotated && this.changed());
+        return ack;
       } catch (error) {
         if (!(error instanceof ProtocolError) || attempt >= MAX_STALE_RETRIES) throw error;
         if (error.code === 'E_EPOCH_STALE') {

@@ -4,6 +4,7 @@ import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { SeenSet } from './seen-set.js';
 import { UnackedSends } from './unacked-sends.js';
+import type { TopicPostResult } from './api-client.js';
 
 export type TopicAck = ServerFrameMap['topic_ack'];
 export type TopicPage = { messages: TopicMessage[]; has_more: boolean };
@@ -74,12 +75,12 @@ export class TopicClient {
    * Posts a body_version 2 message sealed by the caller (see topicSendEncrypted): `id` must be the
    * message id bound into its associated data. Resent under that id until acked, like send().
    */
-  sendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicMessage> {
+  sendSealed(topic: string, id: string, body: SealedTopicBody, options: { replyTo?: string } = {}): Promise<TopicPostResult> {
     const frame = JSON.stringify({
       type: 'topic_send', id, topic, body_version: 2, key_epoch: body.key_epoch, nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig,
       mentions: body.mentions, ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
     });
-    return this.unacked.add(id, frame).then((ack) => ack.message);
+    return this.unacked.add(id, frame).then((ack) => ({ message: ack.message, duplicate: ack.duplicate, ...(ack.epoch_due ? { epoch_due: ack.epoch_due } : {}) }));
   }
 
   /** The highest message id of `topic` this client has seen: the catch-up starts after it. */

@@ -3,8 +3,8 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, syncAfterStale, syncEpochs, type EpochTransport } from './epoch-sync.js';
-import type { MeshApi } from './api-client.js';
+import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, type EpochTransport } from './epoch-sync.js';
+import type { MeshApi, TopicPostResult } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
 
@@ -14,7 +14,7 @@ import type { SealedTopicBody } from './topic-client.js';
  * key's member) both have it: topicSendEncrypted and openTopicMessages take either.
  */
 export interface SealedTopicTransport extends EpochTransport {
-  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options?: { replyTo?: string }): Promise<TopicMessage>;
+  topicSendSealed(topic: string, id: string, body: SealedTopicBody, options?: { replyTo?: string }): Promise<TopicPostResult>;
 }
 
 /**
@@ -57,21 +57,30 @@ export async function meshMembersWithKeys(client: MeshClient | MeshApi): Promise
  * Seals `text` under the topic's current epoch and posts it. Syncs the keyring first when it holds
  * no epoch of the topic, creates epoch 1 (publishRotation) when the broker has none, and on
  * E_EPOCH_STALE syncs to the epoch the broker names and seals again under a fresh message id
- * (a refused post was not stored, so nothing is duplicated).
+ * (a refused post was not stored, so nothing is duplicated). When the ack says the epoch nears its
+ * scheduled rotation (`epoch_due`), starts that rotation in the background (rotateAhead).
  */
 export async function topicSendEncrypted(client: SealedTopicTransport, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   const scope = topicScope(topic);
   if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
   for (let attempt = 0; ; attempt++) {
     if (ring.currentEpoch(scope) === 0) await publishRotation(client, ring, scope, { members: await o.members(), reason: 'create' });
+    // Not under an epoch this client is replacing right now: the broker would refuse it once the new one is in.
+    const rotating = rotationInFlight(ring, scope);
+    if (rotating) await rotating;
     const id = newClientId();
     const { epoch, message } = ring.encrypt(scope, id, text);
+    let posted: TopicPostResult;
     try {
-      return await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
+      posted = await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
     } catch (error) {
       if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE') || attempt >= MAX_STALE_RETRIES) throw error;
       await syncAfterStale(client, ring, scope, error, o.members, `#${topic}`);
+      continue;
     }
+    // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
+    if (posted.epoch_due) void rotateAhead(client, ring, scope, posted.epoch_due, o.members);
+    return posted.message;
   }
 }
 

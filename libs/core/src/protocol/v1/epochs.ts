@@ -79,6 +79,19 @@ export const EpochRotate = z.object({
 });
 
 /**
+ * docs/protocol.md §5.6 "Scheduled rotation": beside the ack of a message stored under a scope's
+ * current epoch when that epoch is near its scheduled rotation, so the sender rotates in the
+ * background before the broker refuses a send. `remaining_messages`: messages the epoch still takes
+ * (0: the next is refused); `due_at`: when its age bound passes. Null where that bound is off.
+ */
+export const EpochDue = z.object({
+  epoch: EpochNumber,
+  remaining_messages: z.number().int().nonnegative().nullable(),
+  due_at: z.number().int().nonnegative().nullable(),
+});
+export type EpochDue = z.output<typeof EpochDue>;
+
+/**
  * A page of a scope's epochs, as `epochs` (WebSocket) and `GET /api/v1/topics/:name/epochs` (REST)
  * answer it: manifests in order, the caller's own seals, and (for a member listed in the current
  * epoch) the members still without a seal.

@@ -21,7 +21,7 @@ import {
 } from './primitives.js';
 import { ERROR_CODE_LIST } from './errors.js';
 import { TopicMessage, TopicName } from './api.js';
-import { EpochNumber, EpochRotate, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
+import { EpochDue, EpochNumber, EpochRotate, EpochScope, EpochsPage, StoredEpochManifest, StoredEpochSeal } from './epochs.js';
 
 /** Frames the broker sends. Not strict: newer brokers may add fields that older clients ignore. */
 export const ChallengeFrame = z.object({
@@ -73,6 +73,8 @@ export const AckFrame = z.object({
   accepted_at: EpochMs,
   /** Recipient members (`@group`, `*`) whose offline queue was full: they got no copy (§7.5). */
   queue_full: z.array(PubkeyHex).optional(),
+  /** A body_version 2 message stored near the mesh epoch's scheduled rotation: rotate ahead of it (§5.6). */
+  epoch_due: EpochDue.optional(),
 });
 
 export const PushFrame = z.object({
@@ -176,7 +178,11 @@ export const StateEntry = z.object({
 export const StateFrame = z.object({ type: z.literal('state'), req_id: ReqId, entries: z.array(StateEntry) });
 
 /** Answers topic_send after the commit; a retry of the same id gets the stored message with `duplicate: true`. */
-export const TopicAckFrame = z.object({ type: z.literal('topic_ack'), id: ClientId, topic: TopicName, message: TopicMessage, duplicate: z.boolean() });
+export const TopicAckFrame = z.object({
+  type: z.literal('topic_ack'), id: ClientId, topic: TopicName, message: TopicMessage, duplicate: z.boolean(),
+  /** A sealed post stored near its epoch's scheduled rotation: rotate ahead of it (§5.6). */
+  epoch_due: EpochDue.optional(),
+});
 /** A topic message committed by another member, pushed to each live session of the topic's members. */
 export const TopicMessageFrame = z.object({ type: z.literal('topic_message'), topic: TopicName, message: TopicMessage });
 /** Answers topic_history: oldest first, as REST `GET /topics/:name/messages`. */
