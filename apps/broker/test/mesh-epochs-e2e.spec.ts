@@ -159,6 +159,33 @@ describe.each(dbKinds())('group and broadcast messages under mesh epochs on %s',
     expect(alice.got.map((m) => [m.text, m.keyEpoch])).toEqual([['epoch one', 1], ['hello from the new admin', 2]]);
   });
 
+  it('holds a push whose epoch key has not reached the member unconfirmed, and opens it when a re-seal brings the key', async () => {
+    const { mesh, ids } = await newMesh('alice', 'bob');
+    const owner = await member(mesh, mesh.owner);
+    const bob = await member(mesh, ids.bob!);
+    // Epoch 1 lists all three, but bob's seal is left out (as when a later seal batch failed).
+    const pending = owner.ring.rotate(MESH_SCOPE, { members: [mesh.owner.publicKey, ids.alice!.publicKey, ids.bob!.publicKey], reason: 'create' });
+    await owner.client.publishEpoch(pending.signed, pending.seals.filter((x) => x.recipient !== ids.bob!.publicKey));
+    owner.ring.accept(MESH_SCOPE, pending);
+    const ack = await owner.client.send('*', 'sent before bob had the key');
+    await waitFor(() => bob.failed.length === 1, 'bob to find no key for the push');
+    expect(bob.failed[0]).toMatchObject({ messageId: ack.message_id, reason: 'waiting_for_key' });
+    expect(bob.got).toEqual([]);
+    // Not confirmed: the broker still holds it queued for bob.
+    const state = async (): Promise<string | undefined> =>
+      (await sql<{ state: string }>('SELECT d.state FROM deliveries d JOIN members m ON m.id = d.recipient_member_id WHERE d.message_id = $1 AND m.pubkey = $2', [ack.message_id, ids.bob!.publicKey]))[0]?.state;
+    expect(await state()).toBe('queued');
+
+    // A keyed member seals the epoch for bob: the epoch_seal_new push makes bob's client try again.
+    await owner.client.addSeals(MESH_SCOPE, 1, owner.ring.resealFor(MESH_SCOPE, 1, [ids.bob!.publicKey]));
+    await waitFor(() => bob.got.length === 1, 'bob to open the held push');
+    expect(bob.got[0]).toMatchObject({ text: 'sent before bob had the key', keyEpoch: 1 });
+    for (let i = 0; (await state()) !== 'delivered'; i++) {
+      if (i > 500) throw new Error('timed out waiting for the held push to be confirmed once opened');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+
   it('reports a push the broker re-labelled (other target, epoch or sender) as not verifying, never as a message', async () => {
     const { mesh, ids } = await newMesh('alice', 'bob');
     const owner = await member(mesh, mesh.owner);

@@ -3,7 +3,7 @@ import {
   ProtocolError, TOPIC_LIMITS, type CreateTopicBody, type HistoryQuery, type MarkReadBody, type PostTopicMessageBody, type SearchQuery, type TopicInfo,
   type EpochDue, type TopicMember, type TopicMessage,
 } from '@claudemesh/core';
-import { randomId, topicScope, verifyEpochMessageSignature } from '@claudemesh/crypto';
+import { randomId, topicScope } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import type { z } from 'zod';
 import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
@@ -11,18 +11,11 @@ import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.config.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
-import { requireCurrentMembers } from '../epochs/epoch-guard.js';
-import { CurrentEpochs, currentEpochSql } from '../epochs/current-epoch.js';
-import { EpochUse, epochDue, scheduledRotationDue, type EpochRotationPolicy } from '../epochs/epoch-use.js';
+import { currentEpochSql } from '../epochs/current-epoch.js';
+import { SealedPostCheck, type EpochUseNow } from './sealed-post.check.js';
 import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
 import { MESSAGE_COLUMNS, mentionedNames, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
-
-/** What a sealed post's check learnt of its epoch: messages it carried before this one, and when it was accepted. */
-interface EpochUseNow {
-  sent: number;
-  acceptedAt: number;
-}
 
 /** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
 export interface TopicScope {
@@ -90,9 +83,7 @@ export class TopicsService implements OnApplicationBootstrap {
   private readonly searchLimits: SearchLimits;
   private readonly searches: SearchGate;
   private readonly statistics: TopicStatistics;
-  private readonly epochUse: EpochUse;
-  private readonly currentEpochs: CurrentEpochs;
-  private readonly rotation: EpochRotationPolicy;
+  private readonly sealedPosts: SealedPostCheck;
 
   constructor(
     private readonly ds: DataSource,
@@ -103,9 +94,7 @@ export class TopicsService implements OnApplicationBootstrap {
     const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
     this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
     this.statistics = new TopicStatistics(ds, database === 'embedded');
-    this.epochUse = new EpochUse();
-    this.currentEpochs = new CurrentEpochs(ds);
-    this.rotation = config.epochRotation;
+    this.sealedPosts = new SealedPostCheck(ds, config.epochRotation);
   }
 
   onApplicationBootstrap(): void {
@@ -251,7 +240,7 @@ export class TopicsService implements OnApplicationBootstrap {
     let use: EpochUseNow | null = null;
     if (sealed) {
       try {
-        use = await this.checkSealed(scope, t, sealed, clientId);
+        use = await this.sealedPosts.check(scope, t, sealed, clientId);
       } catch (error) {
         // A retry of a stored sealed post is answered as a duplicate even when its epoch has been
         // rotated since (the sender would otherwise seal it again and post it twice). Looked up only
@@ -272,7 +261,7 @@ export class TopicsService implements OnApplicationBootstrap {
         );
         const current = Number(lock?.current_epoch ?? 0);
         if (current !== sealed.key_epoch) {
-          this.currentEpochs.forget(scope.state.mesh.id, epochScope);
+          this.sealedPosts.stale(scope.state.mesh.id, epochScope);
           throw new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current });
         }
       } else {
@@ -353,8 +342,7 @@ export class TopicsService implements OnApplicationBootstrap {
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
     this.statistics.posted();
     if (!sealed || !use) return { message, duplicate: false };
-    this.epochUse.posted(`${scope.state.mesh.id}|${topicScope(t.name)}`, sealed.key_epoch);
-    const due = epochDue(this.rotation, sealed.key_epoch, use.sent + 1, use.acceptedAt, Date.now());
+    const due = this.sealedPosts.stored(scope.state.mesh.id, epochScope, sealed.key_epoch, use);
     return due ? { message, duplicate: false, epoch_due: due } : { message, duplicate: false };
   }
 
@@ -372,59 +360,6 @@ export class TopicsService implements OnApplicationBootstrap {
     const same = sealed ? existing.sig === sealed.sig : existing.body === text;
     if (String(existing.topic_id) !== t.id || !same) throw new ProtocolError('E_CONFLICT', `client_id ${clientId} was already used for another message`);
     return { message: toTopicMessage(scope.state, existing), duplicate: true };
-  }
-
-  /**
-   * A sealed post must be under the scope's current epoch (E_EPOCH_STALE with current_epoch, 0
-   * before epoch 1 exists), from a member listed in it, and signed by that member over the
-   * associated data the broker rebuilds from public facts: this mesh, `topic:<name>`, the epoch
-   * and its manifest hash, the sender's key and the client id. A post re-labelled to another topic,
-   * epoch, sender or id fails here (E_MESSAGE_INVALID); recipients check it again with the AEAD.
-   */
-  private async checkSealed(scope: TopicScope, t: ResolvedTopic, body: SealedPost, clientId: string): Promise<EpochUseNow> {
-    const name = t.name;
-    const epochScope = topicScope(name);
-    // Answered from what this node last read when the post claims that epoch; post() confirms it.
-    const current = await this.currentEpochs.get(scope.state.mesh.id, epochScope, body.key_epoch);
-    const currentEpoch = current?.epoch ?? 0;
-    if (!current || body.key_epoch !== currentEpoch) {
-      const why = current ? `the current key epoch of #${name} is ${currentEpoch}: sync it, encrypt again and resend` : `#${name} has no key epoch yet: publish epoch 1, then send`;
-      throw new ProtocolError('E_EPOCH_STALE', why, { current_epoch: currentEpoch });
-    }
-    const manifest = current.manifest;
-    if (!manifest.members.includes(scope.member.pubkey)) {
-      throw new ProtocolError(
-        'E_MESSAGE_INVALID',
-        `you are not a member of key epoch ${currentEpoch} of #${name}: a member of it adds you with the next epoch (at its next post, or its daemon's next sweep)`,
-      );
-    }
-    const fields = { meshId: scope.state.mesh.id, scope: epochScope, epoch: currentEpoch, manifestHash: current.manifestHash, sender: scope.member.pubkey, messageId: clientId };
-    if (!verifyEpochMessageSignature({ nonce: body.nonce, ciphertext: body.ciphertext, sig: body.sig }, fields)) {
-      throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for #${name}, epoch ${currentEpoch} and id ${clientId}`);
-    }
-    // Last: only a post that would otherwise be stored learns that its epoch must be rotated first.
-    requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
-    const sent = await this.epochUse.sent(`${scope.state.mesh.id}|${epochScope}`, currentEpoch, async () =>
-      Number((await rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [t.id, currentEpoch]))[0]?.n ?? 0));
-    if (scheduledRotationDue(this.rotation, sent, current.acceptedAt, Date.now())) {
-      throw new ProtocolError(
-        'E_EPOCH_STALE',
-        `key epoch ${currentEpoch} of #${name} is due for its scheduled rotation (${sent} messages; every ${this.rotation.messages} messages or ${Math.round(this.rotation.afterMs / 3600_000)} h): publish epoch ${currentEpoch + 1} (reason scheduled) and send again`,
-        { current_epoch: currentEpoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
-      );
-    }
-    return { sent, acceptedAt: current.acceptedAt };
-  }
-
-  /**
-   * Who may hold a topic's key now: every active member with a keypair for a public topic (any of
-   * them may read it), the members of a private one. What the current epoch must list (§5.6).
-   */
-  private async keyHolders(t: ResolvedTopic): Promise<(m: MemberRecord) => boolean> {
-    const keyed = (m: MemberRecord): boolean => !m.revoked && !m.restOnly;
-    if (t.visibility === 'public') return keyed;
-    const ids = new Set((await rows<{ member_id: string }>(this.ds, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id)));
-    return (m) => keyed(m) && ids.has(m.id);
   }
 
   async markRead(scope: TopicScope, name: string, body: z.output<typeof MarkReadBody>): Promise<{ topic: string; last_read_id: string; unread: number }> {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { BoxKeyCache, boxEncrypt, generateIdentity, secretboxEncrypt, stateDecrypt, stateEncrypt, utf8Decode, type Identity } from '@claudemesh/crypto';
+import { BoxKeyCache, MESH_SCOPE, boxEncrypt, generateIdentity, secretboxEncrypt, stateDecrypt, stateEncrypt, utf8Decode, type Identity } from '@claudemesh/crypto';
 import { decodeServerFrame } from '../protocol/v1/codec.js';
 import { ProtocolError, type EpochRotateDetails, type ErrorCode } from '../protocol/v1/errors.js';
 import { LIMITS, kindOfTarget, type PeerStatus, type ReceiptPolicy } from '../protocol/v1/primitives.js';
@@ -17,6 +17,7 @@ import { buildHelloFrame } from './hello-frame.js';
 import { MeshSealing, UnopenedPushError } from './mesh-sealing.js';
 import { openPush } from './open-push.js';
 import { SeenSet } from './seen-set.js';
+import { AwaitingKey } from './awaiting-key.js';
 import { TopicClient, type SealedTopicBody, type TopicHistoryQuery, type TopicPage } from './topic-client.js';
 import type { TopicPostResult } from './api-client.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
@@ -107,6 +108,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   /** Pushes waiting behind one whose epoch key is being fetched: they are handled in arrival order. */
   private pushTail: Promise<void> = Promise.resolve();
   private pushesWaiting = 0;
+  /** Pushes under a mesh epoch whose key has not arrived: unconfirmed, tried again at the next epoch push. */
+  private readonly awaitingKey = new AwaitingKey();
 
   constructor(private readonly opts: MeshClientOptions) {
     super();
@@ -416,9 +419,11 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
         break;
       case 'epoch_new':
         this.emit('epoch', { scope: frame.scope, epoch: frame.epoch, manifest: frame.manifest, ...(frame.seal ? { seal: frame.seal } : {}) });
+        if (frame.scope === MESH_SCOPE) this.retryAwaitingKey();
         break;
       case 'epoch_seal_new':
         this.emit('epoch', { scope: frame.scope, epoch: frame.seal.epoch, seal: frame.seal });
+        if (frame.scope === MESH_SCOPE) this.retryAwaitingKey();
         break;
       case 'peers':
       case 'ok':
@@ -512,6 +517,11 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
       });
   }
 
+  /** An epoch push of the mesh scope arrived (the application's listener may have fed the keyring): try the held pushes again. */
+  private retryAwaitingKey(): void {
+    for (const frame of this.awaitingKey.take()) this.queuePush(frame);
+  }
+
   private onAck(frame: Ack): void {
     this.unackedSends.acked(frame);
   }
@@ -521,7 +531,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * stores the message synchronously (the CLI's local inbox does) has it on disk before the broker
    * hears it arrived. A listener that throws leaves the message unconfirmed and unseen, so the
    * broker pushes it again after a reconnect. Duplicates and undecryptable pushes are confirmed
-   * (they would otherwise come back forever).
+   * (they would otherwise come back forever), except those waiting for a mesh epoch key this client
+   * can still receive: held unconfirmed until an epoch push (AwaitingKey).
    */
   private onPush(frame: ServerFrameMap['push']): void {
     this.peerKeys.rememberSession(frame.from.session_pubkey, frame.from.member_pubkey);
@@ -545,6 +556,12 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     } catch (error) {
       const reason = error instanceof UnopenedPushError ? error.reason : 'does_not_open';
       this.emit('decrypt_error', { messageId: frame.message_id, from: frame.from.member_pubkey, error: error as Error, reason });
+      // A key that has not arrived yet is not a message lost: held unconfirmed (the broker keeps it
+      // queued) and opened when an epoch push brings the key. A client without a keyring never will.
+      if (reason === 'waiting_for_key' && this.meshSealing && this.awaitingKey.hold(frame)) {
+        this.seen.delete(frame.message_id);
+        return;
+      }
       this.queueDelivered(frame.message_id);
       return;
     }
@@ -618,6 +635,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
+    // Never confirmed: the broker pushes them again on the next connection.
+    this.awaitingKey.clear();
     const wasAuthenticated = this.authenticated;
     this.authenticated = false;
     this.drainLeft = -1;
