@@ -125,6 +125,13 @@ describe('claudemesh topics, end-to-end encrypted', () => {
       ['carol', 'from the SDK'],
     ]);
 
+    // #retro shares its history with who joins later (set at creation).
+    expect((await ok('alice', ['topic', 'create', 'retro', '--history', 'shared'])).stdout).toMatch(/history: shared — members who join later are sealed the earlier keys/);
+    expect((await ok('alice', ['topic', 'create', 'ops2'])).stdout).toMatch(/history: since join — members who join later read from their join on/);
+    expect((await cli(who.alice, ['topic', 'create', 'nope', '--history', 'sometimes'], direct)).code).toBe(2);
+    await ok('alice', ['topic', 'send', 'retro', 'what went wrong in the last release']);
+    expect((await ok('bob', ['topic', 'list'])).stdout).toMatch(/#retro .*\(e2e, history shared\)/);
+
     // dave joined after epoch 1 was made: he sees the messages but waits for a key.
     await ok('dave', ['join', link, '--name', 'dave']);
     const daveText = (await ok('dave', ['topic', 'history', 'ops'])).stdout;
@@ -138,6 +145,11 @@ describe('claudemesh topics, end-to-end encrypted', () => {
     expect((await ok('alice', ['topic', 'send', 'ops', 'welcome', 'dave'])).stdout).toMatch(/^posted #\S+ to #ops\n$/);
     expect(lines<Msg>(await ok('dave', ['topic', 'history', 'ops', '--json'])).map((m) => [m.text, m.key_epoch])).toEqual([
       [null, 1], [null, 1], [null, 1], ['welcome dave', 2],
+    ]);
+    // In #retro the same rotation also seals dave epoch 1: he reads what was said before he came.
+    await ok('alice', ['topic', 'send', 'retro', 'welcome to the retro, dave']);
+    expect(lines<Msg>(await ok('dave', ['topic', 'history', 'retro', '--json'])).map((m) => [m.text, m.key_epoch])).toEqual([
+      ['what went wrong in the last release', 1], ['welcome to the retro, dave', 2],
     ]);
 
     // carol (the SDK client) is removed. bob's next post rotates her out: epoch 3 does not list her, and

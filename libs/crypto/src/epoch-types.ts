@@ -48,6 +48,15 @@ export interface EpochSeal {
   sig: string;
 }
 
+/**
+ * An earlier epoch's key shared with a member who joined after it (a topic whose history is shared,
+ * docs/crypto.md "Shared history"): a seal of epoch `epoch` to a recipient its manifest does not list,
+ * authorised by the later epoch `via_epoch`, which lists both the recipient and the sealer.
+ */
+export interface EpochHistorySeal extends EpochSeal {
+  via_epoch: number;
+}
+
 /** A message under an epoch key (body_version 2); the sender and message id travel beside it. */
 export interface EpochMessage {
   nonce: string;

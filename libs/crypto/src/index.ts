@@ -15,7 +15,7 @@ export { canonicalJson } from './canonical-json.js';
 export {
   DOMAIN, helloString, sessionAttestationString, joinString, meshCreateString, requestString,
   inviteSignedString, shortInviteString, shortInviteClaimString, emailInviteString, emailInviteClaimString, keyHandoffString,
-  epochManifestString, epochSealString, epochMessageString, type EpochSealFields, type EpochMessageFields,
+  epochManifestString, epochSealString, epochHistorySealString, epochMessageString, type EpochSealFields, type EpochHistorySealFields, type EpochMessageFields,
   type EmailInviteFields, type KeyHandoffFields, type Domain, type HelloFields,
   type SessionAttestationFields, type JoinFields, type MeshCreateFields, type RequestFields, type ShortInviteFields,
   type ShortInviteClaimFields,
@@ -48,7 +48,7 @@ export {
 } from './backup.js';
 export { deriveStateKey, stateAssociatedData, stateEncrypt, stateDecrypt, STATE_KEY_INFO, type StateSlot } from './state.js';
 export {
-  EPOCH_REASONS, type EpochReason, type KnownEpochReason, type EpochManifest, type SignedEpochManifest, type EpochSeal, type EpochMessage,
+  EPOCH_REASONS, type EpochReason, type KnownEpochReason, type EpochManifest, type SignedEpochManifest, type EpochSeal, type EpochHistorySeal, type EpochMessage,
   type EpochContext, type ManifestCheck,
 } from './epoch-types.js';
 export {
@@ -57,6 +57,7 @@ export {
 } from './epoch-manifest.js';
 export { generateEpochKey, epochKeyCommitment, deriveEpochMessageKey, epochContext, EPOCH_KEY_BYTES } from './epoch-key.js';
 export { sealEpochKey, openEpochSeal, type OpenEpochSealOptions } from './epoch-seal.js';
+export { sealHistoryKey, openHistorySeal, type OpenHistorySealOptions, type VerifiedEpoch } from './epoch-history.js';
 export {
   encryptEpochMessage, decryptEpochMessage, decryptEpochMessageText, epochMessageAssociatedData, verifyEpochMessageSignature,
   type EncryptEpochMessageOptions, type DecryptEpochMessageOptions,

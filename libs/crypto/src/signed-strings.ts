@@ -35,6 +35,8 @@ export const DOMAIN = {
   keyEpochHash: 'claudemesh/v1/key-epoch-hash',
   /** Key epochs: the sealer's signature over one member's sealed copy of an epoch key. */
   keyEpochSeal: 'claudemesh/v1/key-epoch-seal',
+  /** An earlier epoch's key shared with a member who joined later (a topic whose history is shared). */
+  keyEpochHistorySeal: 'claudemesh/v1/key-epoch-history-seal',
   /** Key epochs: first line of a message's associated data, which the sender also signs. */
   keyEpochMessage: 'claudemesh/v1/key-epoch-message',
   /** Key epochs: HKDF info turning an epoch key into the commitment its manifest publishes (not a signature). */
@@ -67,6 +69,10 @@ export interface KeyHandoffFields {
 /** Key epochs: what a sealer vouches for when it hands one member the key of one epoch. */
 export interface EpochSealFields {
   meshId: string; scope: string; epoch: number; manifestHash: string; recipient: string; sealer: string; sealed: string;
+}
+/** Key epochs, shared history: the shared epoch and its manifest, the later epoch that lists the recipient, and the box. */
+export interface EpochHistorySealFields {
+  meshId: string; scope: string; epoch: number; manifestHash: string; viaEpoch: number; viaManifestHash: string; recipient: string; sealer: string; sealed: string;
 }
 /** Key epochs: where a message belongs and who wrote it; messageId is the sender's client id. */
 export interface EpochMessageFields {
@@ -200,6 +206,19 @@ export function epochManifestString(manifest: EpochManifest): string {
 export function epochSealString(f: EpochSealFields): string {
   return render(DOMAIN.keyEpochSeal, [
     text('meshId', f.meshId), text('scope', f.scope), int('epoch', f.epoch), text('manifestHash', f.manifestHash),
+    text('recipient', f.recipient), text('sealer', f.sealer), text('sealed', f.sealed),
+  ]);
+}
+
+/**
+ * Key epochs, shared history: an earlier epoch's key sealed to a member who joined later, signed
+ * with the epoch it is shared under (`via`, which lists the recipient and the sealer), so the box
+ * cannot pass for an ordinary seal, nor be moved to another epoch, grant, recipient or sealer.
+ */
+export function epochHistorySealString(f: EpochHistorySealFields): string {
+  return render(DOMAIN.keyEpochHistorySeal, [
+    text('meshId', f.meshId), text('scope', f.scope), int('epoch', f.epoch), text('manifestHash', f.manifestHash),
+    int('viaEpoch', f.viaEpoch), text('viaManifestHash', f.viaManifestHash),
     text('recipient', f.recipient), text('sealer', f.sealer), text('sealed', f.sealed),
   ]);
 }

@@ -10,7 +10,7 @@ import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
  * and the sender's client publishes the next epoch and sends again. The broker only tells; the
  * members make the key.
  */
-export function rotationNeeded(state: MeshState, manifest: EpochManifest, eligible: (m: MemberRecord) => boolean): EpochRotateDetails | null {
+export function rotationNeeded(state: MeshState, manifest: EpochManifest, eligible: (m: MemberRecord) => boolean, o: { shareHistory?: boolean } = {}): EpochRotateDetails | null {
   const listed = new Set(manifest.members);
   const departed: string[] = [];
   let removed = false;
@@ -29,15 +29,16 @@ export function rotationNeeded(state: MeshState, manifest: EpochManifest, eligib
   }
   if (departed.length === 0 && joined.length === 0) return null;
   const reason = departed.length === 0 ? 'member_added' : removed ? 'member_removed' : 'member_left';
-  return { reason, departed: departed.sort(), joined: joined.sort() };
+  // A topic whose history is shared: the joiners also get the earlier epochs from whoever rotates.
+  return { reason, departed: departed.sort(), joined: joined.sort(), ...(o.shareHistory && joined.length > 0 ? { share_history: true as const } : {}) };
 }
 
 /**
  * Throws E_EPOCH_STALE with `rotate` when the epoch the sender sealed under is current but no longer
  * lists the right members (rotationNeeded). `label` names the scope to a human (#topic, the mesh).
  */
-export function requireCurrentMembers(state: MeshState, manifest: EpochManifest, eligible: (m: MemberRecord) => boolean, label: string): void {
-  const rotate = rotationNeeded(state, manifest, eligible);
+export function requireCurrentMembers(state: MeshState, manifest: EpochManifest, eligible: (m: MemberRecord) => boolean, label: string, o: { shareHistory?: boolean } = {}): void {
+  const rotate = rotationNeeded(state, manifest, eligible, o);
   if (!rotate) return;
   const who = [
     rotate.departed.length > 0 ? `${rotate.departed.length} listed member(s) left or were removed` : '',

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
 import { MemberEntity } from '../meshes/member.entity.js';
 import { MeshEntity } from '../meshes/mesh.entity.js';
 
@@ -36,6 +36,9 @@ export class EpochManifestEntity {
 /** migrations/0010: one member's sealed copy of one epoch key; the first seal per recipient stays. */
 @Entity({ name: 'epoch_seals' })
 @Index('epoch_seals_recipient_idx', ['meshId', 'recipient', 'scope', 'epoch'])
+// Partial index (migrations/0014_topic_history.sql), outside what TypeORM compares.
+@Index('epoch_seals_history_idx', { synchronize: false })
+@Check('epoch_seals_via_check', 'via_epoch IS NULL OR via_epoch > epoch')
 @ForeignKey(() => EpochManifestEntity, ['meshId', 'scope', 'epoch'], ['meshId', 'scope', 'epoch'], { name: 'epoch_seals_manifest_fkey', onDelete: 'CASCADE' })
 export class EpochSealEntity {
   @PrimaryColumn({ name: 'mesh_id', type: 'uuid', primaryKeyConstraintName: 'epoch_seals_pkey' })
@@ -58,6 +61,10 @@ export class EpochSealEntity {
 
   @Column({ type: 'text' })
   sig!: string;
+
+  /** migrations/0014: a history seal, shared under this later epoch. */
+  @Column({ name: 'via_epoch', type: 'integer', nullable: true })
+  viaEpoch!: number | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -9,6 +9,7 @@ import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { TopicsService } from '../topics/topics.service.js';
 import { rotationNeeded } from './epoch-guard.js';
+import { HistorySealCheck } from './history-seals.js';
 
 /**
  * Who asks: an active member of a mesh. A WebSocket session speaks for its whole member; an API key
@@ -21,13 +22,15 @@ export interface EpochCaller {
 }
 
 /** What a scope allows, worked out from the broker's own records before anything is stored. */
-interface ScopePolicy {
+export interface ScopePolicy {
   /** Members who may be listed in a manifest of the scope (and so receive its key). */
   eligible: (m: MemberRecord) => boolean;
   /** Who names the scope to a human, in error messages. */
   label: string;
   /** verifyManifest's authorities: owner and admins for `mesh`; for a topic's epoch 1, its creator. */
   authorities: (creator: string, epoch: number) => string[];
+  /** A topic's history setting (null for the mesh scope, whose history is always since the join). */
+  history: 'since_join' | 'shared' | null;
 }
 
 interface ManifestRow {
@@ -44,6 +47,7 @@ interface SealRow {
   sealer: string;
   sealed: string;
   sig: string;
+  via_epoch: number | null;
 }
 
 type EpochsAnswer = Omit<ServerFrameMap['epochs'], 'type' | 'req_id'>;
@@ -58,7 +62,9 @@ const conflict = (current: number, why: string): ProtocolError =>
 const toStoredManifest = (r: ManifestRow): StoredEpochManifest => ({
   manifest: JSON.parse(r.manifest) as StoredEpochManifest['manifest'], sig: r.sig, manifest_hash: r.manifest_hash, accepted_at: r.created_at.getTime(),
 });
-const toStoredSeal = (r: SealRow): StoredEpochSeal => ({ epoch: Number(r.epoch), recipient: r.recipient, sealer: r.sealer, sealed: r.sealed, sig: r.sig });
+const toStoredSeal = (r: SealRow): StoredEpochSeal => ({
+  epoch: Number(r.epoch), recipient: r.recipient, sealer: r.sealer, sealed: r.sealed, sig: r.sig, ...(r.via_epoch !== null ? { via_epoch: Number(r.via_epoch) } : {}),
+});
 
 /**
  * Publishing and sealing need a member that holds its keypair. A REST-only human's key is a
@@ -78,11 +84,15 @@ function holdsKeys(caller: EpochCaller): void {
  */
 @Injectable()
 export class EpochsService {
+  private readonly history: HistorySealCheck;
+
   constructor(
     private readonly ds: DataSource,
     private readonly topics: TopicsService,
     @Inject(BUS) private readonly bus: Bus,
-  ) {}
+  ) {
+    this.history = new HistorySealCheck(ds);
+  }
 
   /** Stores epoch N+1 of a scope if N is current, with the seals that came with it; then pushes epoch_new. */
   async publish(caller: EpochCaller, frame: Pick<ClientFrameMap['epoch_publish'], 'manifest' | 'seals'>): Promise<Omit<ServerFrameMap['epoch_ack'], 'type' | 'req_id'>> {
@@ -104,6 +114,7 @@ export class EpochsService {
       throw invalid(`manifest: ${check.message}`);
     }
     const manifest = check.manifest;
+    if (frame.seals.some((x) => x.via_epoch !== undefined)) throw invalid('history seals (via_epoch) share an earlier epoch: send them with epoch_seal, not with a new epoch');
     this.checkSeals(caller, manifest, check.hash, frame.seals);
     const stored = await transaction(this.ds, async (qr) => {
       const [row] = await rows<ManifestRow>(
@@ -152,9 +163,12 @@ export class EpochsService {
     }
     const current = await this.current(meshId, scope);
     const currentEpoch = current?.epoch ?? 0;
+    // The caller's seals of the page's epochs, and its history seals shared under them (their
+    // earlier epoch is on an earlier page, so both manifests are known when they are opened).
     const seals = page.length === 0 ? [] : await rows<SealRow>(
       this.ds,
-      'SELECT epoch, recipient, sealer, sealed, sig FROM epoch_seals WHERE mesh_id = $1 AND recipient = $2 AND scope = $3 AND epoch >= $4 AND epoch <= $5 ORDER BY epoch',
+      `SELECT epoch, recipient, sealer, sealed, sig, via_epoch FROM epoch_seals WHERE mesh_id = $1 AND recipient = $2 AND scope = $3
+         AND ((via_epoch IS NULL AND epoch >= $4 AND epoch <= $5) OR (via_epoch >= $4 AND via_epoch <= $5)) ORDER BY coalesce(via_epoch, epoch), epoch`,
       [meshId, caller.member.pubkey, scope, page[0]!.epoch, page[page.length - 1]!.epoch],
     );
     const answer: EpochsAnswer = {
@@ -167,7 +181,7 @@ export class EpochsService {
       // Revoked members stay in an old manifest but are owed nothing: they are not "missing".
       answer.missing = listed.filter((k) => !sealed.has(k) && caller.state.byPubkey.get(k)?.revoked === false);
       // What the next sender would be told (§5.6 "Rotation before the next send"), so a keyed member can rotate now.
-      const rotate = rotationNeeded(caller.state, manifest, policy.eligible);
+      const rotate = rotationNeeded(caller.state, manifest, policy.eligible, { shareHistory: policy.history === 'shared' });
       if (rotate) answer.rotate = rotate;
     }
     return answer;
@@ -188,7 +202,10 @@ export class EpochsService {
     );
     if (!row) throw new ProtocolError('E_NOT_FOUND', `${policy.label} has no epoch ${frame.epoch}`);
     const manifest = JSON.parse(row.manifest) as EpochManifest;
-    this.checkSeals(caller, manifest, row.manifest_hash, frame.seals);
+    const ordinary = frame.seals.filter((x) => x.via_epoch === undefined);
+    const history = frame.seals.filter((x): x is EpochSeal & { via_epoch: number } => x.via_epoch !== undefined);
+    this.checkSeals(caller, manifest, row.manifest_hash, ordinary);
+    if (history.length > 0) await this.history.check(caller, policy, manifest, row.manifest_hash, history);
     for (const s of frame.seals) {
       if (caller.state.byPubkey.get(s.recipient)?.revoked !== false) throw new ProtocolError('E_FORBIDDEN', `${s.recipient} is revoked: it gets no more keys`);
     }
@@ -221,16 +238,16 @@ export class EpochsService {
     if (scope === 'mesh') {
       if (caller.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot use the mesh scope');
       const authorities = caller.state.activeMembers().filter((m) => m.role === 'owner' || m.role === 'admin').map((m) => m.pubkey);
-      return { eligible: active, label: 'the mesh scope', authorities: () => authorities };
+      return { eligible: active, label: 'the mesh scope', authorities: () => authorities, history: null };
     }
     const name = scope.slice('topic:'.length);
     const topic = await this.topics.resolve({ state: caller.state, member: caller.member, topics: caller.topics ?? null }, name);
     const label = `#${name}`;
     // Whoever may post to a topic may create its first epoch; later ones come from the previous epoch's members.
     const authorities = (creator: string, epoch: number): string[] => (epoch === 1 ? [creator] : []);
-    if (topic.visibility === 'public') return { eligible: active, label, authorities };
+    if (topic.visibility === 'public') return { eligible: active, label, authorities, history: topic.history };
     const ids = new Set((await rows<{ member_id: string }>(this.ds, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [topic.id])).map((r) => String(r.member_id)));
-    return { eligible: (m) => active(m) && ids.has(m.id), label, authorities };
+    return { eligible: (m) => active(m) && ids.has(m.id), label, authorities, history: topic.history };
   }
 
   /** Every listed key is a current member the scope allows: no key for strangers, revoked or departed members. */
@@ -263,14 +280,17 @@ export class EpochsService {
    * Stores a batch of seals in one statement (a 100-member rotation is one round trip, not 100);
    * returns those stored: a recipient that already had a seal of this epoch keeps the first one.
    */
-  private async insertSeals(qr: Parameters<typeof rows>[0], meshId: string, manifest: EpochManifest, seals: readonly EpochSeal[]): Promise<EpochSeal[]> {
+  private async insertSeals(qr: Parameters<typeof rows>[0], meshId: string, manifest: EpochManifest, seals: ReadonlyArray<EpochSeal & { via_epoch?: number }>): Promise<Array<EpochSeal & { via_epoch?: number }>> {
     if (seals.length === 0) return [];
     const inserted = await rows<{ recipient: string }>(
       qr,
-      `INSERT INTO epoch_seals (mesh_id, scope, epoch, recipient, sealer, sealed, sig)
-       SELECT $1, $2, $3, r, se, sd, sg FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(r, se, sd, sg)
+      `INSERT INTO epoch_seals (mesh_id, scope, epoch, recipient, sealer, sealed, sig, via_epoch)
+       SELECT $1, $2, $3, r, se, sd, sg, v FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int[]) AS t(r, se, sd, sg, v)
        ON CONFLICT (mesh_id, scope, epoch, recipient) DO NOTHING RETURNING recipient`,
-      [meshId, manifest.scope, manifest.epoch, seals.map((x) => x.recipient), seals.map((x) => x.sealer), seals.map((x) => x.sealed), seals.map((x) => x.sig)],
+      [
+        meshId, manifest.scope, manifest.epoch, seals.map((x) => x.recipient), seals.map((x) => x.sealer), seals.map((x) => x.sealed), seals.map((x) => x.sig),
+        seals.map((x) => x.via_epoch ?? null),
+      ],
     );
     const stored = new Set(inserted.map((r) => r.recipient));
     return seals.filter((x) => stored.has(x.recipient));

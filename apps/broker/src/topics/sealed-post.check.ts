@@ -59,7 +59,7 @@ export class SealedPostCheck {
       throw new ProtocolError('E_MESSAGE_INVALID', `the message is not signed by you for #${name}, epoch ${currentEpoch} and id ${clientId}`);
     }
     // Last: only a post that would otherwise be stored learns that its epoch must be rotated first.
-    requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`);
+    requireCurrentMembers(scope.state, manifest, await this.keyHolders(t), `#${name}`, { shareHistory: t.history === 'shared' });
     const sent = await this.use.sent(`${scope.state.mesh.id}|${epochScope}`, currentEpoch, async () =>
       Number((await rows<{ n: number }>(this.ds, 'SELECT count(*)::int AS n FROM topic_messages WHERE topic_id = $1 AND key_epoch = $2', [t.id, currentEpoch]))[0]?.n ?? 0));
     if (scheduledRotationDue(this.rotation, sent, current.acceptedAt, Date.now())) {

@@ -8,6 +8,7 @@ export interface TopicRow {
   visibility: 'public' | 'private';
   description: string;
   encryption: 'e2e' | 'plaintext';
+  history: 'since_join' | 'shared';
   created_at: Date;
 }
 

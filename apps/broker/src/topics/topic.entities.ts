@@ -7,6 +7,7 @@ import { MeshEntity } from '../meshes/mesh.entity.js';
 @Unique('topics_mesh_name_key', ['meshId', 'name'])
 @Check('topics_visibility_check', `visibility IN ('public', 'private')`)
 @Check('topics_encryption_check', `encryption IN ('e2e', 'plaintext')`)
+@Check('topics_history_check', `history IN ('since_join', 'shared')`)
 export class TopicEntity {
   @PrimaryGeneratedColumn('increment', { type: 'bigint', primaryKeyConstraintName: 'topics_pkey' })
   id!: string;
@@ -27,6 +28,10 @@ export class TopicEntity {
   /** migrations/0011, 0012: which body version the topic takes (e2e: 2 only, plaintext: 1 only); e2e unless created otherwise. */
   @Column({ type: 'text', default: 'e2e' })
   encryption!: 'e2e' | 'plaintext';
+
+  /** migrations/0014: whether members who join later get the earlier epochs' keys (e2e topics). */
+  @Column({ type: 'text', default: 'since_join' })
+  history!: 'since_join' | 'shared';
 
   @Column({ name: 'created_by_member_id', type: 'bigint', nullable: true })
   createdByMemberId!: string | null;

@@ -104,7 +104,7 @@ export class TopicsService implements OnApplicationBootstrap {
   async list(scope: TopicScope): Promise<TopicInfo[]> {
     const found = await rows<TopicRow & { members: number; joined: boolean; unread: number; last_message_id: string | null; last_message_at: Date | null }>(
       this.ds,
-      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.created_at,
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.history, t.created_at,
               (SELECT count(*) FROM topic_members x WHERE x.topic_id = t.id)::int AS members,
               me.member_id IS NOT NULL AS joined,
               CASE WHEN me.member_id IS NULL THEN 0 ELSE
@@ -124,6 +124,7 @@ export class TopicsService implements OnApplicationBootstrap {
         visibility: t.visibility,
         description: t.description,
         encryption: t.encryption,
+        history: t.history,
         created_at: t.created_at.getTime(),
         members: t.members,
         joined: t.joined,
@@ -138,7 +139,7 @@ export class TopicsService implements OnApplicationBootstrap {
     if (scope.topics && !scope.topics.has(name)) throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${[...scope.topics].map((t) => `#${t}`).join(', ')}`);
     const [t] = await rows<ResolvedTopic>(
       this.ds,
-      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.created_at, me.member_id IS NOT NULL AS joined
+      `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.history, t.created_at, me.member_id IS NOT NULL AS joined
        FROM topics t LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $3 WHERE t.mesh_id = $1 AND t.name = $2`,
       [scope.state.mesh.id, name, scope.member.id],
     );
@@ -153,12 +154,16 @@ export class TopicsService implements OnApplicationBootstrap {
    */
   async create(scope: TopicScope, body: z.output<typeof CreateTopicBody>): Promise<TopicInfo> {
     if (scope.topics) throw new ProtocolError('E_FORBIDDEN', 'a topic-scoped key cannot create topics');
+    const encryption = body.encryption ?? (scope.member.restOnly ? 'plaintext' : 'e2e');
+    if (encryption === 'plaintext' && body.history === 'shared') {
+      throw new ProtocolError('E_SCHEMA', 'history "shared" is for e2e topics (a plaintext topic\'s history is readable to every member anyway)');
+    }
     const created = await transaction(this.ds, async (qr) => {
       const [t] = await rows<{ id: string }>(
         qr,
-        `INSERT INTO topics (mesh_id, name, visibility, description, encryption, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO topics (mesh_id, name, visibility, description, encryption, history, created_by_member_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (mesh_id, name) DO NOTHING RETURNING id`,
-        [scope.state.mesh.id, body.name, body.visibility, body.description, body.encryption ?? (scope.member.restOnly ? 'plaintext' : 'e2e'), scope.member.id],
+        [scope.state.mesh.id, body.name, body.visibility, body.description, encryption, body.history ?? 'since_join', scope.member.id],
       );
       if (!t) return false;
       await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2)', [t.id, scope.member.id]);

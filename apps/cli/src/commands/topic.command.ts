@@ -31,6 +31,7 @@ interface CreateOptions extends CommonOptions {
   e2e?: boolean;
   plaintext?: boolean;
   description?: string;
+  history?: 'since_join' | 'shared';
 }
 
 @Gated({ resource: 'topic', verb: 'create', peers: target })
@@ -39,18 +40,23 @@ export class TopicCreateCommand extends MeshVerb<CreateOptions> {
   async run([raw]: string[], options: CreateOptions): Promise<void> {
     const name = topicArg(raw);
     if (options.e2e && options.plaintext) throw new CliError('--e2e and --plaintext exclude each other (e2e is the default)', EXIT.usage);
+    if (options.plaintext && options.history === 'shared') throw new CliError('--history shared is for e2e topics (every member reads a plaintext topic\'s history anyway)', EXIT.usage);
     const mesh = selectMesh(options.mesh);
     const body = {
       name,
       visibility: options.private ? ('private' as const) : ('public' as const),
       description: options.description ?? '',
       encryption: options.plaintext ? ('plaintext' as const) : ('e2e' as const),
+      ...(options.history ? { history: options.history } : {}),
     };
     const t = await withRestKey(mesh, { verb: 'topic create', capabilities: ['send'] }, (api) => api.createTopic(body), hints(mesh, name));
     const mode = t.encryption === 'e2e'
       ? 'end-to-end encrypted: members seal and open its messages, the broker stores only ciphertext'
       : 'plaintext: the broker (and anyone operating it) can read every message; curl and integrations can post text';
-    print(options.json ?? false, t, `created #${t.name} (${t.visibility}) in "${mesh.mesh_name}", ${mode}${t.visibility === 'private' ? `\nadd others: claudemesh topic add ${t.name} <peer>` : ''}\npost: claudemesh topic send ${t.name} <text>`);
+    const history = t.encryption !== 'e2e' ? '' : t.history === 'shared'
+      ? '\nhistory: shared — members who join later are sealed the earlier keys and read what was said before them'
+      : '\nhistory: since join — members who join later read from their join on (--history shared to change that, at creation)';
+    print(options.json ?? false, t, `created #${t.name} (${t.visibility}) in "${mesh.mesh_name}", ${mode}${history}${t.visibility === 'private' ? `\nadd others: claudemesh topic add ${t.name} <peer>` : ''}\npost: claudemesh topic send ${t.name} <text>`);
   }
 
   @Option({ flags: '--private', description: 'only members of the topic may read, post or be added by its members' })
@@ -72,6 +78,13 @@ export class TopicCreateCommand extends MeshVerb<CreateOptions> {
   parseDescription(value: string): string {
     if (value.length > TOPIC_LIMITS.maxDescriptionChars) throw new CliError(`--description is at most ${TOPIC_LIMITS.maxDescriptionChars} characters`, EXIT.usage);
     return value;
+  }
+
+  @Option({ flags: '--history <mode>', description: 'e2e topics: since-join (the default: who joins later reads from the join on) or shared (members seal joiners the earlier keys); fixed at creation' })
+  parseHistory(value: string): 'since_join' | 'shared' {
+    const mode = value.replace('-', '_');
+    if (mode !== 'since_join' && mode !== 'shared') throw new CliError('--history is since-join or shared', EXIT.usage);
+    return mode;
   }
 }
 

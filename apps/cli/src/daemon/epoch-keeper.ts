@@ -1,4 +1,4 @@
-import { ProtocolError, publishPending, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { ProtocolError, publishPending, shareHistory, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
 import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
 
@@ -112,7 +112,10 @@ export class EpochKeeper {
       ring.ingest(
         e.scope,
         e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
-        e.seal ? [{ epoch: e.seal.epoch, seal: { recipient: e.seal.recipient, sealer: e.seal.sealer, sealed: e.seal.sealed, sig: e.seal.sig } }] : [],
+        e.seal ? [{
+          epoch: e.seal.epoch,
+          seal: { recipient: e.seal.recipient, sealer: e.seal.sealer, sealed: e.seal.sealed, sig: e.seal.sig, ...(e.seal.via_epoch !== undefined ? { via_epoch: e.seal.via_epoch } : {}) },
+        }] : [],
       );
     }
     if (scopes.size === 0) return;
@@ -161,5 +164,15 @@ export class EpochKeeper {
     ring.accept(scope, pending);
     const change = [why.departed.length ? `${why.departed.length} left` : '', why.joined.length ? `${why.joined.length} joined` : ''].filter(Boolean).join(', ');
     this.log(`${this.mesh.mesh_name}: rotated the key of ${scope} to epoch ${epoch + 1} (${why.reason}: ${change || 'scheduled'})`);
+    if (why.share_history) {
+      // The topic shares its history: the joiners get the earlier epochs this keyring holds.
+      const joiners = why.joined.filter((k) => members.includes(k));
+      try {
+        const sent = await shareHistory(this.client, ring, scope, epoch + 1, joiners);
+        if (sent > 0) this.log(`${this.mesh.mesh_name}: shared ${sent} earlier key(s) of ${scope} with ${joiners.length} joiner(s)`);
+      } catch (error) {
+        this.log(`${this.mesh.mesh_name}: could not share the history of ${scope}: ${(error as Error).message}`);
+      }
+    }
   }
 }

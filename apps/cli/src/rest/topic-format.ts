@@ -41,7 +41,7 @@ export function topicsText(topics: Array<TopicInfo & { mesh_name?: string }>): s
     .map((t) => {
       const where = t.mesh_name !== undefined ? `${l(t.mesh_name).padEnd(16)} ` : '';
       const state = t.joined ? (t.unread > 0 ? `${t.unread} unread` : 'joined') : 'not joined';
-      const flags = [t.visibility === 'private' ? 'private' : '', t.encryption === 'e2e' ? 'e2e' : ''].filter(Boolean).join(', ');
+      const flags = [t.visibility === 'private' ? 'private' : '', t.encryption === 'e2e' ? 'e2e' : '', t.history === 'shared' ? 'history shared' : ''].filter(Boolean).join(', ');
       return `${where}#${l(t.name).padEnd(20)} ${String(t.members).padStart(3)} member${t.members === 1 ? ' ' : 's'}  ${state.padEnd(12)}${flags ? ` (${flags})` : ''}${t.description ? `  ${l(t.description)}` : ''}`;
     })
     .join('\n');

@@ -1,4 +1,4 @@
-import type { EpochSeal, Identity, SignedEpochManifest } from '@claudemesh/crypto';
+import type { EpochHistorySeal, EpochSeal, Identity, SignedEpochManifest } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
@@ -248,7 +248,7 @@ export class MeshApi {
   }
 
   /** Seals an existing epoch's key for members that lack it; resolves with how many were stored. */
-  async addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<number> {
+  async addSeals(scope: string, epoch: number, seals: ReadonlyArray<EpochSeal | EpochHistorySeal>): Promise<number> {
     const body = checked(AddEpochSealsBody, { seals });
     return (await this.call(EpochSealsAdded, 'POST', `/topics/${seg(topicOfScope(scope))}/epochs/${epoch}/seals`, body)).stored;
   }

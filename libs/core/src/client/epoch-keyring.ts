@@ -9,10 +9,13 @@ import {
   manifestHash,
   nextEpoch,
   openEpochSeal,
+  openHistorySeal,
   sealEpochKey,
+  sealHistoryKey,
   toB64u,
   verifyManifest,
   type EpochContext,
+  type EpochHistorySeal,
   type EpochManifest,
   type EpochMessage,
   type EpochReason,
@@ -51,7 +54,8 @@ export class EpochKeyError extends Error {
 /** A seal as the broker hands it over: the epoch it belongs to travels beside it. */
 export interface EpochSealOf {
   epoch: number;
-  seal: EpochSeal;
+  /** An ordinary seal of `epoch`, or a history seal of it (with `via_epoch`). */
+  seal: EpochSeal | EpochHistorySeal;
 }
 
 /** What one ingest did: epochs newly verified, keys newly opened, and what was refused (and why). */
@@ -151,15 +155,29 @@ export class EpochKeyring {
       if (s.contexts.has(epoch) || seal.recipient !== this.opts.me.publicKey) continue;
       const manifest = s.chain[epoch - 1]?.manifest;
       if (!manifest) continue;
+      const via = (seal as Partial<EpochHistorySeal>).via_epoch;
+      // A history seal waits until the epoch it is shared under is verified too.
+      if (via !== undefined && !s.chain[via - 1]) continue;
       try {
-        // The manifest and its hash as verifyManifest returned them: the seal need not check them again.
-        s.contexts.set(epoch, openEpochSeal(seal, { manifest, manifestHash: s.hashes[epoch - 1]!, recipient: this.opts.me, authorities: this.authorities(scope, epoch) }));
+        // The manifests and hashes as verifyManifest returned them: the seal need not check them again.
+        s.contexts.set(epoch, via === undefined
+          ? openEpochSeal(seal, { manifest, manifestHash: s.hashes[epoch - 1]!, recipient: this.opts.me, authorities: this.authorities(scope, epoch) })
+          : openHistorySeal({ ...seal, via_epoch: via }, {
+            shared: { manifest, manifestHash: s.hashes[epoch - 1]! }, via: { manifest: s.chain[via - 1]!.manifest, manifestHash: s.hashes[via - 1]! },
+            recipient: this.opts.me, authorities: this.authorities(scope, via),
+          }));
         result.opened.push(epoch);
       } catch (err) {
         result.refused.push({ epoch, code: err instanceof CryptoError ? err.code : 'E_DECRYPT', message: (err as Error).message });
       }
     }
     return result;
+  }
+
+  /** The first verified epoch of a scope that lists this member (0 when none): where its history seals are shared under. */
+  firstListed(scope: string): number {
+    const index = this.scopes.get(scope)?.chain.findIndex((m) => m.manifest.members.includes(this.opts.me.publicKey)) ?? -1;
+    return index + 1;
   }
 
   /** The last verified epoch of a scope (0 when none). */
@@ -197,6 +215,27 @@ export class EpochKeyring {
     const { refused } = this.ingest(scope, [pending.signed]);
     if (refused.length > 0) throw new EpochKeyError('E_EPOCH_FORK', `epoch ${pending.signed.manifest.epoch} no longer follows the chain: ${refused[0]!.message}`);
     s.contexts.set(pending.context.manifest.epoch, pending.context);
+  }
+
+  /**
+   * Shared history (docs/crypto.md "Shared history"): for each member of `recipients` listed in the
+   * verified epoch `via` (this member listed too), history seals of every earlier epoch this keyring
+   * holds and whose manifest does not list that member. By epoch, for `epoch_seal` batches.
+   */
+  historyFor(scope: string, via: number, recipients: readonly string[]): Array<{ epoch: number; seals: EpochHistorySeal[] }> {
+    const s = this.scopes.get(scope);
+    const grant = s?.chain[via - 1]?.manifest;
+    if (!s || !grant) throw new EpochKeyError('E_NO_EPOCH', `epoch ${via} of ${scope} is not verified here`);
+    const verified = { manifest: grant, manifestHash: s.hashes[via - 1]! };
+    const to = recipients.filter((k) => grant.members.includes(k) && k !== this.opts.me.publicKey);
+    const out: Array<{ epoch: number; seals: EpochHistorySeal[] }> = [];
+    for (let epoch = 1; epoch < via; epoch++) {
+      const context = s.contexts.get(epoch);
+      if (!context) continue;
+      const seals = to.filter((k) => !context.members.has(k)).map((k) => sealHistoryKey(context, verified, k, this.opts.me));
+      if (seals.length > 0) out.push({ epoch, seals });
+    }
+    return out;
   }
 
   /** Seals of a held epoch for members of it that lack one (the re-sealing every keyed member does). */

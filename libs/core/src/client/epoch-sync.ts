@@ -1,4 +1,4 @@
-import type { EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
+import type { EpochHistorySeal, EpochReason, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js';
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
 import { EPOCH_LIMITS, type EpochDue } from '../protocol/v1/epochs.js';
@@ -12,7 +12,7 @@ import type { EpochPage } from './mesh-client.js';
 export interface EpochTransport {
   getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage>;
   publishEpoch(signed: SignedEpochManifest, seals?: readonly EpochSeal[]): Promise<{ scope: string; epoch: number; manifestHash: string }>;
-  addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<unknown>;
+  addSeals(scope: string, epoch: number, seals: ReadonlyArray<EpochSeal | EpochHistorySeal>): Promise<unknown>;
 }
 
 /**
@@ -65,6 +65,28 @@ export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring
 }
 
 /**
+ * Fetches again, from the first epoch that lists this member on, the pages that carry the history
+ * seals shared with it (docs/crypto.md "Shared history"): for a member who synced before a member
+ * shared the earlier epochs. Known manifests are only compared; new seals are opened.
+ */
+export async function syncHistory(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult> {
+  const total: IngestResult = { verified: [], opened: [], refused: [] };
+  const first = ring.firstListed(scope);
+  if (first <= 1) return total;
+  let after = first - 1;
+  for (;;) {
+    const page = await client.getEpochs(scope, after);
+    const result = ingestPage(ring, page);
+    total.verified.push(...result.verified);
+    total.opened.push(...result.opened);
+    total.refused.push(...result.refused);
+    const last = page.manifests.at(-1)?.manifest.epoch;
+    if (!page.hasMore || last === undefined || result.refused.length > 0) return total;
+    after = last;
+  }
+}
+
+/**
  * Makes and publishes the next epoch of a scope for `members` (this member added). When another
  * member's rotation was accepted first (E_EPOCH_CONFLICT), fetches it and builds on top of it, so
  * concurrent rotations end as consecutive epochs and nothing waits on a lost race. Returns the epoch.
@@ -110,8 +132,36 @@ export async function syncAfterStale(
     if (synced.refused.length > 0) throw new ProtocolError('E_EPOCH_CONFLICT', `the broker's epochs of ${label} do not verify: ${synced.refused[0]!.message}`);
     if (!rotate || ring.currentEpoch(scope) !== current) return false;
     const departed = new Set(rotate.departed);
-    return rotateOnce(client, ring, scope, (await members()).filter((k) => !departed.has(k)), rotate.reason);
+    const listed = (await members()).filter((k) => !departed.has(k));
+    const rotated = await rotateOnce(client, ring, scope, listed, rotate.reason);
+    if (rotated && rotate.share_history) {
+      // A topic whose history is shared: the joiners this client lists get the earlier epochs too.
+      // Best effort: the send goes on, and any member of the new epoch may share later.
+      const mine = new Set(listed);
+      await shareHistory(client, ring, scope, ring.currentEpoch(scope), rotate.joined.filter((k) => mine.has(k))).catch(() => 0);
+    }
+    return rotated;
   });
+}
+
+/**
+ * Shared history (docs/crypto.md "Shared history"): seals every earlier epoch this keyring holds to
+ * `recipients`, members listed in the verified epoch `via` whom those epochs do not list, and sends
+ * them with `epoch_seal` (one batch per epoch and frame). Returns how many it sent (a recipient that
+ * has a seal of an epoch already keeps it); the broker refuses them (E_FORBIDDEN) unless the topic's
+ * history is `shared`.
+ */
+export async function shareHistory(client: Pick<EpochTransport, 'addSeals'>, ring: EpochKeyring, scope: string, via: number, recipients: readonly string[]): Promise<number> {
+  let sent = 0;
+  const per = EPOCH_LIMITS.maxSealsPerFrame;
+  for (const { epoch, seals } of ring.historyFor(scope, via, recipients)) {
+    for (let i = 0; i < seals.length; i += per) {
+      const batch = seals.slice(i, i + per);
+      await client.addSeals(scope, epoch, batch);
+      sent += batch.length;
+    }
+  }
+  return sent;
 }
 
 /**

@@ -22,7 +22,7 @@ import { TopicClient, type SealedTopicBody, type TopicHistoryQuery, type TopicPa
 import type { TopicPostResult } from './api-client.js';
 import type { TopicMessage } from '../protocol/v1/api.js';
 import type { StoredEpochManifest, StoredEpochSeal } from '../protocol/v1/epochs.js';
-import type { EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
+import type { EpochHistorySeal, EpochSeal, SignedEpochManifest } from '@claudemesh/crypto';
 import type { Ack, HelloAck, InboundMessage, MeshClientEvents, MeshClientOptions, MessageStatus, StateValue } from './types.js';
 
 export type { SealedTopicBody, TopicAck, TopicHistoryQuery, TopicPage } from './topic-client.js';
@@ -344,7 +344,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   }
 
   /** Seals an existing epoch's key for members that lack it (this member must hold the key and be listed). */
-  async addSeals(scope: string, epoch: number, seals: readonly EpochSeal[]): Promise<void> {
+  async addSeals(scope: string, epoch: number, seals: ReadonlyArray<EpochSeal | EpochHistorySeal>): Promise<void> {
     await this.request<'ok'>({ type: 'epoch_seal', scope, epoch, seals });
   }
 

@@ -3,7 +3,7 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, type EpochTransport } from './epoch-sync.js';
+import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
 import type { MeshApi, TopicPostResult } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -107,7 +107,14 @@ export function openTopicMessage(ring: EpochKeyring, m: TopicMessage): OpenedTop
 
 /** openTopicMessage for a page, syncing the keyring once first when it lacks a key some message needs. */
 export async function openTopicMessages(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, messages: readonly TopicMessage[]): Promise<OpenedTopicMessage[]> {
-  const needed = new Set(messages.filter((m) => m.body_version === 2 && m.key_epoch !== undefined && ring.context(topicScope(m.topic), m.key_epoch) === null).map((m) => m.topic));
-  for (const topic of needed) await syncEpochs(client, ring, topicScope(topic));
+  const lacking = (m: TopicMessage): boolean => m.body_version === 2 && m.key_epoch !== undefined && ring.context(topicScope(m.topic), m.key_epoch) === null;
+  const needed = new Set(messages.filter(lacking).map((m) => m.topic));
+  for (const topic of needed) {
+    const scope = topicScope(topic);
+    await syncEpochs(client, ring, scope);
+    // Still lacking an epoch from before this member's join: a member may have shared it since
+    // (a topic whose history is shared), under an epoch this keyring verified already.
+    if (messages.some((m) => m.topic === topic && lacking(m) && m.key_epoch! < ring.firstListed(scope))) await syncHistory(client, ring, scope);
+  }
   return messages.map((m) => openTopicMessage(ring, m));
 }

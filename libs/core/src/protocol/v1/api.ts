@@ -12,6 +12,12 @@ export const TopicName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'expecte
 export const TopicVisibility = z.enum(['public', 'private']);
 /** e2e: messages are body_version 2 under the topic's key epochs; plaintext: body_version 1 text the broker reads. */
 export const TopicEncryption = z.enum(['e2e', 'plaintext']);
+/**
+ * An e2e topic's history for members who join later (docs/topics.md "Joiners and history"):
+ * `since_join`, they read from the epoch that first lists them; `shared`, members also seal them the
+ * keys of the earlier epochs they hold.
+ */
+export const TopicHistoryMode = z.enum(['since_join', 'shared']);
 /** Topic message ids are decimal strings (a bigint sequence, separate from DM message ids). */
 export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal topic message id');
 export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
@@ -49,6 +55,8 @@ export const CreateTopicBody = z.strictObject({
    * that curl and integrations post text to, which the broker can read.
    */
   encryption: TopicEncryption.optional(),
+  /** e2e topics: whether members who join later get the earlier epochs' keys. Absent: `since_join`. Fixed for the topic's life. */
+  history: TopicHistoryMode.optional(),
 });
 
 export const PostTopicMessageBody = z.strictObject({
@@ -150,6 +158,8 @@ export const TopicInfo = z.object({
   visibility: TopicVisibility,
   description: z.string(),
   encryption: TopicEncryption,
+  /** Who joins later reads from its join (`since_join`) or the earlier epochs too (`shared`); `since_join` for plaintext topics. */
+  history: TopicHistoryMode,
   created_at: EpochMs,
   members: z.number().int().nonnegative(),
   joined: z.boolean(),

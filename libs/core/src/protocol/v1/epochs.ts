@@ -46,6 +46,12 @@ export const EpochSealSchema = z.strictObject({
   sealer: PubkeyHex,
   sealed: b64uBytes(80),
   sig: Signature,
+  /**
+   * A history seal (docs/crypto.md "Shared history"): this epoch's key shared, in a topic whose
+   * history is `shared`, with a member who joined at the later epoch `via_epoch`, which lists it and
+   * the sealer. `epoch_seal` only.
+   */
+  via_epoch: EpochNumber.optional(),
 });
 
 /** Seals of one frame: one per recipient, so a frame never says two things about one member. */
@@ -61,6 +67,8 @@ export const StoredEpochSeal = z.object({
   sealer: PubkeyHex,
   sealed: b64uBytes(80),
   sig: Signature,
+  /** A history seal: shared under this later epoch. */
+  via_epoch: EpochNumber.optional(),
 });
 
 /** A manifest as stored and served: exactly what its creator signed, with when the broker accepted it. */
@@ -76,6 +84,8 @@ export const EpochRotate = z.object({
   reason: z.enum(['member_removed', 'member_left', 'member_added', 'scheduled']),
   departed: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
   joined: z.array(PubkeyHex).max(EPOCH_LIMITS.maxMembers),
+  /** A topic whose history is `shared`, with joiners: whoever rotates also seals them the earlier epochs it holds. */
+  share_history: z.literal(true).optional(),
 });
 
 /**

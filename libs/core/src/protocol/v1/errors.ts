@@ -60,6 +60,8 @@ export interface EpochRotateDetails {
   reason: 'member_removed' | 'member_left' | 'member_added' | 'scheduled';
   departed: string[];
   joined: string[];
+  /** A topic whose history is `shared`: the rotation also seals the joiners the earlier epochs (docs/crypto.md "Shared history"). */
+  share_history?: true;
 }
 
 /** What an error frame (or REST error body) carries beside code and message for some codes. */
