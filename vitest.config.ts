@@ -31,6 +31,9 @@ export default defineConfig({
       { find: '@claudemesh/crypto', replacement: src('./libs/crypto/src/index.ts') },
       { find: '@claudemesh/core/body', replacement: src('./libs/core/src/protocol/v1/body-codec.ts') },
       { find: /^@claudemesh\/core$/, replacement: src('./libs/core/src/index.ts') },
+      { find: /^@claudemesh\/plugin$/, replacement: src('./libs/plugin/src/index.ts') },
+      { find: /^@claudemesh\/plugin\/manifest$/, replacement: src('./libs/plugin/src/manifest.ts') },
+      { find: /^@claudemesh\/plugin\/control$/, replacement: src('./libs/plugin/src/control-socket.ts') },
     ],
   },
   test: {

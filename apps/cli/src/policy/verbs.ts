@@ -75,6 +75,11 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'apikey list': { kind: 'read', cli: 'apikey list' },
   // Whatever uses the key stops working at once, and a revoked key cannot be restored.
   'apikey revoke': { kind: 'destructive', cli: 'apikey revoke' },
+  // Plugins (docs/plugins.md): running them starts peers that act in the meshes their homes joined.
+  'plugin list': { kind: 'read', cli: 'plugin list' },
+  'plugin run': { kind: 'write', cli: 'plugin run' },
+  'plugin status': { kind: 'read', cli: 'plugin status' },
+  'plugin logs': { kind: 'read', cli: 'plugin logs' },
 };
 
 export function gatedVerb(resource: string, verb: string): GatedVerb {

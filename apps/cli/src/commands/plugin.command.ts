@@ -1,0 +1,152 @@
+import { askHost, hostSocketPath } from '@claudemesh/plugin/control';
+import { readPlugin, type PluginPackage } from '@claudemesh/plugin/manifest';
+import { claudemeshHome } from '@claudemesh/core';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
+import { CliError, EXIT, print } from '../context.js';
+import { Gated } from '../gated.js';
+
+interface PluginOptions {
+  json?: boolean;
+  dir?: string;
+  lines?: number;
+}
+
+/** The plugin library's folder, in a claudemesh checkout (the host and plugins ship with the repository). */
+function pluginLibDir(): string {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('@claudemesh/plugin/package.json'));
+  } catch {
+    throw new CliError('the plugin host ships with the claudemesh repository: run claudemesh plugin … from a checkout (npm install there), or set CLAUDEMESH_PLUGIN_HOST and CLAUDEMESH_PLUGINS_DIR', EXIT.notFound);
+  }
+}
+
+/** Where plugins named by name are: --dir, CLAUDEMESH_PLUGINS_DIR, or the checkout's plugins/. */
+function pluginsDir(dir?: string): string {
+  if (dir) return resolve(dir);
+  if (process.env['CLAUDEMESH_PLUGINS_DIR']) return resolve(process.env['CLAUDEMESH_PLUGINS_DIR']);
+  return join(pluginLibDir(), '..', '..', 'plugins');
+}
+
+const socketOf = (): string => hostSocketPath(claudemeshHome());
+
+const dirOption = { flags: '--dir <path>', description: 'where plugins are (default: the checkout\'s plugins/, or CLAUDEMESH_PLUGINS_DIR)' };
+
+@Gated({ resource: 'plugin', verb: 'list' })
+@SubCommand({ name: 'list', aliases: ['ls'], description: 'The plugins you can run: name, kind, version, host compatibility, permissions and where end-to-end encryption ends' })
+export class PluginListCommand extends CommandRunner {
+  async run(_args: string[], options: PluginOptions): Promise<void> {
+    const dir = pluginsDir(options.dir);
+    const found: Array<PluginPackage | { dir: string; error: string }> = [];
+    for (const name of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : []) {
+      try {
+        found.push(readPlugin(join(dir, name)));
+      } catch (error) {
+        found.push({ dir: join(dir, name), error: (error as Error).message });
+      }
+    }
+    const rows = found.map((p) => ('error' in p ? { dir: p.dir, error: p.error } : {
+      name: p.manifest.name, kind: p.manifest.kind, version: p.version, compatibility: p.manifest.compatibility, description: p.manifest.description,
+      permissions: p.manifest.permissions, e2e: p.manifest.e2e, dir: p.dir,
+    }));
+    const text = rows.length === 0 ? `(no plugins in ${dir})` : rows.map((r) => ('error' in r
+      ? `${r.dir}: not a usable plugin: ${r.error}`
+      : `${r.name.padEnd(16)} ${r.kind.padEnd(8)} ${r.version.padEnd(9)} host ${r.compatibility.padEnd(12)} ${r.permissions.capabilities.join(',') || '-'}  e2e: ${r.e2e}`)).join('\n');
+    print(options.json ?? false, rows, text);
+  }
+
+  @Option({ ...dirOption })
+  parseDir(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--json', description: 'one JSON array' })
+  parseJson(): boolean {
+    return true;
+  }
+}
+
+@Gated({ resource: 'plugin', verb: 'run' })
+@SubCommand({ name: 'run', arguments: '<config>', description: 'Run the plugin host in the foreground: every instance of the config file (YAML) as its own supervised process (Ctrl-C stops them, draining)' })
+export class PluginRunCommand extends CommandRunner {
+  async run([file]: string[], options: PluginOptions): Promise<void> {
+    if (!file) throw new CliError('usage: claudemesh plugin run <config> (a plugins YAML file)', EXIT.usage);
+    const bin = process.env['CLAUDEMESH_PLUGIN_HOST'] || join(pluginLibDir(), 'bin', 'claudemesh-plugin-host.mjs');
+    const child = spawn(process.execPath, [bin, resolve(file)], {
+      stdio: 'inherit',
+      env: { ...process.env, CLAUDEMESH_HOME: claudemeshHome(), CLAUDEMESH_PLUGINS_DIR: pluginsDir(options.dir) },
+    });
+    // The host stops its plugins on these: pass them on and wait for it.
+    const forward = (signal: NodeJS.Signals) => (): void => void child.kill(signal);
+    process.on('SIGINT', forward('SIGINT'));
+    process.on('SIGTERM', forward('SIGTERM'));
+    const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+    process.exitCode = code;
+  }
+
+  @Option({ ...dirOption })
+  parseDir(value: string): string {
+    return value;
+  }
+}
+
+interface StatusRow {
+  instance: string;
+  plugin: string;
+  state: string;
+  pid: number | null;
+  restarts: number;
+  health: { ok: boolean; detail?: string } | null;
+  e2e: string;
+}
+
+@Gated({ resource: 'plugin', verb: 'status' })
+@SubCommand({ name: 'status', description: 'The instances of the running plugin host: state (running, unhealthy, restarting, crash-loop, stopped), restarts, health' })
+export class PluginStatusCommand extends CommandRunner {
+  async run(_args: string[], options: PluginOptions): Promise<void> {
+    const rows = await askHost<StatusRow[]>(socketOf(), '/status').catch((error: Error & { code?: string }) => {
+      throw new CliError(error.message, error.code === 'E_NO_HOST' ? EXIT.unreachable : EXIT.failure);
+    });
+    const text = rows.map((r) => `${r.instance.padEnd(20)} ${r.plugin.padEnd(12)} ${r.state.padEnd(11)} pid ${String(r.pid ?? '-').padEnd(7)} restarts ${r.restarts}${r.health && !r.health.ok && r.health.detail ? `  (${r.health.detail})` : ''}`).join('\n');
+    print(options.json ?? false, rows, text || '(no instances)');
+  }
+
+  @Option({ flags: '--json', description: 'one JSON array' })
+  parseJson(): boolean {
+    return true;
+  }
+}
+
+@Gated({ resource: 'plugin', verb: 'logs' })
+@SubCommand({ name: 'logs', arguments: '<instance>', description: 'The last log lines of an instance of the running plugin host' })
+export class PluginLogsCommand extends CommandRunner {
+  async run([instance]: string[], options: PluginOptions): Promise<void> {
+    if (!instance) throw new CliError('usage: claudemesh plugin logs <instance>', EXIT.usage);
+    const lines = await askHost<string[]>(socketOf(), `/logs?instance=${encodeURIComponent(instance)}&n=${options.lines ?? 100}`).catch((error: Error & { code?: string }) => {
+      throw new CliError(error.message, error.code === 'E_NO_HOST' ? EXIT.unreachable : EXIT.notFound);
+    });
+    print(options.json ?? false, lines, lines.join('\n'));
+  }
+
+  @Option({ flags: '-n, --lines <n>', description: 'how many (default 100, at most 1000)' })
+  parseLines(value: string): number {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new CliError('--lines is 1..1000', EXIT.usage);
+    return n;
+  }
+
+  @Option({ flags: '--json', description: 'one JSON array of lines' })
+  parseJson(): boolean {
+    return true;
+  }
+}
+
+@Command({ name: 'plugin', description: 'Plugins: peers around the hub (bridges, routers, gateways), run and supervised by a host (docs/plugins.md)', subCommands: [PluginListCommand, PluginRunCommand, PluginStatusCommand, PluginLogsCommand] })
+export class PluginCommand extends CommandRunner {
+  async run(): Promise<void> {
+    this.command.help();
+  }
+}
