@@ -37,7 +37,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['libs/*/src/**/*.spec.ts', 'libs/*/test/**/*.spec.ts', 'apps/*/src/**/*.spec.ts', 'apps/*/test/**/*.spec.ts'],
+    include: ['libs/*/src/**/*.spec.ts', 'libs/*/test/**/*.spec.ts', 'apps/*/src/**/*.spec.ts', 'apps/*/test/**/*.spec.ts', 'plugins/*/src/**/*.spec.ts', 'plugins/*/test/**/*.spec.ts'],
     exclude: ['**/node_modules/**', ...(quick ? QUICK_EXCLUDE : [])],
     globalSetup: ['./test/global-setup.ts'],
     // The default reporter prints failures in full; the progress reporter adds a counter and a heartbeat.

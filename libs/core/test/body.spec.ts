@@ -15,6 +15,14 @@ describe('message body envelope (protocol §6.3)', () => {
     }
   });
 
+  it('carries what a bridge forwarded: hops, path, original sender and mesh', () => {
+    const forwarded = { hops: 1, path: ['mesh-a-id'], from: 'alice', mesh: 'team-a' };
+    const encoded = encodeBody('hello', { forwarded });
+    expect(encoded).toBe('{"cm":1,"text":"hello","fwd":{"hops":1,"path":["mesh-a-id"],"from":"alice","mesh":"team-a"}}');
+    expect(decodeBody(encoded)).toEqual({ text: 'hello', priority: 'next', replyTo: null, forwarded });
+    expect(() => encodeBody('x', { forwarded: { ...forwarded, hops: 0 } })).toThrow();
+  });
+
   it('rejects a bad priority or reply_to when encoding', () => {
     expect(() => encodeBody('x', { replyTo: 'not-an-id' })).toThrow();
     expect(() => encodeBody('x', { priority: 'urgent' as never })).toThrow();
@@ -34,6 +42,12 @@ describe('body codec and schema agree', () => {
       { cm: 1, text: 7 },
       { cm: 2, text: 'a' },
       { cm: 1, text: 'a', extra: true },
+      { cm: 1, text: 'a', fwd: { hops: 1, path: ['m1'], from: 'alice', mesh: 'team' } },
+      { cm: 1, text: 'a', fwd: { hops: 0, path: ['m1'], from: 'alice', mesh: 'team' } },
+      { cm: 1, text: 'a', fwd: { hops: 17, path: ['m1'], from: 'alice', mesh: 'team' } },
+      { cm: 1, text: 'a', fwd: { hops: 1, path: [], from: 'alice', mesh: 'team' } },
+      { cm: 1, text: 'a', fwd: { hops: 1, path: ['m1'], from: 'alice' } },
+      { cm: 1, text: 'a', fwd: { hops: 1, path: ['m1'], from: 'alice', mesh: 'team', via: 'x' } },
       { text: 'a' },
       [1],
       null,

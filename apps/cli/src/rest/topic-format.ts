@@ -1,4 +1,5 @@
 import type { ApiKeyInfo, MemberPresence, Notification, TopicInfo, TopicMember, TopicMessage } from '@claudemesh/core';
+import { decodeBody } from '@claudemesh/core/body';
 import { safeLine as l, safeText } from '../terminal-text.js';
 
 /**
@@ -27,10 +28,15 @@ export type TopicLineMessage = Pick<TopicMessage, 'id' | 'created_at' | 'body_ve
  * e2e message this member could not open (text null) shows why, in parentheses, never a guess.
  */
 export function topicLine(m: TopicLineMessage, opts: { timeOnly?: boolean; where?: string } = {}): string {
-  const who = `${l(m.sender.display_name)}${m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : ''}`;
+  const kind = m.sender.peer_type === 'human' ? ' (human)' : m.sender.peer_type === 'connector' ? ' (connector)' : '';
+  // A message a bridge forwarded shows who wrote it in which mesh, and the bridge that brought it.
+  const body = typeof m.text === 'string' ? decodeBody(m.text) : null;
+  const who = body?.forwarded
+    ? `${l(body.forwarded.from)}@${l(body.forwarded.mesh)} (via ${l(m.sender.display_name)})`
+    : `${l(m.sender.display_name)}${kind}`;
   const thread = m.reply_to ? `↳ re #${l(m.reply_to)} ` : '';
   const where = opts.where ? `${l(opts.where)} ` : '';
-  const text = m.text === undefined ? `(encrypted: body version ${m.body_version})` : m.text === null ? `(${safeText(m.reason ?? 'encrypted')})` : safeText(m.text);
+  const text = m.text === undefined ? `(encrypted: body version ${m.body_version})` : m.text === null ? `(${safeText(m.reason ?? 'encrypted')})` : safeText(body?.forwarded ? body.text : m.text);
   // Continuation lines are indented so a multi-line message still reads as one entry.
   return `#${l(m.id)} [${stamp(m.created_at, opts.timeOnly ?? false)}] ${where}${thread}${who}: ${text.replace(/\n/g, '\n    ')}`;
 }

@@ -9,5 +9,6 @@ export * from './api-client.js';
 export * from './topic-client.js';
 export * from './epoch-keyring.js';
 export * from './epoch-sync.js';
+export * from './epoch-authorities.js';
 export * from './topic-crypto.js';
 export * from './mesh-sealing.js';

@@ -37,6 +37,12 @@ export interface EncryptedSendOptions {
   /** Members (keys) the text mentions: the broker cannot read it, so the sender declares them. */
   mentions?: readonly string[];
   /**
+   * The client id to post under (8–64 url-safe characters), for a sender that must be idempotent
+   * across restarts (a bridge derives it from the message it forwards). Kept across stale-epoch
+   * retries: a refused post was not stored. Default: a fresh id.
+   */
+  id?: string;
+  /**
    * Who epoch 1 lists when the topic has none yet: for a public topic the mesh's members that
    * hold keys (meshMembersWithKeys), for a private topic its members. Asked only when needed.
    */
@@ -68,7 +74,7 @@ export async function topicSendEncrypted(client: SealedTopicTransport, ring: Epo
     // Not under an epoch this client is replacing right now: the broker would refuse it once the new one is in.
     const rotating = rotationInFlight(ring, scope);
     if (rotating) await rotating;
-    const id = newClientId();
+    const id = o.id ?? newClientId();
     const { epoch, message } = ring.encrypt(scope, id, text);
     let posted: TopicPostResult;
     try {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { MESSAGE_PRIORITIES } from './body-codec.js';
+import { MAX_FORWARD_HOPS, MESSAGE_PRIORITIES } from './body-codec.js';
 import { MessageId } from './primitives.js';
 
-export { decodeBody, encodeBody, envelopeOf, isMessagePriority, MESSAGE_PRIORITIES, type DecodedBody } from './body-codec.js';
+export { decodeBody, encodeBody, envelopeOf, isMessagePriority, MAX_FORWARD_HOPS, MESSAGE_PRIORITIES, type DecodedBody, type Forwarded } from './body-codec.js';
 
 /**
  * What the CLI, daemon and push-pipe put inside the ciphertext (docs/protocol.md §6.3): a small JSON
@@ -18,5 +18,12 @@ export const MessageBody = z.strictObject({
   text: z.string(),
   priority: MessagePriority.optional(),
   reply_to: MessageId.optional(),
+  /** Set by a bridge on what it forwards from another mesh (docs/plugins.md "Bridge"). */
+  fwd: z.strictObject({
+    hops: z.number().int().min(1).max(MAX_FORWARD_HOPS),
+    path: z.array(z.string().min(1).max(128)).min(1).max(MAX_FORWARD_HOPS + 1),
+    from: z.string().max(128),
+    mesh: z.string().max(128),
+  }).optional(),
 });
 export type MessageBody = z.infer<typeof MessageBody>;

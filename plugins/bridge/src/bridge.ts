@@ -1,0 +1,276 @@
+import {
+  EpochKeyring, MeshClient, ProtocolError, TopicName, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  type KeyringSnapshot, type StoredMesh, type TopicMessage,
+} from '@claudemesh/core';
+import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
+import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
+import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BridgeState } from './state.js';
+
+const End = z.strictObject({
+  /** A mesh this bridge's home joined: its name or id. */
+  mesh: z.string().min(1),
+  topic: TopicName,
+});
+
+/** The bridge's config (docs/plugins.md "Bridge"). */
+export const BridgeConfig = z.strictObject({
+  routes: z.array(z.strictObject({ from: End, to: End, both_ways: z.boolean().default(true) })).min(1).max(32),
+  /** Meshes a message may cross in all: one bridge hop is 1. */
+  max_hops: z.number().int().min(1).max(MAX_FORWARD_HOPS).default(2),
+  filter: z.strictObject({
+    /** Only messages from these senders (display names, the original sender's for a forwarded one). */
+    senders: z.array(z.string().min(1)).max(256).optional(),
+    exclude_senders: z.array(z.string().min(1)).max(256).default([]),
+    /** Only messages whose text matches (a JavaScript regular expression). */
+    pattern: z.string().max(500).refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression').optional(),
+  }).prefault({}),
+  /** How often each lane looks for new messages besides the pushes it gets (ms). */
+  poll_ms: z.number().int().min(20).max(60_000).default(250),
+});
+export type BridgeConfig = z.output<typeof BridgeConfig>;
+
+/** Hops a message from an older bridge declared with a `__cmh<n>:` text prefix. */
+const LEGACY_PREFIX = /^__cmh(\d{1,2}):/;
+
+interface Side {
+  mesh: StoredMesh;
+  client: MeshClient;
+  ring: EpochKeyring;
+  key: string;
+  ringFile: string;
+}
+
+interface Lane {
+  id: string;
+  from: Side;
+  fromTopic: string;
+  to: Side;
+  toTopic: string;
+  draining: Promise<void> | null;
+  again: boolean;
+}
+
+/** The client id a forward is posted under: the same for the same source message and destination, whatever the restarts. */
+export function forwardId(sourceMesh: string, topic: string, messageId: string, destMesh: string, destTopic: string): string {
+  return `br${toB64u(sha256(`${sourceMesh}\n${topic}\n${messageId}\n${destMesh}\n${destTopic}`)).slice(0, 40)}`;
+}
+
+/** What a received text says about hops: the envelope's, the legacy prefix's, or none (an original). */
+export function hopsOf(text: string): { text: string; forwarded: Forwarded | null; legacyHops: number } {
+  const body = decodeBody(text);
+  if (body.forwarded) return { text: body.text, forwarded: body.forwarded, legacyHops: 0 };
+  const legacy = LEGACY_PREFIX.exec(text);
+  if (legacy) return { text: text.slice(legacy[0].length), forwarded: null, legacyHops: Number(legacy[1]) };
+  return { text: body.text, forwarded: null, legacyHops: 0 };
+}
+
+/**
+ * A bridge (docs/plugins.md "Bridge"): a peer in two or more meshes that forwards topics between
+ * them. Each direction of a route is a lane that reads its source topic in id order (from a cursor
+ * kept in the bridge's home), opens each message with its keyring of that mesh, and posts it to the
+ * destination topic — sealed again under that mesh's epoch for an e2e topic — inside an envelope
+ * that says who wrote it in which mesh and which meshes it crossed. A message that already crossed
+ * `max_hops` meshes, or was ever in the destination mesh, is not forwarded: two bridges in a ring
+ * do not loop.
+ */
+export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<RunningPlugin> {
+  await cryptoReady();
+  const cfg = ctx.config;
+  const joined = loadMeshes(ctx.home);
+  const find = (selector: string): StoredMesh => {
+    const m = joined.filter((x) => x.mesh_id === selector || x.mesh_name === selector);
+    if (m.length !== 1) {
+      throw new Error(`mesh "${selector}" is ${m.length === 0 ? 'not joined' : 'ambiguous'} in ${ctx.home} (joined: ${joined.map((x) => x.mesh_name).join(', ') || 'none'}); join it with CLAUDEMESH_HOME=${ctx.home} claudemesh join <invite link>`);
+    }
+    return m[0]!;
+  };
+  const counters = { forwarded: 0, duplicates: 0, skipped_hops: 0, skipped_path: 0, skipped_filter: 0, waiting_for_key: 0, errors: 0 };
+  const sides = new Map<string, Side>();
+  const sideOf = async (selector: string): Promise<Side> => {
+    const mesh = find(selector);
+    const known = sides.get(mesh.mesh_id);
+    if (known) return known;
+    const identity = parseIdentity(mesh.identity);
+    const client = new MeshClient({
+      url: wsUrlOf(mesh.broker_url), meshId: mesh.mesh_id, identity, ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
+      peerType: 'connector', reconnect: true, clientName: `bridge/${ctx.instance}`,
+    });
+    client.on('error', (e) => ctx.log(`${mesh.mesh_name}: ${e.message}`));
+    await client.connect();
+    const ringFile = join(ctx.home, 'bridge', 'keyrings', `${mesh.mesh_id}.json`);
+    const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
+    try {
+      ring.restore(JSON.parse(readFileSync(ringFile, 'utf8')) as KeyringSnapshot);
+    } catch {
+      // First start, or nothing kept: synced from the broker as messages need keys.
+    }
+    const side = { mesh, client, ring, key: identity.publicKey, ringFile };
+    sides.set(mesh.mesh_id, side);
+    return side;
+  };
+  const saveRing = (side: Side): void => {
+    mkdirSync(join(ctx.home, 'bridge', 'keyrings'), { recursive: true, mode: 0o700 });
+    const tmp = `${side.ringFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(side.ring.snapshot()), { mode: 0o600 });
+    renameSync(tmp, side.ringFile);
+  };
+
+  const state = new BridgeState(ctx.home);
+  const lanes: Lane[] = [];
+  for (const route of cfg.routes) {
+    const a = await sideOf(route.from.mesh);
+    const b = await sideOf(route.to.mesh);
+    if (a === b && route.from.topic === route.to.topic) throw new Error(`route ${route.from.mesh}#${route.from.topic} → itself`);
+    const pairs: Array<[Side, string, Side, string]> = [[a, route.from.topic, b, route.to.topic]];
+    if (route.both_ways) pairs.push([b, route.to.topic, a, route.from.topic]);
+    for (const [from, fromTopic, to, toTopic] of pairs) {
+      lanes.push({ id: `${from.mesh.mesh_id}#${fromTopic}>${to.mesh.mesh_id}#${toTopic}`, from, fromTopic, to, toTopic, draining: null, again: false });
+    }
+  }
+  // A lane starts at the newest message of its source topic the first time: the bridge forwards
+  // what is said from then on, not the topic's past.
+  for (const lane of lanes) {
+    if (state.cursor(lane.id) !== undefined) continue;
+    const page = await lane.from.client.topicHistory(lane.fromTopic, { limit: 1 });
+    state.set(lane.id, page.messages.at(-1)?.id ?? '0');
+  }
+
+  const pattern = cfg.filter.pattern !== undefined ? new RegExp(cfg.filter.pattern) : null;
+  const passes = (sender: string, text: string): boolean =>
+    (cfg.filter.senders === undefined || cfg.filter.senders.includes(sender)) && !cfg.filter.exclude_senders.includes(sender) && (pattern === null || pattern.test(text));
+
+  /** Forwards one source message (or decides not to: hops, path, filter). */
+  const forward = async (lane: Lane, m: TopicMessage, text: string): Promise<void> => {
+    const { text: body, forwarded, legacyHops } = hopsOf(text);
+    const hops = forwarded?.hops ?? legacyHops;
+    const path = forwarded?.path ?? [lane.from.mesh.mesh_id];
+    if (hops >= cfg.max_hops) {
+      counters.skipped_hops += 1;
+      return;
+    }
+    if (path.includes(lane.to.mesh.mesh_id)) {
+      counters.skipped_path += 1;
+      return;
+    }
+    const from = forwarded?.from ?? m.sender.display_name;
+    if (!passes(from, body)) {
+      counters.skipped_filter += 1;
+      return;
+    }
+    const envelope = encodeBody(body, {
+      forwarded: { hops: Math.max(hops, path.length - 1) + 1, path: [...path, lane.to.mesh.mesh_id], from, mesh: forwarded?.mesh ?? lane.from.mesh.mesh_name },
+    });
+    const id = forwardId(lane.from.mesh.mesh_id, lane.fromTopic, m.id, lane.to.mesh.mesh_id, lane.toTopic);
+    const mode = `${lane.to.mesh.mesh_id}#${lane.toTopic}`;
+    for (let attempt = 0; ; attempt++) {
+      // The destination's mode (e2e or plaintext) is learnt from the broker: guessed as the source's, flipped once on E_TOPIC_MODE.
+      const e2e = modes.get(mode) ?? m.body_version === 2;
+      try {
+        if (e2e) {
+          await topicSendEncrypted(lane.to.client, lane.to.ring, lane.toTopic, envelope, { id, members: () => meshMembersWithKeys(lane.to.client) });
+          saveRing(lane.to);
+        } else {
+          await lane.to.client.topicSend(lane.toTopic, envelope, { id });
+        }
+        modes.set(mode, e2e);
+        counters.forwarded += 1;
+        return;
+      } catch (error) {
+        // The same id already stored with other bytes: an earlier run forwarded it (sealed with another nonce) before its cursor moved.
+        if (error instanceof ProtocolError && error.code === 'E_CONFLICT') {
+          counters.duplicates += 1;
+          return;
+        }
+        if (error instanceof ProtocolError && error.code === 'E_TOPIC_MODE' && attempt === 0) {
+          modes.set(mode, !e2e);
+          continue;
+        }
+        throw error;
+      }
+    }
+  };
+
+  /** Each destination topic's mode, by `${mesh_id}#${topic}`, once known. */
+  const modes = new Map<string, boolean>();
+
+  /** Reads the lane's source topic after its cursor, in order, forwarding each; the cursor moves after each. */
+  const drainLane = async (lane: Lane): Promise<void> => {
+    for (;;) {
+      const after = state.cursor(lane.id) ?? '0';
+      const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
+      if (page.messages.length === 0) return;
+      const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
+      for (const [k, m] of page.messages.entries()) {
+        if (stopping) return;
+        if (m.sender.member_pubkey !== lane.from.key) {
+          const o = opened[k]!;
+          if (o.text === null) {
+            // Not sealed to the bridge yet: wait for a key rather than skip it.
+            counters.waiting_for_key += 1;
+            return;
+          }
+          await forward(lane, m, o.text);
+        }
+        state.set(lane.id, m.id);
+      }
+      saveRing(lane.from);
+      if (!page.has_more) return;
+    }
+  };
+
+  let stopping = false;
+  const kick = (lane: Lane): void => {
+    if (stopping) return;
+    if (lane.draining) {
+      lane.again = true;
+      return;
+    }
+    lane.draining = drainLane(lane)
+      .catch((error: unknown) => {
+        counters.errors += 1;
+        ctx.log(`lane ${lane.from.mesh.mesh_name}#${lane.fromTopic} → ${lane.to.mesh.mesh_name}#${lane.toTopic}: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        lane.draining = null;
+        if (lane.again) {
+          lane.again = false;
+          kick(lane);
+        }
+      });
+  };
+  for (const side of sides.values()) {
+    side.client.on('topic', (m: TopicMessage) => {
+      for (const lane of lanes) if (lane.from === side && lane.fromTopic === m.topic) kick(lane);
+    });
+    side.client.on('epoch', () => {
+      for (const lane of lanes) if (lane.from === side) kick(lane);
+    });
+  }
+  const poll = setInterval(() => lanes.forEach(kick), cfg.poll_ms);
+  lanes.forEach(kick);
+  ctx.log(`bridging ${lanes.map((l) => `${l.from.mesh.mesh_name}#${l.fromTopic} → ${l.to.mesh.mesh_name}#${l.toTopic}`).join(', ')} (max ${cfg.max_hops} hops)`);
+
+  return {
+    counters: () => ({ ...counters }),
+    health: () => ({ ok: true }),
+    async stop(drainMs: number): Promise<boolean> {
+      clearInterval(poll);
+      const inFlight = Promise.all(lanes.map((l) => l.draining ?? Promise.resolve()));
+      const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
+      stopping = true;
+      await Promise.all([...sides.values()].map((s) => s.client.close()));
+      return drained;
+    },
+  };
+}

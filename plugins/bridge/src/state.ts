@@ -1,0 +1,34 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * What a bridge keeps across restarts in its home (`bridge/state.json`, 0600, replaced in one
+ * rename): per lane, the id of the last source message it has dealt with. A message is forwarded
+ * before its lane's cursor moves past it, and forwarded under a client id derived from it, so a
+ * crash between the two is answered by the broker as a duplicate, never stored twice.
+ */
+export class BridgeState {
+  private readonly file: string;
+  private cursors: Record<string, string>;
+
+  constructor(home: string) {
+    this.file = join(home, 'bridge', 'state.json');
+    try {
+      this.cursors = (JSON.parse(readFileSync(this.file, 'utf8')) as { cursors: Record<string, string> }).cursors;
+    } catch {
+      this.cursors = {};
+    }
+  }
+
+  cursor(lane: string): string | undefined {
+    return this.cursors[lane];
+  }
+
+  set(lane: string, id: string): void {
+    this.cursors[lane] = id;
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ v: 1, cursors: this.cursors }), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}
