@@ -1,5 +1,5 @@
 import {
-  EpochKeyring, MeshClient, ProtocolError, TopicName, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
   type KeyringSnapshot, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
@@ -37,6 +37,11 @@ export const BridgeConfig = z.strictObject({
   }).prefault({}),
   /** How often each lane looks for new messages besides the pushes it gets (ms). */
   poll_ms: z.number().int().min(20).max(60_000).default(250),
+  /**
+   * Forwards a lane keeps in flight. 1 keeps the destination in the source's exact order; more
+   * forward faster, and posts in flight together may land a place or two apart.
+   */
+  window: z.number().int().min(1).max(256).default(16),
 });
 export type BridgeConfig = z.output<typeof BridgeConfig>;
 
@@ -138,6 +143,22 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
       lanes.push({ id: `${from.mesh.mesh_id}#${fromTopic}>${to.mesh.mesh_id}#${toTopic}`, from, fromTopic, to, toTopic, draining: null, again: false });
     }
   }
+  // Joins each source topic (REST, with a key it mints for itself), so its pushes reach the bridge
+  // at once; a private topic must have been opened to it by a member. Polling covers the rest.
+  const keys = new Map<string, MeshApi>();
+  for (const lane of lanes) {
+    const side = lane.from;
+    let api = keys.get(side.mesh.mesh_id);
+    if (!api) {
+      // One key per mesh, kept in the home (0600) and used again after a restart.
+      const kept = state.secret(side.mesh.mesh_id);
+      const secret = kept ?? (await createApiKey(side.mesh.broker_url, parseIdentity(side.mesh.identity), side.mesh.mesh_id, { label: `bridge ${ctx.instance}`, capabilities: ['read', 'send'] })).secret;
+      if (!kept) state.setSecret(side.mesh.mesh_id, secret);
+      api = new MeshApi(side.mesh.broker_url, secret);
+      keys.set(side.mesh.mesh_id, api);
+    }
+    await api.joinTopic(lane.fromTopic).catch((error: Error) => ctx.log(`${side.mesh.mesh_name}#${lane.fromTopic}: not joined (${error.message}); polling it`));
+  }
   // A lane starts at the newest message of its source topic the first time: the bridge forwards
   // what is said from then on, not the topic's past.
   for (const lane of lanes) {
@@ -204,28 +225,48 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   /** Each destination topic's mode, by `${mesh_id}#${topic}`, once known. */
   const modes = new Map<string, boolean>();
 
-  /** Reads the lane's source topic after its cursor, in order, forwarding each; the cursor moves after each. */
+  /**
+   * Reads the lane's source topic after its cursor, in id order, forwarding each with up to
+   * `window` forwards in flight. The cursor moves past a message only once it and every message
+   * before it are dealt with, so a crash forwards again (as duplicates) at most what was in flight.
+   */
   const drainLane = async (lane: Lane): Promise<void> => {
-    for (;;) {
-      const after = state.cursor(lane.id) ?? '0';
-      const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
-      if (page.messages.length === 0) return;
-      const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
-      for (const [k, m] of page.messages.entries()) {
-        if (stopping) return;
-        if (m.sender.member_pubkey !== lane.from.key) {
-          const o = opened[k]!;
-          if (o.text === null) {
-            // Not sealed to the bridge yet: wait for a key rather than skip it.
-            counters.waiting_for_key += 1;
-            return;
+    const inFlight: Array<{ id: string; done: Promise<void> }> = [];
+    const settleFirst = async (): Promise<void> => {
+      const first = inFlight[0]!;
+      await first.done;
+      inFlight.shift();
+      state.set(lane.id, first.id);
+    };
+    try {
+      for (;;) {
+        const after = inFlight.at(-1)?.id ?? state.cursor(lane.id) ?? '0';
+        const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
+        if (page.messages.length === 0) return;
+        const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
+        for (const [k, m] of page.messages.entries()) {
+          if (stopping) return;
+          let done: Promise<void> = Promise.resolve();
+          if (m.sender.member_pubkey !== lane.from.key) {
+            const o = opened[k]!;
+            if (o.text === null) {
+              // Not sealed to the bridge yet: wait for a key rather than skip it.
+              counters.waiting_for_key += 1;
+              return;
+            }
+            done = forward(lane, m, o.text);
+            // Settled in order below; a rejection is seen there, not as an unhandled one.
+            done.catch(() => undefined);
           }
-          await forward(lane, m, o.text);
+          inFlight.push({ id: m.id, done });
+          if (inFlight.length >= cfg.window) await settleFirst();
         }
-        state.set(lane.id, m.id);
+        saveRing(lane.from);
+        if (!page.has_more) return;
       }
-      saveRing(lane.from);
-      if (!page.has_more) return;
+    } finally {
+      // What was issued is awaited in order (the cursor stops before the first that failed).
+      while (inFlight.length > 0) await settleFirst();
     }
   };
 

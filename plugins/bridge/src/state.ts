@@ -3,21 +3,35 @@ import { dirname, join } from 'node:path';
 
 /**
  * What a bridge keeps across restarts in its home (`bridge/state.json`, 0600, replaced in one
- * rename): per lane, the id of the last source message it has dealt with. A message is forwarded
+ * rename): per lane, the id of the last source message it has dealt with; per mesh, its API key. A message is forwarded
  * before its lane's cursor moves past it, and forwarded under a client id derived from it, so a
  * crash between the two is answered by the broker as a duplicate, never stored twice.
  */
 export class BridgeState {
   private readonly file: string;
   private cursors: Record<string, string>;
+  /** The bridge's own API key per mesh (it joins its source topics with it). */
+  private secrets: Record<string, string>;
 
   constructor(home: string) {
     this.file = join(home, 'bridge', 'state.json');
     try {
-      this.cursors = (JSON.parse(readFileSync(this.file, 'utf8')) as { cursors: Record<string, string> }).cursors;
+      const kept = JSON.parse(readFileSync(this.file, 'utf8')) as { cursors?: Record<string, string>; secrets?: Record<string, string> };
+      this.cursors = kept.cursors ?? {};
+      this.secrets = kept.secrets ?? {};
     } catch {
       this.cursors = {};
+      this.secrets = {};
     }
+  }
+
+  secret(meshId: string): string | undefined {
+    return this.secrets[meshId];
+  }
+
+  setSecret(meshId: string, secret: string): void {
+    this.secrets[meshId] = secret;
+    this.write();
   }
 
   cursor(lane: string): string | undefined {
@@ -26,9 +40,13 @@ export class BridgeState {
 
   set(lane: string, id: string): void {
     this.cursors[lane] = id;
+    this.write();
+  }
+
+  private write(): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ v: 1, cursors: this.cursors }), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ v: 1, cursors: this.cursors, secrets: this.secrets }), { mode: 0o600 });
     renameSync(tmp, this.file);
   }
 }

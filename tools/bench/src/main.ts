@@ -8,15 +8,16 @@ import { saturation } from './scenarios/saturation.js';
 import { seedLoad } from './scenarios/seed-load.js';
 import { sseFanout } from './scenarios/sse-fanout.js';
 import { topicE2e, topicE2eLine, type TopicE2eOptions } from './scenarios/topic-e2e.js';
+import { bridgeBench, bridgeLine, type BridgeBenchOptions } from './scenarios/bridge.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'connections', 'cli'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'bridge', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|connections|cli|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|bridge|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
@@ -30,6 +31,10 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fano
                subscriber opens every message, all in this one process. --open both runs both.
                Then --rotations 5 of a --rotation-members 100 e2e topic: one member builds
                and publishes the next epoch (a seal each), timed to its ack and until the others opened theirs
+  bridge:      --messages 1000 --rate 500 --rounds 3: meshes alpha and beta, e2e #general on both,
+               the bridge plugin run by the plugin host; a direct post in beta vs a post in alpha
+               forwarded by the bridge, each read and opened by a beta member; added latency
+               (p50/p99) of the hop, target p99 < 20 ms at 500 msg/s (no baseline relay)
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
@@ -45,7 +50,7 @@ interface Args {
   scenario: string;
   peers?: string;
   messages?: string;
-  rate: string;
+  rate?: string;
   size: string;
   window?: string;
   seconds: string;
@@ -95,7 +100,7 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
   switch (name) {
     case 'seed-load': {
       const peers = Number(a.peers ?? 100);
-      const opts = { messages: Number(a.messages ?? 1000), rate: Number(a.rate), size, timeoutMs, warmupSeconds: Number(a.warmup), log };
+      const opts = { messages: Number(a.messages ?? 1000), rate: Number(a.rate ?? 5600), size, timeoutMs, warmupSeconds: Number(a.warmup), log };
       run = (sys) => withPeers(sys, peers, async (p) => ({ peers, ...(await seedLoad(p, opts)) }));
       break;
     }
@@ -140,6 +145,13 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       log(`${name}: plaintext vs end-to-end encrypted topic fan-out, and epoch rotation, on one broker (${system.db})`);
       const result = await runOn(system, (sys) => topicE2e(sys as MeshSystem, opts));
       return { scenario: name, db: system.db, rss_per_conn_kb: null, ...result, node: process.version, at: new Date().toISOString() };
+    }
+    case 'bridge': {
+      const opts: BridgeBenchOptions = { messages: Number(a.messages ?? 1000), rate: Number(a.rate ?? 500), rounds: Number(a.rounds), size, timeoutMs, log };
+      const system = mesh();
+      log(`${name}: one bridge hop vs a direct topic post on one broker (${system.db})`);
+      const result = await runOn(system, (sys) => bridgeBench(sys as MeshSystem, opts));
+      return { scenario: name, db: system.db, ...result, node: process.version, at: new Date().toISOString() };
     }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
@@ -190,7 +202,7 @@ async function main(): Promise<void> {
       scenario: { type: 'string', default: 'seed-load' },
       peers: { type: 'string' },
       messages: { type: 'string' },
-      rate: { type: 'string', default: '5600' },
+      rate: { type: 'string' },
       size: { type: 'string', default: '256' },
       window: { type: 'string' },
       seconds: { type: 'string', default: '10' },
@@ -222,6 +234,7 @@ async function main(): Promise<void> {
     const row = await scenario(n, a);
     if (a.json) process.stdout.write(`${JSON.stringify(row)}\n`);
     else if (n === 'topic-e2e') process.stdout.write(`${topicE2eLine(row)}\n`);
+    else if (n === 'bridge') process.stdout.write(`${bridgeLine(row)}\n`);
     else log(JSON.stringify(row, null, 2));
   }
 }

@@ -1,0 +1,175 @@
+import {
+  EpochKeyring, MeshClient, createMesh, syncEpochs, issueInvite, joinMesh, keyringAuthorities, meshMembersWithKeys, openTopicMessage, saveMesh, topicSendEncrypted, wsUrlOf,
+  type TopicMessage,
+} from '@claudemesh/core';
+import { decodeBody } from '@claudemesh/core/body';
+import { generateIdentity, serializeIdentity, topicScope, type Identity } from '@claudemesh/crypto';
+import { PluginHost, loadHostConfig } from '@claudemesh/plugin';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { percentile, round } from '../stats.js';
+import type { MeshSystem } from '../transports/mesh.js';
+
+export interface BridgeBenchOptions {
+  /** Messages per measured phase. */
+  messages: number;
+  /** Messages per second the sender posts at (each phase). */
+  rate: number;
+  rounds: number;
+  size: number;
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
+const PLUGINS = fileURLToPath(new URL('../../../../plugins', import.meta.url));
+const TOPIC = 'general';
+
+interface Member {
+  identity: Identity;
+  client: MeshClient;
+  ring: EpochKeyring;
+}
+
+async function member(url: string, meshId: string, identity: Identity): Promise<Member> {
+  const client = new MeshClient({ url: wsUrlOf(url), meshId, identity, reconnect: false, clientName: 'bench' });
+  await client.connect();
+  return { identity, client, ring: new EpochKeyring({ me: identity, meshId, authorities: keyringAuthorities(await client.listPeers()) }) };
+}
+
+const median = (xs: number[]): number | null => (xs.length === 0 ? null : percentile(xs, 50));
+
+/**
+ * One bridge hop against a direct post, in the same run (docs/plugins.md §5): meshes alpha and beta
+ * on one broker, `#general` end-to-end encrypted on both, the bridge plugin run by the real plugin
+ * host as its own process. Direct: carol posts in beta, bob (beta) receives and opens. Bridged: alice
+ * posts in alpha, the bridge opens it, seals it again for beta and posts it, bob receives and opens.
+ * Each phase posts `messages` at `rate` per second; the added latency is bridged − direct, per
+ * percentile. Target: one hop adds < 20 ms p99 at 500 msg/s.
+ */
+export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'cmh-bench-bridge-'));
+  const bridgeHome = join(dir, 'bridge');
+  const owners = { alpha: generateIdentity(), beta: generateIdentity() };
+  const ids = { alice: generateIdentity(), bob: generateIdentity(), carol: generateIdentity(), bridge: generateIdentity() };
+  const meshes: Record<'alpha' | 'beta', string> = { alpha: '', beta: '' };
+  for (const name of ['alpha', 'beta'] as const) {
+    const created = await createMesh(sys.url, { name, owner: owners[name], displayName: `${name}-owner`, adminToken: sys.adminToken, general: 'e2e' });
+    meshes[name] = created.mesh_id;
+    const { invite } = await issueInvite(sys.url, { meshId: created.mesh_id, meshName: name, brokerUrl: sys.url, issuer: owners[name], maxUses: 3 });
+    const joiners = name === 'alpha' ? [ids.alice, ids.bridge] : [ids.bob, ids.carol, ids.bridge];
+    for (const identity of joiners) {
+      const who = Object.entries(ids).find(([, i]) => i === identity)![0];
+      await joinMesh(sys.url, { invite, identity, displayName: who });
+    }
+    saveMesh(bridgeHome, {
+      v: 1, mesh_id: created.mesh_id, mesh_name: name, broker_url: sys.url, display_name: 'bridge', role: 'member', peer_type: 'connector',
+      identity: serializeIdentity(ids.bridge), joined_at: Date.now(),
+    });
+  }
+  const alice = await member(sys.url, meshes.alpha, ids.alice);
+  const bob = await member(sys.url, meshes.beta, ids.bob);
+  const carol = await member(sys.url, meshes.beta, ids.carol);
+  // Epoch 1 of each #general, listing everyone (the bridge included), before the bridge starts.
+  await topicSendEncrypted(alice.client, alice.ring, TOPIC, 'alpha is open', { members: () => meshMembersWithKeys(alice.client) });
+  await topicSendEncrypted(carol.client, carol.ring, TOPIC, 'beta is open', { members: () => meshMembersWithKeys(carol.client) });
+
+  const config = join(dir, 'plugins.yaml');
+  writeFileSync(config, `plugins:\n  - instance: bench-bridge\n    plugin: bridge\n    home: ${bridgeHome}\n    config:\n      routes: [{ from: { mesh: alpha, topic: ${TOPIC} }, to: { mesh: beta, topic: ${TOPIC} }, both_ways: false }]\n`);
+  const host = new PluginHost({ loaded: loadHostConfig(config), hostVersion: '0.1.0', pluginsDir: PLUGINS, home: dir, log: () => undefined });
+  await host.start();
+  const deadline = performance.now() + o.timeoutMs;
+  while (host.status()[0]?.state !== 'running') {
+    if (performance.now() > deadline) throw new Error(`the bridge did not start: ${JSON.stringify(host.status())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  // bob joins #general (pushes reach a topic's members: he posts once) and holds its key.
+  await topicSendEncrypted(bob.client, bob.ring, TOPIC, 'bob reads here', { members: () => meshMembersWithKeys(bob.client) });
+  // bob opens every #general message and notes when each token arrived (a message under an epoch
+  // whose push has not come yet waits for a sync, and counts when it opens).
+  const arrived = new Map<string, number>();
+  const note = (text: string | null): void => {
+    if (text !== null) arrived.set(decodeBody(text).text.split(' ')[0]!, performance.now());
+  };
+  bob.client.on('topic', (m: TopicMessage) => {
+    if (m.topic !== TOPIC) return;
+    const opened = openTopicMessage(bob.ring, m);
+    if (opened.text !== null) return note(opened.text);
+    void syncEpochs(bob.client, bob.ring, topicScope(TOPIC)).then(() => note(openTopicMessage(bob.ring, m).text));
+  });
+  // bob holds every beta epoch key as it is published (the bench's pushes).
+  bob.client.on('epoch', (e) => {
+    if (!e.manifest) return;
+    bob.ring.ingest(e.scope, [{ manifest: e.manifest.manifest, sig: e.manifest.sig }], e.seal ? [{ epoch: e.seal.epoch, seal: e.seal }] : []);
+  });
+  const filler = 'x'.repeat(Math.max(0, o.size - 16));
+
+  /** Posts `messages` at `rate`/s from `sender`; returns each token's latency (ms) to bob. */
+  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number }> => {
+    const sentAt = new Map<string, number>();
+    const start = performance.now();
+    const interval = 1000 / o.rate;
+    const inFlight: Array<Promise<unknown>> = [];
+    for (let i = 0; i < o.messages; i++) {
+      const due = start + i * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const token = `${prefix}${i}`;
+      sentAt.set(token, performance.now());
+      inFlight.push(topicSendEncrypted(sender.client, sender.ring, TOPIC, `${token} ${filler}`, { members: () => meshMembersWithKeys(sender.client) }));
+    }
+    await Promise.all(inFlight);
+    const until = performance.now() + o.timeoutMs;
+    while ([...sentAt.keys()].some((t) => !arrived.has(t)) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    const seconds = (performance.now() - start) / 1000;
+    const latencies = [...sentAt].filter(([t]) => arrived.has(t)).map(([t, at]) => arrived.get(t)! - at);
+    return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length };
+  };
+
+  try {
+    o.log(`  bridge: alpha#${TOPIC} → beta#${TOPIC}, ${o.messages} messages at ${o.rate}/s a phase, ${o.rounds} round(s)`);
+    const rows: Array<Record<string, number | null>> = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const direct = await phase(carol, `d${r}-`);
+      const bridged = await phase(alice, `b${r}-`);
+      const row = {
+        direct_p50_ms: percentile(direct.latencies, 50), direct_p99_ms: percentile(direct.latencies, 99),
+        bridged_p50_ms: percentile(bridged.latencies, 50), bridged_p99_ms: percentile(bridged.latencies, 99),
+        forwarded_msgs_s: round(bridged.latencies.length / bridged.seconds, 1), direct_missing: direct.missing, bridged_missing: bridged.missing,
+      };
+      rows.push(row);
+      o.log(`  round ${r + 1}: direct p50 ${row.direct_p50_ms} / p99 ${row.direct_p99_ms} ms; one bridge hop p50 ${row.bridged_p50_ms} / p99 ${row.bridged_p99_ms} ms; ${row.forwarded_msgs_s} forwarded/s; missing ${direct.missing}/${bridged.missing}`);
+    }
+    const pick = (k: string): number[] => rows.map((x) => x[k]).filter((x): x is number => typeof x === 'number');
+    const status = host.status()[0]!;
+    const d50 = median(pick('direct_p50_ms'));
+    const d99 = median(pick('direct_p99_ms'));
+    const b50 = median(pick('bridged_p50_ms'));
+    const b99 = median(pick('bridged_p99_ms'));
+    return {
+      messages: o.messages, rate: o.rate, rounds: o.rounds,
+      direct_p50_ms: d50, direct_p99_ms: d99, bridged_p50_ms: b50, bridged_p99_ms: b99,
+      added_p50_ms: d50 !== null && b50 !== null ? round(b50 - d50) : null,
+      added_p99_ms: d99 !== null && b99 !== null ? round(b99 - d99) : null,
+      forwarded_msgs_s: median(pick('forwarded_msgs_s')),
+      missing: pick('direct_missing').reduce((a, b) => a + b, 0) + pick('bridged_missing').reduce((a, b) => a + b, 0),
+      bridge_restarts: status.restarts,
+      target_added_p99_ms: 20,
+      per_round: rows,
+    };
+  } finally {
+    await host.stop();
+    await Promise.all([alice, bob, carol].map((m) => m.client.close()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The human line of a bridge row. */
+export function bridgeLine(row: Record<string, unknown>): string {
+  const ok = typeof row['added_p99_ms'] === 'number' ? (row['added_p99_ms'] < 20 ? ' ✓' : ' ✗') : '';
+  return `bridge (${row['db']}): ${row['messages']} messages at ${row['rate']}/s × ${row['rounds']} rounds: direct post p50 ${row['direct_p50_ms']} / p99 ${row['direct_p99_ms']} ms; `
+    + `through one bridge hop p50 ${row['bridged_p50_ms']} / p99 ${row['bridged_p99_ms']} ms, ${row['forwarded_msgs_s']} forwarded/s, ${row['missing']} missing, ${row['bridge_restarts']} bridge restarts; `
+    + `added by the hop p50 ${row['added_p50_ms']} / p99 ${row['added_p99_ms']} ms${ok} (medians)`;
+}
