@@ -16,6 +16,8 @@ const QUICK_EXCLUDE = [
   'apps/broker/test/startup-failure.spec.ts',
   'apps/broker/test/bootstrap.spec.ts',
   'apps/broker/test/bench-topic-e2e.spec.ts',
+  'apps/broker/test/bench-bridge.spec.ts',
+  'plugins/*/test/*.spec.ts',
   'apps/broker/src/db/embedded-postgres.spec.ts',
   'apps/cli/test/*.spec.ts',
 ];
