@@ -41,14 +41,13 @@ export function ingestPage(ring: EpochKeyring, page: EpochPage): IngestResult {
 }
 
 /**
- * Brings a keyring up to the broker's newest epoch of a scope: the pages after what it verified (from
- * the epoch before when it still lacks the current key, so that seal comes too). Returns what all
- * pages did together and the members the broker says lack a seal of the current epoch.
+ * Ingests the pages of a scope's epochs after `after` until the last one (or a refusal). Returns what
+ * they did together, and what the last page said of the current epoch (`missing`, `rotate`).
  */
-export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[]; rotate?: EpochRotateDetails }> {
+async function ingestFrom(
+  client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string, after: number,
+): Promise<IngestResult & { missing: string[]; rotate?: EpochRotateDetails }> {
   const total: IngestResult & { missing: string[]; rotate?: EpochRotateDetails } = { verified: [], opened: [], refused: [], missing: [] };
-  let after = ring.currentEpoch(scope);
-  if (after > 0 && ring.context(scope, after) === null) after -= 1;
   for (;;) {
     const page = await client.getEpochs(scope, after);
     const result = ingestPage(ring, page);
@@ -65,25 +64,24 @@ export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring
 }
 
 /**
+ * Brings a keyring up to the broker's newest epoch of a scope: the pages after what it verified (from
+ * the epoch before when it still lacks the current key, so that seal comes too). Returns what all
+ * pages did together and the members the broker says lack a seal of the current epoch.
+ */
+export async function syncEpochs(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult & { missing: string[]; rotate?: EpochRotateDetails }> {
+  const after = ring.currentEpoch(scope);
+  return ingestFrom(client, ring, scope, after > 0 && ring.context(scope, after) === null ? after - 1 : after);
+}
+
+/**
  * Fetches again, from the first epoch that lists this member on, the pages that carry the history
  * seals shared with it (docs/crypto.md "Shared history"): for a member who synced before a member
  * shared the earlier epochs. Known manifests are only compared; new seals are opened.
  */
 export async function syncHistory(client: Pick<EpochTransport, 'getEpochs'>, ring: EpochKeyring, scope: string): Promise<IngestResult> {
-  const total: IngestResult = { verified: [], opened: [], refused: [] };
   const first = ring.firstListed(scope);
-  if (first <= 1) return total;
-  let after = first - 1;
-  for (;;) {
-    const page = await client.getEpochs(scope, after);
-    const result = ingestPage(ring, page);
-    total.verified.push(...result.verified);
-    total.opened.push(...result.opened);
-    total.refused.push(...result.refused);
-    const last = page.manifests.at(-1)?.manifest.epoch;
-    if (!page.hasMore || last === undefined || result.refused.length > 0) return total;
-    after = last;
-  }
+  if (first <= 1) return { verified: [], opened: [], refused: [] };
+  return ingestFrom(client, ring, scope, first - 1);
 }
 
 /**
