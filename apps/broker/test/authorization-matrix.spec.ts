@@ -227,6 +227,7 @@ describe('authorization matrix', () => {
       list_peers: { type: 'list_peers', req_id: 'a' },
       set_summary: { type: 'set_summary', summary: 'x' },
       set_status: { type: 'set_status', status: 'idle' },
+      set_tags: { type: 'set_tags', tags: ['repo:billing'] },
       join_group: { type: 'join_group', group: 'g' },
       leave_group: { type: 'leave_group', group: 'g' },
       message_status: { type: 'message_status', req_id: 'b', message_ids: ['1'] },

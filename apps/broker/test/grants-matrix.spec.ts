@@ -38,7 +38,7 @@ const GUARDED: Array<{ frame: string; needs: Capability }> = [
 /** Frames about the sender's own things: a grant never changes them. */
 /** Topics and their key epochs are governed by topic membership (docs/topics.md, protocol §5.6), not by what one member grants another. */
 const UNGUARDED = [
-  'delivered', 'read', 'message_status', 'set_summary', 'set_status', 'join_group', 'leave_group', 'set_grants', 'list_grants', 'topic_send', 'topic_history',
+  'delivered', 'read', 'message_status', 'set_summary', 'set_status', 'set_tags', 'join_group', 'leave_group', 'set_grants', 'list_grants', 'topic_send', 'topic_history',
   'epoch_publish', 'epoch_get', 'epoch_seal',
 ];
 
@@ -148,6 +148,8 @@ describe.each(dbKinds())('capability grants on %s', (kind) => {
         return pete.setSummary('reviewing');
       case 'set_status':
         return pete.setStatus('working');
+      case 'set_tags':
+        return pete.setTags(['role:reviewer']);
       case 'join_group':
         return pete.joinGroup('pete-only');
       case 'leave_group':

@@ -31,6 +31,7 @@ export type FieldKind =
   | 'group'
   | 'receipts'
   | 'capabilities'
+  | 'tags'
   | 'blocked'
   | 'stateKey'
   | 'version'
@@ -71,6 +72,7 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   group: 'string',
   receipts: 'string',
   capabilities: 'array',
+  tags: 'array',
   blocked: 'boolean',
   stateKey: 'string',
   version: 'number',
@@ -210,6 +212,15 @@ export const arb = {
       { weight: 6, arbitrary: fc.shuffledSubarray([...CAPABILITIES]) },
       { weight: 2, arbitrary: fc.shuffledSubarray([...DEFAULT_CAPABILITIES], { minLength: DEFAULT_CAPABILITIES.length }) },
       { weight: 1, arbitrary: fc.constant<Capability[]>([]) },
+    ),
+  ),
+  /** A session's tags (§5.7): 0–32 distinct `name` or `name:value`, lowercase. */
+  tags: memo((): fc.Arbitrary<string[]> =>
+    fc.uniqueArray(
+      fc.tuple(chars('abcdefghijklmnopqrstuvwxyz', 1, 1), chars('abcdefghijklmnopqrstuvwxyz0123456789-', 0, 12), fc.option(chars('abcdefghijklmnopqrstuvwxyz0123456789._/@+-', 1, 20), { nil: undefined }))
+        .filter(([, , v]) => v === undefined || /^[a-z0-9]/.test(v))
+        .map(([a, b, v]) => `${a}${b}${v === undefined ? '' : `:${v}`}`),
+      { maxLength: LIMITS.maxTagsPerSession },
     ),
   ),
   blocked: memo((): fc.Arbitrary<boolean> => fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })),
@@ -413,6 +424,19 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
   ],
   status: [s('sleeping', false, 'unknown'), s('IDLE', false, 'upper'), s('', false, 'empty')],
   receipts: [s('read', true, 'read'), s('ALL', false, 'upper'), s('delivered', false, 'unknown'), s('', false, 'empty'), raw('null', false, 'null')],
+  tags: [
+    raw('[]', true, 'empty'),
+    raw(JSON.stringify(Array.from({ length: LIMITS.maxTagsPerSession }, (_, i) => `t${i}`)), true, '32'),
+    raw(JSON.stringify(Array.from({ length: LIMITS.maxTagsPerSession + 1 }, (_, i) => `t${i}`)), false, '33'),
+    raw('["repo:billing","repo:billing"]', false, 'repeat'),
+    raw('["Repo:billing"]', false, 'upper'),
+    raw('["repo:"]', false, 'empty-value'),
+    raw('[":billing"]', false, 'empty-name'),
+    raw(JSON.stringify([`r:${'x'.repeat(128)}`]), true, 'value-128'),
+    raw(JSON.stringify([`r:${'x'.repeat(129)}`]), false, 'value-129'),
+    raw('["repo billing"]', false, 'space'),
+    raw('[7]', false, 'number'),
+  ],
   capabilities: [
     raw('[]', true, 'empty'),
     raw(JSON.stringify(CAPABILITIES), true, 'all'),

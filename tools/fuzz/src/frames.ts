@@ -79,6 +79,7 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
   read: [TYPE, f('message_ids', 'messageIds')],
   list_peers: [TYPE, f('req_id', 'reqId')],
   set_summary: [TYPE, f('req_id', 'reqId', false), f('summary', 'summary')],
+  set_tags: [TYPE, f('req_id', 'reqId', false), f('tags', 'tags')],
   set_status: [TYPE, f('req_id', 'reqId', false), f('status', 'status')],
   join_group: [TYPE, f('req_id', 'reqId', false), f('group', 'group')],
   leave_group: [TYPE, f('req_id', 'reqId', false), f('group', 'group')],
@@ -424,7 +425,7 @@ const duplicateKey: Mutation = (base) =>
   });
 
 /**
- * Arrays: a repeated item (capabilities and seals must not repeat; ids may, up to the 500 limit), or
+ * Arrays: a repeated item (capabilities, seals and tags must not repeat; ids may, up to the 500 limit), or
  * an item of the wrong JSON kind (every array holds strings, or seal objects of another form).
  */
 const arrayItem: Mutation = (base) => {
@@ -436,7 +437,9 @@ const arrayItem: Mutation = (base) => {
       const items = (base.frame[spec.name] as unknown[]).map((item) => JSON.stringify(item));
       const extra = how === 'repeat' ? items[from % items.length]! : how;
       const out = [...items.slice(0, to % (items.length + 1)), extra, ...items.slice(to % (items.length + 1))];
-      const expect: Expected = how !== 'repeat' || spec.kind === 'capabilities' || spec.kind === 'epochSeals' || out.length > LIMITS.maxIdsPerFrame ? 'E_SCHEMA' : 'valid';
+      const unique = spec.kind === 'capabilities' || spec.kind === 'epochSeals' || spec.kind === 'tags';
+      const limit = spec.kind === 'tags' ? LIMITS.maxTagsPerSession : LIMITS.maxIdsPerFrame;
+      const expect: Expected = how !== 'repeat' || unique || out.length > limit ? 'E_SCHEMA' : 'valid';
       return text(`${base.type}/array-${how === 'repeat' ? 'repeat' : 'junk-item'}:${spec.name}`, objectText(replaceValue(entriesOf(base.frame), spec.name, `[${out.join(',')}]`)), expect);
     });
 };

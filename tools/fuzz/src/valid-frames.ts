@@ -205,6 +205,8 @@ function buildValidFrame(ctx: FrameContext, type: ClientFrameType): fc.Arbitrary
       return fc.record({ type: fc.constant(type), req_id: arb.reqId() });
     case 'set_summary':
       return fc.record({ type: fc.constant('set_summary'), req_id: optionalReqId(), summary: arb.summary() });
+    case 'set_tags':
+      return fc.record({ type: fc.constant('set_tags'), req_id: optionalReqId(), tags: arb.tags() });
     case 'set_status':
       return fc.record({ type: fc.constant('set_status'), req_id: optionalReqId(), status: fc.constantFrom('idle', 'working', 'dnd') });
     case 'join_group':

@@ -191,6 +191,9 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       case 'set_summary':
         session.summary = frame.summary;
         break;
+      case 'set_tags':
+        session.tags = [...frame.tags].sort();
+        break;
       case 'set_status':
         session.status = frame.status;
         break;

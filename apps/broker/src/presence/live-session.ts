@@ -17,6 +17,8 @@ const DRAIN_LOW_WATER_BYTES = 1024 * 1024;
 export class LiveSession {
   status: PeerStatus = 'idle';
   summary = '';
+  /** What this session advertises for tag routing (set_tags, §5.7). */
+  tags: readonly string[] = [];
   readonly connectedAt = Date.now();
   /** Highest message id written to this connection. */
   private cursor = 0n;

@@ -47,6 +47,7 @@ export class PresenceService {
         peer_type: s.peerType,
         status: s.status,
         summary: s.summary,
+        tags: [...s.tags],
         connected_at: s.connectedAt,
       }));
       return {

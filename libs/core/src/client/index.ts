@@ -10,5 +10,6 @@ export * from './topic-client.js';
 export * from './epoch-keyring.js';
 export * from './epoch-sync.js';
 export * from './epoch-authorities.js';
+export * from './tag-routing.js';
 export * from './topic-crypto.js';
 export * from './mesh-sealing.js';

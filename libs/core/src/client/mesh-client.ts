@@ -110,6 +110,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
   private pushesWaiting = 0;
   /** Pushes under a mesh epoch whose key has not arrived: unconfirmed, tried again at the next epoch push. */
   private readonly awaitingKey = new AwaitingKey();
+  /** What setTags last advertised: sent again after each reconnect. */
+  private tags: string[] = [];
 
   constructor(private readonly opts: MeshClientOptions) {
     super();
@@ -231,6 +233,15 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   async setSummary(summary: string): Promise<void> {
     await this.request<'ok'>({ type: 'set_summary', summary });
+  }
+
+  /**
+   * The tags this client advertises for tag routing (docs/protocol.md §5.7): the whole set. Kept and
+   * advertised again on every reconnect (a new session starts with none).
+   */
+  async setTags(tags: readonly string[]): Promise<void> {
+    this.tags = [...new Set(tags)];
+    await this.request<'ok'>({ type: 'set_tags', tags: this.tags });
   }
 
   async setStatus(status: PeerStatus): Promise<void> {
@@ -464,6 +475,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     // Resend everything still unacked, in the order it was first sent.
     this.unackedSends.resendAll();
     this.topics.onConnected((err) => this.report(err));
+    if (this.tags.length > 0) this.write(JSON.stringify({ type: 'set_tags', tags: this.tags }));
     this.resendTimer ??= setInterval(() => this.resendStale(), Math.max(250, (this.opts.resendAfterMs ?? 10_000) / 2));
     this.resendTimer.unref();
     this.emit('connected', frame);

@@ -11,6 +11,7 @@ import {
   MessageId,
   NonEmptyB64u,
   PeerStatus,
+  PeerTag,
   PeerType,
   PubkeyHex,
   ReceiptPolicy,
@@ -74,6 +75,12 @@ export const SetSummaryFrame = z.strictObject({
   type: z.literal('set_summary'),
   req_id: ReqId.optional(),
   summary: freeText(0, LIMITS.maxSummaryChars),
+});
+/** The tags this session advertises (§5.7): the whole set, replacing what it had. */
+export const SetTagsFrame = z.strictObject({
+  type: z.literal('set_tags'),
+  req_id: ReqId.optional(),
+  tags: z.array(PeerTag).max(LIMITS.maxTagsPerSession).refine((t) => new Set(t).size === t.length, 'each tag once'),
 });
 export const SetStatusFrame = z.strictObject({
   type: z.literal('set_status'),
@@ -194,6 +201,7 @@ export const CLIENT_FRAME_SCHEMAS = {
   read: ReadFrame,
   list_peers: ListPeersFrame,
   set_summary: SetSummaryFrame,
+  set_tags: SetTagsFrame,
   set_status: SetStatusFrame,
   join_group: JoinGroupFrame,
   leave_group: LeaveGroupFrame,

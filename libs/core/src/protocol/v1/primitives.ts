@@ -8,6 +8,8 @@ export const LIMITS = Object.freeze({
   /** Decoded ciphertext; its base64url form plus the frame's other fields stays under maxFrameBytes. */
   maxCiphertextBytes: 180 * 1024,
   maxSummaryChars: 1024,
+  /** Tags one session advertises (`set_tags`, docs/protocol.md §5.7). */
+  maxTagsPerSession: 32,
   maxIdsPerFrame: 500,
   /** Decoded ciphertext of one shared-state value. */
   maxStateValueBytes: 64 * 1024,
@@ -105,6 +107,8 @@ export const DisplayName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1–64 chars: letters, digits, . _ - (not first)')
   .refine((s) => !/^[0-9a-f]{64}$/.test(s), 'a display name may not look like a public key');
 export const GroupName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'expected 1–64 chars: a-z 0-9 _ -');
+/** What a session advertises for tag routing (§5.7): `repo:billing`, `role:reviewer`, `lang:go`, or a bare word. */
+export const PeerTag = z.string().regex(/^[a-z][a-z0-9-]{0,31}(:[a-z0-9][a-z0-9._/@+-]{0,127})?$/, 'expected name or name:value (lowercase; e.g. repo:billing)');
 export const PeerType = z.enum(['ai', 'human', 'connector']);
 export const PeerStatus = z.enum(['idle', 'working', 'dnd']);
 export const MemberRole = z.enum(['owner', 'admin', 'member']);

@@ -12,6 +12,7 @@ import {
   MessageKind,
   NonEmptyB64u,
   PeerStatus,
+  PeerTag,
   PeerType,
   PubkeyHex,
   Signature,
@@ -112,6 +113,8 @@ export const SessionInfo = z.object({
   peer_type: PeerType,
   status: PeerStatus,
   summary: z.string(),
+  /** What the session advertises for tag routing (§5.7); absent from brokers before it. */
+  tags: z.array(PeerTag).optional(),
   connected_at: EpochMs,
 });
 
