@@ -1,8 +1,8 @@
-import { MessageId, MessagePriority, claudemeshHome, encodeBody } from '@claudemesh/core';
+import { MessageId, MessagePriority, ProtocolError, claudemeshHome, encodeBody, parseTagTarget, sendToTag, type StoredMesh, type TagTarget } from '@claudemesh/core';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { withBackend } from '../backend.js';
 import { inboxDrainWaitMs } from '../daemon/inbox-wait.js';
-import { CliError, EXIT, MeshVerb, selectMesh, type CommonOptions } from '../context.js';
+import { CliError, EXIT, MeshVerb, connectTo, print, selectMesh, type CommonOptions } from '../context.js';
 import { inboxIncompleteNote, inboxText, offlineInboxLine, sentText, statusText } from '../format.js';
 import { LocalStore, type LocalMessage } from '../store/local-store.js';
 import { Gated } from '../gated.js';
@@ -14,13 +14,20 @@ interface SendOptions extends CommonOptions {
 
 /** `message send <to> <text…>`: encrypts on this machine; the broker acks after storing the ciphertext. */
 @Gated({ resource: 'message', verb: 'send', peers: ([to]) => [to] })
-@SubCommand({ name: 'send', arguments: '<to> <text...>', description: 'Send an end-to-end encrypted message to a name, pubkey, @group or *' })
+@SubCommand({ name: 'send', arguments: '<to> <text...>', description: 'Send an end-to-end encrypted message to a name, pubkey, @group, *, tag:<tag> (every live peer with it) or tag?:<tag> (one)' })
 export class MessageSendCommand extends MeshVerb<SendOptions> {
   async run([to, ...words]: string[], options: SendOptions): Promise<void> {
     const text = words.join(' ');
     if (!text) throw new CliError('nothing to send; usage: claudemesh message send <to> <text>', EXIT.usage);
     const mesh = selectMesh(options.mesh);
     const plaintext = encodeBody(text, { ...(options.priority ? { priority: options.priority } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
+    let tag: TagTarget | null;
+    try {
+      tag = parseTagTarget(to!);
+    } catch (error) {
+      throw new CliError((error as Error).message, EXIT.usage);
+    }
+    if (tag) return sendToTagNow(mesh, tag, plaintext, options.json ?? false);
     const outcome = await withBackend((b) => b.send(mesh, to!, plaintext));
     if (outcome.warning) process.stderr.write(outcome.warning);
     process.stdout.write(sentText(to!, outcome, options.json ?? false));
@@ -37,6 +44,31 @@ export class MessageSendCommand extends MeshVerb<SendOptions> {
   parseReplyTo(value: string): string {
     if (!MessageId.safeParse(value).success) throw new CliError(`--reply-to wants a message id (digits), got "${value}"`, EXIT.usage);
     return value;
+  }
+}
+
+/**
+ * `message send tag:<tag>` / `tag?:<tag>` (docs/protocol.md §5.7): resolved from the live peers now
+ * and sent as one DM per member, over a connection of its own (a tag is what live sessions say of
+ * themselves: nothing is queued for later).
+ */
+async function sendToTagNow(mesh: StoredMesh, tag: TagTarget, plaintext: string, json: boolean): Promise<void> {
+  const client = await connectTo(mesh);
+  try {
+    const r = await sendToTag(client, tag, plaintext);
+    const names = (xs: Array<{ display_name: string }>): string => xs.map((x) => x.display_name).join(', ');
+    const lines = [
+      `sent to ${r.sent.length} peer(s) with tag ${tag.tag}${r.mode === 'any' ? ' (one, the least busy)' : ''}: ${names(r.sent) || 'none'}`,
+      ...(r.dropped.length ? [`no copy for ${names(r.dropped)} (they do not take your direct messages)`] : []),
+      ...(r.refused.length ? r.refused.map((x) => `refused for ${x.display_name}: [${x.code}] ${x.message}`) : []),
+    ];
+    print(json, r, lines.join('\n'));
+    if (r.sent.length === 0) process.exitCode = EXIT.failure;
+  } catch (error) {
+    if (error instanceof ProtocolError && error.code === 'E_UNKNOWN_TARGET') throw new CliError(error.message, EXIT.notFound);
+    throw error;
+  } finally {
+    await client.close();
   }
 }
 
