@@ -23,6 +23,8 @@ export const InstanceConfig = z.strictObject({
   }).prefault({}),
   health: z.strictObject({ interval_ms: ms(50, 5_000), timeout_ms: ms(10, 2_000), misses: z.number().int().min(1).max(100).default(3), startup_ms: ms(100, 30_000) }).prefault({}),
   stop: z.strictObject({ drain_ms: ms(0, 10_000) }).prefault({}),
+  /** Extra `node` options for the plugin's process (`--max-old-space-size=512`, `--cpu-prof`). */
+  node_args: z.array(z.string().regex(/^--[a-z][a-z0-9-]*(=.*)?$/, 'a node option (--name or --name=value)')).max(16).default([]),
   /** The plugin's own settings, checked by the plugin's schema. */
   config: z.record(z.string(), z.unknown()).default({}),
 });

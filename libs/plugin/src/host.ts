@@ -148,7 +148,7 @@ export class PluginHost {
     i.port = port;
     i.spawnedAt = Date.now();
     this.reconnect(i);
-    const child = spawn(process.execPath, [i.plugin.entry], {
+    const child = spawn(process.execPath, [...i.config.node_args, i.plugin.entry], {
       env: {
         ...process.env,
         CLAUDEMESH_PLUGIN_INSTANCE: i.config.instance,

@@ -124,11 +124,24 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     sides.set(mesh.mesh_id, side);
     return side;
   };
-  const saveRing = (side: Side): void => {
+  /** The keyrings are written when their epochs changed, at most every second (the broker keeps every seal: a lost write is synced again). */
+  const written = new Map<string, string>();
+  const writeRing = (side: Side): void => {
+    const snapshot = JSON.stringify(side.ring.snapshot());
+    if (written.get(side.mesh.mesh_id) === snapshot) return;
     mkdirSync(join(ctx.home, 'bridge', 'keyrings'), { recursive: true, mode: 0o700 });
     const tmp = `${side.ringFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(side.ring.snapshot()), { mode: 0o600 });
+    writeFileSync(tmp, snapshot, { mode: 0o600 });
     renameSync(tmp, side.ringFile);
+    written.set(side.mesh.mesh_id, snapshot);
+  };
+  const ringTimers = new Map<string, NodeJS.Timeout>();
+  const saveRing = (side: Side): void => {
+    if (ringTimers.has(side.mesh.mesh_id)) return;
+    ringTimers.set(side.mesh.mesh_id, setTimeout(() => {
+      ringTimers.delete(side.mesh.mesh_id);
+      writeRing(side);
+    }, 1000));
   };
 
   const state = new BridgeState(ctx.home);
@@ -166,6 +179,8 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     const page = await lane.from.client.topicHistory(lane.fromTopic, { limit: 1 });
     state.set(lane.id, page.messages.at(-1)?.id ?? '0');
   }
+  // On disk before anything is forwarded: a restart must start from here, not from a newer "newest".
+  state.flush();
 
   const pattern = cfg.filter.pattern !== undefined ? new RegExp(cfg.filter.pattern) : null;
   const passes = (sender: string, text: string): boolean =>
@@ -310,6 +325,9 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
       const inFlight = Promise.all(lanes.map((l) => l.draining ?? Promise.resolve()));
       const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
       stopping = true;
+      state.flush();
+      for (const t of ringTimers.values()) clearTimeout(t);
+      for (const side of sides.values()) writeRing(side);
       await Promise.all([...sides.values()].map((s) => s.client.close()));
       return drained;
     },

@@ -1,6 +1,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+/** How long a moved cursor may wait before it is written. */
+const FLUSH_MS = 200;
+
 /**
  * What a bridge keeps across restarts in its home (`bridge/state.json`, 0600, replaced in one
  * rename): per lane, the id of the last source message it has dealt with; per mesh, its API key. A message is forwarded
@@ -38,10 +41,23 @@ export class BridgeState {
     return this.cursors[lane];
   }
 
+  /**
+   * Moves a lane's cursor. Written within FLUSH_MS (or at `flush`), not per message: a crash loses at
+   * most that much progress, and what is forwarded again is the broker's duplicate.
+   */
   set(lane: string, id: string): void {
     this.cursors[lane] = id;
+    this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** Writes what is pending now. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.write();
   }
+
+  private timer: NodeJS.Timeout | null = null;
 
   private write(): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
