@@ -43,8 +43,8 @@ export function epochDue(policy: EpochRotationPolicy, epoch: number, sent: numbe
  * count it read, so the bound is approximate there (a few messages over, never a lost one).
  */
 export class EpochUse {
-  /** Per scope: the newest epoch asked about, its count read once, and the posts stored since. */
-  private readonly current = new Map<string, { epoch: number; counted: Promise<number>; since: number }>();
+  /** Per scope: the newest epoch asked about, its count read once (and once read, `base`), and the posts stored since. */
+  private readonly current = new Map<string, { epoch: number; counted: Promise<number>; base: number | null; since: number }>();
 
   /**
    * Messages under `epoch` of the scope named by `scopeKey`; `countStored` reads them from the
@@ -54,7 +54,8 @@ export class EpochUse {
     let entry = this.current.get(scopeKey);
     if (!entry || entry.epoch !== epoch) {
       const counted = countStored();
-      const fresh = { epoch, counted, since: 0 };
+      const fresh: { epoch: number; counted: Promise<number>; base: number | null; since: number } = { epoch, counted, base: null, since: 0 };
+      counted.then((n) => void (fresh.base = n), () => undefined);
       entry = fresh;
       this.current.set(scopeKey, fresh);
       // A failed count is asked again next time rather than kept.
@@ -66,9 +67,28 @@ export class EpochUse {
     return (await entry.counted) + entry.since;
   }
 
-  /** A post under `epoch` was stored. */
+  /**
+   * Takes a post's place under `epoch`, synchronously (a caller holding the topic's lock makes the
+   * bound exact on this node): the count before it, or null when no count of that epoch is held (it
+   * was not read yet, or a newer epoch replaced it). Undone by `release` when the post is not stored.
+   */
+  reserve(scopeKey: string, epoch: number): number | null {
+    const entry = this.current.get(scopeKey);
+    if (!entry || entry.epoch !== epoch || entry.base === null) return null;
+    const before = entry.base + entry.since;
+    entry.since += 1;
+    return before;
+  }
+
+  /** A post under `epoch` was stored without a reservation (the mesh scope's group-committed sends). */
   posted(scopeKey: string, epoch: number): void {
     const entry = this.current.get(scopeKey);
     if (entry && entry.epoch === epoch) entry.since += 1;
+  }
+
+  /** A reserved post was not stored after all. */
+  release(scopeKey: string, epoch: number): void {
+    const entry = this.current.get(scopeKey);
+    if (entry && entry.epoch === epoch && entry.since > 0) entry.since -= 1;
   }
 }

@@ -88,9 +88,31 @@ export class SealedPostCheck {
     this.currentEpochs.forget(meshId, epochScope);
   }
 
-  /** A checked post was stored under `epoch`: counted, and the ack's `epoch_due` when its epoch nears rotation. */
-  stored(meshId: string, epochScope: string, epoch: number, use: EpochUseNow): EpochDue | null {
-    this.use.posted(`${meshId}|${epochScope}`, epoch);
-    return epochDue(this.rotation, epoch, use.sent + 1, use.acceptedAt, Date.now());
+  /**
+   * In the storing transaction, once the topic's lock is held (its posts pass here one at a time):
+   * takes the post's place under the message bound of scheduled rotation, so posts in flight together
+   * cannot carry an epoch past it (E_EPOCH_STALE with `rotate` scheduled, as at check time). Returns
+   * the messages the epoch carried before this one; `release` undoes it if the post is not stored.
+   */
+  reserve(meshId: string, epochScope: string, epoch: number, label: string, use: EpochUseNow): number {
+    const before = this.use.reserve(`${meshId}|${epochScope}`, epoch) ?? use.sent;
+    if (this.rotation.messages > 0 && before >= this.rotation.messages) {
+      this.use.release(`${meshId}|${epochScope}`, epoch);
+      throw new ProtocolError(
+        'E_EPOCH_STALE',
+        `key epoch ${epoch} of ${label} is due for its scheduled rotation (${before} messages; every ${this.rotation.messages} messages): publish epoch ${epoch + 1} (reason scheduled) and send again`,
+        { current_epoch: epoch, rotate: { reason: 'scheduled', departed: [], joined: [] } },
+      );
+    }
+    return before;
+  }
+
+  release(meshId: string, epochScope: string, epoch: number): void {
+    this.use.release(`${meshId}|${epochScope}`, epoch);
+  }
+
+  /** The ack's `epoch_due` for a post stored as the epoch's message number `before + 1`, when its epoch nears rotation. */
+  due(epoch: number, before: number, use: EpochUseNow): EpochDue | null {
+    return epochDue(this.rotation, epoch, before + 1, use.acceptedAt, Date.now());
   }
 }

@@ -256,6 +256,12 @@ export class TopicsService implements OnApplicationBootstrap {
       }
     }
     const epochScope = topicScope(t.name);
+    /** The post's place under the scheduled bound, taken under the topic's lock (sealed posts). */
+    let reserved: number | null = null;
+    const release = (): void => {
+      if (sealed && reserved !== null) this.sealedPosts.release(scope.state.mesh.id, epochScope, sealed.key_epoch);
+      reserved = null;
+    };
     const stored = transaction(this.ds, async (qr) => {
       // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
       // cross), so a stream resuming after id N can never miss a lower id committed later. A sealed
@@ -269,6 +275,7 @@ export class TopicsService implements OnApplicationBootstrap {
           this.sealedPosts.stale(scope.state.mesh.id, epochScope);
           throw new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current });
         }
+        reserved = this.sealedPosts.reserve(scope.state.mesh.id, epochScope, sealed.key_epoch, `#${name}`, use!);
       } else {
         await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
       }
@@ -329,12 +336,19 @@ export class TopicsService implements OnApplicationBootstrap {
       };
       return { row, members };
     });
-    const result = sealed ? await stored.catch(async (error: unknown) => {
+    const settled = stored.then((r) => {
+      if (r === null) release();
+      return r;
+    }, (error: unknown) => {
+      release();
+      throw error;
+    });
+    const result = sealed ? await settled.catch(async (error: unknown) => {
       // As for a refusal of the checks above: a retry of a post stored before a rotation is a duplicate.
       const dup = error instanceof ProtocolError && error.code === 'E_EPOCH_STALE' ? await this.storedPost(scope, t, clientId, sealed, text) : null;
       if (dup) return { duplicate: dup };
       throw error;
-    }) : await stored;
+    }) : await settled;
     if (result !== null && 'duplicate' in result) return result.duplicate;
     if (result === null) {
       const existing = await this.storedPost(scope, t, clientId, sealed, text);
@@ -347,7 +361,7 @@ export class TopicsService implements OnApplicationBootstrap {
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
     this.statistics.posted();
     if (!sealed || !use) return { message, duplicate: false };
-    const due = this.sealedPosts.stored(scope.state.mesh.id, epochScope, sealed.key_epoch, use);
+    const due = this.sealedPosts.due(sealed.key_epoch, reserved ?? use.sent, use);
     return due ? { message, duplicate: false, epoch_due: due } : { message, duplicate: false };
   }
 

@@ -179,6 +179,16 @@ export function rotateAhead(client: EpochTransport, ring: EpochKeyring, scope: s
 }
 
 /**
+ * Epoch 1 of a scope that has none, made once however many sends ask at the same time: the first
+ * asker builds and publishes it, the others wait for that; when another member's epoch 1 was
+ * accepted first (E_EPOCH_CONFLICT), it is synced instead (an epoch 1 is never built on top of one).
+ */
+export async function ensureFirstEpoch(client: EpochTransport, ring: EpochKeyring, scope: string, members: () => Promise<readonly string[]>): Promise<void> {
+  if (ring.currentEpoch(scope) > 0) return;
+  await shared(ring, `${scope}\n0`, async () => (ring.currentEpoch(scope) > 0 ? false : rotateOnce(client, ring, scope, await members(), 'create')));
+}
+
+/**
  * Publishes the next epoch of a scope once: true when it was accepted; false when another member's
  * was accepted first (that one is synced, and answers the same need, so nothing is built on top).
  */

@@ -4,7 +4,7 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { ensureFirstEpoch, publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
 import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
@@ -119,7 +119,7 @@ export class MeshSealing {
       try {
         if (ring.currentEpoch(MESH_SCOPE) === 0) {
           if (!this.mayCreate()) return await legacy(id);
-          await publishRotation(this.client, ring, MESH_SCOPE, { members: await meshMembersWithKeys(this.client), reason: 'create' });
+          await ensureFirstEpoch(this.client, ring, MESH_SCOPE, () => meshMembersWithKeys(this.client));
           this.changed();
         }
         if (!ring.currentManifest(MESH_SCOPE)!.members.includes(this.client.memberPubkey) && this.mayCreate()) {

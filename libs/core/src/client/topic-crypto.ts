@@ -3,7 +3,7 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
+import { ensureFirstEpoch, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
 import type { MeshApi, TopicPostResult } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -29,8 +29,10 @@ export const WAITING_FOR_KEY = 'waiting for a key from a member';
 /** A topic message as a reader sees it: `text` null when it cannot be opened, with the reason. */
 export type OpenedTopicMessage = Omit<TopicMessage, 'text'> & { text: string | null; reason?: string };
 
-/** Stale-epoch refusals followed before giving up (each means a member rotated meanwhile). */
+/** Stale-epoch refusals under one epoch followed before giving up (each means a member rotated meanwhile). */
 const MAX_STALE_RETRIES = 4;
+/** Newer epochs a post may be refused under, one after another, before giving up. */
+const MAX_EPOCHS_CROSSED = 64;
 
 export interface EncryptedSendOptions {
   replyTo?: string;
@@ -69,8 +71,13 @@ export async function meshMembersWithKeys(client: MeshClient | MeshApi): Promise
 export async function topicSendEncrypted(client: SealedTopicTransport, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   const scope = topicScope(topic);
   if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
+  // Refusals count against the limit only while the topic's epoch stands still: with many posts in
+  // flight an epoch can fill up (scheduled rotation) before a post gets through, and each refusal
+  // under a newer epoch is progress, not a loop. MAX_EPOCHS_CROSSED bounds it all the same.
+  let lastRefused = -1;
+  let crossed = 0;
   for (let attempt = 0; ; attempt++) {
-    if (ring.currentEpoch(scope) === 0) await publishRotation(client, ring, scope, { members: await o.members(), reason: 'create' });
+    if (ring.currentEpoch(scope) === 0) await ensureFirstEpoch(client, ring, scope, o.members);
     // Not under an epoch this client is replacing right now: the broker would refuse it once the new one is in.
     const rotating = rotationInFlight(ring, scope);
     if (rotating) await rotating;
@@ -80,7 +87,14 @@ export async function topicSendEncrypted(client: SealedTopicTransport, ring: Epo
     try {
       posted = await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
     } catch (error) {
-      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE') || attempt >= MAX_STALE_RETRIES) throw error;
+      if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE')) throw error;
+      const current = error.details.current_epoch ?? 0;
+      if (current > lastRefused) {
+        lastRefused = current;
+        attempt = 0;
+        crossed += 1;
+      }
+      if (attempt >= MAX_STALE_RETRIES || crossed > MAX_EPOCHS_CROSSED) throw error;
       await syncAfterStale(client, ring, scope, error, o.members, `#${topic}`);
       continue;
     }

@@ -77,7 +77,7 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
 
   const config = join(dir, 'plugins.yaml');
   const nodeArgs = (process.env['CLAUDEMESH_BENCH_BRIDGE_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  writeFileSync(config, `plugins:\n  - instance: bench-bridge\n    plugin: bridge\n    home: ${bridgeHome}\n    node_args: ${JSON.stringify(nodeArgs)}\n    config:\n      routes: [{ from: { mesh: alpha, topic: ${TOPIC} }, to: { mesh: beta, topic: ${TOPIC} }, both_ways: false }]\n`);
+  writeFileSync(config, `plugins:\n  - instance: bench-bridge\n    plugin: bridge\n    home: ${bridgeHome}\n    node_args: ${JSON.stringify(nodeArgs)}\n    config:\n      routes: [{ from: { mesh: alpha, topic: ${TOPIC} }, to: { mesh: beta, topic: ${TOPIC} }, both_ways: false }]\n      window: ${Number(process.env["CLAUDEMESH_BENCH_BRIDGE_WINDOW"] ?? 16)}\n`);
   const host = new PluginHost({ loaded: loadHostConfig(config), hostVersion: '0.1.0', pluginsDir: PLUGINS, home: dir, log: () => undefined });
   await host.start();
   const deadline = performance.now() + o.timeoutMs;
