@@ -24,6 +24,30 @@ describe('claudemesh plugin', () => {
     expect((await cli(home, ['plugin', 'list', '--dir', FIXTURES])).stdout).toMatch(/^probe +other +1\.2\.0 +host >=0\.1\.0 <1\.0\.0 read +e2e: none: it opens nothing$/m);
   });
 
+  it('adds an instance with its own identity that joins a mesh by invite, and removes its home', async () => {
+    const { ADMIN_TOKEN, startTestBroker } = await import('../../../test/helpers/broker.js');
+    const tb = await startTestBroker('embedded');
+    try {
+      const owner = join(home, 'owner');
+      expect((await cli(owner, ['mesh', 'create', 'hub', '--broker', tb.url, '--name', 'olive'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN, CLAUDEMESH_DAEMON: 'off' })).code).toBe(0);
+      const { link } = json<{ link: string }>(await cli(owner, ['mesh', 'invite', '--json'], { CLAUDEMESH_DAEMON: 'off' }));
+      const added = await cli(home, ['plugin', 'add', 'hub-bridge', '--join', link, '--name', 'bridge', '--json']);
+      expect(added.code, added.stderr).toBe(0);
+      const out = json<{ home: string; meshes: Array<{ mesh_name: string; display_name: string }> }>(added);
+      expect(out).toMatchObject({ home: join(home, 'plugins', 'hub-bridge'), meshes: [{ mesh_name: 'hub', display_name: 'bridge' }] });
+      // Its own identity, not the caller's: the owner sees a member called bridge.
+      const members = await cli(owner, ['member', 'list', '--json'], { CLAUDEMESH_DAEMON: 'off' });
+      expect(json<Array<{ display_name: string }>>(members).map((m) => m.display_name)).toContain('bridge');
+      expect((await cli(home, ['plugin', 'remove', 'hub-bridge'])).code).toBe(2);
+      const removed = await cli(home, ['plugin', 'remove', 'hub-bridge', '-y']);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stdout).toMatch(/its member stays in "hub" until an owner or admin removes it: claudemesh member remove bridge -y/);
+      expect((await cli(home, ['plugin', 'remove', 'hub-bridge', '-y'])).code).toBe(4);
+    } finally {
+      await tb.close();
+    }
+  }, HANG_MS);
+
   it('runs the host: status and logs answer while it runs, SIGTERM stops every plugin, a bad file starts nothing (exit 2)', async () => {
     expect((await cli(home, ['plugin', 'status'])).code).toBe(5);
     const bad = join(home, 'bad.yaml');

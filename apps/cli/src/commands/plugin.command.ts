@@ -1,11 +1,12 @@
 import { askHost, hostSocketPath } from '@claudemesh/plugin/control';
 import { readPlugin, type PluginPackage } from '@claudemesh/plugin/manifest';
-import { claudemeshHome } from '@claudemesh/core';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { claudemeshHome, loadMeshes } from '@claudemesh/core';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
+import { cliBinPath } from '../claude/cli-location.js';
 import { CliError, EXIT, print } from '../context.js';
 import { Gated } from '../gated.js';
 
@@ -144,7 +145,92 @@ export class PluginLogsCommand extends CommandRunner {
   }
 }
 
-@Command({ name: 'plugin', description: 'Plugins: peers around the hub (bridges, routers, gateways), run and supervised by a host (docs/plugins.md)', subCommands: [PluginListCommand, PluginRunCommand, PluginStatusCommand, PluginLogsCommand] })
+interface AddOptions extends PluginOptions {
+  join?: string[];
+  name?: string;
+  home?: string;
+  yes?: boolean;
+}
+
+/** An instance's home: --home, or `<CLAUDEMESH_HOME>/plugins/<instance>` (where the host looks by default). */
+function instanceHome(instance: string, home?: string): string {
+  if (!/^[a-z][a-z0-9-]{0,47}$/.test(instance)) throw new CliError(`"${instance}" is not an instance name (a-z 0-9 -, up to 48, starting with a letter)`, EXIT.usage);
+  return home ? resolve(home) : join(claudemeshHome(), 'plugins', instance);
+}
+
+@Gated({ resource: 'plugin', verb: 'add' })
+@SubCommand({ name: 'add', arguments: '<instance>', description: 'Give a plugin instance its own identity: a home of its own that joins each mesh (--join <invite link>, repeatable) as a peer' })
+export class PluginAddCommand extends CommandRunner {
+  async run([instance]: string[], options: AddOptions): Promise<void> {
+    if (!instance) throw new CliError('usage: claudemesh plugin add <instance> --join <invite link> [--join …]', EXIT.usage);
+    const home = instanceHome(instance, options.home);
+    const links = options.join ?? [];
+    if (links.length === 0) throw new CliError('say which meshes it joins: --join <invite link> (once per mesh)', EXIT.usage);
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const name = options.name ?? instance;
+    for (const link of links) {
+      // The real `join`, run with the instance's home: its identity is made there and nowhere else.
+      const r = spawnSync(process.execPath, [cliBinPath(), 'join', link, '--name', name], { env: { ...process.env, CLAUDEMESH_HOME: home, CLAUDEMESH_DAEMON: 'off' }, encoding: 'utf8' });
+      if (r.status !== 0) throw new CliError(`${instance} could not join: ${(r.stderr || r.stdout).trim()}`, r.status ?? EXIT.failure);
+    }
+    const meshes = loadMeshes(home).map((m) => ({ mesh_id: m.mesh_id, mesh_name: m.mesh_name, display_name: m.display_name }));
+    const snippet = `  - instance: ${instance}\n    plugin: <plugin name>\n    home: ${home}\n    config: {}`;
+    print(options.json ?? false, { instance, home, meshes }, `${instance} is a peer of ${meshes.map((m) => `"${m.mesh_name}"`).join(', ')} as ${name}, with its own keys in ${home}\nadd it to your plugins.yaml:\n${snippet}`);
+  }
+
+  @Option({ flags: '--join <link>', description: 'an invite link of a mesh it joins (repeat for each mesh)' })
+  parseJoin(value: string, previous: string[] = []): string[] {
+    return [...previous, value];
+  }
+
+  @Option({ flags: '--name <name>', description: 'its display name in the meshes (default: the instance name)' })
+  parseName(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--home <dir>', description: 'its home (default: $CLAUDEMESH_HOME/plugins/<instance>)' })
+  parseHome(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--json', description: 'one JSON object' })
+  parseJson(): boolean {
+    return true;
+  }
+}
+
+@Gated({ resource: 'plugin', verb: 'remove', confirm: true })
+@SubCommand({ name: 'remove', arguments: '<instance>', description: 'Delete a plugin instance\'s home and keys on this machine (its members stay in the meshes until an admin removes them)' })
+export class PluginRemoveCommand extends CommandRunner {
+  async run([instance]: string[], options: AddOptions): Promise<void> {
+    if (!instance) throw new CliError('usage: claudemesh plugin remove <instance> -y', EXIT.usage);
+    const home = instanceHome(instance, options.home);
+    if (!existsSync(home)) throw new CliError(`no instance home at ${home}`, EXIT.notFound);
+    const meshes = loadMeshes(home);
+    if (!options.yes) throw new CliError(`this deletes ${instance}'s keys and state in ${home}; re-run with -y to confirm`, EXIT.usage);
+    rmSync(home, { recursive: true, force: true });
+    const left = meshes.map((m) => `"${m.mesh_name}"`).join(', ');
+    print(options.json ?? false, { instance, home, removed: true, meshes: meshes.map((m) => m.mesh_id) },
+      `removed ${instance} (${home})${meshes.length ? `\nits member stays in ${left} until an owner or admin removes it: claudemesh member remove ${meshes[0]!.display_name} -y` : ''}`);
+  }
+
+  @Option({ flags: '--home <dir>', description: 'its home (default: $CLAUDEMESH_HOME/plugins/<instance>)' })
+  parseHome(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '-y, --yes', description: 'do not ask' })
+  parseYes(): boolean {
+    return true;
+  }
+
+  @Option({ flags: '--json', description: 'one JSON object' })
+  parseJson(): boolean {
+    return true;
+  }
+}
+
+@Command({ name: 'plugin', description: 'Plugins: peers around the hub (bridges, routers, gateways), run and supervised by a host (docs/plugins.md)', subCommands: [PluginListCommand, PluginAddCommand, PluginRemoveCommand, PluginRunCommand, PluginStatusCommand, PluginLogsCommand] })
 export class PluginCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

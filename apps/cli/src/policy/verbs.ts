@@ -77,6 +77,9 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'apikey revoke': { kind: 'destructive', cli: 'apikey revoke' },
   // Plugins (docs/plugins.md): running them starts peers that act in the meshes their homes joined.
   'plugin list': { kind: 'read', cli: 'plugin list' },
+  'plugin add': { kind: 'write', cli: 'plugin add' },
+  // Its keys and state are gone for good (a new instance joins by a new invite).
+  'plugin remove': { kind: 'destructive', cli: 'plugin remove' },
   'plugin run': { kind: 'write', cli: 'plugin run' },
   'plugin status': { kind: 'read', cli: 'plugin status' },
   'plugin logs': { kind: 'read', cli: 'plugin logs' },
