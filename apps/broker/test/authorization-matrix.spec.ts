@@ -140,6 +140,27 @@ describe('authorization matrix', () => {
       run: (c) => call(c, 'PATCH', `${base()}/members/me`, { display_name: c === 'non-member' ? 'stranger' : c }),
     },
     {
+      route: 'PUT /meshes/:id/members/:pubkey/scope (a plain member\'s)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: async (c) => call(c, 'PUT', `${base()}/members/${(await addMember(tb, mesh, `sc-${Math.random().toString(36).slice(2, 8)}`)).publicKey}/scope`, { scope: { capabilities: ['read'], topics: null } }),
+    },
+    {
+      route: 'PUT /meshes/:id/members/:pubkey/scope (an admin\'s)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
+      run: async (c) => call(c, 'PUT', `${base()}/members/${(await addMember(tb, mesh, `sca-${Math.random().toString(36).slice(2, 8)}`, 'admin')).publicKey}/scope`, { scope: { capabilities: ['read'], topics: null } }),
+    },
+    {
+      route: 'PUT /meshes/:id/members/:pubkey/scope (the owner\'s)',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: 'E_FORBIDDEN', owner: OK },
+      // Every capability and any topic: the owner confined this way can still do everything.
+      run: (c) => call(c, 'PUT', `${base()}/members/${mesh.owner.publicKey}/scope`, { scope: { capabilities: ['admin', 'read', 'send'], topics: null } }),
+    },
+    {
+      route: 'PUT /meshes/:id/members/:pubkey/scope (your own, narrowed to every capability)',
+      expect: { ...denied, member: OK, admin: OK, owner: OK },
+      run: (c) => call(c, 'PUT', `${base()}/members/${signer(c).publicKey}/scope`, { scope: { capabilities: ['admin', 'read', 'send'], topics: null } }),
+    },
+    {
       route: 'POST /meshes/:id/apikeys (a read key for yourself)',
       expect: { ...denied, member: OK, admin: OK, owner: OK },
       run: (c) => call(c, 'POST', `${base()}/apikeys`, { label: c, capabilities: ['read'] }),

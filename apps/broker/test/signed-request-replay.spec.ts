@@ -83,6 +83,14 @@ describe.each(dbKinds())('signed-request replay on %s', (kind) => {
       // A fresh member each time: replaying a rename must not rename anyone a second time.
       request: async () => ({ who: await addMember(tb, mesh, `rn-${Date.now()}`), method: 'PATCH', path: `${base()}/members/me`, body: { display_name: `renamed-${Date.now()}` } }),
     },
+    'PUT /api/v1/meshes/:meshId/members/:pubkey/scope': {
+      first: '200',
+      // A fresh member each time, confining itself.
+      request: async () => {
+        const who = await addMember(tb, mesh, `sc-${Date.now()}`);
+        return { who, method: 'PUT', path: `${base()}/members/${who.publicKey}/scope`, body: { scope: { capabilities: ['read'], topics: null } } };
+      },
+    },
     'POST /api/v1/meshes/:meshId/members/:pubkey/revoke': {
       first: '200',
       request: async () => ({ who: mesh.owner, method: 'POST', path: `${base()}/members/${(await addMember(tb, mesh, `carol-${Date.now()}`)).publicKey}/revoke`, body: {} }),

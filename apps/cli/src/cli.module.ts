@@ -33,6 +33,7 @@ import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
 import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
 import { MemberCommand, MemberListCommand, MemberRevokeCommand } from './commands/member.command.js';
+import { MemberScopeCommand } from './commands/member-scope.command.js';
 import { MeshInviteListCommand, MeshInviteRevokeCommand } from './commands/mesh-invites.command.js';
 import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
 import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
@@ -129,6 +130,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     MemberListCommand,
     MemberRenameCommand,
     MemberRevokeCommand,
+    MemberScopeCommand,
     NotificationCommand,
     NotificationListCommand,
     ApiKeyCommand,

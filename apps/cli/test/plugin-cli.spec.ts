@@ -31,13 +31,30 @@ describe('claudemesh plugin', () => {
       const owner = join(home, 'owner');
       expect((await cli(owner, ['mesh', 'create', 'hub', '--broker', tb.url, '--name', 'olive'], { CLAUDEMESH_ADMIN_TOKEN: ADMIN_TOKEN, CLAUDEMESH_DAEMON: 'off' })).code).toBe(0);
       const { link } = json<{ link: string }>(await cli(owner, ['mesh', 'invite', '--json'], { CLAUDEMESH_DAEMON: 'off' }));
-      const added = await cli(home, ['plugin', 'add', 'hub-bridge', '--join', link, '--name', 'bridge', '--json']);
+      expect((await cli(home, ['plugin', 'add', 'hub-bridge', '--join', link])).stderr).toMatch(/--plugin <name>/);
+      expect((await cli(home, ['plugin', 'add', 'hub-bridge', '--join', link, '--plugin', 'probe', '--dir', FIXTURES, '--topics', 'ops'])).stderr).toMatch(/declares topics general; ops is beyond them/);
+      const added = await cli(home, ['plugin', 'add', 'hub-bridge', '--plugin', 'probe', '--dir', FIXTURES, '--join', link, '--name', 'bridge', '--json']);
       expect(added.code, added.stderr).toBe(0);
       const out = json<{ home: string; meshes: Array<{ mesh_name: string; display_name: string }> }>(added);
-      expect(out).toMatchObject({ home: join(home, 'plugins', 'hub-bridge'), meshes: [{ mesh_name: 'hub', display_name: 'bridge' }] });
+      expect(out).toMatchObject({ home: join(home, 'plugins', 'hub-bridge'), plugin: 'probe', meshes: [{ mesh_name: 'hub', display_name: 'bridge' }], scope: { capabilities: ['read'], topics: ['general'] } });
       // Its own identity, not the caller's: the owner sees a member called bridge.
       const members = await cli(owner, ['member', 'list', '--json'], { CLAUDEMESH_DAEMON: 'off' });
       expect(json<Array<{ display_name: string }>>(members).map((m) => m.display_name)).toContain('bridge');
+      // The broker holds its key to the manifest (probe: read, on #general): it reads, it cannot post or DM.
+      const instance = { CLAUDEMESH_HOME: out.home, CLAUDEMESH_DAEMON: 'off' };
+      const shown = await cli(owner, ['member', 'scope', 'bridge', '--json'], { CLAUDEMESH_DAEMON: 'off' });
+      expect(json(shown)).toMatchObject({ display_name: 'bridge', scope: { capabilities: ['read'], topics: ['general'] } });
+      expect((await cli(out.home, ['topic', 'history', 'general'], instance)).code).toBe(0);
+      const post = await cli(out.home, ['topic', 'send', 'general', 'hello from a read-only plugin'], instance);
+      expect(post.code).not.toBe(0);
+      expect(post.stderr).toMatch(/E_FORBIDDEN/);
+      const dm = await cli(out.home, ['message', 'send', 'olive', 'hi'], instance);
+      expect(dm.code).not.toBe(0);
+      expect(dm.stderr).toMatch(/E_FORBIDDEN/);
+      // Its own keys cannot widen it; the owner can.
+      expect((await cli(out.home, ['member', 'scope', 'me', '--capabilities', 'read,send'], instance)).stderr).toMatch(/only narrow your own scope/);
+      const widened = await cli(owner, ['member', 'scope', 'bridge', '--capabilities', 'read,send', '--json'], { CLAUDEMESH_DAEMON: 'off' });
+      expect(json(widened)).toMatchObject({ scope: { capabilities: ['read', 'send'], topics: ['general'] } });
       expect((await cli(home, ['plugin', 'remove', 'hub-bridge'])).code).toBe(2);
       const removed = await cli(home, ['plugin', 'remove', 'hub-bridge', '-y']);
       expect(removed.code, removed.stderr).toBe(0);

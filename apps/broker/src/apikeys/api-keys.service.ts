@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { apiKeyChannel, BUS, type Bus } from '../bus/bus.js';
 import { rows } from '../db/sql.js';
+import { cutToScope, describeScope } from '../meshes/member-scope.js';
 import { MeshDirectory, type MemberRecord, type MeshState } from '../meshes/mesh-directory.js';
 import type { z } from 'zod';
 import type { CreateApiKeyBody } from '@claudemesh/core';
@@ -74,10 +75,11 @@ export class ApiKeysService {
    */
   async create(state: MeshState, creator: MemberRecord, body: z.output<typeof CreateApiKeyBody>, viaKey?: ApiCaller, now = Date.now()): Promise<CreatedApiKey> {
     if (viaKey) boundedByParent(body, viaKey, now);
-    if (body.capabilities.includes('admin') && creator.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin issues admin keys');
+    boundedByScope(body, creator);
+    if (body.capabilities.includes('admin') && !administers(creator)) throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin issues admin keys');
     let holder = creator;
     if (body.human) {
-      if (creator.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin enrols a REST-only human');
+      if (!administers(creator)) throw new ProtocolError('E_FORBIDDEN', 'only an owner or admin enrols a REST-only human');
       holder = await this.enrolHuman(state, body.human);
     }
     const id = toHex(randomBytes(8));
@@ -125,12 +127,14 @@ export class ApiKeysService {
     if (!state || !member) throw new ProtocolError('E_UNAUTHORIZED', 'the key’s member no longer exists');
     if (member.revoked) throw new ProtocolError('E_REVOKED', 'the key’s member has been revoked');
     this.touch(row.id, row.mesh_id, member.id, now);
+    // A key reaches no further than its member's scope, whenever that was set.
+    const reach = cutToScope(member.scope, new Set(row.capabilities as ApiKeyCapability[]), row.topics ? new Set(row.topics) : null);
     return {
       keyId: row.id,
       state,
       member,
-      capabilities: new Set(row.capabilities),
-      topics: row.topics ? new Set(row.topics) : null,
+      capabilities: reach.capabilities,
+      topics: reach.topics,
       expiresAt,
       depth: chain.length - 1,
     };
@@ -145,7 +149,7 @@ export class ApiKeysService {
       this.ds,
       `SELECT * FROM api_keys WHERE mesh_id = $1 AND ($2::bigint IS NULL OR member_id = $2 OR created_by_member_id = $2)
          AND ($3::text[] IS NULL OR (topics IS NOT NULL AND topics <@ $3::text[])) ORDER BY created_at, id`,
-      [state.mesh.id, caller.role === 'member' ? caller.id : null, viaKey?.topics ? [...viaKey.topics] : null],
+      [state.mesh.id, administers(caller) ? null : caller.id, viaKey?.topics ? [...viaKey.topics] : null],
     );
     return found.map((r) => this.info(state, r));
   }
@@ -158,7 +162,7 @@ export class ApiKeysService {
     const [row] = await rows<KeyRow>(this.ds, 'SELECT * FROM api_keys WHERE id = $1 AND mesh_id = $2', [id, state.mesh.id]);
     if (!row) throw new ProtocolError('E_NOT_FOUND', `no API key ${id} in this mesh`);
     const own = String(row.member_id) === caller.id || String(row.created_by_member_id) === caller.id;
-    if (!own && caller.role === 'member') throw new ProtocolError('E_FORBIDDEN', 'only the key’s holder, its creator or an admin revokes it');
+    if (!own && !administers(caller)) throw new ProtocolError('E_FORBIDDEN', 'only the key’s holder, its creator or an admin revokes it');
     if (viaKey?.topics && !(row.topics && row.topics.every((t) => viaKey.topics!.has(t)))) {
       throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${topicList(viaKey.topics)}; key ${id} reaches beyond them`);
     }
@@ -257,3 +261,20 @@ function boundedByParent(body: z.output<typeof CreateApiKeyBody>, parent: ApiCal
     throw new ProtocolError('E_FORBIDDEN', `keys minted with keys nest at most ${TOPIC_LIMITS.maxKeyDepth} deep; issue this one from a key made with claudemesh apikey create`);
   }
 }
+
+/** A confined member issues keys only within its scope (docs/protocol.md §8.3 "MemberScope"). */
+function boundedByScope(body: z.output<typeof CreateApiKeyBody>, creator: MemberRecord): void {
+  const scope = creator.scope;
+  if (!scope) return;
+  const beyond = body.capabilities.filter((c) => !scope.capabilities.has(c));
+  if (beyond.length > 0) throw new ProtocolError('E_FORBIDDEN', `${creator.displayName} is confined to ${describeScope(scope)}; a key with ${beyond.join(', ')} is beyond it`);
+  if (body.human && !scope.capabilities.has('admin')) throw new ProtocolError('E_FORBIDDEN', `${creator.displayName} is confined to ${describeScope(scope)}: enrolling members is administration`);
+  // A key that names no topics is cut to the scope's when used (authenticate); one that names
+  // topics beyond it is refused, so nobody believes they hold what they do not.
+  if (scope.topics && body.topics?.some((t) => !scope.topics!.has(t))) {
+    throw new ProtocolError('E_FORBIDDEN', `${creator.displayName} is confined to topics ${[...scope.topics].sort().join(', ')}: give topics within them`);
+  }
+}
+
+/** An owner or admin whose scope (if any) keeps its admin rights. */
+const administers = (m: MemberRecord): boolean => m.role !== 'member' && (!m.scope || m.scope.capabilities.has('admin'));

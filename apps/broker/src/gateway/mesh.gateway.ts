@@ -18,6 +18,8 @@ import type { LimitSettings } from '../limits/limits.config.js';
 import { Outbound } from '../limits/outbound.js';
 import { PREAUTH_RETRY_AFTER_MS, PreAuthBudget, PreAuthTracker } from '../limits/preauth.js';
 import { COSTLY_FRAMES, NEVER_REFUSED, RateLimiter, type RateBuckets } from '../limits/rate-limiter.js';
+import { requireScope, topicInScope } from '../meshes/member-scope.js';
+import type { MemberRecord } from '../meshes/mesh-directory.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
 import { atDeadline } from '../presence/deadline-timer.js';
@@ -175,6 +177,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private async dispatch(session: LiveSession, frame: Exclude<ClientFrame, ClientFrameMap['hello']>): Promise<void> {
+    if (session.member.scope) this.checkScope(session.member, frame);
     switch (frame.type) {
       case 'send': {
         const ack = await this.messaging.send(session, frame);
@@ -262,9 +265,39 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     if (frame.req_id !== undefined) session.send(serverFrame('ok', { req_id: frame.req_id }));
   }
 
-  /** A WebSocket session speaks for its whole member: no topic-scoped key limits it. */
+  /** A WebSocket session speaks for its whole member: no key limits it, only the member's own scope. */
   private topicScope(session: LiveSession): TopicScope {
-    return { state: session.state, member: session.member, topics: null };
+    return { state: session.state, member: session.member, topics: session.member.scope?.topics ?? null };
+  }
+
+  /**
+   * A confined member's frames (docs/protocol.md §8.3 "MemberScope"): each needs a capability of its
+   * scope, and a topic frame a topic of it. Presence, grants, receipts and its own messages' status
+   * need none: they are part of being a peer at all.
+   */
+  private checkScope(member: MemberRecord, frame: Exclude<ClientFrame, ClientFrameMap['hello']>): void {
+    const topicOf = (scope: string): string | undefined => (scope.startsWith('topic:') ? scope.slice(6) : undefined);
+    switch (frame.type) {
+      case 'send':
+      case 'state_set':
+        return requireScope(member, 'send');
+      case 'state_get':
+      case 'join_group':
+      case 'leave_group':
+        return requireScope(member, 'read');
+      case 'topic_send':
+        return requireScope(member, 'send', frame.topic);
+      case 'topic_history':
+        return requireScope(member, 'read', frame.topic);
+      case 'epoch_publish':
+        return requireScope(member, 'send', topicOf(frame.manifest.manifest.scope));
+      case 'epoch_seal':
+        return requireScope(member, 'send', topicOf(frame.scope));
+      case 'epoch_get':
+        return requireScope(member, 'read', topicOf(frame.scope));
+      default:
+        return undefined;
+    }
   }
 
   /**
@@ -286,7 +319,9 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     if (event.kind === 'push') session.pushLive(event.messageId, event.frame);
     else if (event.kind === 'receipt') session.pushControl(event.frame);
     // Topic messages are not delivery-tracked: the history is their log (topic_history after=…).
-    else if (event.kind === 'topic') session.pushControl(topicMessageFrame(event.message));
+    else if (event.kind === 'topic') {
+      if (topicInScope(session.member, event.message.topic)) session.pushControl(topicMessageFrame(event.message));
+    }
     else if (event.kind === 'control') session.pushControl(event.frame);
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
   }

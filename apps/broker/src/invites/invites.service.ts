@@ -38,6 +38,7 @@ export class InvitesService {
     if (!issuer || issuer.revoked || (issuer.role !== 'owner' && issuer.role !== 'admin')) {
       throw new ProtocolError('E_INVITE_INVALID', 'the invite issuer is not an active owner or admin of the mesh');
     }
+    if (issuer.scope && !issuer.scope.capabilities.has('admin')) throw new ProtocolError('E_INVITE_INVALID', 'the invite issuer is confined to a scope without admin rights');
     if (invite.payload.role === 'admin' && issuer.role !== 'owner') throw new ProtocolError('E_INVITE_INVALID', 'only the owner can invite admins');
     return state;
   }

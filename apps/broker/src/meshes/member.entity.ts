@@ -6,6 +6,7 @@ import { MeshEntity } from './mesh.entity.js';
 @Unique('members_mesh_name_key', ['meshId', 'displayName'])
 @Check('members_role_check', `role IN ('owner', 'admin', 'member')`)
 @Check('members_peer_type_check', `peer_type IN ('ai', 'human', 'connector')`)
+@Check('members_scope_check', `(scope_capabilities IS NOT NULL OR scope_topics IS NULL) AND (scope_capabilities IS NULL OR scope_capabilities <@ ARRAY['read', 'send', 'admin']::text[])`)
 export class MemberEntity {
   /** bigint: TypeORM returns it as a decimal string. */
   @PrimaryGeneratedColumn('increment', { type: 'bigint', primaryKeyConstraintName: 'members_pkey' })
@@ -39,4 +40,12 @@ export class MemberEntity {
   /** migrations/0006: a member that exists only over REST (no keypair anyone holds). */
   @Column({ name: 'rest_only', type: 'boolean', default: false })
   restOnly!: boolean;
+
+  /** migrations/0015: what the member may do whatever its role (null: not confined). */
+  @Column({ name: 'scope_capabilities', type: 'text', array: true, nullable: true })
+  scopeCapabilities!: string[] | null;
+
+  /** migrations/0015: the topics a confined member may use (null: any). */
+  @Column({ name: 'scope_topics', type: 'text', array: true, nullable: true })
+  scopeTopics!: string[] | null;
 }

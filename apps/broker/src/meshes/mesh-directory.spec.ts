@@ -10,6 +10,7 @@ const member = (revoked: boolean): MemberRecord => ({
   peerType: 'ai',
   revoked,
   restOnly: false,
+  scope: null,
   joinedAt: 0,
   groups: new Set(),
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_CAPABILITIES, type Capability } from '@claudemesh/core';
+import { DEFAULT_CAPABILITIES, type ApiKeyCapability, type Capability } from '@claudemesh/core';
 import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 
@@ -13,8 +13,16 @@ export interface MemberRecord {
   revoked: boolean;
   /** Exists only over REST (an API-key holder without a keypair): topics only, no DMs or fan-out. */
   restOnly: boolean;
+  /** What the member may do whatever its role (migrations/0015); null: not confined. */
+  scope: MemberScopeRecord | null;
   joinedAt: number;
   groups: Set<string>;
+}
+
+/** A member's scope: its capabilities, and its topics (null: any). */
+export interface MemberScopeRecord {
+  capabilities: ReadonlySet<ApiKeyCapability>;
+  topics: ReadonlySet<string> | null;
 }
 
 /** A grant row: what `owner` lets `peer` do to it, when that differs from the defaults. */
@@ -165,9 +173,9 @@ export class MeshDirectory {
   }
 
   private async loadMembers(meshId: string): Promise<MemberRecord[]> {
-    const members = await rows<{ id: string; pubkey: string; display_name: string; role: MemberRecord['role']; peer_type: MemberRecord['peerType']; revoked_at: Date | null; joined_at: Date; rest_only: boolean }>(
+    const members = await rows<{ id: string; pubkey: string; display_name: string; role: MemberRecord['role']; peer_type: MemberRecord['peerType']; revoked_at: Date | null; joined_at: Date; rest_only: boolean; scope_capabilities: string[] | null; scope_topics: string[] | null }>(
       this.ds,
-      'SELECT id, pubkey, display_name, role, peer_type, revoked_at, joined_at, rest_only FROM members WHERE mesh_id = $1 ORDER BY id',
+      'SELECT id, pubkey, display_name, role, peer_type, revoked_at, joined_at, rest_only, scope_capabilities, scope_topics FROM members WHERE mesh_id = $1 ORDER BY id',
       [meshId],
     );
     return members.map((m) => ({
@@ -179,8 +187,15 @@ export class MeshDirectory {
       peerType: m.peer_type,
       revoked: m.revoked_at !== null,
       restOnly: m.rest_only,
+      scope: scopeRecord(m.scope_capabilities, m.scope_topics),
       joinedAt: m.joined_at.getTime(),
       groups: new Set<string>(),
     }));
   }
+}
+
+/** A member's scope as the directory keeps it, from its two columns. */
+export function scopeRecord(capabilities: string[] | null, topics: string[] | null): MemberScopeRecord | null {
+  if (!capabilities) return null;
+  return { capabilities: new Set(capabilities as ApiKeyCapability[]), topics: topics ? new Set(topics) : null };
 }

@@ -1,5 +1,5 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Req } from '@nestjs/common';
-import { CreateMeshBody, ProtocolError, PubkeyHex, RenameMemberBody, Uuid, authorizationCredentials } from '@claudemesh/core';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Put, Req } from '@nestjs/common';
+import { CreateMeshBody, ProtocolError, PubkeyHex, RenameMemberBody, SetMemberScopeBody, Uuid, authorizationCredentials } from '@claudemesh/core';
 import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
@@ -47,6 +47,14 @@ export class MeshesController {
     const id = parseBody(Uuid, meshId);
     const caller = await this.signed.verify(req, id);
     return this.meshes.renameMember(id, caller, parseBody(RenameMemberBody, body).display_name);
+  }
+
+  /** Sets or lifts a member's scope (protocol §8.3): its own, narrower; anyone's, for an owner or admin. */
+  @Put(':meshId/members/:pubkey/scope')
+  async scope(@Req() req: FastifyRequest, @Param('meshId') meshId: string, @Param('pubkey') pubkey: string, @Body() body: unknown) {
+    const id = parseBody(Uuid, meshId);
+    const caller = await this.signed.verify(req, id);
+    return this.meshes.setScope(id, caller, parseBody(PubkeyHex, pubkey), parseBody(SetMemberScopeBody, body).scope);
   }
 
   @Post(':meshId/members/:pubkey/revoke')

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { LIMITS, ProtocolError, type CreateMeshBody, type MembersResponse, type MeshResponse } from '@claudemesh/core';
+import { LIMITS, ProtocolError, type CreateMeshBody, type MemberScope, type MembersResponse, type MeshResponse } from '@claudemesh/core';
 import { meshCreateString, verify } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { rows, transaction } from '../db/sql.js';
-import { MeshDirectory, type MemberRecord, type MeshState } from './mesh-directory.js';
+import { MeshDirectory, scopeRecord, type MemberRecord, type MeshState } from './mesh-directory.js';
+import { describeScope, narrows, requireScope, wireScope } from './member-scope.js';
 
 export const memberInfo = (m: MemberRecord) => ({ member_pubkey: m.pubkey, display_name: m.displayName, role: m.role, peer_type: m.peerType });
 
@@ -29,6 +30,8 @@ export class MeshesService {
     if (!member) throw new ProtocolError('E_NOT_MEMBER', 'the signing key is not a member of this mesh');
     if (member.revoked) throw new ProtocolError('E_REVOKED', 'the signing member has been revoked');
     if (roles && !roles.includes(member.role)) throw new ProtocolError('E_FORBIDDEN', `requires role ${roles.join(' or ')}`);
+    // A route for owners and admins is administration: a confined member needs `admin` in its scope.
+    if (roles && !roles.includes('member')) requireScope(member, 'admin');
     return { state, member };
   }
 
@@ -87,7 +90,7 @@ export class MeshesService {
   async members(meshId: string): Promise<MembersResponse> {
     const state = await this.require(meshId);
     return {
-      members: [...state.byId.values()].map((m) => ({ ...memberInfo(m), revoked: m.revoked, joined_at: m.joinedAt })),
+      members: [...state.byId.values()].map((m) => ({ ...memberInfo(m), revoked: m.revoked, joined_at: m.joinedAt, scope: wireScope(m.scope) })),
     };
   }
 
@@ -124,6 +127,32 @@ export class MeshesService {
     }
     state.rename(member.id, displayName);
     return memberInfo(member);
+  }
+
+  /**
+   * Sets or lifts a member's scope (protocol §8.3, SetMemberScopeBody). A member may narrow its own
+   * (a plugin's member confines itself to its manifest); only an owner or admin widens or lifts one,
+   * an admin's only by the owner, and the owner's never by another. Applied to the directory at
+   * once: the member's next frame or request is held to it.
+   */
+  async setScope(meshId: string, callerPubkey: string, targetPubkey: string, scope: MemberScope | null): Promise<ReturnType<typeof memberInfo> & { scope: MemberScope | null }> {
+    const { state, member: caller } = await this.requireMember(meshId, callerPubkey);
+    const target = state.byPubkey.get(targetPubkey);
+    if (!target || target.revoked) throw new ProtocolError('E_NOT_FOUND', 'no such member');
+    const self = target === caller;
+    if (!(self && scope !== null && narrows(caller.scope, scope))) {
+      if (caller.role === 'member') {
+        throw new ProtocolError('E_FORBIDDEN', self
+          ? `a member only narrows its own scope (now ${caller.scope ? describeScope(caller.scope) : 'unconfined'}); an owner or admin widens or lifts it`
+          : 'only an owner or admin sets another member\'s scope');
+      }
+      requireScope(caller, 'admin');
+      if (!self && target.role === 'owner') throw new ProtocolError('E_FORBIDDEN', 'the owner\'s scope is the owner\'s own');
+      if (!self && target.role === 'admin' && caller.role !== 'owner') throw new ProtocolError('E_FORBIDDEN', 'only the owner sets an admin\'s scope');
+    }
+    await this.ds.query('UPDATE members SET scope_capabilities = $1::text[], scope_topics = $2::text[] WHERE id = $3', [scope?.capabilities ?? null, scope?.topics ?? null, target.id]);
+    target.scope = scope ? scopeRecord(scope.capabilities, scope.topics) : null;
+    return { ...memberInfo(target), scope: wireScope(target.scope) };
   }
 
   async joinGroup(state: MeshState, memberId: string, group: string): Promise<void> {

@@ -8,6 +8,7 @@ import { withRestKey } from '../rest/ephemeral-key.js';
 import { signedCall } from '../rest/signed-call.js';
 import { presenceText } from '../rest/topic-format.js';
 import { MemberRenameCommand } from './member-rename.command.js';
+import { MemberScopeCommand } from './member-scope.command.js';
 import { safeLine } from '../terminal-text.js';
 
 /**
@@ -64,7 +65,7 @@ export class MemberRevokeCommand extends MeshVerb<RevokeOptions> {
   }
 }
 
-@Command({ name: 'member', description: 'Members of a mesh, humans and agents: list with presence, rename yourself, remove (owner/admin)', subCommands: [MemberListCommand, MemberRenameCommand, MemberRevokeCommand] })
+@Command({ name: 'member', description: 'Members of a mesh, humans and agents: list with presence, rename yourself, scope (what one may do), remove (owner/admin)', subCommands: [MemberListCommand, MemberRenameCommand, MemberScopeCommand, MemberRevokeCommand] })
 export class MemberCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

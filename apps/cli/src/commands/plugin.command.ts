@@ -1,6 +1,7 @@
 import { askHost, hostSocketPath } from '@claudemesh/plugin/control';
 import { readPlugin, type PluginPackage } from '@claudemesh/plugin/manifest';
-import { claudemeshHome, loadMeshes } from '@claudemesh/core';
+import { MemberScope, claudemeshHome, loadMeshes, setMemberScope } from '@claudemesh/core';
+import { cryptoReady, parseIdentity } from '@claudemesh/crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -150,6 +151,35 @@ interface AddOptions extends PluginOptions {
   name?: string;
   home?: string;
   yes?: boolean;
+  plugin?: string;
+  topics?: string[];
+}
+
+/** A plugin named by its folder under the plugins dir, or a path to its folder. */
+function findPlugin(nameOrPath: string, dir?: string): PluginPackage {
+  const path = nameOrPath.includes('/') || nameOrPath.startsWith('.') ? resolve(nameOrPath) : join(pluginsDir(dir), nameOrPath);
+  try {
+    return readPlugin(path);
+  } catch (error) {
+    throw new CliError(`${(error as Error).message}\n  next: see the plugins there: claudemesh plugin list${dir ? ` --dir ${dir}` : ''}`, EXIT.notFound);
+  }
+}
+
+/**
+ * The scope an instance's member confines itself to (docs/plugins.md §1.1): the manifest's
+ * capabilities, and its topics — or `--topics`, within them, for a manifest that says `*`.
+ */
+export function scopeForInstance(plugin: PluginPackage, topics?: string[]): MemberScope {
+  const declared = plugin.manifest.permissions;
+  const any = declared.topics.includes('*');
+  if (topics && !any) {
+    const beyond = topics.filter((t) => !declared.topics.includes(t));
+    if (beyond.length > 0) throw new CliError(`plugin ${plugin.manifest.name} declares topics ${declared.topics.join(', ')}; ${beyond.join(', ')} is beyond them`, EXIT.usage);
+  }
+  const chosen = topics ?? (any ? null : declared.topics);
+  const parsed = MemberScope.safeParse({ capabilities: declared.capabilities, topics: chosen && chosen.length > 0 ? chosen : null });
+  if (!parsed.success) throw new CliError(`--topics: ${parsed.error.issues.map((i) => i.message).join('; ')}`, EXIT.usage);
+  return parsed.data;
 }
 
 /** An instance's home: --home, or `<CLAUDEMESH_HOME>/plugins/<instance>` (where the host looks by default). */
@@ -166,6 +196,9 @@ export class PluginAddCommand extends CommandRunner {
     const home = instanceHome(instance, options.home);
     const links = options.join ?? [];
     if (links.length === 0) throw new CliError('say which meshes it joins: --join <invite link> (once per mesh)', EXIT.usage);
+    if (!options.plugin) throw new CliError('say which plugin it runs: --plugin <name> (its manifest sets what the instance\'s member may do)', EXIT.usage);
+    const plugin = findPlugin(options.plugin, options.dir);
+    const scope = scopeForInstance(plugin, options.topics);
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const name = options.name ?? instance;
     for (const link of links) {
@@ -173,14 +206,43 @@ export class PluginAddCommand extends CommandRunner {
       const r = spawnSync(process.execPath, [cliBinPath(), 'join', link, '--name', name], { env: { ...process.env, CLAUDEMESH_HOME: home, CLAUDEMESH_DAEMON: 'off' }, encoding: 'utf8' });
       if (r.status !== 0) throw new CliError(`${instance} could not join: ${(r.stderr || r.stdout).trim()}`, r.status ?? EXIT.failure);
     }
-    const meshes = loadMeshes(home).map((m) => ({ mesh_id: m.mesh_id, mesh_name: m.mesh_name, display_name: m.display_name }));
-    const snippet = `  - instance: ${instance}\n    plugin: <plugin name>\n    home: ${home}\n    config: {}`;
-    print(options.json ?? false, { instance, home, meshes }, `${instance} is a peer of ${meshes.map((m) => `"${m.mesh_name}"`).join(', ')} as ${name}, with its own keys in ${home}\nadd it to your plugins.yaml:\n${snippet}`);
+    // The member confines itself to the manifest before any plugin code runs with its keys: the
+    // broker holds it there, and only an owner or admin can widen it (docs/protocol.md §8.3).
+    await cryptoReady();
+    const joined = loadMeshes(home);
+    for (const m of joined) {
+      const identity = parseIdentity(m.identity);
+      try {
+        await setMemberScope(m.broker_url, identity, m.mesh_id, identity.publicKey, scope);
+      } catch (error) {
+        throw new CliError(`${instance} joined "${m.mesh_name}" but could not confine its member to the plugin's permissions: ${(error as Error).message}\n  next: remove it (claudemesh member remove ${m.display_name} -y in that mesh) and run plugin add again`, EXIT.failure);
+      }
+    }
+    const meshes = joined.map((m) => ({ mesh_id: m.mesh_id, mesh_name: m.mesh_name, display_name: m.display_name }));
+    const snippet = `  - instance: ${instance}\n    plugin: ${plugin.manifest.name}\n    home: ${home}\n    config: {}`;
+    const reach = `${scope.capabilities.join(', ') || 'nothing'}${scope.topics ? ` on topics ${scope.topics.join(', ')}` : ' on any topic'}`;
+    print(options.json ?? false, { instance, plugin: plugin.manifest.name, home, meshes, scope },
+      `${instance} is a peer of ${meshes.map((m) => `"${m.mesh_name}"`).join(', ')} as ${name}, with its own keys in ${home}\nits member is confined to what ${plugin.manifest.name} declares: ${reach}\nadd it to your plugins.yaml:\n${snippet}`);
   }
 
   @Option({ flags: '--join <link>', description: 'an invite link of a mesh it joins (repeat for each mesh)' })
   parseJoin(value: string, previous: string[] = []): string[] {
     return [...previous, value];
+  }
+
+  @Option({ flags: '--plugin <name>', description: 'the plugin it runs (a name under the plugins dir, or a path): its manifest\'s permissions confine the member' })
+  parsePlugin(value: string): string {
+    return value;
+  }
+
+  @Option({ flags: '--topics <names>', description: 'comma-separated topics, within the manifest\'s (needed to narrow a plugin that declares any topic)' })
+  parseTopics(value: string): string[] {
+    return value.split(',').map((t) => t.trim().replace(/^#/, '')).filter(Boolean);
+  }
+
+  @Option({ ...dirOption })
+  parseDir(value: string): string {
+    return value;
   }
 
   @Option({ flags: '--name <name>', description: 'its display name in the meshes (default: the instance name)' })

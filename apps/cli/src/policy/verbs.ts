@@ -61,6 +61,7 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'topic tail': { kind: 'read', cli: 'topic tail' },
   'member list': { kind: 'read', cli: 'member list' },
   'member rename': { kind: 'write', cli: 'member rename' },
+  'member scope': { kind: 'write', cli: 'member scope' },
   // The member's key is refused for good (a new invite is the only way back).
   'member revoke': { kind: 'destructive', cli: 'member revoke' },
   'notification list': { kind: 'read', cli: 'notification list' },

@@ -29,6 +29,7 @@ import { randomUUID } from 'node:crypto';
 import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
 import type { MemberInfo } from '../protocol/v1/server-frames.js';
+import type { MemberScope } from '../protocol/v1/api.js';
 import {
   ShortInviteClaimResult,
   SignedInviteBody,
@@ -203,6 +204,14 @@ export function listMembers(base: string, identity: Identity, meshId: string): P
 /** Gives the calling member another display name in the mesh (protocol §8.3, RenameMemberBody). */
 export function renameMember(base: string, identity: Identity, meshId: string, displayName: string): Promise<MemberInfo> {
   return signedRequest<MemberInfo>(base, identity, meshId, 'PATCH', `/api/v1/meshes/${meshId}/members/me`, { display_name: displayName });
+}
+
+/**
+ * Sets (or, with `null`, lifts) a member's scope (protocol §8.3, SetMemberScopeBody): a member may
+ * narrow its own; an owner or admin sets anyone's but the owner's.
+ */
+export function setMemberScope(base: string, identity: Identity, meshId: string, memberPubkey: string, scope: MemberScope | null): Promise<MemberInfo & { scope: MemberScope | null }> {
+  return signedRequest(base, identity, meshId, 'PUT', `/api/v1/meshes/${meshId}/members/${memberPubkey}/scope`, { scope });
 }
 
 export function revokeMember(base: string, admin: Identity, meshId: string, memberPubkey: string): Promise<{ revoked: boolean }> {

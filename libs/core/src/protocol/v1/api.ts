@@ -23,6 +23,20 @@ export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a
 export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
 export type ApiKeyCapability = z.infer<typeof ApiKeyCapability>;
 export const DEFAULT_TOPIC = 'general';
+/**
+ * What a member may do whatever its role (docs/protocol.md §8.3 "MemberScope"): `read`, `send`,
+ * `admin` (the role's admin rights, for an owner or admin), and its topics (`null`: any). A plugin's
+ * member is held to its manifest this way (docs/plugins.md §1.1). No scope: the role alone decides.
+ */
+export const MemberScope = z.strictObject({
+  capabilities: z.array(ApiKeyCapability).max(3).transform((c) => [...new Set(c)].sort() as ApiKeyCapability[]),
+  topics: z.array(TopicName).min(1).max(256).transform((t) => [...new Set(t)].sort()).nullable(),
+});
+export type MemberScope = z.output<typeof MemberScope>;
+/** PUT /api/v1/meshes/:meshId/members/:pubkey/scope: `null` lifts the scope (owner or admin only). */
+export const SetMemberScopeBody = z.strictObject({ scope: MemberScope.nullable() });
+export type SetMemberScopeBody = z.output<typeof SetMemberScopeBody>;
+
 
 export const TOPIC_LIMITS = Object.freeze({
   maxTextChars: 16_000,

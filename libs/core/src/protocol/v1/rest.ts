@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MemberScope } from './api.js';
 import { DisplayName, EpochMs, MemberRole, NonEmptyB64u, PeerType, PubkeyHex, Signature, Uuid, b64uBytes, freeText } from './primitives.js';
 import { EpochRotate } from './epochs.js';
 import { MemberInfo } from './server-frames.js';
@@ -63,7 +64,8 @@ export const InviteResponse = z.object({
   version: z.literal(2).optional(),
 });
 export const MembersResponse = z.object({
-  members: z.array(MemberInfo.extend({ revoked: z.boolean(), joined_at: EpochMs })),
+  /** `scope`: null, or what the member is confined to (§8.3 MemberScope). */
+  members: z.array(MemberInfo.extend({ revoked: z.boolean(), joined_at: EpochMs, scope: MemberScope.nullable().optional() })),
 });
 /** PATCH /api/v1/meshes/:meshId/members/me: the calling member takes another display name (§8.3). */
 export const RenameMemberBody = z.strictObject({ display_name: DisplayName });
