@@ -115,7 +115,9 @@ export function inboxText(messages: LocalMessage[], options: { json?: boolean; r
     const flags = [m.priority !== 'next' ? safeLine(m.priority) : '', m.reply_to ? `re #${safeLine(m.reply_to)}` : ''].filter(Boolean).join(', ');
     // Continuation lines are indented, so a message cannot pass off a line of its own as another entry.
     const body = safeText(m.text).replace(/\n/g, '\n    ');
-    text += `#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${safeLine(m.from_name)}${where}${flags ? ` (${flags})` : ''}: ${body}\n`;
+    // A message a bridge forwarded shows who wrote it in which mesh, and the bridge that brought it.
+    const who = m.fwd_from ? `${safeLine(m.fwd_from)}@${safeLine(m.fwd_mesh ?? '?')} (via ${safeLine(m.from_name)})` : safeLine(m.from_name);
+    text += `#${m.message_id} [${new Date(m.sent_at).toISOString()}] ${who}${where}${flags ? ` (${flags})` : ''}: ${body}\n`;
   }
   if (!options.read && messages.some((m) => m.read_at === null)) text += 'mark them read: claudemesh inbox --read · reply: claudemesh send <name> <text> --reply-to <id>\n';
   return text;

@@ -1,6 +1,6 @@
 import {
   EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
-  type KeyringSnapshot, type StoredMesh, type TopicMessage,
+  type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
 import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
@@ -10,11 +10,17 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { BridgeState } from './state.js';
 
+/** `@name`-less group name, or `*` for the whole mesh (a broadcast). */
+const GroupName = z.string().regex(/^(\*|[a-z0-9][a-z0-9_-]{0,63})$/, 'a group name (without @), or * for broadcasts');
+
 const End = z.strictObject({
   /** A mesh this bridge's home joined: its name or id. */
   mesh: z.string().min(1),
-  topic: TopicName,
-});
+  /** A topic of that mesh… */
+  topic: TopicName.optional(),
+  /** …or a group (`@name` traffic; `*`: broadcasts), forwarded from the pushes the bridge gets as its member. */
+  group: GroupName.optional(),
+}).refine((e) => (e.topic === undefined) !== (e.group === undefined), 'give one of topic or group');
 
 /** The bridge's config (docs/plugins.md "Bridge"). */
 export const BridgeConfig = z.strictObject({
@@ -56,15 +62,26 @@ interface Side {
   ringFile: string;
 }
 
+/** Where a lane reads or writes: a topic, or a group's messages (`@name`, `*`). */
+type Place = { topic: string; group?: undefined } | { group: string; topic?: undefined };
+
 interface Lane {
   id: string;
   from: Side;
   fromTopic: string;
+  /** A group lane (its source is `@group` or `*` pushes, not a topic): the target as sent, `@name` or `*`. */
+  fromGroup: string | null;
   to: Side;
-  toTopic: string;
+  to_: Place;
+  /** The destination as a label and as the forward id's last part: `#topic`, `@group` or `*`. */
+  toLabel: string;
   draining: Promise<void> | null;
   again: boolean;
 }
+
+const targetOf = (group: string): string => (group === '*' ? '*' : `@${group}`);
+const placeOf = (e: { topic?: string | undefined; group?: string | undefined }): Place => (e.topic !== undefined ? { topic: e.topic } : { group: e.group! });
+const labelOf = (p: Place): string => (p.topic !== undefined ? `#${p.topic}` : targetOf(p.group));
 
 /** The client id a forward is posted under: the same for the same source message and destination, whatever the restarts. */
 export function forwardId(sourceMesh: string, topic: string, messageId: string, destMesh: string, destTopic: string): string {
@@ -107,20 +124,37 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     const known = sides.get(mesh.mesh_id);
     if (known) return known;
     const identity = parseIdentity(mesh.identity);
-    const client = new MeshClient({
+    const ringFile = join(ctx.home, 'bridge', 'keyrings', `${mesh.mesh_id}.json`);
+    let side: Side | null = null;
+    let ringReady!: (r: EpochKeyring) => void;
+    const ringLoaded = new Promise<EpochKeyring>((r) => (ringReady = r));
+    const before: InboundMessage[] = [];
+    // One keyring per mesh for its topics and its mesh scope (@group and * under mesh epochs),
+    // loaded once connected: its authorities come from the peer list.
+    const client: MeshClient = new MeshClient({
       url: wsUrlOf(mesh.broker_url), meshId: mesh.mesh_id, identity, ...(mesh.mesh_key ? { meshKey: fromB64u(mesh.mesh_key) } : {}),
       peerType: 'connector', reconnect: true, clientName: `bridge/${ctx.instance}`,
+      // A group message is confirmed once forwarded (or judged not to be): a crash before that leaves it queued at the broker.
+      autoDelivered: false,
+      keyring: () => ringLoaded,
+      onKeyringChange: () => side && saveRing(side),
     });
     client.on('error', (e) => ctx.log(`${mesh.mesh_name}: ${e.message}`));
+    // Pushes that will never open are confirmed, or the broker would push them on every connection.
+    client.on('decrypt_error', (e: { messageId: string; reason: string }) => {
+      if (e.reason !== 'waiting_for_key') client.confirmDelivered([e.messageId]);
+    });
+    client.on('message', (m: InboundMessage) => (side ? onMessage(side, m) : before.push(m)));
     await client.connect();
-    const ringFile = join(ctx.home, 'bridge', 'keyrings', `${mesh.mesh_id}.json`);
     const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
     try {
       ring.restore(JSON.parse(readFileSync(ringFile, 'utf8')) as KeyringSnapshot);
     } catch {
       // First start, or nothing kept: synced from the broker as messages need keys.
     }
-    const side = { mesh, client, ring, key: identity.publicKey, ringFile };
+    ringReady(ring);
+    side = { mesh, client, ring, key: identity.publicKey, ringFile };
+    for (const m of before.splice(0)) onMessage(side, m);
     sides.set(mesh.mesh_id, side);
     return side;
   };
@@ -144,22 +178,69 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     }, 1000));
   };
 
+  const laneName = (l: Lane): string => `${l.from.mesh.mesh_name}${l.fromGroup ?? `#${l.fromTopic}`} → ${l.to.mesh.mesh_name}${l.toLabel}`;
+
+  /**
+   * A push to the bridge. A group or broadcast message of a group lane is forwarded on each of its
+   * lanes, retried until it lands, then confirmed: the broker keeps it queued until then, so a
+   * crash forwards it again after the restart, under the same id (a duplicate, answered as one).
+   * Anything else is confirmed at once (nobody reads the bridge's DMs).
+   */
+  let groupsReady = false;
+  const early: Array<[Side, InboundMessage]> = [];
+  const groupWork = new Set<Promise<void>>();
+  const onMessage = (side: Side, m: InboundMessage): void => {
+    if (!groupsReady) {
+      early.push([side, m]);
+      return;
+    }
+    const matching = m.kind === 'dm' ? [] : groupLanes.filter((l) => l.from === side && l.fromGroup === m.to);
+    if (matching.length === 0 || m.from.memberPubkey === side.key) {
+      side.client.confirmDelivered([m.messageId]);
+      return;
+    }
+    const work = (async () => {
+      for (const lane of matching) {
+        for (let attempt = 0; ; attempt++) {
+          if (stopping) return;
+          try {
+            await forward(lane, { id: m.messageId, sender: m.from.displayName, sealed: true }, m.text);
+            break;
+          } catch (error) {
+            counters.errors += 1;
+            ctx.log(`lane ${laneName(lane)}: ${(error as Error).message}; again in ${Math.min(30_000, 250 * 2 ** attempt)} ms`);
+            await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** attempt)));
+          }
+        }
+      }
+      if (!stopping) side.client.confirmDelivered([m.messageId]);
+    })();
+    groupWork.add(work);
+    void work.finally(() => groupWork.delete(work));
+  };
+
   const state = new BridgeState(ctx.home);
   const lanes: Lane[] = [];
   for (const route of cfg.routes) {
     const a = await sideOf(route.from.mesh);
     const b = await sideOf(route.to.mesh);
-    if (a === b && route.from.topic === route.to.topic) throw new Error(`route ${route.from.mesh}#${route.from.topic} → itself`);
-    const pairs: Array<[Side, string, Side, string]> = [[a, route.from.topic, b, route.to.topic]];
-    if (route.both_ways) pairs.push([b, route.to.topic, a, route.from.topic]);
-    for (const [from, fromTopic, to, toTopic] of pairs) {
-      lanes.push({ id: `${from.mesh.mesh_id}#${fromTopic}>${to.mesh.mesh_id}#${toTopic}`, from, fromTopic, to, toTopic, draining: null, again: false });
+    const ends = [placeOf(route.from), placeOf(route.to)] as const;
+    if (a === b && labelOf(ends[0]) === labelOf(ends[1])) throw new Error(`route ${route.from.mesh}${labelOf(ends[0])} → itself`);
+    const pairs: Array<[Side, Place, Side, Place]> = [[a, ends[0], b, ends[1]]];
+    if (route.both_ways) pairs.push([b, ends[1], a, ends[0]]);
+    for (const [from, src, to, dst] of pairs) {
+      lanes.push({
+        id: `${from.mesh.mesh_id}${labelOf(src)}>${to.mesh.mesh_id}${labelOf(dst)}`, from, fromTopic: src.topic ?? '', fromGroup: src.group !== undefined ? targetOf(src.group) : null,
+        to, to_: dst, toLabel: labelOf(dst), draining: null, again: false,
+      });
     }
   }
+  const topicLanes = lanes.filter((l) => l.fromGroup === null);
+  const groupLanes = lanes.filter((l) => l.fromGroup !== null);
   // Joins each source topic (REST, with a key it mints for itself), so its pushes reach the bridge
   // at once; a private topic must have been opened to it by a member. Polling covers the rest.
   const keys = new Map<string, MeshApi>();
-  for (const lane of lanes) {
+  for (const lane of topicLanes) {
     const side = lane.from;
     let api = keys.get(side.mesh.mesh_id);
     if (!api) {
@@ -174,7 +255,12 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   }
   // A lane starts at the newest message of its source topic the first time: the bridge forwards
   // what is said from then on, not the topic's past.
-  for (const lane of lanes) {
+  // A group lane needs no cursor: its source is the bridge's own queue at the broker, each message
+  // confirmed once forwarded. The bridge joins the group to get its messages (`*` reaches everyone).
+  for (const lane of groupLanes) {
+    if (lane.fromGroup !== '*') await lane.from.client.joinGroup(lane.fromGroup!.slice(1));
+  }
+  for (const lane of topicLanes) {
     if (state.cursor(lane.id) !== undefined) continue;
     const page = await lane.from.client.topicHistory(lane.fromTopic, { limit: 1 });
     state.set(lane.id, page.messages.at(-1)?.id ?? '0');
@@ -187,7 +273,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     (cfg.filter.senders === undefined || cfg.filter.senders.includes(sender)) && !cfg.filter.exclude_senders.includes(sender) && (pattern === null || pattern.test(text));
 
   /** Forwards one source message (or decides not to: hops, path, filter). */
-  const forward = async (lane: Lane, m: TopicMessage, text: string): Promise<void> => {
+  const forward = async (lane: Lane, m: { id: string; sender: string; sealed: boolean }, text: string): Promise<void> => {
     const { text: body, forwarded, legacyHops } = hopsOf(text);
     const hops = forwarded?.hops ?? legacyHops;
     const path = forwarded?.path ?? [lane.from.mesh.mesh_id];
@@ -199,7 +285,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
       counters.skipped_path += 1;
       return;
     }
-    const from = forwarded?.from ?? m.sender.display_name;
+    const from = forwarded?.from ?? m.sender;
     if (!passes(from, body)) {
       counters.skipped_filter += 1;
       return;
@@ -207,17 +293,25 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     const envelope = encodeBody(body, {
       forwarded: { hops: Math.max(hops, path.length - 1) + 1, path: [...path, lane.to.mesh.mesh_id], from, mesh: forwarded?.mesh ?? lane.from.mesh.mesh_name },
     });
-    const id = forwardId(lane.from.mesh.mesh_id, lane.fromTopic, m.id, lane.to.mesh.mesh_id, lane.toTopic);
-    const mode = `${lane.to.mesh.mesh_id}#${lane.toTopic}`;
+    // Topic lanes keep their original id inputs (a topic's own name), so cursors and ids of earlier runs still hold.
+    const id = forwardId(lane.from.mesh.mesh_id, lane.fromGroup ?? lane.fromTopic, m.id, lane.to.mesh.mesh_id, lane.to_.topic ?? lane.toLabel);
+    if (lane.to_.group !== undefined) {
+      // A group or broadcast in the destination: sealed under its mesh epoch by the client; the same id is the broker's duplicate.
+      await lane.to.client.send(targetOf(lane.to_.group), envelope, { id, receipts: 'none' });
+      counters.forwarded += 1;
+      return;
+    }
+    const toTopic = lane.to_.topic;
+    const mode = `${lane.to.mesh.mesh_id}#${toTopic}`;
     for (let attempt = 0; ; attempt++) {
       // The destination's mode (e2e or plaintext) is learnt from the broker: guessed as the source's, flipped once on E_TOPIC_MODE.
-      const e2e = modes.get(mode) ?? m.body_version === 2;
+      const e2e = modes.get(mode) ?? m.sealed;
       try {
         if (e2e) {
-          await topicSendEncrypted(lane.to.client, lane.to.ring, lane.toTopic, envelope, { id, members: () => meshMembersWithKeys(lane.to.client) });
+          await topicSendEncrypted(lane.to.client, lane.to.ring, toTopic, envelope, { id, members: () => meshMembersWithKeys(lane.to.client) });
           saveRing(lane.to);
         } else {
-          await lane.to.client.topicSend(lane.toTopic, envelope, { id });
+          await lane.to.client.topicSend(toTopic, envelope, { id });
         }
         modes.set(mode, e2e);
         counters.forwarded += 1;
@@ -269,7 +363,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
               counters.waiting_for_key += 1;
               return;
             }
-            done = forward(lane, m, o.text);
+            done = forward(lane, { id: m.id, sender: m.sender.display_name, sealed: m.body_version === 2 }, o.text);
             // Settled in order below; a rejection is seen there, not as an unhandled one.
             done.catch(() => undefined);
           }
@@ -295,7 +389,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     lane.draining = drainLane(lane)
       .catch((error: unknown) => {
         counters.errors += 1;
-        ctx.log(`lane ${lane.from.mesh.mesh_name}#${lane.fromTopic} → ${lane.to.mesh.mesh_name}#${lane.toTopic}: ${(error as Error).message}`);
+        ctx.log(`lane ${laneName(lane)}: ${(error as Error).message}`);
       })
       .finally(() => {
         lane.draining = null;
@@ -307,22 +401,24 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   };
   for (const side of sides.values()) {
     side.client.on('topic', (m: TopicMessage) => {
-      for (const lane of lanes) if (lane.from === side && lane.fromTopic === m.topic) kick(lane);
+      for (const lane of topicLanes) if (lane.from === side && lane.fromTopic === m.topic) kick(lane);
     });
     side.client.on('epoch', () => {
-      for (const lane of lanes) if (lane.from === side) kick(lane);
+      for (const lane of topicLanes) if (lane.from === side) kick(lane);
     });
   }
-  const poll = setInterval(() => lanes.forEach(kick), cfg.poll_ms);
-  lanes.forEach(kick);
-  ctx.log(`bridging ${lanes.map((l) => `${l.from.mesh.mesh_name}#${l.fromTopic} → ${l.to.mesh.mesh_name}#${l.toTopic}`).join(', ')} (max ${cfg.max_hops} hops)`);
+  const poll = setInterval(() => topicLanes.forEach(kick), cfg.poll_ms);
+  topicLanes.forEach(kick);
+  groupsReady = true;
+  for (const [side, m] of early.splice(0)) onMessage(side, m);
+  ctx.log(`bridging ${lanes.map(laneName).join(', ')} (max ${cfg.max_hops} hops)`);
 
   return {
     counters: () => ({ ...counters }),
     health: () => ({ ok: true }),
     async stop(drainMs: number): Promise<boolean> {
       clearInterval(poll);
-      const inFlight = Promise.all(lanes.map((l) => l.draining ?? Promise.resolve()));
+      const inFlight = Promise.all([...lanes.map((l) => l.draining ?? Promise.resolve()), ...groupWork]);
       const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
       stopping = true;
       state.flush();

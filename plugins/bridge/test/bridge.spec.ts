@@ -139,4 +139,30 @@ describe('bridge plugin', () => {
     // Each exactly once (forwards in flight together may land a place apart: window 16).
     expect([...bursts].sort()).toEqual(sent.map((t) => `alice@alpha: ${t}`));
   }, HANG_MS * 3);
+
+  it('forwards @group traffic from the pushes it gets as the group\'s member: attributed, once each, across a SIGKILL', async () => {
+    interface Inboxed { text: string; from_name: string; fwd_from: string | null; fwd_mesh: string | null }
+    const inbox = async (): Promise<string[]> => (await ok('bob', ['inbox', '--all', '--json'])).stdout.split('\n').filter(Boolean).map((l) => {
+      const m = JSON.parse(l) as Inboxed;
+      return m.fwd_from ? `${m.fwd_from}@${m.fwd_mesh} via ${m.from_name}: ${m.text}` : `${m.from_name}: ${m.text}`;
+    });
+    await ok('bob', ['group', 'join', 'reviewers']);
+    const host = await runHost('groups', home('bridge2'), '      routes: [{ from: { mesh: alpha, group: reviewers }, to: { mesh: beta, group: reviewers }, both_ways: false }]\n');
+    await ok('alice', ['message', 'send', '@reviewers', 'review PR 12 please']);
+    await until(inbox, (l) => l.includes('alice@alpha via bridge2: review PR 12 please'), 'the @reviewers message in beta');
+
+    const sent = Array.from({ length: 12 }, (_, i) => `group burst ${String(i).padStart(2, '0')}`);
+    const posting = (async () => {
+      for (const text of sent) await ok('alice', ['message', 'send', '@reviewers', text]);
+    })();
+    await until(inbox, (l) => l.some((t) => t.includes('group burst 02')), 'the first group forwards');
+    process.kill(host.status()[0]!.pid!, 'SIGKILL');
+    await posting;
+    await until(async () => host.status()[0]!, (st) => st.restarts >= 1, 'the host to restart the bridge');
+    await until(inbox, (l) => l.some((t) => t.includes('group burst 11')), 'the last group forward');
+    await new Promise((r) => setTimeout(r, 1000));
+    const bursts = (await inbox()).filter((t) => t.includes('group burst'));
+    expect([...bursts].sort()).toEqual(sent.map((t) => `alice@alpha via bridge2: ${t}`));
+    expect((await inbox()).filter((t) => t.includes('review PR 12'))).toHaveLength(1);
+  }, HANG_MS * 3);
 });

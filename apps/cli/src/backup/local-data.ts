@@ -31,6 +31,9 @@ export const LocalSnapshotSchema = z.strictObject({
       sent_at: EpochMs,
       received_at: EpochMs,
       read_at: EpochMs.nullable(),
+      /** Absent in archives made before bridges forwarded messages. */
+      fwd_from: z.string().max(64).nullable().optional(),
+      fwd_mesh: z.string().max(64).nullable().optional(),
     }),
   ),
   grants: z.array(z.strictObject({ mesh_id: MeshId, peer: PubkeyHex, display_name: z.string().max(64), capabilities: z.array(Capability), blocked: z.boolean(), updated_at: EpochMs })),

@@ -46,7 +46,8 @@ export function channelContent(m: InboundMessage, body: DecodedBody): string {
   const details = [describeTarget(m)];
   if (body.priority !== 'next') details.push(`priority ${body.priority}`);
   if (body.replyTo) details.push(`in reply to message ${body.replyTo}`);
-  return `claudemesh message ${m.messageId} from ${m.from.displayName} (${details.join(', ')}):\n${body.text}`;
+  const from = body.forwarded ? `${body.forwarded.from}@${body.forwarded.mesh} (forwarded by ${m.from.displayName})` : m.from.displayName;
+  return `claudemesh message ${m.messageId} from ${from} (${details.join(', ')}):\n${body.text}`;
 }
 
 /** The machine-readable side of the notification; every value is a string (see {@link ChannelMeta}). */
@@ -65,6 +66,10 @@ export function channelMeta(m: InboundMessage, body: DecodedBody, mesh: MeshRef)
     sent_at: new Date(m.sentAt).toISOString(),
   };
   if (body.replyTo) meta['reply_to'] = body.replyTo;
+  if (body.forwarded) {
+    meta['forwarded_from'] = safeLine(body.forwarded.from);
+    meta['forwarded_mesh'] = safeLine(body.forwarded.mesh);
+  }
   return meta;
 }
 

@@ -22,6 +22,9 @@ export interface LocalMessage {
   sent_at: number;
   received_at: number;
   read_at: number | null;
+  /** A message a bridge forwarded from another mesh: who wrote it there, and that mesh's name (null: not forwarded). */
+  fwd_from?: string | null;
+  fwd_mesh?: string | null;
 }
 
 /** A send waiting for the broker's ack; retried under the same client id until acked. */
@@ -139,6 +142,9 @@ export class LocalStore {
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    // Added after the first release: a bridge's attribution of a forwarded message.
+    const columns = (db.prepare('PRAGMA table_info(inbox)').all() as Array<{ name: string }>).map((c) => c.name);
+    if (!columns.includes('fwd_from')) db.exec('ALTER TABLE inbox ADD COLUMN fwd_from TEXT; ALTER TABLE inbox ADD COLUMN fwd_mesh TEXT;');
     if (fresh) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     return new LocalStore(db);
   }
@@ -152,10 +158,10 @@ export class LocalStore {
     const body = decodeBody(m.text);
     const info = this.db
       .prepare(
-        `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at, fwd_from, fwd_mesh)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
-      .run(meshId, m.messageId, m.clientId, m.kind, m.from.displayName, m.from.memberPubkey, m.from.sessionPubkey, m.to, body.text, body.priority, body.replyTo, m.sentAt, receivedAt);
+      .run(meshId, m.messageId, m.clientId, m.kind, m.from.displayName, m.from.memberPubkey, m.from.sessionPubkey, m.to, body.text, body.priority, body.replyTo, m.sentAt, receivedAt, body.forwarded?.from ?? null, body.forwarded?.mesh ?? null);
     return info.changes === 1;
   }
 
@@ -267,8 +273,8 @@ export class LocalStore {
        ON CONFLICT (mesh_id, member_pubkey) DO UPDATE SET display_name = excluded.display_name, verified_at = excluded.verified_at WHERE excluded.verified_at > verified_peers.verified_at`,
     );
     const message = this.db.prepare(
-      `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at, read_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO inbox (mesh_id, message_id, client_id, kind, from_name, from_member, from_session, "to", text, priority, reply_to, sent_at, received_at, read_at, fwd_from, fwd_mesh)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     const readMark = this.db.prepare('UPDATE inbox SET read_at = ? WHERE mesh_id = ? AND message_id = ? AND read_at IS NULL');
     const grant = this.db.prepare(
@@ -283,7 +289,7 @@ export class LocalStore {
     this.db.transaction(() => {
       for (const v of snap.verified_peers) counts.verified_peers += verified.run(v.mesh_id, v.member_pubkey, v.display_name, v.verified_at).changes;
       for (const m of snap.inbox) {
-        const added = message.run(m.mesh_id, m.message_id, m.client_id, m.kind, m.from_name, m.from_member, m.from_session, m.to, m.text, m.priority, m.reply_to, m.sent_at, m.received_at, m.read_at).changes;
+        const added = message.run(m.mesh_id, m.message_id, m.client_id, m.kind, m.from_name, m.from_member, m.from_session, m.to, m.text, m.priority, m.reply_to, m.sent_at, m.received_at, m.read_at, m.fwd_from ?? null, m.fwd_mesh ?? null).changes;
         const marked = added === 0 && m.read_at !== null ? readMark.run(m.read_at, m.mesh_id, m.message_id).changes : 0;
         counts.inbox += added + marked;
       }
