@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { HOST_ID_RE, parseNatsServers } from './control.js';
 import { PluginError, PluginPermissions } from './manifest.js';
 
 const ms = (min: number, fallback: number) => z.number().int().min(min).max(24 * 3600_000).default(fallback);
@@ -30,7 +31,31 @@ export const InstanceConfig = z.strictObject({
 });
 export type InstanceConfig = z.output<typeof InstanceConfig>;
 
+/**
+ * The host's control channel to its plugins (docs/plugins.md §2.1). Without it: NATS when the env
+ * has NATS_URL, else TCP on 127.0.0.1.
+ */
+export const ControlConfig = z.strictObject({
+  transport: z.enum(['tcp', 'nats']).optional(),
+  /** NATS servers, `nats://host:port[,nats://host:port…]`; default NATS_URL. */
+  url: z.string().superRefine((value, ctx) => {
+    try {
+      parseNatsServers(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  }).optional(),
+  /** Names this host in the NATS subjects of its instances; default: random per host start. */
+  host_id: z.string().regex(HOST_ID_RE, `expected ${HOST_ID_RE.source}`).optional(),
+}).superRefine((c, ctx) => {
+  if (c.transport === 'tcp' && (c.url !== undefined || c.host_id !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: [c.url !== undefined ? 'url' : 'host_id'], message: 'only used with transport: nats; remove it or set transport: nats' });
+  }
+});
+export type ControlConfig = z.output<typeof ControlConfig>;
+
 export const HostConfig = z.strictObject({
+  control: ControlConfig.optional(),
   plugins: z.array(InstanceConfig).min(1).max(64)
     .refine((list) => new Set(list.map((p) => p.instance)).size === list.length, 'instance names must be unique'),
 });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -7,6 +8,7 @@ import { Logger } from '@nestjs/common';
 import { ClientProxyFactory, Transport, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
 import { describeIssues, expandPath, type InstanceConfig, type LoadedConfig } from './config.js';
+import { controlEnv, controlSubject, parseNatsServers, type ControlChannel, type ControlPattern } from './control.js';
 import { checkCompatibility, checkPermissions, PluginError, readPlugin, type PluginPackage } from './manifest.js';
 
 export type InstanceState = 'starting' | 'running' | 'unhealthy' | 'restarting' | 'crash-loop' | 'stopping' | 'stopped';
@@ -35,7 +37,12 @@ export interface PluginHostOptions {
   home: string;
   /** Every line the host and its plugins print, prefixed. */
   log?: (line: string) => void;
+  /** Where NATS_URL is read (docs/plugins.md §2.1); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
+
+/** How this host reaches its plugins. */
+export type ControlInfo = { transport: 'tcp' } | { transport: 'nats'; servers: string[]; host_id: string };
 
 const LOG_LINES = 1_000;
 const KILL_AFTER_MS = 2_000;
@@ -68,7 +75,7 @@ interface Instance {
   logs: string[];
   timers: Set<NodeJS.Timeout>;
   exited: Promise<void> | null;
-  /** The control channel's port of the current process. */
+  /** The control channel's port of the current process (TCP). */
   port: number;
   /** When the current process was started. */
   spawnedAt: number;
@@ -77,17 +84,22 @@ interface Instance {
 /**
  * The plugin host (docs/plugins.md §2): checks every configured instance (manifest, compatibility,
  * permissions, the plugin's own config schema) before starting any, runs each as its own process
- * with a control channel (a Nest microservice over TCP), and supervises them: restart with
- * exponential backoff, a crash-loop limit, a health ping that restarts a hung plugin, graceful stop
- * with a drain deadline, and each plugin's log lines prefixed and kept.
+ * with a control channel (a Nest microservice over TCP, or NATS with per-instance subjects), and
+ * supervises them: restart with exponential backoff, a crash-loop limit, a health ping that restarts
+ * a hung plugin, graceful stop with a drain deadline, and each plugin's log lines prefixed and kept.
  */
 export class PluginHost {
   private readonly instances: Instance[] = [];
   private stopping = false;
+  /**
+   * Over NATS, one client for every instance (the subjects tell them apart); `up` and `upSince`
+   * follow the host's own connection.
+   */
+  private nats: { servers: string[]; hostId: string; client: ClientProxy; up: boolean; upSince: number } | null = null;
 
   constructor(private readonly o: PluginHostOptions) {
-    // Nest's TCP client logs every refused or reset control connection; the host handles them (a
-    // plugin starting up, or gone) and reports them in its own words.
+    // Nest's TCP and NATS clients log every refused, reset or unanswered control request; the host
+    // handles them (a plugin starting up, or gone) and reports them in its own words.
     Logger.overrideLogger(false);
   }
 
@@ -95,8 +107,35 @@ export class PluginHost {
     (this.o.log ?? ((l: string) => void process.stdout.write(`${l}\n`)))(line);
   }
 
+  /** The control channel this host uses (after start). */
+  control(): ControlInfo {
+    return this.nats ? { transport: 'nats', servers: this.nats.servers, host_id: this.nats.hostId } : { transport: 'tcp' };
+  }
+
+  /**
+   * The config's `control:` or else NATS_URL: NATS servers and this host's id, or null for TCP.
+   * E_PLUGIN_CONFIG says which setting to fix.
+   */
+  private natsSettings(): { servers: string[]; hostId: string } | null {
+    const control = this.o.loaded.config.control;
+    const envUrl = (this.o.env ?? process.env)['NATS_URL']?.trim() || undefined;
+    const transport = control?.transport ?? (control?.url || envUrl ? 'nats' : 'tcp');
+    if (transport === 'tcp') return null;
+    const url = control?.url ?? envUrl;
+    if (!url) throw new PluginError('E_PLUGIN_CONFIG', `${this.o.loaded.where(['control', 'transport'])}: control.transport: transport nats needs its servers: set control.url or NATS_URL (nats://host:port)`);
+    let servers: string[];
+    try {
+      servers = parseNatsServers(url);
+    } catch (error) {
+      // control.url was checked with the file; only the env's value can fail here.
+      throw new PluginError('E_PLUGIN_CONFIG', `NATS_URL: ${(error as Error).message}`);
+    }
+    return { servers, hostId: control?.host_id ?? randomBytes(4).toString('hex') };
+  }
+
   /** Checks everything, then starts every instance. Throws PluginError (and starts nothing) when one does not check. */
   async start(): Promise<void> {
+    const nats = this.natsSettings();
     const base = dirname(this.o.loaded.file);
     const prepared: Instance[] = [];
     for (const [index, config] of this.o.loaded.config.plugins.entries()) {
@@ -117,8 +156,33 @@ export class PluginHost {
         config, index, plugin, home, state: 'starting', child: null, client: null, restarts: 0, crashes: [], lastExit: null, health: null, misses: 0, logs: [], timers: new Set(), exited: null, port: 0, spawnedAt: 0,
       });
     }
+    if (nats) await this.connectNats(nats);
     this.instances.push(...prepared);
     await Promise.all(this.instances.map((i) => this.spawn(i)));
+  }
+
+  /** Connects before any plugin starts, so that an unreachable NATS is one clear error rather than every plugin failing its start. */
+  private async connectNats(nats: { servers: string[]; hostId: string }): Promise<void> {
+    const client = ClientProxyFactory.create({
+      transport: Transport.NATS,
+      // Keeps reconnecting through a NATS restart; the health pings count the misses meanwhile.
+      options: { servers: nats.servers, name: `claudemesh-plugin-host ${nats.hostId}`, maxReconnectAttempts: -1 },
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw new PluginError('E_PLUGIN_CONTROL', `the plugin control channel cannot reach NATS at ${nats.servers.join(',')} (${(error as Error).message}): start nats-server there, correct NATS_URL or control.url, or run over TCP (unset NATS_URL, or control: { transport: tcp })`);
+    }
+    // upSince stays 0 until a reconnect: only that gives the plugins a grace period.
+    const state = { ...nats, client, up: true, upSince: 0 };
+    this.nats = state;
+    client.status.subscribe((status) => {
+      const up = status === 'connected';
+      if (up && !state.up) state.upSince = Date.now();
+      state.up = up;
+    });
+    this.log(`[host] control channel: NATS ${nats.servers.join(',')}, subjects ${controlSubject(nats.hostId, '<instance>', 'plugin.health').replace(/plugin\.health$/, 'plugin.*')}`);
   }
 
   /** `node <main> --check-config`, the instance's config on stdin: the plugin's own schema decides. */
@@ -142,17 +206,22 @@ export class PluginHost {
   private async spawn(i: Instance): Promise<void> {
     if (this.stopping) return;
     mkdirSync(i.home, { recursive: true, mode: 0o700 });
-    const port = await freePort();
+    let channel: ControlChannel;
+    if (this.nats) {
+      channel = { transport: 'nats', servers: this.nats.servers, hostId: this.nats.hostId, instance: i.config.instance };
+    } else {
+      i.port = await freePort();
+      channel = { transport: 'tcp', host: '127.0.0.1', port: i.port };
+    }
     i.state = 'starting';
     i.misses = 0;
-    i.port = port;
     i.spawnedAt = Date.now();
-    this.reconnect(i);
+    if (!this.nats) this.reconnect(i);
     const child = spawn(process.execPath, [...i.config.node_args, i.plugin.entry], {
       env: {
         ...process.env,
         CLAUDEMESH_PLUGIN_INSTANCE: i.config.instance,
-        CLAUDEMESH_PLUGIN_CONTROL: `tcp://127.0.0.1:${port}`,
+        ...controlEnv(channel),
         CLAUDEMESH_PLUGIN_CONFIG: JSON.stringify(i.config.config),
         CLAUDEMESH_HOME: i.home,
       },
@@ -192,12 +261,15 @@ export class PluginHost {
     i.client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port: i.port } });
   }
 
-  private async ask<T>(i: Instance, pattern: string, body: unknown, ms: number): Promise<T> {
-    if (!i.client) throw new Error('no control channel');
+  private async ask<T>(i: Instance, pattern: ControlPattern, body: unknown, ms: number): Promise<T> {
+    const client = this.nats?.client ?? i.client;
+    if (!client) throw new Error('no control channel');
+    const subject = this.nats ? controlSubject(this.nats.hostId, i.config.instance, pattern) : pattern;
     try {
-      return await firstValueFrom(i.client.send<T>(pattern, body).pipe(timeout(ms)));
+      return await firstValueFrom(client.send<T>(subject, body).pipe(timeout(ms)));
     } catch (error) {
-      this.reconnect(i);
+      // A NATS client reconnects by itself; a TCP one is replaced.
+      if (!this.nats) this.reconnect(i);
       throw error;
     }
   }
@@ -215,6 +287,13 @@ export class PluginHost {
       if (i.child !== child) return;
       // Starting up (Node and Nest take a moment before the control channel listens): not a miss yet.
       if (i.state === 'starting' && Date.now() - i.spawnedAt < i.config.health.startup_ms) {
+        this.schedule(i, i.config.health.interval_ms, () => void this.ping(i, child));
+        return;
+      }
+      // The host's own NATS connection is down, or just came back (the plugin's reconnects on its
+      // own schedule, within startup_ms): no plugin could have answered, so it is no miss of theirs.
+      if (this.nats && (!this.nats.up || Date.now() - this.nats.upSince < i.config.health.startup_ms)) {
+        i.health = { ok: false, detail: `no answer to plugin.health: ${this.nats.up ? 'the host has just reconnected to NATS' : 'the host is not connected to NATS (reconnecting)'}`, at: Date.now() };
         this.schedule(i, i.config.health.interval_ms, () => void this.ping(i, child));
         return;
       }
@@ -294,5 +373,6 @@ export class PluginHost {
       }
       i.client?.close();
     }));
+    await this.nats?.client.close().catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 /** Why the host will not run a plugin (docs/plugins.md §2.3); each names the plugin and what to do. */
 export class PluginError extends Error {
   constructor(
-    readonly code: 'E_PLUGIN_INVALID' | 'E_PLUGIN_INCOMPATIBLE' | 'E_PLUGIN_PERMISSION' | 'E_PLUGIN_CONFIG' | 'E_PLUGIN_NOT_FOUND',
+    readonly code: 'E_PLUGIN_INVALID' | 'E_PLUGIN_INCOMPATIBLE' | 'E_PLUGIN_PERMISSION' | 'E_PLUGIN_CONFIG' | 'E_PLUGIN_NOT_FOUND' | 'E_PLUGIN_CONTROL',
     message: string,
   ) {
     super(message);

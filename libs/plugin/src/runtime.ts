@@ -3,6 +3,7 @@ import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload, Transport, type MicroserviceOptions } from '@nestjs/microservices';
 import type { z } from 'zod';
+import { controlFromEnv, controlSubject, type ControlChannel, type ControlPattern } from './control.js';
 
 /** What a running plugin is given (docs/plugins.md §2.3). */
 export interface PluginContext<C> {
@@ -44,7 +45,8 @@ async function readStdin(): Promise<string> {
  * The main of a plugin process. `node main.js --check-config` reads a config (JSON) on stdin and
  * prints `{ ok, issues }` (zod's issues, paths relative to the config), exiting 0 or 1. Otherwise it
  * starts the plugin with the host's environment and serves the control channel — a Nest
- * microservice over TCP — answering `plugin.health`, `plugin.status` and `plugin.stop`.
+ * microservice over TCP, or NATS on the instance's own subjects — answering `plugin.health`,
+ * `plugin.status` and `plugin.stop`.
  */
 export async function runPlugin<C>(def: PluginDefinition<C>): Promise<void> {
   if (process.argv.includes('--check-config')) {
@@ -66,11 +68,16 @@ export async function runPlugin<C>(def: PluginDefinition<C>): Promise<void> {
     process.stderr.write(`config does not fit ${def.name}: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`);
     process.exit(PLUGIN_EXIT.configInvalid);
   }
-  const control = new URL(process.env['CLAUDEMESH_PLUGIN_CONTROL'] ?? 'tcp://127.0.0.1:0');
-  if (control.protocol !== 'tcp:') {
-    process.stderr.write(`control channel ${control.protocol} is not supported by this plugin runtime (tcp://host:port)\n`);
+  let control: ControlChannel;
+  try {
+    control = controlFromEnv(process.env, instance);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
     process.exit(PLUGIN_EXIT.startFailed);
   }
+  // Over TCP the port is the instance's own; over NATS the subject has to be.
+  const nats = control.transport === 'nats' ? control : null;
+  const pattern = (p: ControlPattern): string => (nats ? controlSubject(nats.hostId, nats.instance, p) : p);
   let running: RunningPlugin;
   try {
     running = await def.start({ instance, config: checked.data, home: process.env['CLAUDEMESH_HOME'] ?? process.cwd(), log });
@@ -88,21 +95,21 @@ export async function runPlugin<C>(def: PluginDefinition<C>): Promise<void> {
 
   @Controller()
   class ControlController {
-    @MessagePattern('plugin.health')
+    @MessagePattern(pattern('plugin.health'))
     async health(): Promise<{ ok: boolean; detail?: string }> {
       return running.health ? running.health() : { ok: true };
     }
 
-    @MessagePattern('plugin.status')
+    @MessagePattern(pattern('plugin.status'))
     status(): Record<string, unknown> {
       return { name: def.name, instance, version: def.version, state, started_at: startedAt, pid: process.pid, counters: running.counters?.() ?? {} };
     }
 
-    @MessagePattern('plugin.stop')
+    @MessagePattern(pattern('plugin.stop'))
     async stop(@Payload() body: { drain_ms?: number }): Promise<{ drained: boolean }> {
       const drained = await stop(Math.max(0, Number(body?.drain_ms ?? 10_000)));
-      // Answer first, then leave.
-      setTimeout(() => void app.close().finally(() => process.exit(PLUGIN_EXIT.ok)), 20);
+      // Answer first, then leave (over NATS, once the answer has left this process).
+      setTimeout(() => void flush().then(() => app.close()).finally(() => process.exit(PLUGIN_EXIT.ok)), 20);
       return { drained };
     }
   }
@@ -110,12 +117,25 @@ export async function runPlugin<C>(def: PluginDefinition<C>): Promise<void> {
   @Module({ controllers: [ControlController] })
   class ControlModule {}
 
-  const app = await NestFactory.createMicroservice<MicroserviceOptions>(ControlModule, {
-    transport: Transport.TCP,
-    options: { host: control.hostname, port: Number(control.port) },
-    logger: false,
-  });
-  await app.listen();
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(ControlModule, control.transport === 'nats'
+    ? {
+      transport: Transport.NATS,
+      // Keeps reconnecting through a NATS restart: a client that gave up would leave the plugin deaf.
+      options: { servers: control.servers, name: `claudemesh-plugin ${control.hostId}/${instance}`, maxReconnectAttempts: -1 },
+      logger: false,
+    }
+    : { transport: Transport.TCP, options: { host: control.host, port: control.port }, logger: false });
+  const flush = async (): Promise<void> => {
+    if (nats) await app.unwrap<{ flush(): Promise<void> }>().flush().catch(() => undefined);
+  };
+  try {
+    await app.listen();
+  } catch (error) {
+    const where = control.transport === 'nats' ? `NATS at ${control.servers.join(',')} (is nats-server running there?)` : `tcp://${control.host}:${control.port}`;
+    process.stderr.write(`${def.name} cannot serve its control channel on ${where}: ${(error as Error).message}\n`);
+    await running.stop(0).catch(() => undefined);
+    process.exit(PLUGIN_EXIT.startFailed);
+  }
   const leave = (): void => {
     void stop(0).finally(() => void app.close().finally(() => process.exit(PLUGIN_EXIT.ok)));
   };

@@ -1,52 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { PluginHost, loadHostConfig, type InstanceStatus } from '../src/index.js';
+import { loadHostConfig } from '../src/index.js';
+import { codeAndMessage, harness, one, until } from './support.js';
 
 /**
  * The plugin host with real plugin processes (docs/plugins.md §2): the probe plugin's config says
- * when it crashes, hangs or how long it drains. Timeouts here only catch a hang.
+ * when it crashes, hangs or how long it drains. Timeouts here only catch a hang. The same over NATS:
+ * host-nats.spec.ts.
  */
-const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url));
-const HOST_VERSION = '0.1.0';
-const HANG_MS = 60_000;
-const dir = mkdtempSync(join(tmpdir(), 'cmh-plugin-host-'));
-let files = 0;
-const hosts: PluginHost[] = [];
+const { host, yamlFile, stopHosts, remove } = harness();
 
-const yamlFile = (text: string): string => {
-  const file = join(dir, `host-${++files}.yaml`);
-  writeFileSync(file, text);
-  return file;
-};
-const host = (text: string, lines: string[] = []): PluginHost => {
-  const h = new PluginHost({ loaded: loadHostConfig(yamlFile(text)), hostVersion: HOST_VERSION, pluginsDir: FIXTURES, home: dir, log: (l) => lines.push(l) });
-  hosts.push(h);
-  return h;
-};
-const codeAndMessage = async (f: () => unknown): Promise<{ code?: string; message: string }> => {
-  try {
-    await f();
-    return { message: 'no error' };
-  } catch (error) {
-    return { code: (error as { code?: string }).code, message: (error as Error).message };
-  }
-};
-async function until(ok: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + HANG_MS;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-const one = (h: PluginHost): InstanceStatus => h.status()[0]!;
-
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.stop()));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(stopHosts);
+afterAll(remove);
 
 describe('plugin host configuration', () => {
   it('names the file, line, column and field of a bad value, an unknown field and a bad plugin config, and starts nothing', async () => {
