@@ -1,4 +1,4 @@
-import { ProtocolError, parseTagTarget, pickAnycast, sendToTag, type InboundMessage, type MeshClient } from '@claudemesh/core';
+import { MeshApi, ProtocolError, createApiKey, parseTagTarget, pickAnycast, sendToTag, type InboundMessage, type MeshClient } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
@@ -102,6 +102,30 @@ describe('tag routing', () => {
       expect(tags).toEqual(['lang:go']);
     } finally {
       await eve.close();
+    }
+  });
+
+  it('GET /members?tag= (and /peers) resolves a tag over REST: members with a live session carrying it that the caller may see', async () => {
+    await clients.alice.setTags(['team:rest']);
+    await clients.dave.setTags(['team:rest', 'lang:go']);
+    // bob blocked alice (above): his sessions are hidden from her, so is his tag.
+    await clients.bob.setTags(['team:rest']);
+    await clients.carol.setTags([]);
+    const key = (await createApiKey(tb.url, ids.alice, mesh.meshId, { label: 'tags', capabilities: ['read'] })).secret;
+    const api = new MeshApi(tb.url, key);
+    expect((await api.members({ tag: 'team:rest' })).map((m) => m.display_name).sort()).toEqual(['alice', 'dave']);
+    expect((await api.members({ tag: 'lang:go' })).map((m) => m.display_name)).toEqual(['dave']);
+    expect(await api.members({ tag: 'lang:cobol' })).toEqual([]);
+    expect((await api.members()).length).toBeGreaterThanOrEqual(4);
+    const get = (path: string) => fetch(`${tb.url}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
+    const peers = await get('/peers?tag=lang%3Ago');
+    expect(peers.status).toBe(200);
+    expect(((await peers.json()) as Array<{ display_name: string }>).map((m) => m.display_name)).toEqual(['dave']);
+    // Checked as set_tags checks a tag; no other query parameter.
+    for (const bad of ['/members?tag=Lang:Go', '/members?tag=', '/peers?colour=blue']) {
+      const r = await get(bad);
+      expect(r.status, bad).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('E_SCHEMA');
     }
   });
 

@@ -10,6 +10,7 @@ import { UrlHandlerCommand } from './commands/url-handler.command.js';
 import { CompletionsCommand } from './commands/completions.command.js';
 import { MeshShareCommand } from './commands/mesh-share.command.js';
 import { PeerVerifyCommand } from './commands/peer-verify.command.js';
+import { PeerTagAddCommand, PeerTagCommand, PeerTagListCommand, PeerTagRemoveCommand, PeerTagRepoCommand } from './commands/peer-tags.command.js';
 import { RestoreCommand } from './commands/restore.command.js';
 import { DaemonCommand, DaemonInstallCommand, DaemonRunCommand, DaemonStartCommand, DaemonStatusCommand, DaemonStopCommand, DaemonUninstallCommand } from './commands/daemon.command.js';
 import { DoctorCommand } from './commands/doctor.command.js';
@@ -111,6 +112,11 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     PeerRevokeCommand,
     PeerBlockCommand,
     PeerUnblockCommand,
+    PeerTagCommand,
+    PeerTagAddCommand,
+    PeerTagRemoveCommand,
+    PeerTagListCommand,
+    PeerTagRepoCommand,
     StateCommand,
     StateSetCommand,
     StateGetCommand,

@@ -170,11 +170,12 @@ describe('claudemesh completions, generated from the live command tree', () => {
       ['claudemesh', 'mesh', 'ls', '--j'],
       ['claudemesh', '-'],
       ['claudemesh', 'zz'],
+      ['claudemesh', 'peer', 'tag', ''],
     ]);
     expect(replies[0]!.sort()).toEqual(['me', 'member', 'mesh', 'message']);
     expect(replies[1]!.sort()).toEqual(['create', 'handoff', 'invite', 'leave', 'list', 'ls', 'share']);
     expect(replies[2]!.sort()).toEqual(['--policy', '--priority']);
-    expect(replies[3]!.sort()).toEqual(['block', 'grant', 'grants', 'list', 'ls', 'revoke', 'unblock', 'verify']);
+    expect(replies[3]!.sort()).toEqual(['block', 'grant', 'grants', 'list', 'ls', 'revoke', 'tag', 'unblock', 'verify']);
     expect(replies[4]).toEqual(['invite']);
     expect(replies[5]!.sort()).toEqual(['--approval-mode', '--email', '--help', '--invitee-name', '--json', '--mesh', '--policy', '--role', '--ttl', '--uses', '--v1']);
     expect(replies[6]).toEqual([]); // the value of --uses: nothing to offer
@@ -185,6 +186,7 @@ describe('claudemesh completions, generated from the live command tree', () => {
     expect(replies[11]).toEqual(['--json']);
     expect(replies[12]!.sort()).toEqual(['--help', '--version', '-V', '-h']);
     expect(replies[13]).toEqual([]);
+    expect(replies[14]!.sort()).toEqual(['add', 'list', 'ls', 'remove', 'repo', 'rm']);
   });
 
   it('bash: the script parses and registers the completion function', async () => {

@@ -285,12 +285,12 @@ describe('claudemesh mcp against a live broker', () => {
     await pipe.client.close();
   });
 
-  it('with --tools: lists six tools, sends with a priority, checks and marks messages read locally and at the broker', async () => {
+  it('with --tools: lists nine tools, sends with a priority, checks and marks messages read locally and at the broker', async () => {
     // Sent while alice has no pipe: it waits in the broker's queue and is pushed after the handshake.
     const queuedId = await bobSends('alice', 'queued while you were away');
     const pipe = await startPipe(aliceHome, ['--tools']);
     closers.push(() => pipe.client.close());
-    expect((await pipe.client.listTools()).tools.map((t) => t.name)).toEqual(['list_peers', 'send_message', 'check_messages', 'set_summary', 'set_status', 'topic_send']);
+    expect((await pipe.client.listTools()).tools.map((t) => t.name)).toEqual(['list_peers', 'send_message', 'check_messages', 'set_summary', 'set_status', 'topic_send', 'add_tags', 'remove_tags', 'list_tags']);
     await waitFor(() => pipe.channel.some((n) => (n.params as { meta: { message_id: string } }).meta.message_id === queuedId), 'the queued DM pushed after initialize');
 
     const bobInbox: InboundMessage[] = [];
@@ -421,7 +421,7 @@ describe('claudemesh mcp against a live broker', () => {
     expect((await raw.response(1)).result).toMatchObject({ capabilities: { experimental: { 'claude/channel': {} } } });
     raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     raw.send({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
-    expect(((await raw.response(2)).result as { tools: unknown[] }).tools).toHaveLength(6);
+    expect(((await raw.response(2)).result as { tools: unknown[] }).tools).toHaveLength(9);
     raw.child.stdin!.end();
     expect(await raw.exited).toBe(0);
     expect(raw.notJson).toEqual([]);

@@ -89,6 +89,13 @@ describe('the Claude Code skill', () => {
     expect((await cli(bob, ['send', 'alice', 'something for the inbox'], env)).code).toBe(0);
     // A group exists once someone is in it.
     expect((await cli(bob, ['group', 'join', 'reviewers'], env)).code).toBe(0);
+    // A tag reaches live sessions only: bob's daemon advertises the one the guide sends to.
+    expect((await cli(bob, ['peer', 'tag', 'add', 'role:reviewer'], env)).code).toBe(0);
+    for (let i = 0; i < 600; i++) {
+      const peers = json<Array<{ display_name: string; sessions: Array<{ tags?: string[] }> }>>(await cli(alice, ['peers', '--json'], env));
+      if (peers.find((p) => p.display_name === 'bob')?.sessions.some((s) => s.tags?.includes('role:reviewer'))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const fill = (args: string[]): string[] => {
       const topic = args[0] === 'topic';
       return args.map((a) =>
@@ -111,6 +118,6 @@ describe('the Claude Code skill', () => {
       expect(run.code, `${line}\n→ claudemesh ${args.join(' ')}\n${run.stderr}`).toBe(0);
       ran.push(args.slice(0, 2).join(' '));
     }
-    expect(ran).toEqual(expect.arrayContaining(['inbox --read', 'message status', 'topic send', 'group join', 'notification list']));
+    expect(ran).toEqual(expect.arrayContaining(['inbox --read', 'message status', 'topic send', 'group join', 'notification list', 'peer tag']));
   });
 });

@@ -1,6 +1,6 @@
 import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
-  MeInfo, MemberPresence, Notification, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
+  MeInfo, MemberPresence, Notification, PeerTag, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
   TopicMessage, TopicName, TopicPostBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
@@ -34,6 +34,8 @@ export const ErrorBody = z.object({
 /** `GET /messages`: the history query, addressed by topic. */
 export const MessagesQuery = HistoryQuery.extend({ topic: TopicName });
 export const ActivityQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+/** `GET /members?tag=`: only members with a live session advertising the tag (docs/protocol.md §5.7). */
+export const MembersQuery = z.strictObject({ tag: PeerTag.optional() });
 export const ApiKeyId = z.string().regex(/^[a-z0-9]{16}$/, 'expected the 16-char id of an API key (cmk_<id>_…)');
 
 /** Named components of the document; anything not listed here is inlined where it is used. */

@@ -1,9 +1,11 @@
-import { Body, Controller, Get, Post, UseGuards, UsePipes } from '@nestjs/common';
+import { Body, Controller, Get, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { AddTopicMemberBody, MemberPresence, ProtocolError, TopicMember } from '@claudemesh/core';
 import type { z } from 'zod';
 import type { ApiCaller } from '../apikeys/api-keys.service.js';
+import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService } from '../topics/topics.service.js';
+import { MembersQuery } from './api.schemas.js';
 import { BearerGuard, Caller, scopeOf } from './bearer.guard.js';
 import { MemberPresenceView } from './member-presence.js';
 import { TopicParam } from './params.js';
@@ -12,7 +14,8 @@ import { WireSchemaPipe } from './wire-schema.pipe.js';
 
 const MEMBERS_DESCRIPTION =
   'Every active member with its WebSocket sessions and REST presence (a key used in the last 5 minutes). ' +
-  'A member that does not grant the caller `read` shows offline. A topic-scoped key sees the members of its topics only.';
+  'A member that does not grant the caller `read` shows offline. A topic-scoped key sees the members of its topics only. ' +
+  '`?tag=<tag>` keeps the members with a live session advertising the tag (docs/protocol.md §5.7) that the caller may see, the caller\'s own member included: how a REST client resolves `tag:<tag>`.';
 
 /** Who is in the mesh and in a topic, and who is online (WebSocket or REST). */
 @ApiTags('members')
@@ -23,18 +26,19 @@ export class MembersController {
   constructor(
     private readonly topics: TopicsService,
     private readonly presence: MemberPresenceView,
+    private readonly sessions: PresenceService,
   ) {}
 
   @Get('members')
-  @BearerRoute('read', { summary: 'Members and their presence', description: MEMBERS_DESCRIPTION, ok: MemberPresence.array() })
-  members(@Caller() caller: ApiCaller): Promise<Array<z.output<typeof MemberPresence>>> {
-    return this.list(caller);
+  @BearerRoute('read', { summary: 'Members and their presence', description: MEMBERS_DESCRIPTION, ok: MemberPresence.array(), errors: [400] })
+  members(@Caller() caller: ApiCaller, @Query({ schema: MembersQuery }) query: z.output<typeof MembersQuery>): Promise<Array<z.output<typeof MemberPresence>>> {
+    return this.list(caller, query.tag);
   }
 
   @Get('peers')
-  @BearerRoute('read', { summary: 'Alias of GET /members', description: MEMBERS_DESCRIPTION, ok: MemberPresence.array() })
-  peers(@Caller() caller: ApiCaller): Promise<Array<z.output<typeof MemberPresence>>> {
-    return this.list(caller);
+  @BearerRoute('read', { summary: 'Alias of GET /members', description: MEMBERS_DESCRIPTION, ok: MemberPresence.array(), errors: [400] })
+  peers(@Caller() caller: ApiCaller, @Query({ schema: MembersQuery }) query: z.output<typeof MembersQuery>): Promise<Array<z.output<typeof MemberPresence>>> {
+    return this.list(caller, query.tag);
   }
 
   @Get('topics/:name/members')
@@ -57,13 +61,21 @@ export class MembersController {
     return this.topics.members(scope, name, seen.online);
   }
 
-  private async list(caller: ApiCaller): Promise<Array<z.output<typeof MemberPresence>>> {
+  private async list(caller: ApiCaller, tag?: string): Promise<Array<z.output<typeof MemberPresence>>> {
     const seen = await this.presence.lookup(caller.state, caller.member);
     const shown = caller.topics ? await this.inKeyTopics(caller) : null;
     return caller.state
       .activeMembers()
       .filter((m) => !shown || shown.has(m.pubkey))
+      .filter((m) => tag === undefined || this.advertises(caller, m.id, tag))
       .map(seen.of);
+  }
+
+  /** As `list_peers` shows tags: only sessions of a member that grants the caller `read`. */
+  private advertises(caller: ApiCaller, memberId: string, tag: string): boolean {
+    if (!caller.state.allows(memberId, caller.member.id, 'read')) return false;
+    for (const s of this.sessions.sessionsOf(memberId)) if (s.tags.includes(tag)) return true;
+    return false;
   }
 
   /** A topic-scoped key sees nothing beyond its topics: the members of those (and its own member). */

@@ -51,6 +51,21 @@ claudemesh group leave <group>
 - \`--priority now\` only when the recipient should stop and look; the default is \`next\`, or \`low\`.
 - \`--reply-to <message-id>\` when answering a message, so the sender can thread it.
 
+## Tags
+
+Sessions advertise tags (\`role:reviewer\`, \`lang:go\`, \`repo:<name>\` from the git remote of the
+workspace); a send to \`tag:<tag>\` reaches every live peer with the tag, \`tag?:<tag>\` one of them.
+
+\`\`\`sh
+claudemesh peer tag add role:reviewer   # your sessions advertise it: sends to tag:role:reviewer reach you
+claudemesh peer tag list                # your tags; repo:<name> is derived from the git remote here
+claudemesh send tag:role:reviewer "PR 12 needs a review"     # every live peer with the tag
+claudemesh send 'tag?:role:reviewer' "who can take PR 12?"   # one of them, the least busy
+\`\`\`
+
+A tag reaches only peers whose sessions are live now; nothing is queued for later (exit 4 when no
+one carries it: then address a peer by name).
+
 ## Your inbox
 
 \`\`\`sh

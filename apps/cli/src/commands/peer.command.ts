@@ -5,6 +5,7 @@ import { MeshVerb, selectMesh, type CommonOptions } from '../context.js';
 import { peersText, staleLine } from '../format.js';
 import { Gated } from '../gated.js';
 import { LocalStore } from '../store/local-store.js';
+import { PeerTagCommand } from './peer-tags.command.js';
 import { PeerVerifyCommand } from './peer-verify.command.js';
 import { PeerBlockCommand, PeerGrantCommand, PeerGrantsCommand, PeerRevokeCommand, PeerUnblockCommand } from './peer-grants.command.js';
 
@@ -27,7 +28,7 @@ export class PeerListCommand extends MeshVerb {
   }
 }
 
-@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand, PeerGrantsCommand, PeerGrantCommand, PeerRevokeCommand, PeerBlockCommand, PeerUnblockCommand] })
+@Command({ name: 'peer', description: 'Peers of a mesh', subCommands: [PeerListCommand, PeerVerifyCommand, PeerGrantsCommand, PeerGrantCommand, PeerRevokeCommand, PeerBlockCommand, PeerUnblockCommand, PeerTagCommand] })
 export class PeerCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

@@ -18,6 +18,8 @@ import { MAX_SOCKET_PATH, daemonPaths } from './paths.js';
 import { readPeersCache, writePeersCache, type PeersSnapshot } from './peers-cache.js';
 import { DaemonRequest, LineReader, type DaemonAnswer, type DaemonErrorBody } from './protocol.js';
 import { safeLine } from '../terminal-text.js';
+import { SessionTags } from '../tags/session-tags.js';
+import { TagFileError } from '../tags/tag-file.js';
 
 /** Errors after which resending the same message cannot succeed: it leaves the outbox. */
 const PERMANENT = new Set(['E_UNKNOWN_TARGET', 'E_SCHEMA', 'E_TOO_LARGE', 'E_FORBIDDEN', 'E_BAD_FRAME', 'E_QUEUE_FULL']);
@@ -65,6 +67,8 @@ class MeshLink {
   private resealTimer: NodeJS.Timeout | null = null;
   /** Keeps the mesh's keyring and seals epoch keys for listed members that lack them. */
   readonly keeper: EpochKeeper;
+  /** The tags of tags.json on this session (no derived repo: tag: the daemon serves every workspace). */
+  readonly tags: SessionTags;
   private lostTimer: NodeJS.Timeout | null = null;
   private handingOver = false;
   status: PeerStatus | null = null;
@@ -96,6 +100,7 @@ class MeshLink {
     // What this member last set survives a daemon restart: it is re-applied on every connect below.
     ({ status: this.status, summary: this.summary } = store.selfPresence(mesh.mesh_id));
     this.keeper = new EpochKeeper(mesh, home, this.client, log);
+    this.tags = new SessionTags(home, mesh.mesh_id, this.client, null, (line) => log(`${mesh.mesh_name}: ${line}`));
     this.client.on('epoch', (e) => this.keeper.onEpoch(e));
     this.client.on('topic', (m) => {
       if (m.body_version === 2) this.keeper.onSealedTopicMessage(m.topic);
@@ -315,6 +320,12 @@ class MeshLink {
     }
     this.resealTimer = setInterval(() => this.keeper.sweep(), resealIntervalMs());
     this.resealTimer.unref();
+    // Handed to the client before it connects: it sends them once connected, and after every reconnect.
+    try {
+      this.tags.apply().catch(() => undefined);
+    } catch (error) {
+      this.log(`${this.mesh.mesh_name}: ${(error as Error).message}`);
+    }
     this.client.connect().catch((e: Error) => {
       this.log(`${this.mesh.mesh_name}: ${e.message}`);
       if (e instanceof ProtocolError && REFUSALS.has(e.code)) this.refuse(e);
@@ -396,6 +407,8 @@ export class Daemon {
     this.watchdog = setInterval(() => {
       if (!existsSync(this.paths.socket) || !existsSync(this.home)) void this.stop('its socket or home is gone');
       else if (this.meshSignature() !== this.seenSignature) this.reload();
+      // tags.json changed by a process that did not tell us (a push-pipe's tools, a verb without the daemon).
+      for (const link of this.links.values()) link.tags.poll();
     }, WATCHDOG_MS);
     this.watchdog.unref();
     this.log(`daemon ${process.pid} listening on ${this.paths.socket} for ${this.links.size} mesh${this.links.size === 1 ? '' : 'es'}`);
@@ -510,6 +523,7 @@ export class Daemon {
             since: l.since,
             outbox: this.store.pendingOutbound(l.mesh.mesh_id).length,
             unread: this.store.unreadCount(l.mesh.mesh_id),
+            tags: l.tags.current,
           })),
         };
       case 'reload':
@@ -559,6 +573,8 @@ export class Daemon {
         await answered(link, (c) => (req.params.join ? c.joinGroup(req.params.group) : c.leaveGroup(req.params.group)));
         return { group: req.params.group, joined: req.params.join };
       }
+      case 'tags':
+        return this.advertiseTags(req.params.mesh_id);
       case 'subscribe':
         this.subscribers.add({ socket, ...(req.params.mesh_id ? { meshId: req.params.mesh_id } : {}) });
         return { subscribed: true };
@@ -589,6 +605,22 @@ export class Daemon {
     if (!link.connected) return queued();
     const waited = await Promise.race([sending.then((ack) => ({ ack })), link.lost(p.wait_ms ?? DEFAULT_SEND_WAIT_MS).then(() => null)]);
     return waited ? { ...base, queued: false, ack: waited.ack } : queued();
+  }
+
+  /** Advertises tags.json's tags on the mesh's session: waits for the broker while connected, else they go out on connect. */
+  private async advertiseTags(meshId: string): Promise<{ tags: readonly string[]; advertised: boolean; state: LinkState; cause?: string }> {
+    const link = this.link(meshId);
+    let sending: Promise<void>;
+    try {
+      sending = link.tags.apply();
+    } catch (error) {
+      if (error instanceof TagFileError) throw new DaemonError(error.message, EXIT.failure);
+      throw error;
+    }
+    sending.catch(() => undefined);
+    await link.settled();
+    if (link.connected) await answered(link, () => sending);
+    return { tags: link.tags.current, advertised: link.connected, state: link.state, ...(link.cause ? { cause: link.cause } : {}) };
   }
 
   private publish(meshId: string, message: LocalMessage): void {

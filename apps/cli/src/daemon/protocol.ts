@@ -33,6 +33,8 @@ export const DaemonRequest = z.discriminatedUnion('method', [
   z.object({ id: z.number().int(), method: z.literal('set_status'), params: MeshRef.extend({ status: PeerStatus }) }),
   z.object({ id: z.number().int(), method: z.literal('set_summary'), params: MeshRef.extend({ summary: z.string().max(1024) }) }),
   z.object({ id: z.number().int(), method: z.literal('group'), params: MeshRef.extend({ group: z.string().min(1).max(64), join: z.boolean() }) }),
+  /** tags.json changed (peer tag add|remove): advertise what it holds now on the mesh's session. */
+  z.object({ id: z.number().int(), method: z.literal('tags'), params: MeshRef }),
   z.object({ id: z.number().int(), method: z.literal('subscribe'), params: z.object({ mesh_id: z.string().uuid().optional() }) }),
 ]);
 export type DaemonRequest = z.infer<typeof DaemonRequest>;

@@ -100,6 +100,8 @@ export async function tryFastPath(args: string[], env: NodeJS.ProcessEnv = proce
     const priority = o['priority'] as string | undefined;
     const replyTo = o['reply-to'] as string | undefined;
     if (pos.length < 2 || (priority !== undefined && !isMessagePriority(priority)) || (replyTo !== undefined && !MESSAGE_ID.test(replyTo))) return false;
+    // tag: and tag?: are resolved from the live peers by the command tree (message.command.ts), not queued by the daemon.
+    if (/^tag\??:/.test(pos[0]!)) return false;
     plaintext = encodeBody(pos.slice(1).join(' '), { ...(priority ? { priority } : {}), ...(replyTo ? { replyTo } : {}) });
     if (pos.slice(1).join(' ') === '') return false;
   } else if (found.verb === 'status') {

@@ -6,6 +6,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification, Request, Result } from '@modelcontextprotocol/sdk/types.js';
 import { selectMesh } from '../context.js';
 import { LocalStore } from '../store/local-store.js';
+import { SessionTags } from '../tags/session-tags.js';
 import { CHANNEL_CAPABILITY, type ChannelNotification } from './channel.js';
 import { joinedNotice, notJoinedNotice, notJoinedToolResult } from './setup-notice.js';
 import { ChannelPipe, type Log } from './pipe.js';
@@ -54,7 +55,7 @@ const INSTRUCTIONS =
 const NOT_JOINED_INSTRUCTIONS =
   'No mesh is joined on this machine yet: a channel event of kind "setup" says how to join (claudemesh join \'<invite link>\' --name <name>); messages start arriving once it is joined, without a restart.';
 
-/** How often the pipe looks for a mesh joined while it waits (CLAUDEMESH_MCP_WATCH_MS, default 1000). */
+/** How often the pipe looks for a mesh joined while it waits, and for a change of tags.json (CLAUDEMESH_MCP_WATCH_MS, default 1000). */
 function meshWatchMs(env: NodeJS.ProcessEnv = process.env): number {
   const ms = Number(env['CLAUDEMESH_MCP_WATCH_MS']);
   return Number.isInteger(ms) && ms >= 50 && ms <= 60_000 ? ms : 1_000;
@@ -130,6 +131,8 @@ interface MeshLink {
   client: MeshClient;
   pipe: ChannelPipe;
   ctx: ToolContext;
+  /** Re-reads tags.json when it changes (a `peer tag` verb, another session's tools). */
+  tagTimer: NodeJS.Timeout;
 }
 
 /**
@@ -170,9 +173,19 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
     const store = LocalStore.open(claudemeshHome());
     const client = createPipeClient(m, store);
     const pipe = new ChannelPipe(store, m, (n) => server.notification(n), log);
+    // Claude Code starts the pipe in its workspace: a git work tree there adds repo:<name>.
+    const tags = new SessionTags(claudemeshHome(), m.mesh_id, client, process.cwd(), log);
+    try {
+      tags.apply().catch(() => undefined);
+    } catch (error) {
+      log((error as Error).message);
+    }
+    const tagTimer = setInterval(() => tags.poll(), meshWatchMs());
+    tagTimer.unref();
     const ctx: ToolContext = {
       client, store, mesh: m, timeoutMs: options.toolTimeoutMs ?? 15_000, gate: toolGate(m, options),
       sealTopic: (topic, text, replyTo) => sendEncryptedWith(client, m, topic, text, { ...(replyTo ? { replyTo } : {}), topicMembers: () => epochOneMembers(m, topic, client) }),
+      tags: { home: claudemeshHome(), cwd: process.cwd(), session: tags },
     };
     // Listen before connecting: the offline queue drains right after the handshake.
     client.on('message', (msg) => pipe.receive(msg));
@@ -195,7 +208,7 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
     });
     logClientEvents(client, m, log);
     if (initialized) pipe.open();
-    return { mesh: m, store, client, pipe, ctx };
+    return { mesh: m, store, client, pipe, ctx, tagTimer };
   };
 
   const closed = untilStdinCloses();
@@ -214,6 +227,7 @@ export async function runMcpPipe(options: McpPipeOptions = {}): Promise<void> {
     connected.catch(() => undefined); // after stdin closed, the rejection from close() is moot
     await Promise.race([closed, connected.then(() => closed)]);
   } finally {
+    if (link) clearInterval(link.tagTimer);
     await link?.client.close();
     await server.close();
     link?.store.close();

@@ -1,7 +1,11 @@
-import { encodeBody, LIMITS, MessageId, MessagePriority, PeerStatus, PostTopicMessageBody, ProtocolError, Target, TopicMessageId, TopicName, type MeshClient, type TopicMessage } from '@claudemesh/core';
+import {
+  encodeBody, LIMITS, MessageId, MessagePriority, parseTagTarget, PeerStatus, PeerTag, PostTopicMessageBody, ProtocolError, sendToTag, Target, TopicMessageId, TopicName, type MeshClient, type TopicMessage,
+} from '@claudemesh/core';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { LocalMessage, LocalStore } from '../store/local-store.js';
+import { addTags, removeTags } from '../tags/edit.js';
+import type { SessionTags } from '../tags/session-tags.js';
 import type { MeshRef } from './channel.js';
 
 /** What a tool call may touch: the live mesh connection and the shared local inbox. */
@@ -18,6 +22,8 @@ export interface ToolContext {
   gate?: (tool: string, args: Record<string, unknown>) => Promise<string | null>;
   /** Seals and posts to an end-to-end encrypted topic with the member's keyring (server.ts); without it such a post is refused. */
   sealTopic?: (topic: string, text: string, replyTo?: string) => Promise<TopicMessage>;
+  /** This session's tags (server.ts): tags.json of `home`, plus repo: from the pipe's workspace. Without it the tag tools refuse. */
+  tags?: { home: string; cwd: string | null; session: SessionTags };
 }
 
 /** One tool as listed and called: the zod schema is both the validator and the advertised JSON schema. */
@@ -113,17 +119,32 @@ const listPeers = defineTool('list_peers', 'List the members of the mesh with th
   JSON.stringify(await ctx.client.listPeers(), null, 2),
 );
 
+/** A send target, or `tag:<tag>` / `tag?:<tag>` (§5.7), checked with the protocol's schemas. */
+const SendTo = z.string().superRefine((to, ctx) => {
+  const tag = /^tag\??:(.*)$/.exec(to);
+  if (tag) {
+    if (!PeerTag.safeParse(tag[1]).success) ctx.addIssue({ code: 'custom', message: `"${tag[1]}" is not a tag (name or name:value, lowercase; e.g. tag:repo:billing)` });
+  } else if (!Target.safeParse(to).success) {
+    ctx.addIssue({ code: 'custom', message: 'expected a display name, a member or session pubkey, @group, *, tag:<tag> or tag?:<tag>' });
+  }
+});
+
 const sendMessage = defineTool(
   'send_message',
-  'Send an end-to-end encrypted message to a peer (display name or member pubkey), a @group, or * (everyone). Returns the broker ack once it is stored.',
+  'Send an end-to-end encrypted message to a peer (display name or member pubkey), a @group, * (everyone), tag:<tag> (every live peer whose session advertises the tag, e.g. tag:repo:billing) or tag?:<tag> (one of them, the least busy). ' +
+    'Returns the broker ack once it is stored; for a tag, which peers got a copy. A tag nobody live advertises sends nothing (E_UNKNOWN_TARGET).',
   z.strictObject({
-    to: Target.describe('display name, member or session pubkey, @group, or * for everyone'),
+    to: SendTo.describe('display name, member or session pubkey, @group, * for everyone, tag:<tag> or tag?:<tag>'),
     text: z.string().min(1).describe('the message text'),
     priority: MessagePriority.optional().describe('now (interrupt), next (default) or low'),
     reply_to: MessageId.optional().describe('message_id of the message this answers'),
   }),
   async (ctx, { to, text, priority, reply_to }) => {
-    const ack = await ctx.client.send(to, encodeBody(text, { ...(priority ? { priority } : {}), ...(reply_to ? { replyTo: reply_to } : {}) }));
+    const body = encodeBody(text, { ...(priority ? { priority } : {}), ...(reply_to ? { replyTo: reply_to } : {}) });
+    // Resolved from the live peers now, one boxed DM per member: nothing is queued for a tag.
+    const tag = parseTagTarget(to);
+    if (tag) return JSON.stringify(await sendToTag(ctx.client, tag, body));
+    const ack = await ctx.client.send(to, body);
     return JSON.stringify(ack);
   },
   ' (it keeps retrying in the background under the same id; do not resend)',
@@ -162,6 +183,58 @@ const setStatus = defineTool(
   },
 );
 
+/** The tag tools' context, or why there is none. */
+function tagsOf(ctx: ToolContext): NonNullable<ToolContext['tags']> {
+  if (!ctx.tags) throw new Error('tags are not available in this session');
+  return ctx.tags;
+}
+
+/** What the tag tools answer: every tag with where it comes from, and what this session advertises now. */
+function tagAnswer(t: NonNullable<ToolContext['tags']>, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...extra, ...t.session.view(), advertised: t.session.current }, null, 2);
+}
+
+const TagList = z.array(PeerTag).min(1).max(LIMITS.maxTagsPerSession);
+
+const addTagsTool = defineTool(
+  'add_tags',
+  'Advertise tags on your sessions in this mesh (kept like `claudemesh peer tag add`, so your other sessions advertise them too): peers then reach you with tag:<tag> or tag?:<tag>. ' +
+    'A tag is name or name:value, lowercase, e.g. role:reviewer, lang:go.',
+  z.strictObject({ tags: TagList.describe('the tags to add, e.g. ["role:reviewer"]') }),
+  async (ctx, { tags }) => {
+    const t = tagsOf(ctx);
+    const added = addTags(t.home, ctx.mesh.mesh_id, tags);
+    await t.session.apply();
+    return tagAnswer(t, { added });
+  },
+  ' (the tags are kept; this session advertises them once connected)',
+);
+
+const removeTagsTool = defineTool(
+  'remove_tags',
+  'Stop advertising tags on your sessions in this mesh (like `claudemesh peer tag remove`). The repo:<name> tag derived from the git remote is turned off with `claudemesh peer tag repo off` instead.',
+  z.strictObject({ tags: TagList.describe('the tags to remove') }),
+  async (ctx, { tags }) => {
+    const t = tagsOf(ctx);
+    const removed = removeTags(t.home, ctx.mesh.mesh_id, tags, t.cwd);
+    await t.session.apply();
+    return tagAnswer(t, { removed });
+  },
+  ' (the change is kept; this session advertises it once connected)',
+);
+
+const listTagsTool = defineTool(
+  'list_tags',
+  'List the tags your sessions advertise in this mesh: those added (add_tags, `claudemesh peer tag add`) and repo:<name> derived from the git remote of this workspace (derived: true); `advertised` is what this session carries now.',
+  z.strictObject({}),
+  async (ctx) => {
+    const t = tagsOf(ctx);
+    // A change made elsewhere (the CLI) is taken up here at once rather than at the next poll.
+    t.session.apply().catch(() => undefined);
+    return tagAnswer(t);
+  },
+);
+
 const topicSend = defineTool(
   'topic_send',
   'Post a message to a topic (#name) of the mesh; every member of the topic sees it. A plaintext topic is readable by the broker; an end-to-end encrypted (e2e) topic is sealed here with your keyring, so only its members read it. Returns the stored message.',
@@ -184,7 +257,7 @@ const topicSend = defineTool(
 );
 
 /** The `--tools` set, for MCP clients that cannot run the CLI themselves. */
-export const MESH_TOOLS: readonly McpTool[] = [listPeers, sendMessage, checkMessages, setSummary, setStatus, topicSend];
+export const MESH_TOOLS: readonly McpTool[] = [listPeers, sendMessage, checkMessages, setSummary, setStatus, topicSend, addTagsTool, removeTagsTool, listTagsTool];
 
 /** What `tools/list` answers: nothing by default (the CLI is the API), the mesh tools with `--tools`. */
 export function listTools(enabled: boolean): Tool[] {

@@ -35,6 +35,11 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'peer revoke': { kind: 'write', cli: 'peer revoke' },
   'peer block': { kind: 'write', cli: 'peer block' },
   'peer unblock': { kind: 'write', cli: 'peer unblock' },
+  // What your sessions advertise for tag:<tag> sends; undone by the opposite verb.
+  'tag add': { kind: 'write', cli: 'peer tag add' },
+  'tag remove': { kind: 'write', cli: 'peer tag remove' },
+  'tag repo': { kind: 'write', cli: 'peer tag repo' },
+  'tag list': { kind: 'read', cli: 'peer tag list' },
   'message send': { kind: 'write', cli: 'message send' },
   'message inbox': { kind: 'read', cli: 'message inbox' },
   // Marking read sends a read receipt; it is part of reading, so read-only mode allows it.
@@ -100,5 +105,8 @@ export const MCP_TOOL_VERBS: Readonly<Record<string, { resource: string; verb: s
   check_messages: { resource: 'message', verb: 'read' },
   set_summary: { resource: 'summary', verb: 'set' },
   set_status: { resource: 'status', verb: 'set' },
+  add_tags: { resource: 'tag', verb: 'add' },
+  remove_tags: { resource: 'tag', verb: 'remove' },
+  list_tags: { resource: 'tag', verb: 'list' },
   topic_send: { resource: 'topic', verb: 'send', peers: (a) => (typeof a['topic'] === 'string' ? [`#${a['topic']}`] : []) },
 };

@@ -267,9 +267,12 @@ export class MeshApi {
     return this.call(TopicReadMark, 'PATCH', `/topics/${seg(name)}/read`, checked(MarkReadBody, messageId === undefined ? {} : { message_id: messageId }));
   }
 
-  /** Every active member with presence: WebSocket sessions and REST activity, humans included. */
-  async members(): Promise<MemberPresence[]> {
-    return this.call(z.array(MemberPresence), 'GET', '/members');
+  /**
+   * Every active member with presence: WebSocket sessions and REST activity, humans included. With
+   * `tag`, only the members with a live session advertising it (docs/protocol.md §5.7).
+   */
+  async members(opts: { tag?: string } = {}): Promise<MemberPresence[]> {
+    return this.call(z.array(MemberPresence), 'GET', `/members${query({ tag: opts.tag })}`);
   }
 
   async notifications(opts: { unread?: boolean; limit?: number } = {}): Promise<Notification[]> {
