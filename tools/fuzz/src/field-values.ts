@@ -39,6 +39,7 @@ export type FieldKind =
   | 'topic'
   | 'topicText'
   | 'topicMessageId'
+  | 'topicCursor'
   | 'historyLimit'
   | 'epochScope'
   | 'epochNumber'
@@ -80,6 +81,7 @@ export const JSON_KIND: Record<FieldKind, JsonKind> = {
   topic: 'string',
   topicText: 'string',
   topicMessageId: 'string',
+  topicCursor: 'string',
   historyLimit: 'number',
   epochScope: 'string',
   epochNumber: 'number',
@@ -108,6 +110,7 @@ export const ASCII_ONLY = new Set<FieldKind>([
   'stateCiphertext',
   'topic',
   'topicMessageId',
+  'topicCursor',
   'epochScope',
   'topicCiphertext',
 ]);
@@ -512,6 +515,7 @@ const BOUNDARIES: Record<Exclude<FieldKind, 'type'>, Boundary[]> = {
     s('😀'.repeat(TOPIC_LIMITS.maxTextChars + 1), false, 'max+1-code-points'),
   ],
   topicMessageId: [s('0', false, '0'), s('01', false, '01'), s('1'.repeat(20), false, '20-digits'), s('9999999999999999999', true, '19-nines'), raw('1', false, 'number')],
+  topicCursor: [s('0', true, '0'), s('00', false, '00'), s('01', false, '01'), s('1'.repeat(20), false, '20-digits'), s('9999999999999999999', true, '19-nines'), raw('0', false, 'number')],
   historyLimit: [
     raw('1', true, '1'),
     raw(String(TOPIC_LIMITS.maxHistoryPage), true, 'max'),

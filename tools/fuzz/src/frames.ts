@@ -117,7 +117,7 @@ export const FRAME_FIELDS: Record<ClientFrameType, FieldSpec[]> = {
     f('req_id', 'reqId'),
     f('topic', 'topic'),
     f('before', 'topicMessageId', false),
-    f('after', 'topicMessageId', false),
+    f('after', 'topicCursor', false),
     f('limit', 'historyLimit', false),
   ],
   epoch_publish: [TYPE, f('req_id', 'reqId'), f('manifest', 'signedManifest'), f('seals', 'epochSeals')],

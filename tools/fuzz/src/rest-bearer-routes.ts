@@ -6,7 +6,7 @@
  */
 import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
-  HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
+  HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PeerTag, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
   TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
@@ -20,6 +20,7 @@ const MarkedNotifications = z.object({ marked: z.number().int().nonnegative() })
 const MessagesQuery = HistoryQuery.extend({ topic: TopicName });
 const ActivityQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) });
 const StreamQuery = z.strictObject({ last_event_id: TopicMessageId.optional() });
+const MembersQuery = z.strictObject({ tag: PeerTag.optional() });
 export const ApiKeyId = z.string().regex(/^[a-z0-9]{16}$/);
 
 /** Request bodies by their component name in the document. */
@@ -66,6 +67,8 @@ const QUERY_SCHEMAS: Record<string, z.ZodObject> = {
   'GET /api/v1/search': SearchQuery,
   'GET /api/v1/topics/{name}/stream': StreamQuery,
   'GET /api/v1/topics/{name}/epochs': EpochsQuery,
+  'GET /api/v1/members': MembersQuery,
+  'GET /api/v1/peers': MembersQuery,
 };
 
 /** Path parameters by name. */

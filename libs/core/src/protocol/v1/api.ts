@@ -20,6 +20,8 @@ export const TopicEncryption = z.enum(['e2e', 'plaintext']);
 export const TopicHistoryMode = z.enum(['since_join', 'shared']);
 /** Topic message ids are decimal strings (a bigint sequence, separate from DM message ids). */
 export const TopicMessageId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected a decimal topic message id');
+/** Where a catch-up starts (`after`): a topic message id, or `0` for the topic's beginning. */
+export const TopicCursor = z.string().regex(/^(0|[1-9][0-9]{0,18})$/, 'expected a decimal topic message id, or 0 for the beginning');
 export const ApiKeyCapability = z.enum(['read', 'send', 'admin']);
 export type ApiKeyCapability = z.infer<typeof ApiKeyCapability>;
 export const DEFAULT_TOPIC = 'general';
@@ -114,7 +116,7 @@ export const AddTopicMemberBody = z.strictObject({ member: z.union([PubkeyHex, D
 
 export const HistoryQuery = z.strictObject({
   before: TopicMessageId.optional(),
-  after: TopicMessageId.optional(),
+  after: TopicCursor.optional(),
   limit: z.coerce.number().int().min(1).max(TOPIC_LIMITS.maxHistoryPage).default(TOPIC_LIMITS.defaultHistoryPage),
 });
 

@@ -21,7 +21,7 @@ import {
   Target,
   Uuid,
 } from './primitives.js';
-import { PostTopicMessageBody, TOPIC_LIMITS, TopicMessageId, TopicName } from './api.js';
+import { PostTopicMessageBody, TOPIC_LIMITS, TopicCursor, TopicMessageId, TopicName } from './api.js';
 import { EpochNumber, EpochScope, EpochSeals, SignedEpochManifestSchema } from './epochs.js';
 
 /** Frames a peer sends to the broker. Strict: unknown keys are a schema violation. */
@@ -162,7 +162,7 @@ export const TopicHistoryFrame = z
     req_id: ReqId,
     topic: TopicName,
     before: TopicMessageId.optional(),
-    after: TopicMessageId.optional(),
+    after: TopicCursor.optional(),
     limit: z.number().int().min(1).max(TOPIC_LIMITS.maxHistoryPage).optional(),
   })
   .refine((f) => f.before === undefined || f.after === undefined, 'give at most one of before, after');
