@@ -29,7 +29,7 @@ import { StatusCommand, StatusSetCommand, SummaryCommand, SummarySetCommand } fr
 import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
-import { PluginAddCommand, PluginCommand, PluginListCommand, PluginLogsCommand, PluginRemoveCommand, PluginRunCommand, PluginStatusCommand } from './commands/plugin.command.js';
+import { BridgeCommand, BridgeRunCommand, PluginAddCommand, PluginCommand, PluginListCommand, PluginLogsCommand, PluginRemoveCommand, PluginRunCommand, PluginStatusCommand } from './commands/plugin.command.js';
 import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
 import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
@@ -71,6 +71,8 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     GroupJoinCommand,
     GroupLeaveCommand,
     WhoamiCommand,
+    BridgeCommand,
+    BridgeRunCommand,
     PluginCommand,
     PluginListCommand,
     PluginAddCommand,

@@ -63,7 +63,8 @@ describe('claudemesh plugin', () => {
     } finally {
       await tb.close();
     }
-  }, HANG_MS);
+    // A dozen CLI processes in a row: the timeout only catches a hang.
+  }, HANG_MS * 4);
 
   it('runs the host: status and logs answer while it runs, SIGTERM stops every plugin, a bad file starts nothing (exit 2)', async () => {
     expect((await cli(home, ['plugin', 'status'])).code).toBe(5);
@@ -72,6 +73,13 @@ describe('claudemesh plugin', () => {
     const refused = await cli(home, ['plugin', 'run', bad, '--dir', FIXTURES]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(new RegExp(`\\[E_PLUGIN_CONFIG\\] ${bad.replace(/[.]/g, '\\.')}:4:25: plugins\\.0\\.config\\.greeting: `));
+
+    // The bridge's own settings file: a bad value names that file, its line and the field.
+    const bridgeFile = join(home, 'bridge.yaml');
+    writeFileSync(bridgeFile, 'routes:\n  - from: { mesh: alpha, topic: general }\n    to: { mesh: beta, topic: General }\nmax_hops: 2\n');
+    const bridgeRefused = await cli(home, ['bridge', 'run', bridgeFile]);
+    expect(bridgeRefused.code).toBe(2);
+    expect(bridgeRefused.stderr).toMatch(new RegExp(`\\[E_PLUGIN_CONFIG\\] ${bridgeFile.replace(/[.]/g, '\\.')}:3:30: plugins\\.0\\.config\\.routes\\.0\\.to\\.topic: `));
 
     const file = join(home, 'plugins.yaml');
     writeFileSync(file, 'plugins:\n  - instance: steady\n    plugin: probe\n    health: { interval_ms: 100 }\n    config: { greeting: salut }\n');

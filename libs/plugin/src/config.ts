@@ -131,3 +131,33 @@ export function loadHostConfig(file: string): LoadedConfig {
   if (!parsed.success) throw new PluginError('E_PLUGIN_CONFIG', describeIssues({ where }, parsed.error.issues as never));
   return { file: abs, config: parsed.data, where };
 }
+
+/**
+ * One instance from a file holding only the plugin's own config (`claudemesh bridge run <bridge.yaml>`):
+ * the host's settings take their defaults, and a bad value still names that file, line and field.
+ */
+export function loadSingleInstanceConfig(file: string, plugin: string, instance: string): LoadedConfig {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (error) {
+    throw new PluginError('E_PLUGIN_CONFIG', `${abs}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lines.linePos(e.pos[0]);
+    throw new PluginError('E_PLUGIN_CONFIG', `${abs}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const inner = locator(abs, doc, lines);
+  // The plugin's config is the whole file: `plugins.0.config.<rest>` is `<rest>` in it.
+  const where = (path: ReadonlyArray<string | number>, key?: string): string =>
+    path[0] === 'plugins' && path[1] === 0 && path[2] === 'config' ? inner(path.slice(3), key) : `${abs}:1:1`;
+  const body = doc.toJS() as unknown;
+  if (body !== null && body !== undefined && (typeof body !== 'object' || Array.isArray(body))) throw new PluginError('E_PLUGIN_CONFIG', `${abs}:1:1: expected the ${plugin}'s settings as a map`);
+  const parsed = HostConfig.safeParse({ plugins: [{ instance, plugin, config: body ?? {} }] });
+  if (!parsed.success) throw new PluginError('E_PLUGIN_CONFIG', describeIssues({ where }, parsed.error.issues as never));
+  return { file: abs, config: parsed.data, where };
+}

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { hostSocketPath, serveHostControl } from './control-socket.js';
-import { loadHostConfig } from './config.js';
+import { loadHostConfig, loadSingleInstanceConfig } from './config.js';
 import { PluginHost } from './host.js';
 import { PluginError } from './manifest.js';
 
@@ -14,8 +14,10 @@ import { PluginError } from './manifest.js';
  * SIGINT/SIGTERM, 2 for a configuration or plugin that does not check (nothing started), 1 otherwise.
  */
 export async function hostMain(argv: readonly string[], rootDir: string): Promise<void> {
-  const file = argv[0];
-  if (!file) {
+  // `--single <plugin> <instance> <file>`: the file is that plugin's own config (`claudemesh bridge run`).
+  const single = argv[0] === '--single' ? { plugin: argv[1], instance: argv[2] } : null;
+  const file = single ? argv[3] : argv[0];
+  if (!file || (single && (!single.plugin || !single.instance))) {
     process.stderr.write('usage: claudemesh plugin run <plugins.yaml>\n');
     process.exit(2);
   }
@@ -25,7 +27,7 @@ export async function hostMain(argv: readonly string[], rootDir: string): Promis
   const pluginsDir = process.env['CLAUDEMESH_PLUGINS_DIR'] || join(rootDir, 'plugins');
   let host: PluginHost;
   try {
-    host = new PluginHost({ loaded: loadHostConfig(file), hostVersion, pluginsDir, home });
+    host = new PluginHost({ loaded: single ? loadSingleInstanceConfig(file, single.plugin!, single.instance!) : loadHostConfig(file), hostVersion, pluginsDir, home });
     await host.start();
   } catch (error) {
     if (error instanceof PluginError) {

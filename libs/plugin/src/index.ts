@@ -1,5 +1,5 @@
 export { PluginError, PluginCapability, PluginManifest, PluginPermissions, checkCompatibility, checkPermissions, readPlugin, type PluginPackage } from './manifest.js';
-export { ControlConfig, HostConfig, InstanceConfig, describeIssues, expandPath, loadHostConfig, type LoadedConfig } from './config.js';
+export { ControlConfig, HostConfig, InstanceConfig, describeIssues, expandPath, loadHostConfig, loadSingleInstanceConfig, type LoadedConfig } from './config.js';
 export { PluginHost, type ControlInfo, type InstanceState, type InstanceStatus, type PluginHostOptions } from './host.js';
 export { PLUGIN_EXIT, runPlugin, type PluginContext, type PluginDefinition, type RunningPlugin } from './runtime.js';
 export { askHost, hostSocketPath, serveHostControl, type HostControl } from './control-socket.js';

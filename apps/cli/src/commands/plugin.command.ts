@@ -71,22 +71,62 @@ export class PluginListCommand extends CommandRunner {
   }
 }
 
+/** Runs the host binary in the foreground with `args`, passing Ctrl-C/SIGTERM on; exits with its code. */
+async function runHost(args: string[], dir?: string): Promise<void> {
+  const bin = process.env['CLAUDEMESH_PLUGIN_HOST'] || join(pluginLibDir(), 'bin', 'claudemesh-plugin-host.mjs');
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, CLAUDEMESH_HOME: claudemeshHome(), CLAUDEMESH_PLUGINS_DIR: pluginsDir(dir) },
+  });
+  // The host stops its plugins on these: pass them on and wait for it.
+  const forward = (signal: NodeJS.Signals) => (): void => void child.kill(signal);
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  process.exitCode = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+}
+
+interface BridgeRunOptions extends PluginOptions {
+  instance?: string;
+}
+
+/**
+ * `bridge run <bridge.yaml>`: the bridge alone, from a file of its own settings (routes, max_hops,
+ * filter…), as one instance of a host — the short way for the commonest plugin (docs/plugins.md §5).
+ */
+@Gated({ resource: 'plugin', verb: 'run' })
+@SubCommand({ name: 'run', arguments: '<config>', description: 'Run one bridge in the foreground from a file of its settings (routes, max_hops, filter…); its home is the one plugin add made for --instance (default bridge)' })
+export class BridgeRunCommand extends CommandRunner {
+  async run([file]: string[], options: BridgeRunOptions): Promise<void> {
+    if (!file) throw new CliError('usage: claudemesh bridge run <bridge.yaml> [--instance <name>] (the bridge\'s routes: docs/plugins.md §5)', EXIT.usage);
+    const instance = options.instance ?? 'bridge';
+    instanceHome(instance);
+    await runHost(['--single', 'bridge', instance, resolve(file)], options.dir);
+  }
+
+  @Option({ flags: '--instance <name>', description: 'the instance (its home: $CLAUDEMESH_HOME/plugins/<name>, made by plugin add <name> --plugin bridge); default bridge' })
+  parseInstance(value: string): string {
+    return value;
+  }
+
+  @Option({ ...dirOption })
+  parseDir(value: string): string {
+    return value;
+  }
+}
+
+@Command({ name: 'bridge', description: 'Bridges between meshes (a plugin: docs/plugins.md §5); run one from its settings file', subCommands: [BridgeRunCommand] })
+export class BridgeCommand extends CommandRunner {
+  async run(): Promise<void> {
+    this.command.help();
+  }
+}
+
 @Gated({ resource: 'plugin', verb: 'run' })
 @SubCommand({ name: 'run', arguments: '<config>', description: 'Run the plugin host in the foreground: every instance of the config file (YAML) as its own supervised process (Ctrl-C stops them, draining)' })
 export class PluginRunCommand extends CommandRunner {
   async run([file]: string[], options: PluginOptions): Promise<void> {
     if (!file) throw new CliError('usage: claudemesh plugin run <config> (a plugins YAML file)', EXIT.usage);
-    const bin = process.env['CLAUDEMESH_PLUGIN_HOST'] || join(pluginLibDir(), 'bin', 'claudemesh-plugin-host.mjs');
-    const child = spawn(process.execPath, [bin, resolve(file)], {
-      stdio: 'inherit',
-      env: { ...process.env, CLAUDEMESH_HOME: claudemeshHome(), CLAUDEMESH_PLUGINS_DIR: pluginsDir(options.dir) },
-    });
-    // The host stops its plugins on these: pass them on and wait for it.
-    const forward = (signal: NodeJS.Signals) => (): void => void child.kill(signal);
-    process.on('SIGINT', forward('SIGINT'));
-    process.on('SIGTERM', forward('SIGTERM'));
-    const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
-    process.exitCode = code;
+    await runHost([resolve(file)], options.dir);
   }
 
   @Option({ ...dirOption })
