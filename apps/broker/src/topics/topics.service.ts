@@ -70,6 +70,30 @@ export interface SealedPost {
 /** What post() takes: version 1 text, or a sealed version 2 body (both from topic_send and REST). */
 export type TopicPost = z.output<typeof PostTopicMessageBody> | SealedPost;
 
+/** One post in its topic's write queue (TopicsService.commitPosts). */
+interface PostJob {
+  scope: TopicScope;
+  t: ResolvedTopic;
+  name: string;
+  sealed: SealedPost | null;
+  text: string | null;
+  replyTo: string | undefined;
+  clientId: string;
+  use: EpochUseNow | null;
+  /** Its place under the epoch's scheduled bound, taken under the topic's lock. */
+  onReserved: (n: number) => void;
+  resolve?: (r: StoredPost | null) => void;
+  reject?: (error: unknown) => void;
+}
+
+interface StoredPost {
+  row: MessageRow;
+  members: string[];
+}
+
+/** Posts one topic commits together at most (a batch holds the topic's lock for all of them). */
+const MAX_POST_BATCH = 128;
+
 const isSealed = (body: TopicPost): body is SealedPost => 'body_version' in body && body.body_version === 2;
 
 /**
@@ -80,6 +104,8 @@ const isSealed = (body: TopicPost): body is SealedPost => 'body_version' in body
  */
 @Injectable()
 export class TopicsService implements OnApplicationBootstrap {
+  /** Posts waiting for their topic's next batch, by topic id; a topic with an entry has a batch being written. */
+  private readonly postQueues = new Map<string, PostJob[]>();
   private readonly searchLimits: SearchLimits;
   private readonly searches: SearchGate;
   private readonly statistics: TopicStatistics;
@@ -262,80 +288,9 @@ export class TopicsService implements OnApplicationBootstrap {
       if (sealed && reserved !== null) this.sealedPosts.release(scope.state.mesh.id, epochScope, sealed.key_epoch);
       reserved = null;
     };
-    const stored = transaction(this.ds, async (qr) => {
-      // Posts to one topic commit in id order (ids are taken at INSERT, commits could otherwise
-      // cross), so a stream resuming after id N can never miss a lower id committed later. A sealed
-      // post's epoch, checked against what this node last read, is confirmed current in the same statement.
-      if (sealed) {
-        const [lock] = await rows<{ current_epoch: number }>(
-          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, scope.state.mesh.id, epochScope],
-        );
-        const current = Number(lock?.current_epoch ?? 0);
-        if (current !== sealed.key_epoch) {
-          this.sealedPosts.stale(scope.state.mesh.id, epochScope);
-          throw new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current });
-        }
-        reserved = this.sealedPosts.reserve(scope.state.mesh.id, epochScope, sealed.key_epoch, `#${name}`, use!);
-      } else {
-        await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
-      }
-      if (!t.joined) await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
-      let parentSender: string | null = null;
-      if (body.reply_to !== undefined) {
-        const [parent] = canExist(body.reply_to)
-          ? await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [body.reply_to])
-          : [];
-        if (!parent || String(parent.topic_id) !== t.id) throw new ProtocolError('E_SCHEMA', `reply_to ${body.reply_to} is not a message of #${name}`);
-        parentSender = String(parent.sender_member_id);
-      }
-      const [inserted] = await rows<{ id: string; created_at: Date }>(
-        qr,
-        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
-        [
-          t.id, scope.state.mesh.id, scope.member.id, clientId, body.reply_to ?? null, sealed ? 2 : 1, text,
-          sealed ? Buffer.from(sealed.nonce, 'base64url') : null, sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
-          sealed?.key_epoch ?? null, sealed?.sig ?? null,
-        ],
-      );
-      if (!inserted) return null;
-      const members = (await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id));
-      const inTopic = new Set(members);
-      // Who may read it: every active member for a public topic, its members for a private one.
-      const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
-      // A sealed post names its mentions (the broker cannot read the text); text is read for them.
-      const mentioned = (sealed ? [...new Set(sealed.mentions)].map((k) => scope.state.byPubkey.get(k)) : mentionedNames(text ?? '').map((n) => scope.state.byName.get(n)))
-        .filter((m): m is MemberRecord => m !== undefined && m.id !== scope.member.id && readers(m));
-      const notes: Array<[string, 'mention' | 'reply']> = mentioned.map((m) => [m.id, 'mention']);
-      const parent = parentSender ? scope.state.byId.get(parentSender) : undefined;
-      if (parent && parent.id !== scope.member.id && readers(parent)) notes.push([parent.id, 'reply']);
-      if (notes.length > 0) {
-        await qr.query(
-          `INSERT INTO notifications (mesh_id, member_id, kind, topic_id, message_id, actor_member_id)
-           SELECT $1, u.member_id, u.kind, $2, $3, $4 FROM unnest($5::bigint[], $6::text[]) AS u(member_id, kind) ON CONFLICT DO NOTHING`,
-          [scope.state.mesh.id, t.id, inserted.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
-        );
-      }
-      // The stored row, as a SELECT of it would read it back (mentions in member-id order).
-      const row: MessageRow = {
-        id: String(inserted.id),
-        topic_id: t.id,
-        topic: t.name,
-        sender_member_id: scope.member.id,
-        client_id: clientId,
-        reply_to: body.reply_to ?? null,
-        body_version: sealed ? 2 : 1,
-        body: text,
-        nonce: sealed ? Buffer.from(sealed.nonce, 'base64url') : null,
-        ciphertext: sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
-        key_epoch: sealed?.key_epoch ?? null,
-        sig: sealed?.sig ?? null,
-        created_at: inserted.created_at,
-        mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
-      };
-      return { row, members };
-    });
+    // Posts to one topic are committed in batches (group commit): one lock, one members read and one
+    // commit for all that arrived while the previous batch was being written (commitPosts).
+    const stored = this.enqueuePost({ scope, t, name, sealed, text, replyTo: body.reply_to, clientId, use, onReserved: (n) => (reserved = n) });
     const settled = stored.then((r) => {
       if (r === null) release();
       return r;
@@ -363,6 +318,148 @@ export class TopicsService implements OnApplicationBootstrap {
     if (!sealed || !use) return { message, duplicate: false };
     const due = this.sealedPosts.due(sealed.key_epoch, reserved ?? use.sent, use);
     return due ? { message, duplicate: false, epoch_due: due } : { message, duplicate: false };
+  }
+
+  /** Queues a post for its topic's next batch; starts the topic's writer when none runs. */
+  private enqueuePost(job: PostJob): Promise<StoredPost | null> {
+    return new Promise<StoredPost | null>((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+      const queue = this.postQueues.get(job.t.id);
+      if (queue) {
+        queue.push(job);
+        return;
+      }
+      this.postQueues.set(job.t.id, [job]);
+      void this.writePosts(job.t.id);
+    });
+  }
+
+  /** Writes a topic's queued posts, a batch at a time, until none wait. */
+  private async writePosts(topicId: string): Promise<void> {
+    for (;;) {
+      const queue = this.postQueues.get(topicId)!;
+      if (queue.length === 0) {
+        this.postQueues.delete(topicId);
+        return;
+      }
+      const batch = queue.splice(0, MAX_POST_BATCH);
+      try {
+        const results = await this.commitPosts(batch);
+        results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject!(r) : batch[i]!.resolve!(r)));
+      } catch (error) {
+        // The transaction failed as a whole (database unavailable, …): nothing of the batch is stored.
+        for (const job of batch) job.reject!(error);
+      }
+    }
+  }
+
+  /**
+   * Stores a batch of posts to one topic in one transaction. Posts to one topic commit in id order
+   * (ids are taken at INSERT, commits could otherwise cross), so a stream resuming after id N can
+   * never miss a lower id committed later: the topic's row lock orders batches across nodes, and a
+   * batch's ids are its order. A sealed post's epoch, checked against what this node last read, is
+   * confirmed current under that lock. A post refused on its own (stale epoch, unknown reply_to) is
+   * that post's error, not the batch's: its checks run no statement that could fail.
+   */
+  private async commitPosts(batch: PostJob[]): Promise<Array<StoredPost | null | ProtocolError>> {
+    const t = batch[0]!.t;
+    const state = batch[0]!.scope.state;
+    const epochScope = topicScope(t.name);
+    return transaction(this.ds, async (qr) => {
+      let current = 0;
+      if (batch.some((j) => j.sealed)) {
+        const [lock] = await rows<{ current_epoch: number }>(
+          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, state.mesh.id, epochScope],
+        );
+        current = Number(lock?.current_epoch ?? 0);
+      } else {
+        await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
+      }
+      const inTopic = new Set((await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id)));
+      const out: Array<StoredPost | null | ProtocolError> = [];
+      const stored: StoredPost[] = [];
+      for (const job of batch) {
+        const { scope, sealed, text } = job;
+        if (sealed) {
+          if (current !== sealed.key_epoch) {
+            this.sealedPosts.stale(state.mesh.id, epochScope);
+            out.push(new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${job.name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current }));
+            continue;
+          }
+          job.onReserved(this.sealedPosts.reserve(state.mesh.id, epochScope, sealed.key_epoch, `#${job.name}`, job.use!));
+        }
+        let parentSender: string | null = null;
+        if (job.replyTo !== undefined) {
+          const [parent] = canExist(job.replyTo)
+            ? await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [job.replyTo])
+            : [];
+          if (!parent || String(parent.topic_id) !== t.id) {
+            out.push(new ProtocolError('E_SCHEMA', `reply_to ${job.replyTo} is not a message of #${job.name}`));
+            continue;
+          }
+          parentSender = String(parent.sender_member_id);
+        }
+        if (!job.t.joined && !inTopic.has(scope.member.id)) {
+          await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
+          inTopic.add(scope.member.id);
+        }
+        const [inserted] = await rows<{ id: string; created_at: Date }>(
+          qr,
+          `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
+          [
+            t.id, state.mesh.id, scope.member.id, job.clientId, job.replyTo ?? null, sealed ? 2 : 1, text,
+            sealed ? Buffer.from(sealed.nonce, 'base64url') : null, sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
+            sealed?.key_epoch ?? null, sealed?.sig ?? null,
+          ],
+        );
+        if (!inserted) {
+          out.push(null);
+          continue;
+        }
+        // Who may read it: every active member for a public topic, its members for a private one.
+        const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
+        // A sealed post names its mentions (the broker cannot read the text); text is read for them.
+        const mentioned = (sealed ? [...new Set(sealed.mentions)].map((k) => state.byPubkey.get(k)) : mentionedNames(text ?? '').map((n) => state.byName.get(n)))
+          .filter((m): m is MemberRecord => m !== undefined && m.id !== scope.member.id && readers(m));
+        const notes: Array<[string, 'mention' | 'reply']> = mentioned.map((m) => [m.id, 'mention']);
+        const parent = parentSender ? state.byId.get(parentSender) : undefined;
+        if (parent && parent.id !== scope.member.id && readers(parent)) notes.push([parent.id, 'reply']);
+        if (notes.length > 0) {
+          await qr.query(
+            `INSERT INTO notifications (mesh_id, member_id, kind, topic_id, message_id, actor_member_id)
+             SELECT $1, u.member_id, u.kind, $2, $3, $4 FROM unnest($5::bigint[], $6::text[]) AS u(member_id, kind) ON CONFLICT DO NOTHING`,
+            [state.mesh.id, t.id, inserted.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
+          );
+        }
+        // The stored row, as a SELECT of it would read it back (mentions in member-id order).
+        const row: MessageRow = {
+          id: String(inserted.id),
+          topic_id: t.id,
+          topic: t.name,
+          sender_member_id: scope.member.id,
+          client_id: job.clientId,
+          reply_to: job.replyTo ?? null,
+          body_version: sealed ? 2 : 1,
+          body: text,
+          nonce: sealed ? Buffer.from(sealed.nonce, 'base64url') : null,
+          ciphertext: sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
+          key_epoch: sealed?.key_epoch ?? null,
+          sig: sealed?.sig ?? null,
+          created_at: inserted.created_at,
+          mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
+        };
+        const result = { row, members: [] as string[] };
+        stored.push(result);
+        out.push(result);
+      }
+      // Everyone in the topic once the batch is in, the batch's own joiners included.
+      const members = [...inTopic];
+      for (const r of stored) r.members = members;
+      return out;
+    });
   }
 
   /**
