@@ -77,6 +77,10 @@ interface Lane {
   toLabel: string;
   draining: Promise<void> | null;
   again: boolean;
+  /** Forwards issued and not yet settled, in source order; the cursor moves past each as it settles. */
+  inFlight: Array<{ id: string; done: Promise<void> }>;
+  /** The settling of `inFlight`'s head, when one runs. */
+  settling: Promise<void> | null;
 }
 
 const targetOf = (group: string): string => (group === '*' ? '*' : `@${group}`);
@@ -231,7 +235,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     for (const [from, src, to, dst] of pairs) {
       lanes.push({
         id: `${from.mesh.mesh_id}${labelOf(src)}>${to.mesh.mesh_id}${labelOf(dst)}`, from, fromTopic: src.topic ?? '', fromGroup: src.group !== undefined ? targetOf(src.group) : null,
-        to, to_: dst, toLabel: labelOf(dst), draining: null, again: false,
+        to, to_: dst, toLabel: labelOf(dst), draining: null, again: false, inFlight: [], settling: null,
       });
     }
   }
@@ -335,47 +339,74 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   const modes = new Map<string, boolean>();
 
   /**
-   * Reads the lane's source topic after its cursor, in id order, forwarding each with up to
-   * `window` forwards in flight. The cursor moves past a message only once it and every message
-   * before it are dealt with, so a crash forwards again (as duplicates) at most what was in flight.
+   * Moves the lane's cursor past each forward as it settles, in source order. A forward that failed
+   * stops it there: what was issued after it is dropped (any that landed is a duplicate next time)
+   * and the lane reads again from the cursor.
+   */
+  const settle = (lane: Lane): Promise<void> => {
+    lane.settling ??= (async () => {
+      try {
+        while (lane.inFlight.length > 0) {
+          const head = lane.inFlight[0]!;
+          await head.done;
+          if (lane.inFlight[0] === head) lane.inFlight.shift();
+          state.set(lane.id, head.id);
+        }
+      } catch (error) {
+        lane.inFlight.length = 0;
+        throw error;
+      } finally {
+        lane.settling = null;
+      }
+    })();
+    return lane.settling;
+  };
+
+  /**
+   * Reads the lane's source topic after what it last issued, in id order, forwarding each with up
+   * to `window` forwards in flight. Reading does not wait for the forwards issued before (only for
+   * room in the window), so a message that arrives while others are in flight goes out at once. The
+   * cursor moves past a message only once it and every message before it are dealt with, so a
+   * crash forwards again (as duplicates) at most what was in flight.
    */
   const drainLane = async (lane: Lane): Promise<void> => {
-    const inFlight: Array<{ id: string; done: Promise<void> }> = [];
-    const settleFirst = async (): Promise<void> => {
-      const first = inFlight[0]!;
-      await first.done;
-      inFlight.shift();
-      state.set(lane.id, first.id);
-    };
-    try {
-      for (;;) {
-        const after = inFlight.at(-1)?.id ?? state.cursor(lane.id) ?? '0';
-        const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
-        if (page.messages.length === 0) return;
-        const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
-        for (const [k, m] of page.messages.entries()) {
-          if (stopping) return;
-          let done: Promise<void> = Promise.resolve();
-          if (m.sender.member_pubkey !== lane.from.key) {
-            const o = opened[k]!;
-            if (o.text === null) {
-              // Not sealed to the bridge yet: wait for a key rather than skip it.
-              counters.waiting_for_key += 1;
-              return;
-            }
-            done = forward(lane, { id: m.id, sender: m.sender.display_name, sealed: m.body_version === 2 }, o.text);
-            // Settled in order below; a rejection is seen there, not as an unhandled one.
-            done.catch(() => undefined);
+    for (;;) {
+      const after = lane.inFlight.at(-1)?.id ?? state.cursor(lane.id) ?? '0';
+      const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
+      if (page.messages.length === 0) return;
+      const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
+      for (const [k, m] of page.messages.entries()) {
+        if (stopping) return;
+        let done: Promise<void> = Promise.resolve();
+        if (m.sender.member_pubkey !== lane.from.key) {
+          const o = opened[k]!;
+          if (o.text === null) {
+            // Not sealed to the bridge yet: wait for a key rather than skip it.
+            counters.waiting_for_key += 1;
+            return;
           }
-          inFlight.push({ id: m.id, done });
-          if (inFlight.length >= cfg.window) await settleFirst();
+          done = forward(lane, { id: m.id, sender: m.sender.display_name, sealed: m.body_version === 2 }, o.text);
+          // Settled in order by settle(); a rejection is seen there, not as an unhandled one.
+          done.catch(() => undefined);
         }
-        saveRing(lane.from);
-        if (!page.has_more) return;
+        lane.inFlight.push({ id: m.id, done });
+        void settle(lane).catch((error: unknown) => {
+          counters.errors += 1;
+          ctx.log(`lane ${laneName(lane)}: ${(error as Error).message}`);
+          // Read again from the cursor, after the failure.
+          setTimeout(() => kick(lane), cfg.poll_ms);
+        });
+        // Room in the window: the head settling (settle() shifts it as soon as it is done).
+        while (lane.inFlight.length >= cfg.window) {
+          const head = lane.inFlight[0]!;
+          await head.done.catch(() => undefined);
+          if (lane.inFlight[0] === head) await new Promise((r) => setImmediate(r));
+        }
+        // A failure emptied the window: this page is stale, read again from the cursor.
+        if (lane.inFlight.length === 0 && state.cursor(lane.id) !== m.id) return;
       }
-    } finally {
-      // What was issued is awaited in order (the cursor stops before the first that failed).
-      while (inFlight.length > 0) await settleFirst();
+      saveRing(lane.from);
+      if (!page.has_more) return;
     }
   };
 
@@ -418,7 +449,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     health: () => ({ ok: true }),
     async stop(drainMs: number): Promise<boolean> {
       clearInterval(poll);
-      const inFlight = Promise.all([...lanes.map((l) => l.draining ?? Promise.resolve()), ...groupWork]);
+      const inFlight = Promise.all([...lanes.map((l) => (l.draining ?? Promise.resolve()).then(() => l.settling?.catch(() => undefined))), ...groupWork]);
       const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
       stopping = true;
       state.flush();
