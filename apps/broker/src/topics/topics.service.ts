@@ -377,14 +377,16 @@ export class TopicsService implements OnApplicationBootstrap {
         await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
       }
       const inTopic = new Set((await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id)));
-      const out: Array<StoredPost | null | ProtocolError> = [];
+      const out: Array<StoredPost | null | ProtocolError> = new Array<StoredPost | null | ProtocolError>(batch.length).fill(null);
       const stored: StoredPost[] = [];
-      for (const job of batch) {
-        const { scope, sealed, text } = job;
+      /** The posts that passed their own checks, with their index in the batch and the sender of the message they reply to. */
+      const ready: Array<{ i: number; job: PostJob; parentSender: string | null }> = [];
+      for (const [i, job] of batch.entries()) {
+        const { scope, sealed } = job;
         if (sealed) {
           if (current !== sealed.key_epoch) {
             this.sealedPosts.stale(state.mesh.id, epochScope);
-            out.push(new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${job.name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current }));
+            out[i] = new ProtocolError('E_EPOCH_STALE', `the current key epoch of #${job.name} is ${current}: sync it, encrypt again and resend`, { current_epoch: current });
             continue;
           }
           job.onReserved(this.sealedPosts.reserve(state.mesh.id, epochScope, sealed.key_epoch, `#${job.name}`, job.use!));
@@ -395,7 +397,7 @@ export class TopicsService implements OnApplicationBootstrap {
             ? await rows<{ topic_id: string; sender_member_id: string }>(qr, 'SELECT topic_id, sender_member_id FROM topic_messages WHERE id = $1', [job.replyTo])
             : [];
           if (!parent || String(parent.topic_id) !== t.id) {
-            out.push(new ProtocolError('E_SCHEMA', `reply_to ${job.replyTo} is not a message of #${job.name}`));
+            out[i] = new ProtocolError('E_SCHEMA', `reply_to ${job.replyTo} is not a message of #${job.name}`);
             continue;
           }
           parentSender = String(parent.sender_member_id);
@@ -404,21 +406,33 @@ export class TopicsService implements OnApplicationBootstrap {
           await qr.query('INSERT INTO topic_members (topic_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [t.id, scope.member.id]);
           inTopic.add(scope.member.id);
         }
-        const [inserted] = await rows<{ id: string; created_at: Date }>(
-          qr,
-          `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at`,
-          [
-            t.id, state.mesh.id, scope.member.id, job.clientId, job.replyTo ?? null, sealed ? 2 : 1, text,
-            sealed ? Buffer.from(sealed.nonce, 'base64url') : null, sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
-            sealed?.key_epoch ?? null, sealed?.sig ?? null,
-          ],
-        );
-        if (!inserted) {
-          out.push(null);
-          continue;
-        }
+        ready.push({ i, job, parentSender });
+      }
+      // One statement for the batch's rows, inserted (and so numbered) in the batch's order; a client
+      // id already stored (or twice in the batch) inserts nothing and answers null for that post.
+      const col = <T>(f: (j: PostJob) => T): T[] => ready.map((r) => f(r.job));
+      const b64 = (v: string | undefined): string | null => (v === undefined ? null : Buffer.from(v, 'base64url').toString('base64'));
+      const inserted = ready.length === 0 ? [] : await rows<{ id: string; created_at: Date; sender_member_id: string; client_id: string }>(
+        qr,
+        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
+         SELECT $1, $2, u.sender, u.client_id, u.reply_to, u.body_version, u.body, decode(u.nonce, 'base64'), decode(u.ciphertext, 'base64'), u.key_epoch, u.sig
+         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])
+           WITH ORDINALITY AS u(sender, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig, ord)
+         ORDER BY u.ord
+         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at, sender_member_id, client_id`,
+        [
+          t.id, state.mesh.id, col((j) => j.scope.member.id), col((j) => j.clientId), col((j) => j.replyTo ?? null), col((j) => (j.sealed ? 2 : 1)), col((j) => j.text),
+          col((j) => b64(j.sealed?.nonce)), col((j) => b64(j.sealed?.ciphertext)), col((j) => j.sealed?.key_epoch ?? null), col((j) => j.sealed?.sig ?? null),
+        ],
+      );
+      const byKey = new Map(inserted.map((r) => [`${String(r.sender_member_id)}|${r.client_id}`, r]));
+      for (const { i, job, parentSender } of ready) {
+        const { scope, sealed, text } = job;
+        const key = `${scope.member.id}|${job.clientId}`;
+        const row0 = byKey.get(key);
+        // The first post of the batch with this key took the row; a repeat of it is a duplicate.
+        byKey.delete(key);
+        if (!row0) continue;
         // Who may read it: every active member for a public topic, its members for a private one.
         const readers = (m: MemberRecord): boolean => !m.revoked && (t.visibility === 'public' || inTopic.has(m.id));
         // A sealed post names its mentions (the broker cannot read the text); text is read for them.
@@ -431,12 +445,12 @@ export class TopicsService implements OnApplicationBootstrap {
           await qr.query(
             `INSERT INTO notifications (mesh_id, member_id, kind, topic_id, message_id, actor_member_id)
              SELECT $1, u.member_id, u.kind, $2, $3, $4 FROM unnest($5::bigint[], $6::text[]) AS u(member_id, kind) ON CONFLICT DO NOTHING`,
-            [state.mesh.id, t.id, inserted.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
+            [state.mesh.id, t.id, row0.id, scope.member.id, notes.map((n) => n[0]), notes.map((n) => n[1])],
           );
         }
         // The stored row, as a SELECT of it would read it back (mentions in member-id order).
         const row: MessageRow = {
-          id: String(inserted.id),
+          id: String(row0.id),
           topic_id: t.id,
           topic: t.name,
           sender_member_id: scope.member.id,
@@ -448,12 +462,12 @@ export class TopicsService implements OnApplicationBootstrap {
           ciphertext: sealed ? Buffer.from(sealed.ciphertext, 'base64url') : null,
           key_epoch: sealed?.key_epoch ?? null,
           sig: sealed?.sig ?? null,
-          created_at: inserted.created_at,
+          created_at: row0.created_at,
           mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
         };
         const result = { row, members: [] as string[] };
         stored.push(result);
-        out.push(result);
+        out[i] = result;
       }
       // Everyone in the topic once the batch is in, the batch's own joiners included.
       const members = [...inTopic];
