@@ -110,8 +110,8 @@ export function describeIssues(loaded: Pick<LoadedConfig, 'where'>, issues: Read
   }).join('\n');
 }
 
-/** Reads and checks a host configuration; E_PLUGIN_CONFIG names the file, line, column and field of every problem. */
-export function loadHostConfig(file: string): LoadedConfig {
+/** A YAML file parsed with positions; E_PLUGIN_CONFIG when it cannot be read or is not YAML. */
+function readYaml(file: string): { abs: string; doc: Document; where: LoadedConfig['where'] } {
   const abs = resolve(file);
   let text: string;
   try {
@@ -126,7 +126,12 @@ export function loadHostConfig(file: string): LoadedConfig {
     const pos = lines.linePos(e.pos[0]);
     throw new PluginError('E_PLUGIN_CONFIG', `${abs}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  const where = locator(abs, doc, lines);
+  return { abs, doc, where: locator(abs, doc, lines) };
+}
+
+/** Reads and checks a host configuration; E_PLUGIN_CONFIG names the file, line, column and field of every problem. */
+export function loadHostConfig(file: string): LoadedConfig {
+  const { abs, doc, where } = readYaml(file);
   const parsed = HostConfig.safeParse(doc.toJS());
   if (!parsed.success) throw new PluginError('E_PLUGIN_CONFIG', describeIssues({ where }, parsed.error.issues as never));
   return { file: abs, config: parsed.data, where };
@@ -137,21 +142,7 @@ export function loadHostConfig(file: string): LoadedConfig {
  * the host's settings take their defaults, and a bad value still names that file, line and field.
  */
 export function loadSingleInstanceConfig(file: string, plugin: string, instance: string): LoadedConfig {
-  const abs = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (error) {
-    throw new PluginError('E_PLUGIN_CONFIG', `${abs}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lines.linePos(e.pos[0]);
-    throw new PluginError('E_PLUGIN_CONFIG', `${abs}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const inner = locator(abs, doc, lines);
+  const { abs, doc, where: inner } = readYaml(file);
   // The plugin's config is the whole file: `plugins.0.config.<rest>` is `<rest>` in it.
   const where = (path: ReadonlyArray<string | number>, key?: string): string =>
     path[0] === 'plugins' && path[1] === 0 && path[2] === 'config' ? inner(path.slice(3), key) : `${abs}:1:1`;
