@@ -4,18 +4,27 @@
  * drifts from what the library expects, this file fails before any gateway test does.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { App, LogLevel } from '@slack/bolt';
-import { Bot } from 'grammy';
-import { afterEach, describe, expect, it } from 'vitest';
+import { App, LogLevel, webApi } from '@slack/bolt';
+import { Bot, GrammyError } from 'grammy';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalServer } from '../../../test/fakes/http.js';
 import { signSlackRequest, slackEventCallback, startFakeSlack, type FakeSlack } from '../../../test/fakes/slack.js';
 import { startFakeTelegram, type FakeTelegram } from '../../../test/fakes/telegram.js';
 import { signWhatsApp, startFakeWhatsApp, whatsappVerifyQuery, whatsappWebhookBody, type FakeWhatsApp } from '../../../test/fakes/whatsapp.js';
 
-// Whatever a test opened, closed in reverse order even when it failed.
+// Whatever a test opened, closed in reverse order even when it failed; then no TCP handle is left
+// open (servers, sockets, long polls). Client sockets see their peer's close a moment later, so the
+// check waits for them (the deadline only catches a leak, it measures nothing).
 const cleanups: Array<() => Promise<unknown>> = [];
+const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
+let tcpBefore = 0;
+beforeAll(() => {
+  tcpBefore = tcpHandles();
+});
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  for (let waited = 0; tcpHandles() > tcpBefore && waited < 15_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
+  expect(tcpHandles(), 'TCP handles left open').toBeLessThanOrEqual(tcpBefore);
 });
 
 describe('fake Telegram Bot API', () => {
@@ -92,6 +101,13 @@ describe('fake Telegram Bot API', () => {
     const second = await send();
     expect(second.status).toBe(200);
     expect(tg.sent.map((c) => c.status)).toEqual([429, 200]);
+
+    // grammY (without its auto-retry plugin) surfaces the same answer as a GrammyError.
+    tg.failNext('sendMessage', 1, 5);
+    const bot = new Bot('X:Y', { client: { apiRoot: tg.apiRoot } });
+    const err = await bot.api.sendMessage(1, 'hi').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GrammyError);
+    expect(err).toMatchObject({ error_code: 429, parameters: { retry_after: 5 } });
   });
 
   it('getUpdates honours offset and limit; a webhook takes pushed updates instead', async () => {
@@ -184,6 +200,20 @@ describe('fake Slack Web API and Socket Mode', () => {
     expect((await call('conversations.info', 'xoxb-t', { channel: 'D0DM000001' })).json).toMatchObject({ ok: true, channel: { id: 'D0DM000001', is_im: true } });
     expect((await call('users.info', 'xoxb-t', { user: 'U0ADA00001' })).json).toMatchObject({ ok: true, user: { id: 'U0ADA00001', is_bot: false } });
     expect((await call('emoji.list', 'xoxb-t', {})).json).toEqual({ ok: false, error: 'unknown_method' });
+  });
+
+  it("Slack's own WebClient reads the fake's 429: it waits Retry-After and retries, or rejects with retryAfter when told to", async () => {
+    slack = await startFakeSlack();
+    cleanups.push(() => slack.close());
+    const client = new webApi.WebClient('xoxb-fake-bot', { slackApiUrl: slack.slackApiUrl, logLevel: webApi.LogLevel.ERROR });
+    slack.failNext('chat.postMessage', 1, 0);
+    const res = await client.chat.postMessage({ channel: 'C1', text: 'after a retry' });
+    expect(res.ok).toBe(true);
+    expect(slack.calls.filter((c) => c.method === 'chat.postMessage').map((c) => c.status)).toEqual([429, 200]);
+
+    const strict = new webApi.WebClient('xoxb-fake-bot', { slackApiUrl: slack.slackApiUrl, rejectRateLimitedCalls: true, logLevel: webApi.LogLevel.ERROR });
+    slack.failNext('chat.postMessage', 1, 9);
+    await expect(strict.chat.postMessage({ channel: 'C1', text: 'x' })).rejects.toMatchObject({ code: webApi.ErrorCode.RateLimitedError, retryAfter: 9 });
   });
 
   it('signSlackRequest signs v0:<ts>:<raw body> the way Slack documents it', () => {
