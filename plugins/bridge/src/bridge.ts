@@ -1,5 +1,5 @@
 import {
-  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
   type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
@@ -81,7 +81,18 @@ interface Lane {
   inFlight: Array<{ id: string; done: Promise<void> }>;
   /** The settling of `inFlight`'s head, when one runs. */
   settling: Promise<void> | null;
+  /**
+   * Forwards started from the topic's pushes, by source message id, before the lane's read of the
+   * history reached them: the read takes each over (settling it in order) instead of forwarding
+   * it again. A push only makes a message go out sooner; the cursor still moves by the read.
+   */
+  pushed: Map<string, Promise<void>>;
 }
+
+/** Forwards started from pushes and not yet taken over by the lane's read, at most, per lane: past it, the read forwards. */
+const MAX_PUSHED = 256;
+/** How long the read that settles forwards started from pushes waits, to take over many at once. */
+const SETTLE_READ_DELAY_MS = 50;
 
 const targetOf = (group: string): string => (group === '*' ? '*' : `@${group}`);
 const placeOf = (e: { topic?: string | undefined; group?: string | undefined }): Place => (e.topic !== undefined ? { topic: e.topic } : { group: e.group! });
@@ -235,7 +246,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     for (const [from, src, to, dst] of pairs) {
       lanes.push({
         id: `${from.mesh.mesh_id}${labelOf(src)}>${to.mesh.mesh_id}${labelOf(dst)}`, from, fromTopic: src.topic ?? '', fromGroup: src.group !== undefined ? targetOf(src.group) : null,
-        to, to_: dst, toLabel: labelOf(dst), draining: null, again: false, inFlight: [], settling: null,
+        to, to_: dst, toLabel: labelOf(dst), draining: null, again: false, inFlight: [], settling: null, pushed: new Map(),
       });
     }
   }
@@ -373,13 +384,23 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     for (;;) {
       const after = lane.inFlight.at(-1)?.id ?? state.cursor(lane.id) ?? '0';
       const page = await lane.from.client.topicHistory(lane.fromTopic, { after, limit: 100 });
-      if (page.messages.length === 0) return;
-      const opened = await openTopicMessages(lane.from.client, lane.from.ring, page.messages);
-      for (const [k, m] of page.messages.entries()) {
+      if (page.messages.length === 0) {
+        // Caught up: a push forward the read cannot reach any more (its message gone from the history) is forgotten.
+        for (const id of lane.pushed.keys()) if (BigInt(id) <= BigInt(after)) lane.pushed.delete(id);
+        return;
+      }
+      // Those forwarded from their pushes already are not opened again.
+      const toOpen = page.messages.filter((m) => !lane.pushed.has(m.id) && m.sender.member_pubkey !== lane.from.key);
+      const opened = new Map((await openTopicMessages(lane.from.client, lane.from.ring, toOpen)).map((o) => [o.id, o]));
+      for (const m of page.messages) {
         if (stopping) return;
         let done: Promise<void> = Promise.resolve();
-        if (m.sender.member_pubkey !== lane.from.key) {
-          const o = opened[k]!;
+        const early = lane.pushed.get(m.id);
+        if (early !== undefined) {
+          lane.pushed.delete(m.id);
+          done = early;
+        } else if (m.sender.member_pubkey !== lane.from.key) {
+          const o = opened.get(m.id)!;
           if (o.text === null) {
             // Not sealed to the bridge yet: wait for a key rather than skip it.
             counters.waiting_for_key += 1;
@@ -430,9 +451,43 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
         }
       });
   };
+  /**
+   * A topic push forwarded at once, without waiting for the lane's read of the history: the read
+   * that the push also starts finds the forward under the message's id and settles it in order.
+   * Skipped (left to the read) when the read has issued it already, when it cannot be opened yet
+   * (the read syncs the keys) or when too many wait for the read.
+   */
+  const fromPush = (lane: Lane, m: TopicMessage): boolean => {
+    if (stopping || m.sender.member_pubkey === lane.from.key || lane.pushed.has(m.id) || lane.pushed.size >= MAX_PUSHED) return false;
+    const issued = lane.inFlight.at(-1)?.id ?? state.cursor(lane.id);
+    if (issued === undefined || BigInt(m.id) <= BigInt(issued)) return false;
+    const o = openTopicMessage(lane.from.ring, m);
+    if (o.text === null) return false;
+    const done = forward(lane, { id: m.id, sender: m.sender.display_name, sealed: m.body_version === 2 }, o.text);
+    // Seen by settle() once the read takes it over.
+    done.catch(() => undefined);
+    lane.pushed.set(m.id, done);
+    return true;
+  };
+  /**
+   * The read after pushes that went out already only moves the cursor: it waits a little, so that
+   * one read takes over many forwards (a read per push would cost the broker a history query each).
+   */
+  const lateKicks = new Map<Lane, NodeJS.Timeout>();
+  const kickSoon = (lane: Lane): void => {
+    if (lateKicks.has(lane)) return;
+    lateKicks.set(lane, setTimeout(() => {
+      lateKicks.delete(lane);
+      kick(lane);
+    }, SETTLE_READ_DELAY_MS));
+  };
   for (const side of sides.values()) {
     side.client.on('topic', (m: TopicMessage) => {
-      for (const lane of topicLanes) if (lane.from === side && lane.fromTopic === m.topic) kick(lane);
+      for (const lane of topicLanes) {
+        if (lane.from !== side || lane.fromTopic !== m.topic) continue;
+        if (fromPush(lane, m)) kickSoon(lane);
+        else kick(lane);
+      }
     });
     side.client.on('epoch', () => {
       for (const lane of topicLanes) if (lane.from === side) kick(lane);
@@ -449,7 +504,16 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     health: () => ({ ok: true }),
     async stop(drainMs: number): Promise<boolean> {
       clearInterval(poll);
-      const inFlight = Promise.all([...lanes.map((l) => (l.draining ?? Promise.resolve()).then(() => l.settling?.catch(() => undefined))), ...groupWork]);
+      for (const [lane, t] of lateKicks) {
+        clearTimeout(t);
+        kick(lane);
+      }
+      lateKicks.clear();
+      const inFlight = Promise.all([
+        ...lanes.map((l) => (l.draining ?? Promise.resolve()).then(() => l.settling?.catch(() => undefined))),
+        ...lanes.flatMap((l) => [...l.pushed.values()].map((p) => p.catch(() => undefined))),
+        ...groupWork,
+      ]);
       const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
       stopping = true;
       state.flush();
