@@ -36,6 +36,7 @@ export default defineConfig({
       { find: /^@claudemesh\/plugin$/, replacement: src('./libs/plugin/src/index.ts') },
       { find: /^@claudemesh\/plugin\/manifest$/, replacement: src('./libs/plugin/src/manifest.ts') },
       { find: /^@claudemesh\/plugin\/control$/, replacement: src('./libs/plugin/src/control-socket.ts') },
+      { find: /^@claudemesh\/gateway$/, replacement: src('./libs/gateway/src/index.ts') },
     ],
   },
   test: {

@@ -1,0 +1,2 @@
+// The gateway-slack plugin's entry (being built: docs/gateways.md).
+export {};

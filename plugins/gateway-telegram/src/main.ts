@@ -1,0 +1,2 @@
+// The gateway-telegram plugin's entry (being built: docs/gateways.md).
+export {};

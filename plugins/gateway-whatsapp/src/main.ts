@@ -1,0 +1,2 @@
+// The gateway-whatsapp plugin's entry (being built: docs/gateways.md).
+export {};
