@@ -37,6 +37,7 @@ export default defineConfig({
       { find: /^@claudemesh\/plugin\/manifest$/, replacement: src('./libs/plugin/src/manifest.ts') },
       { find: /^@claudemesh\/plugin\/control$/, replacement: src('./libs/plugin/src/control-socket.ts') },
       { find: /^@claudemesh\/gateway$/, replacement: src('./libs/gateway/src/index.ts') },
+      { find: /^@claudemesh\/gateway\/link$/, replacement: src('./libs/gateway/src/link.ts') },
     ],
   },
   test: {

@@ -30,6 +30,7 @@ import { StatusLineCommand } from './commands/status-line.command.js';
 import { UninstallCommand } from './commands/uninstall.command.js';
 import { WhoamiCommand } from './commands/whoami.command.js';
 import { BridgeCommand, BridgeRunCommand, PluginAddCommand, PluginCommand, PluginListCommand, PluginLogsCommand, PluginRemoveCommand, PluginRunCommand, PluginStatusCommand } from './commands/plugin.command.js';
+import { GatewayCommand, GatewayLinkCommand, GatewayUnlinkCommand } from './commands/gateway.command.js';
 import { SkillCommand } from './commands/skill.command.js';
 import { TopicAddCommand, TopicCommand, TopicCreateCommand, TopicHistoryCommand, TopicJoinCommand, TopicLeaveCommand, TopicListCommand, TopicMembersCommand, TopicReadCommand, TopicSendCommand, TopicTailCommand } from './commands/topic.command.js';
 import { MemberRenameCommand, WhoamiRenameCommand } from './commands/member-rename.command.js';
@@ -73,6 +74,9 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     WhoamiCommand,
     BridgeCommand,
     BridgeRunCommand,
+    GatewayCommand,
+    GatewayLinkCommand,
+    GatewayUnlinkCommand,
     PluginCommand,
     PluginListCommand,
     PluginAddCommand,
