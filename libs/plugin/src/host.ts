@@ -24,6 +24,8 @@ export interface InstanceStatus {
   restarts: number;
   last_exit: { code: number | null; signal: string | null; at: number } | null;
   health: { ok: boolean; detail?: string; at: number } | null;
+  /** The plugin's own counters (a gateway's: connected, linked users, last event, errors…), as of its last health ping; null before the first. */
+  counters: Record<string, number | string> | null;
   e2e: string;
 }
 
@@ -71,6 +73,7 @@ interface Instance {
   crashes: number[];
   lastExit: InstanceStatus['last_exit'];
   health: InstanceStatus['health'];
+  counters: InstanceStatus['counters'];
   misses: number;
   logs: string[];
   timers: Set<NodeJS.Timeout>;
@@ -153,7 +156,7 @@ export class PluginHost {
       await this.checkConfig(plugin, config, index);
       const home = config.home ? expandPath(config.home, base) : join(this.o.home, 'plugins', config.instance);
       prepared.push({
-        config, index, plugin, home, state: 'starting', child: null, client: null, restarts: 0, crashes: [], lastExit: null, health: null, misses: 0, logs: [], timers: new Set(), exited: null, port: 0, spawnedAt: 0,
+        config, index, plugin, home, state: 'starting', child: null, client: null, restarts: 0, crashes: [], lastExit: null, health: null, counters: null, misses: 0, logs: [], timers: new Set(), exited: null, port: 0, spawnedAt: 0,
       });
     }
     if (nats) await this.connectNats(nats);
@@ -283,6 +286,12 @@ export class PluginHost {
       i.health = { ok: answer.ok, ...(answer.detail ? { detail: answer.detail } : {}), at: Date.now() };
       i.misses = 0;
       i.state = answer.ok ? 'running' : 'unhealthy';
+      // What `plugin status` shows of the plugin's own, refreshed at the pace of the pings.
+      void this.ask<{ counters?: Record<string, number | string> }>(i, 'plugin.status', {}, i.config.health.timeout_ms)
+        .then((st) => {
+          if (i.child === child) i.counters = st.counters ?? {};
+        })
+        .catch(() => undefined);
     } catch (error) {
       if (i.child !== child) return;
       // Starting up (Node and Nest take a moment before the control channel listens): not a miss yet.
@@ -334,7 +343,7 @@ export class PluginHost {
   status(): InstanceStatus[] {
     return this.instances.map((i) => ({
       instance: i.config.instance, plugin: i.plugin.manifest.name, kind: i.plugin.manifest.kind, version: i.plugin.version, state: i.state,
-      pid: i.child?.pid ?? null, restarts: i.restarts, last_exit: i.lastExit, health: i.health, e2e: i.plugin.manifest.e2e,
+      pid: i.child?.pid ?? null, restarts: i.restarts, last_exit: i.lastExit, health: i.health, counters: i.counters, e2e: i.plugin.manifest.e2e,
     }));
   }
 

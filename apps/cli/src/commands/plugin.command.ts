@@ -142,6 +142,7 @@ interface StatusRow {
   pid: number | null;
   restarts: number;
   health: { ok: boolean; detail?: string } | null;
+  counters?: Record<string, number | string> | null;
   e2e: string;
 }
 
@@ -152,7 +153,9 @@ export class PluginStatusCommand extends CommandRunner {
     const rows = await askHost<StatusRow[]>(socketOf(), '/status').catch((error: Error & { code?: string }) => {
       throw new CliError(error.message, error.code === 'E_NO_HOST' ? EXIT.unreachable : EXIT.failure);
     });
-    const text = rows.map((r) => `${r.instance.padEnd(20)} ${r.plugin.padEnd(12)} ${r.state.padEnd(11)} pid ${String(r.pid ?? '-').padEnd(7)} restarts ${r.restarts}${r.health && !r.health.ok && r.health.detail ? `  (${r.health.detail})` : ''}`).join('\n');
+    // A second line per instance: the plugin's own counters (a gateway: connected, linked users, last event, errors).
+    const counters = (r: StatusRow): string => (r.counters && Object.keys(r.counters).length > 0 ? `\n  ${Object.entries(r.counters).map(([k, v]) => `${k} ${v}`).join(' · ')}` : '');
+    const text = rows.map((r) => `${r.instance.padEnd(20)} ${r.plugin.padEnd(12)} ${r.state.padEnd(11)} pid ${String(r.pid ?? '-').padEnd(7)} restarts ${r.restarts}${r.health && !r.health.ok && r.health.detail ? `  (${r.health.detail})` : ''}${counters(r)}`).join('\n');
     print(options.json ?? false, rows, text || '(no instances)');
   }
 
