@@ -22,8 +22,16 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
         reject(new Error('request body far over the limit; connection dropped'));
       } else if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)));
+    let ended = false;
+    req.on('end', () => {
+      ended = true;
+      resolve(size > limit ? null : Buffer.concat(chunks));
+    });
     req.on('error', reject);
+    // A sender that goes away mid-body does not always raise 'error'; without this the read never settles.
+    req.on('close', () => {
+      if (!ended) reject(new Error('request closed before its body ended'));
+    });
   });
 }
 

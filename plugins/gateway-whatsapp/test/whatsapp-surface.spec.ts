@@ -152,6 +152,16 @@ describe('WhatsApp webhook: inbound messages', () => {
     ]);
   });
 
+  it('relays a tapped button or list choice as its title', async () => {
+    const r = await rig();
+    const body = batch(whatsappWebhookBody({ from: '4915550001', text: '', id: 'wamid.B1' }), whatsappWebhookBody({ from: '4915550001', text: '', id: 'wamid.L1' }));
+    const messages = (body['entry'] as Array<{ changes: Array<{ value: { messages: Array<Record<string, unknown>> } }> }>)[0]!.changes[0]!.value.messages;
+    messages[0] = { from: '4915550001', id: 'wamid.B1', timestamp: '1700000000', type: 'button', button: { text: 'Approve', payload: 'approve' } };
+    messages[1] = { from: '4915550001', id: 'wamid.L1', timestamp: '1700000000', type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'r2', title: 'Ship it' } } };
+    expect((await r.post(JSON.stringify(body))).status).toBe(200);
+    expect(r.delivered.map((m) => [m.dedupeId, m.text])).toEqual([['wamid.B1', 'Approve'], ['wamid.L1', 'Ship it']]);
+  });
+
   it('acknowledges status updates and reactions without delivering anything', async () => {
     const r = await rig();
     expect((await r.post(JSON.stringify(whatsappStatusWebhookBody({ id: 'wamid.OUT1', recipient: '4915550001', status: 'read' })))).status).toBe(200);
