@@ -34,14 +34,32 @@ export interface FakeWhatsApp {
   sent: WhatsAppSend[];
   /** The next `n` sends answer HTTP 429 with Graph's throughput error (code 130429) and `Retry-After`. */
   failNext(n: number, retryAfterSeconds: number): void;
+  /**
+   * The next `n` sends answer with this Graph error instead (after the token check): a rate limit
+   * without `Retry-After`, a refusal such as 131026, a 5xx.
+   */
+  failNextWith(n: number, failure: WhatsAppFailure): void;
   /** Resolves once `count` sends have been answered ok in total. */
   waitForSends(count?: number): Promise<WhatsAppSend[]>;
   close(): Promise<void>;
 }
 
+/** A Graph error answer: HTTP status, Graph `code`, and optionally a `Retry-After` header. */
+export interface WhatsAppFailure {
+  status: number;
+  code: number;
+  message?: string;
+  retryAfterSeconds?: number;
+}
+
 export interface FakeWhatsAppOptions {
   /** When set, any other bearer token gets Graph's 401 (code 190); by default any token is accepted. */
   accessToken?: string;
+  /**
+   * When set, sends to any other number get 131030 (HTTP 400), as for a test number whose recipients
+   * must be on the app's allowed list; by default every recipient is accepted.
+   */
+  allowedRecipients?: string[];
   version?: string;
 }
 
@@ -49,7 +67,7 @@ export async function startFakeWhatsApp(options: FakeWhatsAppOptions = {}): Prom
   const version = options.version ?? WHATSAPP_GRAPH_VERSION;
   const sent: WhatsAppSend[] = [];
   const waiters: Array<{ count: number; resolve: (s: WhatsAppSend[]) => void }> = [];
-  const failure = { left: 0, retryAfter: 0 };
+  const failures: WhatsAppFailure[] = [];
   const okSends = () => sent.filter((s) => s.id !== undefined);
 
   const graphError = (res: ServerResponse, status: number, code: number, message: string, type = 'OAuthException', headers: Record<string, string> = {}) =>
@@ -66,10 +84,11 @@ export async function startFakeWhatsApp(options: FakeWhatsAppOptions = {}): Prom
       call.status = 401;
       return graphError(res, 401, 190, 'Invalid OAuth access token - Cannot parse access token');
     }
-    if (failure.left > 0) {
-      failure.left -= 1;
-      call.status = 429;
-      return graphError(res, 429, 130429, '(#130429) Rate limit hit', 'OAuthException', { 'retry-after': String(failure.retryAfter) });
+    const failure = failures.shift();
+    if (failure) {
+      call.status = failure.status;
+      const headers: Record<string, string> = failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
+      return graphError(res, failure.status, failure.code, failure.message ?? `(#${failure.code}) Fake failure`, 'OAuthException', headers);
     }
     const b = req.body;
     if (b['messaging_product'] !== 'whatsapp') {
@@ -79,6 +98,10 @@ export async function startFakeWhatsApp(options: FakeWhatsAppOptions = {}): Prom
     if (typeof b['to'] !== 'string' || b['to'] === '') {
       call.status = 400;
       return graphError(res, 400, 100, '(#100) The parameter to is required.');
+    }
+    if (options.allowedRecipients && !options.allowedRecipients.includes(String(b['to']).replace(/^\+/, ''))) {
+      call.status = 400;
+      return graphError(res, 400, 131030, '(#131030) Recipient phone number not in allowed list');
     }
     const type = b['type'] ?? 'text';
     if (type === 'text' && typeof (b['text'] as { body?: unknown } | undefined)?.body !== 'string') {
@@ -99,8 +122,10 @@ export async function startFakeWhatsApp(options: FakeWhatsAppOptions = {}): Prom
     graphBase: `http://127.0.0.1:${local.port}/${version}`,
     sent,
     failNext(n, retryAfterSeconds) {
-      failure.left = n;
-      failure.retryAfter = retryAfterSeconds;
+      failures.splice(0, failures.length, ...Array.from({ length: n }, () => ({ status: 429, code: 130429, message: '(#130429) Rate limit hit', retryAfterSeconds })));
+    },
+    failNextWith(n, failure) {
+      failures.splice(0, failures.length, ...Array.from({ length: n }, () => failure));
     },
     waitForSends(count = 1) {
       if (okSends().length >= count) return Promise.resolve(okSends());
@@ -133,33 +158,65 @@ export interface WhatsAppInbound {
 
 /** The webhook body Meta POSTs for one incoming text message. Serialise it once and sign those exact bytes. */
 export function whatsappWebhookBody(m: WhatsAppInbound): Record<string, unknown> {
-  const phoneNumberId = m.phoneNumberId ?? '100000000000001';
-  const display = m.displayPhoneNumber ?? '15550001234';
-  const message: Record<string, unknown> = {
-    from: m.from,
-    id: m.id ?? newWamid(),
-    timestamp: String(m.timestamp ?? Math.floor(Date.now() / 1000)),
-    text: { body: m.text },
-    type: 'text',
-  };
+  return inboundBody(m, { text: { body: m.text }, type: 'text' });
+}
+
+export type WhatsAppMediaKind = 'image' | 'document' | 'audio' | 'video' | 'sticker';
+
+export interface WhatsAppMediaInbound extends Omit<WhatsAppInbound, 'text'> {
+  kind: WhatsAppMediaKind;
+  mimeType: string;
+  /** Documents carry their file name. */
+  filename?: string;
+  /** Images, videos and documents may carry a caption. */
+  caption?: string;
+}
+
+/** The webhook body for one incoming media message: the media is only named by an id to fetch, never inlined. */
+export function whatsappMediaWebhookBody(m: WhatsAppMediaInbound): Record<string, unknown> {
+  const media: Record<string, unknown> = { mime_type: m.mimeType, sha256: randomBytes(32).toString('base64'), id: String(randomBytes(6).readUIntBE(0, 6)) };
+  if (m.filename !== undefined) media['filename'] = m.filename;
+  if (m.caption !== undefined) media['caption'] = m.caption;
+  return inboundBody(m, { type: m.kind, [m.kind]: media });
+}
+
+export interface WhatsAppStatusUpdate {
+  /** The wamid of a message the business sent. */
+  id: string;
+  recipient: string;
+  status?: 'sent' | 'delivered' | 'read' | 'failed';
+  phoneNumberId?: string;
+}
+
+/** The webhook body for a delivery status of a sent message (no `messages`, a `statuses` array instead). */
+export function whatsappStatusWebhookBody(s: WhatsAppStatusUpdate): Record<string, unknown> {
+  return envelope(s.phoneNumberId ?? DEFAULT_PHONE_NUMBER_ID, DEFAULT_DISPLAY_NUMBER, DEFAULT_WABA_ID, {
+    statuses: [{ id: s.id, status: s.status ?? 'delivered', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: s.recipient }],
+  });
+}
+
+const DEFAULT_PHONE_NUMBER_ID = '100000000000001';
+const DEFAULT_DISPLAY_NUMBER = '15550001234';
+const DEFAULT_WABA_ID = '200000000000002';
+
+function inboundBody(m: Omit<WhatsAppInbound, 'text'>, content: Record<string, unknown>): Record<string, unknown> {
+  const display = m.displayPhoneNumber ?? DEFAULT_DISPLAY_NUMBER;
+  const message: Record<string, unknown> = { from: m.from, id: m.id ?? newWamid(), timestamp: String(m.timestamp ?? Math.floor(Date.now() / 1000)), ...content };
   // A reply names the message it answers; `from` there is the business number that sent it.
   if (m.contextId) message['context'] = { from: display, id: m.contextId };
+  return envelope(m.phoneNumberId ?? DEFAULT_PHONE_NUMBER_ID, display, m.wabaId ?? DEFAULT_WABA_ID, {
+    contacts: [{ profile: { name: m.name ?? 'Ada' }, wa_id: m.from }],
+    messages: [message],
+  });
+}
+
+function envelope(phoneNumberId: string, display: string, wabaId: string, value: Record<string, unknown>): Record<string, unknown> {
   return {
     object: 'whatsapp_business_account',
     entry: [
       {
-        id: m.wabaId ?? '200000000000002',
-        changes: [
-          {
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: display, phone_number_id: phoneNumberId },
-              contacts: [{ profile: { name: m.name ?? 'Ada' }, wa_id: m.from }],
-              messages: [message],
-            },
-            field: 'messages',
-          },
-        ],
+        id: wabaId,
+        changes: [{ value: { messaging_product: 'whatsapp', metadata: { display_phone_number: display, phone_number_id: phoneNumberId }, ...value }, field: 'messages' }],
       },
     ],
   };
