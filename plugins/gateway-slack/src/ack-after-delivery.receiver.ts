@@ -15,6 +15,8 @@ export interface AckAfterDeliveryOptions {
   appToken: string;
   logger: Logger;
   slackApiUrl?: string;
+  /** How long stop() waits for envelopes being delivered, so that their acks still reach Slack. */
+  drainMs: number;
   /** A delivery failed (the envelope stays unacknowledged) or the socket reported an error. */
   onError(error: unknown, envelopeId?: string): void;
 }
@@ -30,6 +32,8 @@ export class AckAfterDeliveryReceiver implements Receiver {
   private readonly client: SocketModeClient;
   private app: App | undefined;
   private open = false;
+  private stopping = false;
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(private readonly options: AckAfterDeliveryOptions) {
     this.client = new SocketModeClient({
@@ -37,7 +41,12 @@ export class AckAfterDeliveryReceiver implements Receiver {
       logger: options.logger,
       clientOptions: options.slackApiUrl !== undefined ? { slackApiUrl: options.slackApiUrl } : {},
     });
-    this.client.on('slack_event', (envelope: SocketEnvelope) => void this.onEnvelope(envelope));
+    this.client.on('slack_event', (envelope: SocketEnvelope) => {
+      // Once stopping, an envelope stays unacknowledged: Slack sends it again, to the next connection.
+      if (this.stopping) return;
+      const handled = this.onEnvelope(envelope).finally(() => this.inflight.delete(handled));
+      this.inflight.add(handled);
+    });
     this.client.on('connected', () => (this.open = true));
     // `close` comes first when the socket drops; the client then reconnects on its own.
     for (const state of ['close', 'reconnecting', 'disconnecting', 'disconnected']) this.client.on(state, () => (this.open = false));
@@ -53,11 +62,19 @@ export class AckAfterDeliveryReceiver implements Receiver {
   }
 
   async start(): Promise<void> {
+    this.stopping = false;
     await this.client.start();
   }
 
-  /** Resolves once the socket is closed (Bolt's receiver returns before that). */
+  /** Lets deliveries under way finish and ack, then resolves once the socket is closed (Bolt's receiver returns before that). */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.inflight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const drained = Promise.allSettled([...this.inflight]);
+      await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.drainMs)))]);
+      clearTimeout(timer);
+    }
     await this.client.disconnect();
   }
 

@@ -73,5 +73,7 @@ export function resolveSlackSecrets(config: SlackSurfaceConfig, env: NodeJS.Proc
     if (!value.startsWith(prefix)) throw new Error(`slack: ${variable} (${name}_env) must hold ${what}`);
     return value;
   };
-  return { botToken: read('bot_token')!, appToken: read('app_token'), signingSecret: read('signing_secret') };
+  const botToken = read('bot_token');
+  if (botToken === undefined) throw new Error('slack: bot_token or bot_token_env is required');
+  return { botToken, appToken: read('app_token'), signingSecret: read('signing_secret') };
 }

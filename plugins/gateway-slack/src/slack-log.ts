@@ -17,7 +17,8 @@ export function redactor(secrets: ReadonlyArray<string | undefined>): Redactor {
   };
 }
 
-export function describe(value: unknown): string {
+/** A value as one log line: an error by name and message (not its stack or attached request). */
+export function showValue(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;
   if (typeof value === 'string') return value;
   try {
@@ -32,7 +33,7 @@ export function describe(value: unknown): string {
  * (their debug output carries message bodies), each line redacted before it reaches the host's log.
  */
 export function slackLogger(log: (line: string) => void, redact: Redactor): Logger {
-  const emit = (level: string, msg: unknown[]) => log(redact(`slack ${level}: ${msg.map(describe).join(' ')}`));
+  const emit = (level: string, msg: unknown[]) => log(redact(`slack ${level}: ${msg.map(showValue).join(' ')}`));
   return {
     debug: () => undefined,
     info: () => undefined,

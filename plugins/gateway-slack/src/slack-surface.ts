@@ -9,7 +9,7 @@ import { PermanentSendError, RetryAfter, type ChatInbound, type ChatOutbound, ty
 import { App, HTTPReceiver, webApi } from '@slack/bolt';
 import { AckAfterDeliveryReceiver } from './ack-after-delivery.receiver.js';
 import { resolveSlackSecrets, SlackSurfaceConfig } from './slack-config.js';
-import { describe, redactor, slackLogger } from './slack-log.js';
+import { redactor, showValue, slackLogger } from './slack-log.js';
 import { plainText, readMessage, slackEscape } from './slack-message.js';
 
 export { SlackSurfaceConfig } from './slack-config.js';
@@ -35,8 +35,8 @@ const PERMANENT_SEND_ERRORS = new Set([
 
 /** Cap of the users.info cache; a workspace's active speakers fit easily. */
 const NAME_CACHE_MAX = 5000;
-/** How long stop() lets an HTTP request whose delivery is under way finish before cutting it. */
-const HTTP_STOP_GRACE_MS = 5000;
+/** How long stop() lets a delivery under way finish (and be acknowledged) before closing the socket or server. */
+const STOP_DRAIN_MS = 5000;
 /** A Web API call that hangs longer than this fails, and the gateway core's retry takes over. */
 const WEB_API_TIMEOUT_MS = 30_000;
 
@@ -91,7 +91,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
   let lastEventAt: string | null = null;
   let lastError: string | null = null;
   const noteError = (what: string, error: unknown) => {
-    lastError = redact(`${what}: ${describe(error)}`);
+    lastError = redact(`${what}: ${showValue(error)}`);
     log(`slack: ${lastError}`);
   };
 
@@ -107,7 +107,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
       return name;
     } catch (error) {
       // A name is a courtesy: without users:read, or while rate limited, the user id stands in (not cached, so it heals).
-      log(`slack: users.info ${user}: ${describe(error)}`);
+      log(`slack: users.info ${user}: ${showValue(error)}`);
       return user;
     }
   };
@@ -126,8 +126,12 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
       lastEventAt = new Date().toISOString();
       await next();
     });
+    let mapping: Promise<unknown> = Promise.resolve();
     app.event('message', async ({ body }) => {
-      const inbound = await toInbound(body);
+      // Names are looked up one message at a time, so deliver sees messages in the order Slack sent them.
+      const mapped = mapping.then(() => toInbound(body));
+      mapping = mapped.catch(() => undefined);
+      const inbound = await mapped;
       if (inbound === null) return;
       try {
         await deliver(inbound);
@@ -145,9 +149,10 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
 
   const startSocket = async (deliver: (m: ChatInbound) => Promise<void>, bot: { botId: string; botUserId: string }): Promise<Running> => {
     const receiver = new AckAfterDeliveryReceiver({
-      appToken: secrets.appToken!,
+      appToken: required(secrets.appToken, 'app_token'),
       logger,
       ...(slackApiUrl !== undefined ? { slackApiUrl } : {}),
+      drainMs: STOP_DRAIN_MS,
       onError: (error, envelopeId) => {
         if (!(error instanceof NotTakenOver)) noteError(envelopeId !== undefined ? `envelope ${envelopeId}` : 'socket', error);
       },
@@ -164,7 +169,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
 
   const startHttp = async (deliver: (m: ChatInbound) => Promise<void>, bot: { botId: string; botUserId: string }): Promise<Running> => {
     const receiver = new HTTPReceiver({
-      signingSecret: secrets.signingSecret!,
+      signingSecret: required(secrets.signingSecret, 'signing_secret'),
       endpoints: [cfg.path],
       // The 200 waits for the listener, hence for deliver; a rejection answers 500 and Slack retries.
       processBeforeResponse: true,
@@ -185,7 +190,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
         server.closeIdleConnections();
         let grace: NodeJS.Timeout | undefined;
         const cut = new Promise<void>((resolve) => {
-          grace = setTimeout(resolve, HTTP_STOP_GRACE_MS);
+          grace = setTimeout(resolve, STOP_DRAIN_MS);
         });
         await Promise.race([closed, cut]);
         clearTimeout(grace);
@@ -204,7 +209,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
       starting = true;
       try {
         const auth = await web.auth.test().catch((error: unknown) => {
-          throw new Error(`slack: the bot token was not accepted (auth.test: ${redact(describe(platformCode(error) ?? error))})`);
+          throw new Error(`slack: the bot token was not accepted (auth.test: ${redact(showValue(platformCode(error) ?? error))})`);
         });
         if (!auth.user_id || !auth.bot_id) throw new Error('slack: auth.test named no bot user; bot_token must be a bot token (xoxb-…)');
         const bot = { botId: auth.bot_id, botUserId: auth.user_id };
@@ -212,7 +217,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
         lastError = null;
         log(cfg.mode === 'socket' ? 'slack: connected over Socket Mode' : `slack: events endpoint listening on ${cfg.listen_host}:${running.address()?.port ?? cfg.port}${cfg.path}`);
       } catch (error) {
-        const message = error instanceof Error && error.message.startsWith('slack:') ? error.message : `slack: could not start (${cfg.mode} mode): ${describe(platformCode(error) ?? error)}`;
+        const message = error instanceof Error && error.message.startsWith('slack:') ? error.message : `slack: could not start (${cfg.mode} mode): ${showValue(platformCode(error) ?? error)}`;
         lastError = redact(message);
         throw new Error(redact(message));
       } finally {
@@ -239,7 +244,7 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
           lastError = `send to ${m.chat}: ${code}`;
           throw new PermanentSendError(`slack: chat.postMessage to ${m.chat} refused: ${code}`);
         }
-        lastError = redact(`send to ${m.chat}: ${describe(error)}`);
+        lastError = redact(`send to ${m.chat}: ${showValue(error)}`);
         throw error;
       }
     },
@@ -258,6 +263,11 @@ export function createSlackSurface(config: SlackSurfaceConfig, opts: SlackSurfac
       return running?.address() ?? null;
     },
   };
+}
+
+function required(secret: string | undefined, name: string): string {
+  if (secret === undefined) throw new Error(`slack: ${name} or ${name}_env is required in this mode`);
+  return secret;
 }
 
 /** The `error` of a Web API refusal (`{ ok: false, error }`), if that is what it was. */

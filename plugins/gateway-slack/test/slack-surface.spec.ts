@@ -240,6 +240,21 @@ describe('Slack surface, Socket Mode', () => {
     await until('the fake sees the socket closed', () => fake.openSockets() === 0);
   });
 
+  it('stop() lets a delivery under way finish and acknowledges it before closing the socket', async () => {
+    const fake = await fakeSlack();
+    const box = inbox();
+    const held = deferred();
+    box.behave = () => held.promise;
+    const { surface } = await socketSurface(fake, box);
+    const envelope = await fake.pushEvent({ type: 'message', text: 'almost there' });
+    await box.count(1);
+    const stopped = surface.stop();
+    held.resolve();
+    await stopped;
+    expect(fake.acks.map((a) => a.envelope_id)).toContain(envelope.envelope_id);
+    await until('the fake sees the socket closed', () => fake.openSockets() === 0);
+  });
+
   it('start() fails with a clear message, naming no secret, when a token is refused', async () => {
     const fake = await fakeSlack();
     const wrongApp = surfaceFor(fake, { bot_token: BOT_TOKEN, app_token: WRONG_TOKENS[1] });
