@@ -6,11 +6,13 @@
  * `Authorization: Bearer` (or a `token` field), form or JSON body; answers `{ ok: true, … }` or
  * `{ ok: false, error }`. Covered: auth.test, chat.postMessage (thread_ts), conversations.info,
  * users.info, apps.connections.open (app-level `xapp-` token only). A rate-limited method answers
- * HTTP 429 with `Retry-After` and `{ ok: false, error: 'ratelimited' }`, as Slack does.
+ * HTTP 429 with `Retry-After` and `{ ok: false, error: 'ratelimited' }`, as Slack does; a refused
+ * one (refuseNext) answers 200 `{ ok: false, error }`.
  *
  * Socket Mode (https://api.slack.com/apis/socket-mode): apps.connections.open hands out a one-use
  * `ws://127.0.0.1:<port>/link/?ticket=…` URL; on connect the fake sends `hello`; the test pushes
- * `events_api` envelopes and the fake records the client's acks (`{ envelope_id, payload? }`).
+ * `events_api` envelopes and the fake records the client's acks (`{ envelope_id, payload? }`); an
+ * envelope left unacked can be sent again (redeliver: new envelope_id, same event_id).
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -80,8 +82,14 @@ export interface FakeSlack {
   waitForAck(envelopeId: string): Promise<SlackAck>;
   /** Resolves once chat.postMessage has been answered ok `count` times in total. */
   waitForPosts(count?: number): Promise<SlackPostedMessage[]>;
+  /** Sends the same event callback again in a new envelope, as Slack does when an envelope went unacknowledged (same `event_id`). */
+  redeliver(envelope: SlackEnvelope, options?: { retryAttempt?: number }): Promise<SlackEnvelope>;
   /** The next `n` calls of `method` answer HTTP 429 with `Retry-After: retryAfterSeconds`. */
   failNext(method: string, n: number, retryAfterSeconds: number): void;
+  /** The next `n` calls of `method` answer HTTP 200 `{ ok: false, error }` (`not_in_channel`, `is_archived`, `user_not_found`, …). */
+  refuseNext(method: string, error: string, n?: number): void;
+  /** Socket Mode connections open on the fake's side. */
+  openSockets(): number;
   /** Asks connected clients to reconnect, as Slack does before rotating a connection (`refresh_requested`, `warning`, …). */
   disconnectAll(reason?: string): void;
   close(): Promise<void>;
@@ -102,6 +110,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const posted: SlackPostedMessage[] = [];
   const acks: SlackAck[] = [];
   const failures = new Map<string, { left: number; retryAfter: number }>();
+  const refusals = new Map<string, { left: number; error: string }>();
   const tickets = new Set<string>();
   const sockets = new Set<WebSocket>();
   const ready: WebSocket[] = [];
@@ -138,6 +147,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       return sendJson(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(failure.retryAfter) });
     }
     if (token === undefined) return err(res, 'not_authed');
+    const refusal = refusals.get(method);
+    if (refusal !== undefined && refusal.left > 0) {
+      refusal.left -= 1;
+      return err(res, refusal.error);
+    }
 
     if (method === 'apps.connections.open') {
       if (!appTokenOk(token)) return err(res, token.startsWith('xapp-') ? 'invalid_auth' : 'not_allowed_token_type');
@@ -267,6 +281,17 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       ready[ready.length - 1]!.send(JSON.stringify(envelope));
       return envelope;
     },
+    async redeliver(previous, opts = {}) {
+      await connected();
+      const envelope: SlackEnvelope = {
+        ...previous,
+        envelope_id: randomUUID(),
+        retry_attempt: opts.retryAttempt ?? previous.retry_attempt + 1,
+        retry_reason: 'timeout',
+      };
+      ready[ready.length - 1]!.send(JSON.stringify(envelope));
+      return envelope;
+    },
     waitForAck(envelopeId) {
       const done = acks.find((a) => a.envelope_id === envelopeId);
       if (done) return Promise.resolve(done);
@@ -279,6 +304,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     failNext(method, n, retryAfterSeconds) {
       failures.set(method, { left: n, retryAfter: retryAfterSeconds });
     },
+    refuseNext(method, error, n = 1) {
+      refusals.set(method, { left: n, error });
+    },
+    openSockets: () => sockets.size,
     disconnectAll(reason = 'refresh_requested') {
       for (const ws of ready.splice(0)) ws.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'fake-slack' } }));
     },
