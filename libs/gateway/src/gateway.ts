@@ -295,6 +295,11 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
       counters.duplicates += 1;
       return;
     }
+    // How an operator learns a chat's id: the log names it, once a run (never the text).
+    if (topicOf(m) === undefined && !m.direct && !unmapped.has(m.chat)) {
+      unmapped.add(m.chat);
+      ctx.log(`chat ${m.chat} is not mapped to a topic; to relay it, add { chat: "${m.chat}", topic: <name> } to chats`);
+    }
     const text = m.text.trim();
     const linkCmd = LINK_COMMAND.exec(text);
     if (linkCmd) {
@@ -361,6 +366,7 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
     state.markSeen(m.dedupeId);
   };
   let lastEvent: string | null = null;
+  const unmapped = new Set<string>();
 
   /** A mesh message to the chats it belongs in, each once (kept across restarts). */
   const relay = async (ref: MeshRef, who: string, text: string, replyTo: MeshRef | null, chats: string[]): Promise<void> => {
