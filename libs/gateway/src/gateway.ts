@@ -17,6 +17,9 @@ import { PermanentSendError, RetryAfter, type ChatInbound, type Surface } from '
 export const MAX_INBOUND_CHARS = 16_000;
 /** Longest wait a 429 may ask for before the gateway gives up on that send (it is retried after a restart). */
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
+/** Wrong link codes a chat user may send within the window before the gateway stops answering them. */
+const MAX_FAILED_LINKS = 5;
+const FAILED_LINKS_WINDOW_MS = 10 * 60_000;
 /** One refusal notice per chat user per this long, so an unlinked sender is not answered on every message. */
 const NOTICE_EVERY_MS = 10 * 60_000;
 
@@ -268,15 +271,25 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
     throw new Error(`#${topic}: could not post`);
   };
 
+  const failedLinks = new Map<string, { n: number; since: number }>();
   /** A `link CODE` typed in the chat. */
   const linkUser = async (m: ChatInbound, typed: string): Promise<void> => {
+    // Guessing is bounded per chat user: a few wrong codes, then silence for a while.
+    const tries = failedLinks.get(m.user);
+    if (tries && tries.n >= MAX_FAILED_LINKS && Date.now() - tries.since < FAILED_LINKS_WINDOW_MS) {
+      counters.refused_other += 1;
+      return;
+    }
     const code = normalizeLinkCode(typed);
     const pending = code === null ? undefined : state.takePending(linkCodeHash(code));
     if (!pending) {
       counters.refused_other += 1;
+      const fresh = !tries || Date.now() - tries.since >= FAILED_LINKS_WINDOW_MS;
+      failedLinks.set(m.user, fresh ? { n: 1, since: Date.now() } : { n: tries.n + 1, since: tries.since });
       await notice(m, 'That link code is not valid (wrong, used or expired). Ask a mesh member for a new one: claudemesh gateway link.');
       return;
     }
+    failedLinks.delete(m.user);
     const linked: LinkedUser = {
       user: m.user, name: pending.name, member: pending.member, surface_name: m.userName, linked_at: Date.now(), by: pending.by,
       ...(m.direct ? { direct_chat: m.chat } : {}),

@@ -119,6 +119,12 @@ describe('gateway core', () => {
       await chat.say({ user: '43', text: `link ${code}` });
       expect(chat.sent.at(-1)!.text).toContain('not valid');
 
+      // Guessing is bounded: 5 wrong codes are answered, the 6th and later are not.
+      const notValid = (): number => chat.textsTo('-100').filter((t) => t.includes('not valid')).length;
+      const before = notValid();
+      for (let i = 0; i < 7; i++) await chat.say({ user: 'guesser', text: `link AAAA-AAA${i}` });
+      expect(notValid() - before).toBe(5);
+
       // bob (a plain member) cannot link someone under another name.
       await ok('bob', ['gateway', 'link', 'tg', '--name', 'Dana', '--json']);
       await until(async () => (await ok('bob', ['inbox', '--json'])).stdout, (s) => s.includes('only an owner or admin'), 'the refusal to bob');
