@@ -1,12 +1,9 @@
-import { GatewayCommon, startGateway } from '@claudemesh/gateway';
+import { startGateway } from '@claudemesh/gateway';
 import { runPlugin } from '@claudemesh/plugin';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { SlackSurfaceConfig, createSlackSurface } from './slack-surface.js';
-
-/** The gateway-slack config (docs/gateways.md): the settings every gateway shares, and `slack`'s own. */
-export const SlackGatewayConfig = z.strictObject({ ...GatewayCommon, slack: SlackSurfaceConfig });
+import { SlackGatewayConfig } from './config.js';
+import { createSlackSurface } from './slack-surface.js';
 
 await runPlugin({
   name: 'gateway-slack',

@@ -1,12 +1,9 @@
-import { GatewayCommon, startGateway } from '@claudemesh/gateway';
+import { startGateway } from '@claudemesh/gateway';
 import { runPlugin } from '@claudemesh/plugin';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { WhatsAppSurfaceConfig, createWhatsAppSurface } from './whatsapp-surface.js';
-
-/** The gateway-whatsapp config (docs/gateways.md): the settings every gateway shares, and `whatsapp`'s own. */
-export const WhatsAppGatewayConfig = z.strictObject({ ...GatewayCommon, whatsapp: WhatsAppSurfaceConfig });
+import { WhatsAppGatewayConfig } from './config.js';
+import { createWhatsAppSurface } from './whatsapp-surface.js';
 
 await runPlugin({
   name: 'gateway-whatsapp',
