@@ -115,6 +115,8 @@ export interface FakeTelegramOptions {
   webhookRetryMs?: number;
   /** POSTs of one update at most (default 20); Telegram keeps trying for much longer. */
   webhookMaxAttempts?: number;
+  /** How long an idle client connection is kept open (default Node's 5 s; Telegram's is much longer), to see who closes it. */
+  keepAliveMs?: number;
 }
 
 interface Waiter {
@@ -305,6 +307,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     }
   });
 
+  if (options.keepAliveMs !== undefined) local.server.keepAliveTimeout = options.keepAliveMs;
   const apiRoot = `http://127.0.0.1:${local.port}`;
   return {
     apiRoot,

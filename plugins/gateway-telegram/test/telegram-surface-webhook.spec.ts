@@ -120,12 +120,14 @@ describe('webhook', () => {
   });
 
   it('without public_url nothing is registered; stop() closes the server and every connection, a delivery in flight included', async () => {
-    const tg = await fake();
+    const tg = await fake({ keepAliveMs: 120_000 });
     const before = tcpHandles();
     const inbox = new Inbox();
     const { url, surface } = await webhook(tg, inbox);
     expect(tg.sent.map((c) => c.method)).toEqual([]);
     expect(await post(url, update(20))).toBe(200);
+    // Its kept-alive connection to the Bot API has to be closed by stop() too.
+    await surface.send({ chat: '5', text: 'ack' });
     inbox.hold();
     const inFlight = post(url, update(21)).catch((err: unknown) => err);
     await eventually(() => inbox.calls.length === 2, 'the second delivery started');

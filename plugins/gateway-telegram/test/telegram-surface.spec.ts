@@ -171,10 +171,13 @@ describe('start and stop', () => {
   });
 
   it('stop() ends a waiting long poll at once and leaves no socket open', async () => {
-    const tg = await fake();
+    // The fake keeps idle connections as long as Telegram does: the surface has to close its own.
+    const tg = await fake({ keepAliveMs: 120_000 });
     const before = tcpHandles();
     const { surface } = await polling(tg, new Inbox(), { poll_timeout_s: 50 });
     await tg.waitForCall('getUpdates');
+    // A send beside the long poll leaves a second, idle kept-alive connection.
+    await surface.send({ chat: '1', text: 'while polling' });
     expect(tcpHandles()).toBeGreaterThan(before);
     // The long poll would hold on for 50 s; the deadlines (far shorter) only detect that hang.
     await notHanging(surface.stop(), 'stop() waited for the long poll to end');
