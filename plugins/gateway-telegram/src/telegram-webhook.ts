@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChatInbound } from '@claudemesh/gateway';
@@ -19,10 +20,16 @@ export interface WebhookListen {
 /**
  * The webhook's HTTP server. A request counts only with the secret token Telegram was given; the
  * answer is 200 once `deliver` resolved and 500 otherwise, so Telegram sends the update again.
+ * Updates are handed to `deliver` one at a time, in the order they arrived, as polling does.
  */
 export class TelegramWebhook {
   private server: Server | undefined;
   private readonly secretHash: Buffer;
+  /** The last delivery queued (settled or not): the next one starts after it. */
+  private deliveries: Promise<unknown> = Promise.resolve();
+  /** Requests not answered yet; stop() lets them finish. */
+  private readonly open = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(private readonly listen: WebhookListen, secretToken: string, private readonly health: SurfaceHealth) {
     this.secretHash = sha256(secretToken);
@@ -31,10 +38,16 @@ export class TelegramWebhook {
   /** Listens; the URL it answers on (with the actual port when 0 was asked for). */
   async start(deliver: (m: ChatInbound) => Promise<void>): Promise<string> {
     const server = createServer((req, res) => {
-      this.handle(req, res, deliver).catch((err: unknown) => {
-        this.health.failed('webhook request', err);
-        answer(res, 500);
-      });
+      // Telegram posts it again later, to the next run.
+      if (this.stopping) return answer(res, 503, { connection: 'close' });
+      const handled = this.handle(req, res, deliver)
+        .catch((err: unknown) => {
+          this.health.failed('webhook request', err);
+          answer(res, 500);
+        })
+        .then(() => (res.closed ? undefined : once(res, 'close')))
+        .then(() => void this.open.delete(handled));
+      this.open.add(handled);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -50,16 +63,21 @@ export class TelegramWebhook {
     return `http://${address.includes(':') ? `[${address}]` : address}:${port}${this.listen.path}`;
   }
 
-  /** Closes the server and every connection, including requests still waiting on `deliver` (Telegram retries those). */
+  /**
+   * Takes no new request, lets the deliveries under way finish and their answers reach Telegram
+   * (fewer updates posted twice), then closes every connection.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     this.health.connected = false;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await Promise.all(this.open);
+    server.closeAllConnections();
+    await closed;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, deliver: (m: ChatInbound) => Promise<void>): Promise<void> {
@@ -85,8 +103,10 @@ export class TelegramWebhook {
       if (inbound === 'malformed message') this.health.log(`telegram: update ${update.update_id} skipped: ${inbound}`);
       return answer(res, 200);
     }
+    const turn = this.deliveries.then(() => deliver(inbound));
+    this.deliveries = turn.catch(() => undefined);
     try {
-      await deliver(inbound);
+      await turn;
     } catch (err) {
       this.health.failed(`delivering update ${update.update_id}`, err);
       return answer(res, 500);

@@ -16,6 +16,8 @@ const { cleanups, logs, fake } = trackResources();
 async function polling(tg: FakeTelegram, inbox: Inbox, extra: Record<string, unknown> = {}, stateDir?: string) {
   const run = makeSurface({ token: TOKEN, api_root: tg.apiRoot, ...extra }, logs, stateDir ? { stateDir } : {});
   cleanups.push(() => run.surface.stop());
+  // Runs before stop(): a test that failed holding a delivery must not leave stop() waiting on it.
+  cleanups.push(async () => inbox.release());
   await run.surface.start(inbox.deliver);
   return run;
 }
