@@ -30,7 +30,9 @@ export interface TelegramSurfaceOptions {
 export function createTelegramSurface(config: TelegramSurfaceConfig, opts: TelegramSurfaceOptions): Surface {
   const env = opts.env ?? process.env;
   const token = resolveSecret(config.token, config.token_env, env, 'token');
-  if (!BOT_TOKEN_RE.test(token)) throw new Error(`token_env: ${config.token_env} does not hold a bot token as BotFather gives it (<digits>:<letters>)`);
+  if (!BOT_TOKEN_RE.test(token)) {
+    throw new Error(`${config.token_env !== undefined ? `token_env: ${config.token_env}` : 'token'} does not hold a bot token as BotFather gives it (<digits>:<letters>)`);
+  }
   const hook = config.webhook;
   const secretToken = hook ? resolveSecret(hook.secret_token, hook.secret_token_env, env, 'webhook.secret_token') : undefined;
   if (secretToken !== undefined && !SECRET_TOKEN_RE.test(secretToken)) {
@@ -50,7 +52,8 @@ export function createTelegramSurface(config: TelegramSurfaceConfig, opts: Teleg
     const poller = new TelegramPoller(api, new TelegramOffsetStore(opts.stateDir, botId), config.poll_timeout_s, health);
     poller.start(deliver);
     receiver = poller;
-    health.log(`telegram: polling ${config.api_root ?? 'https://api.telegram.org'} (long poll ${config.poll_timeout_s} s)`);
+    // The origin only: a self-hosted server's URL may carry credentials.
+    health.log(`telegram: polling ${new URL(config.api_root ?? 'https://api.telegram.org').origin} (long poll ${config.poll_timeout_s} s)`);
   }
 
   async function startWebhook(deliver: (m: ChatInbound) => Promise<void>): Promise<void> {

@@ -28,7 +28,7 @@ export class TelegramWebhook {
   /** The last delivery queued (settled or not): the next one starts after it. */
   private deliveries: Promise<unknown> = Promise.resolve();
   /** Requests not answered yet; stop() lets them finish. */
-  private readonly open = new Set<Promise<void>>();
+  private readonly open = new Set<Promise<unknown>>();
   private stopping = false;
 
   constructor(private readonly listen: WebhookListen, secretToken: string, private readonly health: SurfaceHealth) {
@@ -46,7 +46,8 @@ export class TelegramWebhook {
           answer(res, 500);
         })
         .then(() => (res.closed ? undefined : once(res, 'close')))
-        .then(() => void this.open.delete(handled));
+        .catch(() => undefined)
+        .finally(() => this.open.delete(handled));
       this.open.add(handled);
     });
     await new Promise<void>((resolve, reject) => {
