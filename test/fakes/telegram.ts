@@ -8,6 +8,8 @@
  * confirms earlier updates, `timeout` in seconds, `limit`; a newer getUpdates ends an older one with
  * 409 as Telegram does), sendMessage (with reply_parameters / reply_to_message_id), getFile.
  * Anything else is a 404 `Not Found`, like Telegram's answer to an unknown method.
+ * While a webhook is set, an update the webhook does not answer with 2xx is POSTed again, as
+ * Telegram retries a failed delivery.
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson, startLocalServer } from './http.js';
@@ -16,6 +18,7 @@ export interface TgUser {
   id: number;
   is_bot: boolean;
   first_name: string;
+  last_name?: string;
   username?: string;
 }
 
@@ -51,6 +54,22 @@ export interface TgCall {
   status: number;
 }
 
+/** An error answer, as Telegram sends it (`{ ok: false, error_code, description, parameters? }`). */
+export interface TgError {
+  error_code: number;
+  description: string;
+  parameters?: Record<string, unknown>;
+}
+
+/** One POST of an update to the webhook and how it was answered. */
+export interface TgWebhookDelivery {
+  update_id: number;
+  /** 1 for the first POST of this update, 2 for its first retry, … */
+  attempt: number;
+  /** The webhook's HTTP status; 0 when the request failed (refused, reset). */
+  status: number;
+}
+
 /** What a test may leave out of a pushed message; the fake fills in ids and date. */
 export interface TgPartialMessage {
   chat?: Partial<TgChat> & { id: number };
@@ -73,12 +92,16 @@ export interface FakeTelegram {
   sent: TgCall[];
   /** The webhook set with setWebhook, if any; while set, pushed updates are POSTed there and getUpdates is refused. */
   readonly webhook: { url: string; secretToken?: string } | undefined;
+  /** Every POST to the webhook once answered (or failed), in that order. */
+  webhookDeliveries: TgWebhookDelivery[];
   /** Queues an incoming message as a new update (assigns update_id, message_id and date) and wakes a waiting getUpdates. */
   pushUpdate(message: TgPartialMessage): TgUpdate;
   /** Queues any update as is except for update_id (callback_query, edited_message, …). */
   pushRawUpdate(update: Omit<TgUpdate, 'update_id'>): TgUpdate;
   /** The next `n` calls of `method` answer 429 with `parameters.retry_after`. */
   failNext(method: string, n: number, retryAfterSeconds: number): void;
+  /** The next `n` calls of `method` answer this error (403 `Forbidden: bot was blocked by the user`, …). */
+  failNextWith(method: string, n: number, error: TgError): void;
   /** Resolves once the bot has called `method` `count` times in total (getUpdates included). */
   waitForCall(method: string, count?: number): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +111,12 @@ export interface FakeTelegramOptions {
   /** When set, any other token gets 401 Unauthorized; by default every token is accepted. */
   token?: string;
   bot?: Partial<TgUser>;
+  /** Wait before POSTing an update again that the webhook did not answer with 2xx (default 50 ms). */
+  webhookRetryMs?: number;
+  /** POSTs of one update at most (default 20); Telegram keeps trying for much longer. */
+  webhookMaxAttempts?: number;
+  /** How long an idle client connection is kept open (default Node's 5 s; Telegram's is much longer), to see who closes it. */
+  keepAliveMs?: number;
 }
 
 interface Waiter {
@@ -104,10 +133,12 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   const updates: TgUpdate[] = [];
   const messages = new Map<string, TgMessage>(); // `${chat_id}:${message_id}`, for replies
   const chats = new Map<number, TgChat>();
-  const failures = new Map<string, { left: number; retryAfter: number }>();
+  const failures = new Map<string, { left: number; error: TgError }>();
   const counts = new Map<string, number>();
   const callWaiters: Array<{ method: string; count: number; resolve: () => void }> = [];
   const sent: TgCall[] = [];
+  const webhookDeliveries: TgWebhookDelivery[] = [];
+  const retryTimers = new Set<NodeJS.Timeout>();
   let waiter: Waiter | undefined;
   let webhook: { url: string; secretToken?: string } | undefined;
   let nextUpdateId = 100_000;
@@ -132,12 +163,31 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     ok(w.res, pending(w.offset, w.limit));
   }
 
+  function post(update: TgUpdate, attempt: number): void {
+    if (!webhook || closed) return;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (webhook.secretToken) headers['x-telegram-bot-api-secret-token'] = webhook.secretToken;
+    fetch(webhook.url, { method: 'POST', headers, body: JSON.stringify(update) })
+      .then(async (res) => {
+        await res.arrayBuffer().catch(() => undefined);
+        return res.status;
+      })
+      .catch(() => 0)
+      .then((status) => {
+        if (closed) return;
+        webhookDeliveries.push({ update_id: update.update_id, attempt, status });
+        if ((status >= 200 && status < 300) || attempt >= (options.webhookMaxAttempts ?? 20)) return;
+        const timer = setTimeout(() => {
+          retryTimers.delete(timer);
+          post(update, attempt + 1);
+        }, options.webhookRetryMs ?? 50);
+        retryTimers.add(timer);
+      });
+  }
+
   function deliver(update: TgUpdate): TgUpdate {
     if (webhook) {
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (webhook.secretToken) headers['x-telegram-bot-api-secret-token'] = webhook.secretToken;
-      // Telegram retries failed webhook deliveries later; a fake that just tries once is enough for tests.
-      fetch(webhook.url, { method: 'POST', headers, body: JSON.stringify(update) }).catch(() => undefined);
+      post(update, 1);
       return update;
     }
     updates.push(update);
@@ -175,10 +225,10 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     const body = req.body;
     const failure = failures.get(method);
     const injected = failure !== undefined && failure.left > 0;
-    if (method !== 'getUpdates') sent.push({ method, body, status: injected ? 429 : 200 });
+    if (method !== 'getUpdates') sent.push({ method, body, status: injected ? failure.error.error_code : 200 });
     if (injected) {
       failure.left -= 1;
-      return fail(res, 429, `Too Many Requests: retry after ${failure.retryAfter}`, { retry_after: failure.retryAfter });
+      return fail(res, failure.error.error_code, failure.error.description, failure.error.parameters);
     }
 
     switch (method) {
@@ -257,6 +307,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     }
   });
 
+  if (options.keepAliveMs !== undefined) local.server.keepAliveTimeout = options.keepAliveMs;
   const apiRoot = `http://127.0.0.1:${local.port}`;
   return {
     apiRoot,
@@ -265,6 +316,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     get webhook() {
       return webhook;
     },
+    webhookDeliveries,
     pushUpdate(partial: TgPartialMessage): TgUpdate {
       const chat: TgChat = partial.chat ? ({ type: partial.chat.id < 0 ? 'supergroup' : 'private', ...partial.chat } as TgChat) : DEFAULT_CHAT;
       chats.set(chat.id, chat);
@@ -277,7 +329,10 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
       return deliver({ ...update, update_id: nextUpdateId++ });
     },
     failNext(method, n, retryAfterSeconds) {
-      failures.set(method, { left: n, retryAfter: retryAfterSeconds });
+      failures.set(method, { left: n, error: { error_code: 429, description: `Too Many Requests: retry after ${retryAfterSeconds}`, parameters: { retry_after: retryAfterSeconds } } });
+    },
+    failNextWith(method, n, error) {
+      failures.set(method, { left: n, error });
     },
     waitForCall(method, count = 1) {
       if ((counts.get(method) ?? 0) >= count) return Promise.resolve();
@@ -285,6 +340,8 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     },
     async close() {
       closed = true;
+      for (const t of retryTimers) clearTimeout(t);
+      retryTimers.clear();
       // A pending long poll ends empty, as Telegram's does at its timeout.
       answerWaiter();
       await local.close();
