@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { TelegramGatewayConfig } from '../../../plugins/gateway-telegram/src/config.js';
+import { TelegramSurfaceConfig } from '../../../plugins/gateway-telegram/src/telegram-surface.js';
 import { SlackGatewayConfig } from '../../../plugins/gateway-slack/src/config.js';
 import { SlackSurfaceConfig } from '../../../plugins/gateway-slack/src/slack-surface.js';
 import { WhatsAppGatewayConfig } from '../../../plugins/gateway-whatsapp/src/config.js';
@@ -15,8 +17,8 @@ import { WhatsAppSurfaceConfig } from '../../../plugins/gateway-whatsapp/src/wha
  */
 const doc = readFileSync(fileURLToPath(new URL('../../../docs/gateways.md', import.meta.url)), 'utf8');
 const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as Record<string, unknown>);
-const gateways: Record<string, z.ZodType> = { 'gateway-slack': SlackGatewayConfig, 'gateway-whatsapp': WhatsAppGatewayConfig };
-const surfaces: Record<string, z.ZodType> = { slack: SlackSurfaceConfig, whatsapp: WhatsAppSurfaceConfig };
+const gateways: Record<string, z.ZodType> = { 'gateway-telegram': TelegramGatewayConfig, 'gateway-slack': SlackGatewayConfig, 'gateway-whatsapp': WhatsAppGatewayConfig };
+const surfaces: Record<string, z.ZodType> = { telegram: TelegramSurfaceConfig, slack: SlackSurfaceConfig, whatsapp: WhatsAppSurfaceConfig };
 
 describe('docs/gateways.md', () => {
   it('has configuration examples that the gateways accept as written', () => {
@@ -38,5 +40,6 @@ describe('docs/gateways.md', () => {
       }
     }
     for (const s of Object.keys(surfaces)) expect(checked, `an example of ${s}`).toContain(s);
+    expect(checked, 'the whole plugins file of §4').toContain('gateway-telegram');
   });
 });
