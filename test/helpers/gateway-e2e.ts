@@ -23,6 +23,8 @@ export interface ChatSaid {
   messageId: string;
   /** The chat it was said in. */
   chat: string;
+  /** Delivers the very same event again, as the service does when it thinks it was not taken (where the fake can). */
+  redeliver?: () => Promise<void>;
 }
 
 export interface ChatSent {
@@ -161,6 +163,14 @@ export function describeGateway(title: string, makeDriver: () => Promise<ChatDri
       const question = (await until(history, (h) => h.some((m) => m.seen === `Dana@${d.surface}: is the deploy green?`), 'the question in #general')).find((m) => m.seen === `Dana@${d.surface}: is the deploy green?`)!;
       expect(question.sender.display_name).toBe('gw');
 
+      // The service delivering the same event again (a retry after a lost acknowledgement): posted once.
+      if (asked.redeliver) {
+        await asked.redeliver();
+        await d.say({ user: '7001', name: 'Dana', text: 'after the redelivery' });
+        await until(history, (h) => h.some((m) => m.seen === `Dana@${d.surface}: after the redelivery`), 'the message after the redelivery');
+        expect((await history()).filter((m) => m.seen === `Dana@${d.surface}: is the deploy green?`)).toHaveLength(1);
+      }
+
       await ok('alice', ['topic', 'send', 'general', 'green since 10:02', '--reply-to', question.id]);
       const answer = await until(() => d.sent().find((s) => s.text === 'alice: green since 10:02'), (s) => s !== undefined, 'the answer in the chat');
       expect(answer).toMatchObject({ chat: asked.chat, thread: asked.messageId });
@@ -172,6 +182,14 @@ export function describeGateway(title: string, makeDriver: () => Promise<ChatDri
       expect(dm.fwd_from).toBe('Dana');
       await ok('alice', ['send', 'gw', 'rolling back now', '--reply-to', dm.message_id]);
       expect(await until(() => d.sent().find((s) => s.text === 'alice: rolling back now'), (s) => s !== undefined, 'the DM answer in the chat')).toMatchObject({ chat: dmAsked.chat, thread: dmAsked.messageId });
+
+      // The round trip as each side saw it (printed for the record: what the fake API got, what alice decrypted).
+      console.log([
+        `${d.plugin} round trip through the fake ${d.surface} API:`,
+        `  chat ${asked.chat} (message ${asked.messageId}) → #general, decrypted by alice: "${question.seen}" (sender ${question.sender.display_name}, id ${question.id})`,
+        `  alice → the fake API: chat ${answer!.chat}, thread ${answer!.thread}: "${answer!.text}"`,
+        `  chat → @alice DM: "${dm.text}" (fwd_from ${dm.fwd_from}); alice's answer → chat ${dmAsked.chat}, thread ${dmAsked.messageId}: "alice: rolling back now"`,
+      ].join('\n'));
 
       // A 429 from the chat API is waited out (its advertised delay), then sent once.
       const throttledBefore = d.throttled();

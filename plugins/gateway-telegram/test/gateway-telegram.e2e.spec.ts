@@ -1,7 +1,11 @@
 import { describeGateway } from '../../../test/helpers/gateway-e2e.js';
 import { startFakeTelegram } from '../../../test/fakes/telegram.js';
 
-/** gateway-telegram end to end: grammY long polling against the local fake of the Bot API. */
+/**
+ * gateway-telegram end to end: grammY long polling against the local fake of the Bot API. Telegram
+ * gives an update again only while its offset is not confirmed (no `redeliver` here): the adapter's
+ * tests hold the offset back on a failed delivery, and the kill -9 below redelivers for real.
+ */
 describeGateway('gateway-telegram (grammY, long polling) end to end', async () => {
   const fake = await startFakeTelegram({ token: '123456:TEST-token' });
   const chat = -1001234;

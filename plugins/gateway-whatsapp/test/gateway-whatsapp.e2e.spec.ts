@@ -18,14 +18,17 @@ describeGateway('gateway-whatsapp (Cloud API webhooks) end to end', async () => 
       const raw = JSON.stringify(body);
       const id = ((body['entry'] as Array<{ changes: Array<{ value: { messages: Array<{ id: string }> } }> }>)[0]!.changes[0]!.value.messages[0]!.id);
       // As Meta does: delivered again until the webhook answers 200 (down, restarting, or an error).
-      for (let attempt = 0; ; attempt++) {
-        const status = await fetch(`http://127.0.0.1:${port}/whatsapp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsApp(appSecret, raw) }, body: raw })
-          .then((r) => r.status, () => 0);
-        if (status === 200) break;
-        if (attempt > 600) throw new Error(`the webhook kept answering ${status}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return { messageId: id, chat: `1555${user}` };
+      const post = async (): Promise<void> => {
+        for (let attempt = 0; ; attempt++) {
+          const status = await fetch(`http://127.0.0.1:${port}/whatsapp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsApp(appSecret, raw) }, body: raw })
+            .then((r) => r.status, () => 0);
+          if (status === 200) return;
+          if (attempt > 600) throw new Error(`the webhook kept answering ${status}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await post();
+      return { messageId: id, chat: `1555${user}`, redeliver: post };
     },
     sent: () => fake.sent.filter((s) => s.id !== undefined).map((s) => {
       const b = s.body as { to: string; text?: { body?: string }; context?: { message_id?: string } };
