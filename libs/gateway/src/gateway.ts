@@ -28,7 +28,8 @@ export const GatewayCommon = {
   /** The mesh this gateway's home joined (name or id). */
   mesh: z.string().min(1),
   /** Which chat talks with which topic: a surface chat id, or `direct` for every one-to-one chat with the bot. */
-  chats: z.array(z.strictObject({ chat: z.string().min(1).max(128), topic: TopicName })).max(64).default([]),
+  chats: z.array(z.strictObject({ chat: z.string().min(1).max(128), topic: TopicName })).max(64).default([])
+    .refine((cs) => new Set(cs.map((c) => c.chat)).size === cs.length, 'a chat may appear once (one topic per chat)'),
   /** Per linked user: messages a minute taken to the mesh, and the burst allowed above that rate. */
   rate: z.strictObject({
     per_minute: z.number().int().min(1).max(600).default(20),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeControl, linkCodeHash, newLinkCode, normalizeLinkCode, parseControl, splitText } from '@claudemesh/gateway';
+import { GatewayCommonConfig, encodeControl, linkCodeHash, newLinkCode, normalizeLinkCode, parseControl, splitText } from '@claudemesh/gateway';
 
 describe('splitText', () => {
   it('leaves a short message whole', () => {
@@ -60,5 +60,15 @@ describe('link codes and control messages', () => {
     expect(() => parseControl(`{"cmgw":1,"op":"link","code_sha256":"${'a'.repeat(64)}","ttl_s":900,"name":"<script>"}`)).toThrow(/name/);
     expect(() => parseControl('{"cmgw":1,"op":"grant"}')).toThrow(/unknown control op/);
     expect(() => parseControl('{"cmgw":1,')).toThrow(/not JSON/);
+  });
+});
+
+describe('the shared gateway config', () => {
+  it('fills the defaults and refuses a chat mapped twice', () => {
+    expect(GatewayCommonConfig.parse({ mesh: 'm' })).toEqual({ mesh: 'm', chats: [], rate: { per_minute: 20, burst: 5 }, poll_ms: 2000 });
+    const twice = GatewayCommonConfig.safeParse({ mesh: 'm', chats: [{ chat: '-1', topic: 'a' }, { chat: '-1', topic: 'b' }] });
+    expect(twice.success).toBe(false);
+    expect(JSON.stringify(twice.error?.issues)).toContain('a chat may appear once');
+    expect(GatewayCommonConfig.safeParse({ mesh: 'm', chats: [{ chat: '-1', topic: 'Not A Topic' }] }).success).toBe(false);
   });
 });
