@@ -5,7 +5,7 @@ import { dbKinds } from '../../../test/helpers/db.js';
 import { api, issueKey } from './bearer-api.js';
 
 /**
- * Posts to one topic commit in batches (TopicsService.commitPosts): many posts in flight at once,
+ * Posts to one topic commit in batches (TopicWriter.commitPosts): many posts in flight at once,
  * from several members, with a repeated client id and a post that refers to no message among
  * them. Each answer is its own, ids follow one order, and nothing is stored twice or lost.
  */
