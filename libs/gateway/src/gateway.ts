@@ -4,14 +4,14 @@ import {
 } from '@claudemesh/core';
 import { decodeBody, encodeBody } from '@claudemesh/core/body';
 import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
-import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
+import { runPlugin, type PluginContext, type RunningPlugin } from '@claudemesh/plugin';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LINK_TTL_DEFAULT_S, linkCodeHash, normalizeLinkCode, parseControl } from './link.js';
 import { splitText } from './split.js';
 import { GatewayState, type LinkedUser, type MeshRef } from './state.js';
-import { PermanentSendError, RetryAfter, type ChatInbound, type Surface } from './surface.js';
+import { PermanentSendError, RetryAfter, type ChatInbound, type Surface, type SurfaceName } from './surface.js';
 
 /** Longest chat message taken to the mesh; longer ones are refused with a note (every API here caps below it). */
 export const MAX_INBOUND_CHARS = 16_000;
@@ -534,4 +534,25 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
       return drained;
     },
   };
+}
+
+/**
+ * The main of a gateway plugin: its config (the shared settings and the surface's own under
+ * `surface.name`), its state directory in the instance's home, the surface made from its settings.
+ */
+export async function runGateway<K extends SurfaceName, C extends GatewayCommonConfig & Record<K, unknown>>(o: {
+  surface: K;
+  configSchema: z.ZodType<C>;
+  create: (settings: C[K], opts: { log(line: string): void; stateDir: string }) => Surface;
+}): Promise<void> {
+  await runPlugin({
+    name: `gateway-${o.surface}`,
+    version: '0.1.0',
+    configSchema: o.configSchema,
+    start: (ctx) => {
+      const stateDir = join(ctx.home, 'gateway', o.surface);
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      return startGateway(ctx, o.create(ctx.config[o.surface], { log: ctx.log, stateDir }));
+    },
+  });
 }
