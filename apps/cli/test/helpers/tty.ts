@@ -20,8 +20,10 @@ export function cliOnTty(args: string[], env: Record<string, string>, reply?: { 
     let answered = false;
     // The pty may close before a late write lands; the exit code and output are what is checked.
     child.stdin.on('error', () => undefined);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
+    // Decoded as a stream: a chunk may end in the middle of a multi-byte character (the QR code's ▀).
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
       if (reply && !answered && out.includes(reply.when)) {
         answered = true;
         child.stdin.write(`${reply.answer}\n`);
