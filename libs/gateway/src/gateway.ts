@@ -121,7 +121,9 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
   });
   client.on('message', (m: InboundMessage) => (onDm ? onDm(m) : early.push(m)));
   await client.connect();
-  const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
+  /** The mesh's members, refreshed when a name or key is not found. */
+  let peers: PeerInfo[] = await client.listPeers();
+  const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(peers) });
   try {
     ring.restore(JSON.parse(readFileSync(ringFile, 'utf8')) as KeyringSnapshot);
   } catch {
@@ -142,8 +144,6 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
     }, 1000);
   }
 
-  /** The mesh's members by display name (lower case), refreshed when a name is not found. */
-  let peers: PeerInfo[] = await client.listPeers();
   const peerNamed = async (name: string): Promise<PeerInfo | undefined> => {
     const find = (): PeerInfo | undefined => peers.find((p) => p.display_name.toLowerCase() === name.toLowerCase() && p.rest_only !== true);
     if (find()) return find();
