@@ -212,7 +212,7 @@ export function describeGateway(title: string, makeDriver: () => Promise<ChatDri
       }
     }, HANG_MS * 3);
 
-    it('kill -9 mid-conversation, restarted by the host: nothing lost, nothing doubled, either way', async () => {
+    it('kill -9 mid-conversation, restarted by the host: nothing lost either way; into the mesh nothing doubled, toward the chat at most the one message in flight', async () => {
       const host = await runHost();
       const eveChat = await link('7002', 'Eve');
       /** What Eve's chat shows (where every chat is one person's, as on WhatsApp, the others have their own). */
@@ -238,7 +238,12 @@ export function describeGateway(title: string, makeDriver: () => Promise<ChatDri
       await new Promise((r) => setTimeout(r, 1500));
       const h = await history();
       for (const t of fromChat) expect(h.filter((m) => m.seen === `Eve@${d.surface}: ${t}`), t).toHaveLength(1);
-      for (const t of fromAgent) expect(eveSees().filter((x) => x === `alice: ${t}`), t).toHaveLength(1);
+      // Toward the chat the promise is at least once: a message the chat API took in the instant
+      // before the kill, whose answer the gateway never read, is sent again after the restart (no
+      // chat API takes an idempotency key). So at most one copy more in all; every message at least once.
+      const copies = fromAgent.map((t) => eveSees().filter((x) => x === `alice: ${t}`).length);
+      expect(Math.min(...copies), JSON.stringify(copies)).toBe(1);
+      expect(copies.reduce((a, b) => a + b, 0) - fromAgent.length, JSON.stringify(copies)).toBeLessThanOrEqual(1);
     }, HANG_MS * 3);
   });
 }

@@ -1,17 +1,19 @@
 import {
-  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  EpochKeyring, MeshApi, MeshClient, ProtocolError, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
   type InboundMessage, type KeyringSnapshot, type PeerInfo, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody } from '@claudemesh/core/body';
-import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
-import { runPlugin, type PluginContext, type RunningPlugin } from '@claudemesh/plugin';
+import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
+import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { DM_PREFIX, LINK_COMMAND, UNLINK_COMMAND, chatLine, describeAttachment, inboundId } from './chat-text.js';
+import type { GatewayCommonConfig } from './config.js';
 import { LINK_TTL_DEFAULT_S, linkCodeHash, normalizeLinkCode, parseControl } from './link.js';
+import { RateLimiter } from './rate-limiter.js';
 import { splitText } from './split.js';
 import { GatewayState, type LinkedUser, type MeshRef } from './state.js';
-import { PermanentSendError, RetryAfter, type ChatInbound, type Surface, type SurfaceName } from './surface.js';
+import { PermanentSendError, RetryAfter, type ChatInbound, type Surface } from './surface.js';
 
 /** Longest chat message taken to the mesh; longer ones are refused with a note (every API here caps below it). */
 export const MAX_INBOUND_CHARS = 16_000;
@@ -23,59 +25,8 @@ const FAILED_LINKS_WINDOW_MS = 10 * 60_000;
 /** One refusal notice per chat user per this long, so an unlinked sender is not answered on every message. */
 const NOTICE_EVERY_MS = 10 * 60_000;
 
-/** The settings every gateway shares (docs/gateways.md §4); each plugin adds its surface's under its own key. */
-export const GatewayCommon = {
-  /** The mesh this gateway's home joined (name or id). */
-  mesh: z.string().min(1),
-  /** Which chat talks with which topic: a surface chat id, or `direct` for every one-to-one chat with the bot. */
-  chats: z.array(z.strictObject({ chat: z.string().min(1).max(128), topic: TopicName })).max(64).default([])
-    .refine((cs) => new Set(cs.map((c) => c.chat)).size === cs.length, 'a chat may appear once (one topic per chat)'),
-  /** Per linked user: messages a minute taken to the mesh, and the burst allowed above that rate. */
-  rate: z.strictObject({
-    per_minute: z.number().int().min(1).max(600).default(20),
-    burst: z.number().int().min(1).max(100).default(5),
-  }).default({ per_minute: 20, burst: 5 }),
-  /** How often the topics are read besides their pushes (a missed push is found here). */
-  poll_ms: z.number().int().min(100).max(60_000).default(2000),
-};
-export const GatewayCommonConfig = z.strictObject(GatewayCommon);
-export type GatewayCommonConfig = z.output<typeof GatewayCommonConfig>;
 
-/** The client id a chat message is taken to the mesh under: the same on every redelivery, so the broker stores it once. */
-export function inboundId(instance: string, surface: string, dedupeId: string): string {
-  return `gw${toB64u(sha256(`${instance}\n${surface}\n${dedupeId}`)).slice(0, 40)}`;
-}
 
-/** What a mesh message looks like in a chat: who said it, then the text. */
-export function chatLine(who: string, text: string): string {
-  return `${who}: ${text}`;
-}
-
-/** An attachment as a line of text: the gateway names files, it does not carry them. */
-function describeAttachment(a: { name: string; size: number | null; mime?: string }): string {
-  const size = a.size === null ? 'size unknown' : a.size < 1024 ? `${a.size} B` : a.size < 1024 * 1024 ? `${(a.size / 1024).toFixed(1)} KB` : `${(a.size / 1024 / 1024).toFixed(1)} MB`;
-  return `[attachment: ${a.name} (${a.mime ? `${a.mime}, ` : ''}${size}), not forwarded]`;
-}
-
-const LINK_COMMAND = /^\/?link(?:@\S+)?\s+(\S[\S ]{3,30})\s*$/i;
-const UNLINK_COMMAND = /^\/?unlink(?:@\S+)?\s*$/i;
-const DM_PREFIX = /^@([^\s@]{1,64})\s+([\s\S]+)$/;
-
-/** A token bucket per user: `burst` at once, refilled at `per_minute`. */
-class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly perMinute: number, private readonly burst: number) {}
-  take(user: string): boolean {
-    const now = Date.now();
-    const b = this.buckets.get(user) ?? { tokens: this.burst, at: now };
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.perMinute) / 60_000);
-    b.at = now;
-    this.buckets.set(user, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-}
 
 /**
  * A chat gateway (docs/gateways.md): a peer of one mesh, with its own identity, that relays between
@@ -534,25 +485,4 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
       return drained;
     },
   };
-}
-
-/**
- * The main of a gateway plugin: its config (the shared settings and the surface's own under
- * `surface.name`), its state directory in the instance's home, the surface made from its settings.
- */
-export async function runGateway<K extends SurfaceName, C extends GatewayCommonConfig & Record<K, unknown>>(o: {
-  surface: K;
-  configSchema: z.ZodType<C>;
-  create: (settings: C[K], opts: { log(line: string): void; stateDir: string }) => Surface;
-}): Promise<void> {
-  await runPlugin({
-    name: `gateway-${o.surface}`,
-    version: '0.1.0',
-    configSchema: o.configSchema,
-    start: (ctx) => {
-      const stateDir = join(ctx.home, 'gateway', o.surface);
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      return startGateway(ctx, o.create(ctx.config[o.surface], { log: ctx.log, stateDir }));
-    },
-  });
 }
