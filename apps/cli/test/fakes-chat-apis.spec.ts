@@ -6,26 +6,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { App, LogLevel, webApi } from '@slack/bolt';
 import { Bot, GrammyError } from 'grammy';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startLocalServer } from '../../../test/fakes/http.js';
 import { signSlackRequest, slackEventCallback, startFakeSlack, type FakeSlack } from '../../../test/fakes/slack.js';
 import { startFakeTelegram, type FakeTelegram } from '../../../test/fakes/telegram.js';
 import { signWhatsApp, startFakeWhatsApp, whatsappVerifyQuery, whatsappWebhookBody, type FakeWhatsApp } from '../../../test/fakes/whatsapp.js';
+import { closeEverythingAfterEach } from '../../../test/helpers/tcp-cleanups.js';
 
-// Whatever a test opened, closed in reverse order even when it failed; then no TCP handle is left
-// open (servers, sockets, long polls). Client sockets see their peer's close a moment later, so the
-// check waits for them (the deadline only catches a leak, it measures nothing).
-const cleanups: Array<() => Promise<unknown>> = [];
-const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
-let tcpBefore = 0;
-beforeAll(() => {
-  tcpBefore = tcpHandles();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  for (let waited = 0; tcpHandles() > tcpBefore && waited < 15_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
-  expect(tcpHandles(), 'TCP handles left open').toBeLessThanOrEqual(tcpBefore);
-});
+const cleanups = closeEverythingAfterEach();
 
 describe('fake Telegram Bot API', () => {
   let tg: FakeTelegram;

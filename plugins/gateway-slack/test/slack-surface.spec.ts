@@ -6,9 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PermanentSendError, RetryAfter, type ChatInbound } from '@claudemesh/gateway';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { signSlackRequest, slackEventCallback, startFakeSlack, type FakeSlack, type SlackEnvelope } from '../../../test/fakes/slack.js';
 import { createSlackSurface, SlackSurfaceConfig, type SlackSurface } from '../src/slack-surface.js';
+import { closeEverythingAfterEach } from '../../../test/helpers/tcp-cleanups.js';
 
 const BOT_TOKEN = 'xoxb-1111-2222-BOTSECRETbotsecret';
 const APP_TOKEN = 'xapp-1-A0FAKEAPP1-3333-APPSECRETappsecret';
@@ -22,19 +23,7 @@ const thrown: string[] = [];
 const stateDir = mkdtempSync(join(tmpdir(), 'cmh-slack-'));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
-// As in the fakes' self-test: whatever a test opened is closed even when it failed, then no TCP
-// handle may be left (the wait only lets client sockets see their peer's close; it measures nothing).
-const cleanups: Array<() => Promise<unknown>> = [];
-const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
-let tcpBefore = 0;
-beforeAll(() => {
-  tcpBefore = tcpHandles();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  for (let waited = 0; tcpHandles() > tcpBefore && waited < 15_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
-  expect(tcpHandles(), 'TCP handles left open').toBeLessThanOrEqual(tcpBefore);
-});
+const cleanups = closeEverythingAfterEach();
 
 /** Polls a condition that a peer settles asynchronously; the deadline only turns a hang into a failure. */
 async function until(what: string, cond: () => boolean): Promise<void> {

@@ -6,13 +6,14 @@ import { PermanentSendError, RetryAfter, type ChatInbound } from '@claudemesh/ga
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   newWamid, signWhatsApp, startFakeWhatsApp, whatsappMediaWebhookBody, whatsappStatusWebhookBody, whatsappVerifyQuery, whatsappWebhookBody,
   type FakeWhatsApp, type FakeWhatsAppOptions,
 } from '../../../test/fakes/whatsapp.js';
 import { MAX_BODY_BYTES } from '../src/webhook-http.js';
 import { createWhatsAppSurface, WhatsAppSurfaceConfig, type WhatsAppSurface } from '../src/whatsapp-surface.js';
+import { closeEverythingAfterEach } from '../../../test/helpers/tcp-cleanups.js';
 
 // Distinct values, so a leak into a log line or an error message is found by a plain search.
 const TOKEN = 'EAAG-token-q8Zr4vK1';
@@ -22,19 +23,7 @@ const SECRETS = [TOKEN, APP_SECRET, VERIFY];
 const PHONE_ID = '100000000000001';
 const ENV = { WA_TEST_TOKEN: TOKEN, WA_TEST_VERIFY: VERIFY };
 
-const cleanups: Array<() => Promise<unknown>> = [];
-const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
-let tcpBefore = 0;
-beforeAll(() => {
-  tcpBefore = tcpHandles();
-});
-// Closed in reverse order even when a test failed; then no server or socket may be left. Client
-// sockets see their peer's close a moment later, so the check waits (the deadline only catches a leak).
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  for (let waited = 0; tcpHandles() > tcpBefore && waited < 15_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
-  expect(tcpHandles(), 'TCP handles left open').toBeLessThanOrEqual(tcpBefore);
-});
+const cleanups = closeEverythingAfterEach();
 
 interface Rig {
   wa: FakeWhatsApp;
