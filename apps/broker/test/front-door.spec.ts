@@ -32,13 +32,14 @@ describe('the broker front door', () => {
       protocol: 1,
       status: 'ok',
       database: 'ready',
-      paths: { websocket: '/ws', rest: '/api/v1', openapi: '/api/openapi.json', health: '/healthz', ready: '/readyz' },
+      paths: { websocket: '/ws', rest: '/api/v1', openapi: '/api/openapi.json', health: '/healthz', ready: '/readyz', status: '/status', web: '/' },
       join: { command: "claudemesh join '<invite link>' --name <your-name>", invite: expect.stringContaining('claudemesh mesh invite') },
     });
     // curl's default Accept (*/*) gets the JSON too.
     expect(((await (await fetch(`${tb.url}/`)).json()) as { service: string }).service).toBe('claudemesh broker');
 
-    const page = await fetch(`${tb.url}/`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+    // A browser at / gets the web app (web-app.spec.ts); the status page is at /status.
+    const page = await fetch(`${tb.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(page.headers.get('vary')).toMatch(/accept/i);

@@ -13,6 +13,7 @@ const PUBLIC_ROUTES: Array<[path: string, body: unknown, headers?: Record<string
   ['/api/v1/invites/email/resolve', UNKNOWN_LOOKUP],
   ['/api/v1/invites/email/claim', { ...UNKNOWN_LOOKUP, guess: true }],
   ['/api/v1/join', { invite: 'guess' }],
+  ['/api/v1/web/session', UNKNOWN_LOOKUP],
   ['/api/v1/meshes', {}, { authorization: 'Bearer guessed-admin-token-000000' }],
 ];
 

@@ -5,6 +5,8 @@ export interface RawAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** The body's bytes as they came (a gzipped one, say). */
+  raw: Buffer;
 }
 
 /** One HTTP request on its own connection, from a chosen local address (127.0.0.2, … are loopback too). */
@@ -15,7 +17,7 @@ export function httpRequest(url: string, o: { method?: string; body?: unknown; h
     const req = request(url, { method: o.method ?? (raw === undefined ? 'GET' : 'POST'), headers, agent: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), raw: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
     req.on('error', reject);

@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { api, cell, issueKey } from './bearer-api.js';
+import { randomBytes } from 'node:crypto';
+
+const randomB64u = (n: number): string => randomBytes(n).toString('base64url');
 
 type Caller = 'none' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'other-mesh' | 'read' | 'send' | 'scoped' | 'admin';
 const CALLERS: Caller[] = ['none', 'malformed', 'unknown', 'revoked', 'expired', 'other-mesh', 'read', 'send', 'scoped', 'admin'];
@@ -105,6 +108,20 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     return cell({ status: res.status, body: await res.json() });
   };
 
+  /** A fresh key like the one `auth` is (same mesh, capabilities, topics); a bad key stays itself. */
+  const twin = async (auth: string | null): Promise<string | null> => {
+    const like: Partial<Record<Caller, [TestMesh, Parameters<typeof issueKey>[3]]>> = {
+      'other-mesh': [other, { capabilities: ['read', 'send', 'admin'] }],
+      read: [mesh, { capabilities: ['read'] }],
+      send: [mesh, { capabilities: ['send'] }],
+      scoped: [mesh, { capabilities: ['read', 'send'], topics: ['general'] }],
+      admin: [mesh, { capabilities: ['admin'] }],
+    };
+    const caller = CALLERS.find((c) => keys[c] === auth);
+    const spec = caller ? like[caller] : undefined;
+    return spec ? (await issueKey(tb, spec[0], spec[0].owner, { label: 'twin', ...spec[1] })).secret : auth;
+  };
+
   const rejoinOps = () => api(tb, full, 'POST', '/topics/ops/join');
 
   /** The owner's keyring for #ops, kept current over REST with the full key: each publish row builds the next epoch. */
@@ -165,6 +182,10 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
         return call('DELETE', `/apikeys/${target.id}`)(auth);
       },
     },
+    // A key revokes itself: each caller's twin (a fresh key like it), so the columns stay usable.
+    { route: 'DELETE /me/apikey', expect: expected('read', '200', false), run: async (auth) => call('DELETE', '/me/apikey')(await twin(auth)) },
+    // Any key deposits its own sealed copy for a sign-in link; the broker cannot check what it cannot open.
+    { route: 'POST /web/signins', expect: expected('read', '201', false), run: call('POST', '/web/signins', () => ({ lookup: randomB64u(32), sealed: randomB64u(60) })) },
   ];
 
   it('covers every bearer operation of the OpenAPI document', async () => {

@@ -50,8 +50,8 @@ describe('security headers', () => {
     }
   });
 
-  it('serves the status page (GET / for a browser) with no script and only its own inline style', async () => {
-    const page = await get(tb, '/', { accept: 'text/html' });
+  it('serves the status page (GET /status for a browser) with no script and only its own inline style', async () => {
+    const page = await get(tb, '/status', { accept: 'text/html' });
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expectHardened(page.headers, '/ (html)');

@@ -39,6 +39,7 @@ import { MemberScopeCommand } from './commands/member-scope.command.js';
 import { MeshInviteListCommand, MeshInviteRevokeCommand } from './commands/mesh-invites.command.js';
 import { NotificationCommand, NotificationListCommand } from './commands/notification.command.js';
 import { ApiKeyCommand, ApiKeyCreateCommand, ApiKeyListCommand, ApiKeyRevokeCommand } from './commands/apikey.command.js';
+import { WebCommand } from './commands/web.command.js';
 import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, MeShowCommand, MeTopicsCommand } from './commands/me.command.js';
 
 /** The command tree: resource-noun-verb, plus the flat aliases (peers, send, inbox, list, leave). */
@@ -146,6 +147,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     NotificationCommand,
     NotificationListCommand,
     ApiKeyCommand,
+    WebCommand,
     ApiKeyCreateCommand,
     ApiKeyListCommand,
     ApiKeyRevokeCommand,

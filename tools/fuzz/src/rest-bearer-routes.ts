@@ -7,7 +7,7 @@
 import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
   HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PeerTag, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
-  TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody,
+  TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -35,6 +35,7 @@ export const BODY_SCHEMAS: Record<string, z.ZodType> = {
   AddTopicMemberBody,
   MarkNotificationsReadBody,
   CreateApiKeyBody,
+  CreateWebSignInBody,
 };
 
 /** Success bodies by component name. */
@@ -55,6 +56,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   EpochSealsAdded,
   ApiKeyInfo,
   CreatedApiKey,
+  WebSignInCreated,
 };
 
 /** Query schemas by route (`METHOD /path`); a route with query parameters but no entry here is reported. */

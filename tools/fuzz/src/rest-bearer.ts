@@ -20,6 +20,8 @@ export { bearerCase } from './rest-bearer-cases.js';
 interface Fixtures {
   keys: Record<KeyName, string>;
   sacrificialId: string;
+  /** A fresh key like a fixture key (its member, mesh, capabilities, topics), for routes that use a key up. */
+  twin: (name: KeyName) => Promise<string>;
 }
 
 /** One request; an event stream is answered as soon as its head arrives (then closed). */
@@ -50,6 +52,9 @@ function bearerExchange(env: RestEnv, req: Prepared, agent: http.Agent | false):
     return attempt(false);
   });
 }
+
+/** Routes after which the calling key is not what it was: signing out, and sign-in links (5 open per key). */
+const KEY_CONSUMING_ROUTES = new Set(['DELETE /api/v1/me/apikey', 'POST /api/v1/web/signins']);
 
 export class BearerRunner {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -104,7 +109,13 @@ export class BearerRunner {
     const table = bearerRoutes(await docRes.json());
     for (const p of table.problems) env.findings.violation('rest-bearer-unmodelled', p);
     if (table.routes.length === 0) throw new Error('the OpenAPI document lists no bearer route');
-    return new BearerRunner(env, table.routes, { keys, sacrificialId: revoked.id });
+    const twin = async (name: KeyName): Promise<string> => {
+      if (name === 'revoked') return revoked.secret;
+      if (name === 'other') return (await createApiKey(env.baseUrl, other, otherMesh.mesh_id, { label: 'fz-twin', capabilities: [...KEY_CAPABILITIES.other] })).secret;
+      if (name === 'admin') return (await key('owner', { label: 'fz-twin', capabilities: [...KEY_CAPABILITIES.admin] })).secret;
+      return (await member('fz-twin', [...KEY_CAPABILITIES[name]], name === 'scoped' ? [TOPICS.scoped] : undefined)).secret;
+    };
+    return new BearerRunner(env, table.routes, { keys, sacrificialId: revoked.id, twin });
   }
 
   close(): void {
@@ -115,7 +126,7 @@ export class BearerRunner {
     return text.replaceAll('{owner}', this.env.owner.publicKey).replaceAll('{member}', this.env.member.publicKey);
   }
 
-  private prepare(c: BearerCase): Prepared {
+  private prepare(c: BearerCase, twinKey?: string): Prepared {
     let path = c.route.template;
     for (const [p, v] of Object.entries(c.params)) {
       const segment = 'raw' in v ? v.raw : v.decoded === SACRIFICIAL_KEY_ID ? this.fx.sacrificialId : encodeURIComponent(v.decoded);
@@ -128,14 +139,15 @@ export class BearerRunner {
     if (c.contentType !== null) headers['content-type'] = c.contentType;
     if (c.lastEventId !== undefined) headers['last-event-id'] = c.lastEventId;
     const full = this.fx.keys.full;
-    if (c.auth.kind === 'key') headers['authorization'] = `${c.auth.scheme} ${c.auth.spaced ? ' ' : ''}${this.fx.keys[c.auth.key]}`;
+    if (c.auth.kind === 'key') headers['authorization'] = `${c.auth.scheme} ${c.auth.spaced ? ' ' : ''}${twinKey ?? this.fx.keys[c.auth.key]}`;
     else if (c.auth.kind === 'garbage' && c.auth.value !== '') headers['authorization'] = c.auth.value.replaceAll('{full}', full).replaceAll('{fullid}', full.slice(4, 20));
     return { method: c.route.method, path, headers, body };
   }
 
   async run(c: BearerCase): Promise<void> {
     const { findings } = this.env;
-    const req = this.prepare(c);
+    // A route that uses its key up (revokes it, or fills its quota of open links) gets a fresh twin.
+    const req = this.prepare(c, c.auth.kind === 'key' && KEY_CONSUMING_ROUTES.has(c.route.key) ? await this.fx.twin(c.auth.key) : undefined);
     const expect = bearerModel(c, this.modelEnv);
     const context = `${req.method} ${req.path.slice(0, 140)} ct=${req.headers['content-type'] ?? '-'} auth=${c.auth.kind === 'key' ? c.auth.key : (req.headers['authorization'] ?? '-').slice(0, 40)}${c.lastEventId !== undefined ? ` last-event-id=${c.lastEventId}` : ''} body=${req.body ? req.body.toString('utf8').slice(0, 160) : '-'}`;
     this.requests++;

@@ -18,6 +18,8 @@ import { SearchController } from './search.controller.js';
 import { SignedMemberGuard } from './signed-member.guard.js';
 import { TopicsController } from './topics.controller.js';
 import { TopicStreamController } from './topic-stream.controller.js';
+import { WebSignInsController } from './web-signins.controller.js';
+import { WebModule } from '../web/web.module.js';
 
 /**
  * The REST `/api/v1` bearer surface (docs/topics.md) and the signed API-key routes: thin edges
@@ -25,7 +27,7 @@ import { TopicStreamController } from './topic-stream.controller.js';
  * this module's controllers (openapi.ts).
  */
 @Module({
-  imports: [ApiKeysModule, EpochsModule, LimitsModule, TopicsModule, PresenceModule, MeshesModule],
+  imports: [ApiKeysModule, EpochsModule, LimitsModule, TopicsModule, PresenceModule, MeshesModule, WebModule],
   controllers: [
     MeController,
     TopicsController,
@@ -37,6 +39,7 @@ import { TopicStreamController } from './topic-stream.controller.js';
     MeshApiKeysController,
     TopicStreamController,
     EpochsController,
+    WebSignInsController,
   ],
   providers: [MemberPresenceView, BearerGuard, SignedMemberGuard],
   exports: [MemberPresenceView, BearerGuard],

@@ -1,8 +1,8 @@
-import { Controller, Get, Query, UseGuards, UsePipes } from '@nestjs/common';
+import { Controller, Delete, Get, Query, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
+import { ApiKeyInfo, MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
 import type { z } from 'zod';
-import type { ApiCaller } from '../apikeys/api-keys.service.js';
+import { ApiKeysService, type ApiCaller } from '../apikeys/api-keys.service.js';
 import { memberInfo } from '../meshes/meshes.service.js';
 import { NotificationsService } from '../topics/notifications.service.js';
 import { TopicsService } from '../topics/topics.service.js';
@@ -20,6 +20,7 @@ export class MeController {
   constructor(
     private readonly topics: TopicsService,
     private readonly notifications: NotificationsService,
+    private readonly keys: ApiKeysService,
   ) {}
 
   @Get()
@@ -31,6 +32,16 @@ export class MeController {
       member: memberInfo(caller.member),
       key: { id: caller.keyId, capabilities: [...caller.capabilities].sort(), topics: caller.topics ? [...caller.topics].sort() : null, expires_at: caller.expiresAt },
     };
+  }
+
+  /**
+   * The key ends itself, and every key issued with it: what the web app's "Sign out" does. Any
+   * capability suffices — a key that may read may stop being able to.
+   */
+  @Delete('apikey')
+  @BearerRoute('read', { summary: 'Revoke this API key (and every key issued with it): sign-out', ok: ApiKeyInfo })
+  revokeSelf(@Caller() caller: ApiCaller): Promise<z.output<typeof ApiKeyInfo>> {
+    return this.keys.revoke(caller.state, caller.member, caller.keyId, caller);
   }
 
   @Get('topics')

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_EPOCH_ROTATION, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
@@ -21,6 +22,8 @@ export const BrokerEnv = z.object({
   /** `on`: the first start also issues and prints a v1 link, which carries the mesh key itself. */
   BOOTSTRAP_V1_LINK: z.enum(['on', 'off']).default('off'),
   NATS_URL: z.string().optional(),
+  /** The web app's built assets (apps/web/dist); the broker serves them at `/` when present. */
+  CLAUDEMESH_WEB_DIR: z.string().min(1).optional(),
   /** Postgres `shared_buffers` of the embedded database, e.g. `32MB`; unset keeps PGlite's 128 MB. */
   CLAUDEMESH_EMBEDDED_SHARED_BUFFERS: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'expected a size such as 32MB').optional(),
   /** Scheduled key rotation (docs/protocol.md §5.6): messages per epoch and epoch age; 0 turns one off. */
@@ -44,6 +47,8 @@ export interface BrokerConfig {
   /** Print a key-bearing v1 link on the first start too (off by default: logs keep what is printed). */
   bootstrapV1Link: boolean;
   migrationsDir: string;
+  /** The web app's built assets; a directory without index.html leaves `/` to the status page. */
+  webDir: string;
   /** shared_buffers of the embedded database (unset: PGlite's default). */
   embeddedSharedBuffers: string | undefined;
   /** Email invites (docs/protocol.md §9c); absent means no mail. */
@@ -57,6 +62,9 @@ export interface BrokerConfig {
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
+
+/** apps/web/dist beside this package (from apps/broker/dist/config/ or apps/broker/src/config/). */
+const DEFAULT_WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web', 'dist');
 
 export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string): BrokerConfig {
   const parsed = BrokerEnv.safeParse(env);
@@ -78,6 +86,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
     bootstrapV1Link: e.BOOTSTRAP_V1_LINK === 'on',
     migrationsDir,
+    webDir: resolve(e.CLAUDEMESH_WEB_DIR ?? DEFAULT_WEB_DIR),
     embeddedSharedBuffers: e.CLAUDEMESH_EMBEDDED_SHARED_BUFFERS,
     mail: mailSettingsOf(e),
     rest: restLimitsOf(e),

@@ -5,6 +5,8 @@ import { OPENAPI_JSON_PATH } from '../api/openapi.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { pageCsp } from '../http/security-headers.js';
 import { PresenceService } from '../presence/presence.service.js';
+import { WEB_APP_CSP, type WebApp } from '../web/web-app.js';
+import { WEB_APP, sendAsset } from '../web/web.controller.js';
 import { BROKER_VERSION, INVITE_HOWTO, JOIN_COMMAND, statusHtml, type BrokerStatus } from './status-page.js';
 
 const READY_TIMEOUT_MS = 2_000;
@@ -15,13 +17,24 @@ export class HealthController {
     private readonly ds: DataSource,
     private readonly presence: PresenceService,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(WEB_APP) private readonly web: WebApp | null,
   ) {}
 
   /**
-   * The broker's front page: version, health and how to join, as HTML for a browser (an Accept that
-   * names text/html) and JSON otherwise. Nothing on it is secret: no mesh, member or token.
+   * The front page: the web app for a browser (an Accept that names text/html) when it is built, the
+   * status page otherwise; JSON status for anything else (scripts, health checks).
    */
   @Get()
+  async front(@Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<BrokerStatus | string | Buffer> {
+    if (this.web && wantsHtml(req.headers.accept)) return sendAsset(req, reply, this.web.index, WEB_APP_CSP);
+    return this.status(req, reply);
+  }
+
+  /**
+   * The broker's status page: version, health and how to join, as HTML for a browser and JSON
+   * otherwise. Nothing on it is secret: no mesh, member or token.
+   */
+  @Get('status')
   async status(@Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<BrokerStatus | string> {
     const ready = (await this.probe()) === null;
     const status: BrokerStatus = {
@@ -32,7 +45,7 @@ export class HealthController {
       database: ready ? 'ready' : 'unavailable',
       connections: this.presence.connectionCount,
       public_url: this.config.publicUrl?.replace(/\/$/, '') ?? null,
-      paths: { websocket: '/ws', rest: '/api/v1', openapi: `/${OPENAPI_JSON_PATH}`, health: '/healthz', ready: '/readyz' },
+      paths: { websocket: '/ws', rest: '/api/v1', openapi: `/${OPENAPI_JSON_PATH}`, health: '/healthz', ready: '/readyz', status: '/status', web: this.web ? '/' : null },
       join: { command: JOIN_COMMAND, invite: INVITE_HOWTO },
     };
     void reply.header('vary', 'accept');

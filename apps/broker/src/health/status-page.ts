@@ -12,7 +12,7 @@ export interface BrokerStatus {
   connections: number;
   /** PUBLIC_URL when the operator set it (links and invites use it), else null. */
   public_url: string | null;
-  paths: { websocket: string; rest: string; openapi: string; health: string; ready: string };
+  paths: { websocket: string; rest: string; openapi: string; health: string; ready: string; status: string; web: string | null };
   join: { command: string; invite: string };
 }
 
@@ -46,7 +46,7 @@ ${s.public_url ? row('public URL', s.public_url) : ''}
 <p>With an invite link, in a terminal with the claudemesh CLI:</p>
 <pre>${escapeHtml(s.join.command)}</pre>
 <p>No invite yet? ${invite.charAt(0).toUpperCase()}${invite.slice(1)}.</p>
-<h2>For programs</h2>
+${s.paths.web ? `<h2>In a browser</h2>\n<p><a href="${escapeHtml(s.paths.web)}">Open the web app</a> and sign in with an API key, or run <code>claudemesh web</code> for a one-time sign-in link.</p>\n` : ''}<h2>For programs</h2>
 <p>WebSocket <code>${escapeHtml(s.paths.websocket)}</code>, REST <code>${escapeHtml(s.paths.rest)}</code> (<a href="${escapeHtml(s.paths.openapi)}">OpenAPI</a>), <a href="${escapeHtml(s.paths.health)}">health</a>, <a href="${escapeHtml(s.paths.ready)}">readiness</a>. This page as JSON: <code>curl -H 'accept: application/json' &lt;this URL&gt;</code>.</p>
 </body></html>
 `;

@@ -26,6 +26,7 @@ import {
   type SignedInvite,
 } from '@claudemesh/crypto';
 import { randomUUID } from 'node:crypto';
+import { newWebSignInCode, openWebSignIn, sealWebSignIn, webSignInLink, webSignInLookup } from '../web/web-signin.js';
 import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
 import type { MemberInfo } from '../protocol/v1/server-frames.js';
@@ -426,4 +427,29 @@ export function listEmailInvites(base: string, admin: Identity, meshId: string):
 
 export function revokeEmailInvite(base: string, admin: Identity, meshId: string, inviteId: string): Promise<{ invite_id: string; revoked: boolean }> {
   return signedRequest(base, admin, meshId, 'POST', `/api/v1/meshes/${meshId}/invites/email/${inviteId}/revoke`, {});
+}
+
+export interface WebSignIn {
+  /** Open it in a browser: the broker's origin, the app, the code in the fragment (never sent to a server). */
+  link: string;
+  code: string;
+  expires_at: number;
+}
+
+/**
+ * A one-time web sign-in link for `apiKey` (docs/protocol.md §8.5): the key seals itself under a
+ * fresh code and deposits the sealed copy under the code's lookup, as that key. The broker never
+ * holds the code, so never a usable copy of the key.
+ */
+export async function createWebSignIn(base: string, apiKey: string, opts: { ttlS?: number } = {}): Promise<WebSignIn> {
+  const code = newWebSignInCode();
+  const body = { lookup: await webSignInLookup(code), sealed: await sealWebSignIn(code, apiKey), ...(opts.ttlS !== undefined ? { expires_in_s: opts.ttlS } : {}) };
+  const created = await call<{ expires_at: number }>(base, 'POST', '/api/v1/web/signins', body, { authorization: `Bearer ${apiKey}` });
+  return { link: webSignInLink(httpBaseOf(base), code), code, expires_at: created.expires_at };
+}
+
+/** What the web app does with a link's code: takes the sealed key (once) and opens it. */
+export async function exchangeWebSignIn(base: string, code: string): Promise<{ apiKey: string; meshId: string }> {
+  const got = await call<{ sealed: string; mesh_id: string }>(base, 'POST', '/api/v1/web/session', { lookup: await webSignInLookup(code) });
+  return { apiKey: await openWebSignIn(code, got.sealed), meshId: got.mesh_id };
 }

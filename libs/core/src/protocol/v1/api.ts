@@ -234,6 +234,30 @@ export const MeInfo = z.object({
   key: z.object({ id: z.string(), capabilities: z.array(ApiKeyCapability), topics: z.array(TopicName).nullable(), expires_at: EpochMs.nullable() }),
 });
 
+/* One-time web sign-in links (docs/protocol.md §8.5, libs/core/src/web/web-signin.ts). */
+
+/** HKDF-SHA256 of the link's code: what the broker files the sealed key under (32 bytes, base64url). */
+export const WebSignInLookup = b64uBytes(32);
+/** nonce (12) ‖ AES-256-GCM of the API key under the code's key: at least nonce and tag, at most a key of 200 bytes. */
+export const WebSignInSealed = b64uBytes({ min: 28, max: 228 });
+export const WEB_SIGNIN_LIMITS = Object.freeze({
+  /** How long a link may stay open (s), and its default. */
+  maxTtlS: 900,
+  defaultTtlS: 600,
+  /** Links a key may hold open at once; one more is E_RATE_LIMITED until one is used or expires. */
+  maxOpenPerKey: 5,
+});
+/** POST /api/v1/web/signins (bearer: the key the link signs in with deposits its own sealed copy). */
+export const CreateWebSignInBody = z.strictObject({
+  lookup: WebSignInLookup,
+  sealed: WebSignInSealed,
+  expires_in_s: z.number().int().min(10).max(WEB_SIGNIN_LIMITS.maxTtlS).default(WEB_SIGNIN_LIMITS.defaultTtlS),
+});
+export const WebSignInCreated = z.object({ expires_at: EpochMs });
+/** POST /api/v1/web/session (no credentials): the link's lookup, answered once. */
+export const WebSessionBody = z.strictObject({ lookup: WebSignInLookup });
+export const WebSessionSealed = z.object({ sealed: WebSignInSealed, mesh_id: Uuid });
+
 export type TopicName = z.infer<typeof TopicName>;
 export type TopicMessage = z.output<typeof TopicMessage>;
 export type TopicInfo = z.output<typeof TopicInfo>;
@@ -243,4 +267,6 @@ export type Notification = z.output<typeof Notification>;
 export type ApiKeyInfo = z.output<typeof ApiKeyInfo>;
 export type CreatedApiKey = z.output<typeof CreatedApiKey>;
 export type MeInfo = z.output<typeof MeInfo>;
+export type CreateWebSignInBody = z.input<typeof CreateWebSignInBody>;
+export type WebSessionSealed = z.output<typeof WebSessionSealed>;
 export type CreateApiKeyBody = z.input<typeof CreateApiKeyBody>;
