@@ -5,6 +5,8 @@ import { bootstrapFirstMesh } from './bootstrap/first-mesh.js';
 import { bootstrapLines } from './bootstrap/start-banner.js';
 import { loadBrokerConfig } from './config/broker.config.js';
 import { MIGRATIONS_DIR, PortInUseError, startBroker } from './server.js';
+import type { WebApp } from './web/web-app.js';
+import { WEB_APP } from './web/web.controller.js';
 
 async function main(): Promise<void> {
   const config = loadBrokerConfig(process.env, MIGRATIONS_DIR);
@@ -36,7 +38,9 @@ async function main(): Promise<void> {
 
   const db = broker.databaseKind === 'embedded' ? `embedded PGlite in ${config.dataDir}/pgdata` : 'Postgres (DATABASE_URL)';
   const lines = [`claudemesh broker listening on ${broker.url} (WebSocket ${broker.wsUrl}), database: ${db}`];
-  if (config.bootstrapMesh) lines.push(...bootstrapLines(await bootstrapFirstMesh(broker, config.bootstrapMesh, { v1Link: config.bootstrapV1Link }), config.home));
+  const webUrl = broker.app.get<WebApp | null>(WEB_APP) ? broker.url : null;
+  if (config.bootstrapMesh) lines.push(...bootstrapLines(await bootstrapFirstMesh(broker, config.bootstrapMesh, { v1Link: config.bootstrapV1Link }), config.home, webUrl));
+  else if (webUrl) lines.push(`web app: ${webUrl}/ (members sign in with: claudemesh web)`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

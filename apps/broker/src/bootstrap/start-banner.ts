@@ -15,11 +15,15 @@ function ownerCli(home: string): string {
  * What `npm start` prints about the bootstrap mesh. An invite only on the start that created it;
  * later starts say how the owner gets one, so restarts put no secret into a service manager's log.
  */
-export function bootstrapLines(result: Bootstrap, home: string): string[] {
+export function bootstrapLines(result: Bootstrap, home: string, webUrl: string | null = null): string[] {
   if (result.kind === 'foreign') {
-    return [`meshes exist on this broker whose owner keys are not under ${home}; their owners invite with: claudemesh mesh invite`];
+    return [
+      `meshes exist on this broker whose owner keys are not under ${home}; their owners invite with: claudemesh mesh invite`,
+      ...(webUrl ? [`web app: ${webUrl}/ (members sign in with: claudemesh web)`] : []),
+    ];
   }
   const { mesh } = result;
+  const web = webUrl ? [`web app: ${webUrl}/ — sign in as the owner with a one-time link: ${ownerCli(home)} web --mesh ${sh(mesh.mesh_name)}`] : [];
   const keys = `${home}/meshes/${mesh.mesh_id}.json`;
   const more = `${ownerCli(home)} mesh invite --mesh ${sh(mesh.mesh_name)}`;
   if (result.kind === 'existing') {
@@ -28,6 +32,7 @@ export function bootstrapLines(result: Bootstrap, home: string): string[] {
       'no invite is printed after the first start; the owner issues one (a short link and the join command) with:',
       `  ${more}`,
       `  (claudemesh mesh invite list shows the open ones, claudemesh mesh invite revoke <id> closes one)`,
+      ...web,
     ];
   }
   const { invite } = result;
@@ -40,5 +45,6 @@ export function bootstrapLines(result: Bootstrap, home: string): string[] {
     `  claudemesh join '${invite.shortLink}' --name <their-name>`,
     '  (or `claudemesh <link>` to join and start Claude Code with the channel)',
     `more invites later, as the owner: ${more}`,
+    ...web,
   ];
 }
