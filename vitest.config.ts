@@ -20,6 +20,7 @@ const QUICK_EXCLUDE = [
   'plugins/*/test/*.spec.ts',
   'apps/broker/src/db/embedded-postgres.spec.ts',
   'apps/cli/test/*.spec.ts',
+  'apps/web/test/*.e2e.spec.ts',
 ];
 const quick = process.env['CLAUDEMESH_TEST_QUICK'] === '1';
 

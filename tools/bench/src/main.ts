@@ -9,15 +9,16 @@ import { seedLoad } from './scenarios/seed-load.js';
 import { sseFanout } from './scenarios/sse-fanout.js';
 import { topicE2e, topicE2eLine, type TopicE2eOptions } from './scenarios/topic-e2e.js';
 import { bridgeBench, bridgeLine, type BridgeBenchOptions } from './scenarios/bridge.js';
+import { webBench, webLine, type WebBenchOptions } from './scenarios/web.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'bridge', 'connections', 'cli'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'bridge', 'web', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|bridge|connections|cli|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|bridge|web|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
@@ -35,6 +36,10 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fano
                the bridge plugin run by the plugin host; a direct post in beta vs a post in alpha
                forwarded by the bridge, each read and opened by a beta member; added latency
                (p50/p99) of the hop, target p99 < 20 ms at 500 msg/s (no baseline relay)
+  web:         --messages 200 --spacing 25: an agent posts to a plaintext #general over REST, the web app
+               in Chromium paints each message and a plain SSE client reads the same stream; post-to-paint
+               vs post-to-receipt p50/p99 (baseline: the SSE client), and the app's first load gzipped
+               (target < 150 KB). Needs Chromium (chromium-headless-shell or CLAUDEMESH_CHROMIUM)
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
@@ -62,6 +67,7 @@ interface Args {
   rounds: string;
   rotations: string;
   'rotation-members': string;
+  spacing: string;
   probes: string;
   open: string;
   json: boolean;
@@ -153,6 +159,13 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       const result = await runOn(system, (sys) => bridgeBench(sys as MeshSystem, opts));
       return { scenario: name, db: system.db, ...result, node: process.version, at: new Date().toISOString() };
     }
+    case 'web': {
+      const opts: WebBenchOptions = { messages: Number(a.messages ?? 200), spacingMs: Number(a.spacing), timeoutMs, log };
+      const system = mesh();
+      log(`${name}: agent post → painted in the web app vs → an SSE client, on one broker (${system.db})`);
+      const result = await runOn(system, (sys) => webBench(sys as MeshSystem, opts));
+      return { scenario: name, db: system.db, ...result, node: process.version, at: new Date().toISOString() };
+    }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
       run = (sys) => connections(sys, opts);
@@ -212,6 +225,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3' },
       runs: { type: 'string', default: '15' },
       rounds: { type: 'string', default: '3' },
+      spacing: { type: 'string', default: '25' },
       rotations: { type: 'string', default: '5' },
       'rotation-members': { type: 'string', default: '100' },
       probes: { type: 'string', default: '1' },
@@ -235,6 +249,7 @@ async function main(): Promise<void> {
     if (a.json) process.stdout.write(`${JSON.stringify(row)}\n`);
     else if (n === 'topic-e2e') process.stdout.write(`${topicE2eLine(row)}\n`);
     else if (n === 'bridge') process.stdout.write(`${bridgeLine(row)}\n`);
+    else if (n === 'web') process.stdout.write(`${webLine(row)}\n`);
     else log(JSON.stringify(row, null, 2));
   }
 }

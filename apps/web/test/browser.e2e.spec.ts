@@ -1,0 +1,258 @@
+import { MeshApi, createApiKey, createWebSignIn } from '@claudemesh/core';
+import type { Identity } from '@claudemesh/crypto';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMember, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { browserSkipReason, launchBrowser, newContext, watchPage } from '../../../test/helpers/browser.js';
+
+const skip = browserSkipReason();
+const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
+const README_SHOTS = fileURLToPath(new URL('../../../docs/images/', import.meta.url));
+/** Only a hang trips these: a loaded 2-core machine may take seconds to paint. */
+const WAIT = { timeout: 30_000 };
+
+/**
+ * The web app in a real Chromium against a real broker (docs/web.md "Tests"): two humans signed in
+ * with API keys in two browser contexts, an agent posting over REST, one phone-sized context.
+ * Screenshots land in apps/web/test/screenshots/ (CLAUDEMESH_SCREENSHOTS=docs also copies the
+ * README's to docs/images/).
+ */
+describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let tb: TestBroker;
+  let mesh: TestMesh;
+  let browser: Browser;
+  let agent: MeshApi;
+  let agentId: Identity;
+  const keys = {} as Record<'dana' | 'erin' | 'fay', string>;
+  const pages = {} as Record<'dana' | 'erin', Page>;
+  const contexts: BrowserContext[] = [];
+  const problems: string[] = [];
+
+  const shot = async (page: Page, name: string, readme = false): Promise<void> => {
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}${name}.png` });
+    if (readme && process.env['CLAUDEMESH_SCREENSHOTS'] === 'docs') {
+      mkdirSync(README_SHOTS, { recursive: true });
+      copyFileSync(`${SHOTS}${name}.png`, `${README_SHOTS}web-${name}.png`);
+    }
+  };
+
+  const open = async (o: { phone?: boolean; dark?: boolean } = {}): Promise<Page> => {
+    const context = await newContext(browser, o);
+    contexts.push(context);
+    const page = await context.newPage();
+    const { errors } = watchPage(page);
+    // Requests refused while the context is offline on purpose are not faults of the page.
+    page.on('close', () => problems.push(...errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::ERR_/.test(e))));
+    return page;
+  };
+
+  const signIn = async (page: Page, key: string): Promise<void> => {
+    await page.goto(`${tb.url}/`);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).waitFor(WAIT);
+  };
+
+  const messages = (page: Page) => page.getByRole('log', { name: 'Messages' }).locator('[data-testid="message"]');
+  const messageWith = (page: Page, text: string) => messages(page).filter({ hasText: text });
+  const composer = (page: Page) => page.getByLabel('Message', { exact: true });
+  const say = async (page: Page, text: string): Promise<void> => {
+    await composer(page).fill(text);
+    await composer(page).press('Enter');
+    await messageWith(page, text).waitFor(WAIT);
+  };
+  const restAs = (key: string) => new MeshApi(tb.url, key);
+
+  beforeAll(async () => {
+    tb = await startTestBroker('embedded');
+    mesh = await createTestMesh(tb, 'web', { general: 'plaintext' });
+    const owner = (body: Parameters<typeof createApiKey>[3]) => createApiKey(tb.url, mesh.owner, mesh.meshId, body);
+    for (const name of ['dana', 'erin', 'fay'] as const) keys[name] = (await owner({ label: name, capabilities: ['read', 'send'], human: name })).secret;
+    agentId = await addMember(tb, mesh, 'agent');
+    agent = restAs((await createApiKey(tb.url, agentId, mesh.meshId, { capabilities: ['read', 'send'] })).secret);
+    await agent.createTopic({ name: 'ops', encryption: 'plaintext' });
+    await agent.post('general', { text: 'Welcome to **#general** — the agent is here.' });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await tb?.close();
+  });
+
+  it('signs in with an API key and shows #general with its history', async () => {
+    pages.dana = await open();
+    await pages.dana.goto(`${tb.url}/`);
+    await pages.dana.getByRole('form', { name: 'Sign in' }).waitFor(WAIT);
+    await shot(pages.dana, 'signin');
+    await pages.dana.getByLabel('API key').fill('cmk_0000000000000000_nope');
+    await pages.dana.getByRole('button', { name: 'Sign in' }).click();
+    await pages.dana.getByRole('alert').waitFor(WAIT);
+    expect(await pages.dana.getByRole('alert').textContent()).toMatch(/unknown|malformed|API key/i);
+    await signIn(pages.dana, keys.dana);
+    await messageWith(pages.dana, 'the agent is here').waitFor(WAIT);
+    // Markdown rendered as elements, not HTML from the message.
+    expect(await messageWith(pages.dana, 'the agent is here').locator('strong').textContent()).toBe('#general');
+  });
+
+  it('shows a post in another browser at once, and an agent’s reply without a reload', async () => {
+    pages.erin = await open();
+    await signIn(pages.erin, keys.erin);
+    await say(pages.dana, 'hello from dana in the browser');
+    await messageWith(pages.erin, 'hello from dana in the browser').waitFor(WAIT);
+    const posted = (await agent.history('general')).messages.find((m) => m.text === 'hello from dana in the browser')!;
+    expect(posted.sender.display_name).toBe('dana');
+    await agent.post('general', { text: 'agent: got it, dana', reply_to: posted.id });
+    for (const page of [pages.dana, pages.erin]) await messageWith(page, 'agent: got it, dana').waitFor(WAIT);
+    await shot(pages.dana, 'chat', true);
+  });
+
+  it('badges unread messages of another topic live, and clears them once the topic is viewed', async () => {
+    const dana = pages.dana;
+    await dana.getByRole('button', { name: 'Join #ops' }).click();
+    await dana.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#ops/ }).waitFor(WAIT);
+    await dana.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).click();
+    await agent.post('ops', { text: 'deploy starts in 5 minutes' });
+    await agent.post('ops', { text: 'deploy done' });
+    const badge = dana.getByTestId('unread-ops');
+    await expect.poll(async () => (await badge.count()) > 0 ? await badge.textContent() : null, WAIT).toBe('2');
+    await dana.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#ops/ }).click();
+    await messageWith(dana, 'deploy done').waitFor(WAIT);
+    await dana.getByTestId('first-unread').waitFor(WAIT);
+    await badge.waitFor({ state: 'detached', ...WAIT });
+    await expect.poll(async () => (await restAs(keys.dana).topics()).find((t) => t.name === 'ops')?.unread, WAIT).toBe(0);
+    await dana.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).click();
+  });
+
+  it('completes @mentions from the keyboard, and the mention reaches the agent', async () => {
+    const dana = pages.dana;
+    await composer(dana).fill('');
+    await composer(dana).pressSequentially('@ag');
+    const list = dana.getByRole('listbox', { name: 'Mention suggestions' });
+    await list.waitFor(WAIT);
+    await expect.poll(() => list.getByRole('option').allTextContents(), WAIT).toEqual([expect.stringContaining('agent')]);
+    await composer(dana).press('ArrowDown');
+    await composer(dana).press('ArrowUp');
+    await composer(dana).press('Enter');
+    expect(await composer(dana).inputValue()).toBe('@agent ');
+    await composer(dana).pressSequentially('please review the release notes');
+    await composer(dana).press('Enter');
+    await messageWith(dana, 'please review the release notes').waitFor(WAIT);
+    await expect.poll(async () => (await agent.notifications({ unread: true })).map((n) => [n.kind, n.actor.display_name, n.message.text]), WAIT)
+      .toContainEqual(['mention', 'dana', '@agent please review the release notes']);
+  });
+
+  it('answers in a thread', async () => {
+    const dana = pages.dana;
+    await messageWith(dana, 'agent: got it, dana').getByRole('button', { name: 'Reply in thread' }).click();
+    const thread = dana.getByRole('complementary', { name: 'Thread' });
+    await thread.waitFor(WAIT);
+    await thread.getByLabel('Reply').fill('threaded answer from dana');
+    await thread.getByRole('button', { name: 'Send reply' }).click();
+    await thread.getByText('threaded answer from dana').waitFor(WAIT);
+    const history = (await agent.history('general')).messages;
+    const parent = history.find((m) => m.text === 'hello from dana in the browser')!;
+    const reply = history.find((m) => m.text === 'threaded answer from dana')!;
+    // A reply to a reply joins the thread of its root.
+    expect([parent.id, history.find((m) => m.text === 'agent: got it, dana')!.id]).toContain(reply.reply_to);
+  });
+
+  it('finds a message by search', async () => {
+    const dana = pages.dana;
+    await dana.getByLabel('Search messages').fill('release notes');
+    await dana.getByLabel('Search messages').press('Enter');
+    const results = dana.getByRole('list', { name: 'Search results' });
+    await results.waitFor(WAIT);
+    await results.getByText('please review the release notes').waitFor(WAIT);
+    await dana.getByLabel('Search messages').press('Escape');
+  });
+
+  it('renders HTML and script in a message as text, and links only to http(s) and mailto', async () => {
+    const evil = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> [click](javascript:window.__xss=3) <b>bold?</b>';
+    await agent.post('general', { text: evil });
+    const shown = messageWith(pages.dana, 'window.__xss=2');
+    await shown.waitFor(WAIT);
+    expect(await shown.locator('.body').textContent()).toContain('<img src=x onerror="window.__xss=1">');
+    expect(await shown.locator('.body').textContent()).toContain('<b>bold?</b>');
+    expect(await shown.locator('img, script, b, iframe').count()).toBe(0);
+    expect(await shown.locator('a[href^="javascript:"]').count()).toBe(0);
+    await shown.getByText('click').click().catch(() => undefined);
+    expect(await pages.dana.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
+  it('resumes after a disconnect with Last-Event-ID: nothing missed, nothing twice', async () => {
+    const dana = pages.dana;
+    const streams: Array<string | null> = [];
+    dana.on('request', (r) => {
+      if (/\/api\/v1\/topics\/general\/stream/.test(r.url())) streams.push(r.headers()['last-event-id'] ?? null);
+    });
+    const lastSeen = await messages(dana).last().getAttribute('data-id');
+    await dana.context().setOffline(true);
+    await expect.poll(() => dana.getByTestId('connection').textContent(), WAIT).toBe('reconnecting');
+    for (let i = 1; i <= 3; i++) await agent.post('general', { text: `while you were away ${i}` });
+    await dana.context().setOffline(false);
+    await messageWith(dana, 'while you were away 3').waitFor(WAIT);
+    await expect.poll(() => dana.getByTestId('connection').textContent(), WAIT).toBe('live');
+    expect(streams).toContain(lastSeen);
+    const ids = await messages(dana).evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
+    expect(new Set(ids).size).toBe(ids.length);
+    const texts = await messages(dana).allTextContents();
+    const away = texts.map((t) => /while you were away (\d)/.exec(t)?.[1]).filter(Boolean);
+    expect(away).toEqual(['1', '2', '3']);
+  });
+
+  it('works on a phone-sized screen: panels behind buttons, chat full width', async () => {
+    const phone = await open({ phone: true, dark: true });
+    await phone.goto(`${tb.url}/`);
+    await phone.getByLabel('API key').fill(keys.fay);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    await messageWith(phone, 'while you were away 3').waitFor(WAIT);
+    expect(await phone.getByRole('navigation', { name: 'Topics' }).isVisible()).toBe(false);
+    await phone.getByRole('button', { name: 'Topics' }).click();
+    await phone.getByRole('navigation', { name: 'Topics' }).waitFor({ state: 'visible', ...WAIT });
+    await phone.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).click();
+    await say(phone, 'fay here, on my phone');
+    await messageWith(pages.dana, 'fay here, on my phone').waitFor(WAIT);
+    await shot(phone, 'phone', true);
+  });
+
+  it('signs in from a one-time claudemesh web link that leaves no code behind, once', async () => {
+    const member = await createApiKey(tb.url, agentId, mesh.meshId, { label: 'web sign-in', capabilities: ['read', 'send'], expires_in_s: 3600 });
+    const link = await createWebSignIn(tb.url, member.secret);
+    const page = await open();
+    await page.goto(link.link);
+    await messageWith(page, 'fay here, on my phone').waitFor(WAIT);
+    expect(page.url()).not.toContain(link.code);
+    expect(await page.evaluate(() => location.href)).not.toContain('code=');
+    const again = await open();
+    await again.goto(link.link);
+    await again.getByRole('alert').waitFor(WAIT);
+    expect(await again.getByRole('alert').textContent()).toMatch(/unknown, used or expired/);
+  });
+
+  it('shows the dashboard: unread totals, mentions, presence', async () => {
+    const dana = pages.dana;
+    await agent.post('ops', { text: '@dana can you check the dashboard?' });
+    await dana.goto(`${tb.url}/#/`);
+    await dana.getByRole('heading', { level: 1 }).waitFor(WAIT);
+    await dana.getByText('@dana can you check the dashboard?').waitFor(WAIT);
+    await dana.getByRole('region', { name: /Presence/ }).getByText('agent').waitFor(WAIT);
+    await shot(dana, 'dashboard', true);
+  });
+
+  it('signs out by revoking its key', async () => {
+    const erin = pages.erin;
+    await erin.getByRole('button', { name: 'Sign out' }).click();
+    await erin.getByRole('form', { name: 'Sign in' }).waitFor(WAIT);
+    await expect(restAs(keys.erin).topics()).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
+  });
+
+  it('ran under its Content-Security-Policy without a violation or a script error', async () => {
+    for (const c of contexts) for (const p of c.pages()) await p.close();
+    expect(problems).toEqual([]);
+  });
+});
+
