@@ -18,7 +18,7 @@ export {
   epochManifestString, epochSealString, epochHistorySealString, epochMessageString, type EpochSealFields, type EpochHistorySealFields, type EpochMessageFields,
   type EmailInviteFields, type KeyHandoffFields, type Domain, type HelloFields,
   type SessionAttestationFields, type JoinFields, type MeshCreateFields, type RequestFields, type ShortInviteFields,
-  type ShortInviteClaimFields,
+  type ShortInviteClaimFields, identityClaimString, type IdentityClaimFields,
 } from './signed-strings.js';
 export type { Sealed } from './sealed.js';
 export { BoxKeyCache, boxEncrypt, boxDecrypt, boxDecryptText } from './box.js';

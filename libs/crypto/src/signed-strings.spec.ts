@@ -10,7 +10,7 @@ import { sign, verify } from './signing.js';
 import { cryptoReady } from './sodium.js';
 import { codeOf } from '../test/code-of.js';
 
-type Builder = 'helloString' | 'sessionAttestationString' | 'joinString' | 'meshCreateString' | 'requestString';
+type Builder = 'helloString' | 'sessionAttestationString' | 'joinString' | 'meshCreateString' | 'requestString' | 'identityClaimString';
 interface SignedStringVectors {
   signer: { seed_hex: string; public_key: string };
   cases: { builder: Builder; fields: Record<string, unknown>; string: string; string_utf8_hex: string; signature: string }[];

@@ -29,6 +29,8 @@ export const DOMAIN = {
   emailInviteLookup: 'claudemesh/v1/email-invite-lookup',
   /** Email invites: the inviting admin's signature over a mesh key sealed to the joiner. */
   keyHandoff: 'claudemesh/v1/key-handoff',
+  /** A human enrolled with an API key takes a keypair of its own (protocol §6.5): signed by the new key. */
+  identityClaim: 'claudemesh/v1/identity-claim',
   /** Key epochs: the creator's signature over an epoch manifest (tag, newline, canonical JSON). */
   keyEpoch: 'claudemesh/v1/key-epoch',
   /** Key epochs: hashing domain of the manifest hash that chains epochs (not a signature). */
@@ -191,6 +193,16 @@ export function keyHandoffString(f: KeyHandoffFields): string {
     text('meshId', f.meshId), text('inviteId', f.inviteId), text('memberPubkey', f.memberPubkey), text('x25519Pubkey', f.x25519Pubkey),
     text('sealed', f.sealed), text('issuer', f.issuer),
   ]);
+}
+
+export interface IdentityClaimFields { meshId: string; placeholder: string; memberPubkey: string }
+
+/**
+ * A REST-only human's first keypair replaces its placeholder key (protocol §6.5 "Claiming a key"):
+ * signed by the new key, for this mesh and this placeholder only, so it proves the new key is held.
+ */
+export function identityClaimString(f: IdentityClaimFields): string {
+  return render(DOMAIN.identityClaim, [text('meshId', f.meshId), text('placeholder', f.placeholder), text('memberPubkey', f.memberPubkey)]);
 }
 
 /** Key epochs: a manifest is signed as its tag, a newline, then its canonical JSON (like an invite). */

@@ -7,7 +7,7 @@
 import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
   HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PeerTag, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
-  TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated,
+  TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -36,6 +36,7 @@ export const BODY_SCHEMAS: Record<string, z.ZodType> = {
   MarkNotificationsReadBody,
   CreateApiKeyBody,
   CreateWebSignInBody,
+  ClaimIdentityBody,
 };
 
 /** Success bodies by component name. */

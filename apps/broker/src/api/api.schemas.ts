@@ -1,7 +1,7 @@
 import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PeerTag, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
-  TopicMessage, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated,
+  TopicMessage, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -69,6 +69,7 @@ const named: Array<[z.ZodType, string, string?]> = [
   [AddEpochSealsBody, 'AddEpochSealsBody', 'epoch_seal’s seals; the scope and epoch are in the path'],
   [EpochAck, 'EpochAck', 'as epoch_ack: the accepted epoch and its manifest hash'],
   [EpochSealsAdded, 'EpochSealsAdded'],
+  [ClaimIdentityBody, 'ClaimIdentityBody', 'a REST-only human’s own key, signed by itself over the identity-claim string (docs/protocol.md §6.5)'],
   [CreateWebSignInBody, 'CreateWebSignInBody', 'the calling key sealed under a one-time code the broker never sees (docs/protocol.md §8.5)'],
   [WebSignInCreated, 'WebSignInCreated'],
   [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],

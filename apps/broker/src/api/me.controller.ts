@@ -1,9 +1,9 @@
-import { Controller, Delete, Get, Query, UseGuards, UsePipes } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { ApiKeyInfo, MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
+import { ApiKeyInfo, ClaimIdentityBody, MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
 import type { z } from 'zod';
 import { ApiKeysService, type ApiCaller } from '../apikeys/api-keys.service.js';
-import { memberInfo } from '../meshes/meshes.service.js';
+import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
 import { NotificationsService } from '../topics/notifications.service.js';
 import { TopicsService } from '../topics/topics.service.js';
 import { ActivityQuery } from './api.schemas.js';
@@ -21,6 +21,7 @@ export class MeController {
     private readonly topics: TopicsService,
     private readonly notifications: NotificationsService,
     private readonly keys: ApiKeysService,
+    private readonly meshes: MeshesService,
   ) {}
 
   @Get()
@@ -42,6 +43,22 @@ export class MeController {
   @BearerRoute('read', { summary: 'Revoke this API key (and every key issued with it): sign-out', ok: ApiKeyInfo })
   revokeSelf(@Caller() caller: ApiCaller): Promise<z.output<typeof ApiKeyInfo>> {
     return this.keys.revoke(caller.state, caller.member, caller.keyId, caller);
+  }
+
+  /**
+   * A REST-only human takes the keypair its client made (the web app, in the browser) in place of
+   * its placeholder key, once (protocol §6.5). Answers as GET /me, with the new key.
+   */
+  @Post('identity')
+  @BearerRoute('send', {
+    summary: 'Claim a keypair for a REST-only human (once): its own key replaces the placeholder',
+    description: '`sig` is by the new key over the identity-claim string (docs/protocol.md §4.7, §6.5). Afterwards the member is sealed to and listed in key epochs like any member.',
+    ok: MeInfo,
+    errors: [400, 409],
+  })
+  async claim(@Caller() caller: ApiCaller, @Body({ schema: ClaimIdentityBody }) body: z.output<typeof ClaimIdentityBody>): Promise<z.output<typeof MeInfo>> {
+    await this.meshes.claimIdentity(caller.state, caller.member, body);
+    return this.me(caller);
   }
 
   @Get('topics')

@@ -94,6 +94,16 @@ export class MeshState {
     this.byName.set(displayName, member);
   }
 
+  /** A REST-only member took a key of its own: routing by the new key works at once, the placeholder addresses no one. */
+  rekey(memberId: string, pubkey: string): void {
+    const member = this.byId.get(memberId);
+    if (!member) return;
+    if (this.byPubkey.get(member.pubkey) === member) this.byPubkey.delete(member.pubkey);
+    member.pubkey = pubkey;
+    member.restOnly = false;
+    this.byPubkey.set(pubkey, member);
+  }
+
   addToGroup(memberId: string, group: string): void {
     const member = this.byId.get(memberId);
     if (!member) return;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LIMITS, ProtocolError, type CreateMeshBody, type MemberScope, type MembersResponse, type MeshResponse } from '@claudemesh/core';
-import { meshCreateString, verify } from '@claudemesh/crypto';
+import { identityClaimString, meshCreateString, verify } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { rows, transaction } from '../db/sql.js';
@@ -106,6 +106,35 @@ export class MeshesService {
     target.revoked = true;
     this.bus.publish(memberTopic(target.id), { kind: 'revoked', memberId: target.id });
     return { revoked: true };
+  }
+
+  /**
+   * A REST-only human takes a keypair of its own (protocol §6.5 "Claiming a key"): the new key
+   * replaces the placeholder nobody held, once. From then on the member is like any other that holds
+   * a key — sealed to, listed in key epochs (the next post in an e2e topic rotates to include it),
+   * able to sign. The broker admits the key on the word of the API key that asks, so members compare
+   * safety numbers with it as after an email invite (docs/security.md).
+   */
+  async claimIdentity(state: MeshState, member: MemberRecord, body: { member_pubkey: string; sig: string }): Promise<ReturnType<typeof memberInfo>> {
+    if (!member.restOnly) {
+      throw new ProtocolError('E_CONFLICT', `${member.displayName} holds a key already (${member.pubkey.slice(0, 12)}…); a key is claimed once, by a member enrolled without one`);
+    }
+    const signed = identityClaimString({ meshId: state.mesh.id, placeholder: member.pubkey, memberPubkey: body.member_pubkey });
+    if (!verify(signed, body.sig, body.member_pubkey)) throw new ProtocolError('E_BAD_SIGNATURE', 'the identity claim is not signed by the key it claims, for this mesh and member');
+    let updated: Array<{ id: string }>;
+    try {
+      updated = await rows<{ id: string }>(this.ds, 'UPDATE members SET pubkey = $1, rest_only = false WHERE id = $2 AND rest_only RETURNING id', [body.member_pubkey, member.id]);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') throw new ProtocolError('E_CONFLICT', 'another member of this mesh has this key');
+      throw error;
+    }
+    // Claimed meanwhile (another browser, another node): the first claim stands.
+    if (updated.length === 0) {
+      await this.directory.refresh(state.mesh.id);
+      throw new ProtocolError('E_CONFLICT', `${member.displayName} holds a key already; a key is claimed once`);
+    }
+    state.rekey(member.id, body.member_pubkey);
+    return memberInfo(member);
   }
 
   /**

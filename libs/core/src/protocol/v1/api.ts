@@ -234,6 +234,12 @@ export const MeInfo = z.object({
   key: z.object({ id: z.string(), capabilities: z.array(ApiKeyCapability), topics: z.array(TopicName).nullable(), expires_at: EpochMs.nullable() }),
 });
 
+/**
+ * POST /api/v1/me/identity: a REST-only human takes a keypair of its own in place of its placeholder
+ * (protocol §6.5 "Claiming a key"); `sig` is by the new key over identityClaimString.
+ */
+export const ClaimIdentityBody = z.strictObject({ member_pubkey: PubkeyHex, sig: Signature });
+
 /* One-time web sign-in links (docs/protocol.md §8.5, libs/core/src/web/web-signin.ts). */
 
 /** HKDF-SHA256 of the link's code: what the broker files the sealed key under (32 bytes, base64url). */
@@ -268,5 +274,6 @@ export type ApiKeyInfo = z.output<typeof ApiKeyInfo>;
 export type CreatedApiKey = z.output<typeof CreatedApiKey>;
 export type MeInfo = z.output<typeof MeInfo>;
 export type CreateWebSignInBody = z.input<typeof CreateWebSignInBody>;
+export type ClaimIdentityBody = z.output<typeof ClaimIdentityBody>;
 export type WebSessionSealed = z.output<typeof WebSessionSealed>;
 export type CreateApiKeyBody = z.input<typeof CreateApiKeyBody>;
