@@ -1,7 +1,8 @@
 import { useSignal } from '@preact/signals';
+import { useEffect } from 'preact/hooks';
 import { plainText } from '../body.js';
 import { html } from '../html.js';
-import { href, navigate } from '../router.js';
+import { href, navigate, route } from '../router.js';
 import type { MeshStore } from '../store/mesh.js';
 import type { TopicMessage } from '../types.js';
 
@@ -42,6 +43,8 @@ export function SearchBox({ store }: { store: MeshStore }) {
   const close = (): void => {
     results.value = null;
   };
+  // Results belong to the view they were asked from.
+  useEffect(close, [route.value]);
 
   return html`
     <search class="search">
