@@ -39,6 +39,8 @@ export function Composer({ store, topic, replyTo = null, label, sendLabel, disab
   const sync = (el: HTMLTextAreaElement): void => {
     text.value = el.value;
     caret.value = el.selectionStart;
+    // Escape closes the list for that one @prefix; a new one opens it again.
+    if (mentionAt(el.value, el.selectionStart)?.start !== dismissedAt.value) dismissedAt.value = -1;
   };
   const choose = (i: number): void => {
     const member = matches[i];
