@@ -173,7 +173,8 @@ export class MeshStore {
     } catch (error) {
       const e = error as { code?: string; message: string };
       if (e.code === 'E_UNAUTHORIZED' || e.code === 'E_REVOKED') this.onUnauthorized(this.meshId, e.message);
-      else this.error.value = e.message;
+      // Unreachable is not an error to dismiss: the connection indicator says it, and the next refresh retries.
+      else if (e.code !== 'E_NETWORK') this.error.value = e.message;
     }
   }
 }
