@@ -1,0 +1,73 @@
+import type { History, MeInfo, MemberPresence, Notification, PostResult, TopicInfo, TopicMessage } from './types.js';
+
+/** A broker error answer (`{ error: { code, message } }`) or a network failure (`E_NETWORK`). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const BASE = '/api/v1';
+
+async function errorOf(res: Response): Promise<ApiError> {
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) return new ApiError(res.status, body.error.code, body.error.message ?? body.error.code);
+  } catch {
+    // Not JSON (a proxy's page): fall through to the status line.
+  }
+  return new ApiError(res.status, `E_HTTP_${res.status}`, res.statusText || `HTTP ${res.status}`);
+}
+
+async function call<T>(method: string, path: string, key: string | null, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (key) headers['Authorization'] = `Bearer ${key}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(BASE + path, { method, headers, body: body === undefined ? null : JSON.stringify(body), cache: 'no-store' });
+  } catch (error) {
+    throw new ApiError(0, 'E_NETWORK', (error as Error).message || 'the broker cannot be reached');
+  }
+  if (!res.ok) throw await errorOf(res);
+  return (await res.json()) as T;
+}
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const topicPath = (name: string): string => `/topics/${encodeURIComponent(name)}`;
+
+/** Trades the one-time code of a sign-in link for an API key (no Authorization header). */
+export function exchangeSignInCode(code: string): Promise<{ api_key: string }> {
+  return call('POST', '/web/session', null, { code });
+}
+
+/** The REST surface for one API key (one member of one mesh). */
+export function createApi(key: string) {
+  return {
+    key,
+    me: () => call<MeInfo>('GET', '/me', key),
+    revokeSelf: () => call<{ revoked: boolean; id: string }>('DELETE', '/me/apikey', key),
+    topics: () => call<TopicInfo[]>('GET', '/topics', key),
+    join: (name: string) => call<TopicInfo>('POST', `${topicPath(name)}/join`, key),
+    history: (name: string, opts: { before?: string; after?: string; limit?: number }) => call<History>('GET', `${topicPath(name)}/messages${query(opts)}`, key),
+    post: (name: string, body: { text: string; reply_to?: string; client_id: string }) => call<PostResult>('POST', `${topicPath(name)}/messages`, key, body),
+    markRead: (name: string, messageId: string) => call<{ topic: string; last_read_id: string; unread: number }>('PATCH', `${topicPath(name)}/read`, key, { message_id: messageId }),
+    members: () => call<MemberPresence[]>('GET', '/members', key),
+    notifications: (opts: { unread?: boolean; limit?: number }) => call<Notification[]>('GET', `/notifications${query(opts)}`, key),
+    markNotificationsRead: (ids?: string[]) => call<{ marked: number }>('POST', '/notifications/read', key, ids ? { ids } : {}),
+    search: (q: string, topic?: string) => call<TopicMessage[]>('GET', `/search${query({ q, topic, limit: 50 })}`, key),
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;
