@@ -1,3 +1,4 @@
+import { openWebSignIn, webSignInLookup } from '../../../libs/core/src/web/web-signin.js';
 import type { History, MeInfo, MemberPresence, Notification, PostResult, TopicInfo, TopicMessage } from './types.js';
 
 /** A broker error answer (`{ error: { code, message } }`) or a network failure (`E_NETWORK`). */
@@ -47,9 +48,24 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 const topicPath = (name: string): string => `/topics/${encodeURIComponent(name)}`;
 
-/** Trades the one-time code of a sign-in link for an API key (no Authorization header). */
-export function exchangeSignInCode(code: string): Promise<{ api_key: string }> {
-  return call('POST', '/web/session', null, { code });
+/**
+ * Trades the one-time code of a sign-in link for its API key (protocol §8.5): only the code's lookup
+ * goes to the broker (no Authorization header), which answers once with the key sealed under the
+ * code; the code itself never leaves the page.
+ */
+export async function exchangeSignInCode(code: string): Promise<{ api_key: string }> {
+  let lookup: string;
+  try {
+    lookup = await webSignInLookup(code);
+  } catch (error) {
+    throw new ApiError(400, 'E_SCHEMA', (error as Error).message);
+  }
+  const { sealed } = await call<{ sealed: string; mesh_id: string }>('POST', '/web/session', null, { lookup });
+  try {
+    return { api_key: await openWebSignIn(code, sealed) };
+  } catch (error) {
+    throw new ApiError(400, 'E_SCHEMA', (error as Error).message);
+  }
 }
 
 /** The REST surface for one API key (one member of one mesh). */

@@ -58,8 +58,10 @@ async function networkFirst(req: Request): Promise<Response> {
 
 async function shellFirst(req: Request): Promise<Response> {
   const cache = await caches.open(SHELL_CACHE);
-  // Every navigation is the one page: hash routes never reach the server.
-  const cached = await cache.match(req.mode === 'navigate' ? '/' : req);
+  // Every navigation is the one page: hash routes never reach the server. The broker varies `/` on
+  // Accept (the page for a browser, JSON for scripts); what is cached here is the page, whatever
+  // Accept the navigation sends.
+  const cached = await cache.match(req.mode === 'navigate' ? '/' : req, { ignoreVary: true });
   return cached ?? fetch(req);
 }
 

@@ -44,8 +44,10 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     contexts.push(context);
     const page = await context.newPage();
     const { errors } = watchPage(page);
-    // Requests refused while the context is offline on purpose are not faults of the page.
-    page.on('close', () => problems.push(...errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::ERR_/.test(e))));
+    // Not faults of the page: requests refused while the context is offline on purpose, and the 4xx
+    // answers this suite asks for (a wrong key, a used link, a revoked key), which Chromium logs.
+    const expected = /ERR_INTERNET_DISCONNECTED|net::ERR_|Failed to load resource: the server responded with a status of 4\d\d/;
+    page.on('close', () => problems.push(...errors.filter((e) => !expected.test(e))));
     return page;
   };
 
@@ -107,6 +109,8 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     expect(posted.sender.display_name).toBe('dana');
     await agent.post('general', { text: 'agent: got it, dana', reply_to: posted.id });
     for (const page of [pages.dana, pages.erin]) await messageWith(page, 'agent: got it, dana').waitFor(WAIT);
+    // On screen in the open topic: read, so no badge.
+    await pages.dana.getByTestId('unread-general').waitFor({ state: 'detached', ...WAIT });
     await shot(pages.dana, 'chat', true);
   });
 
@@ -150,7 +154,7 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await messageWith(dana, 'agent: got it, dana').getByRole('button', { name: 'Reply in thread' }).click();
     const thread = dana.getByRole('complementary', { name: 'Thread' });
     await thread.waitFor(WAIT);
-    await thread.getByLabel('Reply').fill('threaded answer from dana');
+    await thread.getByRole('textbox', { name: 'Reply' }).fill('threaded answer from dana');
     await thread.getByRole('button', { name: 'Send reply' }).click();
     await thread.getByText('threaded answer from dana').waitFor(WAIT);
     const history = (await agent.history('general')).messages;
@@ -180,7 +184,7 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     expect(await shown.locator('img, script, b, iframe').count()).toBe(0);
     expect(await shown.locator('a[href^="javascript:"]').count()).toBe(0);
     await shown.getByText('click').click().catch(() => undefined);
-    expect(await pages.dana.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await pages.dana.evaluate('window.__xss')).toBeUndefined();
   });
 
   it('resumes after a disconnect with Last-Event-ID: nothing missed, nothing twice', async () => {
@@ -214,6 +218,7 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await phone.getByRole('button', { name: 'Topics' }).click();
     await phone.getByRole('navigation', { name: 'Topics' }).waitFor({ state: 'visible', ...WAIT });
     await phone.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).click();
+    await phone.getByRole('navigation', { name: 'Topics' }).waitFor({ state: 'hidden', ...WAIT });
     await say(phone, 'fay here, on my phone');
     await messageWith(pages.dana, 'fay here, on my phone').waitFor(WAIT);
     await shot(phone, 'phone', true);
@@ -224,9 +229,13 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     const link = await createWebSignIn(tb.url, member.secret);
     const page = await open();
     await page.goto(link.link);
+    await page.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).waitFor(WAIT).catch(async (e: unknown) => {
+      await shot(page, 'debug-link');
+      throw e;
+    });
     await messageWith(page, 'fay here, on my phone').waitFor(WAIT);
     expect(page.url()).not.toContain(link.code);
-    expect(await page.evaluate(() => location.href)).not.toContain('code=');
+    expect(await page.evaluate<string>('location.href')).not.toContain('code=');
     const again = await open();
     await again.goto(link.link);
     await again.getByRole('alert').waitFor(WAIT);
@@ -238,9 +247,33 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await agent.post('ops', { text: '@dana can you check the dashboard?' });
     await dana.goto(`${tb.url}/#/`);
     await dana.getByRole('heading', { level: 1 }).waitFor(WAIT);
-    await dana.getByText('@dana can you check the dashboard?').waitFor(WAIT);
-    await dana.getByRole('region', { name: /Presence/ }).getByText('agent').waitFor(WAIT);
+    await dana.getByRole('region', { name: 'Recent mentions' }).getByText('@dana can you check the dashboard?').waitFor(WAIT);
+    await dana.getByRole('region', { name: /Presence/ }).getByText('agent', { exact: true }).first().waitFor(WAIT);
     await shot(dana, 'dashboard', true);
+  });
+
+  it('installs as an app: a manifest, a service worker, and reopens offline on its last view', async () => {
+    const dana = pages.dana;
+    expect(await dana.locator('link[rel="manifest"]').getAttribute('href')).toBe('/manifest.webmanifest');
+    const manifest = (await (await fetch(`${tb.url}/manifest.webmanifest`)).json()) as { display: string; start_url: string; icons: Array<{ sizes: string }> };
+    expect(manifest).toMatchObject({ display: 'standalone', start_url: '/' });
+    expect(manifest.icons.map((i) => i.sizes)).toEqual(expect.arrayContaining(['192x192', '512x512']));
+    for (const icon of ['/icons/icon-192.png', '/icons/icon-512.png']) expect((await fetch(`${tb.url}${icon}`)).headers.get('content-type')).toBe('image/png');
+    expect(await dana.evaluate('navigator.serviceWorker.ready.then((r) => Boolean(r.active))')).toBe(true);
+    await dana.goto(`${tb.url}/#/m/${mesh.meshId}/t/general`);
+    await messageWith(dana, 'fay here, on my phone').waitFor(WAIT);
+    // Once the worker controls the page (after a load), it keeps the shell and the last answers.
+    await dana.reload();
+    await messageWith(dana, 'fay here, on my phone').waitFor(WAIT);
+    await dana.context().setOffline(true);
+    try {
+      await dana.reload();
+      await messageWith(dana, 'fay here, on my phone').waitFor(WAIT);
+      expect(await dana.getByTestId('connection').textContent()).toBe('reconnecting');
+    } finally {
+      await dana.context().setOffline(false);
+    }
+    await expect.poll(() => dana.getByTestId('connection').textContent(), WAIT).toBe('live');
   });
 
   it('signs out by revoking its key', async () => {
@@ -252,7 +285,7 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
 
   it('ran under its Content-Security-Policy without a violation or a script error', async () => {
     for (const c of contexts) for (const p of c.pages()) await p.close();
-    expect(problems).toEqual([]);
+    expect(problems.join('\n')).toBe('');
   });
 });
 

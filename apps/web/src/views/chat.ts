@@ -42,7 +42,7 @@ export function Chat({ store, topic }: { store: MeshStore; topic: string }) {
 
   return html`
     <div class=${cls}>
-      <${TopicList} store=${store} current=${topic} />
+      <${TopicList} store=${store} current=${topic} onPick=${() => (showTopics.value = false)} />
       <main id="main" class="conversation">
         <div class="topic-head">
           <button type="button" class="toggle" aria-expanded=${showTopics.value ? 'true' : 'false'} onClick=${() => (showTopics.value = !showTopics.value)}>Topics</button>

@@ -111,7 +111,7 @@ export function Composer({ store, topic, replyTo = null, label, sendLabel, disab
         ></textarea>
         <button type="submit" disabled=${!!disabledReason}>${sendLabel}</button>
       </div>
-      <ul id=${listId} role="listbox" aria-label="Mention suggestions" class="mentions" hidden=${!open}>
+      <ul id=${listId} role="listbox" aria-label="Mention suggestions" class="mention-list" hidden=${!open}>
         ${matches.map(
           (m, i) => html`<li key=${m.member_pubkey} id=${optionId(i)} role="option" aria-selected=${i === activeIndex ? 'true' : 'false'} onMouseDown=${(e: Event) => (e.preventDefault(), choose(i))}>
             @${m.display_name} <span class="peer">${m.peer_type === 'human' ? 'human' : 'agent'}</span>

@@ -3,7 +3,7 @@ import { href } from '../router.js';
 import type { MeshStore } from '../store/mesh.js';
 
 /** Joined topics with unread badges; public topics not joined yet below, each with Join. */
-export function TopicList({ store, current }: { store: MeshStore; current: string }) {
+export function TopicList({ store, current, onPick }: { store: MeshStore; current: string; onPick?: () => void }) {
   const topics = [...store.topics.value].sort((a, b) => a.name.localeCompare(b.name));
   const joined = topics.filter((t) => t.joined);
   const others = topics.filter((t) => !t.joined && t.visibility === 'public');
@@ -14,7 +14,7 @@ export function TopicList({ store, current }: { store: MeshStore; current: strin
       <ul>
         ${joined.map(
           (t) => html`<li key=${t.name}>
-            <a href=${href.chat(store.meshId, t.name)} aria-current=${t.name === current ? 'page' : undefined} class=${t.name in live ? '' : 'stale'} title=${t.name in live ? undefined : 'updated every 30 s'}>
+            <a href=${href.chat(store.meshId, t.name)} onClick=${onPick} aria-current=${t.name === current ? 'page' : undefined} class=${t.name in live ? '' : 'stale'} title=${t.name in live ? undefined : 'updated every 30 s'}>
               <span class="name">#${t.name}</span>
               ${t.encryption === 'e2e' ? html`<span class="lock" title="end-to-end encrypted" aria-label="end-to-end encrypted">🔒</span>` : null}
               ${t.unread > 0 ? html`<span class="badge" data-testid=${`unread-${t.name}`} aria-label=${`${t.unread} unread`}>${t.unread}</span>` : null}
@@ -27,7 +27,7 @@ export function TopicList({ store, current }: { store: MeshStore; current: strin
             <ul class="unjoined">
               ${others.map(
                 (t) => html`<li key=${t.name}>
-                  <a href=${href.chat(store.meshId, t.name)} aria-current=${t.name === current ? 'page' : undefined}>#${t.name}</a>
+                  <a href=${href.chat(store.meshId, t.name)} onClick=${onPick} aria-current=${t.name === current ? 'page' : undefined}>#${t.name}</a>
                   <button type="button" class="small" aria-label=${`Join #${t.name}`} onClick=${() => void store.join(t.name)}>Join</button>
                 </li>`,
               )}

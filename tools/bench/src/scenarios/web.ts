@@ -1,7 +1,7 @@
 import { MeshApi, createApiKey, createMesh } from '@claudemesh/core';
 import { generateIdentity } from '@claudemesh/crypto';
 import { existsSync } from 'node:fs';
-import { chromium, type Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
 import { percentile, round } from '../stats.js';
 import type { MeshSystem } from '../transports/mesh.js';
 
@@ -44,30 +44,29 @@ async function firstLoad(url: string): Promise<{ bytes: number; files: number }>
   return { bytes, files: 1 + new Set(refs).size };
 }
 
-/** Records in the page when each tagged message is painted: inserted, then the frame after it. */
-async function watchPaints(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const painted = new Map<number, number>();
-    (window as unknown as { __painted: Map<number, number> }).__painted = painted;
-    const log = document.querySelector('[role="log"]')!;
-    new MutationObserver((records) => {
-      for (const r of records) {
-        for (const node of r.addedNodes) {
-          if (!(node instanceof HTMLElement)) continue;
-          const articles = node.matches('[data-testid="message"]') ? [node] : [...node.querySelectorAll('[data-testid="message"]')];
-          for (const a of articles) {
-            const tag = /\bweb-bench-(\d+)\b/.exec(a.textContent ?? '');
-            if (!tag || painted.has(Number(tag[1]))) continue;
-            const n = Number(tag[1]);
-            painted.set(n, -1);
-            // The frame that shows it: a timeout queued from requestAnimationFrame runs after that paint.
-            requestAnimationFrame(() => setTimeout(() => painted.set(n, performance.timeOrigin + performance.now()), 0));
-          }
-        }
+/**
+ * Records in the page when each tagged message is painted: inserted into the log, then the frame
+ * that shows it (a timeout queued from requestAnimationFrame runs after that paint). A string, as
+ * it runs in the page, not here.
+ */
+const WATCH_PAINTS = `(() => {
+  const painted = new Map();
+  window.__painted = painted;
+  new MutationObserver((records) => {
+    for (const r of records) for (const node of r.addedNodes) {
+      if (!(node instanceof HTMLElement)) continue;
+      const articles = node.matches('[data-testid="message"]') ? [node] : [...node.querySelectorAll('[data-testid="message"]')];
+      for (const a of articles) {
+        const tag = /\\bweb-bench-(\\d+)\\b/.exec(a.textContent || '');
+        if (!tag || painted.has(Number(tag[1]))) continue;
+        const n = Number(tag[1]);
+        painted.set(n, -1);
+        requestAnimationFrame(() => setTimeout(() => painted.set(n, performance.timeOrigin + performance.now()), 0));
       }
-    }).observe(log, { childList: true, subtree: true });
-  });
-}
+    }
+  }).observe(document.querySelector('[role="log"]'), { childList: true, subtree: true });
+})()`;
+const READ_PAINTS = '[...window.__painted].filter(([, t]) => t > 0)';
 
 /**
  * `--scenario web`: an agent posts to a plaintext #general over REST; a signed-in browser (the real
@@ -94,7 +93,7 @@ export async function webBench(sys: MeshSystem, o: WebBenchOptions): Promise<Rec
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('log', { name: 'Messages' }).waitFor({ timeout: o.timeoutMs });
     await page.getByTestId('connection').filter({ hasText: 'live' }).waitFor({ timeout: o.timeoutMs });
-    await watchPaints(page);
+    await page.evaluate(WATCH_PAINTS);
 
     const received = new Map<number, number>();
     await new Promise<void>((resolve, reject) => {
@@ -121,7 +120,7 @@ export async function webBench(sys: MeshSystem, o: WebBenchOptions): Promise<Rec
     const deadline = Date.now() + o.timeoutMs;
     let painted = new Map<number, number>();
     for (;;) {
-      painted = new Map(await page.evaluate(() => [...(window as unknown as { __painted: Map<number, number> }).__painted].filter(([, t]) => t > 0)));
+      painted = new Map(await page.evaluate<Array<[number, number]>>(READ_PAINTS));
       if ((painted.size >= total && received.size >= total) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
