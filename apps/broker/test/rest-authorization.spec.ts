@@ -184,6 +184,12 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     },
     // A key revokes itself: each caller's twin (a fresh key like it), so the columns stay usable.
     { route: 'DELETE /me/apikey', expect: expected('read', '200', false), run: async (auth) => call('DELETE', '/me/apikey')(await twin(auth)) },
+    // Every member behind these keys holds a key already: a claim is refused after the capability check.
+    {
+      route: 'POST /me/identity',
+      expect: expected('send', '200', false, { send: '409 E_CONFLICT', scoped: '409 E_CONFLICT', 'other-mesh': '409 E_CONFLICT' }),
+      run: call('POST', '/me/identity', { member_pubkey: 'ab'.repeat(32), sig: 'A'.repeat(86) }),
+    },
     // Any key deposits its own sealed copy for a sign-in link; the broker cannot check what it cannot open.
     { route: 'POST /web/signins', expect: expected('read', '201', false), run: call('POST', '/web/signins', () => ({ lookup: randomB64u(32), sealed: randomB64u(60) })) },
   ];
