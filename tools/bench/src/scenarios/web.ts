@@ -45,7 +45,7 @@ async function firstLoad(url: string): Promise<{ bytes: number; files: number }>
 }
 
 /**
- * Records in the page when each tagged message is painted: inserted into the log, then the frame
+ * Records in the page when each tagged message is painted: inserted into the page, then the frame
  * that shows it (a timeout queued from requestAnimationFrame runs after that paint). A string, as
  * it runs in the page, not here.
  */
@@ -57,14 +57,15 @@ const WATCH_PAINTS = `(() => {
       if (!(node instanceof HTMLElement)) continue;
       const articles = node.matches('[data-testid="message"]') ? [node] : [...node.querySelectorAll('[data-testid="message"]')];
       for (const a of articles) {
-        const tag = /\\bweb-bench-(\\d+)\\b/.exec(a.textContent || '');
+        const body = a.querySelector('.body') || a;
+        const tag = /^web-bench-(\\d+)\\b/.exec((body.textContent || '').trim());
         if (!tag || painted.has(Number(tag[1]))) continue;
         const n = Number(tag[1]);
         painted.set(n, -1);
         requestAnimationFrame(() => setTimeout(() => painted.set(n, performance.timeOrigin + performance.now()), 0));
       }
     }
-  }).observe(document.querySelector('[role="log"]'), { childList: true, subtree: true });
+  }).observe(document.body, { childList: true, subtree: true });
 })()`;
 const READ_PAINTS = '[...window.__painted].filter(([, t]) => t > 0)';
 
@@ -123,6 +124,10 @@ export async function webBench(sys: MeshSystem, o: WebBenchOptions): Promise<Rec
       painted = new Map(await page.evaluate<Array<[number, number]>>(READ_PAINTS));
       if ((painted.size >= total && received.size >= total) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
+    }
+    if (painted.size < total) {
+      const shown = await page.evaluate<[number, number]>('[document.querySelectorAll(\'[data-testid="message"]\').length, window.__painted.size]');
+      o.log(`  the page shows ${shown[0]} messages and saw ${shown[1]} tagged ones inserted; ${painted.size} of ${total} painted in time`);
     }
     const measured = [...sent.keys()].filter((i) => i >= warm);
     const lat = (at: Map<number, number>) => measured.filter((i) => at.has(i)).map((i) => at.get(i)! - sent.get(i)!);
