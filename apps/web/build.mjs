@@ -36,6 +36,11 @@ const app = await build({
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
+  // The e2e chunk runs the shared libraries from source: node:crypto from WebCrypto, one libsodium.
+  alias: {
+    'node:crypto': join(root, 'src/e2e/node-crypto.ts'),
+    '@claudemesh/crypto': join(root, '../../libs/crypto/src/index.ts'),
+  },
 });
 
 const outputs = Object.entries(app.metafile.outputs).map(([file, meta]) => ({ path: `/${relative(dist, file).split('\\').join('/')}`, meta }));

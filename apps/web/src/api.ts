@@ -80,6 +80,7 @@ export function createApi(key: string) {
     post: (name: string, body: { text: string; reply_to?: string; client_id: string }) => call<PostResult>('POST', `${topicPath(name)}/messages`, key, body),
     markRead: (name: string, messageId: string) => call<{ topic: string; last_read_id: string; unread: number }>('PATCH', `${topicPath(name)}/read`, key, { message_id: messageId }),
     members: () => call<MemberPresence[]>('GET', '/members', key),
+    topicMembers: (topic: string) => call<Array<{ member_pubkey: string; display_name: string }>>('GET', `${topicPath(topic)}/members`, key),
     notifications: (opts: { unread?: boolean; limit?: number }) => call<Notification[]>('GET', `/notifications${query(opts)}`, key),
     markNotificationsRead: (ids?: string[]) => call<{ marked: number }>('POST', '/notifications/read', key, ids ? { ids } : {}),
     search: (q: string, topic?: string) => call<TopicMessage[]>('GET', `/search${query({ q, topic, limit: 50 })}`, key),

@@ -8,16 +8,19 @@ import type { Session } from './types.js';
 const DB = 'claudemesh';
 const SESSIONS = 'sessions';
 const SETTINGS = 'settings';
+/** This browser's keypair per mesh (e2e/keys.ts): the member's own key once claimed. */
+const KEYS = 'keys';
 
 let opening: Promise<IDBDatabase> | null = null;
 
 function open(): Promise<IDBDatabase> {
   opening ??= new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
+    const req = indexedDB.open(DB, 2);
     req.onupgradeneeded = () => {
       const db = req.result;
       if (!db.objectStoreNames.contains(SESSIONS)) db.createObjectStore(SESSIONS, { keyPath: 'mesh_id' });
       if (!db.objectStoreNames.contains(SETTINGS)) db.createObjectStore(SETTINGS);
+      if (!db.objectStoreNames.contains(KEYS)) db.createObjectStore(KEYS, { keyPath: 'mesh_id' });
     };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error ?? new Error('IndexedDB cannot be opened'));
@@ -52,3 +55,14 @@ export async function setSetting(name: string, value: unknown): Promise<void> {
   // A setting is a convenience: a private window without IndexedDB just forgets it.
   await run(SETTINGS, 'readwrite', (s) => s.put(value, name)).catch(() => undefined);
 }
+
+export interface StoredKey {
+  mesh_id: string;
+  member_pubkey: string;
+  /** The serialized identity (libs/crypto serializeIdentity), as JSON. */
+  identity: string;
+}
+
+export const loadKey = (meshId: string): Promise<StoredKey | undefined> => run(KEYS, 'readonly', (s) => s.get(meshId) as IDBRequest<StoredKey | undefined>);
+export const saveKey = (key: StoredKey): Promise<IDBValidKey> => run(KEYS, 'readwrite', (s) => s.put(key));
+export const deleteKey = (meshId: string): Promise<undefined> => run(KEYS, 'readwrite', (s) => s.delete(meshId));

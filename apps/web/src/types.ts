@@ -19,7 +19,8 @@ export interface MemberInfo extends Sender {
 export interface MeInfo {
   mesh_id: string;
   mesh_name: string;
-  member: MemberInfo;
+  /** `rest_only`: enrolled with an API key and no keypair yet; this browser may claim one (protocol §6.5). */
+  member: MemberInfo & { rest_only?: boolean };
   key: { id: string; capabilities: string[]; topics: string[] | null; expires_at: number | null };
 }
 

@@ -1,4 +1,4 @@
-import { MeshApi, createApiKey, createWebSignIn } from '@claudemesh/core';
+import { EpochKeyring, MeshApi, createApiKey, createWebSignIn, keyringAuthorities, meshMembersWithKeys, openTopicMessages, topicSendEncrypted } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -229,10 +229,7 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     const link = await createWebSignIn(tb.url, member.secret);
     const page = await open();
     await page.goto(link.link);
-    await page.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).waitFor(WAIT).catch(async (e: unknown) => {
-      await shot(page, 'debug-link');
-      throw e;
-    });
+    await page.getByRole('navigation', { name: 'Topics' }).getByRole('link', { name: /#general/ }).waitFor(WAIT);
     await messageWith(page, 'fay here, on my phone').waitFor(WAIT);
     expect(page.url()).not.toContain(link.code);
     expect(await page.evaluate<string>('location.href')).not.toContain('code=');
@@ -274,6 +271,42 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
       await dana.context().setOffline(false);
     }
     await expect.poll(() => dana.getByTestId('connection').textContent(), WAIT).toBe('live');
+  });
+
+  it('reads and writes an end-to-end encrypted #general with the key this browser made and claimed', async () => {
+    const secret = await createTestMesh(tb, 'web-e2e', { general: 'e2e' });
+    const bot = await addMember(tb, secret, 'bot');
+    const botApi = restAs((await createApiKey(tb.url, bot, secret.meshId, { capabilities: ['read', 'send'] })).secret);
+    const botRing = new EpochKeyring({ me: bot, meshId: secret.meshId, authorities: keyringAuthorities((await botApi.members()) as never) });
+    const botSend = (text: string) => topicSendEncrypted(botApi, botRing, 'general', text, { members: () => meshMembersWithKeys(botApi) });
+    await botSend('sealed before hana had a key');
+    const hanaKey = (await createApiKey(tb.url, secret.owner, secret.meshId, { capabilities: ['read', 'send'], human: 'hana' })).secret;
+
+    const page = await open();
+    await signIn(page, hanaKey);
+    // The browser claimed a key of its own: the broker now lists hana with it, no longer REST-only.
+    await expect.poll(async () => (await botApi.members()).find((m) => m.display_name === 'hana')?.rest_only, WAIT).toBe(false);
+    // Sent before the claim: sealed to the members of that epoch only, so it stays closed here.
+    await messages(page).first().getByText('waiting for a key from a member').waitFor(WAIT);
+    await botSend('sealed after hana claimed her key');
+    await messageWith(page, 'sealed after hana claimed her key').waitFor(WAIT);
+
+    await say(page, 'hana seals this one in the browser, @bot have a look');
+    const history = (await botApi.history('general')).messages;
+    const hanas = history.filter((m) => m.sender.display_name === 'hana');
+    expect(hanas.map((m) => [m.body_version, m.text])).toEqual([[2, undefined]]);
+    expect(hanas[0]!.mentions).toEqual([bot.publicKey]);
+    const opened = await openTopicMessages(botApi, botRing, history);
+    expect(opened.map((m) => m.text)).toEqual(['sealed before hana had a key', 'sealed after hana claimed her key', 'hana seals this one in the browser, @bot have a look']);
+    // The broker stored ciphertext only: no plaintext of hana's in any row it serves.
+    expect(JSON.stringify(history)).not.toContain('have a look');
+    await page.getByTestId('unread-general').waitFor({ state: 'detached', ...WAIT });
+    await shot(page, 'e2e', true);
+
+    // A reload keeps the key (IndexedDB) and opens the topic again.
+    await page.reload();
+    await messageWith(page, 'hana seals this one in the browser').waitFor(WAIT);
+    await messageWith(page, 'sealed after hana claimed her key').waitFor(WAIT);
   });
 
   it('signs out by revoking its key', async () => {

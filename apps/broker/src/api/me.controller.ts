@@ -30,7 +30,7 @@ export class MeController {
     return {
       mesh_id: caller.state.mesh.id,
       mesh_name: caller.state.mesh.name,
-      member: memberInfo(caller.member),
+      member: { ...memberInfo(caller.member), rest_only: caller.member.restOnly },
       key: { id: caller.keyId, capabilities: [...caller.capabilities].sort(), topics: caller.topics ? [...caller.topics].sort() : null, expires_at: caller.expiresAt },
     };
   }

@@ -6,11 +6,12 @@ import { gzipSync } from 'node:zlib';
 /**
  * The policy of the web app's page (docs/web.md "Security"): its scripts, styles, manifest and
  * service worker from this origin only, API calls to this origin only; no inline script or style,
- * no eval, no framing, no plugins, no forms posting elsewhere.
+ * no eval, no framing, no plugins, no forms posting elsewhere. `'wasm-unsafe-eval'` lets the page
+ * compile WebAssembly (libsodium, in the e2e chunk) and nothing else: JavaScript eval stays off.
  */
 export const WEB_APP_CSP = [
   "default-src 'none'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",

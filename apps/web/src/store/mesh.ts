@@ -1,8 +1,10 @@
 import { computed, signal } from '@preact/signals';
 import { createApi, type Api } from '../api.js';
 import { compareIds } from '../ids.js';
+import { startE2e, type E2eState } from '../e2e/keys.js';
+import { saveSession } from '../idb.js';
 import type { MemberPresence, Notification, Session, TopicInfo, TopicMessage } from '../types.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type Pending } from './outbox.js';
 import { Streams } from './streams.js';
 import { Timeline } from './timeline.js';
 
@@ -26,6 +28,12 @@ export class MeshStore {
   readonly error = signal<string | null>(null);
   readonly streams: Streams;
   readonly outbox: Outbox;
+  /** Whether this browser seals and opens the mesh's e2e topics (e2e/keys.ts). */
+  readonly e2e = signal<E2eState>({ kind: 'loading' });
+  /** Sealed messages opened so far, by id: the text, or null with why not. */
+  readonly opened = signal<ReadonlyMap<string, { text: string | null; reason?: string }>>(new Map());
+  private readonly toOpen = new Map<string, TopicMessage>();
+  private openTimer: ReturnType<typeof setTimeout> | null = null;
   readonly unreadTotal = computed(() => this.topics.value.reduce((n, t) => n + (t.joined ? t.unread : 0), 0));
   private readonly timelines = new Map<string, Timeline>();
   private readonly readMarks = new Map<string, string>();
@@ -46,7 +54,7 @@ export class MeshStore {
         this.error.value = `#${topic}: ${message || code}`;
       },
     });
-    this.outbox = new Outbox(this.api, (m) => this.receive(m));
+    this.outbox = new Outbox(this.api, (m) => this.receive(m), (p) => this.sealedPost(p));
   }
 
   get meshId(): string {
@@ -55,6 +63,7 @@ export class MeshStore {
 
   start(): void {
     void this.refresh();
+    void this.startE2e();
     this.interval = setInterval(() => void this.refresh(), REFRESH_MS);
   }
 
@@ -62,6 +71,7 @@ export class MeshStore {
     if (this.interval) clearInterval(this.interval);
     if (this.readTimer) clearTimeout(this.readTimer);
     if (this.notesTimer) clearTimeout(this.notesTimer);
+    if (this.openTimer) clearTimeout(this.openTimer);
     this.streams.closeAll();
   }
 
@@ -134,6 +144,82 @@ export class MeshStore {
       await this.api.markNotificationsRead(ids);
       this.notifications.value = ids ? this.notifications.value.filter((n) => !ids.includes(n.id)) : [];
     });
+  }
+
+  /**
+   * Finds or claims this browser's key for the member (e2e/keys.ts). A claim changes the member's
+   * public key: the session takes the new one, so "mine" and mentions of me stay right.
+   */
+  private async startE2e(): Promise<void> {
+    try {
+      const state = await startE2e(this.session.api_key, await this.api.me());
+      if (state.kind === 'ready') {
+        const me = await this.api.me();
+        if (me.member.member_pubkey !== this.session.member.member_pubkey) {
+          this.session.member = { ...this.session.member, member_pubkey: me.member.member_pubkey };
+          await saveSession(this.session).catch(() => undefined);
+        }
+      }
+      this.e2e.value = state;
+    } catch (error) {
+      const e = error as { code?: string; message: string };
+      if (e.code === 'E_UNAUTHORIZED' || e.code === 'E_REVOKED') this.onUnauthorized(this.meshId, e.message);
+      this.e2e.value = { kind: 'none', why: `this browser could not set up its key: ${e.message}` };
+    }
+    this.flushOpen();
+  }
+
+  /** Asks for a sealed message to be opened; requests within a few milliseconds go as one batch. */
+  requestOpen(m: TopicMessage): void {
+    if (m.body_version !== 2 || this.opened.value.has(m.id) || this.toOpen.has(m.id)) return;
+    this.toOpen.set(m.id, m);
+    if (!this.openTimer) this.openTimer = setTimeout(() => this.flushOpen(), 20);
+  }
+
+  private flushOpen(): void {
+    this.openTimer = null;
+    const state = this.e2e.value;
+    if (state.kind !== 'ready' || this.toOpen.size === 0) return;
+    const batch = [...this.toOpen.values()];
+    this.toOpen.clear();
+    state.session.open(batch).then(
+      (opened) => {
+        const next = new Map(this.opened.value);
+        for (const o of opened) next.set(o.id, o.reason ? { text: o.text, reason: o.reason } : { text: o.text });
+        this.opened.value = next;
+      },
+      (error: Error) => {
+        const next = new Map(this.opened.value);
+        for (const m of batch) next.set(m.id, { text: null, reason: error.message });
+        this.opened.value = next;
+      },
+    );
+  }
+
+  /** The members a text's `@name`s name (not me): what a sealed post declares as its mentions. */
+  private mentionedKeys(text: string): string[] {
+    const names = new Set([...text.matchAll(/(?:^|[^A-Za-z0-9@._-])@([A-Za-z0-9][A-Za-z0-9._-]{0,63})/g)].map((m) => m[1]!.replace(/[._-]+$/, '')));
+    return this.members.value.filter((p) => names.has(p.display_name) && p.member_pubkey !== this.session.member.member_pubkey).map((p) => p.member_pubkey);
+  }
+
+  /** For an e2e topic, seals and posts in this browser; null for a plaintext topic (the outbox posts it). */
+  private sealedPost(p: Pending): Promise<TopicMessage> | null {
+    const info = this.topic(p.topic);
+    if (info?.encryption !== 'e2e') return null;
+    const state = this.e2e.value;
+    if (state.kind !== 'ready') return Promise.reject(new Error(state.kind === 'none' ? state.why : 'this browser is still opening its key; retry in a moment'));
+    return state.session
+      .send(p.topic, p.text, {
+        clientId: p.client_id,
+        replyTo: p.reply_to,
+        mentions: this.mentionedKeys(p.text),
+        ...(info.visibility === 'private' ? { topicMembers: async () => (await this.api.topicMembers(p.topic)).map((m) => m.member_pubkey) } : {}),
+      })
+      .then((sent) => {
+        // Sealed by this browser: its text is known, nothing to open.
+        this.opened.value = new Map(this.opened.value).set(sent.id, { text: p.text });
+        return sent;
+      });
   }
 
   /** The current topic first, then the other joined topics by latest activity. */

@@ -23,6 +23,8 @@ export class Outbox {
   constructor(
     private readonly api: Api,
     private readonly delivered: (m: TopicMessage) => void,
+    /** Seals and posts a message of an e2e topic; null for a plaintext one. */
+    private readonly sealed: (p: Pending) => Promise<TopicMessage> | null = () => null,
   ) {}
 
   send(topic: string, text: string, replyTo: string | null = null): Promise<void> {
@@ -44,8 +46,8 @@ export class Outbox {
 
   private async post(p: Pending): Promise<void> {
     try {
-      const res = await this.api.post(p.topic, { text: p.text, client_id: p.client_id, ...(p.reply_to ? { reply_to: p.reply_to } : {}) });
-      this.delivered(res.message);
+      const message = (await this.sealed(p)) ?? (await this.api.post(p.topic, { text: p.text, client_id: p.client_id, ...(p.reply_to ? { reply_to: p.reply_to } : {}) })).message;
+      this.delivered(message);
       this.discard(p.client_id);
     } catch (error) {
       this.update(p.client_id, { state: 'failed', error: (error as Error).message });

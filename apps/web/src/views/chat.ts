@@ -23,7 +23,9 @@ export function Chat({ store, topic }: { store: MeshStore; topic: string }) {
     showTopics.value = false;
   }, [store, topic]);
 
-  const sealed = info?.encryption === 'e2e' ? SEALED_NOTICE : null;
+  // An e2e topic takes posts only once this browser holds the member's key (e2e/keys.ts).
+  const keys = store.e2e.value;
+  const sealed = info?.encryption !== 'e2e' || keys.kind === 'ready' ? null : keys.kind === 'loading' ? 'Opening this browser’s key…' : `${SEALED_NOTICE}: ${keys.why}`;
   const cls = ['chat', showTopics.value ? 'show-topics' : '', showMembers.value ? 'show-members' : '', thread.value ? 'has-thread' : ''].join(' ');
 
   let center;

@@ -108,7 +108,7 @@ export function MessageLog({ store, topic, onThread }: { store: MeshStore; topic
       ${messages.map(
         (m) => html`
           ${m.id === divider.value ? html`<div class="divider" data-testid="first-unread" role="separator"><span>New messages</span></div>` : null}
-          <${Message} key=${m.id} message=${m} me=${me.display_name} replies=${replyCounts.value.get(m.id) ?? 0} onThread=${onThread} parentAuthor=${m.reply_to ? (byId.value.get(m.reply_to)?.sender.display_name ?? null) : undefined} />
+          <${Message} key=${m.id} message=${m} me=${me.display_name} store=${store} replies=${replyCounts.value.get(m.id) ?? 0} onThread=${onThread} parentAuthor=${m.reply_to ? (byId.value.get(m.reply_to)?.sender.display_name ?? null) : undefined} />
         `,
       )}
       ${pending.map((p) => html`<${PendingItem} key=${p.client_id} store=${store} p=${p} />`)}

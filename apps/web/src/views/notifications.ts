@@ -15,7 +15,7 @@ export function NotificationItem({ meshId, n, onRead }: { meshId: string; n: Not
         <span class="kind">${n.kind === 'mention' ? 'Mention' : 'Reply'}</span>
         <span class="author">${n.actor.display_name}</span> in <span class="topic">#${n.topic}</span>
         <time datetime=${new Date(n.created_at).toISOString()}>${shortTime(n.created_at)}</time>
-        <span class="text">${text === undefined ? '🔒 encrypted' : text.length > 200 ? `${text.slice(0, 200)}…` : text}</span>
+        <span class="text">${text === undefined ? '(end-to-end encrypted)' : text.length > 200 ? `${text.slice(0, 200)}…` : text}</span>
       </a>
       ${!n.read_at && onRead ? html`<button type="button" class="small" onClick=${() => onRead(n.id)}>Mark read</button>` : null}
     </li>

@@ -62,7 +62,7 @@ export function SearchBox({ store }: { store: MeshStore }) {
                 (m) => html`<li key=${m.id}>
                   <a href=${href.chat(store.meshId, m.topic)} onClick=${(e: Event) => (e.preventDefault(), open(m))}>
                     <span class="topic">#${m.topic}</span> <span class="author">${m.sender.display_name}</span>
-                    <span class="text">${plainText(m) === undefined ? '🔒 encrypted' : excerpt(plainText(m)!, searched.value)}</span>
+                    <span class="text">${plainText(m) === undefined ? '(end-to-end encrypted)' : excerpt(plainText(m)!, searched.value)}</span>
                   </a>
                 </li>`,
               )}

@@ -18,9 +18,9 @@ export function Thread({ store, topic, parentId, onClose, disabledReason }: { st
         <button type="button" onClick=${onClose}>Close thread</button>
       </div>
       <div class="thread-body">
-        ${parent ? html`<${Message} message=${parent} me=${me} />` : html`<p class="empty">The first message of this thread is not loaded.</p>`}
+        ${parent ? html`<${Message} message=${parent} me=${me} store=${store} />` : html`<p class="empty">The first message of this thread is not loaded.</p>`}
         <p class="reply-count">${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}</p>
-        ${replies.map((m) => html`<${Message} key=${m.id} message=${m} me=${me} />`)}
+        ${replies.map((m) => html`<${Message} key=${m.id} message=${m} me=${me} store=${store} />`)}
         ${pending.map((p) => html`<${PendingItem} key=${p.client_id} store=${store} p=${p} />`)}
       </div>
       <${Composer} key=${parentId} store=${store} topic=${topic} replyTo=${parentId} label="Reply" sendLabel="Send reply" disabledReason=${disabledReason} />

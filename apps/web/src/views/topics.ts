@@ -16,7 +16,7 @@ export function TopicList({ store, current, onPick }: { store: MeshStore; curren
           (t) => html`<li key=${t.name}>
             <a href=${href.chat(store.meshId, t.name)} onClick=${onPick} aria-current=${t.name === current ? 'page' : undefined} class=${t.name in live ? '' : 'stale'} title=${t.name in live ? undefined : 'updated every 30 s'}>
               <span class="name">#${t.name}</span>
-              ${t.encryption === 'e2e' ? html`<span class="lock" title="end-to-end encrypted" aria-label="end-to-end encrypted">🔒</span>` : null}
+              ${t.encryption === 'e2e' ? html`<span class="lock peer" title="end-to-end encrypted">e2e</span>` : null}
               ${t.unread > 0 ? html`<span class="badge" data-testid=${`unread-${t.name}`} aria-label=${`${t.unread} unread`}>${t.unread}</span>` : null}
             </a>
           </li>`,

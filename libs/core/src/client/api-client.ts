@@ -128,7 +128,8 @@ export class MeshApi {
     private readonly options: MeshApiOptions = {},
   ) {
     this.base = httpBaseOf(brokerUrl);
-    this.fetch = options.fetch ?? fetch;
+    // Called as a method of this object: a bare global fetch would lose its `this` (a browser throws "Illegal invocation").
+    this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
   private async call<S extends z.ZodType>(schema: S, method: string, path: string, body?: unknown): Promise<z.output<S>> {

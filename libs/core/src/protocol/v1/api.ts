@@ -230,7 +230,8 @@ export const CreatedApiKey = ApiKeyInfo.extend({ secret: z.string() });
 export const MeInfo = z.object({
   mesh_id: Uuid,
   mesh_name: z.string(),
-  member: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName, role: MemberRole, peer_type: PeerType }),
+  /** `rest_only`: a human enrolled with an API key whose key is still the broker's placeholder (protocol §6.5; it may claim one). */
+  member: z.object({ member_pubkey: PubkeyHex, display_name: DisplayName, role: MemberRole, peer_type: PeerType, rest_only: z.boolean() }),
   key: z.object({ id: z.string(), capabilities: z.array(ApiKeyCapability), topics: z.array(TopicName).nullable(), expires_at: EpochMs.nullable() }),
 });
 
