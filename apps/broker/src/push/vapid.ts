@@ -42,20 +42,31 @@ export function checkVapidKeys(keys: VapidKeys, where: string): VapidKeys {
 export function ensureVapidKeys(dataDir: string, fromEnv: { publicKey: string | undefined; privateKey: string | undefined }): VapidKeys {
   if (fromEnv.publicKey && fromEnv.privateKey) return checkVapidKeys({ publicKey: fromEnv.publicKey, privateKey: fromEnv.privateKey }, 'CLAUDEMESH_VAPID_PUBLIC_KEY/CLAUDEMESH_VAPID_PRIVATE_KEY');
   const file = join(dataDir, 'vapid.json');
-  let text: string | null = null;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    // First start: generated below.
-  }
-  if (text !== null) {
+  const read = (): VapidKeys | null => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
     const parsed = JSON.parse(text) as Partial<Record<'public_key' | 'private_key', unknown>>;
     if (typeof parsed.public_key !== 'string' || typeof parsed.private_key !== 'string') throw new Error(`${file}: expected { "public_key", "private_key" }`);
     return checkVapidKeys({ publicKey: parsed.public_key, privateKey: parsed.private_key }, file);
-  }
+  };
+  const kept = read();
+  if (kept) return kept;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const keys = generateVapidKeys();
-  writeFileSync(file, `${JSON.stringify({ public_key: keys.publicKey, private_key: keys.privateKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(file, `${JSON.stringify({ public_key: keys.publicKey, private_key: keys.privateKey }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process on this data directory wrote it first: its pair is the one.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      const theirs = read();
+      if (theirs) return theirs;
+    }
+    throw error;
+  }
   chmodSync(file, 0o600);
   return keys;
 }
