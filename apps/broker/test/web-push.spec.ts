@@ -1,4 +1,4 @@
-import { EpochKeyring, MeshApi, meshMembersWithKeys, topicSendEncrypted, type TopicMessage } from '@claudemesh/core';
+import { DEFAULT_CAPABILITIES, EpochKeyring, MeshApi, meshMembersWithKeys, topicSendEncrypted, type TopicMessage } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
 import { createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify, type ECDH } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { PushQueue } from '../src/push/push-queue.js';
 import { PUSH_TTL_S, PushService } from '../src/push/push.service.js';
@@ -269,6 +269,32 @@ describe.each(dbKinds())('web push on %s', (kind) => {
     expect(to(replies)).toHaveLength(0);
     expect(to(d)).toHaveLength(2);
     await api(tb, keys.dana, 'DELETE', '/me/push');
+  });
+
+  it('sends nothing for an author the member blocked, nor through a key scoped to other topics', async () => {
+    const d = newDevice();
+    await subscribe(keys.dana, d);
+    const scopedKey = (await issueKey(tb, mesh, ids.dana, { label: 'dana-general', capabilities: ['read'], topics: ['general'] })).secret;
+    const scoped = newDevice();
+    await subscribe(scopedKey, scoped);
+    const dana = await connectClient(tb, mesh, ids.dana);
+    try {
+      await dana.setGrants(ids.alice.publicKey, [], true);
+      await post('alice', 'ops', '@dana while blocked');
+      expect(to(d)).toHaveLength(0);
+      await dana.setGrants(ids.alice.publicKey, [...DEFAULT_CAPABILITIES], false);
+      await post('alice', 'ops', '@dana unblocked');
+      expect(to(d)).toHaveLength(1);
+      // The #general-only key's device hears of #general, not #ops.
+      expect(to(scoped)).toHaveLength(0);
+      await post('alice', 'general', '@dana in general');
+      expect(to(scoped)).toHaveLength(1);
+      expect(to(d)).toHaveLength(2);
+    } finally {
+      await dana.close();
+      await api(tb, keys.dana, 'DELETE', '/me/push');
+      await api(tb, scopedKey, 'DELETE', '/me/push');
+    }
   });
 
   it('holds at most 5 subscriptions per key (429 beyond), updates the same endpoint in place, deletes one or all', async () => {
