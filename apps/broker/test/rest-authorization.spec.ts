@@ -192,6 +192,14 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     },
     // Any key deposits its own sealed copy for a sign-in link; the broker cannot check what it cannot open.
     { route: 'POST /web/signins', expect: expected('read', '201', false), run: call('POST', '/web/signins', () => ({ lookup: randomB64u(32), sealed: randomB64u(60) })) },
+    { route: 'GET /web/push', expect: expected('read', '200', false), run: call('GET', '/web/push') },
+    // A subscription per key (5 at most): an endpoint that never resolves (.invalid), keys of the right sizes.
+    {
+      route: 'POST /me/push',
+      expect: expected('read', '201', false),
+      run: call('POST', '/me/push', () => ({ endpoint: `https://push.invalid/${randomB64u(16)}`, keys: { p256dh: randomB64u(65), auth: randomB64u(16) } })),
+    },
+    { route: 'DELETE /me/push', expect: expected('read', '200', false), run: call('DELETE', '/me/push', {}) },
   ];
 
   it('covers every bearer operation of the OpenAPI document', async () => {

@@ -83,6 +83,9 @@ export function createApi(key: string) {
     topicMembers: (topic: string) => call<Array<{ member_pubkey: string; display_name: string }>>('GET', `${topicPath(topic)}/members`, key),
     notifications: (opts: { unread?: boolean; limit?: number }) => call<Notification[]>('GET', `/notifications${query(opts)}`, key),
     markNotificationsRead: (ids?: string[]) => call<{ marked: number }>('POST', '/notifications/read', key, ids ? { ids } : {}),
+    pushInfo: () => call<{ vapid_public_key: string; enabled: boolean }>('GET', '/web/push', key),
+    subscribePush: (body: { endpoint: string; keys: { p256dh: string; auth: string } }) => call<{ id: string; created_at: number }>('POST', '/me/push', key, body),
+    unsubscribePush: (endpoint?: string) => call<{ removed: number }>('DELETE', '/me/push', key, endpoint ? { endpoint } : {}),
     search: (q: string, topic?: string) => call<TopicMessage[]>('GET', `/search${query({ q, topic, limit: 50 })}`, key),
   };
 }

@@ -76,3 +76,45 @@ self.addEventListener('fetch', (event) => {
   }
   if (req.mode === 'navigate' || __SHELL__.includes(url.pathname)) event.respondWith(shellFirst(req));
 });
+
+/** A Web Push (docs/web.md "Web Push"): who mentioned or answered the member, and where — never the text. */
+interface PushPayload {
+  v: 1;
+  kind: 'mention' | 'reply';
+  mesh_id: string;
+  mesh_name: string;
+  topic: string;
+  actor: string;
+  message_id: string;
+  url: string;
+}
+
+self.addEventListener('push', (event) => {
+  let p: PushPayload;
+  try {
+    p = event.data?.json() as PushPayload;
+  } catch {
+    return;
+  }
+  if (!p || p.v !== 1) return;
+  const title = p.kind === 'reply' ? `${p.actor} replied in #${p.topic}` : `${p.actor} mentioned you in #${p.topic}`;
+  // Only the app's own routes: the URL is resolved against the worker's scope, never another origin.
+  const url = new URL(p.url.startsWith('#') ? p.url : '#/', self.registration.scope).href;
+  event.waitUntil(self.registration.showNotification(title, { body: p.mesh_name, tag: `m-${p.message_id}`, icon: '/icons/icon-192.png', data: { url } }));
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = (event.notification.data as { url?: string } | null)?.url ?? self.registration.scope;
+  event.waitUntil(
+    self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(async (windows) => {
+      const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
+      if (open) {
+        await open.focus();
+        await open.navigate(url).catch(() => undefined);
+        return;
+      }
+      await self.clients.openWindow(url);
+    }),
+  );
+});

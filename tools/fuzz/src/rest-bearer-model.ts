@@ -128,6 +128,9 @@ function serviceModel(env: BearerModelEnv, c: BearerCase, key: KeyName, params: 
       if (human === undefined) return ok();
       return human === 'owner' || human === 'member' ? fail('E_NAME_TAKEN') : union(ok(), fail('E_NAME_TAKEN'));
     }
+    case 'POST /api/v1/me/push':
+      // An http endpoint (loopback) is refused unless the broker allows it; a key's 6th endpoint is 429.
+      return union(ok(), fail('E_SCHEMA', 'E_RATE_LIMITED'));
     case 'DELETE /api/v1/apikeys/{id}':
       return params['id'] === SACRIFICIAL_KEY_ID ? ok() : fail('E_NOT_FOUND');
     default:

@@ -8,6 +8,7 @@ import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
   HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PeerTag, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
   TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
+  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -37,6 +38,8 @@ export const BODY_SCHEMAS: Record<string, z.ZodType> = {
   CreateApiKeyBody,
   CreateWebSignInBody,
   ClaimIdentityBody,
+  PushSubscriptionBody,
+  DeletePushBody,
 };
 
 /** Success bodies by component name. */
@@ -58,6 +61,9 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   ApiKeyInfo,
   CreatedApiKey,
   WebSignInCreated,
+  PushSubscriptionCreated,
+  PushRemoved,
+  WebPushInfo,
 };
 
 /** Query schemas by route (`METHOD /path`); a route with query parameters but no entry here is reported. */

@@ -53,8 +53,8 @@ function bearerExchange(env: RestEnv, req: Prepared, agent: http.Agent | false):
   });
 }
 
-/** Routes after which the calling key is not what it was: signing out, and sign-in links (5 open per key). */
-const KEY_CONSUMING_ROUTES = new Set(['DELETE /api/v1/me/apikey', 'POST /api/v1/web/signins']);
+/** Routes after which the calling key is not what it was: signing out, sign-in links and push subscriptions (5 per key). */
+const KEY_CONSUMING_ROUTES = new Set(['DELETE /api/v1/me/apikey', 'POST /api/v1/web/signins', 'POST /api/v1/me/push']);
 
 export class BearerRunner {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });

@@ -2,6 +2,7 @@ import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PeerTag, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
   TopicMessage, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
+  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -72,6 +73,11 @@ const named: Array<[z.ZodType, string, string?]> = [
   [ClaimIdentityBody, 'ClaimIdentityBody', 'a REST-only human’s own key, signed by itself over the identity-claim string (docs/protocol.md §6.5)'],
   [CreateWebSignInBody, 'CreateWebSignInBody', 'the calling key sealed under a one-time code the broker never sees (docs/protocol.md §8.5)'],
   [WebSignInCreated, 'WebSignInCreated'],
+  [PushSubscriptionBody, 'PushSubscriptionBody', 'a browser’s PushSubscription JSON (docs/protocol.md §8.6): an https endpoint, its P-256 key and auth secret; `kinds` defaults to both'],
+  [PushSubscriptionCreated, 'PushSubscriptionCreated'],
+  [DeletePushBody, 'DeletePushBody', 'the endpoint to delete; none = every subscription of the calling key'],
+  [PushRemoved, 'PushRemoved'],
+  [WebPushInfo, 'WebPushInfo', 'the broker’s VAPID public key (base64url, uncompressed P-256) and whether it sends pushes'],
   [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],
 ];
 for (const [schema, id, description] of named) API_SCHEMAS.add(schema, description ? { id, description } : { id });

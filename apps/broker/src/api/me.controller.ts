@@ -1,9 +1,10 @@
 import { Body, Controller, Delete, Get, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { ApiKeyInfo, ClaimIdentityBody, MeInfo, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
+import { ApiKeyInfo, ClaimIdentityBody, DeletePushBody, MeInfo, PushRemoved, PushSubscriptionBody, PushSubscriptionCreated, NotificationsQuery, Notification, TopicInfo, TopicMessage } from '@claudemesh/core';
 import type { z } from 'zod';
 import { ApiKeysService, type ApiCaller } from '../apikeys/api-keys.service.js';
 import { MeshesService, memberInfo } from '../meshes/meshes.service.js';
+import { PushService } from '../push/push.service.js';
 import { NotificationsService } from '../topics/notifications.service.js';
 import { TopicsService } from '../topics/topics.service.js';
 import { ActivityQuery } from './api.schemas.js';
@@ -22,6 +23,7 @@ export class MeController {
     private readonly notifications: NotificationsService,
     private readonly keys: ApiKeysService,
     private readonly meshes: MeshesService,
+    private readonly push: PushService,
   ) {}
 
   @Get()
@@ -59,6 +61,27 @@ export class MeController {
   async claim(@Caller() caller: ApiCaller, @Body({ schema: ClaimIdentityBody }) body: z.output<typeof ClaimIdentityBody>): Promise<z.output<typeof MeInfo>> {
     await this.meshes.claimIdentity(caller.state, caller.member, body);
     return this.me(caller);
+  }
+
+  /** Web Push (docs/protocol.md §8.6): this key's browser subscription, for mentions and replies. */
+  @Post('push')
+  @BearerRoute('read', {
+    summary: 'Register a Web Push subscription for this key’s mentions and replies',
+    description:
+      'The browser’s `PushSubscription` JSON (`endpoint`, `keys.p256dh`, `keys.auth`) and optionally `kinds`. The same endpoint again updates it in place. ' +
+      'At most 5 subscriptions per key (429). Pushes carry no message text: kind, mesh, topic, actor, message id and a URL. A subscription lives as long as its key.',
+    ok: PushSubscriptionCreated,
+    status: 201,
+    errors: [400, 404, 429],
+  })
+  subscribePush(@Caller() caller: ApiCaller, @Body({ schema: PushSubscriptionBody }) body: z.output<typeof PushSubscriptionBody>): Promise<z.output<typeof PushSubscriptionCreated>> {
+    return this.push.subscribe(caller, body);
+  }
+
+  @Delete('push')
+  @BearerRoute('read', { summary: 'Delete this key’s Web Push subscription with this endpoint, or (no body) all of them', ok: PushRemoved, errors: [400] })
+  unsubscribePush(@Caller() caller: ApiCaller, @Body({ schema: DeletePushBody }) body: z.output<typeof DeletePushBody>): Promise<z.output<typeof PushRemoved>> {
+    return this.push.unsubscribe(caller, body);
   }
 
   @Get('topics')

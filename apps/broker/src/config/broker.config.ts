@@ -29,6 +29,15 @@ export const BrokerEnv = z.object({
   /** Scheduled key rotation (docs/protocol.md §5.6): messages per epoch and epoch age; 0 turns one off. */
   CLAUDEMESH_EPOCH_ROTATE_MESSAGES: z.coerce.number().int().min(0).max(1_000_000_000).default(DEFAULT_EPOCH_ROTATION.messages),
   CLAUDEMESH_EPOCH_ROTATE_AFTER_MS: z.coerce.number().int().min(0).max(10 * 365 * 24 * 3600_000).default(DEFAULT_EPOCH_ROTATION.afterMs),
+  /** Web Push of mentions and replies (docs/web.md "Web Push"): `off` refuses subscriptions and sends nothing. */
+  CLAUDEMESH_PUSH: z.enum(['on', 'off']).default('on'),
+  /** The VAPID keypair (base64url: the uncompressed P-256 point, the 32-byte scalar); unset: DATA_DIR/vapid.json. */
+  CLAUDEMESH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'expected base64url of a 65-byte uncompressed P-256 point').optional(),
+  CLAUDEMESH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected base64url of a 32-byte P-256 private key').optional(),
+  /** Who the push services may contact: a `mailto:` or `https:` URL; default PUBLIC_URL (https) or mailto:admin@<host>. */
+  CLAUDEMESH_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'expected a mailto: or https: URL').optional(),
+  /** `on` lets a subscription's endpoint be plain http to a loopback host (tests with a local push service). */
+  CLAUDEMESH_PUSH_HTTP_LOOPBACK: z.enum(['on', 'off']).default('off'),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
   ...LIMITS_ENV,
@@ -59,6 +68,17 @@ export interface BrokerConfig {
   limits: LimitSettings;
   /** When an e2e topic's key epoch must be rotated before the next message (epoch-use.ts). */
   epochRotation: EpochRotationPolicy;
+  /** Web Push (push/push.service.ts). */
+  push: PushSettings;
+}
+
+export interface PushSettings {
+  enabled: boolean;
+  /** Both or neither: unset, the broker keeps a generated pair in DATA_DIR/vapid.json. */
+  vapidPublicKey: string | undefined;
+  vapidPrivateKey: string | undefined;
+  vapidSubject: string | undefined;
+  httpLoopback: boolean;
 }
 
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -73,6 +93,9 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     throw new Error(`invalid broker configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if ((e.CLAUDEMESH_VAPID_PUBLIC_KEY === undefined) !== (e.CLAUDEMESH_VAPID_PRIVATE_KEY === undefined)) {
+    throw new Error('invalid broker configuration:\n  CLAUDEMESH_VAPID_PUBLIC_KEY and CLAUDEMESH_VAPID_PRIVATE_KEY: set both, or neither (the broker then keeps a generated pair in DATA_DIR/vapid.json)');
+  }
   const home = resolve(e.CLAUDEMESH_HOME ?? join(homedir(), '.claudemesh'));
   return {
     port: e.PORT,
@@ -92,6 +115,13 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     rest: restLimitsOf(e),
     limits: limitSettingsOf(e),
     epochRotation: { messages: e.CLAUDEMESH_EPOCH_ROTATE_MESSAGES, afterMs: e.CLAUDEMESH_EPOCH_ROTATE_AFTER_MS },
+    push: {
+      enabled: e.CLAUDEMESH_PUSH === 'on',
+      vapidPublicKey: e.CLAUDEMESH_VAPID_PUBLIC_KEY,
+      vapidPrivateKey: e.CLAUDEMESH_VAPID_PRIVATE_KEY,
+      vapidSubject: e.CLAUDEMESH_VAPID_SUBJECT,
+      httpLoopback: e.CLAUDEMESH_PUSH_HTTP_LOOPBACK === 'on',
+    },
   };
 }
 

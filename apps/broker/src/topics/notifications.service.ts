@@ -11,7 +11,7 @@ import type { TopicScope } from './topics.service.js';
  * message (a public topic, or a private one it is still in), and it has not blocked the author.
  * Decided when read, not when written: leaving a topic or blocking a peer hides what came before too.
  */
-const VISIBLE = `(t.visibility = 'public' OR EXISTS (SELECT 1 FROM topic_members tm WHERE tm.topic_id = t.id AND tm.member_id = n.member_id))
+export const VISIBLE = `(t.visibility = 'public' OR EXISTS (SELECT 1 FROM topic_members tm WHERE tm.topic_id = t.id AND tm.member_id = n.member_id))
   AND NOT EXISTS (SELECT 1 FROM peer_grants g WHERE g.owner_member_id = n.member_id AND g.peer_member_id = n.actor_member_id AND g.blocked)`;
 
 /**

@@ -27,6 +27,8 @@ export interface PostJob {
 export interface StoredPost {
   row: MessageRow;
   members: string[];
+  /** Mentions and replies recorded with it (Web Push looks them up after the commit). */
+  notified: number;
 }
 
 /** Posts one topic commits together at most (a batch holds the topic's lock for all of them). */
@@ -190,7 +192,7 @@ export class TopicWriter {
           created_at: row0.created_at,
           mentions: mentioned.map((m) => m.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)),
         };
-        const result = { row, members: [] as string[] };
+        const result = { row, members: [] as string[], notified: notes.length };
         stored.push(result);
         out[i] = result;
       }

@@ -11,6 +11,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.config.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { PushService } from '../push/push.service.js';
 import { SealedPostCheck, type EpochUseNow } from './sealed-post.check.js';
 import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
@@ -92,6 +93,7 @@ export class TopicsService implements OnApplicationBootstrap {
     private readonly ds: DataSource,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
+    private readonly push: PushService,
   ) {
     this.searchLimits = config.rest.search;
     const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
@@ -292,6 +294,8 @@ export class TopicsService implements OnApplicationBootstrap {
     // After the commit: to the topic's streams, and to each member's WebSocket sessions but the sender's.
     this.bus.publish(topicChannel(t.id), { kind: 'topic', message });
     for (const id of result.members) if (id !== scope.member.id) this.bus.publish(memberTopic(id), { kind: 'topic', message });
+    // Web Push of its mentions and replies: queued off the request path, never failing the post.
+    if (result.notified > 0) this.push.notify(scope.state.mesh, message.id);
     this.statistics.posted();
     if (!sealed || !use) return { message, duplicate: false };
     const due = this.sealedPosts.due(sealed.key_epoch, reserved ?? use.sent, use);

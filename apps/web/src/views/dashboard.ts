@@ -20,6 +20,53 @@ function Traffic({ store, now }: { store: MeshStore; now: number }) {
   `;
 }
 
+/** `insecure`: push needs https or localhost; `unsupported`: no PushManager here (the button is hidden). */
+function pushSupport(): 'ok' | 'insecure' | 'unsupported' {
+  if (!window.isSecureContext) return 'insecure';
+  return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window ? 'ok' : 'unsupported';
+}
+
+/** Loaded on first use: push.ts stays out of the first load. */
+const pushModule = () => import('../push.js');
+
+/** Web Push of this mesh's mentions and replies to this browser (docs/web.md "Web Push"). */
+function PushToggle({ store }: { store: MeshStore }) {
+  const support = pushSupport();
+  const on = useSignal<boolean | null>(null);
+  const busy = useSignal(false);
+  const error = useSignal<string | null>(null);
+  useEffect(() => {
+    if (support === 'ok') void pushModule().then((m) => m.pushOn(store.meshId)).then((v) => (on.value = v), () => (on.value = false));
+  }, [store.meshId]);
+  if (support === 'unsupported') return null;
+  if (support === 'insecure') return html`<p class="hint">Mention notifications need the app on https (or localhost).</p>`;
+  const toggle = async (): Promise<void> => {
+    busy.value = true;
+    error.value = null;
+    try {
+      const { disablePush, enablePush } = await pushModule();
+      if (on.value) {
+        await disablePush(store.api, store.meshId, sessions.value.map((s) => s.mesh_id).filter((id) => id !== store.meshId));
+        on.value = false;
+      } else {
+        await enablePush(store.api, store.meshId);
+        on.value = true;
+      }
+    } catch (e) {
+      error.value = `Notifications: ${(e as Error).message}`;
+    } finally {
+      busy.value = false;
+    }
+  };
+  return html`
+    <p class="push">
+      <button type="button" aria-pressed=${on.value ? 'true' : 'false'} disabled=${busy.value || on.value === null} onClick=${toggle}>Notify me of mentions</button>
+      <span role="status">${on.value ? ' Mentions notify this device' : ''}</span>
+      ${error.value ? html`<span role="alert" class="error"> ${error.value}</span>` : null}
+    </p>
+  `;
+}
+
 function MeshCard({ store, now }: { store: MeshStore; now: number }) {
   const members = store.members.value;
   const online = members.filter((m) => m.online);
@@ -33,6 +80,7 @@ function MeshCard({ store, now }: { store: MeshStore; now: number }) {
         <span data-testid=${`mesh-unread-${store.meshId}`}>${store.unreadTotal.value} unread</span> ·
         signed in as ${store.session.member.display_name}
       </p>
+      <${PushToggle} store=${store} />
       <section class="card" aria-label=${`Topics in ${store.session.mesh_name}`}>
         <h3>Topics</h3>
         <ul class="topic-links">

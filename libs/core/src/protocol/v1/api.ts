@@ -265,6 +265,65 @@ export const WebSignInCreated = z.object({ expires_at: EpochMs });
 export const WebSessionBody = z.strictObject({ lookup: WebSignInLookup });
 export const WebSessionSealed = z.object({ sealed: WebSignInSealed, mesh_id: Uuid });
 
+/**
+ * Web Push (docs/web.md "Web Push", docs/protocol.md §8.6): a browser's push subscription, stored per
+ * API key. The broker sends it mentions and replies — never any message text.
+ */
+export const PUSH_LIMITS = Object.freeze({
+  /** Subscriptions one API key may hold; one more (a new endpoint) is E_RATE_LIMITED. */
+  maxPerKey: 5,
+  maxEndpointChars: 2048,
+});
+export const PushKind = z.enum(['mention', 'reply']);
+const LOOPBACK_HOST = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+/** Whether an endpoint is one the broker may POST to: https, or http to a loopback host (tests). */
+export function isPushEndpoint(s: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return false;
+  }
+  if (u.username || u.password || u.hash) return false;
+  return u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK_HOST.test(u.hostname));
+}
+export const PushEndpoint = z
+  .string()
+  .min(1)
+  .max(PUSH_LIMITS.maxEndpointChars)
+  .refine(isPushEndpoint, 'expected the push service’s https URL (http only to a loopback host), without credentials or fragment');
+/** POST /api/v1/me/push: `PushSubscription.toJSON()` of the browser, and which kinds to send (default both). */
+export const PushSubscriptionBody = z.strictObject({
+  endpoint: PushEndpoint,
+  keys: z.strictObject({
+    /** The subscription's P-256 public key, uncompressed (65 bytes). */
+    p256dh: b64uBytes(65),
+    /** Its 16-byte authentication secret. */
+    auth: b64uBytes(16),
+  }),
+  /** The browser's JSON has it; the broker ignores it. */
+  expirationTime: z.number().nullable().optional(),
+  kinds: z.array(PushKind).min(1).max(2).transform((k) => [...new Set(k)].sort() as Array<z.output<typeof PushKind>>).optional(),
+});
+export const PushSubscriptionCreated = z.object({ id: z.string(), created_at: EpochMs });
+/** DELETE /api/v1/me/push: one endpoint, or none = every subscription of the calling key. */
+export const DeletePushBody = z.strictObject({ endpoint: z.string().min(1).max(PUSH_LIMITS.maxEndpointChars).optional() });
+export const PushRemoved = z.object({ removed: z.number().int().nonnegative() });
+/** GET /api/v1/web/push: the broker's VAPID key (base64url, an uncompressed P-256 point). */
+export const WebPushInfo = z.object({ vapid_public_key: b64uBytes(65), enabled: z.boolean() });
+/** What a push carries, encrypted to the subscription (RFC 8291): who, where — never the text. */
+export const PushPayload = z.object({
+  v: z.literal(1),
+  kind: PushKind,
+  mesh_id: Uuid,
+  mesh_name: z.string(),
+  topic: TopicName,
+  actor: z.string(),
+  message_id: TopicMessageId,
+  url: z.string(),
+});
+export type PushPayload = z.output<typeof PushPayload>;
+
 export type TopicName = z.infer<typeof TopicName>;
 export type TopicMessage = z.output<typeof TopicMessage>;
 export type TopicInfo = z.output<typeof TopicInfo>;
