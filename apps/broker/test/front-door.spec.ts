@@ -38,7 +38,7 @@ describe('the broker front door', () => {
     // curl's default Accept (*/*) gets the JSON too.
     expect(((await (await fetch(`${tb.url}/`)).json()) as { service: string }).service).toBe('claudemesh broker');
 
-    // A browser at / gets the web app (web-app.spec.ts); the status page is at /status.
+    // A browser at / gets the web app (web-signin.spec.ts); the status page is at /status.
     const page = await fetch(`${tb.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);

@@ -288,20 +288,35 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await expect.poll(async () => (await botApi.members()).find((m) => m.display_name === 'hana')?.rest_only, WAIT).toBe(false);
     // Sent before the claim: sealed to the members of that epoch only, so it stays closed here.
     await messages(page).first().getByText('waiting for a key from a member').waitFor(WAIT);
+    // Her first post comes before any member has handed her the topic's key: refused in the page,
+    // kept with Retry, nothing sent in the clear.
+    await composer(page).fill('hana seals this one in the browser, @bot have a look');
+    await composer(page).press('Enter');
+    const pending = page.getByTestId('pending-message');
+    await pending.getByText(/no key for #general yet/).waitFor(WAIT);
+    // The bot's next post rotates the key to include her (docs/topics.md "Rotation before the next send").
     await botSend('sealed after hana claimed her key');
     await messageWith(page, 'sealed after hana claimed her key').waitFor(WAIT);
-
-    await say(page, 'hana seals this one in the browser, @bot have a look');
+    await pending.getByRole('button', { name: 'Retry' }).click();
+    await messageWith(page, 'hana seals this one in the browser, @bot have a look').waitFor(WAIT);
     const history = (await botApi.history('general')).messages;
     const hanas = history.filter((m) => m.sender.display_name === 'hana');
     expect(hanas.map((m) => [m.body_version, m.text])).toEqual([[2, undefined]]);
     expect(hanas[0]!.mentions).toEqual([bot.publicKey]);
     const opened = await openTopicMessages(botApi, botRing, history);
     expect(opened.map((m) => m.text)).toEqual(['sealed before hana had a key', 'sealed after hana claimed her key', 'hana seals this one in the browser, @bot have a look']);
+    expect(await pending.count()).toBe(0);
     // The broker stored ciphertext only: no plaintext of hana's in any row it serves.
     expect(JSON.stringify(history)).not.toContain('have a look');
     await page.getByTestId('unread-general').waitFor({ state: 'detached', ...WAIT });
     await shot(page, 'e2e', true);
+
+    // The member list tells a keyed member from one without a key, in words.
+    const members = page.getByRole('complementary', { name: 'Members' });
+    await members.getByText('hana', { exact: true }).click();
+    await members.getByText(/^key [0-9a-f]{4} [0-9a-f]{4} /).waitFor(WAIT);
+    await members.getByText('owner', { exact: true }).click();
+    await members.getByText('Role').nth(1).waitFor(WAIT);
 
     // A reload keeps the key (IndexedDB) and opens the topic again.
     await page.reload();

@@ -23,7 +23,12 @@ export function bootstrapLines(result: Bootstrap, home: string, webUrl: string |
     ];
   }
   const { mesh } = result;
-  const web = webUrl ? [`web app: ${webUrl}/ — sign in as the owner with a one-time link: ${ownerCli(home)} web --mesh ${sh(mesh.mesh_name)}`] : [];
+  const web = webUrl
+    ? [
+        `web app: ${webUrl}/ — a one-time sign-in link for a person in the browser, with a key of its own there (end-to-end encrypted topics open):`,
+        `  ${ownerCli(home)} web --human <your-name> --mesh ${sh(mesh.mesh_name)}`,
+      ]
+    : [];
   const keys = `${home}/meshes/${mesh.mesh_id}.json`;
   const more = `${ownerCli(home)} mesh invite --mesh ${sh(mesh.mesh_name)}`;
   if (result.kind === 'existing') {

@@ -20,9 +20,10 @@ export class WebSignInsService {
   /** The calling key deposits its own sealed copy; the link lives no longer than the key. */
   async create(caller: ApiCaller, body: z.output<typeof CreateWebSignInBody>, now = Date.now()): Promise<Created> {
     await rows(this.ds, 'DELETE FROM web_signins WHERE expires_at <= now()');
-    const [open] = await rows<{ n: string }>(this.ds, 'SELECT count(*) AS n FROM web_signins WHERE key_id = $1', [caller.keyId]);
+    const [open] = await rows<{ n: string; soonest: Date | null }>(this.ds, 'SELECT count(*) AS n, min(expires_at) AS soonest FROM web_signins WHERE key_id = $1', [caller.keyId]);
     if (Number(open?.n ?? 0) >= WEB_SIGNIN_LIMITS.maxOpenPerKey) {
-      throw new RateLimitedError(`this key holds ${WEB_SIGNIN_LIMITS.maxOpenPerKey} open sign-in links already; use one or wait until one expires`, body.expires_in_s * 1000);
+      const wait = Math.max(1000, (open?.soonest ? new Date(open.soonest).getTime() : now) - now);
+      throw new RateLimitedError(`this key holds ${WEB_SIGNIN_LIMITS.maxOpenPerKey} open sign-in links already; use one or wait until one expires`, wait);
     }
     const expiresAt = Math.min(now + body.expires_in_s * 1000, caller.expiresAt ?? Number.POSITIVE_INFINITY);
     const inserted = await rows<{ lookup: string }>(

@@ -79,7 +79,11 @@ export class WebCommand extends MeshVerb<WebOptions> {
         `claudemesh: ${opened ? 'opened' : 'open'} this one-time link ${opened ? 'in your browser ' : ''}to sign in to ${httpBaseOf(mesh.broker_url)} as ${who} ` +
           `(usable once, until ${new Date(signIn.expires_at).toISOString()}).\n` +
           `  key ${key.id}: ${key.capabilities.join(', ')}${key.topics ? ` on ${key.topics.map((t) => `#${t}`).join(', ')}` : ''}, expires ${key.expires_at ? new Date(key.expires_at).toISOString() : 'never'}; ` +
-          `"Sign out" in the page revokes it, as does: claudemesh apikey revoke ${key.id}\n`,
+          `"Sign out" in the page revokes it, as does: claudemesh apikey revoke ${key.id}\n` +
+          (options.human
+            ? ''
+            : `  your member key stays in this CLI, so end-to-end encrypted topics show sealed in that browser; ` +
+              `a browser with a key of its own: claudemesh web --human <name> (owner/admin)\n`),
       );
     }
   }

@@ -7,7 +7,7 @@
 import { cryptoReady, generateIdentity, identityClaimString, parseIdentity, serializeIdentity, sign, type Identity } from '@claudemesh/crypto';
 import { MeshApi } from '../../../../libs/core/src/client/api-client.js';
 import { keyringAuthorities } from '../../../../libs/core/src/client/epoch-authorities.js';
-import { EpochKeyring } from '../../../../libs/core/src/client/epoch-keyring.js';
+import { EpochKeyError, EpochKeyring } from '../../../../libs/core/src/client/epoch-keyring.js';
 import { meshMembersWithKeys, openTopicMessages, topicSendEncrypted } from '../../../../libs/core/src/client/topic-crypto.js';
 import type { MemberPresence, TopicMessage } from '../types.js';
 import type { KeyRecord } from './keys.js';
@@ -77,12 +77,21 @@ export class E2eSession {
   async send(topic: string, text: string, o: { clientId: string; replyTo?: string | null; mentions: readonly string[]; topicMembers?: () => Promise<string[]> }): Promise<TopicMessage> {
     await this.fresh();
     const restOnly = new Set(this.members.filter((m) => m.rest_only).map((m) => m.member_pubkey));
-    const sent = await topicSendEncrypted(this.api, this.ring, topic, text, {
-      id: o.clientId,
-      mentions: o.mentions,
-      ...(o.replyTo ? { replyTo: o.replyTo } : {}),
-      members: o.topicMembers ? async () => (await o.topicMembers!()).filter((k) => !restOnly.has(k)) : () => meshMembersWithKeys(this.api),
-    });
-    return sent as unknown as TopicMessage;
+    try {
+      const sent = await topicSendEncrypted(this.api, this.ring, topic, text, {
+        id: o.clientId,
+        mentions: o.mentions,
+        ...(o.replyTo ? { replyTo: o.replyTo } : {}),
+        members: o.topicMembers ? async () => (await o.topicMembers!()).filter((k) => !restOnly.has(k)) : () => meshMembersWithKeys(this.api),
+      });
+      return sent as unknown as TopicMessage;
+    } catch (error) {
+      // The topic has a key this browser is not given yet (it joined after the current epoch): only a
+      // member holding the key can add it, which a member's daemon or next post does.
+      if (error instanceof EpochKeyError) {
+        throw new Error(`this browser has no key for #${topic} yet; a member who holds it adds this browser (an agent's claudemesh daemon within seconds, or anyone's next post there): retry then`);
+      }
+      throw error;
+    }
   }
 }

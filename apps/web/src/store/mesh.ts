@@ -10,6 +10,8 @@ import { Timeline } from './timeline.js';
 
 const REFRESH_MS = 30_000;
 const READ_DEBOUNCE_MS = 300;
+/** How soon a sealed message that did not open is tried again. */
+const REOPEN_MS = 30_000;
 
 /** What a mesh store reports to the app: the key stopped working. */
 export type OnUnauthorized = (meshId: string, message: string) => void;
@@ -30,8 +32,8 @@ export class MeshStore {
   readonly outbox: Outbox;
   /** Whether this browser seals and opens the mesh's e2e topics (e2e/keys.ts). */
   readonly e2e = signal<E2eState>({ kind: 'loading' });
-  /** Sealed messages opened so far, by id: the text, or null with why not. */
-  readonly opened = signal<ReadonlyMap<string, { text: string | null; reason?: string }>>(new Map());
+  /** Sealed messages opened so far, by id: the text, or null with why not (and when that was found). */
+  readonly opened = signal<ReadonlyMap<string, { text: string | null; reason?: string; at?: number }>>(new Map());
   private readonly toOpen = new Map<string, TopicMessage>();
   private openTimer: ReturnType<typeof setTimeout> | null = null;
   readonly unreadTotal = computed(() => this.topics.value.reduce((n, t) => n + (t.joined ? t.unread : 0), 0));
@@ -171,7 +173,11 @@ export class MeshStore {
 
   /** Asks for a sealed message to be opened; requests within a few milliseconds go as one batch. */
   requestOpen(m: TopicMessage): void {
-    if (m.body_version !== 2 || this.opened.value.has(m.id) || this.toOpen.has(m.id)) return;
+    if (m.body_version !== 2 || this.toOpen.has(m.id)) return;
+    // One that did not open is tried again when shown again, at most every 30 s: a member may have
+    // sealed the key to this browser since (a rotation, shared history).
+    const done = this.opened.value.get(m.id);
+    if (done && (done.text !== null || Date.now() - (done.at ?? 0) < REOPEN_MS)) return;
     this.toOpen.set(m.id, m);
     if (!this.openTimer) this.openTimer = setTimeout(() => this.flushOpen(), 20);
   }
@@ -185,12 +191,13 @@ export class MeshStore {
     state.session.open(batch).then(
       (opened) => {
         const next = new Map(this.opened.value);
-        for (const o of opened) next.set(o.id, o.reason ? { text: o.text, reason: o.reason } : { text: o.text });
+        const at = Date.now();
+        for (const o of opened) next.set(o.id, o.text !== null ? { text: o.text } : { text: null, reason: o.reason ?? 'not opened', at });
         this.opened.value = next;
       },
       (error: Error) => {
         const next = new Map(this.opened.value);
-        for (const m of batch) next.set(m.id, { text: null, reason: error.message });
+        for (const m of batch) next.set(m.id, { text: null, reason: error.message, at: Date.now() });
         this.opened.value = next;
       },
     );
