@@ -281,6 +281,10 @@ describe.skipIf(!pgAvailable())('the stack\'s commands, run natively on Postgres
     const invite = await run('claudemesh', ['mesh', 'invite', '--mesh', 'default', '--json'], cliEnv);
     expect(invite.code, invite.stderr).toBe(0);
     expect((JSON.parse(invite.stdout) as { link: string }).link).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/i/`));
+    // The owner's web sign-in link, as docs/self-hosting.md has it printed (no browser in a container).
+    const signin = await run('claudemesh', ['web', '--mesh', 'default', '--print'], cliEnv);
+    expect(signin.code, signin.stderr).toBe(0);
+    expect(signin.stdout).toContain(`http://127.0.0.1:${port}/#/signin?code=`);
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
