@@ -118,7 +118,7 @@ describe('docker-compose.yml', () => {
     expect(validate.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
     // The schema does reject a mistake (a misspelt condition, an unknown key).
-    const broken = structuredClone(compose) as { services: Record<string, Record<string, unknown>> };
+    const broken = structuredClone(compose) as unknown as { services: Record<string, Record<string, unknown>> };
     broken.services['broker']!['depends_on'] = { postgres: { condition: 'service_healty' } };
     broken.services['postgres']!['healthchek'] = {};
     expect(validate(broken)).toBe(false);
