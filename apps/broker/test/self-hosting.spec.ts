@@ -9,7 +9,7 @@
  */
 import { Ajv } from 'ajv';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +108,18 @@ interface Service {
 const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 const services = compose.services;
 
+const launcherDirs: string[] = [];
+afterAll(() => {
+  for (const d of launcherDirs) rmSync(d, { recursive: true, force: true });
+});
+
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    execFile(file, args, { env, cwd: ROOT, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+
 describe('docker-compose.yml', () => {
   it('validates against the Compose schema (the one dclint ships)', () => {
     // Its $schema names draft-07 by an https URL ajv does not know by that name; draft-07 is ajv's default.
@@ -172,6 +184,43 @@ describe('Dockerfile', () => {
   });
 });
 
+describe('Dockerfile against the checkout', () => {
+  const stages = dockerfileStages(read('Dockerfile'));
+  const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+
+  it('gives both install stages every workspace\'s manifest (npm ci checks the lockfile against all of them)', () => {
+    for (const stage of stages.slice(0, 2)) {
+      const copied = stage.filter((i) => i.op === 'COPY').map((i) => i.args);
+      for (const ws of workspaces) expect(copied.some((c) => c.includes(`${ws}/package.json`)), `${ws}/package.json`).toBe(true);
+    }
+  });
+
+  it('copies into the runtime stage only paths that the build produces', () => {
+    // `npm run build` ran before this suite (npm test builds first), so each source exists here.
+    const sources = runtime.filter((i) => i.op === 'COPY' && i.args.startsWith('--from=build ')).map((i) => i.args.split(/\s+/)[1]!);
+    expect(sources.length).toBeGreaterThan(10);
+    for (const src of sources) expect(existsSync(inRepo(src)), src).toBe(true);
+    // What the broker, the CLI and the plugin host load: compiled libraries, migrations, the web app, the bundle, each plugin.
+    const plugins = workspaces.filter((w) => w.startsWith('plugins/'));
+    for (const need of ['libs/core/dist', 'libs/crypto/dist', 'libs/plugin/dist', 'libs/gateway/dist', 'apps/broker/dist', 'migrations', 'apps/web/dist', 'apps/cli/dist-bundle', 'apps/cli/bin', ...plugins.map((p) => `${p}/dist`)]) {
+      expect(sources, need).toContain(`${APP}/${need}`);
+    }
+  });
+
+  it('puts a `claudemesh` on PATH that runs (--version) and finds the plugin host and plugins (plugin list)', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'cmh-selfhost-bin-'));
+    launcherDirs.push(bin);
+    symlinkSync(inRepo(launcher()), join(bin, 'claudemesh'));
+    const env = { PATH: [bin, dirname(process.execPath), process.env['PATH']].join(delimiter), CLAUDEMESH_HOME: join(bin, 'home'), CLAUDEMESH_DAEMON: 'off' };
+    const version = await run('claudemesh', ['--version'], env);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/\d+\.\d+\.\d+/);
+    const list = await run('claudemesh', ['plugin', 'list', '--json'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((p) => p.name)).toContain('bridge');
+  });
+});
+
 describe('.env.example', () => {
   const schemaKeys = Object.keys(BrokerEnv.shape);
   const { set, listed } = envExample();
@@ -204,13 +253,6 @@ describe('.env.example', () => {
     expect(readme).toContain('docs/self-hosting.md');
   });
 });
-
-const run = (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    execFile(file, args, { env, cwd: ROOT, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
 
 describe.skipIf(!pgAvailable())('the stack\'s commands, run natively on Postgres', () => {
   const dirs: string[] = [];
