@@ -96,6 +96,9 @@ ENV HOST=0.0.0.0 \
     PORT=7900 \
     DATA_DIR=/data \
     CLAUDEMESH_HOME=/data/home
+# The CLI here runs one admin verb at a time: each connects directly, and no background daemon of the
+# owner's is left running in the broker's container.
+ENV CLAUDEMESH_DAEMON=off
 VOLUME ["/data"]
 EXPOSE 7900
 # node itself (slim images have no curl): /readyz answers 200 once the database is reachable.

@@ -176,8 +176,9 @@ describe('Dockerfile', () => {
     expect(imageEnv()).toMatchObject({ HOST: '0.0.0.0', PORT: '7900', DATA_DIR: '/data', CLAUDEMESH_HOME: '/data/home' });
     expect(cmd()).toEqual(['node', 'apps/broker/dist/main.js']);
     expect(launcher()).toBe(`${APP}/apps/cli/bin/claudemesh.js`);
-    // Each image setting is one the broker reads.
-    for (const key of Object.keys(imageEnv()).filter((k) => k !== 'NODE_ENV')) expect(BrokerEnv.shape).toHaveProperty(key);
+    // Each image setting is one the broker reads, but for the CLI's (no daemon) and Node's own.
+    expect(imageEnv()).toMatchObject({ CLAUDEMESH_DAEMON: 'off', NODE_ENV: 'production' });
+    for (const key of Object.keys(imageEnv()).filter((k) => !['NODE_ENV', 'CLAUDEMESH_DAEMON'].includes(k))) expect(BrokerEnv.shape).toHaveProperty(key);
     // The runtime stage installs nothing: its node_modules come from the production-only stage.
     expect(runtime.filter((i) => i.op === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args))).toEqual([]);
     expect(read('Dockerfile')).toMatch(/npm ci --omit=dev/);
@@ -316,7 +317,7 @@ describe.skipIf(!pgAvailable())('the stack\'s commands, run natively on Postgres
     const bin = join(data, 'bin');
     mkdirSync(bin);
     symlinkSync(inRepo(launcher()), join(bin, 'claudemesh'));
-    const cliEnv = { ...env, PATH: [bin, dirname(process.execPath), env['PATH']].join(delimiter), CLAUDEMESH_DAEMON: 'off' };
+    const cliEnv = { ...env, PATH: [bin, dirname(process.execPath), env['PATH']].join(delimiter) };
     const version = await run('claudemesh', ['--version'], cliEnv);
     expect(version.code, version.stderr).toBe(0);
     expect(version.stdout).toMatch(/\d+\.\d+\.\d+/);
