@@ -160,6 +160,8 @@ export class MeshStore {
         if (me.member.member_pubkey !== this.session.member.member_pubkey) {
           this.session.member = { ...this.session.member, member_pubkey: me.member.member_pubkey };
           await saveSession(this.session).catch(() => undefined);
+          // The member list still shows the placeholder: show the claimed key.
+          void this.refreshMembers();
         }
       }
       this.e2e.value = state;
