@@ -14,6 +14,7 @@ import { PublicAttemptsModule } from './http/public-attempts.js';
 import { IdentityModule } from './identity/identity.module.js';
 import { InvitesModule } from './invites/invites.module.js';
 import { MeshesModule } from './meshes/meshes.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
 import { PresenceModule } from './presence/presence.module.js';
 import { ConfigModule } from './config/config.module.js';
@@ -27,6 +28,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         DbModule.forRoot(dataSource),
+        MetricsModule,
         BusModule,
         PublicAttemptsModule,
         MeshesModule,

@@ -8,6 +8,7 @@ import { BUS, type Bus } from '../bus/bus.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import type { SseLimits } from '../config/rest-limits.config.js';
 import { RAW_SECURITY_HEADERS } from '../http/security-headers.js';
+import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 import { ErrorBody } from './api.schemas.js';
 import { TopicParam } from './params.js';
@@ -44,10 +45,12 @@ export class TopicStreamController implements OnModuleDestroy {
     private readonly topics: TopicsService,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
+    metrics: BrokerMetrics,
   ) {
     this.limits = config.rest.sse;
     this.slots = new StreamSlots(this.limits);
     this.feeds = new TopicFeeds(bus, topics);
+    metrics.source('sse_streams', () => this.streams.size);
   }
 
   /** Open streams and the topics they follow on this node (for tests and metrics). */

@@ -3,6 +3,7 @@ import { ERROR_CODES, ProtocolError, type ErrorCode } from '@claudemesh/core';
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { BrokerMetrics } from '../metrics/broker-metrics.js';
 
 /**
  * The one place where domain errors become HTTP responses: `{ error: { code, message } }`, plus
@@ -13,9 +14,12 @@ import type { Duplex } from 'node:stream';
 export class ProtocolExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Http');
 
+  constructor(private readonly metrics: BrokerMetrics) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { code, message } = this.toWire(exception);
+    this.metrics.error(code);
     const retryAfterMs = retryAfterOf(exception);
     if (retryAfterMs === undefined) {
       // E_EPOCH_CONFLICT / E_EPOCH_STALE say which epoch is current, and whether to rotate (§5.6).

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_EPOCH_ROTATION, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
+import type { MetricsSettings } from '../metrics/broker-metrics.js';
 import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 import { REST_LIMITS_ENV, restLimitsOf, type RestLimits } from './rest-limits.config.js';
 
@@ -38,6 +39,10 @@ export const BrokerEnv = z.object({
   CLAUDEMESH_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'expected a mailto: or https: URL').optional(),
   /** `on` lets a subscription's endpoint be plain http to a loopback host (tests with a local push service). */
   CLAUDEMESH_PUSH_HTTP_LOOPBACK: z.enum(['on', 'off']).default('off'),
+  /** Prometheus `GET /metrics` (docs/self-hosting.md "Metrics"): `off` answers 404 and collects nothing. */
+  CLAUDEMESH_METRICS: z.enum(['on', 'off']).default('on'),
+  /** Set: `/metrics` needs `Authorization: Bearer <token>`; unset: it answers loopback clients only. */
+  CLAUDEMESH_METRICS_TOKEN: z.string().min(16).regex(/^\S+$/, 'expected a token without spaces').optional(),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
   ...LIMITS_ENV,
@@ -70,6 +75,8 @@ export interface BrokerConfig {
   epochRotation: EpochRotationPolicy;
   /** Web Push (push/push.service.ts). */
   push: PushSettings;
+  /** Prometheus metrics (metrics/metrics.controller.ts). */
+  metrics: MetricsSettings;
 }
 
 export interface PushSettings {
@@ -122,6 +129,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
       vapidSubject: e.CLAUDEMESH_VAPID_SUBJECT,
       httpLoopback: e.CLAUDEMESH_PUSH_HTTP_LOOPBACK === 'on',
     },
+    metrics: { enabled: e.CLAUDEMESH_METRICS === 'on', token: e.CLAUDEMESH_METRICS_TOKEN },
   };
 }
 

@@ -22,6 +22,7 @@ import { requireScope, topicInScope } from '../meshes/member-scope.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
 import { MeshesService } from '../meshes/meshes.service.js';
 import { MessagingService } from '../messaging/messaging.service.js';
+import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { atDeadline } from '../presence/deadline-timer.js';
 import { LiveSession } from '../presence/live-session.js';
 import { PresenceService } from '../presence/presence.service.js';
@@ -68,13 +69,15 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     private readonly rateLimiter: RateLimiter,
     private readonly preauthTracker: PreAuthTracker,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
+    private readonly metrics: BrokerMetrics,
   ) {
     this.limits = config.limits;
+    metrics.source('ws_connections', () => presence.connectionCount);
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
     ws.on('error', () => undefined);
-    const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs);
+    const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs, this.metrics);
     const ip = request.socket.remoteAddress ?? '';
     if (!this.preauthTracker.open(ip)) {
       out.write(serverFrame('error', { code: 'E_RATE_LIMITED', message: 'too many connections from this address are waiting for hello; retry later', retry_after_ms: PREAUTH_RETRY_AFTER_MS }));
@@ -113,6 +116,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       return;
     }
     const decoded = decodeClientFrame(isBinary ? data : data.toString('utf8'));
+    this.metrics.frameIn(decoded.ok ? decoded.frame.type : undefined);
     const ref = decoded.ok ? refOf(decoded.frame) : decoded.ref;
     if (conn.session && !this.admitRate(conn, conn.session, data.length, decoded.ok ? decoded.frame : null, ref)) return;
     if (!decoded.ok) {

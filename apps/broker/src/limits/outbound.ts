@@ -1,5 +1,6 @@
 import { corkedSend, serverFrame, type ErrorCode } from '@claudemesh/core';
 import WebSocket from 'ws';
+import type { FrameMeter } from '../metrics/broker-metrics.js';
 
 /**
  * Every byte the broker writes to one WebSocket, before and after hello (challenge, replies,
@@ -15,6 +16,8 @@ export class Outbound {
     readonly ws: WebSocket,
     readonly budgetBytes: number,
     private readonly graceMs: number,
+    /** Counts every frame written (claudemesh_frames_total, and error frames' codes). */
+    private readonly meter?: FrameMeter,
   ) {}
 
   get open(): boolean {
@@ -34,6 +37,7 @@ export class Outbound {
       return false;
     }
     corkedSend(this.ws, frame);
+    this.meter?.frameOut(frame);
     return true;
   }
 
@@ -60,7 +64,9 @@ export class Outbound {
    */
   private slowConsumer(): void {
     this.closing = true;
-    corkedSend(this.ws, serverFrame('error', { code: 'E_SLOW_CONSUMER', message: 'connection is not reading; reconnect to resume' }));
+    const frame = serverFrame('error', { code: 'E_SLOW_CONSUMER', message: 'connection is not reading; reconnect to resume' });
+    corkedSend(this.ws, frame);
+    this.meter?.frameOut(frame);
     this.ws.close(4008, 'E_SLOW_CONSUMER');
     this.ws.pause();
     setTimeout(() => this.ws.terminate(), this.graceMs).unref();

@@ -203,6 +203,12 @@ export class MessageStore {
     return row?.n ?? 0;
   }
 
+  /** Deliveries still `queued`, over all members (the partial index deliveries_queued_idx holds just these). */
+  async queuedTotal(): Promise<number> {
+    const [row] = await rows<{ n: number }>(this.ds, `SELECT count(*)::int AS n FROM deliveries WHERE state = 'queued'`);
+    return row?.n ?? 0;
+  }
+
   /** Messages and ciphertext bytes still `queued` for each of these members (absent: none). */
   async queuedTotals(recipientMemberIds: string[]): Promise<Map<string, { count: number; bytes: number }>> {
     const found = await rows<{ member: string; n: number; bytes: string }>(

@@ -3,6 +3,7 @@ import { ProtocolError, serverFrame, type ReceiptEntry, type SendFrame, type Ser
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import type { LiveSession } from '../presence/live-session.js';
 import { GroupCommitWriter } from './group-commit.writer.js';
 import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, type StateChange, type StoredMessage } from './message.store.js';
@@ -15,6 +16,9 @@ const DRAIN_PAGE = 500;
 /** Confirmations that hit an unreachable database are retried after 250, 500, … 8 000 ms. */
 const CONFIRM_RETRY_FIRST_MS = 250;
 const CONFIRM_RETRY_LAST_MS = 8_000;
+
+/** How long a scrape waits for the offline queue's depth. */
+const QUEUE_DEPTH_TIMEOUT_MS = 2_000;
 
 type Ack = Omit<ServerFrameMap['ack'], 'type'>;
 
@@ -30,6 +34,7 @@ export class MessagingService implements OnModuleDestroy {
     private readonly quota: OfflineQueueQuota,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
+    private readonly metrics: BrokerMetrics,
   ) {
     this.sends = new GroupCommitWriter(async (batch) => {
       const results = await this.store.insertBatch(batch);
@@ -37,6 +42,7 @@ export class MessagingService implements OnModuleDestroy {
       batch.forEach((m, i) => {
         const r = results[i]!;
         if (r.duplicate) return;
+        metrics.message('accepted');
         if (m.keyEpoch !== null) this.meshEpochs.stored(m.meshId, m.keyEpoch);
         const frame = m.push(r.messageId, r.acceptedAt);
         for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
@@ -45,9 +51,12 @@ export class MessagingService implements OnModuleDestroy {
     }, { maxItems: 2_000, maxBytes: config.limits.sendBatchBytes, sizeOf: (m) => m.ciphertext.length });
     this.receipts = new GroupCommitWriter(async (changes) => {
       const changed = await this.store.applyStateChanges(changes);
+      for (const row of changed) metrics.message(row.state);
       this.publishReceipts(changed, changes);
       return changes.map(() => undefined);
     }, { maxItems: 5_000 });
+    // Read at scrape time; NaN when the database does not answer within the scrape's patience.
+    metrics.source('offline_queue_depth', () => withTimeout(store.queuedTotal(), QUEUE_DEPTH_TIMEOUT_MS).catch(() => Number.NaN));
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -237,4 +246,11 @@ function queuedFrame(row: QueuedRow): string {
 /** A body_version 2 message's push carries its epoch and signature; a mesh-key message or DM neither. */
 function epochFields(keyEpoch: number | null, sig: string | null): { key_epoch?: number; sig?: string } {
   return keyEpoch !== null && sig !== null ? { key_epoch: Number(keyEpoch), sig } : {};
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)));
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

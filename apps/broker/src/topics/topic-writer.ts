@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { currentEpochSql } from '../epochs/current-epoch.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
+import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import type { EpochUseNow, SealedPostCheck } from './sealed-post.check.js';
 import { mentionedNames, type MessageRow } from './topic-rows.js';
 import { canExist, type ResolvedTopic, type SealedPost, type TopicScope } from './topics.service.js';
@@ -45,6 +46,7 @@ export class TopicWriter {
   constructor(
     private readonly ds: DataSource,
     private readonly sealedPosts: SealedPostCheck,
+    private readonly metrics?: BrokerMetrics,
   ) {}
 
   /** Queues a post for its topic's next batch; starts the topic's writer when none runs. */
@@ -71,6 +73,7 @@ export class TopicWriter {
         return;
       }
       const batch = queue.splice(0, MAX_POST_BATCH);
+      const started = performance.now();
       try {
         const results = await this.commitPosts(batch);
         results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject!(r) : batch[i]!.resolve!(r)));
@@ -78,6 +81,7 @@ export class TopicWriter {
         // The transaction failed as a whole (database unavailable, …): nothing of the batch is stored.
         for (const job of batch) job.reject!(error);
       }
+      this.metrics?.topicCommit(batch.length, (performance.now() - started) / 1000);
     }
   }
 
