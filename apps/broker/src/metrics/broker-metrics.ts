@@ -27,6 +27,12 @@ const ERROR_PREFIX = '{"type":"error","code":"';
 
 type Child = { inc(value?: number): void };
 
+/** A labelled child, exported at 0 from the start (so a rate() sees its first increment). */
+function child<L extends string>(counter: Counter<L>, labels: Partial<Record<L, string>>): Child {
+  counter.inc(labels, 0);
+  return counter.labels(labels);
+}
+
 /**
  * The broker's Prometheus series (docs/self-hosting.md "Metrics"), in a registry of its own (one per
  * broker, so several in one process do not mix). Every labelled child is created up front over a
@@ -52,14 +58,14 @@ export class BrokerMetrics implements FrameMeter {
     collectDefaultMetrics({ register: this.registry });
 
     const frames = new Counter({ name: 'claudemesh_frames_total', help: 'WebSocket frames, by direction (in: from clients, out: to clients) and frame type; type "invalid" is a client frame that did not decode', labelNames: ['direction', 'type'] as const, registers });
-    for (const type of [...Object.keys(CLIENT_FRAME_SCHEMAS), INVALID]) this.framesIn.set(type, frames.labels('in', type));
-    for (const type of [...Object.keys(SERVER_FRAME_SCHEMAS), OTHER]) this.framesOut.set(type, frames.labels('out', type));
+    for (const type of [...Object.keys(CLIENT_FRAME_SCHEMAS), INVALID]) this.framesIn.set(type, child(frames, { direction: 'in', type }));
+    for (const type of [...Object.keys(SERVER_FRAME_SCHEMAS), OTHER]) this.framesOut.set(type, child(frames, { direction: 'out', type }));
 
     const errors = new Counter({ name: 'claudemesh_errors_total', help: 'Errors answered, by protocol error code: WebSocket error frames and REST error responses', labelNames: ['code'] as const, registers });
-    for (const code of [...Object.keys(ERROR_CODES), OTHER]) this.errors.set(code, errors.labels(code));
+    for (const code of [...Object.keys(ERROR_CODES), OTHER]) this.errors.set(code, child(errors, { code }));
 
     const messages = new Counter({ name: 'claudemesh_messages_total', help: 'Direct and group messages (send frames, POST messages): accepted (stored, not a duplicate), and deliveries that became delivered or read', labelNames: ['kind'] as const, registers });
-    for (const kind of ['accepted', 'delivered', 'read'] as const) this.messages.set(kind, messages.labels(kind));
+    for (const kind of ['accepted', 'delivered', 'read'] as const) this.messages.set(kind, child(messages, { kind }));
 
     this.commitBatch = new Histogram({ name: 'claudemesh_topic_commit_batch_size', help: 'Topic posts written by one group commit (one transaction)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.commitSeconds = new Histogram({ name: 'claudemesh_topic_commit_seconds', help: 'Duration of one group commit of topic posts, from its start to its commit or failure', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
