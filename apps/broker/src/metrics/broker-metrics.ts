@@ -64,7 +64,7 @@ export class BrokerMetrics implements FrameMeter {
     const errors = new Counter({ name: 'claudemesh_errors_total', help: 'Errors answered, by protocol error code: WebSocket error frames and REST error responses', labelNames: ['code'] as const, registers });
     for (const code of [...Object.keys(ERROR_CODES), OTHER]) this.errors.set(code, child(errors, { code }));
 
-    const messages = new Counter({ name: 'claudemesh_messages_total', help: 'Direct and group messages (send frames, POST messages): accepted (stored, not a duplicate), and deliveries that became delivered or read', labelNames: ['kind'] as const, registers });
+    const messages = new Counter({ name: 'claudemesh_messages_total', help: 'Direct and group messages (WebSocket send frames): accepted (stored, not a duplicate), and deliveries that became delivered or read', labelNames: ['kind'] as const, registers });
     for (const kind of ['accepted', 'delivered', 'read'] as const) this.messages.set(kind, child(messages, { kind }));
 
     this.commitBatch = new Histogram({ name: 'claudemesh_topic_commit_batch_size', help: 'Topic posts written by one group commit (one transaction)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
