@@ -1,6 +1,7 @@
 import type { InboundMessage, MeshClient } from '@claudemesh/core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HANG_MS, addMember, connectClient, createTestMesh, startTestBroker, waitFor, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 
@@ -55,6 +56,12 @@ describe('metrics on embedded', () => {
         'claudemesh_topic_commit_seconds',
         'claudemesh_sse_streams',
         'claudemesh_offline_queue_depth',
+        'claudemesh_refusals_total',
+        'claudemesh_mesh_sessions',
+        'claudemesh_db_pool_connections',
+        'claudemesh_db_pool_waiting',
+        'claudemesh_db_pool_acquire_seconds',
+        'claudemesh_db_pool_waits_total',
         'nodejs_eventloop_lag_seconds',
         'process_cpu_user_seconds_total',
       ]) {
@@ -63,6 +70,9 @@ describe('metrics on embedded', () => {
       }
       expect(sample(text, 'claudemesh_frames_total{direction="in",type="send"}')).toBe(0);
       expect(sample(text, 'claudemesh_errors_total{code="E_RATE_LIMITED"}')).toBe(0);
+      for (const code of ['E_RATE_LIMITED', 'E_QUEUE_FULL', 'E_TOO_LARGE', 'E_SLOW_CONSUMER']) expect(sample(text, `claudemesh_refusals_total{code="${code}",mesh="none"}`), code).toBe(0);
+      // The embedded database is one session: a pool of one connection.
+      expect(sample(text, 'claudemesh_db_pool_connections{state="busy"}')! + sample(text, 'claudemesh_db_pool_connections{state="idle"}')!).toBeLessThanOrEqual(1);
     });
 
     it('moves the counters and the connections gauge with real traffic', async () => {
@@ -91,6 +101,8 @@ describe('metrics on embedded', () => {
 
       const delta = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
       expect(sample(after, 'claudemesh_ws_connections')).toBe(2);
+      expect(sample(after, `claudemesh_mesh_sessions{mesh="${mesh.meshId}"}`)).toBe(2);
+      expect(delta('claudemesh_db_pool_acquire_seconds_count')).toBeGreaterThan(0);
       expect(delta('claudemesh_frames_total{direction="in",type="hello"}')).toBe(2);
       expect(delta('claudemesh_frames_total{direction="in",type="send"}')).toBe(1);
       expect(delta('claudemesh_frames_total{direction="in",type="topic_send"}')).toBe(2);
@@ -103,13 +115,28 @@ describe('metrics on embedded', () => {
       expect(delta('claudemesh_messages_total{kind="read"}')).toBe(1);
       expect(delta('claudemesh_topic_commit_batch_size_sum')).toBe(1);
       expect(delta('claudemesh_topic_commit_seconds_count')).toBe(1);
-      // The refused DM's error frame, counted by its code; no label names a mesh, member or id.
+      // The refused post's error frame, counted by its code; the only id a label carries is a mesh id
+      // (claudemesh_mesh_sessions, claudemesh_refusals_total), never a member, a key or a name.
       const errorLines = after.split('\n').filter((l) => l.startsWith('claudemesh_errors_total{') && !l.endsWith(' 0'));
       expect(errorLines.length).toBeGreaterThan(0);
-      for (const id of [mesh.meshId, alice.publicKey, bob.publicKey, 'alice', 'bob']) expect(after).not.toContain(`"${id}"`);
+      for (const id of [alice.publicKey, bob.publicKey, 'alice', 'bob', 'general']) expect(after).not.toContain(`"${id}"`);
+      const meshLabelled = after.split('\n').filter((l) => l.includes(mesh.meshId));
+      expect(meshLabelled.every((l) => /^claudemesh_(mesh_sessions|refusals_total)\{/.test(l)), meshLabelled.join('\n')).toBe(true);
 
       await a.close();
       await until(async () => sample(await scrape(tb), 'claudemesh_ws_connections') === 1, 'the connections gauge to drop');
+    });
+
+    it('counts queries that waited for the pool (the embedded database has one connection)', async () => {
+      const before = await scrape(tb);
+      const dataSource = tb.broker.app.get(DataSource);
+      // Two queries at once on a pool of one: the second waits for the first.
+      await Promise.all([dataSource.query('SELECT pg_sleep(0.05)'), dataSource.query('SELECT 1')]);
+      const after = await scrape(tb);
+      const delta = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+      expect(delta('claudemesh_db_pool_waits_total')).toBeGreaterThanOrEqual(1);
+      expect(delta('claudemesh_db_pool_acquire_seconds_count')).toBeGreaterThanOrEqual(2);
+      expect(sample(after, 'claudemesh_db_pool_waiting')).toBe(0);
     });
 
     it('counts REST errors by code', async () => {
@@ -127,6 +154,39 @@ describe('metrics on embedded', () => {
     it('is not in the OpenAPI document', async () => {
       const doc = (await (await fetch(`${tb.url}/api/openapi.json`)).json()) as { paths?: Record<string, unknown> };
       expect(Object.keys(doc.paths ?? {})).not.toContain('/metrics');
+    });
+  });
+
+  describe('refusals by code and mesh', () => {
+    let tb: TestBroker;
+    let mesh: TestMesh;
+    const clients: MeshClient[] = [];
+    beforeAll(async () => {
+      // A queue of one message per recipient: the second DM to an offline member is refused.
+      tb = await startTestBroker('embedded', { CLAUDEMESH_QUEUE_MAX_MESSAGES: '1' });
+      mesh = await createTestMesh(tb, 'refusals');
+    });
+    afterAll(async () => {
+      await Promise.all(clients.map((c) => c.close()));
+      await tb?.close();
+    });
+
+    it('counts a WebSocket refusal under the mesh of the connection, and a refusal before any mesh under "none"', async () => {
+      const alice = await addMember(tb, mesh, 'alice');
+      await addMember(tb, mesh, 'carol');
+      const a = await connectClient(tb, mesh, alice);
+      clients.push(a);
+      const before = await scrape(tb);
+      await a.send('carol', 'queued for carol');
+      await expect(a.send('carol', 'over the quota')).rejects.toMatchObject({ code: 'E_QUEUE_FULL' });
+      // An oversized REST body is refused before anyone is authenticated.
+      const big = await fetch(`${tb.url}/api/v1/topics/general/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer cmk_x' }, body: JSON.stringify({ body: 'x'.repeat(8 * 1024 * 1024) }) });
+      expect(big.status).toBe(413);
+      const after = await scrape(tb);
+      const delta = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+      expect(delta(`claudemesh_refusals_total{code="E_QUEUE_FULL",mesh="${mesh.meshId}"}`)).toBe(1);
+      expect(delta('claudemesh_refusals_total{code="E_TOO_LARGE",mesh="none"}')).toBe(1);
+      expect(delta('claudemesh_errors_total{code="E_QUEUE_FULL"}')).toBe(1);
     });
   });
 

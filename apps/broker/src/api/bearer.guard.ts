@@ -41,6 +41,9 @@ export class BearerGuard implements CanActivate {
   }
 }
 
+/** The mesh of a request's bearer caller, once BearerGuard authenticated it (for metrics). */
+export const bearerMeshOf = (req: object): string | undefined => callers.get(req)?.state.mesh.id;
+
 /** The authenticated caller of a bearer route (after BearerGuard). */
 export const Caller = createParamDecorator((_data: unknown, ctx: ExecutionContext): ApiCaller => {
   const caller = callers.get(ctx.switchToHttp().getRequest<FastifyRequest>());

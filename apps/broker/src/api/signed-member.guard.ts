@@ -12,6 +12,9 @@ export interface SignedCaller {
 
 const callers = new WeakMap<object, SignedCaller>();
 
+/** The mesh of a request's signed caller, once SignedMemberGuard verified it (for metrics). */
+export const signedMeshOf = (req: object): string | undefined => callers.get(req)?.state.mesh.id;
+
 /**
  * Member routes under `/api/v1/meshes/:meshId/…` signed with the member key (docs/protocol.md §4.5):
  * the signature and membership are checked before the body is looked at, as in the other signed routes.

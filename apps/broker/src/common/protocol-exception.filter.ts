@@ -3,6 +3,8 @@ import { ERROR_CODES, ProtocolError, type ErrorCode } from '@claudemesh/core';
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { bearerMeshOf } from '../api/bearer.guard.js';
+import { signedMeshOf } from '../api/signed-member.guard.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
 
 /**
@@ -17,9 +19,11 @@ export class ProtocolExceptionFilter implements ExceptionFilter {
   constructor(private readonly metrics: BrokerMetrics) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
     const { code, message } = this.toWire(exception);
-    this.metrics.error(code);
+    const request = http.getRequest<object | undefined>();
+    this.metrics.error(code, request ? (bearerMeshOf(request) ?? signedMeshOf(request)) : undefined);
     const retryAfterMs = retryAfterOf(exception);
     if (retryAfterMs === undefined) {
       // E_EPOCH_CONFLICT / E_EPOCH_STALE say which epoch is current, and whether to rotate (§5.6).

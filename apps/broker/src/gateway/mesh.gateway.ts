@@ -73,11 +73,14 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   ) {
     this.limits = config.limits;
     metrics.source('ws_connections', () => presence.connectionCount);
+    metrics.sessionsBy(() => presence.sessionsByMesh());
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
     ws.on('error', () => undefined);
-    const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs, this.metrics);
+    // Refusals written to this connection are counted by its mesh once hello completed.
+    const owner: { conn?: Connection } = {};
+    const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs, this.metrics.meterFor(() => owner.conn?.session?.meshId));
     const ip = request.socket.remoteAddress ?? '';
     if (!this.preauthTracker.open(ip)) {
       out.write(serverFrame('error', { code: 'E_RATE_LIMITED', message: 'too many connections from this address are waiting for hello; retry later', retry_after_ms: PREAUTH_RETRY_AFTER_MS }));
@@ -97,6 +100,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       helloPending: false,
       helloTimer: setTimeout(() => this.fail(conn, 'E_NOT_AUTHENTICATED', `no hello within ${helloTimeoutMs / 1000} s`), helloTimeoutMs),
     };
+    owner.conn = conn;
     this.connections.add(conn);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.inbound.push(data, isBinary));
     ws.on('close', () => this.onClose(conn));

@@ -13,10 +13,40 @@ export interface FrameMeter {
   frameOut(frame: string): void;
 }
 
+/**
+ * The error codes that are a limit refusing work (docs/self-hosting.md "Limits"): rate limits and
+ * connection caps, the offline-queue quota, size limits, and slow consumers cut off.
+ */
+export const REFUSAL_CODES = Object.freeze(['E_RATE_LIMITED', 'E_QUEUE_FULL', 'E_TOO_LARGE', 'E_SLOW_CONSUMER'] as const);
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+const isRefusal = (code: string): code is RefusalCode => (REFUSAL_CODES as readonly string[]).includes(code);
+
+/** At most this many meshes get a label of their own in per-mesh series; the rest count as `other`. */
+export const MESH_LABEL_LIMIT = 200;
+/** The mesh label of a refusal before any mesh is known (no hello yet, an unauthenticated request). */
+export const NO_MESH = 'none';
+const OTHER_MESHES = 'other';
+
+/** What `claudemesh_db_pool_*` read from the database pool (pg.Pool) at scrape time. */
+export interface PoolCounts {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
 export type MessageKind = 'accepted' | 'delivered' | 'read';
 
 /** A live value read at scrape time, never on the hot path. */
 export type GaugeSource = 'ws_connections' | 'sse_streams' | 'offline_queue_depth';
+
+/** The part of a pg.Pool that watchPool() reads and wraps. */
+export interface WatchablePool {
+  connect: (...args: never[]) => unknown;
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+  options?: { max?: number };
+}
 
 /** Frames that did not decode, or a type outside the protocol (should not happen for server frames). */
 const INVALID = 'invalid';
@@ -50,6 +80,13 @@ export class BrokerMetrics implements FrameMeter {
   private readonly sources = new Map<GaugeSource, () => number | Promise<number>>();
   private readonly commitBatch: Histogram | null = null;
   private readonly commitSeconds: Histogram | null = null;
+  private readonly refusals: Counter<'code' | 'mesh'> | null = null;
+  /** Meshes that have a label of their own (MESH_LABEL_LIMIT), in the order they were first seen. */
+  private readonly meshLabels = new Set<string>();
+  private meshSessions: () => ReadonlyMap<string, number> = () => new Map();
+  private pool: () => PoolCounts | null = () => null;
+  private readonly acquireSeconds: Histogram | null = null;
+  private readonly poolWaits: Counter | null = null;
 
   constructor(settings: Pick<MetricsSettings, 'enabled'>) {
     this.enabled = settings.enabled;
@@ -69,6 +106,50 @@ export class BrokerMetrics implements FrameMeter {
 
     this.commitBatch = new Histogram({ name: 'claudemesh_topic_commit_batch_size', help: 'Topic posts written by one group commit (one transaction)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.commitSeconds = new Histogram({ name: 'claudemesh_topic_commit_seconds', help: 'Duration of one group commit of topic posts, from its start to its commit or failure', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+
+    this.refusals = new Counter({ name: 'claudemesh_refusals_total', help: `Work a limit refused, by error code (${REFUSAL_CODES.join(', ')}) and mesh id ("${NO_MESH}" before a mesh is known; past ${MESH_LABEL_LIMIT} meshes, "${OTHER_MESHES}")`, labelNames: ['code', 'mesh'] as const, registers });
+    for (const code of REFUSAL_CODES) this.refusals.inc({ code, mesh: NO_MESH }, 0);
+
+    const self = this;
+    new Gauge({
+      name: 'claudemesh_mesh_sessions',
+      help: `Authenticated WebSocket sessions on this node, by mesh id (past ${MESH_LABEL_LIMIT} meshes, the smallest are summed as "${OTHER_MESHES}")`,
+      labelNames: ['mesh'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const counts = [...self.meshSessions()].sort((a, b) => b[1] - a[1]);
+        let other = 0;
+        counts.forEach(([mesh, n], i) => {
+          if (i < MESH_LABEL_LIMIT) this.set({ mesh }, n);
+          else other += n;
+        });
+        if (other > 0) this.set({ mesh: OTHER_MESHES }, other);
+      },
+    });
+    new Gauge({
+      name: 'claudemesh_db_pool_connections',
+      help: 'Database pool connections, by state (busy: lent to a query or transaction; idle: open and free)',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        const pool = self.pool();
+        if (!pool) return;
+        this.set({ state: 'busy' }, pool.total - pool.idle);
+        this.set({ state: 'idle' }, pool.idle);
+      },
+    });
+    new Gauge({
+      name: 'claudemesh_db_pool_waiting',
+      help: 'Queries waiting for a database pool connection right now',
+      registers,
+      collect() {
+        const pool = self.pool();
+        if (pool) this.set(pool.waiting);
+      },
+    });
+    this.acquireSeconds = new Histogram({ name: 'claudemesh_db_pool_acquire_seconds', help: 'Time to get a connection from the database pool (near 0 unless the pool is exhausted)', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers });
+    this.poolWaits = new Counter({ name: 'claudemesh_db_pool_waits_total', help: 'Pool acquisitions that found every connection busy and had to wait', registers });
 
     const sources = this.sources;
     const gauge = (name: string, help: string, source: GaugeSource) =>
@@ -97,18 +178,87 @@ export class BrokerMetrics implements FrameMeter {
     (this.framesIn.get(type ?? INVALID) ?? this.framesIn.get(INVALID)!).inc();
   }
 
-  /** A frame written to a client, as serverFrame() encoded it; an error frame counts its code too. */
-  frameOut(frame: string): void {
+  /**
+   * A frame written to a client, as serverFrame() encoded it; an error frame counts its code too,
+   * and a refusal (REFUSAL_CODES) its mesh (the connection's, once hello completed).
+   */
+  frameOut(frame: string, meshId?: string): void {
     if (!this.enabled) return;
     const type = frame.startsWith(TYPE_PREFIX) ? frame.slice(TYPE_PREFIX.length, frame.indexOf('"', TYPE_PREFIX.length)) : OTHER;
     (this.framesOut.get(type) ?? this.framesOut.get(OTHER)!).inc();
-    if (type === 'error') this.error(frame.startsWith(ERROR_PREFIX) ? frame.slice(ERROR_PREFIX.length, frame.indexOf('"', ERROR_PREFIX.length)) : OTHER);
+    if (type === 'error') this.error(frame.startsWith(ERROR_PREFIX) ? frame.slice(ERROR_PREFIX.length, frame.indexOf('"', ERROR_PREFIX.length)) : OTHER, meshId);
   }
 
-  /** An error answered (a WebSocket error frame, or a REST error response). */
-  error(code: string): void {
+  /** A FrameMeter for one connection: its refusals carry the mesh `meshOf()` names when they happen. */
+  meterFor(meshOf: () => string | undefined): FrameMeter {
+    return { frameOut: (frame) => this.frameOut(frame, meshOf()) };
+  }
+
+  /** An error answered (a WebSocket error frame, or a REST error response), with the caller's mesh when known. */
+  error(code: string, meshId?: string): void {
     if (!this.enabled) return;
     (this.errors.get(code) ?? this.errors.get(OTHER)!).inc();
+    if (isRefusal(code)) this.refusal(code, meshId);
+  }
+
+  /** A limit refused work (also counted by error(), for errors answered; call this for refusals sent otherwise). */
+  refusal(code: RefusalCode, meshId?: string): void {
+    this.refusals?.labels({ code, mesh: this.meshLabel(meshId) }).inc();
+  }
+
+  /** Where claudemesh_mesh_sessions reads its counts at scrape time (mesh id → sessions). */
+  sessionsBy(read: () => ReadonlyMap<string, number>): void {
+    if (this.enabled) this.meshSessions = read;
+  }
+
+  /**
+   * Watches a pg.Pool: connections by state and waiting queries at scrape time, and every
+   * acquisition timed (claudemesh_db_pool_acquire_seconds; claudemesh_db_pool_waits_total when all
+   * connections were busy). Works for both databases: the embedded one is reached through pg too.
+   */
+  watchPool(pool: WatchablePool | undefined): void {
+    if (!this.enabled || !pool || typeof pool.connect !== 'function') return;
+    const max = pool.options?.max ?? Number.POSITIVE_INFINITY;
+    this.pool = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    const acquire = this.acquireSeconds!;
+    const waits = this.poolWaits!;
+    const connect = pool.connect.bind(pool) as (callback?: (...args: unknown[]) => void) => unknown;
+    // pg.Pool hands an idle client over on the next tick: acquisitions not yet answered still
+    // count against the free connections (idle, or not yet opened up to max).
+    let pending = 0;
+    pool.connect = ((callback?: (...args: unknown[]) => void) => {
+      const start = performance.now();
+      if (pending >= pool.idleCount + (max - pool.totalCount)) waits.inc();
+      pending++;
+      const done = () => {
+        pending--;
+        acquire.observe((performance.now() - start) / 1000);
+      };
+      if (typeof callback === 'function') {
+        return connect((...args: unknown[]) => {
+          done();
+          callback(...args);
+        });
+      }
+      return (connect() as Promise<unknown>).then(
+        (client) => {
+          done();
+          return client;
+        },
+        (error: unknown) => {
+          done();
+          throw error;
+        },
+      );
+    }) as WatchablePool['connect'];
+  }
+
+  private meshLabel(meshId: string | undefined): string {
+    if (meshId === undefined) return NO_MESH;
+    if (this.meshLabels.has(meshId)) return meshId;
+    if (this.meshLabels.size >= MESH_LABEL_LIMIT) return OTHER_MESHES;
+    this.meshLabels.add(meshId);
+    return meshId;
   }
 
   message(kind: MessageKind, n = 1): void {

@@ -29,6 +29,15 @@ export class PresenceService {
     return this.byMember.get(memberId) ?? new Set();
   }
 
+  /** Sessions on this node by mesh id (for claudemesh_mesh_sessions, at scrape time). */
+  sessionsByMesh(): Map<string, number> {
+    const byMesh = new Map<string, number>();
+    for (const set of this.byMember.values()) {
+      for (const session of set) byMesh.set(session.meshId, (byMesh.get(session.meshId) ?? 0) + 1);
+    }
+    return byMesh;
+  }
+
   get connectionCount(): number {
     let n = 0;
     for (const set of this.byMember.values()) n += set.size;
