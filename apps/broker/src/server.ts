@@ -16,6 +16,7 @@ import { ENTITIES } from './db/entities.js';
 import { HARD_MAX_PAYLOAD } from './gateway/mesh.gateway.js';
 import { BrokerWsAdapter } from './gateway/ws.adapter.js';
 import { fastifyOptionsOf } from './http/server-options.js';
+import { BrokerMetrics } from './metrics/broker-metrics.js';
 import { guardConnections, type ConnectionCounts } from './http/connection-guard.js';
 import { addSecurityHeaders } from './http/security-headers.js';
 
@@ -55,7 +56,12 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       new FastifyAdapter({ ...fastifyOptionsOf(config.rest.http), bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply }),
       { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
     );
-    connections = guardConnections(app.getHttpServer(), config.rest.http);
+    const metrics = app.get(BrokerMetrics);
+    connections = guardConnections(app.getHttpServer(), config.rest.http, (code) => {
+      metrics.error(code);
+      // error() counts E_RATE_LIMITED as a refusal itself; E_UNAVAILABLE is one only here (the connection cap).
+      if (code === 'E_UNAVAILABLE') metrics.refusal(code);
+    });
     const fastify = app.getHttpAdapter().getInstance();
     addSecurityHeaders(fastify);
     requireJsonBodies(fastify);

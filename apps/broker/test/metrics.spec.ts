@@ -1,5 +1,6 @@
 import type { InboundMessage, MeshClient } from '@claudemesh/core';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -187,6 +188,51 @@ describe('metrics on embedded', () => {
       expect(delta(`claudemesh_refusals_total{code="E_QUEUE_FULL",mesh="${mesh.meshId}"}`)).toBe(1);
       expect(delta('claudemesh_refusals_total{code="E_TOO_LARGE",mesh="none"}')).toBe(1);
       expect(delta('claudemesh_errors_total{code="E_QUEUE_FULL"}')).toBe(1);
+    });
+  });
+
+  describe('the connection cap', () => {
+    let tb: TestBroker;
+    const sockets: Socket[] = [];
+    beforeAll(async () => {
+      tb = await startTestBroker('embedded', { CLAUDEMESH_HTTP_MAX_CONNECTIONS_PER_IP: '3' });
+    });
+    afterAll(async () => {
+      for (const s of sockets) s.destroy();
+      await tb?.close();
+    });
+
+    it('counts a connection refused at the per-address cap as a refusal with no mesh', async () => {
+      const before = await scrape(tb);
+      const open = () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(tb.broker.port, '127.0.0.1', () => resolve(s));
+          s.on('error', reject);
+          sockets.push(s);
+        });
+      await open();
+      await open();
+      // With the scrape's keep-alive connection, the cap is reached by now: this one gets a 429.
+      const refused = await open();
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        refused.on('data', (d: Buffer) => (text += d.toString()));
+        refused.on('close', () => resolve(text));
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+      for (const s of sockets.splice(0)) s.destroy();
+      let after = '';
+      await until(async () => {
+        const res = await fetch(`${tb.url}/metrics`).catch(() => null);
+        if (res?.status !== 200) return false;
+        after = await res.text();
+        return true;
+      }, 'a scrape once the sockets closed');
+      const delta = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+      // At least the refusal seen above (a scrape retried while sockets were closing may add its own).
+      const refusals = delta('claudemesh_refusals_total{code="E_RATE_LIMITED",mesh="none"}');
+      expect(refusals).toBeGreaterThanOrEqual(1);
+      expect(delta('claudemesh_errors_total{code="E_RATE_LIMITED"}')).toBe(refusals);
     });
   });
 

@@ -45,7 +45,7 @@ export class TopicStreamController implements OnModuleDestroy {
     private readonly topics: TopicsService,
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
-    metrics: BrokerMetrics,
+    private readonly metrics: BrokerMetrics,
   ) {
     this.limits = config.rest.sse;
     this.slots = new StreamSlots(this.limits);
@@ -127,6 +127,7 @@ export class TopicStreamController implements OnModuleDestroy {
           await this.keys.authenticate(authorization);
           if (topic.visibility === 'private') await this.topics.resolve(scope, name);
         },
+        onError: (code) => this.metrics.error(code, scope.state.mesh.id),
       },
       feed,
       this.topics,

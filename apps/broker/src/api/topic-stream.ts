@@ -25,6 +25,8 @@ export interface StreamAccess {
   expiresAt: number | null;
   /** Throws the ProtocolError that ends the stream when the key or the topic is no longer readable. */
   recheck(): Promise<void>;
+  /** Told the code of the error event that ends the stream (metrics). */
+  onError?(code: ErrorCode): void;
 }
 
 /** A cut-off client still gets its error event if it reads within this long; then the socket goes. */
@@ -125,6 +127,7 @@ export class TopicStream implements FeedSubscriber {
   /** Ends the stream with `event: error` and `data: { code, message }`. */
   fail(code: ErrorCode, message: string): void {
     if (this.state === 'ended') return;
+    this.access.onError?.(code);
     if (!this.raw.destroyed) {
       this.raw.end(`event: error\ndata: ${JSON.stringify({ code, message })}\n\n`);
       // A client that stopped reading keeps its socket buffer only this long.

@@ -19,7 +19,12 @@ export interface ConnectionCounts {
  * total, `E_RATE_LIMITED` 429 per address) and is closed before any of its bytes are parsed.
  * WebSockets and SSE streams count: they are connections of the same server.
  */
-export function guardConnections(server: Server, limits: Pick<HttpLimits, 'maxConnections' | 'maxConnectionsPerIp'>): ConnectionCounts {
+export function guardConnections(
+  server: Server,
+  limits: Pick<HttpLimits, 'maxConnections' | 'maxConnectionsPerIp'>,
+  /** Told each refusal's code (metrics). */
+  onRefuse: (code: 'E_UNAVAILABLE' | 'E_RATE_LIMITED') => void = () => undefined,
+): ConnectionCounts {
   const byAddress = new Map<string, number>();
   const counts = { total: 0, byAddress };
   const admit = (socket: Socket): boolean => {
@@ -27,10 +32,12 @@ export function guardConnections(server: Server, limits: Pick<HttpLimits, 'maxCo
     const mine = byAddress.get(key) ?? 0;
     if (limits.maxConnections > 0 && counts.total >= limits.maxConnections) {
       refuse(socket, 'E_UNAVAILABLE', `this broker holds its maximum of ${limits.maxConnections} connections; retry later`);
+      onRefuse('E_UNAVAILABLE');
       return false;
     }
     if (limits.maxConnectionsPerIp > 0 && mine >= limits.maxConnectionsPerIp) {
       refuse(socket, 'E_RATE_LIMITED', `your address holds ${limits.maxConnectionsPerIp} connections to this broker, its maximum; close some`);
+      onRefuse('E_RATE_LIMITED');
       return false;
     }
     counts.total += 1;

@@ -15,11 +15,13 @@ export interface FrameMeter {
 
 /**
  * The error codes that are a limit refusing work (docs/self-hosting.md "Limits"): rate limits and
- * connection caps, the offline-queue quota, size limits, and slow consumers cut off.
+ * connection caps, the offline-queue quota, size limits, and slow consumers cut off. E_UNAVAILABLE
+ * is a refusal only from the broker's connection cap (an unreachable database is not a limit).
  */
-export const REFUSAL_CODES = Object.freeze(['E_RATE_LIMITED', 'E_QUEUE_FULL', 'E_TOO_LARGE', 'E_SLOW_CONSUMER'] as const);
+export const REFUSAL_CODES = Object.freeze(['E_RATE_LIMITED', 'E_QUEUE_FULL', 'E_TOO_LARGE', 'E_SLOW_CONSUMER', 'E_UNAVAILABLE'] as const);
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
-const isRefusal = (code: string): code is RefusalCode => (REFUSAL_CODES as readonly string[]).includes(code);
+/** Errors answered with these codes always are refusals (error() counts them). */
+const isRefusal = (code: string): code is RefusalCode => code !== 'E_UNAVAILABLE' && (REFUSAL_CODES as readonly string[]).includes(code);
 
 /** At most this many meshes get a label of their own in per-mesh series; the rest count as `other`. */
 export const MESH_LABEL_LIMIT = 200;
@@ -110,7 +112,8 @@ export class BrokerMetrics implements FrameMeter {
     this.refusals = new Counter({ name: 'claudemesh_refusals_total', help: `Work a limit refused, by error code (${REFUSAL_CODES.join(', ')}) and mesh id ("${NO_MESH}" before a mesh is known; past ${MESH_LABEL_LIMIT} meshes, "${OTHER_MESHES}")`, labelNames: ['code', 'mesh'] as const, registers });
     for (const code of REFUSAL_CODES) this.refusals.inc({ code, mesh: NO_MESH }, 0);
 
-    const self = this;
+    const readSessions = () => this.meshSessions();
+    const readPool = () => this.pool();
     new Gauge({
       name: 'claudemesh_mesh_sessions',
       help: `Authenticated WebSocket sessions on this node, by mesh id (past ${MESH_LABEL_LIMIT} meshes, the smallest are summed as "${OTHER_MESHES}")`,
@@ -118,7 +121,7 @@ export class BrokerMetrics implements FrameMeter {
       registers,
       collect() {
         this.reset();
-        const counts = [...self.meshSessions()].sort((a, b) => b[1] - a[1]);
+        const counts = [...readSessions()].sort((a, b) => b[1] - a[1]);
         let other = 0;
         counts.forEach(([mesh, n], i) => {
           if (i < MESH_LABEL_LIMIT) this.set({ mesh }, n);
@@ -133,7 +136,7 @@ export class BrokerMetrics implements FrameMeter {
       labelNames: ['state'] as const,
       registers,
       collect() {
-        const pool = self.pool();
+        const pool = readPool();
         if (!pool) return;
         this.set({ state: 'busy' }, pool.total - pool.idle);
         this.set({ state: 'idle' }, pool.idle);
@@ -144,7 +147,7 @@ export class BrokerMetrics implements FrameMeter {
       help: 'Queries waiting for a database pool connection right now',
       registers,
       collect() {
-        const pool = self.pool();
+        const pool = readPool();
         if (pool) this.set(pool.waiting);
       },
     });
