@@ -278,9 +278,9 @@ describe('the Grafana dashboard', () => {
   it('is valid JSON whose panels query series the broker exports', () => {
     const path = fileURLToPath(new URL('../../../docs/grafana/claudemesh.json', import.meta.url));
     const dashboard = JSON.parse(readFileSync(path, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
-    expect(dashboard.panels.length).toBeGreaterThanOrEqual(7);
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(12);
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
-    for (const name of ['claudemesh_ws_connections', 'claudemesh_frames_total', 'claudemesh_errors_total', 'claudemesh_messages_total', 'claudemesh_topic_commit_seconds_bucket', 'claudemesh_sse_streams', 'nodejs_eventloop_lag']) {
+    for (const name of ['claudemesh_ws_connections', 'claudemesh_frames_total', 'claudemesh_errors_total', 'claudemesh_messages_total', 'claudemesh_topic_commit_seconds_bucket', 'claudemesh_sse_streams', 'nodejs_eventloop_lag', 'claudemesh_refusals_total', 'claudemesh_mesh_sessions', 'claudemesh_db_pool_connections', 'claudemesh_db_pool_acquire_seconds_bucket']) {
       expect(exprs, name).toContain(name);
     }
   });

@@ -19,6 +19,8 @@ import { waitFor } from '../../../test/helpers/broker.js';
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../../../test/helpers/db.js';
 import { freePort } from '../../../tools/bench/src/broker-process.js';
 import { BrokerEnv } from '../src/config/broker.config.js';
+import { REST_LIMITS_ENV, SEARCH_CONCURRENCY } from '../src/config/rest-limits.config.js';
+import { LIMITS_ENV } from '../src/limits/limits.config.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
@@ -252,6 +254,37 @@ describe('.env.example', () => {
     const config = readme.slice(readme.indexOf('## Configuration (environment)'), readme.indexOf('\n## ', readme.indexOf('## Configuration (environment)') + 5));
     for (const key of schemaKeys) expect(config, key).toContain(`\`${key}\``);
     expect(readme).toContain('docs/self-hosting.md');
+  });
+});
+
+describe('docs/self-hosting.md "Limits"', () => {
+  /** The table's rows: variable → default cell, as written. */
+  const rows = (): Map<string, string> => {
+    const section = read('docs/self-hosting.md').split(/^## /m).find((part) => part.startsWith('Limits\n'));
+    expect(section, 'a "## Limits" section').toBeDefined();
+    const found = new Map<string, string>();
+    for (const line of section!.split('\n')) {
+      const m = /^\| `(CLAUDEMESH_[A-Z0-9_]+)` \| ([^|]+) \|/.exec(line);
+      if (m) found.set(m[1]!, m[2]!.trim());
+    }
+    return found;
+  };
+
+  it('lists every limit variable of the broker (WebSocket, queue, HTTP, SSE, search) with the default the schema applies', () => {
+    const table = rows();
+    const limitKeys = Object.keys(LIMITS_ENV).concat(Object.keys(REST_LIMITS_ENV)).filter((k) => k !== 'CLAUDEMESH_TRUST_PROXY');
+    expect([...table.keys()].sort()).toEqual(limitKeys.sort());
+    const defaults = BrokerEnv.parse({}) as Record<string, unknown>;
+    for (const key of limitKeys) {
+      const cell = table.get(key)!;
+      const value = defaults[key];
+      if (value === undefined) {
+        // Chosen by the database kind at start (CLAUDEMESH_SEARCH_CONCURRENCY).
+        expect(cell, key).toBe(`\`${SEARCH_CONCURRENCY.embedded}\` embedded, \`${SEARCH_CONCURRENCY.postgres}\` Postgres`);
+      } else {
+        expect(/^`([^`]+)`/.exec(cell)?.[1], key).toBe(String(value));
+      }
+    }
   });
 });
 
