@@ -10,15 +10,16 @@ import { sseFanout } from './scenarios/sse-fanout.js';
 import { topicE2e, topicE2eLine, type TopicE2eOptions } from './scenarios/topic-e2e.js';
 import { bridgeBench, bridgeLine, type BridgeBenchOptions } from './scenarios/bridge.js';
 import { webBench, webLine, type WebBenchOptions } from './scenarios/web.js';
+import { metricsCost, metricsCostLines } from './scenarios/metrics-cost.js';
 import { round } from './stats.js';
 import { BaselineSystem } from './transports/baseline.js';
 import { MeshSystem } from './transports/mesh.js';
 import type { BenchPeer, BenchSystem } from './transports/transport.js';
 
-const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'bridge', 'web', 'connections', 'cli'] as const;
+const SCENARIOS = ['seed-load', 'saturation', 'fanout', 'sse-fanout', 'topic-e2e', 'bridge', 'web', 'metrics', 'connections', 'cli'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|bridge|web|connections|cli|all] [--json]
+const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fanout|topic-e2e|bridge|web|metrics|connections|cli|all] [--json]
   seed-load:   --peers 100 --messages 1000 --rate 5600 --size 256
   saturation:  --peers 20 --window 16 --seconds 10
   fanout:      --peers 101 (1 publisher + 100 subscribers) --messages 500 --window 8
@@ -40,6 +41,10 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fano
                in Chromium paints each message and a plain SSE client reads the same stream; post-to-paint
                vs post-to-receipt p50/p99 (baseline: the SSE client), and the app's first load gzipped
                (target < 150 KB). Needs Chromium (chromium-headless-shell or CLAUDEMESH_CHROMIUM)
+  metrics:     --rounds 3 --scrape-ms 1000: seed-load (--peers 100 --messages 1000 --rate 5600) then
+               saturation (--seconds 10 --window 16) on a fresh broker with CLAUDEMESH_METRICS=off and
+               one with metrics on and /metrics scraped every --scrape-ms, alternated over --rounds
+               rounds; medians and on/off ratios (targets: throughput ≥ ×0.95, p99 ≤ ×1.10)
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
@@ -73,6 +78,7 @@ interface Args {
   json: boolean;
   'skip-baseline': boolean;
   'broker-node-args': string;
+  'scrape-ms': string;
   help: boolean;
 }
 
@@ -166,6 +172,20 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       const result = await runOn(system, (sys) => webBench(sys as MeshSystem, opts));
       return { scenario: name, db: system.db, ...result, node: process.version, at: new Date().toISOString() };
     }
+    case 'metrics': {
+      const databaseUrl = process.env['DATABASE_URL'] || undefined;
+      const result = await metricsCost({
+        rounds: Number(a.rounds),
+        peers: Number(a.peers ?? 100),
+        scrapeMs: Number(a['scrape-ms']),
+        seedLoad: { messages: Number(a.messages ?? 1000), rate: Number(a.rate ?? 5600), size, timeoutMs, warmupSeconds: Number(a.warmup), log },
+        saturation: { window: Number(a.window ?? 16), seconds: Number(a.seconds), size, log },
+        databaseUrl,
+        nodeArgs: a['broker-node-args'].split(' ').filter(Boolean),
+        log,
+      });
+      return { scenario: name, db: databaseUrl ? 'postgres' : 'embedded', ...result, node: process.version, at: new Date().toISOString() };
+    }
     case 'connections': {
       const opts = { connections: Number(a.connections), sessionsPerMember: Number(a['sessions-per-member']), log };
       run = (sys) => connections(sys, opts);
@@ -233,6 +253,7 @@ async function main(): Promise<void> {
       json: { type: 'boolean', default: false },
       'skip-baseline': { type: 'boolean', default: false },
       'broker-node-args': { type: 'string', default: '' },
+      'scrape-ms': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -250,6 +271,7 @@ async function main(): Promise<void> {
     else if (n === 'topic-e2e') process.stdout.write(`${topicE2eLine(row)}\n`);
     else if (n === 'bridge') process.stdout.write(`${bridgeLine(row)}\n`);
     else if (n === 'web') process.stdout.write(`${webLine(row)}\n`);
+    else if (n === 'metrics') process.stdout.write(`${metricsCostLines(row)}\n`);
     else log(JSON.stringify(row, null, 2));
   }
 }

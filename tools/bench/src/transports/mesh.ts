@@ -66,6 +66,8 @@ export class MeshSystem implements BenchSystem {
   constructor(
     private readonly databaseUrl: string | undefined,
     private readonly nodeArgs: string[] = [],
+    /** More broker environment (e.g. CLAUDEMESH_METRICS=off). */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   readonly adminToken = ADMIN_TOKEN;
@@ -91,6 +93,7 @@ export class MeshSystem implements BenchSystem {
         BOOTSTRAP_MESH: 'off',
         LOG_LEVEL: 'error',
         ...(this.databaseUrl ? { DATABASE_URL: this.databaseUrl } : {}),
+        ...this.env,
       },
       this.nodeArgs,
     );
