@@ -222,6 +222,19 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await say(phone, 'fay here, on my phone');
     await messageWith(pages.dana, 'fay here, on my phone').waitFor(WAIT);
     await shot(phone, 'phone', true);
+    // The system's dark scheme is followed; the toggle pins dark, then light, then follows again.
+    const background = () => phone.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+    const DARK = 'rgb(15, 23, 42)';
+    const LIGHT = 'rgb(255, 255, 255)';
+    expect(await background()).toBe(DARK);
+    const toggle = phone.getByRole('button', { name: 'Theme' });
+    await toggle.click();
+    expect(await phone.evaluate<string | undefined>('document.documentElement.dataset.theme')).toBe('dark');
+    expect(await background()).toBe(DARK);
+    await toggle.click();
+    expect(await background()).toBe(LIGHT);
+    await toggle.click();
+    expect(await background()).toBe(DARK);
   });
 
   it('signs in from a one-time claudemesh web link that leaves no code behind, once', async () => {
