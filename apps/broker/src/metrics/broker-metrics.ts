@@ -1,4 +1,4 @@
-import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, SERVER_FRAME_SCHEMAS } from '@claudemesh/core';
+import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, HANDOFF_BUCKETS_MS, SERVER_FRAME_SCHEMAS } from '@claudemesh/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What `CLAUDEMESH_METRICS` and `CLAUDEMESH_METRICS_TOKEN` set (broker.config.ts). */
@@ -50,6 +50,7 @@ export class BrokerMetrics implements FrameMeter {
   private readonly sources = new Map<GaugeSource, () => number | Promise<number>>();
   private readonly commitBatch: Histogram | null = null;
   private readonly commitSeconds: Histogram | null = null;
+  private readonly handoffSeconds: Histogram | null = null;
 
   constructor(settings: Pick<MetricsSettings, 'enabled'>) {
     this.enabled = settings.enabled;
@@ -69,6 +70,8 @@ export class BrokerMetrics implements FrameMeter {
 
     this.commitBatch = new Histogram({ name: 'claudemesh_topic_commit_batch_size', help: 'Topic posts written by one group commit (one transaction)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.commitSeconds = new Histogram({ name: 'claudemesh_topic_commit_seconds', help: 'Duration of one group commit of topic posts, from its start to its commit or failure', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+
+    this.handoffSeconds = handoffHistogram(registers);
 
     const sources = this.sources;
     const gauge = (name: string, help: string, source: GaugeSource) =>
@@ -115,9 +118,24 @@ export class BrokerMetrics implements FrameMeter {
     if (this.enabled && n > 0) this.messages.get(kind)!.inc(n);
   }
 
+  /** A delivery confirmed `seconds` after its message was accepted (end-to-end handoff). */
+  handoff(seconds: number): void {
+    this.handoffSeconds?.observe(seconds);
+  }
+
   /** One group commit of topic posts: how many, and how long from start to commit (or failure). */
   topicCommit(size: number, seconds: number): void {
     this.commitBatch?.observe(size);
     this.commitSeconds?.observe(seconds);
   }
+}
+
+/** Accepted → delivered confirmation, per delivery (the analytics histogram's buckets, in seconds). */
+function handoffHistogram(registers: Registry[]): Histogram {
+  return new Histogram({
+    name: 'claudemesh_handoff_seconds',
+    help: 'End-to-end handoff of direct and group messages: from the broker accepting a message to its recipient confirming delivery, per delivery',
+    buckets: HANDOFF_BUCKETS_MS.map((ms) => ms / 1000),
+    registers,
+  });
 }
