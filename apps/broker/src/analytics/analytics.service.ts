@@ -97,7 +97,7 @@ export class AnalyticsService {
           member_pubkey: m.pubkey,
           display_name: m.displayName,
           seconds_online: s,
-          percent: windowSeconds > 0 ? Math.min(100, Math.round((s / windowSeconds) * 1000) / 10) : 0,
+          percent: windowSeconds > 0 ? Math.min(100, Math.round((s / windowSeconds) * 1_000_000) / 10_000) : 0,
           online: this.presence.sessionsOf(m.id).size > 0,
         };
       })
