@@ -43,7 +43,7 @@ describe.each(dbKinds())('mesh analytics on %s', (kind) => {
     a.on('receipt', (r) => receipts.push(r));
     ownerKey = (await issueKey(tb, mesh, mesh.owner, { label: 'stats', capabilities: ['read', 'send', 'admin'] })).secret;
 
-    const acks = [];
+    const acks: Array<{ message_id: string }> = [];
     for (let i = 0; i < DIRECT; i++) acks.push(await a.send('bob', `${SECRET} dm ${i}`));
     await waitFor(() => acks.every((ack) => receipts.some((r) => r.message_id === ack.message_id && r.state === 'delivered')), 'every DM delivered');
     expect(cell(await api(tb, ownerKey, 'POST', '/topics', { name: 'ops', encryption: 'plaintext' }))).toBe('201');
