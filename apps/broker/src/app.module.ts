@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
+import { AnalyticsModule } from './analytics/analytics.module.js';
 import { ApiModule } from './api/api.module.js';
 import { ApiKeysModule } from './apikeys/apikeys.module.js';
 import { BusModule } from './bus/bus.module.js';
@@ -29,6 +30,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DbModule.forRoot(dataSource),
         MetricsModule,
+        AnalyticsModule,
         BusModule,
         PublicAttemptsModule,
         MeshesModule,

@@ -176,6 +176,11 @@ describe('authorization matrix', () => {
       run: (c) => call(c, 'POST', `${base()}/apikeys`, { capabilities: ['read', 'send'], human: `human-${c}` }),
     },
     {
+      route: 'GET /meshes/:id/analytics',
+      expect: { ...denied, member: 'E_FORBIDDEN', admin: OK, owner: OK },
+      run: (c) => call(c, 'GET', `${base()}/analytics?window=24h`),
+    },
+    {
       route: 'GET /meshes/:id/apikeys',
       expect: { ...denied, member: OK, admin: OK, owner: OK },
       run: (c) => call(c, 'GET', `${base()}/apikeys`),

@@ -171,6 +171,8 @@ describe.each(dbKinds())('REST /api/v1 authorization on %s', (kind) => {
     { route: 'POST /notifications/read', expect: expected('send', '200', false), run: call('POST', '/notifications/read', {}) },
     { route: 'GET /search', expect: expected('read', '200', false), run: call('GET', '/search?q=deploy') },
     { route: 'GET /apikeys', expect: expected('admin', '200', false), run: call('GET', '/apikeys') },
+    // Mesh analytics: an owner's or admin's admin key; another mesh's owner key reads its own mesh.
+    { route: 'GET /analytics', expect: expected('admin', '200', false), run: call('GET', '/analytics?window=7d') },
     // A key issues only capabilities it has: the admin-only key issues an admin key.
     { route: 'POST /apikeys', expect: expected('admin', '201', false), run: call('POST', '/apikeys', { capabilities: ['admin'] }) },
     {

@@ -158,6 +158,7 @@ describe.each(dbKinds())('signed-request replay on %s', (kind) => {
       effectOnce: 1,
     },
     'GET /api/v1/meshes/:meshId/apikeys': { first: '200', request: async () => ({ who: alice, method: 'GET', path: `${base()}/apikeys` }) },
+    'GET /api/v1/meshes/:meshId/analytics': { first: '200', request: async () => ({ who: mesh.owner, method: 'GET', path: `${base()}/analytics?window=7d` }) },
     'DELETE /api/v1/meshes/:meshId/apikeys/:id': {
       first: '200',
       request: async () => {

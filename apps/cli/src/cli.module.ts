@@ -3,6 +3,7 @@ import { CommandTree } from './usage-rules.js';
 import { StateCommand, StateGetCommand, StateListCommand, StateSetCommand } from './commands/state.command.js';
 import { AuditCommand, AuditShowCommand, AuditVerifyCommand } from './commands/audit.command.js';
 import { MeshHandoffCommand } from './commands/mesh-handoff.command.js';
+import { MeshStatsCommand } from './commands/mesh-stats.command.js';
 import { PeerBlockCommand, PeerGrantCommand, PeerGrantsCommand, PeerRevokeCommand, PeerUnblockCommand } from './commands/peer-grants.command.js';
 import { BackupCommand } from './commands/backup.command.js';
 import { UpgradeCommand } from './commands/upgrade.command.js';
@@ -114,6 +115,7 @@ import { MeActivityCommand, MeCommand, MeNotificationsCommand, MeSearchCommand, 
     AuditShowCommand,
     AuditVerifyCommand,
     MeshHandoffCommand,
+    MeshStatsCommand,
     PeerGrantsCommand,
     PeerGrantCommand,
     PeerRevokeCommand,

@@ -173,7 +173,7 @@ describe('claudemesh completions, generated from the live command tree', () => {
       ['claudemesh', 'peer', 'tag', ''],
     ]);
     expect(replies[0]!.sort()).toEqual(['me', 'member', 'mesh', 'message']);
-    expect(replies[1]!.sort()).toEqual(['create', 'handoff', 'invite', 'leave', 'list', 'ls', 'share']);
+    expect(replies[1]!.sort()).toEqual(['create', 'handoff', 'invite', 'leave', 'list', 'ls', 'share', 'stats']);
     expect(replies[2]!.sort()).toEqual(['--policy', '--priority']);
     expect(replies[3]!.sort()).toEqual(['block', 'grant', 'grants', 'list', 'ls', 'revoke', 'tag', 'unblock', 'verify']);
     expect(replies[4]).toEqual(['invite']);

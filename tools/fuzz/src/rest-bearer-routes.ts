@@ -8,7 +8,7 @@ import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyCapability, ApiKeyInfo, EpochAck, EpochDue, EpochParam, EpochSealsAdded, EpochsPage, EpochsQuery, CreateApiKeyBody, CreateTopicBody, CreatedApiKey,
   HistoryQuery, MarkNotificationsReadBody, MarkReadBody, MeInfo, MemberPresence, Notification, NotificationsQuery, PeerTag, PostMessageBody, PostTopicMessageBody, PublishEpochBody, SearchQuery,
   TopicInfo, TopicMember, TopicMessage, TopicMessageId, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
-  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo,
+  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo, AnalyticsQuery, MeshAnalytics,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -64,6 +64,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   PushSubscriptionCreated,
   PushRemoved,
   WebPushInfo,
+  MeshAnalytics,
 };
 
 /** Query schemas by route (`METHOD /path`); a route with query parameters but no entry here is reported. */
@@ -78,6 +79,7 @@ const QUERY_SCHEMAS: Record<string, z.ZodObject> = {
   'GET /api/v1/topics/{name}/epochs': EpochsQuery,
   'GET /api/v1/members': MembersQuery,
   'GET /api/v1/peers': MembersQuery,
+  'GET /api/v1/analytics': AnalyticsQuery,
 };
 
 /** Path parameters by name. */

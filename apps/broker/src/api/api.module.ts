@@ -5,6 +5,8 @@ import { LimitsModule } from '../limits/limits.module.js';
 import { MeshesModule } from '../meshes/meshes.module.js';
 import { PresenceModule } from '../presence/presence.module.js';
 import { TopicsModule } from '../topics/topics.module.js';
+import { AnalyticsService } from '../analytics/analytics.service.js';
+import { AnalyticsController, MeshAnalyticsController } from './analytics.controller.js';
 import { ApiKeysController } from './apikeys.controller.js';
 import { BearerGuard } from './bearer.guard.js';
 import { EpochsController } from './epochs.controller.js';
@@ -40,8 +42,10 @@ import { WebModule } from '../web/web.module.js';
     TopicStreamController,
     EpochsController,
     WebSignInsController,
+    AnalyticsController,
+    MeshAnalyticsController,
   ],
-  providers: [MemberPresenceView, BearerGuard, SignedMemberGuard],
+  providers: [MemberPresenceView, BearerGuard, SignedMemberGuard, AnalyticsService],
   exports: [MemberPresenceView, BearerGuard],
 })
 export class ApiModule {}

@@ -2,7 +2,7 @@ import {
   AddEpochSealsBody, AddTopicMemberBody, ApiKeyInfo, EpochAck, EpochDue, EpochRotate, EpochSealsAdded, EpochsPage, CreateApiKeyBody, CreatedApiKey, CreateTopicBody, ERROR_CODE_LIST, HistoryQuery, MarkNotificationsReadBody, MarkReadBody,
   MeInfo, MemberPresence, Notification, PeerTag, PostMessageBody, PostSealedTopicMessageBody, PostTopicMessageBody, PublishEpochBody, Sender, TopicInfo, TopicMember,
   TopicMessage, TopicName, TopicPostBody, CreateWebSignInBody, WebSignInCreated, ClaimIdentityBody,
-  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo,
+  PushSubscriptionBody, PushSubscriptionCreated, DeletePushBody, PushRemoved, WebPushInfo, MeshAnalytics,
 } from '@claudemesh/core';
 import { z } from 'zod';
 
@@ -78,6 +78,7 @@ const named: Array<[z.ZodType, string, string?]> = [
   [DeletePushBody, 'DeletePushBody', 'the endpoint to delete; none = every subscription of the calling key'],
   [PushRemoved, 'PushRemoved'],
   [WebPushInfo, 'WebPushInfo', 'the broker’s VAPID public key (base64url, uncompressed P-256) and whether it sends pushes'],
+  [MeshAnalytics, 'MeshAnalytics', 'per-mesh analytics from metadata only (docs/protocol.md §8.7)'],
   [ErrorBody, 'Error', 'every failure: a stable code (docs/protocol.md §10) and a message saying what to do'],
 ];
 for (const [schema, id, description] of named) API_SCHEMAS.add(schema, description ? { id, description } : { id });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_EPOCH_ROTATION, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import { LIMITS_ENV, limitSettingsOf, type LimitSettings } from '../limits/limits.config.js';
 import type { MetricsSettings } from '../metrics/broker-metrics.js';
+import type { AnalyticsSettings } from '../analytics/analytics.recorder.js';
 import { MAIL_ENV, mailSettingsOf, type MailSettings } from '../mail/mail.config.js';
 import { REST_LIMITS_ENV, restLimitsOf, type RestLimits } from './rest-limits.config.js';
 
@@ -43,6 +44,10 @@ export const BrokerEnv = z.object({
   CLAUDEMESH_METRICS: z.enum(['on', 'off']).default('on'),
   /** Set: `/metrics` needs `Authorization: Bearer <token>`; unset: it answers loopback clients only. */
   CLAUDEMESH_METRICS_TOKEN: z.string().min(16).regex(/^\S+$/, 'expected a token without spaces').optional(),
+  /** Per-mesh analytics (docs/self-hosting.md "Analytics"): days of hourly rollups kept; 0 turns analytics off. */
+  CLAUDEMESH_ANALYTICS_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** How often the broker adds its in-memory analytics counts to the rollup tables. */
+  CLAUDEMESH_ANALYTICS_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   ...MAIL_ENV,
   ...REST_LIMITS_ENV,
   ...LIMITS_ENV,
@@ -77,6 +82,8 @@ export interface BrokerConfig {
   push: PushSettings;
   /** Prometheus metrics (metrics/metrics.controller.ts). */
   metrics: MetricsSettings;
+  /** Per-mesh analytics (analytics/analytics.recorder.ts). */
+  analytics: AnalyticsSettings;
 }
 
 export interface PushSettings {
@@ -130,6 +137,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
       httpLoopback: e.CLAUDEMESH_PUSH_HTTP_LOOPBACK === 'on',
     },
     metrics: { enabled: e.CLAUDEMESH_METRICS === 'on', token: e.CLAUDEMESH_METRICS_TOKEN },
+    analytics: { retentionDays: e.CLAUDEMESH_ANALYTICS_RETENTION_DAYS, flushMs: e.CLAUDEMESH_ANALYTICS_FLUSH_MS },
   };
 }
 

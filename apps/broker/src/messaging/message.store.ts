@@ -57,6 +57,11 @@ export interface ChangedDelivery {
   state: 'delivered' | 'read';
   at: Date;
   receipts: ReceiptPolicy;
+  mesh_id: string;
+  /** When the message was accepted (analytics: the handoff starts there). */
+  sent_at: Date;
+  /** This change confirmed delivery (a `read` of a still-queued delivery does too). */
+  delivered_now: boolean;
 }
 
 /**
@@ -102,12 +107,15 @@ WITH delivered AS (
   UPDATE deliveries d SET state = 'delivered', delivered_at = now()
   FROM unnest($1::bigint[], $2::bigint[]) AS u(recipient, message_id), messages m
   WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state = 'queued' AND m.id = d.message_id
-  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at, m.receipts
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'delivered' AS state, d.delivered_at AS at, m.receipts,
+            m.mesh_id, m.created_at AS sent_at, true AS delivered_now
 ), read AS (
   UPDATE deliveries d SET state = 'read', read_at = now(), delivered_at = coalesce(d.delivered_at, now())
   FROM unnest($3::bigint[], $4::bigint[]) AS u(recipient, message_id), messages m
   WHERE d.recipient_member_id = u.recipient AND d.message_id = u.message_id AND d.state <> 'read' AND m.id = d.message_id
-  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at, m.receipts
+  RETURNING d.message_id, d.recipient_member_id, m.sender_member_id, m.client_id, 'read' AS state, d.read_at AS at, m.receipts,
+            -- Both set to this statement's now(): it was still queued, so this is its delivery too.
+            m.mesh_id, m.created_at AS sent_at, d.delivered_at = d.read_at AS delivered_now
 )
 SELECT * FROM delivered UNION ALL SELECT * FROM read`;
 

@@ -3,6 +3,7 @@ import { ProtocolError, serverFrame, type ReceiptEntry, type SendFrame, type Ser
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import type { LiveSession } from '../presence/live-session.js';
 import { GroupCommitWriter } from './group-commit.writer.js';
@@ -35,6 +36,7 @@ export class MessagingService implements OnModuleDestroy {
     @Inject(BUS) private readonly bus: Bus,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
     private readonly metrics: BrokerMetrics,
+    analytics: AnalyticsRecorder,
   ) {
     this.sends = new GroupCommitWriter(async (batch) => {
       const results = await this.store.insertBatch(batch);
@@ -43,6 +45,7 @@ export class MessagingService implements OnModuleDestroy {
         const r = results[i]!;
         if (r.duplicate) return;
         metrics.message('accepted');
+        analytics.accepted(m.meshId, r.acceptedAt, m.ciphertext.length);
         if (m.keyEpoch !== null) this.meshEpochs.stored(m.meshId, m.keyEpoch);
         const frame = m.push(r.messageId, r.acceptedAt);
         for (const recipient of m.recipients) this.bus.publish(memberTopic(recipient), { kind: 'push', messageId: r.messageId, frame });
@@ -51,7 +54,14 @@ export class MessagingService implements OnModuleDestroy {
     }, { maxItems: 2_000, maxBytes: config.limits.sendBatchBytes, sizeOf: (m) => m.ciphertext.length });
     this.receipts = new GroupCommitWriter(async (changes) => {
       const changed = await this.store.applyStateChanges(changes);
-      for (const row of changed) metrics.message(row.state);
+      for (const row of changed) {
+        metrics.message(row.state);
+        if (!row.delivered_now) continue;
+        const sentAt = row.sent_at.getTime();
+        const at = row.at.getTime();
+        metrics.handoff(Math.max(0, at - sentAt) / 1000);
+        analytics.delivered(row.mesh_id, sentAt, at);
+      }
       this.publishReceipts(changed, changes);
       return changes.map(() => undefined);
     }, { maxItems: 5_000 });

@@ -1,4 +1,4 @@
-import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, SERVER_FRAME_SCHEMAS } from '@claudemesh/core';
+import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, HANDOFF_BUCKETS_MS, SERVER_FRAME_SCHEMAS } from '@claudemesh/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What `CLAUDEMESH_METRICS` and `CLAUDEMESH_METRICS_TOKEN` set (broker.config.ts). */
@@ -89,6 +89,7 @@ export class BrokerMetrics implements FrameMeter {
   private pool: () => PoolCounts | null = () => null;
   private readonly acquireSeconds: Histogram | null = null;
   private readonly poolWaits: Counter | null = null;
+  private readonly handoffSeconds: Histogram | null = null;
 
   constructor(settings: Pick<MetricsSettings, 'enabled'>) {
     this.enabled = settings.enabled;
@@ -153,6 +154,7 @@ export class BrokerMetrics implements FrameMeter {
     });
     this.acquireSeconds = new Histogram({ name: 'claudemesh_db_pool_acquire_seconds', help: 'Time to get a connection from the database pool (near 0 unless the pool is exhausted)', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers });
     this.poolWaits = new Counter({ name: 'claudemesh_db_pool_waits_total', help: 'Pool acquisitions that found every connection busy and had to wait', registers });
+    this.handoffSeconds = handoffHistogram(registers);
 
     const sources = this.sources;
     const gauge = (name: string, help: string, source: GaugeSource) =>
@@ -268,9 +270,24 @@ export class BrokerMetrics implements FrameMeter {
     if (this.enabled && n > 0) this.messages.get(kind)!.inc(n);
   }
 
+  /** A delivery confirmed `seconds` after its message was accepted (end-to-end handoff). */
+  handoff(seconds: number): void {
+    this.handoffSeconds?.observe(seconds);
+  }
+
   /** One group commit of topic posts: how many, and how long from start to commit (or failure). */
   topicCommit(size: number, seconds: number): void {
     this.commitBatch?.observe(size);
     this.commitSeconds?.observe(seconds);
   }
+}
+
+/** Accepted → delivered confirmation, per delivery (the analytics histogram's buckets, in seconds). */
+function handoffHistogram(registers: Registry[]): Histogram {
+  return new Histogram({
+    name: 'claudemesh_handoff_seconds',
+    help: 'End-to-end handoff of direct and group messages: from the broker accepting a message to its recipient confirming delivery, per delivery',
+    buckets: HANDOFF_BUCKETS_MS.map((ms) => ms / 1000),
+    registers,
+  });
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { PeerInfo } from '@claudemesh/core';
+import { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
 import { BUS, memberTopic, type Bus, type BusEvent } from '../bus/bus.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import type { LiveSession } from './live-session.js';
@@ -9,11 +10,15 @@ import type { LiveSession } from './live-session.js';
 export class PresenceService {
   private readonly byMember = new Map<string, Set<LiveSession>>();
 
-  constructor(@Inject(BUS) private readonly bus: Bus) {}
+  constructor(
+    @Inject(BUS) private readonly bus: Bus,
+    private readonly analytics: AnalyticsRecorder,
+  ) {}
 
   register(session: LiveSession, onEvent: (event: BusEvent) => void): void {
     let set = this.byMember.get(session.member.id);
     if (!set) this.byMember.set(session.member.id, (set = new Set()));
+    if (!set.has(session)) this.analytics.sessionOpened(session.meshId, session.member.id);
     set.add(session);
     session.unsubscribe = this.bus.subscribe(memberTopic(session.member.id), onEvent);
   }
@@ -21,7 +26,7 @@ export class PresenceService {
   unregister(session: LiveSession): void {
     session.unsubscribe();
     const set = this.byMember.get(session.member.id);
-    set?.delete(session);
+    if (set?.delete(session)) this.analytics.sessionClosed(session.meshId, session.member.id);
     if (set?.size === 0) this.byMember.delete(session.member.id);
   }
 

@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { rows, transaction } from '../db/sql.js';
 import { currentEpochSql } from '../epochs/current-epoch.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
+import type { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import type { EpochUseNow, SealedPostCheck } from './sealed-post.check.js';
 import { mentionedNames, type MessageRow } from './topic-rows.js';
@@ -47,6 +48,7 @@ export class TopicWriter {
     private readonly ds: DataSource,
     private readonly sealedPosts: SealedPostCheck,
     private readonly metrics?: BrokerMetrics,
+    private readonly analytics?: AnalyticsRecorder,
   ) {}
 
   /** Queues a post for its topic's next batch; starts the topic's writer when none runs. */
@@ -77,6 +79,7 @@ export class TopicWriter {
       try {
         const results = await this.commitPosts(batch);
         results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject!(r) : batch[i]!.resolve!(r)));
+        for (const r of results) if (r && !(r instanceof Error)) this.analytics?.topicPost(batch[0]!.scope.state.mesh.id, topicId, r.row.created_at.getTime(), r.row.ciphertext?.length ?? Buffer.byteLength(r.row.body ?? ''));
       } catch (error) {
         // The transaction failed as a whole (database unavailable, …): nothing of the batch is stored.
         for (const job of batch) job.reject!(error);

@@ -17,6 +17,7 @@ import { SearchGate } from './search-gate.js';
 import { TopicStatistics } from './topic-statistics.js';
 import { TopicWriter } from './topic-writer.js';
 import { MESSAGE_COLUMNS, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
+import { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
 
 /** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
@@ -96,13 +97,14 @@ export class TopicsService implements OnApplicationBootstrap {
     @Inject(BROKER_CONFIG) config: BrokerConfig,
     private readonly push: PushService,
     metrics: BrokerMetrics,
+    analytics: AnalyticsRecorder,
   ) {
     this.searchLimits = config.rest.search;
     const database = config.databaseUrl?.trim() ? 'postgres' : 'embedded';
     this.searches = new SearchGate(this.searchLimits.concurrency ?? SEARCH_CONCURRENCY[database], this.searchLimits.queue);
     this.statistics = new TopicStatistics(ds, database === 'embedded');
     this.sealedPosts = new SealedPostCheck(ds, config.epochRotation);
-    this.writer = new TopicWriter(ds, this.sealedPosts, metrics);
+    this.writer = new TopicWriter(ds, this.sealedPosts, metrics, analytics);
   }
 
   onApplicationBootstrap(): void {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MeshShareCommand } from './mesh-share.command.js';
 import { MeshHandoffCommand } from './mesh-handoff.command.js';
+import { MeshStatsCommand } from './mesh-stats.command.js';
 import { MeshInviteListCommand, MeshInviteRevokeCommand } from './mesh-invites.command.js';
 import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { accountForNewIdentity, meshIdentity } from '../identity/account.js';
@@ -151,7 +152,7 @@ export class MeshLeaveCommand extends MeshVerb<LeaveOptions> {
   }
 }
 
-@Command({ name: 'mesh', description: 'Meshes: create, list, invite, share, leave', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand, MeshHandoffCommand] })
+@Command({ name: 'mesh', description: 'Meshes: create, list, invite, share, leave, stats', subCommands: [MeshListCommand, MeshCreateCommand, MeshInviteCommand, MeshLeaveCommand, MeshShareCommand, MeshHandoffCommand, MeshStatsCommand] })
 export class MeshCommand extends CommandRunner {
   async run(): Promise<void> {
     this.command.help();

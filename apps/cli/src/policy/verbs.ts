@@ -21,6 +21,7 @@ export const GATED_VERBS: Readonly<Record<string, GatedVerb>> = {
   'mesh invite': { kind: 'write', cli: 'mesh invite' },
   'mesh share': { kind: 'write', cli: 'mesh share' },
   'mesh handoff': { kind: 'write', cli: 'mesh handoff' },
+  'mesh stats': { kind: 'read', cli: 'mesh stats' },
   'invite list': { kind: 'read', cli: 'mesh invite list' },
   // A revoked invite cannot be reopened; its holder needs a new one.
   'invite revoke': { kind: 'destructive', cli: 'mesh invite revoke' },

@@ -31,6 +31,7 @@ import { ProtocolError, isErrorCode } from '../protocol/v1/errors.js';
 import type { PeerType } from '../protocol/v1/primitives.js';
 import type { MemberInfo } from '../protocol/v1/server-frames.js';
 import type { MemberScope } from '../protocol/v1/api.js';
+import type { AnalyticsBucket, AnalyticsWindow, MeshAnalytics } from '../protocol/v1/analytics.js';
 import {
   ShortInviteClaimResult,
   SignedInviteBody,
@@ -452,4 +453,10 @@ export async function createWebSignIn(base: string, apiKey: string, opts: { ttlS
 export async function exchangeWebSignIn(base: string, code: string): Promise<{ apiKey: string; meshId: string }> {
   const got = await call<{ sealed: string; mesh_id: string }>(base, 'POST', '/api/v1/web/session', { lookup: await webSignInLookup(code) });
   return { apiKey: await openWebSignIn(code, got.sealed), meshId: got.mesh_id };
+}
+
+/** A mesh's analytics (protocol §8.7), owner or admin: `window` 24h, 7d or 30d; `bucket` hour or day (default by window). */
+export function meshAnalytics(base: string, admin: Identity, meshId: string, window: AnalyticsWindow = '24h', bucket?: AnalyticsBucket): Promise<MeshAnalytics> {
+  const query = `window=${window}${bucket ? `&bucket=${bucket}` : ''}`;
+  return signedRequest<MeshAnalytics>(base, admin, meshId, 'GET', `/api/v1/meshes/${meshId}/analytics?${query}`);
 }

@@ -8,3 +8,4 @@ export * from './json-keys.js';
 export * from './body.js';
 export * from './api.js';
 export * from './epochs.js';
+export * from './analytics.js';
