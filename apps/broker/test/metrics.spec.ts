@@ -58,6 +58,7 @@ describe('metrics on embedded', () => {
         'claudemesh_sse_streams',
         'claudemesh_offline_queue_depth',
         'claudemesh_refusals_total',
+        'claudemesh_handoff_seconds',
         'claudemesh_mesh_sessions',
         'claudemesh_db_pool_connections',
         'claudemesh_db_pool_waiting',
@@ -114,6 +115,8 @@ describe('metrics on embedded', () => {
       expect(delta('claudemesh_frames_total{direction="out",type="error"}')).toBeGreaterThanOrEqual(1);
       expect(delta('claudemesh_messages_total{kind="accepted"}')).toBe(1);
       expect(delta('claudemesh_messages_total{kind="read"}')).toBe(1);
+      // One delivery confirmed: one end-to-end handoff observed.
+      expect(delta('claudemesh_handoff_seconds_count')).toBe(1);
       expect(delta('claudemesh_topic_commit_batch_size_sum')).toBe(1);
       expect(delta('claudemesh_topic_commit_seconds_count')).toBe(1);
       // The refused post's error frame, counted by its code; the only id a label carries is a mesh id
@@ -278,9 +281,9 @@ describe('the Grafana dashboard', () => {
   it('is valid JSON whose panels query series the broker exports', () => {
     const path = fileURLToPath(new URL('../../../docs/grafana/claudemesh.json', import.meta.url));
     const dashboard = JSON.parse(readFileSync(path, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
-    expect(dashboard.panels.length).toBeGreaterThanOrEqual(12);
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(13);
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
-    for (const name of ['claudemesh_ws_connections', 'claudemesh_frames_total', 'claudemesh_errors_total', 'claudemesh_messages_total', 'claudemesh_topic_commit_seconds_bucket', 'claudemesh_sse_streams', 'nodejs_eventloop_lag', 'claudemesh_refusals_total', 'claudemesh_mesh_sessions', 'claudemesh_db_pool_connections', 'claudemesh_db_pool_acquire_seconds_bucket']) {
+    for (const name of ['claudemesh_ws_connections', 'claudemesh_frames_total', 'claudemesh_errors_total', 'claudemesh_messages_total', 'claudemesh_topic_commit_seconds_bucket', 'claudemesh_sse_streams', 'nodejs_eventloop_lag', 'claudemesh_refusals_total', 'claudemesh_mesh_sessions', 'claudemesh_db_pool_connections', 'claudemesh_db_pool_acquire_seconds_bucket', 'claudemesh_handoff_seconds_bucket']) {
       expect(exprs, name).toContain(name);
     }
   });
