@@ -189,3 +189,34 @@ describe('request ids', () => {
     expect(requestIdOf(req())).not.toBe(requestIdOf(req()));
   });
 });
+
+describe('request logging hooks', () => {
+  it('puts the request id on the response and on every line written while handling it, body parsed or not', async () => {
+    const { default: fastify } = await import('fastify');
+    const { addRequestLogging } = await import('./request-log.js');
+    const { logger, lines } = capture('debug');
+    Logger.overrideLogger(logger);
+    const app = fastify({ genReqId: requestIdOf });
+    addRequestLogging(app, logger);
+    app.post('/echo/:code', async (req) => {
+      await new Promise((r) => setTimeout(r, 2));
+      new Logger('Handler').warn(`handled ${(req.body as { n: number }).n}`);
+      return { ok: true };
+    });
+    try {
+      const posted = await app.inject({ method: 'POST', url: '/echo/ABCD-EFGH-JKMN-PQRS?key=hunter2hunter2', headers: { 'x-request-id': 'given.id-1', 'content-type': 'application/json' }, payload: JSON.stringify({ n: 7 }) });
+      expect(posted.headers['x-request-id']).toBe('given.id-1');
+      const fresh = await app.inject({ method: 'GET', url: '/missing/cmk_0123456789abcdef_' + 'A'.repeat(43), headers: { 'x-request-id': 'bad id' } });
+      expect(fresh.headers['x-request-id']).toMatch(/^[0-9a-f]{12}$/);
+      expect(lines).toContainEqual(expect.objectContaining({ context: 'Handler', msg: 'handled 7', req_id: 'given.id-1' }));
+      expect(lines).toContainEqual(expect.objectContaining({ context: 'Http', req_id: 'given.id-1', method: 'POST', route: '/echo/:code', status: 200 }));
+      expect(lines).toContainEqual(expect.objectContaining({ context: 'Http', req_id: fresh.headers['x-request-id'], status: 404, route: `/missing/cmk_0123456789abcdef_${REDACTED}` }));
+      const text = JSON.stringify(lines);
+      expect(text).not.toContain('hunter2');
+      expect(text).not.toContain('ABCD-EFGH');
+      expect(text).not.toContain('AAAAAAAAAAAA');
+    } finally {
+      await app.close();
+    }
+  });
+});
