@@ -34,11 +34,14 @@ export function prettyLine(json: string): string {
   }
   const level = String(entry['level'] ?? '').toUpperCase().padEnd(5);
   const context = entry['context'] ? ` [${String(entry['context'])}]` : '';
+  const msg = String(entry['msg'] ?? '');
+  const words = new Set(msg.split(/\s+/));
+  // A field the message already shows word for word (the access line's method, route, status, ms) is not repeated.
   const rest = Object.entries(entry)
-    .filter(([k]) => !PRETTY_SKIP.has(k))
+    .filter(([k, v]) => !PRETTY_SKIP.has(k) && !((typeof v === 'string' || typeof v === 'number') && words.has(String(v))))
     .map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
     .join('');
-  return `${String(entry['time'] ?? '')} ${level}${context} ${String(entry['msg'] ?? '')}${rest}\n`;
+  return `${String(entry['time'] ?? '')} ${level}${context} ${msg}${rest}\n`;
 }
 
 /** error and fatal to stderr, the rest to stdout (as Nest's console logger did), pretty-printed or not. */

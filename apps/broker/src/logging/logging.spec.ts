@@ -75,6 +75,7 @@ describe('scrubSecrets', () => {
       `pubkey ${'ab12'.repeat(16)} sha ${'0f'.repeat(32)}`,
       '#general: database unavailable; retrying in 1000 ms',
       'GET /api/v1/meshes/:mesh/topics/:topic/messages 200 3.2 ms',
+      'Mapped {/i/:code, GET} route',
       'a read-only-mode-flag that is not a code',
       'ANALYZE topic_messages failed: relation "topic_messages_topic_id_created_at_idx" is locked',
       'Error: boom\n    at Object.<anonymous> (/app/apps/broker/dist/server.js:10:5)',
@@ -166,6 +167,7 @@ describe('BrokerLogger', () => {
 
   it('pretty-prints one readable line', () => {
     expect(prettyLine('{"level":"warn","time":"2026-01-02T03:04:05.678Z","context":"Http","msg":"slow","req_id":"r1","ms":3}')).toBe('2026-01-02T03:04:05.678Z WARN  [Http] slow req_id=r1 ms=3\n');
+    expect(prettyLine('{"level":"debug","time":"t","req_id":"r2","context":"Http","method":"GET","route":"/healthz","status":200,"ms":1.5,"msg":"GET /healthz 200 1.5 ms"}')).toBe('t DEBUG [Http] GET /healthz 200 1.5 ms req_id=r2\n');
     const line = (level: 'error' | 'log', message: string): Promise<string> => {
       return new Promise((resolve) => {
         const logger = new BrokerLogger({ level: 'log', format: 'json', destination: { write: (s: string) => resolve(prettyLine(s)) } });

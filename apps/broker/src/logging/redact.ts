@@ -75,8 +75,8 @@ const SHAPES = [
   String.raw`(?<auth>\b(?:${ci('bearer')}|${ci('basic')})\s+[^\s"',;]+)`,
   // Invite codes, grouped by four (short and email invites: `E-` in front); lower case only with a digit.
   String.raw`(?<invite>\b(?:[Ee]-)?[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}\b)`,
-  // What follows a short-link or email-invite path, a v1 link's prefix, or a `#` in a URL.
-  String.raw`(?<after>(?<=\/[ie]\/)[^/\s?#"'<>]+|(?<=ic:\/\/join\/)[^\s"'<>]+|(?<=\bhttps?:\/\/[^\s#"'<>]*)#[^\s"'<>]*)`,
+  // What follows a short-link or email-invite path (not a route's `:code`), a v1 link's prefix, or a `#` in a URL.
+  String.raw`(?<after>(?<=\/[ie]\/)(?!:)[^/\s?#"'<>,{}]+|(?<=ic:\/\/join\/)[^\s"'<>]+|(?<=\bhttps?:\/\/[^\s#"'<>]*)#[^\s"'<>]*)`,
   // `name=value` and `"name":"value"` of secret-sounding names (query strings, forms, JSON).
   String.raw`(?<pair>(?<=\b(?:${SECRET_NAMES})=)[^&\s#"',;]+|(?<="(?:${SECRET_NAMES})"\s*:\s*")[^"]+)`,
   // A URL's password: scheme://user:<password>@host.
