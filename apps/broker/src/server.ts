@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger, type LogLevel } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { cryptoReady } from '@claudemesh/crypto';
@@ -19,10 +19,11 @@ import { fastifyOptionsOf } from './http/server-options.js';
 import { BrokerMetrics } from './metrics/broker-metrics.js';
 import { guardConnections, type ConnectionCounts } from './http/connection-guard.js';
 import { addSecurityHeaders } from './http/security-headers.js';
+import { BrokerLogger, defaultLogFormat, setCurrentLogger } from './logging/broker-logger.js';
+import { registerSecret } from './logging/redact.js';
+import { addRequestLogging, requestIdOf } from './logging/request-log.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 export interface RunningBroker {
   app: NestFastifyApplication;
@@ -43,6 +44,7 @@ export interface RunningBroker {
  */
 export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
   await cryptoReady();
+  const logger = loggerFor(config);
   // Before the database opens (seconds for an embedded one), and instead of Nest's own log line.
   await assertPortFree(config.port, config.host);
   const database = await openDatabase(resolveDatabaseTarget({ DATABASE_URL: config.databaseUrl, DATA_DIR: config.dataDir }), config.migrationsDir, ENTITIES, {
@@ -53,8 +55,8 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   try {
     app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, database.dataSource),
-      new FastifyAdapter({ ...fastifyOptionsOf(config.rest.http), bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply }),
-      { rawBody: true, logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1), abortOnError: false },
+      new FastifyAdapter({ ...fastifyOptionsOf(config.rest.http), bodyLimit: HARD_MAX_PAYLOAD, frameworkErrors: frameworkErrorReply, clientErrorHandler: clientErrorReply, genReqId: requestIdOf }),
+      { rawBody: true, logger, abortOnError: false },
     );
     const metrics = app.get(BrokerMetrics);
     connections = guardConnections(app.getHttpServer(), config.rest.http, (code) => {
@@ -63,6 +65,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       if (code === 'E_UNAVAILABLE') metrics.refusal(code);
     });
     const fastify = app.getHttpAdapter().getInstance();
+    addRequestLogging(fastify, logger);
     addSecurityHeaders(fastify);
     requireJsonBodies(fastify);
     newlineAfterJson(fastify);
@@ -95,6 +98,35 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
     },
   };
 }
+
+/**
+ * The broker's logger (logging/broker-logger.ts), made the one every `new Logger('X')` writes to;
+ * the secrets the configuration holds are scrubbed from every message from now on.
+ */
+function loggerFor(config: BrokerConfig): BrokerLogger {
+  for (const secret of [
+    config.adminToken,
+    config.metrics.token,
+    config.push.vapidPrivateKey,
+    config.mail?.transport.kind === 'postmark' ? config.mail.transport.token : undefined,
+    config.mail?.transport.kind === 'smtp' ? passwordOf(config.mail.transport.url) : undefined,
+    config.databaseUrl ? passwordOf(config.databaseUrl) : undefined,
+  ]) {
+    registerSecret(secret);
+  }
+  const logger = new BrokerLogger({ level: config.logLevel, format: config.logFormat ?? defaultLogFormat() });
+  setCurrentLogger(logger);
+  Logger.overrideLogger(logger);
+  return logger;
+}
+
+const passwordOf = (url: string): string | undefined => {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Thrown when PORT is taken: the operator's fix, in one line (main.ts prints it as is). */
 export class PortInUseError extends Error {

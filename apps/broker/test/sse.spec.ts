@@ -57,6 +57,8 @@ describe.each(dbKinds())('topic SSE stream on %s', (kind) => {
     expect(c.status).toBe(200);
     expect(c.res.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(c.res.headers['x-accel-buffering']).toBe('no');
+    // A stream is written outside the framework: it still names its request (docs/self-hosting.md "Logs").
+    expect(c.res.headers['x-request-id']).toMatch(/^[0-9a-f]{12}$/);
     expect(c.res.headers['cache-control']).toMatch(/no-cache/);
     await waitFor(() => controller.open.streams === 1, 'the stream to attach');
     const ids = [await post(scope.alice, 'general', 'one'), await post(scope.alice, 'general', 'two @bob')];

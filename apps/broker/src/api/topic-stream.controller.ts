@@ -8,6 +8,7 @@ import { BUS, type Bus } from '../bus/bus.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import type { SseLimits } from '../config/rest-limits.config.js';
 import { RAW_SECURITY_HEADERS } from '../http/security-headers.js';
+import { REQUEST_ID_HEADER } from '../logging/request-log.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { TopicsService, type TopicScope } from '../topics/topics.service.js';
 import { ErrorBody } from './api.schemas.js';
@@ -110,6 +111,7 @@ export class TopicStreamController implements OnModuleDestroy {
     req.raw.socket.setTimeout(0);
     reply.raw.writeHead(200, {
       ...RAW_SECURITY_HEADERS,
+      [REQUEST_ID_HEADER]: req.id,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',

@@ -18,6 +18,8 @@ export const BrokerEnv = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('warn'),
+  /** `json`: one JSON object per line; `pretty`: one readable line. Unset: pretty on a terminal, json otherwise. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   ADMIN_TOKEN: z.string().min(16).optional(),
   /** Name of the mesh created on first start; `off` disables the bootstrap. */
   BOOTSTRAP_MESH: z.string().min(1).default('default'),
@@ -61,6 +63,8 @@ export interface BrokerConfig {
   databaseUrl: string | undefined;
   publicUrl: string | undefined;
   logLevel: z.output<typeof BrokerEnv>['LOG_LEVEL'];
+  /** Unset: pretty when stdout is a terminal, json otherwise (logging/broker-logger.ts). */
+  logFormat: 'json' | 'pretty' | undefined;
   adminToken: string | undefined;
   bootstrapMesh: string | null;
   /** Print a key-bearing v1 link on the first start too (off by default: logs keep what is printed). */
@@ -119,6 +123,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv, migrationsDir: string):
     databaseUrl: e.DATABASE_URL,
     publicUrl: e.PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     adminToken: e.ADMIN_TOKEN,
     bootstrapMesh: e.BOOTSTRAP_MESH === 'off' ? null : e.BOOTSTRAP_MESH,
     bootstrapV1Link: e.BOOTSTRAP_V1_LINK === 'on',

@@ -2,7 +2,7 @@ import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import { LIMITS, ProtocolError, TOPIC_LIMITS, decodeClientFrame, serverFrame, type ClientFrame, type ClientFrameMap, type ErrorCode, type TopicMessage } from '@claudemesh/core';
 import { randomId } from '@claudemesh/crypto';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import type { BusEvent } from '../bus/bus.js';
@@ -13,6 +13,7 @@ import { EpochsService } from '../epochs/epochs.service.js';
 import { GrantsService } from '../grants/grants.service.js';
 import { SharedStateService } from '../grants/shared-state.service.js';
 import { HelloVerifier } from '../identity/hello.verifier.js';
+import { logContext, type LogContext } from '../logging/log-context.js';
 import { InboundGate } from '../limits/inbound-gate.js';
 import type { LimitSettings } from '../limits/limits.config.js';
 import { Outbound } from '../limits/outbound.js';
@@ -47,6 +48,9 @@ interface Connection {
   session: LiveSession | null;
   helloPending: boolean;
   helloTimer: NodeJS.Timeout;
+  /** What this connection's log lines carry: its short id, and after hello its member and mesh. */
+  log: LogContext;
+  openedAt: number;
 }
 
 /** The WebSocket edge: decode, authenticate, dispatch to services, encode. No business logic here. */
@@ -77,7 +81,13 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
+    const log: LogContext = { conn_id: randomBytes(4).toString('hex') };
+    logContext.run(log, () => this.onConnection(ws, request, log));
+  }
+
+  private onConnection(ws: WebSocket, request: IncomingMessage, log: LogContext): void {
     ws.on('error', () => undefined);
+    this.logger.debug('ws connect');
     // Refusals written to this connection are counted by its mesh once hello completed.
     const owner: { conn?: Connection } = {};
     const out = new Outbound(ws, this.limits.outboundBytes, this.limits.slowConsumerGraceMs, this.metrics.meterFor(() => owner.conn?.session?.meshId));
@@ -85,13 +95,14 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     if (!this.preauthTracker.open(ip)) {
       out.write(serverFrame('error', { code: 'E_RATE_LIMITED', message: 'too many connections from this address are waiting for hello; retry later', retry_after_ms: PREAUTH_RETRY_AFTER_MS }));
       out.close(4001, 'E_RATE_LIMITED');
+      this.logger.debug('ws refused: too many connections from this address are waiting for hello');
       return;
     }
     const helloTimeoutMs = this.limits.helloTimeoutMs;
     const conn: Connection = {
       ws,
       out,
-      inbound: new InboundGate(ws, this.limits.maxInFlight, (data, isBinary) => this.onMessage(conn, data, isBinary)),
+      inbound: new InboundGate(ws, this.limits.maxInFlight, (data, isBinary) => logContext.run(log, () => this.onMessage(conn, data, isBinary))),
       rates: this.rateLimiter.forConnection(),
       ip,
       preauth: new PreAuthBudget(this.limits),
@@ -99,11 +110,13 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       session: null,
       helloPending: false,
       helloTimer: setTimeout(() => this.fail(conn, 'E_NOT_AUTHENTICATED', `no hello within ${helloTimeoutMs / 1000} s`), helloTimeoutMs),
+      log,
+      openedAt: Date.now(),
     };
     owner.conn = conn;
     this.connections.add(conn);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.inbound.push(data, isBinary));
-    ws.on('close', () => this.onClose(conn));
+    ws.on('close', (code: number) => logContext.run(log, () => this.onClose(conn, code)));
     out.write(serverFrame('challenge', { v: 1, nonce: conn.challenge!, server_time: Date.now() }));
   }
 
@@ -167,6 +180,9 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       throw new ProtocolError('E_REVOKED', 'the member has been revoked');
     }
     conn.session = session;
+    conn.log.member_id = member.id;
+    conn.log.mesh_id = state.mesh.id;
+    this.logger.debug(`ws hello: ${frame.peer_type} session ${session.id}`);
     const queued = await this.messaging.queuedCount(member.id);
     session.acknowledge(
       serverFrame('hello_ack', {
@@ -358,7 +374,8 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     this.preauthTracker.release(conn.ip);
   }
 
-  private onClose(conn: Connection): void {
+  private onClose(conn: Connection, code: number): void {
+    this.logger.debug(`ws close ${code} after ${Date.now() - conn.openedAt} ms${conn.session ? '' : ' (no hello)'}`);
     clearTimeout(conn.helloTimer);
     conn.inbound.close();
     this.endPreauth(conn);
@@ -374,6 +391,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
   }
 
   private fail(conn: Connection, code: ErrorCode, message: string): void {
+    this.logger.debug(`ws fail ${code}: ${message}`);
     conn.out.fail(code, message, 4001);
   }
 }

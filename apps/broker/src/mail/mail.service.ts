@@ -1,18 +1,25 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ProtocolError } from '@claudemesh/core';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
+import { currentLogger } from '../logging/broker-logger.js';
 import { MAIL_DISABLED_HINT, type MailSettings } from './mail.config.js';
 import { MailTransportError, type MailTransport, type OutgoingMail } from './mail.transport.js';
 import { PostmarkTransport } from './postmark.transport.js';
 import { SmtpTransport } from './smtp.transport.js';
 
-/** CLAUDEMESH_MAIL=log: for development only — the mail, code included, goes to the broker's log. */
+/**
+ * CLAUDEMESH_MAIL=log: for development only — the mail, code included, goes to the broker's log.
+ * The one log line that is not scrubbed of secrets (logging/redact.ts): showing the code is its job.
+ */
 class LogTransport implements MailTransport {
   readonly name = 'log';
   private readonly logger = new Logger('Mail');
 
   async send(mail: OutgoingMail): Promise<{ messageId: string }> {
-    this.logger.warn(`(CLAUDEMESH_MAIL=log, not sent) to ${mail.to}: ${mail.subject}\n${mail.text}`);
+    const line = `(CLAUDEMESH_MAIL=log, not sent) to ${mail.to}: ${mail.subject}\n${mail.text}`;
+    const broker = currentLogger();
+    if (broker) broker.unredacted('warn', 'Mail', line);
+    else this.logger.warn(line);
     return { messageId: `log-${Date.now()}` };
   }
 
