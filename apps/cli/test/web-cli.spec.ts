@@ -86,4 +86,14 @@ describe('claudemesh web', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/only an owner or admin/);
   });
+
+  it('gives the owner\'s browser the admin capability with --admin, and refuses it to a member', async () => {
+    const out = json<WebOut>(await ok(alice, ['web', '--admin', '--json']));
+    expect(out.capabilities).toEqual(['read', 'send', 'admin']);
+    const refused = await cli(bob, ['web', '--admin', '--json'], direct);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/only an owner or admin .* gives a browser the admin capability/);
+    const both = await cli(alice, ['web', '--admin', '--human', 'gus', '--json'], direct);
+    expect(both.code).toBe(2);
+  });
 });

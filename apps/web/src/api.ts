@@ -1,5 +1,5 @@
 import { openWebSignIn, webSignInLookup } from '../../../libs/core/src/web/web-signin.js';
-import type { History, MeInfo, MemberPresence, Notification, PostResult, TopicInfo, TopicMessage } from './types.js';
+import type { History, MeInfo, MemberPresence, MeshAnalytics, Notification, PostResult, TopicInfo, TopicMessage } from './types.js';
 
 /** A broker error answer (`{ error: { code, message } }`) or a network failure (`E_NETWORK`). */
 export class ApiError extends Error {
@@ -86,6 +86,7 @@ export function createApi(key: string) {
     pushInfo: () => call<{ vapid_public_key: string; enabled: boolean }>('GET', '/web/push', key),
     subscribePush: (body: { endpoint: string; keys: { p256dh: string; auth: string } }) => call<{ id: string; created_at: number }>('POST', '/me/push', key, body),
     unsubscribePush: (endpoint?: string) => call<{ removed: number }>('DELETE', '/me/push', key, endpoint ? { endpoint } : {}),
+    analytics: (window: MeshAnalytics['window']) => call<MeshAnalytics>('GET', `/analytics${query({ window })}`, key),
     search: (q: string, topic?: string) => call<TopicMessage[]>('GET', `/search${query({ q, topic, limit: 50 })}`, key),
   };
 }

@@ -93,3 +93,14 @@ export interface Session {
   member: MemberInfo;
   api_key: string;
 }
+
+/** GET /api/v1/analytics (an owner's or admin's key with the `admin` capability; protocol §8.7): metadata only. */
+export interface MeshAnalytics {
+  window: '24h' | '7d' | '30d';
+  bucket: 'hour' | 'day';
+  collecting: boolean;
+  series: Array<{ t: number; messages: number; topic_posts: number; delivered: number }>;
+  totals: { messages: number; topic_posts: number; delivered: number; bytes: number };
+  handoff: { count: number; p50_ms: number | null; p99_ms: number | null };
+  busiest_topics: Array<{ name: string; posts: number }>;
+}

@@ -262,6 +262,21 @@ describe.skipIf(skip !== null)(`the web app in Chromium${skip ? ` (skipped: ${sk
     await shot(dana, 'dashboard', true);
   });
 
+  it('shows the owner with an admin key the mesh\'s delivery health, and a plain member none', async () => {
+    const ownerKey = (await createApiKey(tb.url, mesh.owner, mesh.meshId, { label: 'owner web', capabilities: ['read', 'send', 'admin'] })).secret;
+    const page = await open();
+    await signIn(page, ownerKey);
+    await page.goto(`${tb.url}/#/`);
+    const health = page.getByRole('region', { name: 'Delivery health in web' });
+    await health.waitFor(WAIT);
+    // The page shows what the broker answers the same key (the answer flushes the node's counts first).
+    const answer = (await (await fetch(`${tb.url}/api/v1/analytics?window=24h`, { headers: { authorization: `Bearer ${ownerKey}` } })).json()) as { totals: { topic_posts: number } };
+    expect(answer.totals.topic_posts).toBeGreaterThan(0);
+    await expect.poll(async () => Number(await health.getByTestId('health-posts').textContent()), WAIT).toBeGreaterThanOrEqual(answer.totals.topic_posts - 1);
+    await health.getByRole('link', { name: '#general' }).waitFor(WAIT);
+    expect(await pages.dana.getByRole('region', { name: /Delivery health/ }).count()).toBe(0);
+  });
+
   it('installs as an app: a manifest, a service worker, and reopens offline on its last view', async () => {
     const dana = pages.dana;
     expect(await dana.locator('link[rel="manifest"]').getAttribute('href')).toBe('/manifest.webmanifest');

@@ -1,7 +1,7 @@
 import { createApiKey, createWebSignIn, httpBaseOf, revokeApiKey, type ApiKeyCapability } from '@claudemesh/core';
 import { spawn } from 'node:child_process';
 import { Command, Option } from 'nest-commander';
-import { MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
+import { CliError, EXIT, MeshVerb, print, selectMesh, type CommonOptions } from '../context.js';
 import { Gated } from '../gated.js';
 import { humanArg, topicListArg, ttlArg } from '../rest/args.js';
 import { signedCall as signed } from '../rest/signed-call.js';
@@ -12,6 +12,7 @@ interface WebOptions extends CommonOptions {
   readOnly?: boolean;
   print?: boolean;
   human?: string;
+  admin?: boolean;
 }
 
 /** How long the key of a web sign-in lives unless --ttl says otherwise. */
@@ -51,7 +52,8 @@ export class WebCommand extends MeshVerb<WebOptions> {
   async run(_args: string[], options: WebOptions): Promise<void> {
     const mesh = selectMesh(options.mesh);
     const ttl = options.ttl ?? DEFAULT_KEY_TTL_S;
-    const capabilities: ApiKeyCapability[] = options.readOnly ? ['read'] : ['read', 'send'];
+    if (options.admin && options.human) throw new CliError('--admin signs the browser in as you; a member enrolled with --human holds no admin rights to give', EXIT.usage);
+    const capabilities: ApiKeyCapability[] = [...(options.readOnly ? ['read' as const] : ['read' as const, 'send' as const]), ...(options.admin ? ['admin' as const] : [])];
     const key = await signed(
       mesh,
       (id) => createApiKey(mesh.broker_url, id, mesh.mesh_id, {
@@ -61,7 +63,7 @@ export class WebCommand extends MeshVerb<WebOptions> {
         ...(options.topics ? { topics: options.topics } : {}),
         ...(options.human ? { human: options.human } : {}),
       }),
-      { E_FORBIDDEN: `only an owner or admin of "${mesh.mesh_name}" enrols humans (you are ${mesh.role})` },
+      { E_FORBIDDEN: `only an owner or admin of "${mesh.mesh_name}" ${options.admin ? 'gives a browser the admin capability' : 'enrols humans'} (you are ${mesh.role})` },
     );
     let signIn;
     try {
@@ -106,6 +108,11 @@ export class WebCommand extends MeshVerb<WebOptions> {
   @Option({ flags: '--human <name>', description: 'owner/admin: enrol a new human member with this name and sign the browser in as them' })
   parseHuman(value: string): string {
     return humanArg(value);
+  }
+
+  @Option({ flags: '--admin', description: "owner/admin: the browser's key also has the admin capability (the dashboard's delivery health; managing API keys)" })
+  parseAdmin(): boolean {
+    return true;
   }
 
   @Option({ flags: '--print', description: 'print the link only; do not start a browser' })

@@ -3,7 +3,9 @@ import { useEffect } from 'preact/hooks';
 import { html } from '../html.js';
 import { href } from '../router.js';
 import { sessions, stores } from '../session.js';
+import { ApiError } from '../api.js';
 import type { MeshStore } from '../store/mesh.js';
+import type { MeshAnalytics } from '../types.js';
 import { MemberItem } from './members.js';
 import { NotificationItem } from './notifications.js';
 
@@ -67,6 +69,67 @@ function PushToggle({ store }: { store: MeshStore }) {
   `;
 }
 
+/** Bars of messages and topic posts per hour, scaled to the busiest hour (an SVG, no library). */
+function Bars({ series }: { series: MeshAnalytics['series'] }) {
+  const values = series.map((p) => p.messages + p.topic_posts);
+  const max = Math.max(1, ...values);
+  const w = 4;
+  return html`
+    <svg class="bars" viewBox=${`0 0 ${values.length * w} 24`} preserveAspectRatio="none" aria-hidden="true">
+      ${values.map((v, i) => (v > 0 ? html`<rect key=${i} x=${i * w} y=${24 - Math.max(1, (v / max) * 24)} width=${w - 1} height=${Math.max(1, (v / max) * 24)} />` : null))}
+    </svg>
+  `;
+}
+
+const latency = (ms: number | null, count: number): string => (count === 0 ? '—' : ms === null ? '> 60 s' : ms < 1000 ? `≤ ${ms} ms` : `≤ ${ms / 1000} s`);
+/** Keys found without the `admin` capability: asked once per page load, not on every render. */
+const noAnalytics = new Set<string>();
+
+/**
+ * The last 24 hours of a mesh for its owner or admins (GET /api/v1/analytics): volume per hour,
+ * deliveries and their handoff latency, busiest topics. Metadata only; refreshed every minute.
+ * A key without the `admin` capability gets a hint instead (claudemesh web --admin).
+ */
+function DeliveryHealth({ store, now }: { store: MeshStore; now: number }) {
+  const data = useSignal<MeshAnalytics | null>(null);
+  const denied = useSignal(noAnalytics.has(store.session.api_key));
+  const minute = Math.floor(now / 60_000);
+  useEffect(() => {
+    if (denied.value) return;
+    store.api.analytics('24h').then(
+      (a) => (data.value = a),
+      (e: unknown) => {
+        if (e instanceof ApiError && e.status === 403) {
+          noAnalytics.add(store.session.api_key);
+          denied.value = true;
+        }
+      },
+    );
+  }, [store.meshId, minute]);
+  const label = `Delivery health in ${store.session.mesh_name}`;
+  if (denied.value) {
+    return html`<section class="card health" aria-label=${label}><h3>Delivery health</h3><p class="hint">Shown with a key that has the admin capability: <code>claudemesh web --admin</code>.</p></section>`;
+  }
+  const a = data.value;
+  if (!a) return null;
+  if (!a.collecting) return html`<section class="card health" aria-label=${label}><h3>Delivery health</h3><p class="empty">This broker keeps no analytics.</p></section>`;
+  return html`
+    <section class="card health" aria-label=${label}>
+      <h3>Delivery health <span class="hint">last 24 h</span></h3>
+      <${Bars} series=${a.series} />
+      <dl>
+        <dt>Messages</dt><dd data-testid="health-messages">${a.totals.messages}</dd>
+        <dt>Topic posts</dt><dd data-testid="health-posts">${a.totals.topic_posts}</dd>
+        <dt>Delivered</dt><dd data-testid="health-delivered">${a.totals.delivered}</dd>
+        <dt>Handoff p50 / p99</dt><dd>${latency(a.handoff.p50_ms, a.handoff.count)} / ${latency(a.handoff.p99_ms, a.handoff.count)}</dd>
+      </dl>
+      ${a.busiest_topics.length
+        ? html`<p>Busiest: ${a.busiest_topics.slice(0, 3).map((t, i) => html`${i ? ', ' : ''}<a href=${href.chat(store.meshId, t.name)}>#${t.name}</a> (${t.posts})`)}</p>`
+        : null}
+    </section>
+  `;
+}
+
 function MeshCard({ store, now }: { store: MeshStore; now: number }) {
   const members = store.members.value;
   const online = members.filter((m) => m.online);
@@ -95,6 +158,7 @@ function MeshCard({ store, now }: { store: MeshStore; now: number }) {
         <ul>${online.map((m) => html`<${MemberItem} key=${m.member_pubkey} m=${m} />`)}</ul>
       </section>
       <${Traffic} store=${store} now=${now} />
+      ${store.session.member.role === 'member' ? null : html`<${DeliveryHealth} store=${store} now=${now} />`}
     </section>
   `;
 }
