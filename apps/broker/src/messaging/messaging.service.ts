@@ -4,7 +4,7 @@ import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
-import { BrokerMetrics } from '../metrics/broker-metrics.js';
+import { BrokerMetrics, QUEUE_DEPTH_MAX_AGE_MS } from '../metrics/broker-metrics.js';
 import type { LiveSession } from '../presence/live-session.js';
 import { GroupCommitWriter } from './group-commit.writer.js';
 import { MessageStore, type ChangedDelivery, type NewMessage, type QueuedRow, type StateChange, type StoredMessage } from './message.store.js';
@@ -66,7 +66,7 @@ export class MessagingService implements OnModuleDestroy {
       return changes.map(() => undefined);
     }, { maxItems: 5_000 });
     // Read at scrape time; NaN when the database does not answer within the scrape's patience.
-    metrics.source('offline_queue_depth', () => withTimeout(store.queuedTotal(), QUEUE_DEPTH_TIMEOUT_MS).catch(() => Number.NaN));
+    metrics.source('offline_queue_depth', () => withTimeout(store.queuedTotal(), QUEUE_DEPTH_TIMEOUT_MS).catch(() => Number.NaN), { maxAgeMs: QUEUE_DEPTH_MAX_AGE_MS });
   }
 
   async onModuleDestroy(): Promise<void> {

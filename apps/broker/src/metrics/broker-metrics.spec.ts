@@ -43,6 +43,19 @@ describe('BrokerMetrics per-mesh series', () => {
     expect(sessions).toContain(`claudemesh_mesh_sessions{mesh="${meshId(3)}"} 10`);
   });
 
+  it('reads a gauge with a maximum age once while it is fresh, and again after a failed read', async () => {
+    const metrics = new BrokerMetrics({ enabled: true });
+    let reads = 0;
+    let fail = true;
+    metrics.source('offline_queue_depth', () => (++reads, fail ? Number.NaN : 7), { maxAgeMs: 60_000 });
+    expect(await metrics.registry.metrics()).toMatch(/^claudemesh_offline_queue_depth nan$/im);
+    fail = false;
+    // A NaN (the database did not answer) is not kept: the next scrape reads again.
+    expect(await metrics.registry.metrics()).toContain('claudemesh_offline_queue_depth 7');
+    await Promise.all([metrics.registry.metrics(), metrics.registry.metrics()]);
+    expect(reads).toBe(2);
+  });
+
   it('registers nothing and accepts every call when off', async () => {
     const metrics = new BrokerMetrics({ enabled: false });
     metrics.refusal('E_QUEUE_FULL', meshId(1));

@@ -41,6 +41,34 @@ export type MessageKind = 'accepted' | 'delivered' | 'read';
 /** A live value read at scrape time, never on the hot path. */
 export type GaugeSource = 'ws_connections' | 'sse_streams' | 'offline_queue_depth';
 
+/**
+ * How old the offline-queue count a scrape reports may be. Counting is a query: on the embedded
+ * database, whose one session every query shares, a count per scrape under load held up the
+ * traffic behind it (docs/performance.md "Metrics"); Prometheus scrapes every 15 s by default.
+ */
+export const QUEUE_DEPTH_MAX_AGE_MS = 15_000;
+
+/** A reader that answers from its last value while it is younger than `maxAgeMs`, and shares a read in flight. */
+function reuseFor(maxAgeMs: number, read: () => number | Promise<number>): () => Promise<number> {
+  let last: { value: number; at: number } | null = null;
+  let pending: Promise<number> | null = null;
+  return () => {
+    if (last && performance.now() - last.at < maxAgeMs) return Promise.resolve(last.value);
+    pending ??= Promise.resolve(read()).then(
+      (value) => {
+        pending = null;
+        if (!Number.isNaN(value)) last = { value, at: performance.now() };
+        return value;
+      },
+      (error: unknown) => {
+        pending = null;
+        throw error;
+      },
+    );
+    return pending;
+  };
+}
+
 /** The part of a pg.Pool that watchPool() reads and wraps. */
 export interface WatchablePool {
   connect: (...args: never[]) => unknown;
@@ -169,12 +197,12 @@ export class BrokerMetrics implements FrameMeter {
       });
     gauge('claudemesh_ws_connections', 'Authenticated WebSocket sessions on this node (hello completed)', 'ws_connections');
     gauge('claudemesh_sse_streams', 'Open SSE topic streams on this node', 'sse_streams');
-    gauge('claudemesh_offline_queue_depth', 'Deliveries waiting in the offline queue (state queued), over all members (read from the database at scrape time)', 'offline_queue_depth');
+    gauge('claudemesh_offline_queue_depth', `Deliveries waiting in the offline queue (state queued), over all members (counted in the database at most every ${QUEUE_DEPTH_MAX_AGE_MS / 1000} s)`, 'offline_queue_depth');
   }
 
   /** Where a gauge reads its value at scrape time. */
-  source(name: GaugeSource, read: () => number | Promise<number>): void {
-    if (this.enabled) this.sources.set(name, read);
+  source(name: GaugeSource, read: () => number | Promise<number>, opts: { maxAgeMs?: number } = {}): void {
+    if (this.enabled) this.sources.set(name, opts.maxAgeMs ? reuseFor(opts.maxAgeMs, read) : read);
   }
 
   /** A frame read from a client: its decoded type, or undefined when it did not decode. */
