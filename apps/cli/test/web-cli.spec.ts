@@ -89,7 +89,7 @@ describe('claudemesh web', () => {
 
   it('gives the owner\'s browser the admin capability with --admin, and refuses it to a member', async () => {
     const out = json<WebOut>(await ok(alice, ['web', '--admin', '--json']));
-    expect(out.capabilities).toEqual(['read', 'send', 'admin']);
+    expect([...out.capabilities].sort()).toEqual(['admin', 'read', 'send']);
     const refused = await cli(bob, ['web', '--admin', '--json'], direct);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/only an owner or admin .* gives a browser the admin capability/);
