@@ -119,9 +119,10 @@ export function metricsCostLines(row: Record<string, unknown>): string {
   const s = (m: 'off' | 'on') => row[m] as Record<string, number | null>;
   const line = (m: 'off' | 'on') =>
     `metrics ${m.padEnd(3)}: seed-load ${s(m)['seed_throughput_msgs_s']} msg/s, e2e p50 ${s(m)['seed_e2e_p50_ms']} ms, p99 ${s(m)['seed_e2e_p99_ms']} ms; saturation ${s(m)['saturation_msgs_s']} msg/s; broker RSS peak ${s(m)['broker_rss_peak_mb']} MB`;
+  const ratio = (key: string) => (typeof row[key] === 'number' ? (row[key] as number).toFixed(3) : 'n/a');
   return [
     line('off'),
     line('on'),
-    `on/off (medians of ${row['rounds']} rounds, ${row['db']}, /metrics scraped every ${row['scrape_ms']} ms, ${row['scrape_kb']} KB each): seed-load throughput ×${row['seed_throughput_ratio']}, p99 ×${row['seed_p99_ratio']}; saturation ×${row['saturation_ratio']} (targets: throughput ≥ ×0.95, p99 ≤ ×1.10)`,
+    `on/off (medians of ${row['rounds']} rounds, ${row['db']}, /metrics scraped every ${row['scrape_ms']} ms, ${row['scrape_kb']} KB each): seed-load throughput ×${ratio('seed_throughput_ratio')}, p99 ×${ratio('seed_p99_ratio')}; saturation ×${ratio('saturation_ratio')} (targets: throughput ≥ ×0.95, p99 ≤ ×1.10)`,
   ].join('\n');
 }
