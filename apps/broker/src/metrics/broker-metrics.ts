@@ -1,5 +1,5 @@
 import { CLIENT_FRAME_SCHEMAS, ERROR_CODES, HANDOFF_BUCKETS_MS, SERVER_FRAME_SCHEMAS } from '@claudemesh/core';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
 
 /** What `CLAUDEMESH_METRICS` and `CLAUDEMESH_METRICS_TOKEN` set (broker.config.ts). */
 export interface MetricsSettings {
@@ -85,28 +85,46 @@ const OTHER = 'other';
 const TYPE_PREFIX = '{"type":"';
 const ERROR_PREFIX = '{"type":"error","code":"';
 
-type Child = { inc(value?: number): void };
+/** One labelled value of a hot counter: the hot path adds to `n`, a scrape copies it out. */
+type Cell = { n: number };
 
-/** A labelled child, exported at 0 from the start (so a rate() sees its first increment). */
-function child<L extends string>(counter: Counter<L>, labels: Partial<Record<L, string>>): Child {
-  counter.inc(labels, 0);
-  return counter.labels(labels);
+/**
+ * A counter whose labelled values are plain numbers, written into the prom-client Counter only
+ * when scraped: an increment is `cell.n++` (prom-client's own inc builds a label hash and checks
+ * the labels on every call). Each cell is exported from the start, at 0, so a rate() sees its
+ * first increment.
+ */
+function cellCounter<L extends string>(config: CounterConfiguration<L>): (labels: Partial<Record<L, string>>) => Cell {
+  const cells: Array<{ labels: Partial<Record<L, string>>; cell: Cell }> = [];
+  new Counter<L>({
+    ...config,
+    collect() {
+      this.reset();
+      for (const { labels, cell } of cells) this.inc(labels, cell.n);
+    },
+  });
+  return (labels) => {
+    const cell = { n: 0 };
+    cells.push({ labels, cell });
+    return cell;
+  };
 }
 
 /**
  * The broker's Prometheus series (docs/self-hosting.md "Metrics"), in a registry of its own (one per
  * broker, so several in one process do not mix). Every labelled child is created up front over a
  * closed set of values (frame types, error codes, message kinds): a frame costs a map lookup and
- * an increment, nothing async, and no label ever carries a mesh, member, name, key or id.
+ * a number increment, nothing async. Labels carry no member, name, key or id; the mesh id only
+ * in claudemesh_mesh_sessions and claudemesh_refusals_total, bounded by MESH_LABEL_LIMIT.
  * When metrics are off nothing is registered or collected and every method returns at once.
  */
 export class BrokerMetrics implements FrameMeter {
   readonly enabled: boolean;
   readonly registry = new Registry();
-  private readonly framesIn = new Map<string, Child>();
-  private readonly framesOut = new Map<string, Child>();
-  private readonly errors = new Map<string, Child>();
-  private readonly messages = new Map<MessageKind, Child>();
+  private readonly framesIn = new Map<string, Cell>();
+  private readonly framesOut = new Map<string, Cell>();
+  private readonly errors = new Map<string, Cell>();
+  private readonly messages = new Map<MessageKind, Cell>();
   private readonly sources = new Map<GaugeSource, () => number | Promise<number>>();
   private readonly commitBatch: Histogram | null = null;
   private readonly commitSeconds: Histogram | null = null;
@@ -125,15 +143,15 @@ export class BrokerMetrics implements FrameMeter {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
-    const frames = new Counter({ name: 'claudemesh_frames_total', help: 'WebSocket frames, by direction (in: from clients, out: to clients) and frame type; type "invalid" is a client frame that did not decode', labelNames: ['direction', 'type'] as const, registers });
-    for (const type of [...Object.keys(CLIENT_FRAME_SCHEMAS), INVALID]) this.framesIn.set(type, child(frames, { direction: 'in', type }));
-    for (const type of [...Object.keys(SERVER_FRAME_SCHEMAS), OTHER]) this.framesOut.set(type, child(frames, { direction: 'out', type }));
+    const frames = cellCounter({ name: 'claudemesh_frames_total', help: 'WebSocket frames, by direction (in: from clients, out: to clients) and frame type; type "invalid" is a client frame that did not decode', labelNames: ['direction', 'type'] as const, registers });
+    for (const type of [...Object.keys(CLIENT_FRAME_SCHEMAS), INVALID]) this.framesIn.set(type, frames({ direction: 'in', type }));
+    for (const type of [...Object.keys(SERVER_FRAME_SCHEMAS), OTHER]) this.framesOut.set(type, frames({ direction: 'out', type }));
 
-    const errors = new Counter({ name: 'claudemesh_errors_total', help: 'Errors answered, by protocol error code: WebSocket error frames and REST error responses', labelNames: ['code'] as const, registers });
-    for (const code of [...Object.keys(ERROR_CODES), OTHER]) this.errors.set(code, child(errors, { code }));
+    const errors = cellCounter({ name: 'claudemesh_errors_total', help: 'Errors answered, by protocol error code: WebSocket error frames and REST error responses', labelNames: ['code'] as const, registers });
+    for (const code of [...Object.keys(ERROR_CODES), OTHER]) this.errors.set(code, errors({ code }));
 
-    const messages = new Counter({ name: 'claudemesh_messages_total', help: 'Direct and group messages (WebSocket send frames): accepted (stored, not a duplicate), and deliveries that became delivered or read', labelNames: ['kind'] as const, registers });
-    for (const kind of ['accepted', 'delivered', 'read'] as const) this.messages.set(kind, child(messages, { kind }));
+    const messages = cellCounter({ name: 'claudemesh_messages_total', help: 'Direct and group messages (WebSocket send frames): accepted (stored, not a duplicate), and deliveries that became delivered or read', labelNames: ['kind'] as const, registers });
+    for (const kind of ['accepted', 'delivered', 'read'] as const) this.messages.set(kind, messages({ kind }));
 
     this.commitBatch = new Histogram({ name: 'claudemesh_topic_commit_batch_size', help: 'Topic posts written by one group commit (one transaction)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.commitSeconds = new Histogram({ name: 'claudemesh_topic_commit_seconds', help: 'Duration of one group commit of topic posts, from its start to its commit or failure', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
@@ -208,7 +226,7 @@ export class BrokerMetrics implements FrameMeter {
   /** A frame read from a client: its decoded type, or undefined when it did not decode. */
   frameIn(type: string | undefined): void {
     if (!this.enabled) return;
-    (this.framesIn.get(type ?? INVALID) ?? this.framesIn.get(INVALID)!).inc();
+    (this.framesIn.get(type ?? INVALID) ?? this.framesIn.get(INVALID)!).n++;
   }
 
   /**
@@ -218,7 +236,7 @@ export class BrokerMetrics implements FrameMeter {
   frameOut(frame: string, meshId?: string): void {
     if (!this.enabled) return;
     const type = frame.startsWith(TYPE_PREFIX) ? frame.slice(TYPE_PREFIX.length, frame.indexOf('"', TYPE_PREFIX.length)) : OTHER;
-    (this.framesOut.get(type) ?? this.framesOut.get(OTHER)!).inc();
+    (this.framesOut.get(type) ?? this.framesOut.get(OTHER)!).n++;
     if (type === 'error') this.error(frame.startsWith(ERROR_PREFIX) ? frame.slice(ERROR_PREFIX.length, frame.indexOf('"', ERROR_PREFIX.length)) : OTHER, meshId);
   }
 
@@ -230,7 +248,7 @@ export class BrokerMetrics implements FrameMeter {
   /** An error answered (a WebSocket error frame, or a REST error response), with the caller's mesh when known. */
   error(code: string, meshId?: string): void {
     if (!this.enabled) return;
-    (this.errors.get(code) ?? this.errors.get(OTHER)!).inc();
+    (this.errors.get(code) ?? this.errors.get(OTHER)!).n++;
     if (isRefusal(code)) this.refusal(code, meshId);
   }
 
@@ -295,7 +313,7 @@ export class BrokerMetrics implements FrameMeter {
   }
 
   message(kind: MessageKind, n = 1): void {
-    if (this.enabled && n > 0) this.messages.get(kind)!.inc(n);
+    if (this.enabled && n > 0) this.messages.get(kind)!.n += n;
   }
 
   /** A delivery confirmed `seconds` after its message was accepted (end-to-end handoff). */
