@@ -177,7 +177,7 @@ describe('metrics on embedded', () => {
 
     it('counts a WebSocket refusal under the mesh of the connection, and a refusal before any mesh under "none"', async () => {
       const alice = await addMember(tb, mesh, 'alice');
-      await addMember(tb, mesh, 'carol');
+      const carol = await addMember(tb, mesh, 'carol');
       const a = await connectClient(tb, mesh, alice);
       clients.push(a);
       const before = await scrape(tb);
@@ -191,6 +191,14 @@ describe('metrics on embedded', () => {
       expect(delta(`claudemesh_refusals_total{code="E_QUEUE_FULL",mesh="${mesh.meshId}"}`)).toBe(1);
       expect(delta('claudemesh_refusals_total{code="E_TOO_LARGE",mesh="none"}')).toBe(1);
       expect(delta('claudemesh_errors_total{code="E_QUEUE_FULL"}')).toBe(1);
+      // The one DM stored waits for carol; the refused one added nothing.
+      expect(delta('claudemesh_offline_queue_depth')).toBe(1);
+
+      // Carol comes online and confirms it: the queue is back where it was.
+      const inbox: InboundMessage[] = [];
+      clients.push(await connectClient(tb, mesh, carol, {}, inbox));
+      await waitFor(() => inbox.some((m) => m.text === 'queued for carol'), 'carol to receive the queued DM');
+      await until(async () => sample(await scrape(tb), 'claudemesh_offline_queue_depth') === sample(before, 'claudemesh_offline_queue_depth'), 'the queue depth to drop');
     });
   });
 

@@ -81,7 +81,7 @@ function envExample(): { set: Record<string, string>; listed: Record<string, str
 }
 
 /** Variables only docker-compose.yml reads (the broker's schema does not know them). */
-const COMPOSE_ONLY = ['POSTGRES_PASSWORD', 'CLAUDEMESH_PORT'];
+const COMPOSE_ONLY = ['POSTGRES_PASSWORD', 'CLAUDEMESH_PORT', 'GRAFANA_PORT'];
 /** Settings the image sets itself (ENV), so their `#NAME=value` line shows the image's value. */
 const IMAGE_SET = ['HOST', 'PORT', 'DATA_DIR', 'CLAUDEMESH_HOME'];
 
@@ -107,7 +107,7 @@ interface Service {
   volumes?: string[];
   ports?: string[];
 }
-const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, Service & { secrets?: string[] }>; volumes: Record<string, unknown>; secrets?: Record<string, { environment?: string }> };
 const services = compose.services;
 
 const launcherDirs: string[] = [];
@@ -167,6 +167,35 @@ describe('docker-compose.yml', () => {
     expect(nats?.command).toContain('-js');
     // Without a profile only the broker and postgres start.
     expect(Object.entries(services).filter(([, s]) => !s.profiles).map(([name]) => name).sort()).toEqual(['broker', 'postgres']);
+  });
+
+  it('has the monitoring profile: Prometheus scraping the broker with the metrics token, Grafana provisioned with it and the dashboard', () => {
+    const { prometheus, grafana } = services;
+    expect(prometheus?.profiles).toEqual(['monitoring']);
+    expect(grafana?.profiles).toEqual(['monitoring']);
+    // Prometheus: its config is the repository's, its token the broker's CLAUDEMESH_METRICS_TOKEN, as a secret file.
+    const configMount = prometheus!.volumes!.find((v) => v.endsWith(':/etc/prometheus/prometheus.yml:ro'))!;
+    const config = parseYaml(read(configMount.split(':')[0]!)) as { scrape_configs: Array<{ metrics_path: string; authorization: { type: string; credentials_file: string }; static_configs: Array<{ targets: string[] }> }> };
+    const [job] = config.scrape_configs;
+    expect(job!.metrics_path).toBe('/metrics');
+    expect(job!.authorization).toEqual({ type: 'Bearer', credentials_file: '/run/secrets/metrics_token' });
+    expect(prometheus!.secrets).toEqual(['metrics_token']);
+    expect(compose.secrets?.['metrics_token']?.environment).toBe('CLAUDEMESH_METRICS_TOKEN');
+    expect(Object.keys(BrokerEnv.shape)).toContain('CLAUDEMESH_METRICS_TOKEN');
+    // The target is the broker service on the port its healthcheck and the image use.
+    expect(job!.static_configs[0]!.targets).toEqual([`broker:${imageEnv()['PORT']}`]);
+    expect(prometheus!.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    // Grafana: provisioning from the repository, Prometheus as the default data source, the dashboard file mounted where the provider reads.
+    const provisioning = grafana!.volumes!.find((v) => v.endsWith(':/etc/grafana/provisioning:ro'))!.split(':')[0]!;
+    const datasources = parseYaml(read(join(provisioning, 'datasources', 'prometheus.yml'))) as { datasources: Array<{ type: string; url: string; isDefault: boolean }> };
+    expect(datasources.datasources[0]).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090', isDefault: true });
+    const providers = parseYaml(read(join(provisioning, 'dashboards', 'claudemesh.yml'))) as { providers: Array<{ options: { path: string } }> };
+    const dashboardMount = grafana!.volumes!.find((v) => v.startsWith('./docs/grafana/claudemesh.json:'))!;
+    expect(dashboardMount.split(':')[1]).toBe(`${providers.providers[0]!.options.path}/claudemesh.json`);
+    // The dashboard asks for a Prometheus data source: the provisioned one is picked.
+    const dashboard = JSON.parse(read('docs/grafana/claudemesh.json')) as { templating: { list: Array<{ name: string; type: string; query: string }> } };
+    expect(dashboard.templating.list.find((v) => v.type === 'datasource')).toMatchObject({ query: 'prometheus' });
+    expect(grafana!.ports).toEqual(['127.0.0.1:${GRAFANA_PORT:-3000}:3000']);
   });
 });
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ProtocolError, serverFrame, type ReceiptEntry, type SendFrame, type ServerFrameMap } from '@claudemesh/core';
 import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
@@ -24,9 +24,13 @@ const QUEUE_DEPTH_TIMEOUT_MS = 2_000;
 type Ack = Omit<ServerFrameMap['ack'], 'type'>;
 
 @Injectable()
-export class MessagingService implements OnModuleDestroy {
+export class MessagingService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly sends: GroupCommitWriter<NewMessage & { push: (id: string, at: number) => string }, StoredMessage>;
   private readonly receipts: GroupCommitWriter<StateChange, undefined>;
+
+  private readonly embedded: boolean;
+  /** Deliveries in state `queued`, kept in memory on the embedded database (null: not kept). */
+  private queued: number | null = null;
 
   constructor(
     private readonly store: MessageStore,
@@ -45,6 +49,7 @@ export class MessagingService implements OnModuleDestroy {
         const r = results[i]!;
         if (r.duplicate) return;
         metrics.message('accepted');
+        if (this.queued !== null) this.queued += m.recipients.length;
         analytics.accepted(m.meshId, r.acceptedAt, m.ciphertext.length);
         if (m.keyEpoch !== null) this.meshEpochs.stored(m.meshId, m.keyEpoch);
         const frame = m.push(r.messageId, r.acceptedAt);
@@ -57,6 +62,7 @@ export class MessagingService implements OnModuleDestroy {
       for (const row of changed) {
         metrics.message(row.state);
         if (!row.delivered_now) continue;
+        if (this.queued !== null) this.queued -= 1;
         const sentAt = row.sent_at.getTime();
         const at = row.at.getTime();
         metrics.handoff(Math.max(0, at - sentAt) / 1000);
@@ -65,8 +71,21 @@ export class MessagingService implements OnModuleDestroy {
       this.publishReceipts(changed, changes);
       return changes.map(() => undefined);
     }, { maxItems: 5_000 });
-    // Read at scrape time; NaN when the database does not answer within the scrape's patience.
-    metrics.source('offline_queue_depth', () => withTimeout(store.queuedTotal(), QUEUE_DEPTH_TIMEOUT_MS).catch(() => Number.NaN), { maxAgeMs: QUEUE_DEPTH_MAX_AGE_MS });
+    this.embedded = !config.databaseUrl?.trim();
+    if (this.embedded) metrics.source('offline_queue_depth', () => this.queued ?? Number.NaN);
+    // Postgres, which several nodes may share: counted there, at most every QUEUE_DEPTH_MAX_AGE_MS;
+    // NaN when the database does not answer within the scrape's patience.
+    else metrics.source('offline_queue_depth', () => withTimeout(store.queuedTotal(), QUEUE_DEPTH_TIMEOUT_MS).catch(() => Number.NaN), { maxAgeMs: QUEUE_DEPTH_MAX_AGE_MS });
+  }
+
+  /**
+   * On the embedded database the offline queue's depth is kept here: counted once before the
+   * broker listens, then moved by every delivery stored (+1) and every first confirmation (-1) —
+   * exact, as this process is the only writer and deliveries are never deleted. A count per scrape
+   * would be a query on the one session every other query waits for (docs/performance.md "Metrics").
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.embedded && this.metrics.enabled) this.queued = await this.store.queuedTotal();
   }
 
   async onModuleDestroy(): Promise<void> {
