@@ -42,9 +42,9 @@ export type MessageKind = 'accepted' | 'delivered' | 'read';
 export type GaugeSource = 'ws_connections' | 'sse_streams' | 'offline_queue_depth';
 
 /**
- * How old the offline-queue count a scrape reports may be. Counting is a query: on the embedded
- * database, whose one session every query shares, a count per scrape under load held up the
- * traffic behind it (docs/performance.md "Metrics"); Prometheus scrapes every 15 s by default.
+ * How old the offline-queue count a scrape reports may be, on Postgres (Prometheus scrapes every
+ * 15 s by default). The embedded database keeps the depth in memory instead (MessagingService):
+ * there a count per scrape under load held up every query behind it (docs/performance.md "Metrics").
  */
 export const QUEUE_DEPTH_MAX_AGE_MS = 15_000;
 
@@ -215,7 +215,7 @@ export class BrokerMetrics implements FrameMeter {
       });
     gauge('claudemesh_ws_connections', 'Authenticated WebSocket sessions on this node (hello completed)', 'ws_connections');
     gauge('claudemesh_sse_streams', 'Open SSE topic streams on this node', 'sse_streams');
-    gauge('claudemesh_offline_queue_depth', `Deliveries waiting in the offline queue (state queued), over all members (counted in the database at most every ${QUEUE_DEPTH_MAX_AGE_MS / 1000} s)`, 'offline_queue_depth');
+    gauge('claudemesh_offline_queue_depth', `Deliveries waiting in the offline queue (state queued), over all members (Postgres: counted at most every ${QUEUE_DEPTH_MAX_AGE_MS / 1000} s; embedded: kept in memory)`, 'offline_queue_depth');
   }
 
   /** Where a gauge reads its value at scrape time. */
