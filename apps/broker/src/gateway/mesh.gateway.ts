@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import type { BusEvent } from '../bus/bus.js';
+import type { Connection } from './connection.js';
 import { isDatabaseUnavailable } from '../common/protocol-exception.filter.js';
 import { ApiKeysService } from '../apikeys/api-keys.service.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
@@ -18,7 +19,7 @@ import { InboundGate } from '../limits/inbound-gate.js';
 import type { LimitSettings } from '../limits/limits.config.js';
 import { Outbound } from '../limits/outbound.js';
 import { PREAUTH_RETRY_AFTER_MS, PreAuthBudget, PreAuthTracker } from '../limits/preauth.js';
-import { COSTLY_FRAMES, NEVER_REFUSED, RateLimiter, type RateBuckets } from '../limits/rate-limiter.js';
+import { COSTLY_FRAMES, NEVER_REFUSED, RateLimiter } from '../limits/rate-limiter.js';
 import { requireScope, topicInScope } from '../meshes/member-scope.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
 import { MeshesService } from '../meshes/meshes.service.js';
@@ -33,25 +34,6 @@ const refOf = (frame: ClientFrame): string | undefined => ('req_id' in frame ? f
 
 /** Frames above the soft limit get E_TOO_LARGE and the connection lives; above this hard cap ws closes it (1009). */
 export const HARD_MAX_PAYLOAD = 4 * LIMITS.maxFrameBytes;
-
-interface Connection {
-  ws: WebSocket;
-  /** Every write, before and after hello, goes through the outbound budget. */
-  out: Outbound;
-  /** Every frame read goes through the bound on frames in flight. */
-  inbound: InboundGate;
-  rates: RateBuckets;
-  ip: string;
-  /** What it sent before hello; null once hello completed (its pre-hello slot is given back then). */
-  preauth: PreAuthBudget | null;
-  challenge: string | null;
-  session: LiveSession | null;
-  helloPending: boolean;
-  helloTimer: NodeJS.Timeout;
-  /** What this connection's log lines carry: its short id, and after hello its member and mesh. */
-  log: LogContext;
-  openedAt: number;
-}
 
 /** The WebSocket edge: decode, authenticate, dispatch to services, encode. No business logic here. */
 @WebSocketGateway({ path: '/ws', maxPayload: HARD_MAX_PAYLOAD })
