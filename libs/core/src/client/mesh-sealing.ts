@@ -4,7 +4,7 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { ensureFirstEpoch, publishRotation, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { ensureFirstEpoch, publishRotation, rotateAhead, rotationInFlight, sealedSendSlot, syncAfterStale, syncEpochs } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
 import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
@@ -113,6 +113,16 @@ export class MeshSealing {
    */
   async send(to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>): Promise<Ack> {
     const ring = await this.keyring();
+    // At most SEALED_SEND_WINDOW of this keyring's mesh-scope sends in flight, as for a topic's posts.
+    const release = await sealedSendSlot(ring, MESH_SCOPE);
+    try {
+      return await this.sendUnder(ring, to, plaintext, options, legacy);
+    } finally {
+      release();
+    }
+  }
+
+  private async sendUnder(ring: EpochKeyring, to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>): Promise<Ack> {
     if (ring.currentEpoch(MESH_SCOPE) === 0) await this.sync();
     for (let attempt = 0; ; attempt++) {
       const id = attempt === 0 && options.id !== undefined ? options.id : newClientId();

@@ -3,7 +3,7 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { ensureFirstEpoch, rotateAhead, rotationInFlight, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
+import { ensureFirstEpoch, rotateAhead, rotationInFlight, sealedSendSlot, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
 import type { MeshApi, TopicPostResult } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -70,6 +70,16 @@ export async function meshMembersWithKeys(client: MeshClient | MeshApi): Promise
  */
 export async function topicSendEncrypted(client: SealedTopicTransport, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   const scope = topicScope(topic);
+  // At most SEALED_SEND_WINDOW of this keyring's posts to the topic in flight: sealed once a place is free.
+  const release = await sealedSendSlot(ring, scope);
+  try {
+    return await sendSealedPost(client, ring, topic, scope, text, o);
+  } finally {
+    release();
+  }
+}
+
+async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, topic: string, scope: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
   // Refusals count against the limit only while the topic's epoch stands still: with many posts in
   // flight an epoch can fill up (scheduled rotation) before a post gets through, and each refusal
