@@ -4,7 +4,7 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { ensureFirstEpoch, publishRotation, rotateAhead, rotationInFlight, sealedSendSlot, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { ensureFirstEpoch, publishRotation, rotateAhead, sealedSendSlot, syncAfterStale, syncEpochs, type SendSlot } from './epoch-sync.js';
 import type { MeshClient } from './mesh-client.js';
 import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
@@ -114,15 +114,15 @@ export class MeshSealing {
   async send(to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>): Promise<Ack> {
     const ring = await this.keyring();
     // At most SEALED_SEND_WINDOW of this keyring's mesh-scope sends in flight, as for a topic's posts.
-    const release = await sealedSendSlot(ring, MESH_SCOPE);
+    const slot = await sealedSendSlot(ring, MESH_SCOPE);
     try {
-      return await this.sendUnder(ring, to, plaintext, options, legacy);
+      return await this.sendUnder(ring, to, plaintext, options, legacy, slot);
     } finally {
-      release();
+      slot.release();
     }
   }
 
-  private async sendUnder(ring: EpochKeyring, to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>): Promise<Ack> {
+  private async sendUnder(ring: EpochKeyring, to: string, plaintext: string | Uint8Array, options: MeshSendOptions, legacy: (id: string) => Promise<Ack>, slot: SendSlot): Promise<Ack> {
     if (ring.currentEpoch(MESH_SCOPE) === 0) await this.sync();
     for (let attempt = 0; ; attempt++) {
       const id = attempt === 0 && options.id !== undefined ? options.id : newClientId();
@@ -137,9 +137,9 @@ export class MeshSealing {
           await publishRotation(this.client, ring, MESH_SCOPE, { members: await meshMembersWithKeys(this.client), reason: 'member_added' });
           this.changed();
         }
-        // Not under an epoch this client is replacing right now (rotateAhead): the broker would refuse it.
-        const rotating = rotationInFlight(ring, MESH_SCOPE);
-        if (rotating) await rotating;
+        // Not under an epoch this client is replacing right now (rotateAhead: the broker would refuse
+        // it), nor past the room its epoch has left while the next one is being made.
+        await slot.ready();
         const epoch = ring.currentEpoch(MESH_SCOPE);
         if (ring.context(MESH_SCOPE, epoch) === null) await this.sync();
         let sealed;
@@ -150,10 +150,18 @@ export class MeshSealing {
           if (isCryptoError(error) && error.code === 'E_SENDER_UNAUTHORIZED') throw new ProtocolError('E_FORBIDDEN', `this member is not listed in mesh epoch ${epoch}: an owner, an admin or a listed member publishes the next epoch`);
           throw error;
         }
-        const ack = await this.client.sendFrame({
-          type: 'send', id, to, body_version: 2, key_epoch: sealed.epoch, nonce: sealed.message.nonce, ciphertext: sealed.message.ciphertext, sig: sealed.message.sig,
-          ...(options.receipts ? { receipts: options.receipts } : {}),
-        });
+        slot.sealed(sealed.epoch);
+        let ack: Ack;
+        try {
+          ack = await this.client.sendFrame({
+            type: 'send', id, to, body_version: 2, key_epoch: sealed.epoch, nonce: sealed.message.nonce, ciphertext: sealed.message.ciphertext, sig: sealed.message.sig,
+            ...(options.receipts ? { receipts: options.receipts } : {}),
+          });
+        } catch (error) {
+          slot.answered();
+          throw error;
+        }
+        slot.answered(ack.epoch_due);
         // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
         if (ack.epoch_due) void rotateAhead(this.client, ring, MESH_SCOPE, ack.epoch_due, () => meshMembersWithKeys(this.client))?.then((rotated) => rotated && this.changed());
         return ack;

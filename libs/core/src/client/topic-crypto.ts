@@ -3,7 +3,7 @@ import type { TopicMessage } from '../protocol/v1/api.js';
 import { ProtocolError } from '../protocol/v1/errors.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { ensureFirstEpoch, rotateAhead, rotationInFlight, sealedSendSlot, syncAfterStale, syncEpochs, syncHistory, type EpochTransport } from './epoch-sync.js';
+import { ensureFirstEpoch, rotateAhead, sealedSendSlot, syncAfterStale, syncEpochs, syncHistory, type EpochTransport, type SendSlot } from './epoch-sync.js';
 import type { MeshApi, TopicPostResult } from './api-client.js';
 import type { MeshClient } from './mesh-client.js';
 import type { SealedTopicBody } from './topic-client.js';
@@ -71,15 +71,15 @@ export async function meshMembersWithKeys(client: MeshClient | MeshApi): Promise
 export async function topicSendEncrypted(client: SealedTopicTransport, ring: EpochKeyring, topic: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
   const scope = topicScope(topic);
   // At most SEALED_SEND_WINDOW of this keyring's posts to the topic in flight: sealed once a place is free.
-  const release = await sealedSendSlot(ring, scope);
+  const slot = await sealedSendSlot(ring, scope);
   try {
-    return await sendSealedPost(client, ring, topic, scope, text, o);
+    return await sendSealedPost(client, ring, topic, scope, text, o, slot);
   } finally {
-    release();
+    slot.release();
   }
 }
 
-async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, topic: string, scope: string, text: string, o: EncryptedSendOptions): Promise<TopicMessage> {
+async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, topic: string, scope: string, text: string, o: EncryptedSendOptions, slot: SendSlot): Promise<TopicMessage> {
   if (ring.currentEpoch(scope) === 0) await syncEpochs(client, ring, scope);
   // Refusals count against the limit only while the topic's epoch stands still: with many posts in
   // flight an epoch can fill up (scheduled rotation) before a post gets through, and each refusal
@@ -88,15 +88,17 @@ async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, 
   let crossed = 0;
   for (let attempt = 0; ; attempt++) {
     if (ring.currentEpoch(scope) === 0) await ensureFirstEpoch(client, ring, scope, o.members);
-    // Not under an epoch this client is replacing right now: the broker would refuse it once the new one is in.
-    const rotating = rotationInFlight(ring, scope);
-    if (rotating) await rotating;
+    // Not under an epoch this client is replacing right now (the broker would refuse it once the new
+    // one is in), nor past the room its epoch has left while the next one is being made.
+    await slot.ready();
     const id = o.id ?? newClientId();
     const { epoch, message } = ring.encrypt(scope, id, text);
+    slot.sealed(epoch);
     let posted: TopicPostResult;
     try {
       posted = await client.topicSendSealed(topic, id, { key_epoch: epoch, ...message, mentions: [...(o.mentions ?? [])] }, o.replyTo !== undefined ? { replyTo: o.replyTo } : {});
     } catch (error) {
+      slot.answered();
       if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_STALE')) throw error;
       const current = error.details.current_epoch ?? 0;
       if (current > lastRefused) {
@@ -108,6 +110,7 @@ async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, 
       await syncAfterStale(client, ring, scope, error, o.members, `#${topic}`);
       continue;
     }
+    slot.answered(posted.epoch_due);
     // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
     if (posted.epoch_due) void rotateAhead(client, ring, scope, posted.epoch_due, o.members);
     return posted.message;
