@@ -115,6 +115,72 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
     expect(rotateAhead(a, ra, scope, due!, members)).toBeNull();
   });
 
+  it('publishes a rotation made ahead only once its own post under the old epoch is answered, so that post is stored, not refused as stale', async () => {
+    const a = await connectClient(tb, mesh, ann);
+    clients.push(a);
+    await createTopic('drained');
+    const ra = ring(ann);
+    const scope = topicScope('drained');
+    const members = (): Promise<string[]> => meshMembersWithKeys(a);
+    await topicSendEncrypted(a, ra, 'drained', 'first', { members });
+    // The second post is sealed under epoch 1 and held on its way out.
+    let reached!: () => void;
+    const atSend = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const held: SealedTopicTransport = { ...transportOf(a), topicSendSealed: async (topic, id, body, options) => {
+      reached();
+      await gate;
+      const posted = await a.topicSendSealed(topic, id, body, options);
+      order.push(`post ${body.key_epoch}`);
+      return posted;
+    } };
+    const second = topicSendEncrypted(held, ra, 'drained', 'second', { members });
+    await atSend;
+    const publishing: SealedTopicTransport = { ...transportOf(a), publishEpoch: async (signed, seals) => {
+      order.push(`publish ${signed.manifest.epoch}`);
+      return a.publishEpoch(signed, seals);
+    } };
+    const ahead = rotateAhead(publishing, ra, scope, { epoch: 1, remaining_messages: 1, due_at: null }, members);
+    expect(ahead).not.toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(order).toEqual([]);
+    release();
+    expect((await second).key_epoch).toBe(1);
+    expect(await ahead).toBe(true);
+    expect(order).toEqual(['post 1', 'publish 2']);
+  });
+
+  it('seals no more under an epoch than the room its hint names: a post past it waits for the rotation instead of being refused at the bound', async () => {
+    const a = await connectClient(tb, mesh, ann);
+    clients.push(a);
+    await createTopic('budgeted');
+    const ra = ring(ann);
+    const members = (): Promise<string[]> => meshMembersWithKeys(a);
+    const refusals: string[] = [];
+    const counting = (gate?: Promise<void>): SealedTopicTransport => ({ ...transportOf(a), topicSendSealed: async (topic, id, body, options) => {
+      await gate;
+      return a.topicSendSealed(topic, id, body, options).catch((error: unknown) => {
+        refusals.push((error as ProtocolError).code);
+        throw error;
+      });
+    } });
+    await topicSendEncrypted(counting(), ra, 'budgeted', 'one', { members });
+    // Epochs of 3: "three" is sealed under epoch 1 and held on its way; "two" is stored second and
+    // its ack says 1 message remains — taken by "three", in flight. So "four" has no room in epoch 1.
+    let release!: () => void;
+    const third = topicSendEncrypted(counting(new Promise<void>((resolve) => (release = resolve))), ra, 'budgeted', 'three', { members });
+    const second = await topicSendEncrypted(counting(), ra, 'budgeted', 'two', { members });
+    expect(second.key_epoch).toBe(1);
+    const fourth = topicSendEncrypted(counting(), ra, 'budgeted', 'four', { members });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect((await third).key_epoch).toBe(1);
+    expect((await fourth).key_epoch).toBe(2);
+    expect(refusals).toEqual([]);
+  });
+
   it('lands every one of many posts in flight at once, however many epochs fill up meanwhile', async () => {
     const a = await connectClient(tb, mesh, ann);
     clients.push(a);
