@@ -39,7 +39,7 @@ const MAX_POST_BATCH = 128;
 /**
  * The group commit of topic posts (docs/performance.md "Group commit"): posts to one topic queue up
  * while the topic's previous batch is being written, and go together in the next transaction — one
- * row lock, one members read, one multi-row INSERT, one commit.
+ * statement for the row lock, the members and the current epoch, one multi-row INSERT, one commit.
  */
 export class TopicWriter {
   private readonly postQueues = new Map<string, PostJob[]>();
@@ -101,16 +101,16 @@ export class TopicWriter {
     const state = batch[0]!.scope.state;
     const epochScope = topicScope(t.name);
     return transaction(this.ds, async (qr) => {
-      let current = 0;
-      if (batch.some((j) => j.sealed)) {
-        const [lock] = await rows<{ current_epoch: number }>(
-          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, state.mesh.id, epochScope],
-        );
-        current = Number(lock?.current_epoch ?? 0);
-      } else {
-        await qr.query('SELECT id FROM topics WHERE id = $1 FOR NO KEY UPDATE', [t.id]);
-      }
-      const inTopic = new Set((await rows<{ member_id: string }>(qr, 'SELECT member_id FROM topic_members WHERE topic_id = $1', [t.id])).map((r) => String(r.member_id)));
+      // The topic's row lock, its members and (for sealed posts) its current epoch in one statement.
+      const membersCol = 'ARRAY(SELECT member_id::text FROM topic_members WHERE topic_id = $1) AS members';
+      const sealedBatch = batch.some((j) => j.sealed);
+      const [lock] = sealedBatch
+        ? await rows<{ current_epoch: number; members: string[] }>(
+          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, state.mesh.id, epochScope],
+        )
+        : await rows<{ current_epoch: number; members: string[] }>(qr, `SELECT 0 AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id]);
+      const current = Number(lock?.current_epoch ?? 0);
+      const inTopic = new Set(lock?.members ?? []);
       const out: Array<StoredPost | null | ProtocolError> = new Array<StoredPost | null | ProtocolError>(batch.length).fill(null);
       const stored: StoredPost[] = [];
       /** The posts that passed their own checks, with their index in the batch and the sender of the message they reply to. */

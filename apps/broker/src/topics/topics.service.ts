@@ -272,7 +272,7 @@ export class TopicsService implements OnApplicationBootstrap {
       if (sealed && reserved !== null) this.sealedPosts.release(scope.state.mesh.id, epochScope, sealed.key_epoch);
       reserved = null;
     };
-    // Posts to one topic are committed in batches (group commit): one lock, one members read and one
+    // Posts to one topic are committed in batches (group commit): one lock-and-members read and one
     // commit for all that arrived while the previous batch was being written (TopicWriter).
     const stored = this.writer.enqueue({ scope, t, name, sealed, text, replyTo: body.reply_to, clientId, use, onReserved: (n) => (reserved = n) });
     const settled = stored.then((r) => {
