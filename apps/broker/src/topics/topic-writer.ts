@@ -1,7 +1,7 @@
 import { ProtocolError } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
 import type { DataSource } from 'typeorm';
-import { rows, transaction } from '../db/sql.js';
+import { preparedRows, rows, transaction } from '../db/sql.js';
 import { currentEpochSql } from '../epochs/current-epoch.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
 import type { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
@@ -105,10 +105,10 @@ export class TopicWriter {
       const membersCol = 'ARRAY(SELECT member_id::text FROM topic_members WHERE topic_id = $1) AS members';
       const sealedBatch = batch.some((j) => j.sealed);
       const [lock] = sealedBatch
-        ? await rows<{ current_epoch: number; members: string[] }>(
+        ? await preparedRows<{ current_epoch: number; members: string[] }>(
           qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, state.mesh.id, epochScope],
         )
-        : await rows<{ current_epoch: number; members: string[] }>(qr, `SELECT 0 AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id]);
+        : await preparedRows<{ current_epoch: number; members: string[] }>(qr, `SELECT 0 AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id]);
       const current = Number(lock?.current_epoch ?? 0);
       const inTopic = new Set(lock?.members ?? []);
       const out: Array<StoredPost | null | ProtocolError> = new Array<StoredPost | null | ProtocolError>(batch.length).fill(null);
@@ -146,7 +146,7 @@ export class TopicWriter {
       // id already stored (or twice in the batch) inserts nothing and answers null for that post.
       const col = <T>(f: (j: PostJob) => T): T[] => ready.map((r) => f(r.job));
       const b64 = (v: string | undefined): string | null => (v === undefined ? null : Buffer.from(v, 'base64url').toString('base64'));
-      const inserted = ready.length === 0 ? [] : await rows<{ id: string; created_at: Date; sender_member_id: string; client_id: string }>(
+      const inserted = ready.length === 0 ? [] : await preparedRows<{ id: string; created_at: Date; sender_member_id: string; client_id: string }>(
         qr,
         `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
          SELECT $1, $2, u.sender, u.client_id, u.reply_to, u.body_version, u.body, decode(u.nonce, 'base64'), decode(u.ciphertext, 'base64'), u.key_epoch, u.sig

@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { BUS, memberTopic, topicChannel, type Bus } from '../bus/bus.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
 import { SEARCH_CONCURRENCY, type SearchLimits } from '../config/rest-limits.config.js';
-import { rows, transaction } from '../db/sql.js';
+import { preparedRows, rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { PushService } from '../push/push.service.js';
 import { SealedPostCheck, type EpochUseNow } from './sealed-post.check.js';
@@ -147,7 +147,7 @@ export class TopicsService implements OnApplicationBootstrap {
   /** The topic if the scope may see it; otherwise the error that says why. */
   async resolve(scope: TopicScope, name: string): Promise<ResolvedTopic> {
     if (scope.topics && !scope.topics.has(name)) throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${[...scope.topics].map((t) => `#${t}`).join(', ')}`);
-    const [t] = await rows<ResolvedTopic>(
+    const [t] = await preparedRows<ResolvedTopic>(
       this.ds,
       `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.history, t.created_at, me.member_id IS NOT NULL AS joined
        FROM topics t LEFT JOIN topic_members me ON me.topic_id = t.id AND me.member_id = $3 WHERE t.mesh_id = $1 AND t.name = $2`,
