@@ -1,6 +1,6 @@
 import {
   EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
-  type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
+  type EpochEvent, type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
 import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
@@ -169,6 +169,22 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     }
     ringReady(ring);
     side = { mesh, client, ring, key: identity.publicKey, ringFile };
+    // Epochs pushed as they are published (the topics' rotations included) go straight into the
+    // keyring: a push under a new epoch then opens at once, not after a read and a sync.
+    client.on('epoch', (e: EpochEvent) => {
+      const seal = e.seal;
+      try {
+        ring.ingest(
+          e.scope,
+          e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
+          seal ? [{ epoch: seal.epoch, seal: { recipient: seal.recipient, sealer: seal.sealer, sealed: seal.sealed, sig: seal.sig, ...(seal.via_epoch !== undefined ? { via_epoch: seal.via_epoch } : {}) } }] : [],
+        );
+      } catch (error) {
+        // What does not verify is not kept; a lane's read syncs the scope from the broker instead.
+        ctx.log(`${mesh.mesh_name}: epoch ${e.epoch} of ${e.scope} not taken: ${(error as Error).message}`);
+      }
+      if (side) saveRing(side);
+    });
     for (const m of before.splice(0)) onMessage(side, m);
     sides.set(mesh.mesh_id, side);
     return side;
