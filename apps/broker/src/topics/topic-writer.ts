@@ -33,6 +33,20 @@ export interface StoredPost {
   notified: number;
 }
 
+/** The topic's row lock, its members and its current epoch (sealed posts): the batch's first statement. */
+const LOCK_SEALED = `SELECT ${currentEpochSql(2, 3)} AS current_epoch, ARRAY(SELECT member_id::text FROM topic_members WHERE topic_id = $1) AS members
+  FROM topics WHERE id = $1 FOR NO KEY UPDATE`;
+const LOCK_PLAIN = `SELECT 0 AS current_epoch, ARRAY(SELECT member_id::text FROM topic_members WHERE topic_id = $1) AS members
+  FROM topics WHERE id = $1 FOR NO KEY UPDATE`;
+
+/** The batch's rows, inserted (and so numbered) in the batch's order. */
+const INSERT_POSTS = `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
+  SELECT $1, $2, u.sender, u.client_id, u.reply_to, u.body_version, u.body, decode(u.nonce, 'base64'), decode(u.ciphertext, 'base64'), u.key_epoch, u.sig
+  FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])
+    WITH ORDINALITY AS u(sender, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig, ord)
+  ORDER BY u.ord
+  ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at, sender_member_id, client_id`;
+
 /** Posts one topic commits together at most (a batch holds the topic's lock for all of them). */
 const MAX_POST_BATCH = 128;
 
@@ -102,13 +116,9 @@ export class TopicWriter {
     const epochScope = topicScope(t.name);
     return transaction(this.ds, async (qr) => {
       // The topic's row lock, its members and (for sealed posts) its current epoch in one statement.
-      const membersCol = 'ARRAY(SELECT member_id::text FROM topic_members WHERE topic_id = $1) AS members';
-      const sealedBatch = batch.some((j) => j.sealed);
-      const [lock] = sealedBatch
-        ? await preparedRows<{ current_epoch: number; members: string[] }>(
-          qr, `SELECT ${currentEpochSql(2, 3)} AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id, state.mesh.id, epochScope],
-        )
-        : await preparedRows<{ current_epoch: number; members: string[] }>(qr, `SELECT 0 AS current_epoch, ${membersCol} FROM topics WHERE id = $1 FOR NO KEY UPDATE`, [t.id]);
+      const [lock] = batch.some((j) => j.sealed)
+        ? await preparedRows<{ current_epoch: number; members: string[] }>(qr, LOCK_SEALED, [t.id, state.mesh.id, epochScope])
+        : await preparedRows<{ current_epoch: number; members: string[] }>(qr, LOCK_PLAIN, [t.id]);
       const current = Number(lock?.current_epoch ?? 0);
       const inTopic = new Set(lock?.members ?? []);
       const out: Array<StoredPost | null | ProtocolError> = new Array<StoredPost | null | ProtocolError>(batch.length).fill(null);
@@ -148,12 +158,7 @@ export class TopicWriter {
       const b64 = (v: string | undefined): string | null => (v === undefined ? null : Buffer.from(v, 'base64url').toString('base64'));
       const inserted = ready.length === 0 ? [] : await preparedRows<{ id: string; created_at: Date; sender_member_id: string; client_id: string }>(
         qr,
-        `INSERT INTO topic_messages (topic_id, mesh_id, sender_member_id, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig)
-         SELECT $1, $2, u.sender, u.client_id, u.reply_to, u.body_version, u.body, decode(u.nonce, 'base64'), decode(u.ciphertext, 'base64'), u.key_epoch, u.sig
-         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[])
-           WITH ORDINALITY AS u(sender, client_id, reply_to, body_version, body, nonce, ciphertext, key_epoch, sig, ord)
-         ORDER BY u.ord
-         ON CONFLICT (sender_member_id, client_id) DO NOTHING RETURNING id, created_at, sender_member_id, client_id`,
+        INSERT_POSTS,
         [
           t.id, state.mesh.id, col((j) => j.scope.member.id), col((j) => j.clientId), col((j) => j.replyTo ?? null), col((j) => (j.sealed ? 2 : 1)), col((j) => j.text),
           col((j) => b64(j.sealed?.nonce)), col((j) => b64(j.sealed?.ciphertext)), col((j) => j.sealed?.key_epoch ?? null), col((j) => j.sealed?.sig ?? null),
