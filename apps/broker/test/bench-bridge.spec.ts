@@ -9,6 +9,15 @@ import { MeshSystem } from '../../../tools/bench/src/transports/mesh.js';
  * the reader, the bridge is never restarted. Counts only: the latencies are `npm run bench`'s.
  */
 describe('bench scenario bridge at tiny sizes', () => {
+  it('passes a run only when both phases kept up with the rate', () => {
+    const row = { db: 'postgres', messages: 2000, rate: 500, rounds: 1, direct_p50_ms: 2, direct_p99_ms: 10, bridged_p50_ms: 8, bridged_p99_ms: 25, added_p50_ms: 6, added_p99_ms: 15, missing: 0, bridge_restarts: 0 };
+    expect(bridgeLine({ ...row, direct_msgs_s: 490, forwarded_msgs_s: 488 })).toMatch(/ms ✓ \(medians\)$/);
+    // A direct phase that fell behind further than the bridged one made the difference negative: no pass.
+    expect(bridgeLine({ ...row, added_p99_ms: -6637, direct_msgs_s: 60, forwarded_msgs_s: 40 })).toContain('✗ (did not keep up with 500/s: 60 direct, 40 forwarded per second)');
+    expect(bridgeLine({ ...row, added_p99_ms: 30, direct_msgs_s: 490, forwarded_msgs_s: 488 })).toMatch(/ms ✗ \(medians\)$/);
+  });
+
+
   it('delivers every direct and every forwarded message, with no bridge restart', { timeout: 180_000 }, async () => {
     await cryptoReady();
     const sys = new MeshSystem(undefined);

@@ -138,6 +138,7 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
       const row = {
         direct_p50_ms: percentile(direct.latencies, 50), direct_p99_ms: percentile(direct.latencies, 99),
         bridged_p50_ms: percentile(bridged.latencies, 50), bridged_p99_ms: percentile(bridged.latencies, 99),
+        direct_msgs_s: round(direct.latencies.length / direct.seconds, 1),
         forwarded_msgs_s: round(bridged.latencies.length / bridged.seconds, 1), direct_missing: direct.missing, bridged_missing: bridged.missing,
       };
       rows.push(row);
@@ -154,6 +155,7 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
       direct_p50_ms: d50, direct_p99_ms: d99, bridged_p50_ms: b50, bridged_p99_ms: b99,
       added_p50_ms: d50 !== null && b50 !== null ? round(b50 - d50) : null,
       added_p99_ms: d99 !== null && b99 !== null ? round(b99 - d99) : null,
+      direct_msgs_s: median(pick('direct_msgs_s')),
       forwarded_msgs_s: median(pick('forwarded_msgs_s')),
       missing: pick('direct_missing').reduce((a, b) => a + b, 0) + pick('bridged_missing').reduce((a, b) => a + b, 0),
       bridge_restarts: status.restarts,
@@ -167,9 +169,20 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
   }
 }
 
+/**
+ * Whether both phases kept up with the rate (90 % of it, the last message's latency included): a
+ * latency compared across phases where one fell behind says nothing (a direct phase that fell
+ * further behind made the "added" latency negative, and that is no pass).
+ */
+export function keptUp(row: Record<string, unknown>): boolean {
+  const rate = Number(row['rate']);
+  return Number(row['direct_msgs_s']) >= 0.9 * rate && Number(row['forwarded_msgs_s']) >= 0.9 * rate;
+}
+
 /** The human line of a bridge row. */
 export function bridgeLine(row: Record<string, unknown>): string {
-  const ok = typeof row['added_p99_ms'] === 'number' ? (row['added_p99_ms'] < 20 ? ' ✓' : ' ✗') : '';
+  const verdict = typeof row['added_p99_ms'] === 'number' ? (row['added_p99_ms'] < 20 ? ' ✓' : ' ✗') : '';
+  const ok = verdict !== '' && !keptUp(row) ? ` ✗ (did not keep up with ${row['rate']}/s: ${row['direct_msgs_s']} direct, ${row['forwarded_msgs_s']} forwarded per second)` : verdict;
   return `bridge (${row['db']}): ${row['messages']} messages at ${row['rate']}/s × ${row['rounds']} rounds: direct post p50 ${row['direct_p50_ms']} / p99 ${row['direct_p99_ms']} ms; `
     + `through one bridge hop p50 ${row['bridged_p50_ms']} / p99 ${row['bridged_p99_ms']} ms, ${row['forwarded_msgs_s']} forwarded/s, ${row['missing']} missing, ${row['bridge_restarts']} bridge restarts; `
     + `added by the hop p50 ${row['added_p50_ms']} / p99 ${row['added_p99_ms']} ms${ok} (medians)`;
