@@ -1,5 +1,5 @@
 import {
-  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, ingestEvent, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
   type EpochEvent, type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
@@ -172,13 +172,8 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     // Epochs pushed as they are published (the topics' rotations included) go straight into the
     // keyring: a push under a new epoch then opens at once, not after a read and a sync.
     client.on('epoch', (e: EpochEvent) => {
-      const seal = e.seal;
       try {
-        ring.ingest(
-          e.scope,
-          e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
-          seal ? [{ epoch: seal.epoch, seal: { recipient: seal.recipient, sealer: seal.sealer, sealed: seal.sealed, sig: seal.sig, ...(seal.via_epoch !== undefined ? { via_epoch: seal.via_epoch } : {}) } }] : [],
-        );
+        ingestEvent(ring, e);
       } catch (error) {
         // What does not verify is not kept; a lane's read syncs the scope from the broker instead.
         ctx.log(`${mesh.mesh_name}: epoch ${e.epoch} of ${e.scope} not taken: ${(error as Error).message}`);

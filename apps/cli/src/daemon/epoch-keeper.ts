@@ -1,4 +1,4 @@
-import { ProtocolError, publishPending, shareHistory, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
+import { ProtocolError, ingestEvent, publishPending, shareHistory, syncEpochs, type EpochEvent, type EpochKeyring, type EpochRotateDetails, type MeshClient, type StoredMesh } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
 import { keyringAuthorities, openKeyring } from '../topic-keyring.js';
 
@@ -109,14 +109,7 @@ export class EpochKeeper {
     for (const scope of named) scopes.add(scope);
     for (const e of events) {
       scopes.add(e.scope);
-      ring.ingest(
-        e.scope,
-        e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
-        e.seal ? [{
-          epoch: e.seal.epoch,
-          seal: { recipient: e.seal.recipient, sealer: e.seal.sealer, sealed: e.seal.sealed, sig: e.seal.sig, ...(e.seal.via_epoch !== undefined ? { via_epoch: e.seal.via_epoch } : {}) },
-        }] : [],
-      );
+      ingestEvent(ring, e);
     }
     if (scopes.size === 0) return;
     for (const scope of scopes) {

@@ -3,6 +3,7 @@ import { ProtocolError, type EpochRotateDetails } from '../protocol/v1/errors.js
 import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
 import { EPOCH_LIMITS, type EpochDue } from '../protocol/v1/epochs.js';
 import type { EpochPage } from './mesh-client.js';
+import type { EpochEvent } from './types.js';
 
 /**
  * What syncing and publishing epochs need of a client. MeshClient (the WebSocket: epoch_get,
@@ -37,6 +38,19 @@ export function ingestPage(ring: EpochKeyring, page: EpochPage): IngestResult {
     page.scope,
     page.manifests.map((m) => ({ manifest: m.manifest, sig: m.sig })),
     page.seals.map(({ epoch, ...seal }) => ({ epoch, seal })),
+  );
+}
+
+/**
+ * Feeds one epoch push (MeshClient's `epoch` event: a new epoch with this member's seal, or a seal
+ * made for it later) into a keyring, so that what is sent under that epoch opens without a sync.
+ */
+export function ingestEvent(ring: EpochKeyring, e: EpochEvent): IngestResult {
+  const seal = e.seal;
+  return ring.ingest(
+    e.scope,
+    e.manifest ? [{ manifest: e.manifest.manifest, sig: e.manifest.sig }] : [],
+    seal ? [{ epoch: seal.epoch, seal: { recipient: seal.recipient, sealer: seal.sealer, sealed: seal.sealed, sig: seal.sig, ...(seal.via_epoch !== undefined ? { via_epoch: seal.via_epoch } : {}) } }] : [],
   );
 }
 

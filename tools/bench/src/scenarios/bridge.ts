@@ -1,5 +1,5 @@
 import {
-  EpochKeyring, MeshClient, createMesh, syncEpochs, issueInvite, joinMesh, keyringAuthorities, meshMembersWithKeys, openTopicMessage, saveMesh, topicSendEncrypted, wsUrlOf,
+  EpochKeyring, MeshClient, createMesh, ingestEvent, syncEpochs, issueInvite, joinMesh, keyringAuthorities, meshMembersWithKeys, openTopicMessage, saveMesh, topicSendEncrypted, wsUrlOf,
   type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody } from '@claudemesh/core/body';
@@ -102,8 +102,7 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
   });
   // bob holds every beta epoch key as it is published (the bench's pushes).
   bob.client.on('epoch', (e) => {
-    if (!e.manifest) return;
-    bob.ring.ingest(e.scope, [{ manifest: e.manifest.manifest, sig: e.manifest.sig }], e.seal ? [{ epoch: e.seal.epoch, seal: e.seal }] : []);
+    if (e.manifest) ingestEvent(bob.ring, e);
   });
   const filler = 'x'.repeat(Math.max(0, o.size - 16));
 

@@ -1,5 +1,5 @@
 import {
-  EpochKeyring, MeshApi, MeshClient, createApiKey, createMesh, issueInvite, joinMesh, openTopicMessage, ProtocolError, syncEpochs, topicSendEncrypted,
+  EpochKeyring, MeshApi, MeshClient, createApiKey, createMesh, ingestEvent, issueInvite, joinMesh, openTopicMessage, ProtocolError, syncEpochs, topicSendEncrypted,
   type EpochEvent, type SealedTopicTransport, type TopicMessage,
 } from '@claudemesh/core';
 import { generateIdentity, generateMeshKey, topicScope, type Identity } from '@claudemesh/crypto';
@@ -237,8 +237,7 @@ async function setUp(sys: MeshSystem, count: number): Promise<{ api: MeshApi; ow
     const m: Member = { identity, client, ring: new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities }), keeps: true, openedAt: new Map(), refused: [] };
     client.on('epoch', (e: EpochEvent) => {
       if (!e.manifest || !m.keeps) return;
-      const seals = e.seal ? [{ epoch: e.seal.epoch, seal: { recipient: e.seal.recipient, sealer: e.seal.sealer, sealed: e.seal.sealed, sig: e.seal.sig } }] : [];
-      const result = m.ring.ingest(e.scope, [{ manifest: e.manifest.manifest, sig: e.manifest.sig }], seals);
+      const result = ingestEvent(m.ring, e);
       const now = performance.now();
       for (const epoch of result.opened) m.openedAt.set(`${e.scope}#${epoch}`, now);
       for (const r of result.refused) m.refused.push(`${e.scope}#${r.epoch}: ${r.code} ${r.message}`);
