@@ -197,6 +197,38 @@ describe('EpochKeyring', () => {
     expect(refusedRing.context(SCOPE, 1)).toBeNull();
   });
 
+  it('seals under a proposed next epoch until it is accepted or withdrawn; the proposal never opens messages and is not kept', () => {
+    const { broker, rings } = started();
+    rings.bob.ingest(SCOPE, broker.chain, broker.seals.get(bob.publicKey) ?? []);
+    const next = rings.alice.rotate(SCOPE, { members: [bob.publicKey], reason: 'scheduled', now: 2_000 });
+    rings.alice.propose(SCOPE, next);
+    expect([rings.alice.currentEpoch(SCOPE), rings.alice.proposedEpoch(SCOPE), rings.alice.sendingEpoch(SCOPE)]).toEqual([1, 2, 2]);
+    const sealed = rings.alice.encrypt(SCOPE, 'msg-proposed', 'under 2');
+    expect(sealed.epoch).toBe(2);
+    expect(rings.alice.context(SCOPE, 2)).toBeNull();
+    expect(rings.alice.snapshot().scopes[SCOPE]!.chain).toHaveLength(1);
+    expect(Object.keys(rings.alice.snapshot().scopes[SCOPE]!.keys)).toEqual(['1']);
+    // Withdrawn (its publish refused): back to epoch 1.
+    rings.alice.withdraw(SCOPE, next);
+    expect([rings.alice.proposedEpoch(SCOPE), rings.alice.encrypt(SCOPE, 'msg-back-1', 'under 1').epoch]).toEqual([null, 1]);
+    // Proposed again and accepted: the epoch is verified like any other, and bob opens what was sealed under it.
+    rings.alice.propose(SCOPE, next);
+    expect(broker.publish(next)).toBe('ok');
+    rings.alice.accept(SCOPE, next);
+    expect([rings.alice.currentEpoch(SCOPE), rings.alice.proposedEpoch(SCOPE)]).toEqual([2, null]);
+    broker.feed(rings.bob, bob);
+    expect(rings.bob.decrypt(SCOPE, 2, alice.publicKey, 'msg-proposed', sealed.message)).toBe('under 2');
+    // A proposal that is not the next epoch is ignored; one overtaken by another member's epoch is no longer used.
+    const stale = rings.alice.rotate(SCOPE, { members: [bob.publicKey], reason: 'scheduled', now: 3_000 });
+    const bobs = rings.bob.rotate(SCOPE, { members: [alice.publicKey], reason: 'scheduled', now: 3_000 });
+    rings.alice.propose(SCOPE, stale);
+    expect(broker.publish(bobs)).toBe('ok');
+    broker.feed(rings.alice, alice);
+    expect([rings.alice.currentEpoch(SCOPE), rings.alice.proposedEpoch(SCOPE), rings.alice.encrypt(SCOPE, 'msg-third', 'x').epoch]).toEqual([3, null, 3]);
+    rings.alice.propose(SCOPE, stale);
+    expect(rings.alice.proposedEpoch(SCOPE)).toBeNull();
+  });
+
   it('refuses to encrypt before any epoch or without the current key', () => {
     expect(() => ring(alice).encrypt(SCOPE, 'msg-00000008', 'x')).toThrow(expect.objectContaining({ code: 'E_NO_EPOCH' }));
     const { broker } = started();

@@ -81,6 +81,8 @@ interface ScopeState {
   chain: SignedEpochManifest[];
   hashes: string[];
   contexts: Map<number, EpochContext>;
+  /** This member's next epoch, sent to the broker and not answered yet (`propose`). */
+  proposal?: PendingEpoch;
 }
 
 export interface EpochKeyringOptions {
@@ -209,9 +211,38 @@ export class EpochKeyring {
     return { ...made, seals };
   }
 
+  /**
+   * Seals under `pending` (the next epoch) from now on, before the broker answered its publish: for
+   * a transport that keeps the order of a connection's publish and sends (docs/protocol.md §5.6
+   * "Publish order"), once the publish is on its way. Ended by `accept` or `withdraw`; ignored once
+   * another epoch N+1 is verified. Not in snapshots, and never opens messages (`context`).
+   */
+  propose(scope: string, pending: PendingEpoch): void {
+    if (pending.signed.manifest.epoch === this.currentEpoch(scope) + 1) this.state(scope).proposal = pending;
+  }
+
+  /** The publish of `pending` was refused: seal under the current epoch again. */
+  withdraw(scope: string, pending: PendingEpoch): void {
+    const s = this.scopes.get(scope);
+    if (s?.proposal === pending) delete s.proposal;
+  }
+
+  /** The proposed epoch (`propose`) when one stands, else null. */
+  proposedEpoch(scope: string): number | null {
+    const s = this.scopes.get(scope);
+    const epoch = s?.proposal?.signed.manifest.epoch;
+    return epoch !== undefined && epoch === s!.chain.length + 1 ? epoch : null;
+  }
+
+  /** The epoch the next `encrypt` seals under: the proposed one, else the current one. */
+  sendingEpoch(scope: string): number {
+    return this.proposedEpoch(scope) ?? this.currentEpoch(scope);
+  }
+
   /** Records an epoch this member built once the broker accepted it: verified like any other. */
   accept(scope: string, pending: PendingEpoch): void {
     const s = this.state(scope);
+    if (s.proposal === pending) delete s.proposal;
     const { refused } = this.ingest(scope, [pending.signed]);
     if (refused.length > 0) throw new EpochKeyError('E_EPOCH_FORK', `epoch ${pending.signed.manifest.epoch} no longer follows the chain: ${refused[0]!.message}`);
     s.contexts.set(pending.context.manifest.epoch, pending.context);
@@ -244,11 +275,12 @@ export class EpochKeyring {
     return recipients.filter((r) => context.members.has(r)).map((r) => sealEpochKey(context, r, this.opts.me));
   }
 
-  /** Encrypts under the current epoch: its number travels beside the message. `target` (`@name`, `*`): the mesh scope only. */
+  /** Encrypts under the current epoch (or the proposed one, `propose`): its number travels beside the message. `target` (`@name`, `*`): the mesh scope only. */
   encrypt(scope: string, messageId: string, plaintext: string | Uint8Array, target?: string): { epoch: number; message: EpochMessage } {
-    const epoch = this.currentEpoch(scope);
+    const proposed = this.proposedEpoch(scope);
+    const epoch = proposed ?? this.currentEpoch(scope);
     if (epoch === 0) throw new EpochKeyError('E_NO_EPOCH', `no key epoch for ${scope} yet`);
-    const context = this.requireKey(scope, epoch);
+    const context = proposed !== null ? this.scopes.get(scope)!.proposal!.context : this.requireKey(scope, epoch);
     return { epoch, message: encryptEpochMessage({ context, sender: this.opts.me, messageId, plaintext, ...(target !== undefined ? { target } : {}) }) };
   }
 

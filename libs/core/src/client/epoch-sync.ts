@@ -4,6 +4,10 @@ import type { EpochKeyring, IngestResult } from './epoch-keyring.js';
 import { EPOCH_LIMITS, type EpochDue } from '../protocol/v1/epochs.js';
 import type { EpochPage } from './mesh-client.js';
 import type { EpochEvent } from './types.js';
+import { changed, reaction, rotationInFlight, shared, startPublishing } from './rotation-state.js';
+import { DRAIN_WAIT_MS, drainedUnder } from './send-window.js';
+
+export { rotationInFlight };
 
 /**
  * What syncing and publishing epochs need of a client. MeshClient (the WebSocket: epoch_get,
@@ -12,8 +16,16 @@ import type { EpochEvent } from './types.js';
  */
 export interface EpochTransport {
   getEpochs(scope: string, afterEpoch?: number): Promise<EpochPage>;
-  publishEpoch(signed: SignedEpochManifest, seals?: readonly EpochSeal[]): Promise<{ scope: string; epoch: number; manifestHash: string }>;
+  /** `sent` is called once the publish is on its way (a transport that orders publishes calls it). */
+  publishEpoch(signed: SignedEpochManifest, seals?: readonly EpochSeal[], o?: { sent?: () => void }): Promise<{ scope: string; epoch: number; manifestHash: string }>;
   addSeals(scope: string, epoch: number, seals: ReadonlyArray<EpochSeal | EpochHistorySeal>): Promise<unknown>;
+  /**
+   * True when the broker keeps this transport's order of an `epoch_publish` and the sealed sends of
+   * its scope (docs/protocol.md §5.6 "Publish order": one WebSocket connection): a send sealed under
+   * the new epoch once the publish is sent is stored after it, and sends already out before it. A
+   * rotation then holds no send; without it (REST) sends wait for the publish's answer.
+   */
+  readonly ordersPublishes?: boolean;
 }
 
 /**
@@ -23,9 +35,9 @@ export interface EpochTransport {
  * the frame limits. Rejects as publishEpoch does; a failed later batch leaves those members
  * `missing`, for any keyed member to seal (the daemon's sweep does).
  */
-export async function publishPending(client: EpochTransport, signed: SignedEpochManifest, seals: readonly EpochSeal[]): Promise<void> {
+export async function publishPending(client: EpochTransport, signed: SignedEpochManifest, seals: readonly EpochSeal[], o: { sent?: () => void } = {}): Promise<void> {
   const per = EPOCH_LIMITS.maxSealsPerFrame;
-  await client.publishEpoch(signed, seals.slice(0, per));
+  await client.publishEpoch(signed, seals.slice(0, per), o);
   for (let i = per; i < seals.length; i += per) await client.addSeals(signed.manifest.scope, signed.manifest.epoch, seals.slice(i, i + per));
 }
 
@@ -131,6 +143,9 @@ export async function publishRotation(client: EpochTransport, ring: EpochKeyring
 export async function syncAfterStale(
   client: EpochTransport, ring: EpochKeyring, scope: string, refused: ProtocolError, members: () => Promise<readonly string[]>, label: string = scope,
 ): Promise<boolean> {
+  // Sealed under this keyring's own proposed epoch and refused before the broker took its publish
+  // (a publish held back by a rate limit, or lost with the connection): the publish's answer decides.
+  await rotationInFlight(ring, scope);
   const current = refused.details.current_epoch;
   const rotate = refused.details.rotate;
   // Refused for an epoch this keyring already holds the key of (its own rotation, made ahead of the
@@ -188,12 +203,13 @@ export async function shareHistory(client: Pick<EpochTransport, 'addSeals'>, rin
 export function rotateAhead(client: EpochTransport, ring: EpochKeyring, scope: string, due: EpochDue, members: () => Promise<readonly string[]>): Promise<boolean> | null {
   if (ring.currentEpoch(scope) !== due.epoch || ring.context(scope, due.epoch) === null) return null;
   const key = `${scope}\n${due.epoch}`;
-  if (reacting.get(ring)?.has(key)) return null;
+  if (reaction(ring, key)) return null;
   return shared(ring, key, async () => {
     const listed = await members();
-    // Not racing this keyring's own sends under the epoch being replaced: the broker would refuse
-    // any of them stored after the new epoch as stale. (They fit: sealedSendSlot keeps to the room.)
-    await drainedUnder(ring, scope, due.epoch, DRAIN_WAIT_MS);
+    // Not racing this keyring's own sends under the epoch being replaced: unless the broker orders
+    // them before the publish (ordersPublishes), it would refuse any of them stored after the new
+    // epoch as stale. (They fit: sealedSendSlot keeps to the room.)
+    if (client.ordersPublishes !== true) await drainedUnder(ring, scope, due.epoch, DRAIN_WAIT_MS);
     return rotateOnce(client, ring, scope, listed, 'scheduled');
   }).catch(() => false);
 }
@@ -214,188 +230,22 @@ export async function ensureFirstEpoch(client: EpochTransport, ring: EpochKeyrin
  */
 async function rotateOnce(client: EpochTransport, ring: EpochKeyring, scope: string, members: readonly string[], reason: EpochReason): Promise<boolean> {
   const pending = ring.rotate(scope, { members, reason });
-  let done!: () => void;
-  const published = new Promise<void>((resolve) => (done = resolve));
-  let perScope = publishing.get(ring);
-  if (!perScope) publishing.set(ring, (perScope = new Map()));
-  perScope.set(scope, published);
+  const published = startPublishing(ring, scope);
+  // Over a transport that orders publishes, sends seal under the new epoch once its publish is out.
+  const sent = client.ordersPublishes === true ? (): void => {
+    ring.propose(scope, pending);
+    changed(ring, scope);
+  } : undefined;
   try {
-    await publishPending(client, pending.signed, pending.seals);
+    await publishPending(client, pending.signed, pending.seals, sent ? { sent } : {});
   } catch (error) {
+    ring.withdraw(scope, pending);
     if (!(error instanceof ProtocolError && error.code === 'E_EPOCH_CONFLICT')) throw error;
     await syncEpochs(client, ring, scope);
     return false;
   } finally {
-    if (perScope.get(scope) === published) perScope.delete(scope);
-    done();
+    published();
   }
   ring.accept(scope, pending);
   return true;
-}
-
-/**
- * The rotation of `scope` this keyring is publishing, if any: resolves once the broker answered it
- * (accepted or not). A send about to seal waits for it rather than sealing under the epoch it
- * replaces, which the broker would refuse as stale once it accepts the new one.
- */
-export function rotationInFlight(ring: EpochKeyring, scope: string): Promise<void> | undefined {
-  return publishing.get(ring)?.get(scope);
-}
-
-/** Rotations being published, per keyring and scope. */
-const publishing = new WeakMap<EpochKeyring, Map<string, Promise<void>>>();
-
-/** Runs `work` once per keyring and key at a time: a caller arriving while it runs waits for it and gets false. */
-async function shared(ring: EpochKeyring, key: string, work: () => Promise<boolean>): Promise<boolean> {
-  let perScope = reacting.get(ring);
-  if (!perScope) reacting.set(ring, (perScope = new Map()));
-  const running = perScope.get(key);
-  if (running) return running.then(() => false, () => false);
-  const run = work();
-  perScope.set(key, run);
-  try {
-    return await run;
-  } finally {
-    if (perScope.get(key) === run) perScope.delete(key);
-  }
-}
-
-/** Reactions to refusals and rotations ahead in progress, per keyring and `${scope}\n${epoch}`. */
-const reacting = new WeakMap<EpochKeyring, Map<string, Promise<boolean>>>();
-
-/**
- * Sealed sends one keyring keeps in flight per scope (docs/protocol.md §5.6 "Scheduled rotation"):
- * fewer than the last fifth of the default message bound (20 of 100), so that when the `epoch_due`
- * hint comes back every send still in flight fits under the epoch it was sealed for. Without a
- * window a sender whose posts take longer to be answered puts more in flight than an epoch holds:
- * every rotation then refuses most of them, their resends load the broker further, and the
- * refusals grow with the delay (measured: 7 780 refusals for 4 000 posts at 500/s on a slow machine).
- */
-export const SEALED_SEND_WINDOW = 16;
-
-/** How long a rotation made ahead waits for the sends in flight under the epoch it replaces before publishing anyway. */
-const DRAIN_WAIT_MS = 2_000;
-
-interface SendWindow {
-  inFlight: number;
-  waiting: Array<() => void>;
-  /** Sends in flight per epoch they were sealed under. */
-  under: Map<number, number>;
-  /** Called when no send is in flight under an epoch any more. */
-  drained: Map<number, Array<() => void>>;
-  /** Room the last `epoch_due` left under an epoch for sends not yet sealed (this sender's own view). */
-  budget: { epoch: number; left: number } | null;
-}
-
-/** Send windows, per keyring and scope (kept while the keyring is: a few numbers per scope it sent to). */
-const windows = new WeakMap<EpochKeyring, Map<string, SendWindow>>();
-
-function windowOf(ring: EpochKeyring, scope: string): SendWindow {
-  let perScope = windows.get(ring);
-  if (!perScope) windows.set(ring, (perScope = new Map()));
-  let w = perScope.get(scope);
-  if (!w) perScope.set(scope, (w = { inFlight: 0, waiting: [], under: new Map(), drained: new Map(), budget: null }));
-  return w;
-}
-
-/** A place in a send window (sealedSendSlot). */
-export interface SendSlot {
-  /**
-   * Waits until a send may be sealed now: not while this keyring publishes the scope's next epoch,
-   * nor while the room the `epoch_due` hint left under the current epoch is used up and the
-   * rotation made ahead of it runs. Takes a place of that room; seal right after, under the ring's
-   * current epoch.
-   */
-  ready(): Promise<void>;
-  /** The send was sealed under `epoch` and goes out now (counted in flight under it). */
-  sealed(epoch: number): void;
-  /** Its answer came: `due` is the ack's `epoch_due`, if any (what room is left under that epoch). */
-  answered(due?: EpochDue | null): void;
-  /** Gives the place back (once, however often called). */
-  release(): void;
-}
-
-/**
- * Takes a place in the keyring's send window of `scope`, waiting (first come, first served) while
- * `size` sends are in flight. Within it, ready() holds a send back while the room its epoch has left
- * is used up (the hint's `remaining_messages`, less what this sender has in flight under it) and a
- * rotation made ahead of the schedule is on its way: so a lone sender is never refused at the bound,
- * and that rotation publishes once nothing is in flight under the old epoch (never racing its own
- * posts). Other senders to the same scope are not seen: a refusal stays possible, and is handled.
- */
-export async function sealedSendSlot(ring: EpochKeyring, scope: string, size: number = SEALED_SEND_WINDOW): Promise<SendSlot> {
-  const w = windowOf(ring, scope);
-  if (w.inFlight >= size) await new Promise<void>((resolve) => w.waiting.push(resolve));
-  else w.inFlight += 1;
-  let epoch: number | null = null;
-  let given = false;
-  const settle = (): void => {
-    if (epoch === null) return;
-    const left = (w.under.get(epoch) ?? 1) - 1;
-    if (left > 0) {
-      w.under.set(epoch, left);
-    } else {
-      w.under.delete(epoch);
-      for (const resolve of w.drained.get(epoch)?.splice(0) ?? []) resolve();
-      w.drained.delete(epoch);
-    }
-    epoch = null;
-  };
-  return {
-    async ready(): Promise<void> {
-      for (;;) {
-        const publishing = rotationInFlight(ring, scope);
-        if (publishing) {
-          await publishing;
-          continue;
-        }
-        const current = ring.currentEpoch(scope);
-        const ahead = reacting.get(ring)?.get(`${scope}\n${current}`);
-        if (ahead && w.budget?.epoch === current && w.budget.left <= 0) {
-          await ahead.catch(() => false);
-          if (ring.currentEpoch(scope) !== current) continue;
-        }
-        // The room is taken here, in the same step as the look at it: sends resuming together must not all see the last place free.
-        if (w.budget?.epoch === current) w.budget.left -= 1;
-        return;
-      }
-    },
-    sealed(under: number): void {
-      settle();
-      epoch = under;
-      w.under.set(under, (w.under.get(under) ?? 0) + 1);
-    },
-    answered(due?: EpochDue | null): void {
-      if (due && due.remaining_messages !== null && epoch === due.epoch) {
-        // What is left under the epoch after this message, less this sender's others in flight under it.
-        w.budget = { epoch: due.epoch, left: due.remaining_messages - ((w.under.get(due.epoch) ?? 1) - 1) };
-      }
-      settle();
-    },
-    release(): void {
-      if (given) return;
-      given = true;
-      settle();
-      // The place passes straight to the next waiter (the count stays), or is freed.
-      const next = w.waiting.shift();
-      if (next) next();
-      else w.inFlight -= 1;
-    },
-  };
-}
-
-/** Resolves once this keyring has no send of `scope` in flight under `epoch`, or after `maxMs`. */
-function drainedUnder(ring: EpochKeyring, scope: string, epoch: number, maxMs: number): Promise<void> {
-  const w = windows.get(ring)?.get(scope);
-  if (!w || !w.under.get(epoch)) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, maxMs);
-    timer.unref?.();
-    let list = w.drained.get(epoch);
-    if (!list) w.drained.set(epoch, (list = []));
-    list.push(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }

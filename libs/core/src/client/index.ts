@@ -9,6 +9,7 @@ export * from './api-client.js';
 export * from './topic-client.js';
 export * from './epoch-keyring.js';
 export * from './epoch-sync.js';
+export * from './send-window.js';
 export * from './epoch-authorities.js';
 export * from './tag-routing.js';
 export * from './topic-crypto.js';

@@ -66,6 +66,8 @@ const TERMINAL_AUTH_ERRORS = new Set<ErrorCode>(['E_NOT_MEMBER', 'E_REVOKED', 'E
  */
 export class MeshClient extends EventEmitter<MeshClientEvents> {
   readonly session: Identity = generateIdentity();
+  /** The broker keeps one connection's order of an epoch_publish and the sealed sends of its scope (docs/protocol.md §5.6 "Publish order"). */
+  readonly ordersPublishes = true;
   private ws: WebSocket | null = null;
   private authenticated = false;
   private closedByUser = false;
@@ -335,8 +337,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
    * members. Rejects with E_EPOCH_CONFLICT (err.details.current_epoch) when another epoch was
    * published first: fetch the chain, build on the current epoch and publish again.
    */
-  async publishEpoch(signed: SignedEpochManifest, seals: readonly EpochSeal[] = []): Promise<{ scope: string; epoch: number; manifestHash: string }> {
-    const frame = await this.request<'epoch_ack'>({ type: 'epoch_publish', manifest: signed, seals });
+  async publishEpoch(signed: SignedEpochManifest, seals: readonly EpochSeal[] = [], o: { sent?: () => void } = {}): Promise<{ scope: string; epoch: number; manifestHash: string }> {
+    const frame = await this.request<'epoch_ack'>({ type: 'epoch_publish', manifest: signed, seals }, o.sent);
     return { scope: frame.scope, epoch: frame.epoch, manifestHash: frame.manifest_hash };
   }
 
@@ -746,6 +748,8 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
 
   private async request<K extends 'peers' | 'ok' | 'message_status_result' | 'grants' | 'state' | 'topic_messages' | 'epoch_ack' | 'epochs'>(
     frame: Record<string, unknown>,
+    /** Called right after the frame is handed to the socket (what is written after it follows it). */
+    written?: () => void,
   ): Promise<ServerFrameMap[K]> {
     await this.waitConnected();
     const reqId = `r${++this.reqCounter}`;
@@ -753,6 +757,7 @@ export class MeshClient extends EventEmitter<MeshClientEvents> {
     return new Promise<ServerFrameMap[K]>((resolve, reject) => {
       this.pendingRequests.set(reqId, { frame: data, resolve: resolve as (f: ServerFrame) => void, reject });
       this.write(data);
+      written?.();
     });
   }
 

@@ -4,7 +4,8 @@ import type { ReceiptPolicy } from '../protocol/v1/primitives.js';
 import type { ServerFrameMap } from '../protocol/v1/server-frames.js';
 import { newClientId } from './client-id.js';
 import { EpochKeyError, type EpochKeyring } from './epoch-keyring.js';
-import { ensureFirstEpoch, publishRotation, rotateAhead, sealedSendSlot, syncAfterStale, syncEpochs, type SendSlot } from './epoch-sync.js';
+import { ensureFirstEpoch, publishRotation, rotateAhead, syncAfterStale, syncEpochs } from './epoch-sync.js';
+import { sealedSendSlot, type SendSlot } from './send-window.js';
 import type { MeshClient } from './mesh-client.js';
 import { inboundOf } from './open-push.js';
 import { meshMembersWithKeys } from './topic-crypto.js';
@@ -140,8 +141,8 @@ export class MeshSealing {
         // Not under an epoch this client is replacing right now (rotateAhead: the broker would refuse
         // it), nor past the room its epoch has left while the next one is being made.
         await slot.ready();
-        const epoch = ring.currentEpoch(MESH_SCOPE);
-        if (ring.context(MESH_SCOPE, epoch) === null) await this.sync();
+        const epoch = ring.sendingEpoch(MESH_SCOPE);
+        if (ring.proposedEpoch(MESH_SCOPE) === null && ring.context(MESH_SCOPE, epoch) === null) await this.sync();
         let sealed;
         try {
           sealed = ring.encrypt(MESH_SCOPE, id, plaintext, to);

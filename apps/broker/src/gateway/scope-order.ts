@@ -1,0 +1,92 @@
+import { ProtocolError } from '@claudemesh/core';
+
+/** A publish the scope's later sends wait for, and how it ended. */
+interface PendingPublish {
+  epoch: number;
+  settled: Promise<void>;
+  /** Set when it was refused: the scope's current epoch as the refusal named it. */
+  refused: { current: number } | null;
+}
+
+interface ScopeQueue {
+  /** Sealed sends of the scope being handled (held ones included). */
+  sends: Set<Promise<unknown>>;
+  /** The last publish received, until it settles. */
+  publish: PendingPublish | null;
+}
+
+/**
+ * One connection's order of sealed sends and epoch publishes per key-epoch scope (docs/protocol.md
+ * §5.6 "Publish order"): an `epoch_publish` waits for the sealed sends of its scope received before
+ * it, and those received after it wait for it. So a client may seal under the epoch it is
+ * publishing as soon as the publish is on its way, without a round trip: its earlier posts are
+ * stored under the old epoch, its later ones find the new epoch current. A send held behind a
+ * publish that was refused, and sealed under the epoch it proposed, is refused E_EPOCH_STALE
+ * (nothing of it is checked or stored): the client seals it again. Frames of other scopes, and of
+ * other connections, are not ordered by it. Costs nothing while no publish is pending: a send then
+ * starts at once, as without it. Held frames count in the connection's in-flight bound.
+ */
+export class ScopeOrder {
+  private readonly scopes = new Map<string, ScopeQueue>();
+
+  /** Runs a sealed send of `scope` under `epoch` once the publish received before it (if any) settled. */
+  send<T>(scope: string, epoch: number, run: () => Promise<T>): Promise<T> {
+    const q = this.queue(scope);
+    const before = q.publish;
+    const p = before === null ? run() : before.settled.then(() => {
+      if (before.refused && epoch === before.epoch) {
+        throw new ProtocolError('E_EPOCH_STALE', `epoch ${epoch} of ${scope} was not accepted: sync it, encrypt again and resend`, { current_epoch: before.refused.current });
+      }
+      return run();
+    });
+    this.track(scope, q, p);
+    return p;
+  }
+
+  /** Runs an `epoch_publish` of `scope` proposing `epoch` once the sealed sends of the scope received before it settled. */
+  publish<T>(scope: string, epoch: number, run: () => Promise<T>): Promise<T> {
+    const q = this.queue(scope);
+    const earlier = [...q.sends];
+    if (q.publish) earlier.push(q.publish.settled);
+    let settle!: () => void;
+    const pending: PendingPublish = { epoch, settled: new Promise<void>((resolve) => (settle = resolve)), refused: null };
+    q.publish = pending;
+    const p = (earlier.length === 0 ? run() : Promise.allSettled(earlier).then(run)).then(
+      (value) => value,
+      (error: unknown) => {
+        const current = error instanceof ProtocolError ? error.details.current_epoch : undefined;
+        pending.refused = { current: typeof current === 'number' ? current : epoch - 1 };
+        throw error;
+      },
+    );
+    void p.then(settle, settle).finally(() => {
+      if (q.publish === pending) q.publish = null;
+      this.prune(scope, q);
+    });
+    return p;
+  }
+
+  /** Scopes with frames being ordered (for tests). */
+  get size(): number {
+    return this.scopes.size;
+  }
+
+  private queue(scope: string): ScopeQueue {
+    let q = this.scopes.get(scope);
+    if (!q) this.scopes.set(scope, (q = { sends: new Set(), publish: null }));
+    return q;
+  }
+
+  private track(scope: string, q: ScopeQueue, p: Promise<unknown>): void {
+    q.sends.add(p);
+    const done = (): void => {
+      q.sends.delete(p);
+      this.prune(scope, q);
+    };
+    p.then(done, done);
+  }
+
+  private prune(scope: string, q: ScopeQueue): void {
+    if (q.sends.size === 0 && q.publish === null && this.scopes.get(scope) === q) this.scopes.delete(scope);
+  }
+}
