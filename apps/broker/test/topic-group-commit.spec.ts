@@ -1,7 +1,10 @@
-import type { TopicMessage } from '@claudemesh/core';
+import { EpochKeyring, meshMembersWithKeys, newClientId, syncEpochs, topicSendEncrypted, type MeshClient, type TopicMessage, type TopicPostResult } from '@claudemesh/core';
+import { topicScope } from '@claudemesh/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, createTestMesh, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
+import { addMember, connectClient, createTestMesh, startTestBroker, type TestBroker } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
+import { MeshDirectory } from '../src/meshes/mesh-directory.js';
+import { TopicsService } from '../src/topics/topics.service.js';
 import { api, issueKey } from './bearer-api.js';
 
 /**
@@ -42,5 +45,50 @@ describe.each(dbKinds())('topic posts committed together on %s', (kind) => {
     // Each answer names the row that was stored for it.
     const byText = new Map(history.map((m) => [m.text, m.id]));
     for (const [i, a] of answers.slice(0, 60).entries()) expect(a.body.message!.id).toBe(byText.get(`m${i}`));
+  });
+
+  it('commits sealed posts of several members in one statement a batch: each answered with its own row, a twin as a duplicate, ids in order', async () => {
+    const mesh = await createTestMesh(tb, 'sealed-batched');
+    const people = await Promise.all(['ann', 'ben', 'cy'].map((n) => addMember(tb, mesh, n)));
+    const clients: MeshClient[] = await Promise.all(people.map((p) => connectClient(tb, mesh, p)));
+    const twinClient = await connectClient(tb, mesh, people[0]!);
+    try {
+      const rings = people.map((me) => new EpochKeyring({ me, meshId: mesh.meshId, authorities: (_s, epoch) => (epoch === 1 ? [people[0]!.publicKey] : []) }));
+      const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
+      await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(people[0]!.publicKey)!, topics: null }, { name: 'sealed', visibility: 'public', description: '', encryption: 'e2e' });
+      const scope = topicScope('sealed');
+      // Epoch 1 by ann; ben and cy join the topic with a post each (a sender in the topic already takes the one-statement path).
+      await topicSendEncrypted(clients[0]!, rings[0]!, 'sealed', 'epoch 1', { members: () => meshMembersWithKeys(clients[0]!) });
+      for (const i of [1, 2]) {
+        await syncEpochs(clients[i]!, rings[i]!, scope);
+        await topicSendEncrypted(clients[i]!, rings[i]!, 'sealed', `joined ${i}`, { members: () => meshMembersWithKeys(clients[i]!) });
+      }
+      const sealedPost = (i: number, id: string, text: string): { send: (c: MeshClient) => Promise<TopicPostResult> } => {
+        const { epoch, message } = rings[i]!.encrypt(scope, id, text);
+        return { send: (c) => c.topicSendSealed('sealed', id, { key_epoch: epoch, ...message, mentions: [] }) };
+      };
+      const ids = Array.from({ length: 60 }, () => newClientId());
+      const posts = ids.map((id, n) => sealedPost(n % 3, id, `s${n}`).send(clients[n % 3]!));
+      // The same sealed post (same id, same bytes) from two connections of ann's, in flight together.
+      const twinId = newClientId();
+      const twin = sealedPost(0, twinId, 'twin');
+      const [answers, t1, t2] = await Promise.all([Promise.all(posts), twin.send(clients[0]!), twin.send(twinClient)]);
+      for (const a of answers) expect(a.duplicate).toBe(false);
+      expect([t1.duplicate, t2.duplicate].sort()).toEqual([false, true]);
+      expect(t1.message.id).toBe(t2.message.id);
+
+      const history = (await clients[0]!.topicHistory('sealed', { after: '0', limit: 200 })).messages;
+      expect(history).toHaveLength(3 + 60 + 1);
+      const order = history.map((m) => BigInt(m.id));
+      expect(order.every((id, i) => i === 0 || id > order[i - 1]!)).toBe(true);
+      // Each answer names the row stored for it: same id, same client id, same bytes.
+      const byClient = new Map(history.map((m) => [m.client_id, m]));
+      for (const [n, a] of answers.entries()) {
+        const stored = byClient.get(ids[n]!)!;
+        expect([a.message.id, a.message.ciphertext, a.message.key_epoch, a.message.created_at]).toEqual([stored.id, stored.ciphertext, 1, stored.created_at]);
+      }
+    } finally {
+      await Promise.all([...clients, twinClient].map((c) => c.close()));
+    }
   });
 });
