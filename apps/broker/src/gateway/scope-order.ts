@@ -51,7 +51,15 @@ export class ScopeOrder {
     let settle!: () => void;
     const pending: PendingPublish = { epoch, settled: new Promise<void>((resolve) => (settle = resolve)), refused: null };
     q.publish = pending;
-    const p = (earlier.length === 0 ? run() : Promise.allSettled(earlier).then(run)).then(
+    // A publish that threw before returning its promise must still settle, or the sends behind it would wait for ever.
+    const start = (): Promise<T> => {
+      try {
+        return run();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const p = (earlier.length === 0 ? start() : Promise.allSettled(earlier).then(start)).then(
       (value) => value,
       (error: unknown) => {
         const current = error instanceof ProtocolError ? error.details.current_epoch : undefined;

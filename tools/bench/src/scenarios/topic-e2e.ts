@@ -153,12 +153,14 @@ class TopicMember implements BenchPeer {
     // epoch the sender publishes: the SDK rotates in the background when an ack says the epoch nears
     // its scheduled rotation (every 100 messages by default), so the sends go on meanwhile.
     const transport: SealedTopicTransport = {
+      // The WebSocket's publish order (docs/protocol.md §5.6): sends seal under a new epoch as soon as its publish is written.
+      ordersPublishes: c.ordersPublishes,
       getEpochs: (s, after) => c.getEpochs(s, after),
-      publishEpoch: async (signed, seals) => {
+      publishEpoch: async (signed, seals, o) => {
         this.rotations += 1;
         const t0 = performance.now();
         try {
-          return await c.publishEpoch(signed, seals);
+          return await c.publishEpoch(signed, seals, o);
         } finally {
           this.rotationMs += performance.now() - t0;
         }

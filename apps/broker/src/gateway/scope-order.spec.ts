@@ -1,0 +1,100 @@
+import { ProtocolError } from '@claudemesh/core';
+import { describe, expect, it } from 'vitest';
+import { ScopeOrder } from './scope-order.js';
+
+/** A promise settled from outside, to hold a frame's work where the test wants it. */
+function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void; fail: (e: unknown) => void } {
+  let open!: (v: T) => void;
+  let fail!: (e: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => ((open = resolve), (fail = reject)));
+  return { promise, open, fail };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('ScopeOrder (one connection\'s order of publishes and sealed sends, docs/protocol.md §5.6 "Publish order")', () => {
+  it('runs a publish after the sends of its scope received before it, and the sends received after it once it settled', async () => {
+    const order = new ScopeOrder();
+    const log: string[] = [];
+    const before = gate();
+    const sent = order.send('topic:a', 1, async () => {
+      await before.promise;
+      log.push('send 1');
+    });
+    const published = order.publish('topic:a', 2, async () => {
+      log.push('publish 2');
+    });
+    const after = order.send('topic:a', 2, async () => {
+      log.push('send 2');
+    });
+    // Another scope is not held by either.
+    await order.send('topic:b', 1, async () => {
+      log.push('other scope');
+    });
+    await tick();
+    expect(log).toEqual(['other scope']);
+    before.open();
+    await Promise.all([sent, published, after]);
+    expect(log).toEqual(['other scope', 'send 1', 'publish 2', 'send 2']);
+    expect(order.size).toBe(0);
+  });
+
+  it('starts a send at once while no publish is pending (no extra turn of the event loop)', () => {
+    const order = new ScopeOrder();
+    let started = false;
+    void order.send('mesh', 1, async () => {
+      started = true;
+    });
+    expect(started).toBe(true);
+  });
+
+  it('refuses a send held behind a refused publish of its epoch as E_EPOCH_STALE with the epoch the refusal named; a send of another epoch runs', async () => {
+    const order = new ScopeOrder();
+    const published = order.publish('topic:a', 3, async () => {
+      throw new ProtocolError('E_EPOCH_CONFLICT', 'epoch 3 was published by another member first', { current_epoch: 3 });
+    });
+    let ran = false;
+    const held = order.send('topic:a', 3, async () => {
+      ran = true;
+    });
+    const older = order.send('topic:a', 2, async () => 'stored under 2');
+    await expect(published).rejects.toMatchObject({ code: 'E_EPOCH_CONFLICT' });
+    await expect(held).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 3 } });
+    expect(ran).toBe(false);
+    await expect(older).resolves.toBe('stored under 2');
+    // A refusal without a current epoch (any other error) names the epoch before the proposed one.
+    const failed = order.publish('topic:a', 5, () => Promise.reject(new Error('database unavailable')));
+    const next = order.send('topic:a', 5, async () => 'never');
+    await expect(failed).rejects.toThrow('database unavailable');
+    await expect(next).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 4 } });
+    expect(order.size).toBe(0);
+  });
+
+  it('settles a publish whose work throws before returning a promise, so the sends behind it are not held for ever', async () => {
+    const order = new ScopeOrder();
+    const published = order.publish('topic:a', 2, () => {
+      throw new Error('thrown at once');
+    });
+    const after = order.send('topic:a', 1, async () => 'ran');
+    await expect(published).rejects.toThrow('thrown at once');
+    await expect(after).resolves.toBe('ran');
+  });
+
+  it('orders publishes of one scope one after the other', async () => {
+    const order = new ScopeOrder();
+    const log: string[] = [];
+    const first = gate();
+    const p2 = order.publish('mesh', 2, async () => {
+      await first.promise;
+      log.push('publish 2');
+    });
+    const p3 = order.publish('mesh', 3, async () => {
+      log.push('publish 3');
+    });
+    await tick();
+    expect(log).toEqual([]);
+    first.open();
+    await Promise.all([p2, p3]);
+    expect(log).toEqual(['publish 2', 'publish 3']);
+  });
+});
