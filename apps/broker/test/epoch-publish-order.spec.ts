@@ -1,11 +1,9 @@
 import { EpochKeyring, MESH_SCOPE, ProtocolError, SEALED_SEND_WINDOW, meshMembersWithKeys, newClientId, rotateAhead, syncEpochs, topicSendEncrypted, type Ack, type MeshClient, type SealedTopicTransport, type TopicPostResult } from '@claudemesh/core';
-import { topicScope, type Identity } from '@claudemesh/crypto';
+import { topicScope } from '@claudemesh/crypto';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, connectClient, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { describe, expect, it } from 'vitest';
 import { dbKinds } from '../../../test/helpers/db.js';
-import { MeshDirectory } from '../src/meshes/mesh-directory.js';
-import { TopicsService } from '../src/topics/topics.service.js';
+import { transportOf, useEpochFixture } from './epoch-fixture.js';
 
 /**
  * Publish order (docs/protocol.md §5.6): on one connection an `epoch_publish` is handled after the
@@ -13,32 +11,8 @@ import { TopicsService } from '../src/topics/topics.service.js';
  * seals under its new epoch as soon as the publish is on its way, and a rotation holds no send.
  */
 describe.each(dbKinds())('the order of a publish and the sealed posts around it on %s', (kind) => {
-  let tb: TestBroker;
-  let mesh: TestMesh;
-  let ann: Identity;
-  let ben: Identity;
-  const clients: MeshClient[] = [];
-
-  beforeAll(async () => {
-    tb = await startTestBroker(kind, { CLAUDEMESH_EPOCH_ROTATE_MESSAGES: '3' });
-    mesh = await createTestMesh(tb, 'ordered');
-    [ann, ben] = [await addMember(tb, mesh, 'ann'), await addMember(tb, mesh, 'ben')];
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await tb?.close();
-  });
-
-  const ring = (me: Identity): EpochKeyring => new EpochKeyring({ me, meshId: mesh.meshId, authorities: (_s, epoch) => (epoch === 1 ? [ann.publicKey] : []) });
-  const connect = async (who: Identity): Promise<MeshClient> => {
-    const c = await connectClient(tb, mesh, who);
-    clients.push(c);
-    return c;
-  };
-  const createTopic = async (name: string): Promise<void> => {
-    const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
-    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ann.publicKey)!, topics: null }, { name, visibility: 'public', description: '', encryption: 'e2e' });
-  };
+  const f = useEpochFixture(kind, 'ordered', { CLAUDEMESH_EPOCH_ROTATE_MESSAGES: '3' });
+  const { ring, connect, createTopic } = f;
   /** Client ids by name, for the posts of these tests. */
   const ids = new Map<string, string>();
   const idOf = (name: string): string => ids.get(name) ?? (ids.set(name, newClientId()), ids.get(name)!);
@@ -50,9 +24,9 @@ describe.each(dbKinds())('the order of a publish and the sealed posts around it 
   };
 
   it('stores posts written before a publish under the old epoch and posts written right after it under the new one', async () => {
-    const a = await connect(ann);
+    const a = await connect(f.ann);
     await createTopic('around');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const scope = topicScope('around');
     await topicSendEncrypted(a, ra, 'around', 'epoch 1 is made', { members: () => meshMembersWithKeys(a) });
     const pending = ra.rotate(scope, { members: await meshMembersWithKeys(a), reason: 'scheduled' });
@@ -75,13 +49,13 @@ describe.each(dbKinds())('the order of a publish and the sealed posts around it 
   });
 
   it('refuses a post held behind its connection\'s refused publish as stale, naming the epoch that won, and stores nothing of it', async () => {
-    const [a, b] = [await connect(ann), await connect(ben)];
+    const [a, b] = [await connect(f.ann), await connect(f.ben)];
     await createTopic('raced');
-    const [ra, rb] = [ring(ann), ring(ben)];
+    const [ra, rb] = [ring(f.ann), ring(f.ben)];
     const scope = topicScope('raced');
     await topicSendEncrypted(a, ra, 'raced', 'epoch 1 is made', { members: () => meshMembersWithKeys(a) });
     await syncEpochs(b, rb, scope);
-    // ben's epoch 2 is accepted first; ann, not knowing it, publishes her own epoch 2 and seals under it at once.
+    // f.ben's epoch 2 is accepted first; f.ann, not knowing it, publishes her own epoch 2 and seals under it at once.
     const bens = rb.rotate(scope, { members: await meshMembersWithKeys(b), reason: 'scheduled' });
     await b.publishEpoch(bens.signed, bens.seals);
     const anns = ra.rotate(scope, { members: await meshMembersWithKeys(a), reason: 'scheduled' });
@@ -93,16 +67,16 @@ describe.each(dbKinds())('the order of a publish and the sealed posts around it 
       },
     });
     await expect(published).rejects.toMatchObject({ code: 'E_EPOCH_CONFLICT' });
-    // Not E_MESSAGE_INVALID (its signature names ann's epoch 2, not ben's): a refusal the SDK seals again after.
+    // Not E_MESSAGE_INVALID (its signature names f.ann's epoch 2, not f.ben's): a refusal the SDK seals again after.
     const refused = await held.catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ProtocolError);
     expect(refused).toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 2 } });
     expect((await a.topicHistory('raced')).messages.map((m) => m.client_id)).not.toContain(idOf('held'));
   });
 
-  it('orders the mesh scope the same way: a `*` message sealed under the mesh epoch being published is stored under it', async () => {
-    const o = await connect(mesh.owner);
-    const ro = new EpochKeyring({ me: mesh.owner, meshId: mesh.meshId, authorities: () => [mesh.owner.publicKey] });
+  it('orders the f.mesh scope the same way: a `*` message sealed under the f.mesh epoch being published is stored under it', async () => {
+    const o = await connect(f.mesh.owner);
+    const ro = new EpochKeyring({ me: f.mesh.owner, meshId: f.mesh.meshId, authorities: () => [f.mesh.owner.publicKey] });
     const members = await meshMembersWithKeys(o);
     const first = ro.rotate(MESH_SCOPE, { members, reason: 'create' });
     await o.publishEpoch(first.signed, first.seals);
@@ -124,14 +98,14 @@ describe.each(dbKinds())('the order of a publish and the sealed posts around it 
     ro.accept(MESH_SCOPE, next);
     expect((await before).id).toBe(idOf('mesh-before'));
     expect((await after).id).toBe(idOf('mesh-after'));
-    const [row] = await tb.broker.app.get(DataSource).query('SELECT key_epoch FROM messages WHERE client_id = $1', [idOf('mesh-after')]) as Array<{ key_epoch: number }>;
+    const [row] = await f.tb.broker.app.get(DataSource).query('SELECT key_epoch FROM messages WHERE client_id = $1', [idOf('mesh-after')]) as Array<{ key_epoch: number }>;
     expect(Number(row?.key_epoch)).toBe(2);
   });
 
   it('over a connection that orders publishes, a rotation made ahead holds no send: it is sealed under the new epoch before the publish is answered', async () => {
-    const a = await connect(ann);
+    const a = await connect(f.ann);
     await createTopic('unheld');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const scope = topicScope('unheld');
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     await topicSendEncrypted(a, ra, 'unheld', 'first', { members });
@@ -168,31 +142,16 @@ describe.each(dbKinds())('the order of a publish and the sealed posts around it 
  * publish and stored after it is refused once; over the WebSocket none is.
  */
 describe.each(dbKinds())('the send window and the publish order under the default schedule on %s', (kind) => {
-  let tb: TestBroker;
-  let mesh: TestMesh;
-  let ann: Identity;
-  let client: MeshClient | null = null;
-
-  beforeAll(async () => {
-    tb = await startTestBroker(kind);
-    mesh = await createTestMesh(tb, 'windowed');
-    ann = await addMember(tb, mesh, 'ann');
-    client = await connectClient(tb, mesh, ann);
-  });
-  afterAll(async () => {
-    await client?.close();
-    await tb?.close();
-  });
+  const f = useEpochFixture(kind, 'windowed');
 
   it.each([
     ['the WebSocket, which orders publishes', true],
     ['a transport that does not order them', false],
   ])('lands 400 posts made at once over %s, none refused at the bound', async (_label, ordered) => {
-    const a = client!;
+    const a = await f.connect(f.ann);
     const topic = ordered ? 'busy-ordered' : 'busy-unordered';
-    const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
-    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ann.publicKey)!, topics: null }, { name: topic, visibility: 'public', description: '', encryption: 'e2e' });
-    const ra = new EpochKeyring({ me: ann, meshId: mesh.meshId, authorities: (_s, epoch) => (epoch === 1 ? [ann.publicKey] : []) });
+    await f.createTopic(topic);
+    const ra = f.ring(f.ann);
     const refused = { scheduled: 0, stale: 0 };
     let inFlight = 0;
     let most = 0;
@@ -221,13 +180,3 @@ describe.each(dbKinds())('the send window and the publish order under the defaul
     expect(refused.stale).toBeLessThanOrEqual(ordered ? 0 : SEALED_SEND_WINDOW * (epochs.size - 1));
   });
 });
-
-/** A MeshClient as the e2e helpers take it, its methods bound, without its publish order (as over REST). */
-function transportOf(c: MeshClient): SealedTopicTransport {
-  return {
-    getEpochs: (s, after) => c.getEpochs(s, after),
-    publishEpoch: (signed, seals) => c.publishEpoch(signed, seals),
-    addSeals: (s, epoch, seals) => c.addSeals(s, epoch, seals),
-    topicSendSealed: (topic, id, body, options) => c.topicSendSealed(topic, id, body, options),
-  };
-}

@@ -1,11 +1,9 @@
-import { EpochKeyring, MeshApi, ProtocolError, meshMembersWithKeys, openTopicMessage, rotateAhead, syncEpochs, topicSendEncrypted, type MeshClient, type SealedTopicTransport } from '@claudemesh/core';
-import { topicScope, type Identity } from '@claudemesh/crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, connectClient, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
+import { MeshApi, ProtocolError, meshMembersWithKeys, openTopicMessage, rotateAhead, syncEpochs, topicSendEncrypted, type SealedTopicTransport } from '@claudemesh/core';
+import { topicScope } from '@claudemesh/crypto';
+import { describe, expect, it } from 'vitest';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { issueKey } from './bearer-api.js';
-import { MeshDirectory } from '../src/meshes/mesh-directory.js';
-import { TopicsService } from '../src/topics/topics.service.js';
+import { transportOf, useEpochFixture } from './epoch-fixture.js';
 
 /**
  * Scheduled rotation (docs/protocol.md §5.6): after CLAUDEMESH_EPOCH_ROTATE_MESSAGES messages under
@@ -14,35 +12,15 @@ import { TopicsService } from '../src/topics/topics.service.js';
  * (apps/broker/src/epochs/epoch-use.spec.ts) so that no test waits on the clock.
  */
 describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
-  let tb: TestBroker;
-  let mesh: TestMesh;
-  let ann: Identity;
-  let ben: Identity;
-  const clients: MeshClient[] = [];
-
-  beforeAll(async () => {
-    tb = await startTestBroker(kind, { CLAUDEMESH_EPOCH_ROTATE_MESSAGES: '3' });
-    mesh = await createTestMesh(tb, 'scheduled');
-    [ann, ben] = [await addMember(tb, mesh, 'ann'), await addMember(tb, mesh, 'ben')];
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await tb?.close();
-  });
-
-  const ring = (me: Identity): EpochKeyring => new EpochKeyring({ me, meshId: mesh.meshId, authorities: (_s, epoch) => (epoch === 1 ? [ann.publicKey] : []) });
-  const createTopic = async (name: string): Promise<void> => {
-    const state = (await tb.broker.app.get(MeshDirectory).get(mesh.meshId))!;
-    await tb.broker.app.get(TopicsService).create({ state, member: state.byPubkey.get(ann.publicKey)!, topics: null }, { name, visibility: 'public', description: '', encryption: 'e2e' });
-  };
+  const f = useEpochFixture(kind, 'scheduled', { CLAUDEMESH_EPOCH_ROTATE_MESSAGES: '3' });
+  const { ring, createTopic } = f;
   /** Messages per epoch of a page, in epoch order. */
   const perEpoch = (epochs: number[]): number[] => [...new Set(epochs)].sort((x, y) => x - y).map((e) => epochs.filter((x) => x === e).length);
 
   it('acks a post near the bound with epoch_due, at the start of the last fifth and at the bound, and refuses the post past it', async () => {
-    const a = await connectClient(tb, mesh, ann);
-    clients.push(a);
+    const a = await f.connect(f.ann);
     await createTopic('hinted');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const scope = topicScope('hinted');
     await topicSendEncrypted(a, ra, 'hinted', 'first', { members: () => meshMembersWithKeys(a) });
     const post = async (n: number) => {
@@ -59,8 +37,8 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
 
     // Over REST (a keypair-holding member's API key) the hint is in the 201 body too, and
     // topicSendEncrypted on MeshApi rotates as on the WebSocket.
-    const api = new MeshApi(tb.url, (await issueKey(tb, mesh, ben, { label: 'rest hint', capabilities: ['read', 'send'] })).secret);
-    const rb = ring(ben);
+    const api = new MeshApi(f.tb.url, (await issueKey(f.tb, f.mesh, f.ben, { label: 'rest hint', capabilities: ['read', 'send'] })).secret);
+    const rb = ring(f.ben);
     await syncEpochs(api, rb, scope);
     const members = (): Promise<string[]> => meshMembersWithKeys(api);
     const firstRest = await topicSendEncrypted(api, rb, 'hinted', 'rest 1', { members });
@@ -72,10 +50,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
   });
 
   it('rotates ahead once per epoch: a send made meanwhile waits for the new epoch instead of being refused, a second hint starts nothing', async () => {
-    const a = await connectClient(tb, mesh, ann);
-    clients.push(a);
+    const a = await f.connect(f.ann);
     await createTopic('ahead');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const scope = topicScope('ahead');
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     await topicSendEncrypted(a, ra, 'ahead', 'first', { members });
@@ -116,10 +93,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
   });
 
   it('publishes a rotation made ahead only once its own post under the old epoch is answered, so that post is stored, not refused as stale', async () => {
-    const a = await connectClient(tb, mesh, ann);
-    clients.push(a);
+    const a = await f.connect(f.ann);
     await createTopic('drained');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const scope = topicScope('drained');
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     await topicSendEncrypted(a, ra, 'drained', 'first', { members });
@@ -153,10 +129,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
   });
 
   it('seals no more under an epoch than the room its hint names: a post past it waits for the rotation instead of being refused at the bound', async () => {
-    const a = await connectClient(tb, mesh, ann);
-    clients.push(a);
+    const a = await f.connect(f.ann);
     await createTopic('budgeted');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     const refusals: string[] = [];
     const counting = (gate?: Promise<void>): SealedTopicTransport => ({ ...transportOf(a), topicSendSealed: async (topic, id, body, options) => {
@@ -182,10 +157,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
   });
 
   it('lands every one of many posts in flight at once, however many epochs fill up meanwhile', async () => {
-    const a = await connectClient(tb, mesh, ann);
-    clients.push(a);
+    const a = await f.connect(f.ann);
     await createTopic('crowded');
-    const ra = ring(ann);
+    const ra = ring(f.ann);
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     // 40 posts at once into epochs of 3: a post can be refused under several newer epochs in turn.
     const posted = await Promise.all(Array.from({ length: 40 }, (_, i) => topicSendEncrypted(a, ra, 'crowded', `crowd ${i}`, { members })));
@@ -198,10 +172,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
   });
 
   it('rotates every 3 messages, ahead of the bound or at it: no epoch carries more, a retry of a stored post stays a duplicate', async () => {
-    const [a, b] = [await connectClient(tb, mesh, ann), await connectClient(tb, mesh, ben)];
-    clients.push(a, b);
+    const [a, b] = [await f.connect(f.ann), await f.connect(f.ben)];
     await createTopic('ticking');
-    const [ra, rb] = [ring(ann), ring(ben)];
+    const [ra, rb] = [ring(f.ann), ring(f.ben)];
     const epochs: number[] = [];
     for (let i = 1; i <= 7; i++) {
       const [client, r] = i % 2 ? [a, ra] : [b, rb];
@@ -237,13 +210,3 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
     expect(ra.currentEpoch(topicScope('ticking'))).toBeLessThanOrEqual(before + 2);
   });
 });
-
-/** A MeshClient as the e2e helpers take it, its methods bound, so one of them can be wrapped. */
-function transportOf(c: MeshClient): SealedTopicTransport {
-  return {
-    getEpochs: (s, after) => c.getEpochs(s, after),
-    publishEpoch: (signed, seals) => c.publishEpoch(signed, seals),
-    addSeals: (s, epoch, seals) => c.addSeals(s, epoch, seals),
-    topicSendSealed: (topic, id, body, options) => c.topicSendSealed(topic, id, body, options),
-  };
-}
