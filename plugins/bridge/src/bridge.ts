@@ -1,65 +1,23 @@
 import {
-  EpochKeyring, MeshApi, MeshClient, ProtocolError, TopicName, createApiKey, ingestEvent, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
-  type EpochEvent, type InboundMessage, type KeyringSnapshot, type StoredMesh, type TopicMessage,
+  EpochKeyring, MeshApi, MeshClient, ProtocolError, createApiKey, ingestEvent, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessage, openTopicMessages, topicSendEncrypted, wsUrlOf,
+  type EpochEvent, type InboundMessage, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
-import { decodeBody, encodeBody, MAX_FORWARD_HOPS, type Forwarded } from '@claudemesh/core/body';
-import { cryptoReady, fromB64u, parseIdentity, sha256, toB64u } from '@claudemesh/crypto';
+import { encodeBody } from '@claudemesh/core/body';
+import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
 import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { z } from 'zod';
+import { type BridgeConfig } from './config.js';
+import { forwardId, hopsOf } from './envelope.js';
+import { RingStore } from './ring-store.js';
 import { BridgeState } from './state.js';
 
-/** `@name`-less group name, or `*` for the whole mesh (a broadcast). */
-const GroupName = z.string().regex(/^(\*|[a-z0-9][a-z0-9_-]{0,63})$/, 'a group name (without @), or * for broadcasts');
-
-const End = z.strictObject({
-  /** A mesh this bridge's home joined: its name or id. */
-  mesh: z.string().min(1),
-  /** A topic of that mesh… */
-  topic: TopicName.optional(),
-  /** …or a group (`@name` traffic; `*`: broadcasts), forwarded from the pushes the bridge gets as its member. */
-  group: GroupName.optional(),
-}).refine((e) => (e.topic === undefined) !== (e.group === undefined), 'give one of topic or group');
-
-/** The bridge's config (docs/plugins.md "Bridge"). */
-export const BridgeConfig = z.strictObject({
-  routes: z.array(z.strictObject({ from: End, to: End, both_ways: z.boolean().default(true) })).min(1).max(32),
-  /** Meshes a message may cross in all: one bridge hop is 1. */
-  max_hops: z.number().int().min(1).max(MAX_FORWARD_HOPS).default(2),
-  filter: z.strictObject({
-    /** Only messages from these senders (display names, the original sender's for a forwarded one). */
-    senders: z.array(z.string().min(1)).max(256).optional(),
-    exclude_senders: z.array(z.string().min(1)).max(256).default([]),
-    /** Only messages whose text matches (a JavaScript regular expression). */
-    pattern: z.string().max(500).refine((p) => {
-      try {
-        new RegExp(p);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'not a valid regular expression').optional(),
-  }).prefault({}),
-  /** How often each lane looks for new messages besides the pushes it gets (ms). */
-  poll_ms: z.number().int().min(20).max(60_000).default(250),
-  /**
-   * Forwards a lane keeps in flight. 1 keeps the destination in the source's exact order; more
-   * forward faster, and posts in flight together may land a place or two apart.
-   */
-  window: z.number().int().min(1).max(256).default(16),
-});
-export type BridgeConfig = z.output<typeof BridgeConfig>;
-
-/** Hops a message from an older bridge declared with a `__cmh<n>:` text prefix. */
-const LEGACY_PREFIX = /^__cmh(\d{1,2}):/;
+export { BridgeConfig } from './config.js';
+export { forwardId, hopsOf } from './envelope.js';
 
 interface Side {
   mesh: StoredMesh;
   client: MeshClient;
   ring: EpochKeyring;
   key: string;
-  ringFile: string;
 }
 
 /** Where a lane reads or writes: a topic, or a group's messages (`@name`, `*`). */
@@ -98,20 +56,6 @@ const targetOf = (group: string): string => (group === '*' ? '*' : `@${group}`);
 const placeOf = (e: { topic?: string | undefined; group?: string | undefined }): Place => (e.topic !== undefined ? { topic: e.topic } : { group: e.group! });
 const labelOf = (p: Place): string => (p.topic !== undefined ? `#${p.topic}` : targetOf(p.group));
 
-/** The client id a forward is posted under: the same for the same source message and destination, whatever the restarts. */
-export function forwardId(sourceMesh: string, topic: string, messageId: string, destMesh: string, destTopic: string): string {
-  return `br${toB64u(sha256(`${sourceMesh}\n${topic}\n${messageId}\n${destMesh}\n${destTopic}`)).slice(0, 40)}`;
-}
-
-/** What a received text says about hops: the envelope's, the legacy prefix's, or none (an original). */
-export function hopsOf(text: string): { text: string; forwarded: Forwarded | null; legacyHops: number } {
-  const body = decodeBody(text);
-  if (body.forwarded) return { text: body.text, forwarded: body.forwarded, legacyHops: 0 };
-  const legacy = LEGACY_PREFIX.exec(text);
-  if (legacy) return { text: text.slice(legacy[0].length), forwarded: null, legacyHops: Number(legacy[1]) };
-  return { text: body.text, forwarded: null, legacyHops: 0 };
-}
-
 /**
  * A bridge (docs/plugins.md "Bridge"): a peer in two or more meshes that forwards topics between
  * them. Each direction of a route is a lane that reads its source topic in id order (from a cursor
@@ -134,12 +78,13 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   };
   const counters = { forwarded: 0, duplicates: 0, skipped_hops: 0, skipped_path: 0, skipped_filter: 0, waiting_for_key: 0, errors: 0 };
   const sides = new Map<string, Side>();
+  const rings = new RingStore(ctx.home);
+  const saveRing = (side: Side): void => rings.save(side.mesh.mesh_id, side.ring);
   const sideOf = async (selector: string): Promise<Side> => {
     const mesh = find(selector);
     const known = sides.get(mesh.mesh_id);
     if (known) return known;
     const identity = parseIdentity(mesh.identity);
-    const ringFile = join(ctx.home, 'bridge', 'keyrings', `${mesh.mesh_id}.json`);
     let side: Side | null = null;
     let ringReady!: (r: EpochKeyring) => void;
     const ringLoaded = new Promise<EpochKeyring>((r) => (ringReady = r));
@@ -162,13 +107,9 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     client.on('message', (m: InboundMessage) => (side ? onMessage(side, m) : before.push(m)));
     await client.connect();
     const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
-    try {
-      ring.restore(JSON.parse(readFileSync(ringFile, 'utf8')) as KeyringSnapshot);
-    } catch {
-      // First start, or nothing kept: synced from the broker as messages need keys.
-    }
+    rings.load(mesh.mesh_id, ring);
     ringReady(ring);
-    side = { mesh, client, ring, key: identity.publicKey, ringFile };
+    side = { mesh, client, ring, key: identity.publicKey };
     // Epochs pushed as they are published (the topics' rotations included) go straight into the
     // keyring: a push under a new epoch then opens at once, not after a read and a sync.
     client.on('epoch', (e: EpochEvent) => {
@@ -183,25 +124,6 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     for (const m of before.splice(0)) onMessage(side, m);
     sides.set(mesh.mesh_id, side);
     return side;
-  };
-  /** The keyrings are written when their epochs changed, at most every second (the broker keeps every seal: a lost write is synced again). */
-  const written = new Map<string, string>();
-  const writeRing = (side: Side): void => {
-    const snapshot = JSON.stringify(side.ring.snapshot());
-    if (written.get(side.mesh.mesh_id) === snapshot) return;
-    mkdirSync(join(ctx.home, 'bridge', 'keyrings'), { recursive: true, mode: 0o700 });
-    const tmp = `${side.ringFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, snapshot, { mode: 0o600 });
-    renameSync(tmp, side.ringFile);
-    written.set(side.mesh.mesh_id, snapshot);
-  };
-  const ringTimers = new Map<string, NodeJS.Timeout>();
-  const saveRing = (side: Side): void => {
-    if (ringTimers.has(side.mesh.mesh_id)) return;
-    ringTimers.set(side.mesh.mesh_id, setTimeout(() => {
-      ringTimers.delete(side.mesh.mesh_id);
-      writeRing(side);
-    }, 1000));
   };
 
   const laneName = (l: Lane): string => `${l.from.mesh.mesh_name}${l.fromGroup ?? `#${l.fromTopic}`} → ${l.to.mesh.mesh_name}${l.toLabel}`;
@@ -528,8 +450,7 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
       const drained = await Promise.race([inFlight.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), drainMs))]);
       stopping = true;
       state.flush();
-      for (const t of ringTimers.values()) clearTimeout(t);
-      for (const side of sides.values()) writeRing(side);
+      rings.flush();
       await Promise.all([...sides.values()].map((s) => s.client.close()));
       return drained;
     },
