@@ -1,6 +1,7 @@
 export * from './mesh-client.js';
 export * from './hello-frame.js';
 export * from './rest-client.js';
+export * from './rest-invites.js';
 export * from './client-id.js';
 export * from './backoff.js';
 export * from './seen-set.js';
