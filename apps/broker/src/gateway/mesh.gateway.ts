@@ -27,7 +27,7 @@ import { MessagingService } from '../messaging/messaging.service.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { atDeadline } from '../presence/deadline-timer.js';
 import { LiveSession } from '../presence/live-session.js';
-import { ScopeOrder } from './scope-order.js';
+import { scopeOrderOf } from './scope-order.js';
 import { PresenceService } from '../presence/presence.service.js';
 import { TopicsService, type TopicPost, type TopicScope } from '../topics/topics.service.js';
 
@@ -188,7 +188,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     switch (frame.type) {
       case 'send': {
         const ack = frame.body_version === 2
-          ? await this.scopeOrder(session).send('mesh', frame.key_epoch!, () => this.messaging.send(session, frame))
+          ? await scopeOrderOf(session).send('mesh', frame.key_epoch!, () => this.messaging.send(session, frame))
           : await this.messaging.send(session, frame);
         session.send(serverFrame('ack', ack));
         return;
@@ -240,7 +240,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
           }
           : { text: frame.text!, client_id: frame.id, ...reply };
         const post = (): ReturnType<TopicsService['post']> => this.topics.post(this.topicScope(session), frame.topic, body);
-        const { message, duplicate, epoch_due } = frame.body_version === 2 ? await this.scopeOrder(session).send(epochScopeOf(frame.topic), frame.key_epoch!, post) : await post();
+        const { message, duplicate, epoch_due } = frame.body_version === 2 ? await scopeOrderOf(session).send(epochScopeOf(frame.topic), frame.key_epoch!, post) : await post();
         session.send(serverFrame('topic_ack', { id: frame.id, topic: frame.topic, message, duplicate, ...(epoch_due ? { epoch_due } : {}) }));
         return;
       }
@@ -252,7 +252,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       }
       case 'epoch_publish': {
         const m = frame.manifest.manifest;
-        const ack = await this.scopeOrder(session).publish(m.scope, m.epoch, () => this.epochs.publish(session, frame));
+        const ack = await scopeOrderOf(session).publish(m.scope, m.epoch, () => this.epochs.publish(session, frame));
         session.send(serverFrame('epoch_ack', { req_id: frame.req_id, ...ack }));
         return;
       }
@@ -274,13 +274,6 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
       }
     }
     if (frame.req_id !== undefined) session.send(serverFrame('ok', { req_id: frame.req_id }));
-  }
-
-  /** The session's order of sealed sends and epoch publishes per scope (docs/protocol.md §5.6 "Publish order"). */
-  private scopeOrder(session: LiveSession): ScopeOrder {
-    let order = scopeOrders.get(session);
-    if (!order) scopeOrders.set(session, (order = new ScopeOrder()));
-    return order;
   }
 
   /** A WebSocket session speaks for its whole member: no key limits it, only the member's own scope. */
@@ -396,8 +389,6 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
  * serialises it once rather than 100 times.
  */
 const topicFrames = new WeakMap<TopicMessage, string>();
-/** Per session, kept as long as it is (a few entries while its frames are in flight). */
-const scopeOrders = new WeakMap<LiveSession, ScopeOrder>();
 function topicMessageFrame(message: TopicMessage): string {
   let frame = topicFrames.get(message);
   if (frame === undefined) {

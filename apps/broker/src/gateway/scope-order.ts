@@ -98,3 +98,13 @@ export class ScopeOrder {
     if (q.sends.size === 0 && q.publish === null && this.scopes.get(scope) === q) this.scopes.delete(scope);
   }
 }
+
+/** Per connection (its session object), kept as long as it is: a few entries while its frames are in flight. */
+const orders = new WeakMap<object, ScopeOrder>();
+
+/** The order of sealed sends and epoch publishes of one connection, by its session. */
+export function scopeOrderOf(session: object): ScopeOrder {
+  let order = orders.get(session);
+  if (!order) orders.set(session, (order = new ScopeOrder()));
+  return order;
+}
