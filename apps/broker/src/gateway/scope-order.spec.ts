@@ -48,26 +48,37 @@ describe('ScopeOrder (one connection\'s order of publishes and sealed sends, doc
     expect(started).toBe(true);
   });
 
-  it('refuses a send held behind a refused publish of its epoch as E_EPOCH_STALE with the epoch the refusal named; a send of another epoch runs', async () => {
+  it('answers E_EPOCH_STALE, with the epoch the refusal named, for a send held behind a refused publish of its epoch that its check finds invalid', async () => {
     const order = new ScopeOrder();
+    const invalid = (): Promise<never> => Promise.reject(new ProtocolError('E_MESSAGE_INVALID', 'the message is not signed by you for #a, epoch 3'));
     const published = order.publish('topic:a', 3, async () => {
       throw new ProtocolError('E_EPOCH_CONFLICT', 'epoch 3 was published by another member first', { current_epoch: 3 });
     });
-    let ran = false;
-    const held = order.send('topic:a', 3, async () => {
-      ran = true;
-    });
+    const held = order.send('topic:a', 3, invalid);
     const older = order.send('topic:a', 2, async () => 'stored under 2');
     await expect(published).rejects.toMatchObject({ code: 'E_EPOCH_CONFLICT' });
     await expect(held).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 3 } });
-    expect(ran).toBe(false);
     await expect(older).resolves.toBe('stored under 2');
     // A refusal without a current epoch (any other error) names the epoch before the proposed one.
     const failed = order.publish('topic:a', 5, () => Promise.reject(new Error('database unavailable')));
-    const next = order.send('topic:a', 5, async () => 'never');
+    const next = order.send('topic:a', 5, invalid);
     await expect(failed).rejects.toThrow('database unavailable');
     await expect(next).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 4 } });
     expect(order.size).toBe(0);
+  });
+
+  it("gives a send held behind a refused publish its own answer when that is not the lost race's: another refusal, or stored", async () => {
+    const order = new ScopeOrder();
+    const refusal = new ProtocolError('E_TOPIC_MODE', '#general is not an e2e topic');
+    const published = order.publish('topic:general', 2, () => Promise.reject(refusal));
+    const plaintextTopic = order.send('topic:general', 2, () => Promise.reject(new ProtocolError('E_TOPIC_MODE', '#general takes text, not ciphertext')));
+    const stored = order.send('topic:general', 2, async () => 'stored under 2');
+    // A send of the same scope under another epoch is not the refused proposal's.
+    const other = order.send('topic:general', 1, () => Promise.reject(new ProtocolError('E_MESSAGE_INVALID', 'bad signature')));
+    await expect(published).rejects.toBe(refusal);
+    await expect(plaintextTopic).rejects.toMatchObject({ code: 'E_TOPIC_MODE' });
+    await expect(stored).resolves.toBe('stored under 2');
+    await expect(other).rejects.toMatchObject({ code: 'E_MESSAGE_INVALID' });
   });
 
   it('settles a publish whose work throws before returning a promise, so the sends behind it are not held for ever', async () => {

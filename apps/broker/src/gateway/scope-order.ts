@@ -21,8 +21,10 @@ interface ScopeQueue {
  * it, and those received after it wait for it. So a client may seal under the epoch it is
  * publishing as soon as the publish is on its way, without a round trip: its earlier posts are
  * stored under the old epoch, its later ones find the new epoch current. A send held behind a
- * publish that was refused, and sealed under the epoch it proposed, is refused E_EPOCH_STALE
- * (nothing of it is checked or stored): the client seals it again. Frames of other scopes, and of
+ * publish that was refused, and sealed under the epoch it proposed, is handled as any send, but
+ * where its check refuses it as invalid (signed over the proposal's manifest, not the current
+ * epoch's) it is answered E_EPOCH_STALE instead: the client seals it again. Its other answers (a
+ * plaintext topic, a forbidden target, an epoch that does not exist) are its own. Frames of other scopes, and of
  * other connections, are not ordered by it. Costs nothing while no publish is pending: a send then
  * starts at once, as without it. Held frames count in the connection's in-flight bound.
  */
@@ -33,11 +35,19 @@ export class ScopeOrder {
   send<T>(scope: string, epoch: number, run: () => Promise<T>): Promise<T> {
     const q = this.queue(scope);
     const before = q.publish;
-    const p = before === null ? run() : before.settled.then(() => {
-      if (before.refused && epoch === before.epoch) {
-        throw new ProtocolError('E_EPOCH_STALE', `epoch ${epoch} of ${scope} was not accepted: sync it, encrypt again and resend`, { current_epoch: before.refused.current });
+    const p = before === null ? run() : before.settled.then(async () => {
+      const lost = before.refused && epoch === before.epoch ? before.refused : null;
+      if (!lost) return run();
+      try {
+        return await run();
+      } catch (error) {
+        // Sealed under the refused proposal: it fails the check against the epoch that is current
+        // instead (another member's N+1, signed over another manifest). That is a lost race, not a bad message.
+        if (error instanceof ProtocolError && error.code === 'E_MESSAGE_INVALID') {
+          throw new ProtocolError('E_EPOCH_STALE', `epoch ${epoch} of ${scope} was not accepted: sync it, encrypt again and resend`, { current_epoch: lost.current });
+        }
+        throw error;
       }
-      return run();
     });
     this.track(scope, q, p);
     return p;
