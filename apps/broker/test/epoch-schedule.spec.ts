@@ -1,4 +1,5 @@
-import { MeshApi, ProtocolError, meshMembersWithKeys, openTopicMessage, rotateAhead, syncEpochs, topicSendEncrypted, type SealedTopicTransport } from '@claudemesh/core';
+import { MeshApi, ProtocolError, meshMembersWithKeys, openTopicMessage, revokeMember, rotateAhead, syncEpochs, topicSendEncrypted, type SealedTopicTransport } from '@claudemesh/core';
+import { addMember } from '../../../test/helpers/broker.js';
 import { topicScope } from '@claudemesh/crypto';
 import { describe, expect, it } from 'vitest';
 import { dbKinds } from '../../../test/helpers/db.js';
@@ -70,9 +71,9 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
       await gate;
       return a.publishEpoch(signed, seals);
     } };
-    const ahead = rotateAhead(held, ra, scope, due!, members);
+    const ahead = rotateAhead(held, ra, scope, due!);
     expect(ahead).not.toBeNull();
-    expect(rotateAhead(a, ra, scope, due!, members)).toBeNull();
+    expect(rotateAhead(a, ra, scope, due!)).toBeNull();
     await atPublish;
     const posted: number[] = [];
     const counting: SealedTopicTransport = { ...transportOf(a), topicSendSealed: (topic, sid, body, options) => {
@@ -89,7 +90,41 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
     expect(posted).toEqual([2]);
     expect(ra.currentManifest(scope)).toMatchObject({ epoch: 2, reason: 'scheduled' });
     // Past that epoch, the same hint starts nothing.
-    expect(rotateAhead(a, ra, scope, due!, members)).toBeNull();
+    expect(rotateAhead(a, ra, scope, due!)).toBeNull();
+  });
+
+  it('makes a rotation ahead for the members of the epoch it replaces, asking nobody; one a member revoked since makes fails, and the next post rotates them out', async () => {
+    const cid = await addMember(f.tb, f.mesh, 'cid');
+    const a = await f.connect(f.ann);
+    await createTopic('carried');
+    const ra = ring(f.ann);
+    const scope = topicScope('carried');
+    let asked = 0;
+    const members = async (): Promise<string[]> => {
+      asked += 1;
+      return meshMembersWithKeys(a);
+    };
+    await topicSendEncrypted(a, ra, 'carried', 'first', { members });
+    const listed = ra.currentManifest(scope)!.members;
+    expect(listed).toContain(cid.publicKey);
+    expect(asked).toBe(1);
+    const id = 'carried-post-2';
+    const { epoch, message } = ra.encrypt(scope, id, 'second');
+    const { epoch_due: due } = await a.topicSendSealed('carried', id, { key_epoch: epoch, ...message, mentions: [] });
+    expect(await rotateAhead(a, ra, scope, due!)).toBe(true);
+    expect(ra.currentManifest(scope)).toMatchObject({ epoch: 2, reason: 'scheduled', members: listed });
+    expect(asked).toBe(1);
+
+    // cid is revoked after the hint: the carried-over list names a revoked member, which the broker refuses to list.
+    await revokeMember(f.tb.url, f.mesh.owner, f.mesh.meshId, cid.publicKey);
+    expect(await rotateAhead(a, ra, scope, { epoch: 2, remaining_messages: 1, due_at: null })).toBe(false);
+    expect(ra.currentEpoch(scope)).toBe(2);
+    expect(ra.proposedEpoch(scope)).toBeNull();
+    // The next post under epoch 2 is refused as listing a departed member; the rotation then asks for the members.
+    const after = await topicSendEncrypted(a, ra, 'carried', 'after the revocation', { members });
+    expect(after.key_epoch).toBe(3);
+    expect(asked).toBe(2);
+    expect(ra.currentManifest(scope)!.members).not.toContain(cid.publicKey);
   });
 
   it('publishes a rotation made ahead only once its own post under the old epoch is answered, so that post is stored, not refused as stale', async () => {
@@ -118,7 +153,7 @@ describe.each(dbKinds())('scheduled key rotation on %s', (kind) => {
       order.push(`publish ${signed.manifest.epoch}`);
       return a.publishEpoch(signed, seals);
     } };
-    const ahead = rotateAhead(publishing, ra, scope, { epoch: 1, remaining_messages: 1, due_at: null }, members);
+    const ahead = rotateAhead(publishing, ra, scope, { epoch: 1, remaining_messages: 1, due_at: null });
     expect(ahead).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(order).toEqual([]);

@@ -194,18 +194,25 @@ export async function shareHistory(client: Pick<EpochTransport, 'addSeals'>, rin
 /**
  * Rotation ahead of the schedule (docs/protocol.md §5.6 "Scheduled rotation"): an ack said the
  * epoch this keyring sends under nears its scheduled rotation (`epoch_due`), so the next epoch is
- * published now, in the background, and no send waits for a refusal. It holds syncAfterStale's slot
- * for that epoch: a send refused meanwhile waits for it rather than rotating again. Started once per
- * keyring, scope and epoch; null when not started (the keyring is past that epoch, lacks its key, or
- * a reaction for it runs). Never rejects: a lost race means another member rotated (synced), and any
- * other failure is left to the refusal at the bound, which rotates then.
+ * published now, in the background, and no send waits for a refusal. It lists the members of the
+ * epoch it replaces, as this keyring verified them, and asks nobody: the broker refuses a post
+ * under an epoch that lists the wrong members (E_EPOCH_STALE with `rotate`, handled by
+ * syncAfterStale with the caller's own member list), so an epoch whose posts are stored lists the
+ * right ones. Asking for the member list first cost a round trip while the room under the old epoch
+ * ran out, and the sends then waited for it. It holds syncAfterStale's slot for that epoch: a send
+ * refused meanwhile waits for it rather than rotating again. Started once per keyring, scope and
+ * epoch; null when not started (the keyring is past that epoch, lacks its key, or a reaction for it
+ * runs). Never rejects: a lost race means another member rotated (synced), and any other failure (a
+ * member revoked since, which the broker refuses to list) is left to the refusal at the bound,
+ * which rotates then.
  */
-export function rotateAhead(client: EpochTransport, ring: EpochKeyring, scope: string, due: EpochDue, members: () => Promise<readonly string[]>): Promise<boolean> | null {
+export function rotateAhead(client: EpochTransport, ring: EpochKeyring, scope: string, due: EpochDue): Promise<boolean> | null {
   if (ring.currentEpoch(scope) !== due.epoch || ring.context(scope, due.epoch) === null) return null;
+  const listed = ring.currentManifest(scope)?.members;
+  if (!listed) return null;
   const key = `${scope}\n${due.epoch}`;
   if (reaction(ring, key)) return null;
   return shared(ring, key, async () => {
-    const listed = await members();
     // Not racing this keyring's own sends under the epoch being replaced: unless the broker orders
     // them before the publish (ordersPublishes), it would refuse any of them stored after the new
     // epoch as stale. (They fit: sealedSendSlot keeps to the room.)

@@ -164,7 +164,7 @@ export class MeshSealing {
         }
         slot.answered(ack.epoch_due);
         // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
-        if (ack.epoch_due) void rotateAhead(this.client, ring, MESH_SCOPE, ack.epoch_due, () => meshMembersWithKeys(this.client))?.then((rotated) => rotated && this.changed());
+        if (ack.epoch_due) void rotateAhead(this.client, ring, MESH_SCOPE, ack.epoch_due)?.then((rotated) => rotated && this.changed());
         return ack;
       } catch (error) {
         if (!(error instanceof ProtocolError) || attempt >= MAX_STALE_RETRIES) throw error;

@@ -113,7 +113,7 @@ async function sendSealedPost(client: SealedTopicTransport, ring: EpochKeyring, 
     }
     slot.answered(posted.epoch_due);
     // Near the scheduled rotation: the next epoch is made in the background, so no send waits for it.
-    if (posted.epoch_due) void rotateAhead(client, ring, scope, posted.epoch_due, o.members);
+    if (posted.epoch_due) void rotateAhead(client, ring, scope, posted.epoch_due);
     return posted.message;
   }
 }

@@ -5,10 +5,11 @@ import {
 import { decodeBody } from '@claudemesh/core/body';
 import { generateIdentity, serializeIdentity, topicScope, type Identity } from '@claudemesh/crypto';
 import { PluginHost, loadHostConfig } from '@claudemesh/plugin';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { percentile, round } from '../stats.js';
 import type { MeshSystem } from '../transports/mesh.js';
 
@@ -105,10 +106,14 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
     if (e.manifest) ingestEvent(bob.ring, e);
   });
   const filler = 'x'.repeat(Math.max(0, o.size - 16));
+  const trace = process.env['CLAUDEMESH_BENCH_BRIDGE_TRACE'] || null;
 
   /** Posts `messages` at `rate`/s from `sender`; returns each token's latency (ms) to bob. */
-  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number }> => {
+  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number; lagMaxMs: number }> => {
     const sentAt = new Map<string, number>();
+    // The load generator's own event-loop delay: a stall of its loop shows in both phases' latencies.
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
     const start = performance.now();
     const interval = 1000 / o.rate;
     const inFlight: Array<Promise<unknown>> = [];
@@ -124,8 +129,13 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
     const until = performance.now() + o.timeoutMs;
     while ([...sentAt.keys()].some((t) => !arrived.has(t)) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
     const seconds = (performance.now() - start) / 1000;
+    lag.disable();
     const latencies = [...sentAt].filter(([t]) => arrived.has(t)).map(([t, at]) => arrived.get(t)! - at);
-    return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length };
+    if (trace) {
+      // One line per message, in send order: where in the phase a slow stretch sits (docs/performance.md "Bridge").
+      appendFileSync(trace, [...sentAt].map(([t, at], i) => JSON.stringify({ phase: prefix, i, sent_ms: round(at - start), latency_ms: arrived.has(t) ? round(arrived.get(t)! - at) : null })).join('\n') + '\n');
+    }
+    return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length, lagMaxMs: round(lag.max / 1e6) };
   };
 
   try {
@@ -139,9 +149,10 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
         bridged_p50_ms: percentile(bridged.latencies, 50), bridged_p99_ms: percentile(bridged.latencies, 99),
         direct_msgs_s: round(direct.latencies.length / direct.seconds, 1),
         forwarded_msgs_s: round(bridged.latencies.length / bridged.seconds, 1), direct_missing: direct.missing, bridged_missing: bridged.missing,
+        bench_loop_max_ms: Math.max(direct.lagMaxMs, bridged.lagMaxMs),
       };
       rows.push(row);
-      o.log(`  round ${r + 1}: direct p50 ${row.direct_p50_ms} / p99 ${row.direct_p99_ms} ms; one bridge hop p50 ${row.bridged_p50_ms} / p99 ${row.bridged_p99_ms} ms; ${row.forwarded_msgs_s} forwarded/s; missing ${direct.missing}/${bridged.missing}`);
+      o.log(`  round ${r + 1}: direct p50 ${row.direct_p50_ms} / p99 ${row.direct_p99_ms} ms; one bridge hop p50 ${row.bridged_p50_ms} / p99 ${row.bridged_p99_ms} ms; ${row.forwarded_msgs_s} forwarded/s; missing ${direct.missing}/${bridged.missing}; the bench's own event loop stalled at most ${row.bench_loop_max_ms} ms`);
     }
     const pick = (k: string): number[] => rows.map((x) => x[k]).filter((x): x is number => typeof x === 'number');
     const status = host.status()[0]!;
