@@ -14,6 +14,33 @@ export interface CurrentEpoch {
 /** Parsed manifests kept: one per scope in use is enough, the rest are read again. */
 const MAX_CACHED = 2048;
 
+/** An epoch this node just stored (EpochsService.publish), as the send paths' caches take it. */
+export interface AcceptedEpoch extends CurrentEpoch {
+  meshId: string;
+  scope: string;
+}
+
+/** Who hears of the epochs accepted on this node, per database (a broker's send-path caches). */
+const listeners = new WeakMap<object, Set<(e: AcceptedEpoch) => void>>();
+
+/** Calls `listener` for every epoch accepted on this node through `ds` (for as long as `ds` lives). */
+export function onEpochAccepted(ds: object, listener: (e: AcceptedEpoch) => void): void {
+  let set = listeners.get(ds);
+  if (!set) listeners.set(ds, (set = new Set()));
+  set.add(listener);
+}
+
+/**
+ * Tells the send paths of this node that `e` was stored as its scope's newest epoch, once its
+ * transaction committed: the first message sealed under it then finds it in their caches instead of
+ * reading it (the current epoch, its manifest, a count of 0 messages) — three round trips fewer
+ * between a rotation and the sends waiting for it. Only a hint: the storing statement confirms the
+ * epoch of every message, as for any cached epoch.
+ */
+export function epochAccepted(ds: object, e: AcceptedEpoch): void {
+  for (const listener of listeners.get(ds) ?? []) listener(e);
+}
+
 /**
  * The current epoch of a scope for every sealed send. Which epoch is current is read from the
  * database each time (another node may have accepted a newer one); its manifest, immutable once
@@ -24,7 +51,9 @@ export class CurrentEpochs {
   /** The current epoch of each scope as last read here (`${meshId}|${scope}`). */
   private readonly latest = new Map<string, CurrentEpoch>();
 
-  constructor(private readonly ds: DataSource) {}
+  constructor(private readonly ds: DataSource) {
+    onEpochAccepted(ds, (e) => this.accepted(e));
+  }
 
   /**
    * The current epoch of a scope. With `claimed` (the epoch a message was sealed under) equal to the
@@ -44,6 +73,17 @@ export class CurrentEpochs {
       this.latest.delete(scopeKey);
     }
     return current;
+  }
+
+  /** An epoch accepted on this node becomes the one answered, for a scope this cache reads already (never an older one). */
+  private accepted(e: AcceptedEpoch): void {
+    const scopeKey = `${e.meshId}|${e.scope}`;
+    const known = this.latest.get(scopeKey);
+    if (!known || known.epoch >= e.epoch) return;
+    const key = `${scopeKey}|${e.epoch}`;
+    if (this.manifests.size >= MAX_CACHED) this.manifests.delete(this.manifests.keys().next().value!);
+    this.manifests.set(key, { hash: e.manifestHash, manifest: e.manifest });
+    this.latest.set(scopeKey, { epoch: e.epoch, manifest: e.manifest, manifestHash: e.manifestHash, acceptedAt: e.acceptedAt });
   }
 
   /** The scope's current epoch is not the one last read here: read it next time. */

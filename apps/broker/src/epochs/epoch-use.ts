@@ -86,6 +86,16 @@ export class EpochUse {
     if (entry && entry.epoch === epoch) entry.since += 1;
   }
 
+  /**
+   * `epoch` was just accepted on this node: no message can be stored under it before it exists, so
+   * its count is 0 without reading it. For a scope counted here already, under an older epoch.
+   */
+  started(scopeKey: string, epoch: number): void {
+    const entry = this.current.get(scopeKey);
+    if (!entry || entry.epoch >= epoch) return;
+    this.current.set(scopeKey, { epoch, counted: Promise.resolve(0), base: 0, since: 0 });
+  }
+
   /** A reserved post was not stored after all. */
   release(scopeKey: string, epoch: number): void {
     const entry = this.current.get(scopeKey);

@@ -8,6 +8,7 @@ import { BUS, memberTopic, type Bus } from '../bus/bus.js';
 import { rows, transaction } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { TopicsService } from '../topics/topics.service.js';
+import { epochAccepted } from './current-epoch.js';
 import { rotationNeeded } from './epoch-guard.js';
 import { HistorySealCheck } from './history-seals.js';
 
@@ -132,6 +133,8 @@ export class EpochsService {
       throw conflict((await this.current(meshId, m.scope))?.epoch ?? 0, `epoch ${m.epoch} was published by another member first`);
     }
     const wire = toStoredManifest(stored);
+    // This node's send paths take it as current at once (their storing statements still confirm it).
+    epochAccepted(this.ds, { meshId, scope: manifest.scope, epoch: manifest.epoch, manifest, manifestHash: check.hash, acceptedAt: wire.accepted_at });
     const seals = new Map(frame.seals.map((s) => [s.recipient, s]));
     // The pushes go out after the publisher's ack (next turn of the event loop): the publisher's
     // sends wait for that ack, the members' pushes wait for nothing.

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
 import { BROKER_CONFIG, type BrokerConfig } from '../config/broker.config.js';
-import { CurrentEpochs, type CurrentEpoch } from '../epochs/current-epoch.js';
+import { CurrentEpochs, onEpochAccepted, type CurrentEpoch } from '../epochs/current-epoch.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
 import { EpochUse, epochDue, scheduledRotationDue } from '../epochs/epoch-use.js';
 
@@ -40,6 +40,10 @@ export class MeshEpochCheck {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {
     this.currentEpochs = new CurrentEpochs(ds);
+    // A mesh epoch accepted on this node starts its count at 0 here without a read.
+    onEpochAccepted(ds, (e) => {
+      if (e.scope === 'mesh') this.use.started(e.meshId, e.epoch);
+    });
   }
 
   /** A message under `epoch` of the mesh was stored (not a duplicate). */

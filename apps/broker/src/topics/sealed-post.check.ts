@@ -2,7 +2,7 @@ import { ProtocolError, type EpochDue } from '@claudemesh/core';
 import { topicScope, verifyEpochMessageSignature } from '@claudemesh/crypto';
 import type { DataSource } from 'typeorm';
 import { rows } from '../db/sql.js';
-import { CurrentEpochs } from '../epochs/current-epoch.js';
+import { CurrentEpochs, onEpochAccepted } from '../epochs/current-epoch.js';
 import { requireCurrentMembers } from '../epochs/epoch-guard.js';
 import { EpochUse, epochDue, scheduledRotationDue, type EpochRotationPolicy } from '../epochs/epoch-use.js';
 import type { MemberRecord } from '../meshes/mesh-directory.js';
@@ -28,6 +28,10 @@ export class SealedPostCheck {
     private readonly rotation: EpochRotationPolicy,
   ) {
     this.currentEpochs = new CurrentEpochs(ds);
+    // A topic epoch accepted on this node starts its count at 0 here without a read.
+    onEpochAccepted(ds, (e) => {
+      if (e.scope.startsWith('topic:')) this.use.started(`${e.meshId}|${e.scope}`, e.epoch);
+    });
   }
 
   /**
