@@ -15,6 +15,8 @@ describe('bench scenario bridge at tiny sizes', () => {
     // A direct phase that fell behind further than the bridged one made the difference negative: no pass.
     expect(bridgeLine({ ...row, added_p99_ms: -6637, direct_msgs_s: 60, forwarded_msgs_s: 40 })).toContain('✗ (did not keep up with 500/s: 60 direct, 40 forwarded per second)');
     expect(bridgeLine({ ...row, added_p99_ms: 30, direct_msgs_s: 490, forwarded_msgs_s: 488 })).toMatch(/ms ✗ \(medians\)$/);
+    // Both kept up but the direct phase's tail was the longer (its warm-up): no comparison, no pass.
+    expect(bridgeLine({ ...row, added_p99_ms: -147.9, direct_msgs_s: 499, forwarded_msgs_s: 499 })).toMatch(/ms ✗ \(the direct phase was slower: no comparison\) \(medians\)$/);
   });
 
 

@@ -191,7 +191,9 @@ export function keptUp(row: Record<string, unknown>): boolean {
 
 /** The human line of a bridge row. */
 export function bridgeLine(row: Record<string, unknown>): string {
-  const verdict = typeof row['added_p99_ms'] === 'number' ? (row['added_p99_ms'] < 20 ? ' ✓' : ' ✗') : '';
+  const added = row['added_p99_ms'];
+  // A direct phase slower than the bridged one (its warm-up, a stall) compares nothing: no pass.
+  const verdict = typeof added === 'number' ? (added < 0 ? ' ✗ (the direct phase was slower: no comparison)' : added < 20 ? ' ✓' : ' ✗') : '';
   const ok = verdict !== '' && !keptUp(row) ? ` ✗ (did not keep up with ${row['rate']}/s: ${row['direct_msgs_s']} direct, ${row['forwarded_msgs_s']} forwarded per second)` : verdict;
   return `bridge (${row['db']}): ${row['messages']} messages at ${row['rate']}/s × ${row['rounds']} rounds: direct post p50 ${row['direct_p50_ms']} / p99 ${row['direct_p99_ms']} ms; `
     + `through one bridge hop p50 ${row['bridged_p50_ms']} / p99 ${row['bridged_p99_ms']} ms, ${row['forwarded_msgs_s']} forwarded/s, ${row['missing']} missing, ${row['bridge_restarts']} bridge restarts; `
