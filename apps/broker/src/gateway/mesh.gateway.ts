@@ -278,7 +278,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
 
   /** A WebSocket session speaks for its whole member: no key limits it, only the member's own scope. */
   private topicScope(session: LiveSession): TopicScope {
-    return { state: session.state, member: session.member, topics: session.member.scope?.topics ?? null };
+    return { state: session.state, member: session.member, topics: session.member.scope?.topics ?? null, joined: session.joinedTopics };
   }
 
   /**
@@ -335,6 +335,7 @@ export class MeshGateway implements OnGatewayConnection, OnModuleDestroy {
     }
     else if (event.kind === 'control') session.pushControl(event.frame);
     else if (event.kind === 'revoked') session.fail('E_REVOKED', 'this member has been revoked', 4003);
+    else if (event.kind === 'topic_left') session.joinedTopics.forget(event.topicId);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { ErrorCode } from '@claudemesh/core';
 import type WebSocket from 'ws';
 import type { Outbound } from '../limits/outbound.js';
 import type { MemberRecord, MeshState } from '../meshes/mesh-directory.js';
+import { JoinedTopics } from '../topics/joined-topics.js';
 
 /** Live pushes held while the offline queue drains; beyond this the drain simply runs another round. */
 const MAX_HELD_PUSHES = 10_000;
@@ -28,6 +29,8 @@ export class LiveSession {
   heldOverflow = false;
   /** Receipts that arrive before hello_ack is written wait here, so hello_ack is always first. */
   private beforeAck: string[] | null = [];
+  /** The topics this connection's member joined, as its posts found them (JoinedTopics; forgotten on `topic_left`). */
+  readonly joinedTopics = new JoinedTopics();
   unsubscribe: () => void = () => undefined;
   /** Stops the attestation-expiry timer (set after hello_ack). */
   cancelExpiry: () => void = () => undefined;

@@ -19,12 +19,15 @@ import { TopicWriter } from './topic-writer.js';
 import { MESSAGE_COLUMNS, toTopicMessage, type MessageRow, type TopicRow } from './topic-rows.js';
 import { AnalyticsRecorder } from '../analytics/analytics.recorder.js';
 import { BrokerMetrics } from '../metrics/broker-metrics.js';
+import type { JoinedTopics } from './joined-topics.js';
 
 /** Who asks: a member of a mesh, limited to some topics when it came with a topic-scoped key. */
 export interface TopicScope {
   state: MeshState;
   member: MemberRecord;
   topics: ReadonlySet<string> | null;
+  /** A WebSocket connection's topics its member joined (resolve answers them without a lookup); none over REST. */
+  joined?: JoinedTopics;
 }
 
 /** Topic message ids are a bigint sequence: a wire id above it names no message (and must not reach SQL). */
@@ -147,6 +150,8 @@ export class TopicsService implements OnApplicationBootstrap {
   /** The topic if the scope may see it; otherwise the error that says why. */
   async resolve(scope: TopicScope, name: string): Promise<ResolvedTopic> {
     if (scope.topics && !scope.topics.has(name)) throw new ProtocolError('E_FORBIDDEN', `this key is limited to ${[...scope.topics].map((t) => `#${t}`).join(', ')}`);
+    const known = scope.joined?.get(name);
+    if (known) return known;
     const [t] = await preparedRows<ResolvedTopic>(
       this.ds,
       `SELECT t.id, t.mesh_id, t.name, t.visibility, t.description, t.encryption, t.history, t.created_at, me.member_id IS NOT NULL AS joined
@@ -155,7 +160,9 @@ export class TopicsService implements OnApplicationBootstrap {
     );
     if (!t) throw new ProtocolError('E_NOT_FOUND', `no topic #${name} in this mesh (list them: GET /api/v1/topics, claudemesh topic list)`);
     if (t.visibility === 'private' && !t.joined) throw new ProtocolError('E_FORBIDDEN', `#${name} is private; a member of it can add you`);
-    return { ...t, id: String(t.id) };
+    const resolved = { ...t, id: String(t.id) };
+    scope.joined?.remember(resolved);
+    return resolved;
   }
 
   /**
@@ -192,7 +199,9 @@ export class TopicsService implements OnApplicationBootstrap {
   async leave(scope: TopicScope, name: string): Promise<{ left: boolean }> {
     const t = await this.resolve(scope, name);
     const [gone] = await rows<{ member_id: string }>(this.ds, 'DELETE FROM topic_members WHERE topic_id = $1 AND member_id = $2 RETURNING member_id', [t.id, scope.member.id]);
-    // The member's streams of a private topic end now, not at their next re-read.
+    // The member's streams of a private topic end now, not at their next re-read; its connections
+    // (on every node) look the topic up again from now on.
+    scope.joined?.forget(t.id);
     if (gone) this.bus.publish(memberTopic(scope.member.id), { kind: 'topic_left', topicId: t.id });
     return { left: gone !== undefined };
   }
