@@ -1,9 +1,9 @@
 import { EpochKeyring, MESH_SCOPE, meshMembersWithKeys, newClientId, publishRotation, topicSendEncrypted, type MeshClient } from '@claudemesh/core';
 import { topicScope } from '@claudemesh/crypto';
-import { DataSource, type QueryRunner } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { useEpochFixture } from './epoch-fixture.js';
+import { recordStatements } from './statement-recorder.js';
 
 /** The reads a send path makes to learn an epoch it does not hold: which epoch is current, its manifest, its message count. */
 const EPOCH_READS = /ORDER BY epoch DESC LIMIT 1|SELECT manifest FROM epoch_manifests|count\(\*\)/;
@@ -19,23 +19,6 @@ const MESH_EPOCH_READS = /SELECT manifest FROM epoch_manifests|count\(\*\)/;
 describe.each(dbKinds())('the first message under an epoch this node accepted, on %s', (kind) => {
   const f = useEpochFixture(kind, 'accepted');
 
-  /** Every statement run through the broker's DataSource until stop() (its query runners, as the send paths use them). */
-  const recordStatements = (): { list: string[]; stop: () => void } => {
-    const ds = f.tb.broker.app.get(DataSource);
-    const create = ds.createQueryRunner.bind(ds);
-    const list: string[] = [];
-    ds.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-      const qr = create(...args);
-      const query = qr.query.bind(qr);
-      qr.query = ((sql: string, ...rest: unknown[]) => {
-        list.push(sql);
-        return (query as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
-      }) as QueryRunner['query'];
-      return qr;
-    };
-    return { list, stop: () => void (ds.createQueryRunner = create) };
-  };
-
   it('stores a topic post under a new epoch without reading the epoch or counting its posts', async () => {
     const a = await f.connect(f.ann);
     await f.createTopic('primed');
@@ -43,7 +26,7 @@ describe.each(dbKinds())('the first message under an epoch this node accepted, o
     const members = (): Promise<string[]> => meshMembersWithKeys(a);
     expect((await topicSendEncrypted(a, ra, 'primed', 'under 1', { members })).key_epoch).toBe(1);
     expect(await publishRotation(a, ra, topicScope('primed'), { members: await members(), reason: 'scheduled' })).toBe(2);
-    const statements = recordStatements();
+    const statements = recordStatements(f.tb);
     try {
       expect((await topicSendEncrypted(a, ra, 'primed', 'under 2', { members })).key_epoch).toBe(2);
       expect(statements.list.filter((q) => EPOCH_READS.test(q))).toEqual([]);
@@ -67,7 +50,7 @@ describe.each(dbKinds())('the first message under an epoch this node accepted, o
     expect(await publishRotation(o, ro, MESH_SCOPE, { members, reason: 'create' })).toBe(1);
     await send('under 1');
     expect(await publishRotation(o, ro, MESH_SCOPE, { members, reason: 'scheduled' })).toBe(2);
-    const statements = recordStatements();
+    const statements = recordStatements(f.tb);
     try {
       await send('under 2');
     } finally {

@@ -1,10 +1,10 @@
 import { ProtocolError, type MeshClient } from '@claudemesh/core';
 import type { Identity } from '@claudemesh/crypto';
-import { DataSource, type QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, connectClient, createTestMesh, startTestBroker, type TestBroker, type TestMesh } from '../../../test/helpers/broker.js';
 import { dbKinds } from '../../../test/helpers/db.js';
 import { api, issueKey } from './bearer-api.js';
+import { recordStatements } from './statement-recorder.js';
 
 /** The statement that looks a topic up for a member (TopicsService.resolve). */
 const TOPIC_LOOKUP = /FROM topics t LEFT JOIN topic_members me/;
@@ -37,24 +37,13 @@ describe.each(dbKinds())('the topics a connection remembers on %s', (kind) => {
 
   /** The statements run through the broker's DataSource while `work` runs. */
   const statementsDuring = async (work: () => Promise<unknown>): Promise<string[]> => {
-    const ds = tb.broker.app.get(DataSource);
-    const create = ds.createQueryRunner.bind(ds);
-    const list: string[] = [];
-    ds.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-      const qr = create(...args);
-      const query = qr.query.bind(qr);
-      qr.query = ((sql: string, ...rest: unknown[]) => {
-        list.push(sql);
-        return (query as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
-      }) as QueryRunner['query'];
-      return qr;
-    };
+    const statements = recordStatements(tb);
     try {
       await work();
     } finally {
-      ds.createQueryRunner = create;
+      statements.stop();
     }
-    return list;
+    return statements.list;
   };
 
   it('posts to a topic its member joined without looking the topic up again', async () => {
