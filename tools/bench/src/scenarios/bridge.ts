@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { cpuMs } from '../process-stats.js';
 import { percentile, round } from '../stats.js';
 import type { MeshSystem } from '../transports/mesh.js';
 
@@ -109,8 +110,15 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
   const trace = process.env['CLAUDEMESH_BENCH_BRIDGE_TRACE'] || null;
 
   /** Posts `messages` at `rate`/s from `sender`; returns each token's latency (ms) to bob. */
-  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number; lagMaxMs: number }> => {
+  const bridgePid = (): number | undefined => host.status()[0]?.pid ?? undefined;
+  /** CPU time (ms) the broker, the bridge and this load generator have used so far: a phase's cost, steadier than its latency on a shared machine. */
+  const cpuNow = (): { broker: number | null; bridge: number | null; bench: number } => {
+    const own = process.cpuUsage();
+    return { broker: cpuMs(sys.serverPid), bridge: cpuMs(bridgePid()), bench: (own.user + own.system) / 1000 };
+  };
+  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number; lagMaxMs: number; cpu: Record<string, number | null> }> => {
     const sentAt = new Map<string, number>();
+    const cpuBefore = cpuNow();
     // The load generator's own event-loop delay: a stall of its loop shows in both phases' latencies.
     const lag = monitorEventLoopDelay({ resolution: 5 });
     lag.enable();
@@ -135,7 +143,15 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
       // One line per message, in send order: where in the phase a slow stretch sits (docs/performance.md "Bridge").
       appendFileSync(trace, [...sentAt].map(([t, at], i) => JSON.stringify({ phase: prefix, i, sent_ms: round(at - start), latency_ms: arrived.has(t) ? round(arrived.get(t)! - at) : null })).join('\n') + '\n');
     }
-    return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length, lagMaxMs: round(lag.max / 1e6) };
+    const cpuAfter = cpuNow();
+    // CPU ms per message of each process over the phase (null where a process could not be read).
+    const perMessage = (k: 'broker' | 'bridge' | 'bench'): number | null => {
+      const [a, b] = [cpuBefore[k], cpuAfter[k]];
+      // A bridge restarted during the phase is another process: its count starts again (restarts are reported apart).
+      return a === null || b === null || b < a ? null : round((b - a) / o.messages, 3);
+    };
+    const cpu = { broker: perMessage('broker'), bridge: perMessage('bridge'), bench: perMessage('bench') };
+    return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length, lagMaxMs: round(lag.max / 1e6), cpu };
   };
 
   try {
@@ -150,9 +166,12 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
         direct_msgs_s: round(direct.latencies.length / direct.seconds, 1),
         forwarded_msgs_s: round(bridged.latencies.length / bridged.seconds, 1), direct_missing: direct.missing, bridged_missing: bridged.missing,
         bench_loop_max_ms: Math.max(direct.lagMaxMs, bridged.lagMaxMs),
+        direct_broker_cpu_ms_per_msg: direct.cpu['broker'] ?? null, bridged_broker_cpu_ms_per_msg: bridged.cpu['broker'] ?? null,
+        bridged_bridge_cpu_ms_per_msg: bridged.cpu['bridge'] ?? null,
+        direct_bench_cpu_ms_per_msg: direct.cpu['bench'] ?? null, bridged_bench_cpu_ms_per_msg: bridged.cpu['bench'] ?? null,
       };
       rows.push(row);
-      o.log(`  round ${r + 1}: direct p50 ${row.direct_p50_ms} / p99 ${row.direct_p99_ms} ms; one bridge hop p50 ${row.bridged_p50_ms} / p99 ${row.bridged_p99_ms} ms; ${row.forwarded_msgs_s} forwarded/s; missing ${direct.missing}/${bridged.missing}; the bench's own event loop stalled at most ${row.bench_loop_max_ms} ms`);
+      o.log(`  round ${r + 1}: direct p50 ${row.direct_p50_ms} / p99 ${row.direct_p99_ms} ms; one bridge hop p50 ${row.bridged_p50_ms} / p99 ${row.bridged_p99_ms} ms; ${row.forwarded_msgs_s} forwarded/s; missing ${direct.missing}/${bridged.missing}; the bench's own event loop stalled at most ${row.bench_loop_max_ms} ms; CPU ms per message: broker ${row.direct_broker_cpu_ms_per_msg} direct / ${row.bridged_broker_cpu_ms_per_msg} bridged, bridge ${row.bridged_bridge_cpu_ms_per_msg}, load generator ${row.direct_bench_cpu_ms_per_msg} / ${row.bridged_bench_cpu_ms_per_msg}`);
     }
     const pick = (k: string): number[] => rows.map((x) => x[k]).filter((x): x is number => typeof x === 'number');
     const status = host.status()[0]!;
@@ -166,6 +185,9 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
       added_p50_ms: d50 !== null && b50 !== null ? round(b50 - d50) : null,
       added_p99_ms: d99 !== null && b99 !== null ? round(b99 - d99) : null,
       direct_msgs_s: median(pick('direct_msgs_s')),
+      direct_broker_cpu_ms_per_msg: median(pick('direct_broker_cpu_ms_per_msg')),
+      bridged_broker_cpu_ms_per_msg: median(pick('bridged_broker_cpu_ms_per_msg')),
+      bridged_bridge_cpu_ms_per_msg: median(pick('bridged_bridge_cpu_ms_per_msg')),
       forwarded_msgs_s: median(pick('forwarded_msgs_s')),
       missing: pick('direct_missing').reduce((a, b) => a + b, 0) + pick('bridged_missing').reduce((a, b) => a + b, 0),
       bridge_restarts: status.restarts,
