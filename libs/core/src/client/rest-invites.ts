@@ -4,6 +4,7 @@ import {
   createEmailInvite,
   createKeyHandoff,
   createShortInvite,
+  type CreateShortInviteOptions,
   deriveEmailInviteLookup,
   emailInviteClaimString,
   openKeyHandoff,
@@ -39,15 +40,8 @@ import {
 } from '../protocol/v1/rest.js';
 import { call, signedRequest } from './rest-call.js';
 
-export interface IssueShortInviteOptions {
-  meshId: string;
-  /** The mesh key to hand over; it leaves this process only wrapped under the code. */
-  meshKey: Uint8Array;
-  issuer: Identity;
-  role?: InviteRole;
-  ttlMs?: number;
-  maxUses?: number;
-}
+/** What an issuer chooses of a short invite (the mesh key leaves this process only wrapped under the code). */
+export type IssueShortInviteOptions = Pick<CreateShortInviteOptions, 'meshId' | 'meshKey' | 'issuer' | 'role' | 'ttlMs' | 'maxUses'>;
 
 export interface IssuedShortInvite {
   /** Canonical code (16 characters); show it grouped with formatInviteCode. */
