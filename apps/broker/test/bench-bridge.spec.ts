@@ -1,4 +1,7 @@
 import { cryptoReady } from '@claudemesh/crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bridgeBench, bridgeLine } from '../../../tools/bench/src/scenarios/bridge.js';
 import { MeshSystem } from '../../../tools/bench/src/transports/mesh.js';
@@ -24,13 +27,33 @@ describe('bench scenario bridge at tiny sizes', () => {
     await cryptoReady();
     const sys = new MeshSystem(undefined);
     await sys.start();
+    const dir = mkdtempSync(join(tmpdir(), 'cmh-bench-trace-'));
+    const trace = join(dir, 'trace.jsonl');
+    process.env['CLAUDEMESH_BENCH_BRIDGE_TRACE'] = trace;
     try {
-      const row = await bridgeBench(sys, { messages: 10, rate: 50, rounds: 2, size: 64, timeoutMs: 60_000, log: () => undefined });
-      expect(row).toMatchObject({ messages: 10, rate: 50, rounds: 2, missing: 0, bridge_restarts: 0 });
+      const lines: string[] = [];
+      const row = await bridgeBench(sys, { messages: 10, rate: 50, rounds: 2, warmupMessages: 4, size: 64, timeoutMs: 60_000, log: (l) => lines.push(l) });
+      expect(row).toMatchObject({ messages: 10, rate: 50, rounds: 2, missing: 0, bridge_restarts: 0, warmup_messages: 4, warmup_missing: 0 });
+      // The warm-up is reported apart (its own line and fields), never in a round.
+      expect(typeof row['warmup_bridged_p99_ms']).toBe('number');
+      expect(lines.filter((l) => l.includes('warm-up (not counted): 4 messages a phase'))).toHaveLength(1);
       expect(row['per_round']).toHaveLength(2);
       expect(typeof row['added_p99_ms']).toBe('number');
       expect(bridgeLine({ db: 'embedded', ...row })).toMatch(/^bridge \(embedded\): 10 messages at 50\/s × 2 rounds: direct post p50 /);
+      // The trace: a line per message of each phase (warm-up included), each split at the broker's two stores
+      // (no rotation comes in so few messages: no epoch lines here).
+      const traced = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const messages = traced.filter((l) => typeof l['phase'] === 'string');
+      expect(messages.map((l) => l['phase'])).toEqual(['wd-', 'wb-', 'd0-', 'b0-', 'd1-', 'b1-'].flatMap((p) => Array<string>(p.startsWith('w') ? 4 : 10).fill(p)));
+      for (const l of messages) {
+        expect(l).toMatchObject({ at: expect.any(Number), latency_ms: expect.any(Number), stored_ms: expect.any(Number), sent_stored_ms: expect.any(Number) });
+        // Stored (as sent, then as bob got it) before bob had it: the split is in order (ms clocks of one machine, 1 ms of rounding).
+        expect(Number(l['sent_stored_ms'])).toBeLessThanOrEqual(Number(l['stored_ms']) + 1);
+        expect(Number(l['stored_ms'])).toBeLessThanOrEqual(Number(l['latency_ms']) + 1);
+      }
     } finally {
+      delete process.env['CLAUDEMESH_BENCH_BRIDGE_TRACE'];
+      rmSync(dir, { recursive: true, force: true });
       await sys.stop();
     }
   });

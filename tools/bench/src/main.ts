@@ -48,7 +48,8 @@ const USAGE = `npm run bench -- [--scenario seed-load|saturation|fanout|sse-fano
   connections: --connections 10000 --sessions-per-member 100
   cli:         --runs 15: whole CLI processes vs node -e 0 in the same round-robin (no baseline relay)
   --warmup 3: seconds of the same traffic before the measured phase (seed-load, saturation; fanout
-  and topic-e2e send a fifth of --messages first); 0 measures from a cold start. Warm-up figures are reported
+  and topic-e2e send a fifth of --messages first; bridge runs a direct and a bridged phase of at most
+  --messages at --rate for that long each); 0 measures from a cold start. Warm-up figures are reported
   apart and never counted.
 Runs the built broker on the embedded database, or on Postgres with DATABASE_URL, and the bare
 baseline relay, each in its own process, in the same run. Progress on stderr; with --json one
@@ -159,7 +160,10 @@ async function scenario(name: Scenario, a: Args): Promise<Record<string, unknown
       return { scenario: name, db: system.db, rss_per_conn_kb: null, ...result, node: process.version, at: new Date().toISOString() };
     }
     case 'bridge': {
-      const opts: BridgeBenchOptions = { messages: Number(a.messages ?? 1000), rate: Number(a.rate ?? 500), rounds: Number(a.rounds), size, timeoutMs, log };
+      const messages = Number(a.messages ?? 1000);
+      const rate = Number(a.rate ?? 500);
+      const warmupMessages = Math.min(messages, Math.round(Number(a.warmup) * rate));
+      const opts: BridgeBenchOptions = { messages, rate, rounds: Number(a.rounds), size, timeoutMs, warmupMessages, log };
       const system = mesh();
       log(`${name}: one bridge hop vs a direct topic post on one broker (${system.db})`);
       const result = await runOn(system, (sys) => bridgeBench(sys as MeshSystem, opts));

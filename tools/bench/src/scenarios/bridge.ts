@@ -20,6 +20,11 @@ export interface BridgeBenchOptions {
   /** Messages per second the sender posts at (each phase). */
   rate: number;
   rounds: number;
+  /**
+   * Messages of an unmeasured direct and bridged phase before the rounds (0: none): the first
+   * forwards after a start compile the paths and fetch keys, a cost of its own, reported apart.
+   */
+  warmupMessages: number;
   size: number;
   timeoutMs: number;
   log: (line: string) => void;
@@ -93,14 +98,19 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
   // bob opens every #general message and notes when each token arrived (a message under an epoch
   // whose push has not come yet waits for a sync, and counts when it opens).
   const arrived = new Map<string, number>();
-  const note = (text: string | null): void => {
-    if (text !== null) arrived.set(decodeBody(text).text.split(' ')[0]!, performance.now());
+  /** When the broker stored the message bob got (its `created_at`): splits a latency into before and after that store. */
+  const stored = new Map<string, number>();
+  const note = (text: string | null, createdAt: number): void => {
+    if (text === null) return;
+    const token = decodeBody(text).text.split(' ')[0]!;
+    arrived.set(token, performance.now());
+    stored.set(token, createdAt);
   };
   bob.client.on('topic', (m: TopicMessage) => {
     if (m.topic !== TOPIC) return;
     const opened = openTopicMessage(bob.ring, m);
-    if (opened.text !== null) return note(opened.text);
-    void syncEpochs(bob.client, bob.ring, topicScope(TOPIC)).then(() => note(openTopicMessage(bob.ring, m).text));
+    if (opened.text !== null) return note(opened.text, m.created_at);
+    void syncEpochs(bob.client, bob.ring, topicScope(TOPIC)).then(() => note(openTopicMessage(bob.ring, m).text, m.created_at));
   });
   // bob holds every beta epoch key as it is published (the bench's pushes).
   bob.client.on('epoch', (e) => {
@@ -108,6 +118,12 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
   });
   const filler = 'x'.repeat(Math.max(0, o.size - 16));
   const trace = process.env['CLAUDEMESH_BENCH_BRIDGE_TRACE'] || null;
+  if (trace) {
+    // Each epoch push to a reader of either mesh, when it came: the rotations, to line up with slow stretches.
+    for (const [mesh, client] of [['alpha', alice.client], ['beta', bob.client]] as const) {
+      client.on('epoch', (e) => appendFileSync(trace, `${JSON.stringify({ epoch: e.epoch, mesh, scope: e.scope, at: Math.round(performance.timeOrigin + performance.now()) })}\n`));
+    }
+  }
 
   /** Posts `messages` at `rate`/s from `sender`; returns each token's latency (ms) to bob. */
   const bridgePid = (): number | undefined => host.status()[0]?.pid ?? undefined;
@@ -116,8 +132,10 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
     const own = process.cpuUsage();
     return { broker: cpuMs(sys.serverPid), bridge: cpuMs(bridgePid()), bench: (own.user + own.system) / 1000 };
   };
-  const phase = async (sender: Member, prefix: string): Promise<{ latencies: number[]; seconds: number; missing: number; lagMaxMs: number; cpu: Record<string, number | null> }> => {
+  const phase = async (sender: Member, prefix: string, messages = o.messages): Promise<{ latencies: number[]; seconds: number; missing: number; lagMaxMs: number; cpu: Record<string, number | null> }> => {
     const sentAt = new Map<string, number>();
+    /** When the broker stored each post as sent (its ack's created_at): in the bridged phase, the source post. */
+    const sentStored = new Map<string, number>();
     const cpuBefore = cpuNow();
     // The load generator's own event-loop delay: a stall of its loop shows in both phases' latencies.
     const lag = monitorEventLoopDelay({ resolution: 5 });
@@ -125,13 +143,13 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
     const start = performance.now();
     const interval = 1000 / o.rate;
     const inFlight: Array<Promise<unknown>> = [];
-    for (let i = 0; i < o.messages; i++) {
+    for (let i = 0; i < messages; i++) {
       const due = start + i * interval;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const token = `${prefix}${i}`;
       sentAt.set(token, performance.now());
-      inFlight.push(topicSendEncrypted(sender.client, sender.ring, TOPIC, `${token} ${filler}`, { members: () => meshMembersWithKeys(sender.client) }));
+      inFlight.push(topicSendEncrypted(sender.client, sender.ring, TOPIC, `${token} ${filler}`, { members: () => meshMembersWithKeys(sender.client) }).then((m) => sentStored.set(token, m.created_at)));
     }
     await Promise.all(inFlight);
     const until = performance.now() + o.timeoutMs;
@@ -140,15 +158,17 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
     lag.disable();
     const latencies = [...sentAt].filter(([t]) => arrived.has(t)).map(([t, at]) => arrived.get(t)! - at);
     if (trace) {
-      // One line per message, in send order: where in the phase a slow stretch sits (docs/performance.md "Bridge").
-      appendFileSync(trace, [...sentAt].map(([t, at], i) => JSON.stringify({ phase: prefix, i, sent_ms: round(at - start), latency_ms: arrived.has(t) ? round(arrived.get(t)! - at) : null })).join('\n') + '\n');
+      // One line per message, in send order: where in the phase a slow stretch sits (docs/performance.md "Bridge");
+      // `at` (ms since the epoch) lines it up with other processes' logs; `stored_ms` is when the broker stored
+      // the message bob got (its created_at, the database's clock, ms), after the send.
+      appendFileSync(trace, [...sentAt].map(([t, at], i) => JSON.stringify({ phase: prefix, i, sent_ms: round(at - start), at: Math.round(performance.timeOrigin + at), latency_ms: arrived.has(t) ? round(arrived.get(t)! - at) : null, stored_ms: stored.has(t) ? round(stored.get(t)! - (performance.timeOrigin + at)) : null, sent_stored_ms: sentStored.has(t) ? round(sentStored.get(t)! - (performance.timeOrigin + at)) : null })).join('\n') + '\n');
     }
     const cpuAfter = cpuNow();
     // CPU ms per message of each process over the phase (null where a process could not be read).
     const perMessage = (k: 'broker' | 'bridge' | 'bench'): number | null => {
       const [a, b] = [cpuBefore[k], cpuAfter[k]];
       // A bridge restarted during the phase is another process: its count starts again (restarts are reported apart).
-      return a === null || b === null || b < a ? null : round((b - a) / o.messages, 3);
+      return a === null || b === null || b < a ? null : round((b - a) / messages, 3);
     };
     const cpu = { broker: perMessage('broker'), bridge: perMessage('bridge'), bench: perMessage('bench') };
     return { latencies, seconds, missing: [...sentAt.keys()].filter((t) => !arrived.has(t)).length, lagMaxMs: round(lag.max / 1e6), cpu };
@@ -156,6 +176,16 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
 
   try {
     o.log(`  bridge: alpha#${TOPIC} → beta#${TOPIC}, ${o.messages} messages at ${o.rate}/s a phase, ${o.rounds} round(s)`);
+    let warmup: Record<string, number | null> = {};
+    if (o.warmupMessages > 0) {
+      const direct = await phase(carol, 'wd-', o.warmupMessages);
+      const bridged = await phase(alice, 'wb-', o.warmupMessages);
+      warmup = {
+        warmup_messages: o.warmupMessages, warmup_direct_p99_ms: percentile(direct.latencies, 99), warmup_bridged_p99_ms: percentile(bridged.latencies, 99),
+        warmup_missing: direct.missing + bridged.missing,
+      };
+      o.log(`  warm-up (not counted): ${o.warmupMessages} messages a phase; direct p99 ${warmup['warmup_direct_p99_ms']} ms, one bridge hop p99 ${warmup['warmup_bridged_p99_ms']} ms (the first forwards after a start fetch keys and compile their paths); missing ${direct.missing}/${bridged.missing}`);
+    }
     const rows: Array<Record<string, number | null>> = [];
     for (let r = 0; r < o.rounds; r++) {
       const direct = await phase(carol, `d${r}-`);
@@ -189,9 +219,10 @@ export async function bridgeBench(sys: MeshSystem, o: BridgeBenchOptions): Promi
       bridged_broker_cpu_ms_per_msg: median(pick('bridged_broker_cpu_ms_per_msg')),
       bridged_bridge_cpu_ms_per_msg: median(pick('bridged_bridge_cpu_ms_per_msg')),
       forwarded_msgs_s: median(pick('forwarded_msgs_s')),
-      missing: pick('direct_missing').reduce((a, b) => a + b, 0) + pick('bridged_missing').reduce((a, b) => a + b, 0),
+      missing: pick('direct_missing').reduce((a, b) => a + b, 0) + pick('bridged_missing').reduce((a, b) => a + b, 0) + Number(warmup['warmup_missing'] ?? 0),
       bridge_restarts: status.restarts,
       target_added_p99_ms: 20,
+      ...warmup,
       per_round: rows,
     };
   } finally {
