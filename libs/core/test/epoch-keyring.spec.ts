@@ -197,6 +197,40 @@ describe('EpochKeyring', () => {
     expect(refusedRing.context(SCOPE, 1)).toBeNull();
   });
 
+  it('hands a store only what changed since its mark: new manifests as a suffix, new keys, nothing when nothing changed', () => {
+    const { broker, rings } = started();
+    broker.feed(rings.bob, bob);
+    const mark = new Map() as Parameters<EpochKeyring['changesSince']>[0];
+    const first = rings.bob.changesSince(mark)!;
+    expect(first.scopes[SCOPE]!.chain.map((m) => m.manifest.epoch)).toEqual([1]);
+    expect(Object.keys(first.scopes[SCOPE]!.keys)).toEqual(['1']);
+    expect(rings.bob.changesSince(mark)).toBeNull();
+    // Epoch 2 without bob: its manifest is new, no key for it.
+    const second = rings.alice.rotate(SCOPE, { members: [alice.publicKey], reason: 'member_removed' });
+    expect(broker.publish(second)).toBe('ok');
+    rings.alice.accept(SCOPE, second);
+    broker.feed(rings.bob, bob);
+    const next = rings.bob.changesSince(mark)!;
+    expect(next.scopes[SCOPE]!.chain.map((m) => m.manifest.epoch)).toEqual([2]);
+    expect(next.scopes[SCOPE]!.keys).toEqual({});
+    // alice's store: epoch 2's manifest and key, not epoch 1's again.
+    const aliceMark = new Map() as Parameters<EpochKeyring['changesSince']>[0];
+    rings.alice.changesSince(aliceMark);
+    const third = rings.alice.rotate(SCOPE, { members: [alice.publicKey, bob.publicKey], reason: 'member_added' });
+    expect(broker.publish(third)).toBe('ok');
+    rings.alice.accept(SCOPE, third);
+    const aliceNext = rings.alice.changesSince(aliceMark)!;
+    expect(aliceNext.scopes[SCOPE]!.chain.map((m) => m.manifest.epoch)).toEqual([3]);
+    expect(Object.keys(aliceNext.scopes[SCOPE]!.keys)).toEqual(['3']);
+    // The pieces, put together in order, restore what the whole snapshot restores.
+    broker.feed(rings.bob, bob);
+    const last = rings.bob.changesSince(mark)!;
+    expect(last.scopes[SCOPE]!.chain.map((m) => m.manifest.epoch)).toEqual([3]);
+    expect(Object.keys(last.scopes[SCOPE]!.keys)).toEqual(['3']);
+    const joined = { v: 1 as const, scopes: { [SCOPE]: { chain: [first, next, last].flatMap((p) => p.scopes[SCOPE]!.chain), keys: Object.assign({}, ...[first, next, last].map((p) => p.scopes[SCOPE]!.keys)) as Record<string, string> } } };
+    expect(joined).toEqual(JSON.parse(JSON.stringify(rings.bob.snapshot())));
+  });
+
   it('seals under a proposed next epoch until it is accepted or withdrawn; the proposal never opens messages and is not kept', () => {
     const { broker, rings } = started();
     rings.bob.ingest(SCOPE, broker.chain, broker.seals.get(bob.publicKey) ?? []);

@@ -1,11 +1,10 @@
 import {
   EpochKeyring, MeshApi, MeshClient, ProtocolError, createApiKey, keyringAuthorities, loadMeshes, meshMembersWithKeys, openTopicMessages, topicSendEncrypted, wsUrlOf,
-  type InboundMessage, type KeyringSnapshot, type PeerInfo, type StoredMesh, type TopicMessage,
+  type InboundMessage, type PeerInfo, type StoredMesh, type TopicMessage,
 } from '@claudemesh/core';
 import { decodeBody, encodeBody } from '@claudemesh/core/body';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
-import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { KeyringLog, type PluginContext, type RunningPlugin } from '@claudemesh/plugin';
 import { join } from 'node:path';
 import { DM_PREFIX, LINK_COMMAND, UNLINK_COMMAND, chatLine, describeAttachment, inboundId } from './chat-text.js';
 import type { GatewayCommonConfig } from './config.js';
@@ -57,7 +56,8 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
   let stopping = false;
 
   // The mesh side: the gateway's own member, its keyring kept in its home.
-  const ringFile = join(ctx.home, 'gateway', 'keyring.json');
+  // An append-only log (gateway/keyring.jsonl); the whole-keyring file of earlier versions is read once and replaced.
+  const rings = new KeyringLog({ file: () => join(ctx.home, 'gateway', 'keyring.jsonl'), legacyFile: () => join(ctx.home, 'gateway', 'keyring.json') });
   let ringReady!: (r: EpochKeyring) => void;
   const ringLoaded = new Promise<EpochKeyring>((r) => (ringReady = r));
   const early: InboundMessage[] = [];
@@ -75,24 +75,12 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
   /** The mesh's members, refreshed when a name or key is not found. */
   let peers: PeerInfo[] = await client.listPeers();
   const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(peers) });
-  try {
-    ring.restore(JSON.parse(readFileSync(ringFile, 'utf8')) as KeyringSnapshot);
-  } catch {
-    // First start: synced from the broker as messages need keys.
-  }
+  // Nothing kept on a first start: synced from the broker as messages need keys.
+  const kept = rings.load(mesh.mesh_id, ring);
+  if (kept.skipped > 0) ctx.log(`${kept.skipped} line(s) of the kept keyring unreadable (a write cut short); their keys are fetched again`);
   ringReady(ring);
-  let ringTimer: NodeJS.Timeout | null = null;
-  const writeRing = (): void => {
-    mkdirSync(join(ctx.home, 'gateway'), { recursive: true, mode: 0o700 });
-    const tmp = `${ringFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(ring.snapshot()), { mode: 0o600 });
-    renameSync(tmp, ringFile);
-  };
   function saveRing(): void {
-    ringTimer ??= setTimeout(() => {
-      ringTimer = null;
-      writeRing();
-    }, 1000);
+    rings.save(mesh.mesh_id, ring);
   }
 
   const peerNamed = async (name: string): Promise<PeerInfo | undefined> => {
@@ -479,8 +467,7 @@ export async function startGateway(ctx: PluginContext<GatewayCommonConfig>, surf
       const drained = await Promise.race([busy.then(() => true), sleep(drainMs).then(() => false)]);
       stopping = true;
       state.flush();
-      if (ringTimer) clearTimeout(ringTimer);
-      writeRing();
+      rings.flush();
       await client.close();
       return drained;
     },

@@ -4,3 +4,4 @@ export { PluginHost, type ControlInfo, type InstanceState, type InstanceStatus, 
 export { PLUGIN_EXIT, runPlugin, type PluginContext, type PluginDefinition, type RunningPlugin } from './runtime.js';
 export { askHost, hostSocketPath, serveHostControl, type HostControl } from './control-socket.js';
 export { CONTROL_PATTERNS, controlSubject, type ControlChannel, type ControlPattern } from './control.js';
+export { KEYRING_COMPACT_AFTER, KEYRING_SAVE_DELAY_MS, KeyringLog, joinParts, type KeyringLoad, type KeyringLogOptions } from './keyring-log.js';

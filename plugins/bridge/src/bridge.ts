@@ -4,10 +4,10 @@ import {
 } from '@claudemesh/core';
 import { encodeBody } from '@claudemesh/core/body';
 import { cryptoReady, fromB64u, parseIdentity } from '@claudemesh/crypto';
-import type { PluginContext, RunningPlugin } from '@claudemesh/plugin';
+import { join } from 'node:path';
+import { KeyringLog, type PluginContext, type RunningPlugin } from '@claudemesh/plugin';
 import { type BridgeConfig } from './config.js';
 import { forwardId, hopsOf } from './envelope.js';
-import { RingStore } from './ring-store.js';
 import { BridgeState } from './state.js';
 
 export { BridgeConfig } from './config.js';
@@ -78,7 +78,9 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
   };
   const counters = { forwarded: 0, duplicates: 0, skipped_hops: 0, skipped_path: 0, skipped_filter: 0, waiting_for_key: 0, errors: 0 };
   const sides = new Map<string, Side>();
-  const rings = new RingStore(ctx.home);
+  // One append-only log per mesh (bridge/keyrings/<mesh_id>.jsonl); the whole-keyring file of earlier versions is read once and replaced.
+  const keyrings = join(ctx.home, 'bridge', 'keyrings');
+  const rings = new KeyringLog({ file: (id) => join(keyrings, `${id}.jsonl`), legacyFile: (id) => join(keyrings, `${id}.json`) });
   const saveRing = (side: Side): void => rings.save(side.mesh.mesh_id, side.ring);
   const sideOf = async (selector: string): Promise<Side> => {
     const mesh = find(selector);
@@ -107,7 +109,8 @@ export async function startBridge(ctx: PluginContext<BridgeConfig>): Promise<Run
     client.on('message', (m: InboundMessage) => (side ? onMessage(side, m) : before.push(m)));
     await client.connect();
     const ring = new EpochKeyring({ me: identity, meshId: mesh.mesh_id, authorities: keyringAuthorities(await client.listPeers()) });
-    rings.load(mesh.mesh_id, ring);
+    const kept = rings.load(mesh.mesh_id, ring);
+    if (kept.skipped > 0) ctx.log(`${mesh.mesh_name}: ${kept.skipped} line(s) of the kept keyring unreadable (a write cut short); their keys are fetched again`);
     ringReady(ring);
     side = { mesh, client, ring, key: identity.publicKey };
     // Epochs pushed as they are published (the topics' rotations included) go straight into the

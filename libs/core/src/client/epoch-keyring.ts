@@ -76,6 +76,12 @@ export interface KeyringSnapshot {
   scopes: Record<string, { chain: SignedEpochManifest[]; keys: Record<string, string> }>;
 }
 
+/**
+ * Where a store of a keyring stands (`changesSince`): per scope, how many manifests of its chain
+ * and which epochs' keys the store holds. Start with an empty map.
+ */
+export type KeyringMark = Map<string, { chain: number; keys: Set<number> }>;
+
 interface ScopeState {
   /** Verified manifests, epoch 1 first (index = epoch − 1), as signed. */
   chain: SignedEpochManifest[];
@@ -317,6 +323,34 @@ export class EpochKeyring {
       scopes[scope] = { chain: [...s.chain], keys: Object.fromEntries([...s.contexts].map(([epoch, c]) => [String(epoch), toB64u(c.epochKey)])) };
     }
     return { v: 1, scopes };
+  }
+
+  /**
+   * What this keyring holds beyond `mark` — the manifests past its chain lengths and the keys it
+   * lacks — as a partial snapshot (each scope's `chain` a suffix, starting after the manifests the
+   * mark counts), or null when nothing is new; `mark` is moved past it. A store appends the change
+   * instead of writing the whole keyring again: chains only grow, so a store that holds every
+   * change in order holds the keyring. A scope unchanged since the mark costs two comparisons.
+   */
+  changesSince(mark: KeyringMark): KeyringSnapshot | null {
+    const scopes: KeyringSnapshot['scopes'] = {};
+    for (const [scope, s] of this.scopes) {
+      let m = mark.get(scope);
+      if (!m) {
+        m = { chain: 0, keys: new Set() };
+        mark.set(scope, m);
+      }
+      if (m.chain === s.chain.length && m.keys.size === s.contexts.size) continue;
+      const keys: Record<string, string> = {};
+      for (const [epoch, c] of s.contexts) {
+        if (m.keys.has(epoch)) continue;
+        keys[String(epoch)] = toB64u(c.epochKey);
+        m.keys.add(epoch);
+      }
+      scopes[scope] = { chain: s.chain.slice(m.chain), keys };
+      m.chain = s.chain.length;
+    }
+    return Object.keys(scopes).length === 0 ? null : { v: 1, scopes };
   }
 
   /** Loads a snapshot, verifying it as if the broker had sent it (a stored key must match its manifest's commitment). */
