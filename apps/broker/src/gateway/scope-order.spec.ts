@@ -1,6 +1,6 @@
 import { ProtocolError } from '@claudemesh/core';
 import { describe, expect, it } from 'vitest';
-import { ScopeOrder } from './scope-order.js';
+import { MAX_REFUSED_SCOPES, ScopeOrder } from './scope-order.js';
 
 /** A promise settled from outside, to hold a frame's work where the test wants it. */
 function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void; fail: (e: unknown) => void } {
@@ -65,6 +65,33 @@ describe('ScopeOrder (one connection\'s order of publishes and sealed sends, doc
     await expect(failed).rejects.toThrow('database unavailable');
     await expect(next).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 4 } });
     expect(order.size).toBe(0);
+  });
+
+  it('answers E_EPOCH_STALE as well for a send under the refused epoch that arrives after the refusal went out, until a publish of the scope is accepted', async () => {
+    const order = new ScopeOrder();
+    const invalid = (): Promise<never> => Promise.reject(new ProtocolError('E_MESSAGE_INVALID', 'the message is not signed by you for #a, epoch 2'));
+    await expect(order.publish('topic:a', 2, () => Promise.reject(new ProtocolError('E_EPOCH_CONFLICT', 'epoch 2 was published by another member first', { current_epoch: 2 })))).rejects.toMatchObject({ code: 'E_EPOCH_CONFLICT' });
+    // Nothing pending any more: the client sealed this one under its proposal before it read the refusal.
+    await expect(order.send('topic:a', 2, invalid)).rejects.toMatchObject({ code: 'E_EPOCH_STALE', details: { current_epoch: 2 } });
+    // Another epoch, another scope: their own answers.
+    await expect(order.send('topic:a', 1, invalid)).rejects.toMatchObject({ code: 'E_MESSAGE_INVALID' });
+    await expect(order.send('topic:b', 2, invalid)).rejects.toMatchObject({ code: 'E_MESSAGE_INVALID' });
+    await expect(order.send('topic:a', 2, async () => 'stored under the winner')).resolves.toBe('stored under the winner');
+    // A publish of the scope accepted: an invalid send under 2 is invalid again.
+    await expect(order.publish('topic:a', 3, async () => 'accepted')).resolves.toBe('accepted');
+    await expect(order.send('topic:a', 2, invalid)).rejects.toMatchObject({ code: 'E_MESSAGE_INVALID' });
+    expect(order.size).toBe(0);
+  });
+
+  it(`remembers the refused publishes of at most ${MAX_REFUSED_SCOPES} scopes, forgetting the oldest`, async () => {
+    const order = new ScopeOrder();
+    const invalid = (): Promise<never> => Promise.reject(new ProtocolError('E_MESSAGE_INVALID', 'bad signature'));
+    for (let i = 0; i <= MAX_REFUSED_SCOPES; i++) {
+      await expect(order.publish(`topic:t${i}`, 2, () => Promise.reject(new ProtocolError('E_EPOCH_CONFLICT', 'lost', { current_epoch: 2 })))).rejects.toBeDefined();
+    }
+    await expect(order.send('topic:t0', 2, invalid)).rejects.toMatchObject({ code: 'E_MESSAGE_INVALID' });
+    await expect(order.send('topic:t1', 2, invalid)).rejects.toMatchObject({ code: 'E_EPOCH_STALE' });
+    await expect(order.send(`topic:t${MAX_REFUSED_SCOPES}`, 2, invalid)).rejects.toMatchObject({ code: 'E_EPOCH_STALE' });
   });
 
   it("gives a send held behind a refused publish its own answer when that is not the lost race's: another refusal, or stored", async () => {
